@@ -1,0 +1,380 @@
+"""Process harness for the integration tests: real servers on loopback, driven by real clients.
+
+A `Server` is one dolmen or etcd 3.4 process with its own temporary data directory and its own
+client (and, for etcd, peer) port on 127.0.0.1. Contract:
+  - ports are picked by binding port 0 on 127.0.0.1; the short race between closing the probe
+    socket and the server binding is accepted, and a start that fails with "address already in
+    use" is retried on fresh ports (bounded);
+  - readiness is polled with `etcdctl endpoint health` inside a bounded wait, never a fixed sleep;
+  - stdout and stderr of the server go to a log file in its temp directory; `IntegrationTestCase`
+    prints it when a test fails;
+  - every process is stopped by its PID (SIGTERM, then SIGKILL after a bounded wait): by the test's
+    cleanup, by atexit as a fallback, and by the kernel (PR_SET_PDEATHSIG) if this Python process
+    itself is killed, e.g. by a ctest timeout.
+Servers are started and stopped from the main thread only (PDEATHSIG is tied to the thread that
+forked the child).
+"""
+
+import argparse
+import atexit
+import ctypes
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+LOOPBACK = "127.0.0.1"
+
+# Bounds for every wait in this file.
+READY_TIMEOUT_S = 30.0
+READY_POLL_INTERVAL_S = 0.05
+STOP_TERM_WAIT_S = 10.0
+STOP_KILL_WAIT_S = 5.0
+START_ATTEMPTS = 3
+ETCDCTL_TIMEOUT_S = 30.0
+
+# Filled by parse_args(); module-level so every test file shares one parser.
+CONFIG = argparse.Namespace(
+    dolmen=None, dolmen_kind="auto", dolmen_peer_flags=False,
+    etcd="/usr/bin/etcd", etcdctl="/usr/bin/etcdctl", keep=False)
+
+_LIVE_SERVERS = set()
+
+
+def parse_args(argv=None):
+    """Parses the harness flags and returns the rest (for unittest.main)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--dolmen", default=os.environ.get("DOLMEN_BIN"),
+                        help="server under test; pass an etcd binary to validate the harness")
+    parser.add_argument("--dolmen-kind", choices=["auto", "dolmen", "etcd"],
+                        default=os.environ.get("DOLMEN_KIND", "auto"),
+                        help="auto: 'etcd' if the binary is named etcd, else 'dolmen'")
+    parser.add_argument("--dolmen-peer-flags", action="store_true",
+                        default=os.environ.get("DOLMEN_PEER_FLAGS") == "1",
+                        help="also pass --listen-peer-urls etc. to dolmen")
+    parser.add_argument("--etcd", default="/usr/bin/etcd")
+    parser.add_argument("--etcdctl", default="/usr/bin/etcdctl")
+    parser.add_argument("--keep", action="store_true", help="keep temp dirs for inspection")
+    args, rest = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
+    if not args.dolmen:
+        parser.error("--dolmen PATH (or DOLMEN_BIN) is required; use --dolmen /usr/bin/etcd "
+                     "to run the suite etcd-vs-etcd")
+    if args.dolmen_kind == "auto":
+        args.dolmen_kind = "etcd" if os.path.basename(args.dolmen) == "etcd" else "dolmen"
+    for name in ("dolmen", "etcd", "etcdctl"):
+        path = getattr(args, name)
+        if not os.access(path, os.X_OK):
+            parser.error("--%s %s is not an executable file" % (name, path))
+    vars(CONFIG).update(vars(args))
+    return rest
+
+
+def main():
+    """Entry point for the test files: harness flags first, the rest goes to unittest."""
+    rest = parse_args()
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+def pick_free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here, never between fork and exec
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    # Runs in the child between fork and exec: ask the kernel for SIGKILL when the forking
+    # thread dies, so a test runner killed by a timeout leaves no server behind.
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _clean_env():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")
+           and not k.startswith("ETCD_")}
+    env["ETCDCTL_API"] = "3"
+    return env
+
+
+def run_etcdctl(endpoint, args, stdin=None, timeout=ETCDCTL_TIMEOUT_S, binary=False):
+    """Runs etcdctl (API v3) against one endpoint. Returns (rc, stdout, stderr).
+
+    stdout is bytes when binary=True (for -w protobuf), str otherwise; stderr is always str.
+    `stdin` may be str or bytes. Raises subprocess.TimeoutExpired (after killing etcdctl) when
+    it does not finish within `timeout` seconds.
+    """
+    cmd = [CONFIG.etcdctl, "--endpoints=" + endpoint, "--dial-timeout=2s",
+           "--command-timeout=10s"] + list(args)
+    if isinstance(stdin, str):
+        stdin = stdin.encode()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_clean_env())
+    try:
+        out, err = proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    return proc.returncode, (out if binary else out.decode("utf-8", "replace")), \
+        err.decode("utf-8", "replace")
+
+
+class ServerError(Exception):
+    pass
+
+
+class Server:
+    """One server process (kind 'dolmen' or 'etcd') on loopback with its own data directory."""
+
+    def __init__(self, kind, binary, name="m1", peer_flags=None, label=None):
+        assert kind in ("dolmen", "etcd"), kind
+        self.kind = kind
+        self.binary = binary
+        self.name = name
+        self.label = label or kind
+        self.peer_flags = (kind == "etcd") if peer_flags is None else peer_flags
+        self.tmp_dir = tempfile.mkdtemp(prefix="dolmen-it-%s-" % self.label)
+        self.data_dir = os.path.join(self.tmp_dir, "data")
+        self.log_path = os.path.join(self.tmp_dir, "server.log")
+        self.client_port = None
+        self.peer_port = None
+        self.proc = None
+        self.starts = 0
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    @property
+    def endpoint(self):
+        return "http://%s:%d" % (LOOPBACK, self.client_port)
+
+    @property
+    def hostport(self):
+        return "%s:%d" % (LOOPBACK, self.client_port)
+
+    def _command(self):
+        client_url = self.endpoint
+        cmd = [self.binary, "--name", self.name, "--data-dir", self.data_dir,
+               "--listen-client-urls", client_url, "--advertise-client-urls", client_url]
+        if self.peer_flags:
+            peer_url = "http://%s:%d" % (LOOPBACK, self.peer_port)
+            cmd += ["--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+                    "--initial-cluster", "%s=%s" % (self.name, peer_url)]
+        return cmd
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def spawn(self):
+        """Starts the process without waiting for readiness; ports are picked on first start
+        and kept across restarts so clients can reconnect to the same address."""
+        assert self.proc is None, "already running"
+        if self.client_port is None:
+            self.client_port = pick_free_port()
+            self.peer_port = pick_free_port()
+            while self.peer_port == self.client_port:
+                self.peer_port = pick_free_port()
+        self.starts += 1
+        with open(self.log_path, "ab") as log:
+            log.write(("\n=== start #%d: %s\n" % (self.starts, " ".join(self._command())))
+                      .encode())
+            log.flush()
+            self.proc = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, cwd=self.tmp_dir,
+                                         env=_clean_env(), preexec_fn=_die_with_parent)
+        _LIVE_SERVERS.add(self)
+
+    def wait_ready(self, timeout=READY_TIMEOUT_S):
+        """Polls `etcdctl endpoint health` until it succeeds, the process exits, or timeout."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            if self.proc.poll() is not None:
+                rc = self.proc.returncode
+                self._reap()
+                raise ServerError("%s exited with status %s before becoming ready"
+                                  % (self.label, rc))
+            try:
+                last = run_etcdctl(self.endpoint, ["endpoint", "health"], timeout=5)
+                if last[0] == 0:
+                    return
+            except subprocess.TimeoutExpired:
+                last = ("timeout", "", "")
+            if time.monotonic() >= deadline:
+                raise ServerError("%s not ready after %.0fs; last health check: %r"
+                                  % (self.label, timeout, last))
+            time.sleep(READY_POLL_INTERVAL_S)
+
+    def start(self, timeout=READY_TIMEOUT_S):
+        """spawn() + wait_ready(), retrying on fresh ports if a port was taken meanwhile."""
+        for attempt in range(START_ATTEMPTS):
+            self.spawn()
+            try:
+                self.wait_ready(timeout)
+                return self
+            except ServerError:
+                if attempt + 1 < START_ATTEMPTS and self.port_was_taken():
+                    self.client_port = None  # pick new ports and try again
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def port_was_taken(self):
+        """True if the last start exited because a port was in use (the pick_free_port race)."""
+        last_start = self.log_text().rsplit("\n=== start #", 1)[-1]
+        return self.proc is None and "address already in use" in last_start
+
+    def _reap(self):
+        _LIVE_SERVERS.discard(self)
+        self.proc = None
+
+    def stop(self):
+        """SIGTERM by PID, SIGKILL if it has not exited within STOP_TERM_WAIT_S. Returns the
+        exit status (None if it was not running)."""
+        if self.proc is None:
+            return None
+        proc = self.proc
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(STOP_TERM_WAIT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(STOP_KILL_WAIT_S)
+        self._reap()
+        return proc.returncode
+
+    def kill9(self):
+        """SIGKILL by PID, as a crash; the data directory is left as the crash left it."""
+        assert self.proc is not None
+        proc = self.proc
+        proc.kill()
+        proc.wait(STOP_KILL_WAIT_S)
+        self._reap()
+
+    def restart(self, timeout=READY_TIMEOUT_S):
+        """Starts again on the same data directory and ports."""
+        self.stop()
+        self.spawn()
+        self.wait_ready(timeout)
+
+    def remove_dir(self):
+        assert self.proc is None
+        if not CONFIG.keep:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError as e:
+            return "<no log: %s>" % e
+
+    # -- clients -----------------------------------------------------------------------------
+
+    def etcdctl(self, *args, stdin=None, timeout=ETCDCTL_TIMEOUT_S, binary=False):
+        return run_etcdctl(self.endpoint, args, stdin=stdin, timeout=timeout, binary=binary)
+
+    def header_ids(self):
+        """(cluster_id, member_id) as reported in a response header; a read, so it does not
+        change the revision."""
+        rc, out, err = self.etcdctl("get", "dolmen-it-id-probe", "-w", "json")
+        if rc != 0:
+            raise ServerError("%s: id probe failed rc=%d: %s" % (self.label, rc, err))
+        header = json.loads(out)["header"]
+        return int(header.get("cluster_id", 0)), int(header.get("member_id", 0))
+
+
+def dolmen_server(name="m1"):
+    return Server(CONFIG.dolmen_kind, CONFIG.dolmen, name=name,
+                  peer_flags=True if CONFIG.dolmen_kind == "etcd" else CONFIG.dolmen_peer_flags,
+                  label="dolmen" if CONFIG.dolmen_kind == "dolmen" else "dolmen-as-etcd")
+
+
+def etcd_server(name="m1"):
+    return Server("etcd", CONFIG.etcd, name=name, label="etcd")
+
+
+@atexit.register
+def _stop_all():
+    for server in list(_LIVE_SERVERS):
+        server.stop()
+
+
+class IntegrationTestCase(unittest.TestCase):
+    """Owns the servers a test starts: stops them (cleanup, also on failure), prints their logs
+    if the test failed, then removes their temp directories."""
+
+    def run(self, result=None):
+        result = result if result is not None else self.defaultTestResult()
+        before = len(result.failures) + len(result.errors)
+        self._servers = []
+        try:
+            return super().run(result)
+        finally:
+            for server in self._servers:
+                server.stop()  # normally already done by the cleanup
+            if len(result.failures) + len(result.errors) > before:
+                for server in self._servers:
+                    sys.stderr.write("\n----- %s log (%s, client %s) -----\n%s\n----- end %s log"
+                                     " -----\n" % (server.label, server.tmp_dir, server.endpoint
+                                                   if server.client_port else "-",
+                                                   server.log_text()[-20000:], server.label))
+            for server in self._servers:
+                server.remove_dir()
+
+    def new_server(self, server):
+        """Registers a not yet started server with this test."""
+        self._servers.append(server)
+        self.addCleanup(server.stop)
+        return server
+
+    def start_servers(self, *servers):
+        """Spawns all servers first, then waits for each, so their startups overlap."""
+        for server in servers:
+            self.new_server(server)
+        for server in servers:
+            server.spawn()
+        for server in servers:
+            try:
+                server.wait_ready()
+            except ServerError:
+                if not server.port_was_taken():
+                    raise
+                server.client_port = None
+                server.start()  # bounded retry on fresh ports
+        return servers
+
+
+# -- output normalisation used by the comparison tests ---------------------------------------
+
+# etcdctl's client-side retry logger writes one JSON line to stderr per failed attempt, e.g.
+# {"level":"warn","ts":"...","caller":"...","msg":"retrying of unary invoker failed",
+#  "target":"endpoint://client-<uuid>/127.0.0.1:PORT","attempt":0,"error":"rpc error: ..."}
+# "ts" (wall clock) and the client uuid are generated by etcdctl, not by the server.
+_TS_RE = re.compile(r'"ts":"[^"]*"')
+_CLIENT_UUID_RE = re.compile(r"endpoint://client-[0-9a-f-]{36}/")
+
+
+def normalize(text, server, ids):
+    """Replaces what legitimately differs between two runs of the same scenario:
+    the server's cluster_id and member_id (decimal and hex forms), the test-picked endpoint
+    address, and etcdctl's own log timestamps and client uuid. Nothing else."""
+    cluster_id, member_id = ids
+    text = text.replace(server.hostport, "<endpoint>")
+    text = _TS_RE.sub('"ts":"<ts>"', text)
+    text = _CLIENT_UUID_RE.sub("endpoint://client-<uuid>/", text)
+    for value, name in ((cluster_id, "<cluster_id>"), (member_id, "<member_id>")):
+        if value == 0:
+            continue  # an id of 0 is left visible: etcd never reports 0 in a top-level header
+        text = re.sub(r"(?<![0-9])%d(?![0-9])" % value, name, text)
+        for form in ("%x" % value, "%016x" % value):
+            text = re.sub(r"(?<![0-9a-fA-F])%s(?![0-9a-fA-F])" % form, name, text)
+    return text
