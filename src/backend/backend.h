@@ -1,0 +1,72 @@
+// The storage backend: a transactional, ordered byte key-value store split into named buckets.
+// MVCC, lease and auth keep their state here. Two implementations: backend/lmdb (the real one,
+// the only code that includes lmdb.h) and a memory fake (memory_backend.h) for tests and the
+// simulator.
+//
+// Durability is NOT this layer's job: Commit() makes a transaction visible to later readers but
+// does not fsync. The write-ahead log makes applied entries durable; Sync() is the checkpoint
+// that lets the log be truncated (see docs/mvcc.md).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+
+namespace dolmen::backend {
+
+// A consistent snapshot of the committed state as of BeginRead(). Owned and used by one thread
+// at a time; must be destroyed before the Backend.
+class ReadTxn {
+ public:
+  virtual ~ReadTxn() = default;
+  // nullopt if the key (or the whole bucket) does not exist.
+  virtual Result<std::optional<std::string>> Get(std::string_view bucket, std::string_view key) = 0;
+  // Calls fn(key, value) for keys in [start, end) in byte order (end empty = to the end of the
+  // bucket); stops early when fn returns false. The views are valid only during the call.
+  virtual Status Scan(std::string_view bucket, std::string_view start, std::string_view end,
+                      const std::function<bool(std::string_view, std::string_view)>& fn) = 0;
+};
+
+// The one writer. Sees its own uncommitted writes. Destroying it without Commit() aborts it.
+// Buckets are created on first Put.
+class WriteTxn : public ReadTxn {
+ public:
+  virtual Status Put(std::string_view bucket, std::string_view key, std::string_view value) = 0;
+  // Deleting a missing key is not an error.
+  virtual Status Delete(std::string_view bucket, std::string_view key) = 0;
+  // Publishes the writes to readers that begin afterwards; not synced to disk. The txn is
+  // finished afterwards whatever the outcome; on error nothing was published.
+  virtual Status Commit() = 0;
+};
+
+// Keys are 1..kMaxKeyBytes bytes (LMDB's compile-time limit); Put rejects others with
+// kInvalidArgument. Values may be empty and are bounded only by the map size.
+inline constexpr size_t kMaxKeyBytes = 511;
+
+struct Options {
+  // Upper bound of the data file; writes past it fail with Code::kNoSpace.
+  uint64_t map_size_bytes = 8ull << 30;
+};
+
+// Thread-safe: any thread may BeginRead; readers run concurrently with the writer. At most one
+// WriteTxn exists at a time; BeginWrite while one is open fails with kFailedPrecondition
+// (it is a caller bug, reported rather than deadlocking).
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Result<std::unique_ptr<ReadTxn>> BeginRead() = 0;
+  virtual Result<std::unique_ptr<WriteTxn>> BeginWrite() = 0;
+  // Makes every committed transaction durable (fsync).
+  virtual Status Sync() = 0;
+  // Size of the data file (etcd's dbSize).
+  virtual uint64_t SizeBytes() = 0;
+  // Bytes of the file in use by live data, excluding free pages (etcd's dbSizeInUse).
+  virtual uint64_t SizeInUseBytes() = 0;
+};
+
+}  // namespace dolmen::backend

@@ -1,0 +1,288 @@
+#include "backend/backend.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "backend/lmdb/lmdb_backend.h"
+#include "backend/memory_backend.h"
+
+namespace dolmen::backend {
+namespace {
+
+// A fresh directory under /tmp, removed with everything in it when the test ends.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = "/tmp/dolmen_backend_test.XXXXXX";
+    CHECK(::mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+enum class Kind { kMemory, kLmdb };
+
+class BackendTest : public ::testing::TestWithParam<Kind> {
+ protected:
+  void SetUp() override { Reopen(); }
+
+  void Reopen(Options options = Options()) {
+    backend_.reset();
+    if (GetParam() == Kind::kMemory) {
+      backend_ = NewMemoryBackend();
+      return;
+    }
+    auto opened = OpenLmdb(dir_.path() + "/db", options);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    backend_ = std::move(opened).value();
+  }
+
+  void PutAndCommit(std::string_view bucket, std::string_view key, std::string_view value) {
+    auto txn = backend_->BeginWrite();
+    ASSERT_TRUE(txn.ok());
+    ASSERT_TRUE((*txn)->Put(bucket, key, value).ok());
+    ASSERT_TRUE((*txn)->Commit().ok());
+  }
+
+  std::optional<std::string> Read(std::string_view bucket, std::string_view key) {
+    auto txn = backend_->BeginRead();
+    CHECK(txn.ok());
+    auto got = (*txn)->Get(bucket, key);
+    CHECK(got.ok());
+    return *got;
+  }
+
+  std::vector<std::pair<std::string, std::string>> ScanAll(ReadTxn& txn, std::string_view bucket,
+                                                           std::string_view start,
+                                                           std::string_view end) {
+    std::vector<std::pair<std::string, std::string>> out;
+    Status s = txn.Scan(bucket, start, end, [&](std::string_view k, std::string_view v) {
+      out.emplace_back(k, v);
+      return true;
+    });
+    CHECK(s.ok());
+    return out;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Backend> backend_;
+};
+
+TEST_P(BackendTest, MissingBucketAndKeyReadAsAbsent) {
+  EXPECT_EQ(Read("nope", "k"), std::nullopt);
+  PutAndCommit("b", "k", "v");
+  EXPECT_EQ(Read("b", "other"), std::nullopt);
+  EXPECT_EQ(Read("b", "k"), "v");
+}
+
+TEST_P(BackendTest, WriteTxnSeesOwnWritesReadersDoNotUntilCommit) {
+  auto w = backend_->BeginWrite();
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Put("b", "k", "v1").ok());
+  EXPECT_EQ(*(*w)->Get("b", "k"), "v1");
+  EXPECT_EQ(Read("b", "k"), std::nullopt);
+  ASSERT_TRUE((*w)->Commit().ok());
+  EXPECT_EQ(Read("b", "k"), "v1");
+}
+
+TEST_P(BackendTest, ReadTxnIsASnapshot) {
+  PutAndCommit("b", "k", "old");
+  auto r = backend_->BeginRead();
+  ASSERT_TRUE(r.ok());
+  PutAndCommit("b", "k", "new");
+  PutAndCommit("c", "k", "fresh bucket");
+  EXPECT_EQ(*(*r)->Get("b", "k"), "old");
+  EXPECT_EQ(*(*r)->Get("c", "k"), std::nullopt);
+  r->reset();
+  EXPECT_EQ(Read("b", "k"), "new");
+  EXPECT_EQ(Read("c", "k"), "fresh bucket");
+}
+
+TEST_P(BackendTest, AbortedTxnLeavesNoTrace) {
+  {
+    auto w = backend_->BeginWrite();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Put("new_bucket", "k", "v").ok());
+  }
+  EXPECT_EQ(Read("new_bucket", "k"), std::nullopt);
+  PutAndCommit("new_bucket", "k", "v2");
+  EXPECT_EQ(Read("new_bucket", "k"), "v2");
+}
+
+TEST_P(BackendTest, OnlyOneWriter) {
+  auto w = backend_->BeginWrite();
+  ASSERT_TRUE(w.ok());
+  auto second = backend_->BeginWrite();
+  EXPECT_EQ(second.status().code(), Code::kFailedPrecondition);
+  ASSERT_TRUE((*w)->Commit().ok());
+  EXPECT_EQ((*w)->Put("b", "k", "v").code(), Code::kFailedPrecondition);
+  auto third = backend_->BeginWrite();
+  EXPECT_TRUE(third.ok());
+}
+
+TEST_P(BackendTest, DeleteAndScanRanges) {
+  auto w = backend_->BeginWrite();
+  ASSERT_TRUE(w.ok());
+  for (std::string k : {"a", "b", "ba", "c", "d"}) ASSERT_TRUE((*w)->Put("b", k, "v" + k).ok());
+  ASSERT_TRUE((*w)->Put("other", "bb", "x").ok());
+  ASSERT_TRUE((*w)->Delete("b", "c").ok());
+  ASSERT_TRUE((*w)->Delete("b", "missing").ok());
+  ASSERT_TRUE((*w)->Delete("no_bucket", "k").ok());
+  using KVs = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(ScanAll(**w, "b", "b", "c"), (KVs{{"b", "vb"}, {"ba", "vba"}}));
+  ASSERT_TRUE((*w)->Commit().ok());
+
+  auto r = backend_->BeginRead();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(ScanAll(**r, "b", "", ""), (KVs{{"a", "va"}, {"b", "vb"}, {"ba", "vba"}, {"d", "vd"}}));
+  EXPECT_EQ(ScanAll(**r, "b", "bb", ""), (KVs{{"d", "vd"}}));
+  EXPECT_EQ(ScanAll(**r, "b", "", "b"), (KVs{{"a", "va"}}));
+  EXPECT_EQ(ScanAll(**r, "none", "", ""), KVs{});
+  int calls = 0;
+  ASSERT_TRUE(
+      (*r)->Scan("b", "", "", [&](std::string_view, std::string_view) { return ++calls < 2; })
+          .ok());
+  EXPECT_EQ(calls, 2);
+}
+
+TEST_P(BackendTest, BinaryKeysAndValuesSortBytewise) {
+  std::string zero("\0\x01", 2), high("\xff", 1), empty_value;
+  PutAndCommit("b", high, std::string("\0v", 2));
+  PutAndCommit("b", zero, empty_value);
+  auto r = backend_->BeginRead();
+  ASSERT_TRUE(r.ok());
+  auto all = ScanAll(**r, "b", "", "");
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].first, zero);
+  EXPECT_EQ(all[0].second, "");
+  EXPECT_EQ(all[1].first, high);
+  EXPECT_EQ(all[1].second, std::string("\0v", 2));
+}
+
+TEST_P(BackendTest, RejectsBadKeySizes) {
+  auto w = backend_->BeginWrite();
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ((*w)->Put("b", "", "v").code(), Code::kInvalidArgument);
+  EXPECT_EQ((*w)->Put("b", std::string(kMaxKeyBytes + 1, 'k'), "v").code(), Code::kInvalidArgument);
+  EXPECT_TRUE((*w)->Put("b", std::string(kMaxKeyBytes, 'k'), "v").ok());
+}
+
+TEST_P(BackendTest, ConcurrentReadersSeeWholeCommits) {
+  // The writer keeps two keys equal in every commit; readers must never see them differ.
+  PutAndCommit("b", "x", "0");
+  PutAndCommit("b", "y", "0");
+  std::atomic<bool> stop = false;
+  std::vector<std::thread> readers;
+  std::atomic<int> bad = 0;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      while (!stop) {
+        auto r = backend_->BeginRead();
+        CHECK(r.ok());
+        auto x = (*r)->Get("b", "x");
+        auto y = (*r)->Get("b", "y");
+        if (!x.ok() || !y.ok() || *x != *y) ++bad;
+      }
+    });
+  }
+  for (int i = 1; i <= 300; ++i) {
+    auto w = backend_->BeginWrite();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Put("b", "x", std::to_string(i)).ok());
+    ASSERT_TRUE((*w)->Put("b", "y", std::to_string(i)).ok());
+    ASSERT_TRUE((*w)->Commit().ok());
+  }
+  stop = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(bad, 0);
+}
+
+TEST_P(BackendTest, SizesGrowWithData) {
+  uint64_t before = backend_->SizeInUseBytes();
+  auto w = backend_->BeginWrite();
+  ASSERT_TRUE(w.ok());
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE((*w)->Put("b", "key" + std::to_string(i), std::string(100, 'v')).ok());
+  }
+  ASSERT_TRUE((*w)->Commit().ok());
+  ASSERT_TRUE(backend_->Sync().ok());
+  EXPECT_GT(backend_->SizeInUseBytes(), before);
+  EXPECT_GE(backend_->SizeBytes(), backend_->SizeInUseBytes());
+}
+
+INSTANTIATE_TEST_SUITE_P(All, BackendTest, ::testing::Values(Kind::kMemory, Kind::kLmdb),
+                         [](const auto& info) {
+                           return info.param == Kind::kMemory ? "Memory" : "Lmdb";
+                         });
+
+class LmdbOnlyTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+};
+
+TEST_F(LmdbOnlyTest, DataSurvivesReopen) {
+  std::string path = dir_.path() + "/db";
+  {
+    auto b = OpenLmdb(path, Options());
+    ASSERT_TRUE(b.ok());
+    auto w = (*b)->BeginWrite();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Put("meta", "k", "v").ok());
+    ASSERT_TRUE((*w)->Put("key", "k2", "v2").ok());
+    ASSERT_TRUE((*w)->Commit().ok());
+    ASSERT_TRUE((*b)->Sync().ok());
+  }
+  auto b = OpenLmdb(path, Options());
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  auto r = (*b)->BeginRead();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*(*r)->Get("meta", "k"), "v");
+  EXPECT_EQ(*(*r)->Get("key", "k2"), "v2");
+}
+
+TEST_F(LmdbOnlyTest, MapFullIsNoSpace) {
+  Options options;
+  options.map_size_bytes = 1 << 20;
+  auto b = OpenLmdb(dir_.path() + "/db", options);
+  ASSERT_TRUE(b.ok());
+  auto w = (*b)->BeginWrite();
+  ASSERT_TRUE(w.ok());
+  Status status;
+  for (int i = 0; i < 10000 && status.ok(); ++i) {
+    status = (*w)->Put("b", "key" + std::to_string(i), std::string(1000, 'v'));
+  }
+  if (status.ok()) status = (*w)->Commit();
+  EXPECT_EQ(status.code(), Code::kNoSpace) << status.ToString();
+}
+
+TEST_F(LmdbOnlyTest, GarbageFileIsCorruptionNamingTheFile) {
+  std::string path = dir_.path() + "/db";
+  std::filesystem::create_directories(path);
+  {
+    std::ofstream out(path + "/data.mdb", std::ios::binary);
+    std::string junk(16384, '\0');
+    for (size_t i = 0; i < junk.size(); ++i) junk[i] = static_cast<char>(i * 131 + 7);
+    out << junk;
+  }
+  auto b = OpenLmdb(path, Options());
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), Code::kCorruption) << b.status().ToString();
+  EXPECT_NE(b.status().message().find(path + "/data.mdb"), std::string::npos);
+}
+
+TEST_F(LmdbOnlyTest, UncreatableDirectoryIsIoError) {
+  auto b = OpenLmdb("/proc/definitely/not/here", Options());
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), Code::kIoError);
+}
+
+}  // namespace
+}  // namespace dolmen::backend

@@ -1,0 +1,375 @@
+#include "backend/lmdb/lmdb_backend.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "base/check.h"
+
+namespace dolmen::backend {
+namespace {
+
+// Named databases are few (mvcc, lease, auth, a meta bucket each); the limit only sizes a table.
+constexpr MDB_dbi kMaxBuckets = 32;
+// Every concurrent read txn takes a reader slot; gRPC threads are bounded well below this.
+constexpr unsigned int kMaxReaders = 1024;
+
+// Committed bucket handles. Immutable once published, so readers share them without locking.
+using DbiMap = std::map<std::string, MDB_dbi, std::less<>>;
+
+MDB_val ToVal(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+std::string_view FromVal(const MDB_val& v) {
+  return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
+}
+
+// Turns an LMDB error into a Status; `file` names the data file so operators know what broke.
+Status FromMdb(int rc, std::string_view what, const std::string& file) {
+  std::string message = "lmdb file " + file + ": " + std::string(what) + ": " + mdb_strerror(rc);
+  switch (rc) {
+    case MDB_MAP_FULL:
+      return Status(Code::kNoSpace, std::move(message));
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INCOMPATIBLE:
+      return Corruption(std::move(message));
+    case MDB_BAD_VALSIZE:
+      return InvalidArgument(std::move(message));
+    case MDB_READERS_FULL:
+    case MDB_DBS_FULL:
+    case MDB_TXN_FULL:
+    case MDB_MAP_RESIZED:
+      return Status(Code::kResourceExhausted, std::move(message));
+    default:
+      return IoError(std::move(message));
+  }
+}
+
+class LmdbBackend;
+
+// Shared by read and write txns: Get and Scan given a txn and a handle lookup.
+class LmdbTxnBase {
+ protected:
+  LmdbTxnBase(MDB_txn* txn, const std::string* file) : txn_(txn), file_(file) {}
+
+  Result<std::optional<std::string>> GetIn(std::optional<MDB_dbi> dbi, std::string_view key) {
+    if (!dbi || key.empty() || key.size() > kMaxKeyBytes) return std::optional<std::string>();
+    MDB_val k = ToVal(key);
+    MDB_val v;
+    int rc = mdb_get(txn_, *dbi, &k, &v);
+    if (rc == MDB_NOTFOUND) return std::optional<std::string>();
+    if (rc != 0) return FromMdb(rc, "get", *file_);
+    return std::optional<std::string>(std::string(FromVal(v)));
+  }
+
+  Status ScanIn(std::optional<MDB_dbi> dbi, std::string_view start, std::string_view end,
+                const std::function<bool(std::string_view, std::string_view)>& fn) {
+    if (!dbi) return OkStatus();
+    MDB_cursor* cursor = nullptr;
+    int rc = mdb_cursor_open(txn_, *dbi, &cursor);
+    if (rc != 0) return FromMdb(rc, "cursor open", *file_);
+    MDB_val k = ToVal(start);
+    MDB_val v;
+    // LMDB rejects an empty search key, so "from the start" is MDB_FIRST.
+    rc = mdb_cursor_get(cursor, &k, &v, start.empty() ? MDB_FIRST : MDB_SET_RANGE);
+    while (rc == 0) {
+      std::string_view key = FromVal(k);
+      if (!end.empty() && key >= end) break;
+      if (!fn(key, FromVal(v))) break;
+      rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    if (rc != 0 && rc != MDB_NOTFOUND) return FromMdb(rc, "scan", *file_);
+    return OkStatus();
+  }
+
+  MDB_txn* txn_;
+  const std::string* file_;
+};
+
+std::optional<MDB_dbi> Lookup(const DbiMap& map, std::string_view bucket) {
+  auto it = map.find(bucket);
+  if (it == map.end()) return std::nullopt;
+  return it->second;
+}
+
+class LmdbReadTxn final : public ReadTxn, private LmdbTxnBase {
+ public:
+  LmdbReadTxn(MDB_txn* txn, std::shared_ptr<const DbiMap> dbis, const std::string* file,
+              std::atomic<int>* open_count)
+      : LmdbTxnBase(txn, file), dbis_(std::move(dbis)), open_count_(open_count) {}
+  ~LmdbReadTxn() override {
+    mdb_txn_abort(txn_);
+    open_count_->fetch_sub(1);
+  }
+
+  Result<std::optional<std::string>> Get(std::string_view bucket, std::string_view key) override {
+    return GetIn(Lookup(*dbis_, bucket), key);
+  }
+  Status Scan(std::string_view bucket, std::string_view start, std::string_view end,
+              const std::function<bool(std::string_view, std::string_view)>& fn) override {
+    return ScanIn(Lookup(*dbis_, bucket), start, end, fn);
+  }
+
+ private:
+  std::shared_ptr<const DbiMap> dbis_;
+  std::atomic<int>* open_count_;
+};
+
+class LmdbBackend final : public Backend {
+ public:
+  LmdbBackend(MDB_env* env, std::string file, DbiMap dbis)
+      : env_(env), file_(std::move(file)), dbis_(std::make_shared<const DbiMap>(std::move(dbis))) {}
+  ~LmdbBackend() override {
+    CHECK(!writer_open_) << "a WriteTxn outlived its Backend";
+    CHECK_EQ(open_readers_.load(), 0) << "ReadTxns outlived their Backend";
+    mdb_env_close(env_);
+  }
+
+  Result<std::unique_ptr<ReadTxn>> BeginRead() override {
+    // Taking the handle map and starting the snapshot under one lock guarantees every bucket in
+    // the snapshot has a handle in the map (see Publish).
+    std::lock_guard lock(dbi_mu_);
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    if (rc != 0) return FromMdb(rc, "begin read txn", file_);
+    open_readers_.fetch_add(1);
+    return std::unique_ptr<ReadTxn>(
+        std::make_unique<LmdbReadTxn>(txn, dbis_, &file_, &open_readers_));
+  }
+
+  Result<std::unique_ptr<WriteTxn>> BeginWrite() override;
+
+  Status Sync() override {
+    int rc = mdb_env_sync(env_, 1);
+    if (rc != 0) return FromMdb(rc, "sync", file_);
+    return OkStatus();
+  }
+
+  uint64_t SizeBytes() override {
+    struct stat st;
+    if (::stat(file_.c_str(), &st) != 0) return 0;
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  uint64_t SizeInUseBytes() override;
+
+  // --- For LmdbWriteTxn.
+  MDB_env* env() { return env_; }
+  const std::string& file() const { return file_; }
+  std::shared_ptr<const DbiMap> dbis() {
+    std::lock_guard lock(dbi_mu_);
+    return dbis_;
+  }
+  // Commits a txn that created buckets and publishes their handles atomically with respect to
+  // BeginRead: a reader either sees neither the new buckets nor their handles, or both.
+  int CommitAndPublish(MDB_txn* txn, const DbiMap& created) {
+    std::lock_guard lock(dbi_mu_);
+    int rc = mdb_txn_commit(txn);
+    if (rc == 0) {
+      auto merged = std::make_shared<DbiMap>(*dbis_);
+      merged->insert(created.begin(), created.end());
+      dbis_ = std::move(merged);
+    }
+    return rc;
+  }
+  void WriterDone() { writer_open_ = false; }
+
+ private:
+  MDB_env* env_;
+  const std::string file_;
+  std::mutex dbi_mu_;
+  std::shared_ptr<const DbiMap> dbis_;  // guarded by dbi_mu_
+  std::atomic<bool> writer_open_ = false;
+  std::atomic<int> open_readers_ = 0;
+};
+
+class LmdbWriteTxn final : public WriteTxn, private LmdbTxnBase {
+ public:
+  LmdbWriteTxn(LmdbBackend* backend, MDB_txn* txn)
+      : LmdbTxnBase(txn, &backend->file()), backend_(backend), dbis_(backend->dbis()) {}
+  ~LmdbWriteTxn() override {
+    // Aborting closes the handles this txn opened, which is why they were never published.
+    if (!done_) {
+      mdb_txn_abort(txn_);
+      backend_->WriterDone();
+    }
+  }
+
+  Result<std::optional<std::string>> Get(std::string_view bucket, std::string_view key) override {
+    RETURN_IF_ERROR(CheckOpen());
+    return GetIn(Find(bucket), key);
+  }
+  Status Scan(std::string_view bucket, std::string_view start, std::string_view end,
+              const std::function<bool(std::string_view, std::string_view)>& fn) override {
+    RETURN_IF_ERROR(CheckOpen());
+    return ScanIn(Find(bucket), start, end, fn);
+  }
+  Status Put(std::string_view bucket, std::string_view key, std::string_view value) override {
+    RETURN_IF_ERROR(CheckOpen());
+    if (key.empty() || key.size() > kMaxKeyBytes) {
+      return InvalidArgument("backend key must be 1.." + std::to_string(kMaxKeyBytes) + " bytes");
+    }
+    ASSIGN_OR_RETURN(MDB_dbi dbi, FindOrCreate(bucket));
+    MDB_val k = ToVal(key);
+    MDB_val v = ToVal(value);
+    int rc = mdb_put(txn_, dbi, &k, &v, 0);
+    if (rc != 0) return FromMdb(rc, "put", *file_);
+    return OkStatus();
+  }
+  Status Delete(std::string_view bucket, std::string_view key) override {
+    RETURN_IF_ERROR(CheckOpen());
+    std::optional<MDB_dbi> dbi = Find(bucket);
+    if (!dbi || key.empty() || key.size() > kMaxKeyBytes) return OkStatus();
+    MDB_val k = ToVal(key);
+    int rc = mdb_del(txn_, *dbi, &k, nullptr);
+    if (rc != 0 && rc != MDB_NOTFOUND) return FromMdb(rc, "delete", *file_);
+    return OkStatus();
+  }
+  Status Commit() override {
+    RETURN_IF_ERROR(CheckOpen());
+    done_ = true;
+    // mdb_txn_commit frees the txn whatever its outcome.
+    int rc = created_.empty() ? mdb_txn_commit(txn_) : backend_->CommitAndPublish(txn_, created_);
+    backend_->WriterDone();
+    if (rc != 0) return FromMdb(rc, "commit", *file_);
+    return OkStatus();
+  }
+
+ private:
+  Status CheckOpen() const {
+    if (done_) return Status(Code::kFailedPrecondition, "write txn already committed");
+    return OkStatus();
+  }
+  std::optional<MDB_dbi> Find(std::string_view bucket) const {
+    if (auto dbi = Lookup(*dbis_, bucket)) return dbi;
+    return Lookup(created_, bucket);
+  }
+  Result<MDB_dbi> FindOrCreate(std::string_view bucket) {
+    if (auto dbi = Find(bucket)) return *dbi;
+    // Only write txns open handles after startup, and they are serialized, which is what LMDB
+    // requires of mdb_dbi_open.
+    std::string name(bucket);
+    MDB_dbi dbi;
+    int rc = mdb_dbi_open(txn_, name.c_str(), MDB_CREATE, &dbi);
+    if (rc != 0) return FromMdb(rc, "create bucket " + name, *file_);
+    created_.emplace(std::move(name), dbi);
+    return dbi;
+  }
+
+  LmdbBackend* backend_;
+  std::shared_ptr<const DbiMap> dbis_;
+  DbiMap created_;  // buckets created by this txn, published on commit
+  bool done_ = false;
+};
+
+Result<std::unique_ptr<WriteTxn>> LmdbBackend::BeginWrite() {
+  bool expected = false;
+  if (!writer_open_.compare_exchange_strong(expected, true)) {
+    return Status(Code::kFailedPrecondition, "another write txn is open");
+  }
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+  if (rc != 0) {
+    writer_open_ = false;
+    return FromMdb(rc, "begin write txn", file_);
+  }
+  return std::unique_ptr<WriteTxn>(std::make_unique<LmdbWriteTxn>(this, txn));
+}
+
+uint64_t LmdbBackend::SizeInUseBytes() {
+  // Pages ever allocated minus the pages on LMDB's free list (what `mdb_stat -f` reports).
+  MDB_envinfo info;
+  MDB_stat stat;
+  if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &stat) != 0) return 0;
+  MDB_txn* txn = nullptr;
+  if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) != 0) return 0;
+  open_readers_.fetch_add(1);
+  uint64_t free_pages = 0;
+  MDB_cursor* cursor = nullptr;
+  if (mdb_cursor_open(txn, /*FREE_DBI=*/0, &cursor) == 0) {
+    MDB_val k, v;
+    // Each free-list record is a page-number list whose first word is its length.
+    while (mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0) {
+      if (v.mv_size >= sizeof(size_t)) {
+        size_t count;
+        std::memcpy(&count, v.mv_data, sizeof(count));
+        free_pages += count;
+      }
+    }
+    mdb_cursor_close(cursor);
+  }
+  mdb_txn_abort(txn);
+  open_readers_.fetch_sub(1);
+  uint64_t total_pages = info.me_last_pgno + 1;
+  if (free_pages > total_pages) free_pages = total_pages;
+  return (total_pages - free_pages) * stat.ms_psize;
+}
+
+// Opens a handle for every bucket that already exists, so readers never call mdb_dbi_open.
+Result<DbiMap> OpenExistingBuckets(MDB_env* env, const std::string& file) {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return FromMdb(rc, "begin txn", file);
+  MDB_dbi main_dbi;
+  rc = mdb_dbi_open(txn, nullptr, 0, &main_dbi);
+  MDB_cursor* cursor = nullptr;
+  if (rc == 0) rc = mdb_cursor_open(txn, main_dbi, &cursor);
+  if (rc != 0) {
+    mdb_txn_abort(txn);
+    return FromMdb(rc, "open main database", file);
+  }
+  DbiMap dbis;
+  MDB_val k, v;
+  while ((rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) == 0) {
+    std::string name(FromVal(k));
+    MDB_dbi dbi;
+    rc = mdb_dbi_open(txn, name.c_str(), 0, &dbi);
+    if (rc != 0) break;
+    dbis.emplace(std::move(name), dbi);
+  }
+  mdb_cursor_close(cursor);
+  if (rc != MDB_NOTFOUND) {
+    mdb_txn_abort(txn);
+    return FromMdb(rc, "open buckets", file);
+  }
+  // Committing a read txn is what makes its handles shared by the environment.
+  rc = mdb_txn_commit(txn);
+  if (rc != 0) return FromMdb(rc, "open buckets", file);
+  return dbis;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> OpenLmdb(const std::string& dir, const Options& options) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return IoError("create directory " + dir + ": " + std::strerror(errno));
+  }
+  const std::string file = dir + "/data.mdb";
+  MDB_env* env = nullptr;
+  int rc = mdb_env_create(&env);
+  if (rc != 0) return FromMdb(rc, "create env", file);
+  if (rc == 0) rc = mdb_env_set_mapsize(env, options.map_size_bytes);
+  if (rc == 0) rc = mdb_env_set_maxdbs(env, kMaxBuckets);
+  if (rc == 0) rc = mdb_env_set_maxreaders(env, kMaxReaders);
+  if (rc == 0) rc = mdb_env_open(env, dir.c_str(), MDB_NOSYNC | MDB_NOTLS, 0600);
+  if (rc != 0) {
+    mdb_env_close(env);
+    return FromMdb(rc, "open", file);
+  }
+  Result<DbiMap> dbis = OpenExistingBuckets(env, file);
+  if (!dbis.ok()) {
+    mdb_env_close(env);
+    return dbis.status();
+  }
+  return std::unique_ptr<Backend>(
+      std::make_unique<LmdbBackend>(env, file, std::move(dbis).value()));
+}
+
+}  // namespace dolmen::backend

@@ -1,0 +1,19 @@
+// The real Backend, on LMDB. This folder is the only code that includes lmdb.h.
+//
+// The environment is opened with MDB_NOSYNC | MDB_NOTLS: commits are not fsynced (the
+// write-ahead log provides durability; Backend::Sync is the checkpoint), and read txns are not
+// tied to threads. Buckets are LMDB named databases.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "backend/backend.h"
+
+namespace dolmen::backend {
+
+// Opens (creating if needed) the LMDB environment in directory `dir` (files data.mdb and
+// lock.mdb). An unreadable or corrupt data file gives kCorruption naming the file.
+Result<std::unique_ptr<Backend>> OpenLmdb(const std::string& dir, const Options& options);
+
+}  // namespace dolmen::backend

@@ -1,0 +1,172 @@
+#include "backend/memory_backend.h"
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "base/check.h"
+
+namespace dolmen::backend {
+namespace {
+
+using Bucket = std::map<std::string, std::string, std::less<>>;
+// Buckets are immutable once published; a writer copies a bucket the first time it touches it.
+using Root = std::map<std::string, std::shared_ptr<const Bucket>, std::less<>>;
+
+std::optional<std::string> GetFrom(const Bucket* bucket, std::string_view key) {
+  if (bucket == nullptr) return std::nullopt;
+  auto it = bucket->find(key);
+  if (it == bucket->end()) return std::nullopt;
+  return it->second;
+}
+
+void ScanFrom(const Bucket* bucket, std::string_view start, std::string_view end,
+              const std::function<bool(std::string_view, std::string_view)>& fn) {
+  if (bucket == nullptr) return;
+  for (auto it = bucket->lower_bound(start); it != bucket->end(); ++it) {
+    if (!end.empty() && std::string_view(it->first) >= end) break;
+    if (!fn(it->first, it->second)) break;
+  }
+}
+
+const Bucket* Find(const Root& root, std::string_view name) {
+  auto it = root.find(name);
+  return it == root.end() ? nullptr : it->second.get();
+}
+
+class MemoryBackend;
+
+class MemoryReadTxn final : public ReadTxn {
+ public:
+  explicit MemoryReadTxn(std::shared_ptr<const Root> root) : root_(std::move(root)) {}
+
+  Result<std::optional<std::string>> Get(std::string_view bucket, std::string_view key) override {
+    return GetFrom(Find(*root_, bucket), key);
+  }
+  Status Scan(std::string_view bucket, std::string_view start, std::string_view end,
+              const std::function<bool(std::string_view, std::string_view)>& fn) override {
+    ScanFrom(Find(*root_, bucket), start, end, fn);
+    return OkStatus();
+  }
+
+ private:
+  std::shared_ptr<const Root> root_;
+};
+
+class MemoryBackend final : public Backend {
+ public:
+  MemoryBackend() : root_(std::make_shared<const Root>()) {}
+  ~MemoryBackend() override { CHECK(!writer_open_) << "a WriteTxn outlived its Backend"; }
+
+  Result<std::unique_ptr<ReadTxn>> BeginRead() override {
+    return std::unique_ptr<ReadTxn>(std::make_unique<MemoryReadTxn>(Snapshot()));
+  }
+  Result<std::unique_ptr<WriteTxn>> BeginWrite() override;
+  Status Sync() override { return OkStatus(); }
+  uint64_t SizeBytes() override { return SizeInUseBytes(); }
+  uint64_t SizeInUseBytes() override {
+    uint64_t total = 0;
+    for (const auto& [name, bucket] : *Snapshot()) {
+      for (const auto& [k, v] : *bucket) total += k.size() + v.size();
+    }
+    return total;
+  }
+
+  std::shared_ptr<const Root> Snapshot() {
+    std::lock_guard lock(mu_);
+    return root_;
+  }
+  void Publish(std::shared_ptr<const Root> root) {
+    std::lock_guard lock(mu_);
+    root_ = std::move(root);
+  }
+  void WriterDone() { writer_open_ = false; }
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<const Root> root_;  // guarded by mu_
+  std::atomic<bool> writer_open_ = false;
+};
+
+class MemoryWriteTxn final : public WriteTxn {
+ public:
+  MemoryWriteTxn(MemoryBackend* backend, std::shared_ptr<const Root> base)
+      : backend_(backend), base_(std::move(base)) {}
+  ~MemoryWriteTxn() override {
+    if (!done_) backend_->WriterDone();
+  }
+
+  Result<std::optional<std::string>> Get(std::string_view bucket, std::string_view key) override {
+    RETURN_IF_ERROR(CheckOpen());
+    return GetFrom(View(bucket), key);
+  }
+  Status Scan(std::string_view bucket, std::string_view start, std::string_view end,
+              const std::function<bool(std::string_view, std::string_view)>& fn) override {
+    RETURN_IF_ERROR(CheckOpen());
+    ScanFrom(View(bucket), start, end, fn);
+    return OkStatus();
+  }
+  Status Put(std::string_view bucket, std::string_view key, std::string_view value) override {
+    RETURN_IF_ERROR(CheckOpen());
+    // Same limits as LMDB, so that code tested on the fake does not fail on the real thing.
+    if (key.empty() || key.size() > kMaxKeyBytes) {
+      return InvalidArgument("backend key must be 1.." + std::to_string(kMaxKeyBytes) + " bytes");
+    }
+    Mutable(bucket)->insert_or_assign(std::string(key), std::string(value));
+    return OkStatus();
+  }
+  Status Delete(std::string_view bucket, std::string_view key) override {
+    RETURN_IF_ERROR(CheckOpen());
+    if (View(bucket) == nullptr) return OkStatus();
+    Bucket* b = Mutable(bucket);
+    if (auto it = b->find(key); it != b->end()) b->erase(it);
+    return OkStatus();
+  }
+  Status Commit() override {
+    RETURN_IF_ERROR(CheckOpen());
+    auto root = std::make_shared<Root>(*base_);
+    for (auto& [name, bucket] : dirty_) (*root)[name] = std::move(bucket);
+    backend_->Publish(std::move(root));
+    done_ = true;
+    backend_->WriterDone();
+    return OkStatus();
+  }
+
+ private:
+  Status CheckOpen() const {
+    if (done_) return Status(Code::kFailedPrecondition, "write txn already committed");
+    return OkStatus();
+  }
+  const Bucket* View(std::string_view name) const {
+    if (auto it = dirty_.find(name); it != dirty_.end()) return it->second.get();
+    return Find(*base_, name);
+  }
+  Bucket* Mutable(std::string_view name) {
+    if (auto it = dirty_.find(name); it != dirty_.end()) return it->second.get();
+    const Bucket* base = Find(*base_, name);
+    auto copy = base ? std::make_shared<Bucket>(*base) : std::make_shared<Bucket>();
+    Bucket* raw = copy.get();
+    dirty_.emplace(std::string(name), std::move(copy));
+    return raw;
+  }
+
+  MemoryBackend* backend_;
+  std::shared_ptr<const Root> base_;
+  std::map<std::string, std::shared_ptr<Bucket>, std::less<>> dirty_;
+  bool done_ = false;
+};
+
+Result<std::unique_ptr<WriteTxn>> MemoryBackend::BeginWrite() {
+  bool expected = false;
+  if (!writer_open_.compare_exchange_strong(expected, true)) {
+    return Status(Code::kFailedPrecondition, "another write txn is open");
+  }
+  return std::unique_ptr<WriteTxn>(std::make_unique<MemoryWriteTxn>(this, Snapshot()));
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> NewMemoryBackend() { return std::make_unique<MemoryBackend>(); }
+
+}  // namespace dolmen::backend

@@ -1,0 +1,14 @@
+// An in-memory Backend for unit tests and the simulator: same contract as the LMDB one, no disk.
+// Snapshots are copy-on-write per bucket, so a write txn costs O(size of each bucket it touches);
+// fine for tests, not for large data sets.
+#pragma once
+
+#include <memory>
+
+#include "backend/backend.h"
+
+namespace dolmen::backend {
+
+std::unique_ptr<Backend> NewMemoryBackend();
+
+}  // namespace dolmen::backend

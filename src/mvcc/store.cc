@@ -1,0 +1,421 @@
+#include "mvcc/store.h"
+
+#include <shared_mutex>
+
+#include "base/check.h"
+#include "base/coding.h"
+#include "base/crc32c.h"
+#include "mvcc/kv_codec.h"
+#include "mvcc/range_shaping.h"
+#include "mvcc/revision.h"
+
+namespace dolmen::mvcc {
+namespace {
+
+// Bucket and meta key names: docs/formats/mvcc.md.
+constexpr std::string_view kKeyBucket = "key";
+constexpr std::string_view kMetaBucket = "meta";
+constexpr std::string_view kConsistentIndexKey = "consistent_index";
+constexpr std::string_view kCompactRevisionKey = "compact_revision";
+
+// Compaction deletes old versions in chunks of this many keys, to bound the memory it needs.
+constexpr size_t kCompactionChunk = 4096;
+
+std::string EncodeUint64(uint64_t v) {
+  std::string out;
+  coding::PutBigEndian64(&out, v);
+  return out;
+}
+
+Result<uint64_t> ReadMetaUint64(backend::ReadTxn& txn, std::string_view key) {
+  ASSIGN_OR_RETURN(std::optional<std::string> raw, txn.Get(kMetaBucket, key));
+  if (!raw) return uint64_t{0};
+  if (raw->size() != 8) {
+    return Corruption("mvcc meta " + std::string(key) + ": " + std::to_string(raw->size()) +
+                      " bytes, want 8");
+  }
+  return coding::DecodeBigEndian64(raw->data());
+}
+
+Status CompactedError(int64_t at, int64_t compacted) {
+  return Status(Code::kCompacted, "revision " + std::to_string(at) +
+                                      " has been compacted (compact revision " +
+                                      std::to_string(compacted) + ")");
+}
+
+Status FutureError(int64_t at, int64_t current) {
+  return Status(Code::kFutureRevision, "revision " + std::to_string(at) +
+                                           " is newer than the current revision " +
+                                           std::to_string(current));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- opening
+
+Result<std::unique_ptr<Store>> Store::Open(backend::Backend* backend) {
+  CHECK(backend != nullptr);
+  std::unique_ptr<Store> store(new Store(backend));
+  RETURN_IF_ERROR(store->Load());
+  return store;
+}
+
+Status Store::Load() {
+  ASSIGN_OR_RETURN(std::unique_ptr<backend::ReadTxn> txn, backend_->BeginRead());
+  ASSIGN_OR_RETURN(uint64_t consistent_index, ReadMetaUint64(*txn, kConsistentIndexKey));
+  ASSIGN_OR_RETURN(uint64_t compact_rev, ReadMetaUint64(*txn, kCompactRevisionKey));
+  if (compact_rev > INT64_MAX) return Corruption("mvcc meta compact_revision out of range");
+  int64_t last = 0;
+  Status error;
+  Status scan = txn->Scan(kKeyBucket, "", "", [&](std::string_view k, std::string_view v) {
+    std::optional<DecodedRevisionKey> rk = DecodeRevisionKey(k);
+    if (!rk || rk->rev.main <= 0) {
+      error = Corruption("mvcc key bucket: malformed revision key of " + std::to_string(k.size()) +
+                         " bytes");
+      return false;
+    }
+    Result<KeyValue> kv = DecodeKeyValue(v);
+    if (!kv.ok()) {
+      error = Corruption(kv.status().message() + " at revision " + std::to_string(rk->rev.main));
+      return false;
+    }
+    KeyIndex& ki = index_[kv->key];
+    if (rk->tombstone) {
+      if (!ki.RestoreTombstone(rk->rev))
+        error = Corruption("mvcc key bucket: tombstone out of order");
+    } else if (!ki.empty() && rk->rev <= ki.Latest()) {
+      error = Corruption("mvcc key bucket: revisions out of order");
+    } else {
+      ki.RestorePut(rk->rev, kv->create_revision, kv->version);
+    }
+    if (ki.empty()) index_.erase(kv->key);
+    last = rk->rev.main;
+    return error.ok();
+  });
+  RETURN_IF_ERROR(scan);
+  RETURN_IF_ERROR(error);
+  // The newest version may have been a tombstone removed by compaction at that very revision;
+  // the compact revision then is the current one.
+  current_rev_ = std::max({last, static_cast<int64_t>(compact_rev), int64_t{1}});
+  compact_rev_ = static_cast<int64_t>(compact_rev);
+  consistent_index_ = consistent_index;
+  return OkStatus();
+}
+
+Store::~Store() { CHECK(!write_open_) << "Store destroyed with a WriteTxn open"; }
+
+// ---------------------------------------------------------------- reading
+
+std::vector<Store::Hit> Store::IndexRange(std::string_view key, std::string_view range_end,
+                                          int64_t at) const {
+  std::vector<Hit> hits;
+  auto visit = [&](const std::string& k, const KeyIndex& ki) {
+    if (auto found = ki.Get(at)) hits.push_back(Hit{&k, found->rev});
+  };
+  if (range_end.empty()) {
+    if (auto it = index_.find(key); it != index_.end()) visit(it->first, it->second);
+    return hits;
+  }
+  // etcd: a range_end of "\0" means "every key >= key".
+  const bool to_end = range_end == std::string_view("\0", 1);
+  for (auto it = index_.lower_bound(key); it != index_.end(); ++it) {
+    if (!to_end && std::string_view(it->first) >= range_end) break;
+    visit(it->first, it->second);
+  }
+  return hits;
+}
+
+Result<KeyValue> Store::ReadVersion(const Hit& hit, const ValueReader& read) const {
+  ASSIGN_OR_RETURN(std::string raw, read(hit.rev));
+  ASSIGN_OR_RETURN(KeyValue kv, DecodeKeyValue(raw));
+  if (kv.key != *hit.key || kv.mod_revision.value() != hit.rev.main) {
+    return Corruption("mvcc: version at revision " + std::to_string(hit.rev.main) +
+                      " does not match the index");
+  }
+  return kv;
+}
+
+Result<RangeResult> Store::RangeAt(const RangeOptions& opts, int64_t current,
+                                   const ValueReader& read) const {
+  int64_t at = opts.revision.value();
+  // Same order of checks as etcd: a future revision wins over a compacted one.
+  if (at > current) return FutureError(at, current);
+  if (at <= 0) at = current;
+  if (at < compact_rev_.load()) return CompactedError(at, compact_rev_.load());
+
+  RangeResult result;
+  result.revision = Revision(current);
+  std::vector<Hit> hits = IndexRange(opts.key, opts.range_end, at);
+  result.count = static_cast<int64_t>(hits.size());
+  if (opts.count_only) return result;
+  const int64_t n = VersionsToRead(opts, result.count);
+  result.kvs.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    ASSIGN_OR_RETURN(KeyValue kv, ReadVersion(hits[static_cast<size_t>(i)], read));
+    result.kvs.push_back(std::move(kv));
+  }
+  ShapeRange(opts, &result.kvs, &result.more);
+  return result;
+}
+
+Result<RangeResult> Store::Range(const RangeOptions& opts) const {
+  std::shared_lock lock(mu_);
+  // The backend snapshot is opened under the lock, so it holds every committed version the
+  // index can name; pending_ holds the rest.
+  std::unique_ptr<backend::ReadTxn> snapshot;
+  ValueReader read = [&](RevisionPair rev) -> Result<std::string> {
+    std::string rk = EncodeRevisionKey(rev, false);
+    if (auto it = pending_.find(rk); it != pending_.end()) return it->second;
+    if (!snapshot) {
+      ASSIGN_OR_RETURN(snapshot, backend_->BeginRead());
+    }
+    ASSIGN_OR_RETURN(std::optional<std::string> v, snapshot->Get(kKeyBucket, rk));
+    if (!v) return Corruption("mvcc: missing version at revision " + std::to_string(rev.main));
+    return std::move(*v);
+  };
+  return RangeAt(opts, current_rev_.load(), read);
+}
+
+// ---------------------------------------------------------------- HashKv
+
+Result<Store::HashKvResult> Store::HashKv(Revision rev) const {
+  std::set<RevisionPair> keep;
+  std::map<std::string, std::string, std::less<>> pending;
+  std::unique_ptr<backend::ReadTxn> snapshot;
+  int64_t at = rev.value(), compacted = 0;
+  {
+    std::shared_lock lock(mu_);
+    compacted = compact_rev_.load();
+    const int64_t current = current_rev_.load();
+    if (at > 0 && at <= compacted) return CompactedError(at, compacted);
+    if (at > current) return FutureError(at, current);
+    if (at <= 0) at = current;
+    for (const auto& [key, ki] : index_) ki.Keep(at, &keep);
+    const std::string upper = EncodeRevisionKey({at + 1, 0}, false);
+    pending.insert(pending_.begin(), pending_.lower_bound(upper));
+    ASSIGN_OR_RETURN(snapshot, backend_->BeginRead());
+  }
+  // From here on the snapshot plus the copied pending versions are a consistent picture, even
+  // if the apply thread commits or compacts meanwhile.
+  uint32_t crc = crc32c::Value(kKeyBucket);
+  auto add = [&](std::string_view k, std::string_view v) {
+    std::optional<DecodedRevisionKey> rk = DecodeRevisionKey(k);
+    if (!rk || rk->rev.main > at) return;
+    // Versions at or below the compact revision count only if compaction keeps them; this also
+    // hides versions whose deletion by a compaction is not committed yet.
+    if (rk->rev.main <= compacted && !keep.contains(rk->rev)) return;
+    crc = crc32c::Extend(crc, k.data(), k.size());
+    crc = crc32c::Extend(crc, v.data(), v.size());
+  };
+  // Merge the two sorted sources; a version in both (committed after the copy) counts once.
+  auto next = pending.begin();
+  const std::string end = EncodeRevisionKey({at + 1, 0}, false);
+  RETURN_IF_ERROR(snapshot->Scan(kKeyBucket, "", end, [&](std::string_view k, std::string_view v) {
+    for (; next != pending.end() && std::string_view(next->first) <= k; ++next) {
+      if (next->first != k) add(next->first, next->second);
+    }
+    add(k, v);
+    return true;
+  }));
+  for (; next != pending.end(); ++next) add(next->first, next->second);
+  return HashKvResult{crc, Revision(compacted), Revision(at)};
+}
+
+// ---------------------------------------------------------------- writing
+
+Status Store::Poison(Status status) {
+  CHECK(!status.ok());
+  if (write_error_.ok()) {
+    write_error_ = Status(status.code(),
+                          "mvcc store needs reopening after a failed write: " + status.message());
+  }
+  return status;
+}
+
+Status Store::EnsureBatch() {
+  RETURN_IF_ERROR(write_error_);
+  if (batch_) return OkStatus();
+  Result<std::unique_ptr<backend::WriteTxn>> txn = backend_->BeginWrite();
+  if (!txn.ok()) return Poison(txn.status());
+  batch_ = std::move(txn).value();
+  return OkStatus();
+}
+
+std::unique_ptr<Store::WriteTxn> Store::BeginWrite() {
+  CHECK(!write_open_) << "only one WriteTxn at a time";
+  write_open_ = true;
+  return std::unique_ptr<WriteTxn>(new WriteTxn(this, std::unique_lock(mu_)));
+}
+
+Store::WriteTxn::WriteTxn(Store* store, std::unique_lock<RwLock> lock)
+    : store_(store), lock_(std::move(lock)), begin_rev_(store->current_rev_.load()) {}
+
+Store::WriteTxn::~WriteTxn() {
+  if (!ended_) End();
+}
+
+Revision Store::WriteTxn::End() {
+  CHECK(!ended_) << "WriteTxn ended twice";
+  ended_ = true;
+  if (changes_ > 0) store_->current_rev_ = begin_rev_ + 1;
+  lock_.unlock();
+  store_->write_open_ = false;
+  return Revision(store_->current_rev_.load());
+}
+
+Result<RangeResult> Store::WriteTxn::Range(const RangeOptions& opts) {
+  CHECK(!ended_);
+  RETURN_IF_ERROR(store_->EnsureBatch());
+  backend::WriteTxn* batch = store_->batch_.get();
+  ValueReader read = [batch](RevisionPair rev) -> Result<std::string> {
+    ASSIGN_OR_RETURN(std::optional<std::string> v,
+                     batch->Get(kKeyBucket, EncodeRevisionKey(rev, false)));
+    if (!v) return Corruption("mvcc: missing version at revision " + std::to_string(rev.main));
+    return std::move(*v);
+  };
+  return store_->RangeAt(opts, ReadRevision(), read);
+}
+
+Status Store::WriteTxn::WriteVersion(const KeyValue& kv, RevisionPair rev, bool tombstone) {
+  std::string rk = EncodeRevisionKey(rev, tombstone);
+  std::string value = EncodeKeyValue(kv);
+  Status s = store_->batch_->Put(kKeyBucket, rk, value);
+  if (!s.ok()) return store_->Poison(s);
+  store_->pending_.insert_or_assign(std::move(rk), std::move(value));
+  return OkStatus();
+}
+
+Result<Store::WriteTxn::PutResult> Store::WriteTxn::Put(std::string_view key,
+                                                        std::string_view value, LeaseId lease) {
+  CHECK(!ended_);
+  if (key.empty()) return Status(Code::kEmptyKey, "key is not provided");
+  RETURN_IF_ERROR(store_->EnsureBatch());
+  RangeOptions get;
+  get.key = std::string(key);
+  ASSIGN_OR_RETURN(RangeResult existing, Range(get));
+  PutResult result;
+  const RevisionPair rev{begin_rev_ + 1, changes_};
+  KeyValue kv{
+      std::string(key), Revision(rev.main), Revision(rev.main), 1, std::string(value), lease};
+  if (!existing.kvs.empty()) {
+    result.prev = std::move(existing.kvs.front());
+    kv.create_revision = result.prev->create_revision;
+    kv.version = result.prev->version + 1;
+  }
+  RETURN_IF_ERROR(WriteVersion(kv, rev, /*tombstone=*/false));
+  auto it = store_->index_.find(key);
+  if (it == store_->index_.end()) it = store_->index_.emplace(std::string(key), KeyIndex()).first;
+  it->second.Put(rev);
+  ++changes_;
+  return result;
+}
+
+Result<Store::WriteTxn::DeleteResult> Store::WriteTxn::DeleteRange(std::string_view key,
+                                                                   std::string_view range_end) {
+  CHECK(!ended_);
+  RETURN_IF_ERROR(store_->EnsureBatch());
+  RangeOptions live;
+  live.key = std::string(key);
+  live.range_end = std::string(range_end);
+  ASSIGN_OR_RETURN(RangeResult existing, Range(live));
+  DeleteResult result;
+  for (KeyValue& prev : existing.kvs) {
+    const RevisionPair rev{begin_rev_ + 1, changes_};
+    KeyValue tombstone;
+    tombstone.key = prev.key;
+    RETURN_IF_ERROR(WriteVersion(tombstone, rev, /*tombstone=*/true));
+    auto it = store_->index_.find(prev.key);
+    CHECK(it != store_->index_.end()) << "deleting a key missing from the index";
+    it->second.Tombstone(rev);
+    ++changes_;
+    result.prev_kvs.push_back(std::move(prev));
+  }
+  result.deleted = static_cast<int64_t>(result.prev_kvs.size());
+  return result;
+}
+
+// ---------------------------------------------------------------- compaction and commit
+
+Status Store::Compact(Revision rev) {
+  CHECK(!write_open_) << "Compact while a WriteTxn is open";
+  RETURN_IF_ERROR(write_error_);
+  const int64_t at = rev.value();
+  std::set<RevisionPair> keep;
+  {
+    std::unique_lock lock(mu_);
+    if (at <= compact_rev_.load()) return CompactedError(at, compact_rev_.load());
+    if (at > current_rev_.load()) return FutureError(at, current_rev_.load());
+    for (auto it = index_.begin(); it != index_.end();) {
+      it = it->second.Compact(at, &keep) ? index_.erase(it) : std::next(it);
+    }
+    compact_rev_ = at;
+    // Pending versions the compaction drops will never be read again; free them now.
+    const std::string upper = EncodeRevisionKey({at + 1, 0}, false);
+    for (auto it = pending_.begin(); it != pending_.end() && it->first < upper;) {
+      auto rk = DecodeRevisionKey(it->first);
+      CHECK(rk.has_value());
+      it = keep.contains(rk->rev) ? std::next(it) : pending_.erase(it);
+    }
+  }
+  // Readers no longer ask for what is deleted below, so this runs without the lock.
+  RETURN_IF_ERROR(EnsureBatch());
+  RETURN_IF_ERROR(DeleteCompacted(at, keep));
+  Status s = batch_->Put(kMetaBucket, kCompactRevisionKey, EncodeUint64(static_cast<uint64_t>(at)));
+  if (!s.ok()) return Poison(s);
+  return OkStatus();
+}
+
+Status Store::DeleteCompacted(int64_t at, const std::set<RevisionPair>& keep) {
+  const std::string end = EncodeRevisionKey({at + 1, 0}, false);
+  std::string start;
+  for (;;) {
+    std::vector<std::string> doomed;
+    bool more = false;
+    Status error;
+    Status s = batch_->Scan(kKeyBucket, start, end, [&](std::string_view k, std::string_view) {
+      if (doomed.size() >= kCompactionChunk) {
+        start = std::string(k);
+        more = true;
+        return false;
+      }
+      std::optional<DecodedRevisionKey> rk = DecodeRevisionKey(k);
+      if (!rk) {
+        error = Corruption("mvcc key bucket: malformed revision key during compaction");
+        return false;
+      }
+      if (!keep.contains(rk->rev)) doomed.emplace_back(k);
+      return true;
+    });
+    if (!s.ok()) return Poison(s);
+    if (!error.ok()) return Poison(error);
+    for (const std::string& k : doomed) {
+      Status d = batch_->Delete(kKeyBucket, k);
+      if (!d.ok()) return Poison(d);
+    }
+    if (!more) return OkStatus();
+  }
+}
+
+Status Store::Commit(Index applied_index) {
+  CHECK(!write_open_) << "Commit while a WriteTxn is open";
+  RETURN_IF_ERROR(EnsureBatch());
+  Status s = batch_->Put(kMetaBucket, kConsistentIndexKey, EncodeUint64(applied_index.value()));
+  if (s.ok()) s = batch_->Commit();
+  batch_.reset();
+  if (!s.ok()) return Poison(s);
+  // The backend now holds every pending version; readers that start after this find them there.
+  std::unique_lock lock(mu_);
+  pending_.clear();
+  consistent_index_ = applied_index.value();
+  return OkStatus();
+}
+
+Status Store::Sync() { return backend_->Sync(); }
+
+Result<backend::WriteTxn*> Store::BatchTxn() {
+  CHECK(!write_open_) << "BatchTxn while a WriteTxn is open";
+  RETURN_IF_ERROR(EnsureBatch());
+  return batch_.get();
+}
+
+}  // namespace dolmen::mvcc

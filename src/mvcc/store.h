@@ -1,0 +1,159 @@
+// The MVCC key-value store with etcd v3's semantics: one global revision, per-key generations,
+// tombstones, historical reads, compaction and HashKV. Design: docs/mvcc.md; on-disk layout:
+// docs/formats/mvcc.md.
+//
+// Threads. Readers (any number of threads) call Range, HashKv and the revision getters; they
+// always see the state after some whole write txn, never part of one. Exactly ONE apply thread
+// calls BeginWrite, Compact, Commit and Sync. Reads never wait for disk.
+//
+// Durability. Writes go into one backend write txn per batch; Commit(applied_index) commits it
+// to the backend together with the applied log index, without fsync. Readers see a write txn as
+// soon as it End()s, before Commit. After a crash the store reopens at the last Commit and the
+// write-ahead log replays from ConsistentIndex()+1. Sync() is the checkpoint that makes
+// everything committed durable, after which the log before ConsistentIndex() may go.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "backend/backend.h"
+#include "base/ids.h"
+#include "base/status.h"
+#include "mvcc/key_index.h"
+#include "mvcc/kv.h"
+#include "mvcc/rw_lock.h"
+
+namespace dolmen::mvcc {
+
+class Store {
+ public:
+  // Rebuilds the in-memory index from `backend`, which must outlive the Store and is used only
+  // by it for the "key" and "meta" buckets. kCorruption if the stored data is malformed.
+  static Result<std::unique_ptr<Store>> Open(backend::Backend* backend);
+  // Discards writes not yet Commit()ted. No WriteTxn may be open.
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // --- Read side: any thread.
+
+  // etcd's Range. Errors: kFutureRevision (revision > current), kCompacted (revision < compact
+  // revision), kCorruption (a stored value is unreadable).
+  Result<RangeResult> Range(const RangeOptions& opts) const;
+  Revision CurrentRevision() const { return Revision(current_rev_.load()); }
+  Revision CompactRevision() const { return Revision(compact_rev_.load()); }  // 0 = never
+  Index ConsistentIndex() const { return Index(consistent_index_.load()); }
+
+  struct HashKvResult {
+    uint32_t hash = 0;
+    Revision compact_revision;
+    Revision hash_revision;
+  };
+  // etcd's HashKV: CRC-32C over the bucket name "key" and then every stored (revision key,
+  // value) with revision <= rev, where versions at or below the compact revision count only if
+  // compaction at `rev` would keep them. rev 0 = current. Errors: kCompacted if 0 < rev <=
+  // compact revision, kFutureRevision if rev > current.
+  Result<HashKvResult> HashKv(Revision rev) const;
+
+  // --- Write side: the apply thread only.
+
+  // One etcd write txn. All its changes share revision CurrentRevision()+1; a txn that changes
+  // nothing does not bump the revision. Holds the store's write lock until End(), so keep it
+  // short and do not call Store::Range (or anything else on the Store) while it is open.
+  class WriteTxn {
+   public:
+    ~WriteTxn();  // calls End() if needed
+    // Sees this txn's own earlier writes (at revision begin+1 once anything changed).
+    Result<RangeResult> Range(const RangeOptions& opts);
+    struct PutResult {
+      std::optional<KeyValue> prev;  // the version replaced, if the key was live
+    };
+    // kEmptyKey for an empty key.
+    Result<PutResult> Put(std::string_view key, std::string_view value, LeaseId lease);
+    struct DeleteResult {
+      int64_t deleted = 0;
+      std::vector<KeyValue> prev_kvs;  // the deleted versions, in key order
+    };
+    // range_end as in RangeOptions.
+    Result<DeleteResult> DeleteRange(std::string_view key, std::string_view range_end);
+    // Publishes the txn to readers; returns the store revision after it.
+    Revision End();
+
+   private:
+    friend class Store;
+    WriteTxn(Store* store, std::unique_lock<RwLock> lock);
+    int64_t ReadRevision() const { return begin_rev_ + (changes_ > 0 ? 1 : 0); }
+    Status WriteVersion(const KeyValue& kv, RevisionPair rev, bool tombstone);
+
+    Store* store_;
+    std::unique_lock<RwLock> lock_;
+    const int64_t begin_rev_;
+    int64_t changes_ = 0;  // next sub revision
+    bool ended_ = false;
+  };
+  std::unique_ptr<WriteTxn> BeginWrite();
+
+  // etcd's Compact: kCompacted if rev <= compact revision, kFutureRevision if rev > current.
+  // Reads below `rev` fail from now on; old versions are deleted in the current batch.
+  Status Compact(Revision rev);
+  // Commits the batch (every txn and compaction since the last Commit) with `applied_index` as
+  // the consistent index, in one backend txn. Not synced.
+  Status Commit(Index applied_index);
+  // Makes every committed batch durable.
+  Status Sync();
+
+  // The backend txn of the current batch, opened if needed, for other state that must commit
+  // atomically with it (leases, auth: etcd keeps them in the same backend txn). Apply thread
+  // only, not while a WriteTxn is open; valid until the next Commit. Must not touch the "key"
+  // and "meta" buckets, and must not Commit it.
+  Result<backend::WriteTxn*> BatchTxn();
+
+ private:
+  explicit Store(backend::Backend* backend) : backend_(backend) {}
+  Status Load();
+
+  // A visible version found by the index: the key (owned by the index) and its revision.
+  struct Hit {
+    const std::string* key;
+    RevisionPair rev;
+  };
+  // Keys in `opts` range visible at `at`, in key order. Caller holds mu_.
+  std::vector<Hit> IndexRange(std::string_view key, std::string_view range_end, int64_t at) const;
+  using ValueReader = std::function<Result<std::string>(RevisionPair)>;
+  // The body of both Range flavours; `current` is the revision reported and reads default to.
+  Result<RangeResult> RangeAt(const RangeOptions& opts, int64_t current,
+                              const ValueReader& read) const;
+  Result<KeyValue> ReadVersion(const Hit& hit, const ValueReader& read) const;
+
+  // Apply thread: the batch's backend txn, opened on first use. A backend error on the write
+  // path leaves index and batch out of step, so it is sticky: every later write and Commit
+  // fails with it, and the owner must reopen the Store (replaying the log).
+  Status EnsureBatch();
+  Status Poison(Status status);
+  Status DeleteCompacted(int64_t at, const std::set<RevisionPair>& keep);
+
+  backend::Backend* const backend_;
+  // Guards index_ and pending_. Exclusive: a WriteTxn, compaction's index step, Commit's
+  // hand-over. Shared: readers.
+  mutable RwLock mu_;
+  std::map<std::string, KeyIndex, std::less<>> index_;
+  // Values (by revision key) of versions written since the last Commit, so readers can see a
+  // txn before its batch reaches the backend.
+  std::map<std::string, std::string, std::less<>> pending_;
+  // Written under mu_ held exclusively; atomics so the getters need no lock.
+  std::atomic<int64_t> current_rev_ = 1;
+  std::atomic<int64_t> compact_rev_ = 0;
+  std::atomic<uint64_t> consistent_index_ = 0;
+
+  // Apply thread only.
+  std::unique_ptr<backend::WriteTxn> batch_;
+  Status write_error_;
+  bool write_open_ = false;
+};
+
+}  // namespace dolmen::mvcc
