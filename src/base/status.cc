@@ -38,6 +38,8 @@ std::string_view CodeName(Code code) {
       return "FutureRevision";
     case Code::kEmptyKey:
       return "EmptyKey";
+    case Code::kKeyNotFound:
+      return "KeyNotFound";
     case Code::kTooManyOps:
       return "TooManyOps";
     case Code::kDuplicateKey:
@@ -66,6 +68,8 @@ std::string_view CodeName(Code code) {
       return "Stopped";
     case Code::kNoSpace:
       return "NoSpace";
+    case Code::kTooManyRequests:
+      return "TooManyRequests";
   }
   return "Unknown";
 }

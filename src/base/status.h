@@ -36,6 +36,7 @@ enum class Code {
   kFutureRevision,  // requested revision is newer than the store
   // Request validation.
   kEmptyKey,
+  kKeyNotFound,  // a txn op with no request, or ignore_value/ignore_lease on a missing key
   kTooManyOps,
   kDuplicateKey,
   kRequestTooLarge,
@@ -52,6 +53,7 @@ enum class Code {
   kTimeout,
   kStopped,
   kNoSpace,
+  kTooManyRequests,  // the apply queue is full
 };
 
 std::string_view CodeName(Code code);

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds, and runs the whole test suite through ctest: the release build
+# (unit, simulation, integration, smoke), then the ASan+UBSan build.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+"$root/scripts/install-deps.sh"
+jobs=$(nproc)
+
+echo "== release build"
+scripts/build.sh release
+echo "== release tests"
+(cd build && ctest -j"$jobs" --output-on-failure --timeout 600)
+
+if [ "${DOLMEN_SKIP_ASAN:-0}" != 1 ]; then
+  echo "== asan+ubsan build"
+  scripts/build.sh asan
+  echo "== asan+ubsan tests"
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  (cd build-asan && ctest -j"$jobs" --output-on-failure --timeout 900 -LE 'smoke')
+fi

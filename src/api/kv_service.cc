@@ -1,0 +1,47 @@
+#include "api/kv_service.h"
+
+#include "api/unary_reply.h"
+
+namespace dolmen::api {
+
+grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
+                                           const etcdserverpb::RangeRequest* request,
+                                           etcdserverpb::RangeResponse* response) {
+  auto* reactor = ctx->DefaultReactor();
+  server_->Range(*request, ReplyTo(reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
+                                         const etcdserverpb::PutRequest* request,
+                                         etcdserverpb::PutResponse* response) {
+  auto* reactor = ctx->DefaultReactor();
+  server_->Put(*request, ReplyTo(reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ctx,
+                                                 const etcdserverpb::DeleteRangeRequest* request,
+                                                 etcdserverpb::DeleteRangeResponse* response) {
+  auto* reactor = ctx->DefaultReactor();
+  server_->DeleteRange(*request, ReplyTo(reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
+                                         const etcdserverpb::TxnRequest* request,
+                                         etcdserverpb::TxnResponse* response) {
+  auto* reactor = ctx->DefaultReactor();
+  server_->Txn(*request, ReplyTo(reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
+                                             const etcdserverpb::CompactionRequest* request,
+                                             etcdserverpb::CompactionResponse* response) {
+  auto* reactor = ctx->DefaultReactor();
+  server_->Compact(*request, ReplyTo(reactor, response));
+  return reactor;
+}
+
+}  // namespace dolmen::api

@@ -1,0 +1,53 @@
+#include "api/maintenance_service.h"
+
+namespace dolmen::api {
+
+grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext* ctx,
+                                                     const etcdserverpb::StatusRequest*,
+                                                     etcdserverpb::StatusResponse* response) {
+  server_->FillHeader(response->mutable_header());
+  response->mutable_header()->set_revision(server_->current_revision().value());
+  response->set_version(kEtcdApiVersion);
+  response->set_dbsize(static_cast<int64_t>(server_->backend_size_bytes()));
+  response->set_dbsizeinuse(static_cast<int64_t>(server_->backend_size_in_use_bytes()));
+  response->set_leader(server_->member_id().value());  // one member: it leads
+  response->set_raftindex(server_->applied_index().value());
+  response->set_raftappliedindex(server_->applied_index().value());
+  response->set_raftterm(server_->term().value());
+  response->set_islearner(false);
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext* ctx,
+                                                    const etcdserverpb::AlarmRequest*,
+                                                    etcdserverpb::AlarmResponse* response) {
+  // No alarm can be raised yet (quota enforcement comes with the cluster work), so GET lists
+  // none and ACTIVATE/DEACTIVATE have nothing to change.
+  server_->FillHeader(response->mutable_header());
+  response->mutable_header()->set_revision(server_->current_revision().value());
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext* ctx,
+                                                     const etcdserverpb::HashKVRequest* request,
+                                                     etcdserverpb::HashKVResponse* response) {
+  auto* reactor = ctx->DefaultReactor();
+  auto result = server_->HashKv(Revision(request->revision()));
+  if (!result.ok()) {
+    reactor->Finish(ToGrpcStatus(result.status()));
+    return reactor;
+  }
+  server_->FillHeader(response->mutable_header());
+  response->mutable_header()->set_revision(server_->current_revision().value());
+  response->set_hash(result->hash);
+  response->set_compact_revision(result->compact_revision.value());
+  response->set_hash_revision(result->hash_revision.value());
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace dolmen::api

@@ -1,0 +1,132 @@
+#include "embed/config.h"
+
+#include "backend/lmdb/lmdb_backend.h"
+#include "io/posix/posix_file_system.h"
+
+namespace dolmen::embed {
+namespace {
+
+// A URL-list flag: checked when parsed, so a bad URL is reported against its flag.
+void AddUrls(FlagSet* flags, const std::string& name, std::string* target, std::string help) {
+  flags->Add(name, *target, std::move(help), [target](const std::string& v) {
+    auto urls = ParseUrls(v);
+    if (!urls.ok()) return urls.status();
+    *target = v;
+    return OkStatus();
+  });
+}
+
+Status Unsupported(const std::string& flag) {
+  return InvalidArgument("--" + flag +
+                         " is not supported by this version of dolmen yet (TLS arrives with "
+                         "the TLS work); refusing to start rather than serve without it");
+}
+
+}  // namespace
+
+void RegisterFlags(FlagSet* f, Config* c) {
+  f->AddString("name", &c->name, "Human-readable name for this member.");
+  f->AddString("data-dir", &c->data_dir, "Path to the data directory (default '${name}.dolmen').");
+  f->AddString("wal-dir", &c->wal_dir, "Path to the dedicated wal directory.");
+  f->AddUint("snapshot-count", &c->snapshot_count,
+             "Number of committed transactions to trigger a snapshot to disk.");
+  f->AddUint("heartbeat-interval", &c->heartbeat_interval_ms,
+             "Time (in milliseconds) of a heartbeat interval.");
+  f->AddUint("election-timeout", &c->election_timeout_ms,
+             "Time (in milliseconds) for an election to timeout.");
+  AddUrls(f, "listen-peer-urls", &c->listen_peer_urls,
+          "List of URLs to listen on for peer traffic.");
+  AddUrls(f, "listen-client-urls", &c->listen_client_urls,
+          "List of URLs to listen on for client traffic.");
+  AddUrls(f, "advertise-client-urls", &c->advertise_client_urls,
+          "List of this member's client URLs to advertise to the public.");
+  AddUrls(f, "initial-advertise-peer-urls", &c->initial_advertise_peer_urls,
+          "List of this member's peer URLs to advertise to the rest of the cluster.");
+  f->AddString("initial-cluster", &c->initial_cluster,
+               "Initial cluster configuration for bootstrapping.");
+  f->Add("initial-cluster-state", c->initial_cluster_state,
+         "Initial cluster state ('new' or 'existing').", [c](const std::string& v) {
+           if (v != "new" && v != "existing") {
+             return InvalidArgument("valid values include new,existing");
+           }
+           c->initial_cluster_state = v;
+           return OkStatus();
+         });
+  f->AddString("initial-cluster-token", &c->initial_cluster_token,
+               "Initial cluster token for the etcd cluster during bootstrap.");
+  f->AddInt("max-txn-ops", &c->max_txn_ops,
+            "Maximum number of operations permitted in a transaction.");
+  f->AddUint("max-request-bytes", &c->max_request_bytes,
+             "Maximum client request size in bytes the server will accept.");
+  f->AddInt("quota-backend-bytes", &c->quota_backend_bytes,
+            "Raise alarms when backend size exceeds the given quota (0 defaults to low space "
+            "quota).");
+  f->AddBool("strict-reconfig-check", &c->strict_reconfig_check,
+             "Reject reconfiguration requests that would cause quorum loss.");
+  f->AddBool("enable-v2", &c->enable_v2, "Accept etcd V2 client requests (not served).");
+  f->AddString("logger", &c->logger, "Accepted for compatibility; dolmen logs to stderr.");
+  f->AddString("log-level", &c->log_level, "Accepted for compatibility.");
+  f->AddString("log-outputs", &c->log_outputs, "Accepted for compatibility.");
+  f->AddString("cert-file", &c->cert_file, "Path to the client server TLS cert file.");
+  f->AddString("key-file", &c->key_file, "Path to the client server TLS key file.");
+  f->AddString("trusted-ca-file", &c->trusted_ca_file, "Path to the client server TLS trusted CA.");
+  f->AddBool("client-cert-auth", &c->client_cert_auth, "Enable client cert authentication.");
+  f->AddBool("auto-tls", &c->auto_tls, "Client TLS using generated certificates.");
+  f->AddString("peer-cert-file", &c->peer_cert_file, "Path to the peer server TLS cert file.");
+  f->AddString("peer-key-file", &c->peer_key_file, "Path to the peer server TLS key file.");
+  f->AddString("peer-trusted-ca-file", &c->peer_trusted_ca_file,
+               "Path to the peer server TLS trusted CA file.");
+  f->AddBool("peer-client-cert-auth", &c->peer_client_cert_auth,
+             "Enable peer client cert authentication.");
+  f->AddBool("peer-auto-tls", &c->peer_auto_tls, "Peer TLS using generated certificates.");
+  f->AddBool("version", &c->show_version, "Print the version and exit.");
+  f->AddBool("help", &c->show_help, "Show this help and exit.");
+  f->AddBool("h", &c->show_help, "Show this help and exit.");
+}
+
+Status Validate(const FlagSet& flags, Config* c) {
+  if (c->data_dir.empty()) c->data_dir = c->name + ".dolmen";
+  if (!c->wal_dir.empty()) {
+    return InvalidArgument("--wal-dir is not supported yet: the log lives under --data-dir");
+  }
+  if (c->initial_cluster.empty()) {
+    c->initial_cluster = c->name + "=" + c->initial_advertise_peer_urls;
+  }
+  if (c->max_txn_ops <= 0) return InvalidArgument("--max-txn-ops must be positive");
+  if (c->max_request_bytes == 0) return InvalidArgument("--max-request-bytes must be positive");
+  if (c->quota_backend_bytes < 0) return InvalidArgument("--quota-backend-bytes must be >= 0");
+  ASSIGN_OR_RETURN(c->listen_client, ParseUrls(c->listen_client_urls));
+  ASSIGN_OR_RETURN(c->advertise_client, ParseUrls(c->advertise_client_urls));
+  ASSIGN_OR_RETURN(c->advertise_peer, ParseUrls(c->initial_advertise_peer_urls));
+  for (const char* tls_flag : {"cert-file", "key-file", "trusted-ca-file", "client-cert-auth",
+                               "auto-tls", "peer-cert-file", "peer-key-file",
+                               "peer-trusted-ca-file", "peer-client-cert-auth", "peer-auto-tls"}) {
+    if (flags.WasSet(tls_flag)) return Unsupported(tls_flag);
+  }
+  for (const Url& u : c->listen_client) {
+    if (u.secure()) {
+      return InvalidArgument("listen URL " + u.text +
+                             " needs TLS, which this version of dolmen does not serve yet");
+    }
+  }
+  return OkStatus();
+}
+
+server::ServerConfig ToServerConfig(const Config& c) {
+  server::ServerConfig s;
+  s.name = c.name;
+  s.data_dir = c.data_dir;
+  s.peer_urls = UrlTexts(c.advertise_peer);
+  s.client_urls = UrlTexts(c.advertise_client);
+  s.cluster_token = c.initial_cluster_token;
+  s.max_txn_ops = c.max_txn_ops;
+  s.max_request_bytes = c.max_request_bytes;
+  s.quota_backend_bytes = static_cast<uint64_t>(c.quota_backend_bytes);
+  s.fs = io::PosixFileSystem();
+  s.open_backend = [](const std::string& dir, const backend::Options& options) {
+    return backend::OpenLmdb(dir, options);
+  };
+  return s;
+}
+
+}  // namespace dolmen::embed

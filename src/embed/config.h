@@ -1,0 +1,57 @@
+// The member's configuration as an operator gives it: etcd's flag names, defaults and
+// ETCD_* variables. Validated into the pieces the server and listeners need.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "embed/flag_set.h"
+#include "embed/url.h"
+#include "server/server.h"
+
+namespace dolmen::embed {
+
+struct Config {
+  std::string name = "default";
+  std::string data_dir;  // default "<name>.dolmen"
+  std::string wal_dir;
+  std::string listen_client_urls = "http://localhost:2379";
+  std::string advertise_client_urls = "http://localhost:2379";
+  std::string listen_peer_urls = "http://localhost:2380";
+  std::string initial_advertise_peer_urls = "http://localhost:2380";
+  std::string initial_cluster;  // default "<name>=<initial-advertise-peer-urls>"
+  std::string initial_cluster_state = "new";
+  std::string initial_cluster_token = "etcd-cluster";
+  uint64_t snapshot_count = 100000;
+  uint64_t heartbeat_interval_ms = 100;
+  uint64_t election_timeout_ms = 1000;
+  int64_t max_txn_ops = 128;
+  uint64_t max_request_bytes = 1572864;
+  int64_t quota_backend_bytes = 0;
+  bool strict_reconfig_check = true;
+  bool enable_v2 = false;
+  std::string logger = "zap";
+  std::string log_level = "info";
+  std::string log_outputs = "default";
+  // TLS: recognised so a configuration is refused clearly rather than misread.
+  std::string cert_file, key_file, trusted_ca_file;
+  std::string peer_cert_file, peer_key_file, peer_trusted_ca_file;
+  bool client_cert_auth = false, peer_client_cert_auth = false;
+  bool auto_tls = false, peer_auto_tls = false;
+  bool show_version = false;
+  bool show_help = false;
+
+  // Filled by Validate.
+  std::vector<Url> listen_client;
+  std::vector<Url> advertise_client;
+  std::vector<Url> advertise_peer;
+};
+
+void RegisterFlags(FlagSet* flags, Config* config);
+// Applies defaults that depend on other flags, parses URL lists, and refuses what this build
+// cannot honour (with the reason).
+Status Validate(const FlagSet& flags, Config* config);
+server::ServerConfig ToServerConfig(const Config& config);
+
+}  // namespace dolmen::embed

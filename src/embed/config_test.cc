@@ -1,0 +1,53 @@
+#include "embed/config.h"
+
+#include <gtest/gtest.h>
+
+namespace dolmen::embed {
+namespace {
+
+Status ParseAndValidate(std::vector<const char*> args, Config* c) {
+  FlagSet flags;
+  RegisterFlags(&flags, c);
+  args.insert(args.begin(), "dolmen");
+  std::vector<std::string> warnings;
+  RETURN_IF_ERROR(flags.Parse(static_cast<int>(args.size()), args.data(), {}, &warnings));
+  return Validate(flags, c);
+}
+
+TEST(ConfigTest, Defaults) {
+  Config c;
+  ASSERT_TRUE(ParseAndValidate({}, &c).ok());
+  EXPECT_EQ(c.data_dir, "default.dolmen");
+  EXPECT_EQ(c.initial_cluster, "default=http://localhost:2380");
+  ASSERT_EQ(c.listen_client.size(), 1u);
+  EXPECT_EQ(c.listen_client[0].ListenAddress(), "localhost:2379");
+  server::ServerConfig s = ToServerConfig(c);
+  EXPECT_EQ(s.max_txn_ops, 128);
+  EXPECT_EQ(s.max_request_bytes, 1572864u);
+}
+
+TEST(ConfigTest, DataDirFollowsName) {
+  Config c;
+  ASSERT_TRUE(ParseAndValidate({"--name", "infra1"}, &c).ok());
+  EXPECT_EQ(c.data_dir, "infra1.dolmen");
+}
+
+TEST(ConfigTest, BadUrlNamesTheFlag) {
+  Config c;
+  Status s = ParseAndValidate({"--listen-client-urls", "bad"}, &c);
+  EXPECT_EQ(s.message(),
+            "invalid value \"bad\" for flag -listen-client-urls: URL scheme must be http, "
+            "https, unix, or unixs: bad");
+}
+
+TEST(ConfigTest, RefusesWhatItCannotHonour) {
+  Config c;
+  EXPECT_FALSE(ParseAndValidate({"--auto-tls"}, &c).ok());
+  Config d;
+  EXPECT_FALSE(ParseAndValidate({"--initial-cluster-state", "old"}, &d).ok());
+  Config e;
+  EXPECT_FALSE(ParseAndValidate({"--max-txn-ops", "0"}, &e).ok());
+}
+
+}  // namespace
+}  // namespace dolmen::embed

@@ -1,0 +1,51 @@
+// Command-line flags with Go's flag-package rules, because operators pass etcd's flags as they
+// always have: "--name x", "--name=x", "-name x"; booleans as "--flag" or "--flag=false"; and
+// every flag also settable as ETCD_<NAME> (dashes to underscores), the command line winning.
+// A small parser of our own beats a general CLI library here: those follow GNU conventions
+// (single-dash short options) that would misread etcd's "-name".
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace dolmen::embed {
+
+class FlagSet {
+ public:
+  // `set` parses a value and stores it; it returns a message (without the flag's name) when
+  // the value is bad.
+  using Setter = std::function<Status(const std::string& value)>;
+
+  void AddString(const std::string& name, std::string* target, std::string help);
+  void AddBool(const std::string& name, bool* target, std::string help);
+  void AddInt(const std::string& name, int64_t* target, std::string help);
+  void AddUint(const std::string& name, uint64_t* target, std::string help);
+  void Add(const std::string& name, std::string default_text, std::string help, Setter set);
+
+  // Parses argv[1..]; then fills flags not given from ETCD_* variables in `env` ("K=V").
+  // Unknown ETCD_ variables are reported in `warnings`, as etcd does.
+  Status Parse(int argc, const char* const* argv, const std::vector<std::string>& env,
+               std::vector<std::string>* warnings);
+
+  bool WasSet(const std::string& name) const { return set_.count(name) > 0; }
+  std::string Usage() const;
+
+ private:
+  struct Flag {
+    std::string default_text;
+    std::string help;
+    bool is_bool = false;
+    Setter set;
+  };
+  Status Set(const std::string& name, const std::string& value, const std::string& source);
+
+  std::map<std::string, Flag> flags_;
+  std::vector<std::string> order_;
+  std::map<std::string, bool> set_;
+};
+
+}  // namespace dolmen::embed

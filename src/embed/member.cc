@@ -1,0 +1,113 @@
+#include "embed/member.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/server_credentials.h>
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+#include "api/cluster_service.h"
+#include "api/kv_service.h"
+#include "api/maintenance_service.h"
+#include "api/not_implemented.h"
+#include "embed/version.h"
+
+namespace dolmen::embed {
+namespace {
+
+// etcd accepts this much beyond --max-request-bytes at the gRPC layer, so a request slightly
+// over the limit gets etcd's own "request is too large" instead of a transport error.
+constexpr uint64_t kGrpcOverheadBytes = 512 * 1024;
+constexpr auto kShutdownGrace = std::chrono::seconds(5);
+
+void Log(const std::string& line) { std::fprintf(stderr, "dolmen: %s\n", line.c_str()); }
+
+}  // namespace
+
+int RunMember(const Config& config) {
+  // Signals are taken synchronously by this thread (sigwait); every thread started below
+  // inherits the mask, so none of them is interrupted.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);  // raised by the fatal-error handler
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Log(std::string("version ") + kDolmenVersion + ", etcd API " + api::kEtcdApiVersion + ", name " +
+      config.name + ", data dir " + config.data_dir);
+  auto opened = server::Server::Open(ToServerConfig(config));
+  if (!opened.ok()) {
+    Log("cannot open data dir " + config.data_dir + ": " + opened.status().ToString());
+    return 1;
+  }
+  std::unique_ptr<server::Server> member = std::move(opened).value();
+  std::atomic<bool> fatal{false};
+  member->SetFatalHandler([&fatal](const Status& s) {
+    Log("fatal storage error, stopping: " + s.ToString());
+    fatal.store(true);
+    kill(getpid(), SIGUSR1);
+  });
+  member->Start();
+
+  api::KvService kv(member.get());
+  api::MaintenanceService maintenance(member.get());
+  api::ClusterService cluster(member.get());
+  api::CatchAllService catch_all;
+
+  grpc::ServerBuilder builder;
+  std::vector<int> ports(config.listen_client.size(), 0);
+  for (size_t i = 0; i < config.listen_client.size(); ++i) {
+    builder.AddListeningPort(config.listen_client[i].ListenAddress(),
+                             grpc::InsecureServerCredentials(), &ports[i]);
+  }
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::min<uint64_t>(config.max_request_bytes + kGrpcOverheadBytes, INT_MAX)));
+  builder.SetMaxSendMessageSize(INT_MAX);
+  // Clients such as etcdctl ping every few seconds; gRPC's default would answer that with
+  // GOAWAY "too_many_pings" and cut long watches.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.RegisterService(&kv);
+  builder.RegisterService(&maintenance);
+  builder.RegisterService(&cluster);
+  builder.RegisterCallbackGenericService(&catch_all);
+  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  bool listening = grpc_server != nullptr;
+  for (size_t i = 0; listening && i < ports.size(); ++i) {
+    if (ports[i] == 0) {
+      Log("cannot listen on " + config.listen_client[i].text +
+          ": address in use, not permitted, or not local");
+      listening = false;
+    }
+  }
+  if (!listening) {
+    if (grpc_server) grpc_server->Shutdown();
+    member->Stop();
+    return 1;
+  }
+  for (const auto& u : config.listen_client) Log("serving client requests on " + u.text);
+  sd_notify(0, "READY=1");
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  sd_notify(0, "STOPPING=1");
+  Log(fatal.load()
+          ? "shutting down after a fatal error"
+          : std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
+  // In-flight RPCs get a grace period to finish; the member then fails whatever is queued.
+  grpc_server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
+  member->Stop();
+  grpc_server->Wait();
+  Log("stopped");
+  return fatal.load() ? 1 : 0;
+}
+
+}  // namespace dolmen::embed

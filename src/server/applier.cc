@@ -1,0 +1,374 @@
+#include "server/applier.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dolmen::server {
+namespace {
+
+mvcc::SortOrder ToSortOrder(etcdserverpb::RangeRequest::SortOrder o) {
+  switch (o) {
+    case etcdserverpb::RangeRequest::ASCEND:
+      return mvcc::SortOrder::kAscend;
+    case etcdserverpb::RangeRequest::DESCEND:
+      return mvcc::SortOrder::kDescend;
+    default:
+      return mvcc::SortOrder::kNone;
+  }
+}
+
+mvcc::SortTarget ToSortTarget(etcdserverpb::RangeRequest::SortTarget t) {
+  switch (t) {
+    case etcdserverpb::RangeRequest::VERSION:
+      return mvcc::SortTarget::kVersion;
+    case etcdserverpb::RangeRequest::CREATE:
+      return mvcc::SortTarget::kCreate;
+    case etcdserverpb::RangeRequest::MOD:
+      return mvcc::SortTarget::kMod;
+    case etcdserverpb::RangeRequest::VALUE:
+      return mvcc::SortTarget::kValue;
+    default:
+      return mvcc::SortTarget::kKey;
+  }
+}
+
+Status LeaseNotFound() { return {Code::kLeaseNotFound, "requested lease not found"}; }
+Status KeyNotFound() { return {Code::kKeyNotFound, "key not found"}; }
+
+// A single-key read inside a write txn: the previous value of a key, if any.
+Result<std::optional<mvcc::KeyValue>> ReadKey(mvcc::Store::WriteTxn* txn, const std::string& key) {
+  mvcc::RangeOptions opts;
+  opts.key = key;
+  ASSIGN_OR_RETURN(mvcc::RangeResult rr, txn->Range(opts));
+  if (rr.kvs.empty()) return std::optional<mvcc::KeyValue>();
+  return std::optional<mvcc::KeyValue>(std::move(rr.kvs.front()));
+}
+
+int CompareInt(int64_t a, int64_t b) { return a < b ? -1 : (a > b ? 1 : 0); }
+
+// One compare against one key's state; a missing key compares as all-zero fields.
+bool CompareOne(const etcdserverpb::Compare& c, const mvcc::KeyValue& kv) {
+  int result = 0;
+  switch (c.target()) {
+    case etcdserverpb::Compare::VALUE: {
+      int cmp = kv.value.compare(c.value());
+      result = cmp < 0 ? -1 : (cmp > 0 ? 1 : 0);
+      break;
+    }
+    case etcdserverpb::Compare::CREATE:
+      result = CompareInt(kv.create_revision.value(), c.create_revision());
+      break;
+    case etcdserverpb::Compare::MOD:
+      result = CompareInt(kv.mod_revision.value(), c.mod_revision());
+      break;
+    case etcdserverpb::Compare::VERSION:
+      result = CompareInt(kv.version, c.version());
+      break;
+    case etcdserverpb::Compare::LEASE:
+      result = CompareInt(kv.lease.value(), c.lease());
+      break;
+    default:
+      break;
+  }
+  switch (c.result()) {
+    case etcdserverpb::Compare::EQUAL:
+      return result == 0;
+    case etcdserverpb::Compare::NOT_EQUAL:
+      return result != 0;
+    case etcdserverpb::Compare::GREATER:
+      return result > 0;
+    case etcdserverpb::Compare::LESS:
+      return result < 0;
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
+mvcc::RangeOptions ToRangeOptions(const etcdserverpb::RangeRequest& r) {
+  mvcc::RangeOptions o;
+  o.key = r.key();
+  o.range_end = r.range_end();
+  o.limit = r.limit();
+  o.revision = Revision(r.revision());
+  o.sort_order = ToSortOrder(r.sort_order());
+  o.sort_target = ToSortTarget(r.sort_target());
+  o.keys_only = r.keys_only();
+  o.count_only = r.count_only();
+  o.min_mod_revision = Revision(r.min_mod_revision());
+  o.max_mod_revision = Revision(r.max_mod_revision());
+  o.min_create_revision = Revision(r.min_create_revision());
+  o.max_create_revision = Revision(r.max_create_revision());
+  return o;
+}
+
+void ToProto(const mvcc::KeyValue& kv, mvccpb::KeyValue* out) {
+  out->set_key(kv.key);
+  out->set_create_revision(kv.create_revision.value());
+  out->set_mod_revision(kv.mod_revision.value());
+  out->set_version(kv.version);
+  out->set_value(kv.value);
+  out->set_lease(kv.lease.value());
+}
+
+void ToRangeResponse(const mvcc::RangeResult& rr, bool keys_only,
+                     etcdserverpb::RangeResponse* out) {
+  out->mutable_header()->set_revision(rr.revision.value());
+  out->set_more(rr.more);
+  out->set_count(rr.count);
+  out->mutable_kvs()->Reserve(static_cast<int>(rr.kvs.size()));
+  for (const auto& kv : rr.kvs) {
+    auto* pkv = out->add_kvs();
+    ToProto(kv, pkv);
+    if (keys_only) pkv->clear_value();
+  }
+}
+
+// One txn from compares to responses. All changes share one revision; reads inside see the
+// txn's own earlier writes, as etcd's do.
+class Applier::TxnRun {
+ public:
+  TxnRun(mvcc::Store* store) : store_(store), begin_revision_(store->CurrentRevision()) {}
+
+  Result<etcdserverpb::TxnResponse> Run(const etcdserverpb::TxnRequest& request) {
+    txn_ = store_->BeginWrite();
+    // Decide every branch first, then validate the chosen ops, and only then write: an error
+    // must leave the store untouched.
+    std::vector<bool> path;
+    if (Status s = DecidePath(request, &path); !s.ok()) return Finish(s);
+    size_t cursor = 0;
+    if (Status s = CheckChosen(request, path, &cursor); !s.ok()) return Finish(s);
+    etcdserverpb::TxnResponse response;
+    cursor = 0;
+    ExecuteChosen(request, path, &cursor, &response);
+    Revision after = txn_->End();
+    txn_.reset();
+    response.mutable_header()->set_revision(after.value());
+    return response;
+  }
+
+ private:
+  Result<etcdserverpb::TxnResponse> Finish(Status s) {
+    txn_->End();
+    txn_.reset();
+    return s;
+  }
+
+  const google::protobuf::RepeatedPtrField<etcdserverpb::RequestOp>& Branch(
+      const etcdserverpb::TxnRequest& r, bool succeeded) {
+    return succeeded ? r.success() : r.failure();
+  }
+
+  bool EvaluateCompares(const etcdserverpb::TxnRequest& r) {
+    for (const auto& c : r.compare()) {
+      mvcc::RangeOptions opts;
+      opts.key = c.key();
+      opts.range_end = c.range_end();
+      auto rr = txn_->Range(opts);
+      if (!rr.ok()) return false;
+      if (rr->kvs.empty()) {
+        // A value cannot be compared with a key that does not exist: always false.
+        if (c.target() == etcdserverpb::Compare::VALUE) return false;
+        if (!CompareOne(c, mvcc::KeyValue{})) return false;
+        continue;
+      }
+      for (const auto& kv : rr->kvs) {
+        if (!CompareOne(c, kv)) return false;
+      }
+    }
+    return true;
+  }
+
+  // Depth-first list of which branch each (nested) txn takes, in execution order.
+  Status DecidePath(const etcdserverpb::TxnRequest& r, std::vector<bool>* path) {
+    bool ok = EvaluateCompares(r);
+    path->push_back(ok);
+    for (const auto& op : Branch(r, ok)) {
+      if (op.request_case() == etcdserverpb::RequestOp::kRequestTxn) {
+        RETURN_IF_ERROR(DecidePath(op.request_txn(), path));
+      }
+    }
+    return OkStatus();
+  }
+
+  Status CheckChosen(const etcdserverpb::TxnRequest& r, const std::vector<bool>& path,
+                     size_t* cursor) {
+    bool ok = path[(*cursor)++];
+    for (const auto& op : Branch(r, ok)) {
+      switch (op.request_case()) {
+        case etcdserverpb::RequestOp::kRequestTxn:
+          RETURN_IF_ERROR(CheckChosen(op.request_txn(), path, cursor));
+          break;
+        case etcdserverpb::RequestOp::kRequestPut: {
+          const auto& put = op.request_put();
+          if (put.ignore_value() || put.ignore_lease()) {
+            ASSIGN_OR_RETURN(auto prev, ReadKey(txn_.get(), put.key()));
+            if (!prev) return KeyNotFound();
+          }
+          // Leases arrive with the lease issue; until then no lease exists.
+          if (put.lease() != 0) return LeaseNotFound();
+          break;
+        }
+        case etcdserverpb::RequestOp::kRequestRange: {
+          int64_t rev = op.request_range().revision();
+          if (rev == 0) break;
+          if (rev > begin_revision_.value()) {
+            return {Code::kFutureRevision, "required revision is a future revision"};
+          }
+          if (rev < store_->CompactRevision().value()) {
+            return {Code::kCompacted, "required revision has been compacted"};
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    return OkStatus();
+  }
+
+  void ExecuteChosen(const etcdserverpb::TxnRequest& r, const std::vector<bool>& path,
+                     size_t* cursor, etcdserverpb::TxnResponse* response) {
+    bool ok = path[(*cursor)++];
+    response->set_succeeded(ok);
+    for (const auto& op : Branch(r, ok)) {
+      auto* out = response->add_responses();
+      switch (op.request_case()) {
+        case etcdserverpb::RequestOp::kRequestRange:
+          ExecuteRange(op.request_range(), out->mutable_response_range());
+          break;
+        case etcdserverpb::RequestOp::kRequestPut:
+          ExecutePut(op.request_put(), out->mutable_response_put());
+          break;
+        case etcdserverpb::RequestOp::kRequestDeleteRange:
+          ExecuteDelete(op.request_delete_range(), out->mutable_response_delete_range());
+          break;
+        case etcdserverpb::RequestOp::kRequestTxn: {
+          auto* nested = out->mutable_response_txn();
+          // etcd leaves a nested txn's header empty (but present).
+          nested->mutable_header();
+          ExecuteChosen(op.request_txn(), path, cursor, nested);
+          break;
+        }
+        case etcdserverpb::RequestOp::REQUEST_NOT_SET:
+          break;
+      }
+    }
+  }
+
+  // The revision a read inside the txn reports: the txn's own once it has written.
+  Revision CurrentRevision() const {
+    return changed_ ? Revision(begin_revision_.value() + 1) : begin_revision_;
+  }
+
+  void ExecuteRange(const etcdserverpb::RangeRequest& r, etcdserverpb::RangeResponse* out) {
+    auto rr = txn_->Range(ToRangeOptions(r));
+    // CheckChosen validated the revision bounds; any other failure is a store bug.
+    CHECK(rr.ok()) << rr.status().ToString();
+    ToRangeResponse(*rr, r.keys_only(), out);
+    out->mutable_header()->set_revision(CurrentRevision().value());
+  }
+
+  void ExecutePut(const etcdserverpb::PutRequest& r, etcdserverpb::PutResponse* out) {
+    std::string value = r.value();
+    LeaseId lease(r.lease());
+    std::optional<mvcc::KeyValue> prev;
+    if (r.ignore_value() || r.ignore_lease() || r.prev_kv()) {
+      auto got = ReadKey(txn_.get(), r.key());
+      CHECK(got.ok()) << got.status().ToString();
+      prev = std::move(*got);
+    }
+    if (r.ignore_value() && prev) value = prev->value;
+    if (r.ignore_lease() && prev) lease = prev->lease;
+    auto put = txn_->Put(r.key(), value, lease);
+    CHECK(put.ok()) << put.status().ToString();
+    changed_ = true;
+    if (r.prev_kv() && prev) ToProto(*prev, out->mutable_prev_kv());
+    out->mutable_header()->set_revision(CurrentRevision().value());
+  }
+
+  void ExecuteDelete(const etcdserverpb::DeleteRangeRequest& r,
+                     etcdserverpb::DeleteRangeResponse* out) {
+    auto del = txn_->DeleteRange(r.key(), r.range_end());
+    CHECK(del.ok()) << del.status().ToString();
+    if (del->deleted > 0) changed_ = true;
+    out->set_deleted(del->deleted);
+    if (r.prev_kv()) {
+      for (const auto& kv : del->prev_kvs) ToProto(kv, out->add_prev_kvs());
+    }
+    out->mutable_header()->set_revision(CurrentRevision().value());
+  }
+
+  mvcc::Store* store_;
+  Revision begin_revision_;
+  bool changed_ = false;
+  std::unique_ptr<mvcc::Store::WriteTxn> txn_;
+};
+
+ApplyResult Applier::Apply(const internal::InternalRequest& request) {
+  ApplyResult out;
+  auto take = [&out](auto result) {
+    if (result.ok()) {
+      out.response = std::move(result).value();
+    } else {
+      out.status = result.status();
+    }
+  };
+  switch (request.request_case()) {
+    case internal::InternalRequest::kPut:
+      take(Put(request.put()));
+      break;
+    case internal::InternalRequest::kDeleteRange:
+      take(DeleteRange(request.delete_range()));
+      break;
+    case internal::InternalRequest::kTxn:
+      take(Txn(request.txn()));
+      break;
+    case internal::InternalRequest::kCompaction:
+      take(Compact(request.compaction()));
+      break;
+    default:
+      out.status = Unimplemented("request type " + std::to_string(request.request_case()) +
+                                 " is not applied by this version");
+      break;
+  }
+  return out;
+}
+
+Result<etcdserverpb::TxnResponse> Applier::Txn(const etcdserverpb::TxnRequest& request) {
+  TxnRun run(store_);
+  return run.Run(request);
+}
+
+// A put or delete is a txn with one op; sharing the txn path keeps one set of rules.
+Result<etcdserverpb::PutResponse> Applier::Put(const etcdserverpb::PutRequest& request) {
+  etcdserverpb::TxnRequest txn;
+  *txn.add_success()->mutable_request_put() = request;
+  ASSIGN_OR_RETURN(etcdserverpb::TxnResponse resp, Txn(txn));
+  etcdserverpb::PutResponse out = std::move(*resp.mutable_responses(0)->mutable_response_put());
+  out.mutable_header()->set_revision(resp.header().revision());
+  return out;
+}
+
+Result<etcdserverpb::DeleteRangeResponse> Applier::DeleteRange(
+    const etcdserverpb::DeleteRangeRequest& request) {
+  etcdserverpb::TxnRequest txn;
+  *txn.add_success()->mutable_request_delete_range() = request;
+  ASSIGN_OR_RETURN(etcdserverpb::TxnResponse resp, Txn(txn));
+  etcdserverpb::DeleteRangeResponse out =
+      std::move(*resp.mutable_responses(0)->mutable_response_delete_range());
+  out.mutable_header()->set_revision(resp.header().revision());
+  return out;
+}
+
+Result<etcdserverpb::CompactionResponse> Applier::Compact(
+    const etcdserverpb::CompactionRequest& request) {
+  RETURN_IF_ERROR(store_->Compact(Revision(request.revision())));
+  etcdserverpb::CompactionResponse out;
+  out.mutable_header()->set_revision(store_->CurrentRevision().value());
+  return out;
+}
+
+}  // namespace dolmen::server

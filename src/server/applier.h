@@ -1,0 +1,52 @@
+// The apply path: turns one logged request into changes of the MVCC store and the response the
+// client gets. Runs only on the owner thread, in log order, for live requests and for entries
+// replayed after a restart alike, so replay reproduces exactly what was acknowledged.
+#pragma once
+
+#include <variant>
+
+#include "base/status.h"
+#include "dolmen/internal.pb.h"
+#include "etcdserverpb/rpc.pb.h"
+#include "mvcc/store.h"
+
+namespace dolmen::server {
+
+using ApplyResponse =
+    std::variant<std::monostate, etcdserverpb::PutResponse, etcdserverpb::DeleteRangeResponse,
+                 etcdserverpb::TxnResponse, etcdserverpb::CompactionResponse>;
+
+struct ApplyResult {
+  Status status;
+  ApplyResponse response;
+};
+
+// Converts between the wire messages and the store's types.
+mvcc::RangeOptions ToRangeOptions(const etcdserverpb::RangeRequest& r);
+void ToProto(const mvcc::KeyValue& kv, mvccpb::KeyValue* out);
+void ToRangeResponse(const mvcc::RangeResult& rr, bool keys_only, etcdserverpb::RangeResponse* out);
+
+class Applier {
+ public:
+  explicit Applier(mvcc::Store* store) : store_(store) {}
+
+  // Applies a request decoded from a log entry. Errors etcd decides at apply time (a missing
+  // lease, ignore_value on a missing key, compaction bounds) come back in status with the
+  // store unchanged.
+  ApplyResult Apply(const internal::InternalRequest& request);
+
+  // A txn; also used directly for read-only txns, which need no log entry.
+  Result<etcdserverpb::TxnResponse> Txn(const etcdserverpb::TxnRequest& request);
+
+ private:
+  class TxnRun;
+
+  Result<etcdserverpb::PutResponse> Put(const etcdserverpb::PutRequest& request);
+  Result<etcdserverpb::DeleteRangeResponse> DeleteRange(
+      const etcdserverpb::DeleteRangeRequest& request);
+  Result<etcdserverpb::CompactionResponse> Compact(const etcdserverpb::CompactionRequest& request);
+
+  mvcc::Store* store_;
+};
+
+}  // namespace dolmen::server

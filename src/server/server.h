@@ -1,0 +1,109 @@
+// A Dolmen member: storage (WAL + MVCC store), the driver thread, and the entry points the API
+// layer calls. No gRPC types here: requests and responses are the etcd protobuf messages, and
+// failures are Status values that src/api maps to etcd's codes and messages.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "base/ids.h"
+#include "base/status.h"
+#include "etcdserverpb/rpc.pb.h"
+#include "io/file_system.h"
+#include "mvcc/store.h"
+#include "server/applier.h"
+#include "server/driver.h"
+#include "wal/wal.h"
+
+namespace dolmen::server {
+
+struct ServerConfig {
+  std::string name = "default";
+  std::string data_dir;
+  std::vector<std::string> peer_urls;    // this member's advertised peer URLs
+  std::vector<std::string> client_urls;  // this member's advertised client URLs
+  std::string cluster_token = "etcd-cluster";
+  int64_t max_txn_ops = 128;
+  uint64_t max_request_bytes = 1536 * 1024;
+  uint64_t quota_backend_bytes = 0;  // 0 = etcd's default (2 GiB)
+  DriverOptions driver;
+  // The adapters, injected so the same member runs on real files and LMDB (src/embed) or on
+  // fakes (tests, the simulator).
+  io::FileSystem* fs = nullptr;
+  std::function<Result<std::unique_ptr<backend::Backend>>(const std::string& dir,
+                                                          const backend::Options& options)>
+      open_backend;
+};
+
+template <typename T>
+using Callback = std::function<void(Result<T>)>;
+
+class Server {
+ public:
+  // Opens (or creates) the member's data under config.data_dir and replays the log past what
+  // the backend holds. A corrupt log or backend is an error naming the file.
+  static Result<std::unique_ptr<Server>> Open(ServerConfig config);
+  ~Server();
+
+  void Start();
+  void Stop();
+  // Set when the member hit an unrecoverable storage error and must exit.
+  bool failed() const { return failed_.load(); }
+  void SetFatalHandler(std::function<void(const Status&)> handler) {
+    on_fatal_ = std::move(handler);
+  }
+
+  // Thread-safe entry points. The callback may run on the calling thread or the driver thread.
+  void Range(const etcdserverpb::RangeRequest& r, Callback<etcdserverpb::RangeResponse> done);
+  void Put(const etcdserverpb::PutRequest& r, Callback<etcdserverpb::PutResponse> done);
+  void DeleteRange(const etcdserverpb::DeleteRangeRequest& r,
+                   Callback<etcdserverpb::DeleteRangeResponse> done);
+  void Txn(const etcdserverpb::TxnRequest& r, Callback<etcdserverpb::TxnResponse> done);
+  void Compact(const etcdserverpb::CompactionRequest& r,
+               Callback<etcdserverpb::CompactionResponse> done);
+
+  // Fills cluster_id, member_id and raft_term; revision is the caller's.
+  void FillHeader(etcdserverpb::ResponseHeader* h) const;
+
+  const ServerConfig& config() const { return config_; }
+  MemberId member_id() const { return member_id_; }
+  ClusterId cluster_id() const { return cluster_id_; }
+  Term term() const;
+  Index applied_index() const;
+  Revision current_revision() const { return store_->CurrentRevision(); }
+  uint64_t backend_size_bytes() const { return backend_->SizeBytes(); }
+  uint64_t backend_size_in_use_bytes() const { return backend_->SizeInUseBytes(); }
+  Result<mvcc::Store::HashKvResult> HashKv(Revision revision) const {
+    return store_->HashKv(revision);
+  }
+
+ private:
+  explicit Server(ServerConfig config);
+  Status OpenStorage();
+  Status Replay(std::vector<raft::Entry> entries);
+  // Encodes, size-checks and proposes; `on_applied` receives the apply result.
+  void Propose(internal::InternalRequest request, Driver::Done on_applied);
+  template <typename Response>
+  void ProposeAndReply(internal::InternalRequest request, Callback<Response> done);
+
+  ServerConfig config_;
+  MemberId member_id_;
+  ClusterId cluster_id_;
+  std::unique_ptr<io::FileLock> lock_;
+  std::unique_ptr<backend::Backend> backend_;
+  std::unique_ptr<mvcc::Store> store_;
+  std::unique_ptr<wal::Wal> wal_;
+  std::unique_ptr<Applier> applier_;
+  std::unique_ptr<Driver> driver_;
+  Term term_;
+  Index last_index_;
+  std::atomic<bool> failed_{false};
+  std::atomic<uint64_t> next_request_id_{1};
+  std::function<void(const Status&)> on_fatal_;
+};
+
+}  // namespace dolmen::server
