@@ -9,15 +9,14 @@ client (and, for etcd, peer) port on 127.0.0.1. Contract:
   - stdout and stderr of the server go to a log file in its temp directory; `IntegrationTestCase`
     prints it when a test fails;
   - every process is stopped by its PID (SIGTERM, then SIGKILL after a bounded wait): by the test's
-    cleanup, by atexit as a fallback, and by the kernel (PR_SET_PDEATHSIG) if this Python process
-    itself is killed, e.g. by a ctest timeout.
+    cleanup, by atexit as a fallback, and by the kernel (setpriv --pdeathsig) if this Python
+    process itself is killed, e.g. by a ctest timeout.
 Servers are started and stopped from the main thread only (PDEATHSIG is tied to the thread that
 forked the child).
 """
 
 import argparse
 import atexit
-import ctypes
 import json
 import os
 import re
@@ -88,14 +87,15 @@ def pick_free_port():
         return s.getsockname()[1]
 
 
-_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here, never between fork and exec
-_PR_SET_PDEATHSIG = 1
+# Servers run under `setpriv --pdeathsig KILL`, which asks the kernel for SIGKILL when the thread
+# that started them dies (so a test runner killed by a ctest timeout leaves no server behind) and
+# then execs the server, keeping the PID. Not a preexec_fn: forking a process that has gRPC
+# threads (python3-etcd3 clients) and running Python in the child crashes intermittently.
+SETPRIV = "/usr/bin/setpriv"
 
 
-def _die_with_parent():
-    # Runs in the child between fork and exec: ask the kernel for SIGKILL when the forking
-    # thread dies, so a test runner killed by a timeout leaves no server behind.
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def _die_with_parent_prefix():
+    return [SETPRIV, "--pdeathsig", "KILL", "--"] if os.access(SETPRIV, os.X_OK) else []
 
 
 def _clean_env():
@@ -186,9 +186,10 @@ class Server:
             log.write(("\n=== start #%d: %s\n" % (self.starts, " ".join(self._command())))
                       .encode())
             log.flush()
-            self.proc = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=log,
+            self.proc = subprocess.Popen(_die_with_parent_prefix() + self._command(),
+                                         stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, cwd=self.tmp_dir,
-                                         env=_clean_env(), preexec_fn=_die_with_parent)
+                                         env=_clean_env())
         _LIVE_SERVERS.add(self)
 
     def wait_ready(self, timeout=READY_TIMEOUT_S):
