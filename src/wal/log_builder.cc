@@ -6,18 +6,16 @@
 
 namespace dolmen::wal {
 
-std::string LogBuilder::AddEntry(raft::Entry entry) {
+std::string LogBuilder::AddEntry(raft::Entry entry, std::string_view location) {
   uint64_t index = entry.index.value();
   if (index == 0) return "entry with index 0";
   if (snapshot_ && index <= snapshot_->index.value()) {
     return "";  // already covered by the snapshot: stale
   }
   if (entries_.empty()) {
-    // Without a snapshot the log may start anywhere: earlier segments may have been released.
-    if (snapshot_ && index != snapshot_->index.value() + 1) {
-      return "entry " + std::to_string(index) + " leaves a gap after snapshot index " +
-             std::to_string(snapshot_->index.value());
-    }
+    // The log may start anywhere here: earlier segments may have been released. Finish checks
+    // that the final log continues the final snapshot.
+    start_location_ = location;
     entries_.push_back(std::move(entry));
     return "";
   }
@@ -27,9 +25,21 @@ std::string LogBuilder::AddEntry(raft::Entry entry) {
     return "entry " + std::to_string(index) + " leaves a gap after index " + std::to_string(last);
   }
   // Truncation: everything from `index` on is replaced.
+  if (index <= first) start_location_ = location;
   entries_.resize(index > first ? index - first : 0);
   entries_.push_back(std::move(entry));
   return "";
+}
+
+Status LogBuilder::Finish() const {
+  if (!snapshot_ || entries_.empty()) return OkStatus();
+  uint64_t first = entries_.front().index.value();
+  if (first != snapshot_->index.value() + 1) {
+    return Corruption(start_location_ + ": entry " + std::to_string(first) +
+                      " leaves a gap after snapshot index " +
+                      std::to_string(snapshot_->index.value()));
+  }
+  return OkStatus();
 }
 
 void LogBuilder::SetSnapshot(const raft::SnapshotMetadata& meta) {
@@ -47,8 +57,12 @@ Index LogBuilder::LastIndex() const {
 
 namespace {
 
+std::string Location(const std::string& path, uint64_t offset) {
+  return "wal segment " + path + " offset " + std::to_string(offset);
+}
+
 Status RecordCorruption(const std::string& path, uint64_t offset, const std::string& what) {
-  return Corruption("wal segment " + path + " offset " + std::to_string(offset) + ": " + what);
+  return Corruption(Location(path, offset) + ": " + what);
 }
 
 }  // namespace
@@ -68,7 +82,7 @@ Status ApplyRecord(const RawRecord& record, const std::string& path, LogBuilder*
       if (!DecodeEntry(record.payload, &entry)) {
         return RecordCorruption(path, record.offset, "malformed entry record");
       }
-      std::string problem = builder->AddEntry(std::move(entry));
+      std::string problem = builder->AddEntry(std::move(entry), Location(path, record.offset));
       if (!problem.empty()) return RecordCorruption(path, record.offset, problem);
       return OkStatus();
     }

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -17,10 +18,17 @@ namespace dolmen::wal {
 class LogBuilder {
  public:
   // Returns an error text (empty if fine) when the entry cannot follow what came before: index
-  // 0, or a gap after the last entry or after the snapshot.
-  std::string AddEntry(raft::Entry entry);
+  // 0, or a gap after the last entry. `location` ("wal segment X offset N") is remembered when
+  // the entry starts the log, for Finish's message.
+  std::string AddEntry(raft::Entry entry, std::string_view location);
   void SetSnapshot(const raft::SnapshotMetadata& meta);
   void SetHardState(const raft::HardState& hs) { hard_state_ = hs; }
+
+  // Call after the last record. kCorruption if the log does not continue right after the
+  // snapshot. This is checked at the end, not per record: once older segments are released,
+  // the first segment left may start with entries that continue a log whose head is gone,
+  // under a stale snapshot marker that a later marker supersedes (docs/wal.md, "Release").
+  Status Finish() const;
 
   const std::vector<raft::Entry>& entries() const { return entries_; }
   std::vector<raft::Entry> TakeEntries() { return std::move(entries_); }
@@ -33,6 +41,7 @@ class LogBuilder {
   std::vector<raft::Entry> entries_;  // consecutive indexes, all above the snapshot's
   raft::HardState hard_state_;
   std::optional<raft::SnapshotMetadata> snapshot_;
+  std::string start_location_;  // where entries_.front() was read
 };
 
 // Folds one checksummed record into `builder`. `metadata` receives the first metadata record;

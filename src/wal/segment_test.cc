@@ -1,1 +1,91 @@
+#include "wal/segment.h"
+
 #include <gtest/gtest.h>
+
+namespace dolmen::wal {
+namespace {
+
+// A segment with `n` records of 30-byte payloads; offsets[i] is where record i starts.
+std::string MakeSegment(int n, std::vector<uint64_t>* offsets = nullptr) {
+  std::string bytes;
+  EncodeSegmentHeader({0, 1}, &bytes);
+  for (int i = 0; i < n; ++i) {
+    if (offsets) offsets->push_back(bytes.size());
+    EncodeRecord(RecordType::kMetadata, std::string(30, static_cast<char>('a' + i)), &bytes);
+  }
+  return bytes;
+}
+
+TEST(ScanSegmentTest, CleanSegment) {
+  std::string bytes = MakeSegment(3);
+  auto scan = ScanSegment(bytes, "seg", false);
+  ASSERT_TRUE(scan.ok());
+  EXPECT_EQ(scan->records.size(), 3u);
+  EXPECT_EQ(scan->tail, SegmentScan::Tail::kClean);
+  EXPECT_EQ(scan->valid_end, bytes.size());
+}
+
+TEST(ScanSegmentTest, ZerosAfterTheLastRecordAreTheEnd) {
+  std::string bytes = MakeSegment(3);
+  uint64_t end = bytes.size();
+  bytes.append(1000, '\0');
+  auto scan = ScanSegment(bytes, "seg", true);
+  ASSERT_TRUE(scan.ok());
+  EXPECT_EQ(scan->tail, SegmentScan::Tail::kZeros);
+  EXPECT_EQ(scan->valid_end, end);
+  EXPECT_EQ(scan->records.size(), 3u);
+  // In a segment that is not the last, nothing may follow the records.
+  EXPECT_EQ(ScanSegment(bytes, "seg", false).status().code(), Code::kCorruption);
+}
+
+TEST(ScanSegmentTest, PartialLastRecordIsTorn) {
+  std::vector<uint64_t> offsets;
+  std::string bytes = MakeSegment(3, &offsets);
+  for (uint64_t cut = offsets[2] + 1; cut < bytes.size(); ++cut) {
+    auto scan = ScanSegment(bytes.substr(0, cut), "seg", true);
+    ASSERT_TRUE(scan.ok()) << cut << " " << scan.status().ToString();
+    EXPECT_EQ(scan->tail, SegmentScan::Tail::kTorn);
+    EXPECT_EQ(scan->valid_end, offsets[2]);
+    EXPECT_EQ(scan->records.size(), 2u);
+    EXPECT_EQ(ScanSegment(bytes.substr(0, cut), "seg", false).status().code(), Code::kCorruption);
+  }
+}
+
+TEST(ScanSegmentTest, DamageFollowedByValidDataIsCorruption) {
+  std::vector<uint64_t> offsets;
+  std::string bytes = MakeSegment(4, &offsets);
+  for (uint64_t i = offsets[1]; i < offsets[2]; ++i) {
+    std::string bad = bytes;
+    bad[i] ^= 0x10;
+    auto scan = ScanSegment(bad, "dir/seg.wal", true);
+    ASSERT_FALSE(scan.ok()) << "byte " << i;
+    EXPECT_EQ(scan.status().code(), Code::kCorruption);
+    EXPECT_NE(scan.status().message().find("dir/seg.wal offset " + std::to_string(offsets[1])),
+              std::string::npos)
+        << scan.status().message();
+  }
+}
+
+TEST(ScanSegmentTest, DamagedLastRecordIsTorn) {
+  // A complete last record with a bad checksum and nothing valid after it is what a torn
+  // sector write looks like.
+  std::vector<uint64_t> offsets;
+  std::string bytes = MakeSegment(3, &offsets);
+  bytes[offsets[2] + 20] ^= 0x01;
+  auto scan = ScanSegment(bytes, "seg", true);
+  ASSERT_TRUE(scan.ok());
+  EXPECT_EQ(scan->tail, SegmentScan::Tail::kTorn);
+  EXPECT_EQ(scan->valid_end, offsets[2]);
+}
+
+TEST(ScanSegmentTest, BadHeaderIsCorruptionEvenInTheLastSegment) {
+  std::string bytes = MakeSegment(1);
+  bytes[0] = 'X';
+  auto scan = ScanSegment(bytes, "seg", true);
+  EXPECT_EQ(scan.status().code(), Code::kCorruption);
+  EXPECT_NE(scan.status().message().find("offset 0"), std::string::npos);
+  EXPECT_EQ(ScanSegment("short", "seg", true).status().code(), Code::kCorruption);
+}
+
+}  // namespace
+}  // namespace dolmen::wal

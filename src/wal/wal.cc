@@ -131,6 +131,8 @@ Result<std::pair<std::unique_ptr<Wal>, Recovered>> Wal::Open(io::FileSystem* fs,
     }
   }
 
+  RETURN_IF_ERROR(builder.Finish());
+
   wal->metadata_ = *metadata;  // the first segment's first record is metadata (checked)
   wal->segments_ = std::move(segments);
   wal->last_index_ = builder.LastIndex();
