@@ -243,6 +243,9 @@ Status Store::EnsureBatch() {
 
 std::unique_ptr<Store::WriteTxn> Store::BeginWrite() {
   CHECK(!write_open_) << "only one WriteTxn at a time";
+  // Open the batch before taking mu_, so the backend's writer lock (held for the whole batch) is
+  // always taken before mu_, never after. A failure is sticky and the txn's operations report it.
+  EnsureBatch().IgnoreError();
   write_open_ = true;
   return std::unique_ptr<WriteTxn>(new WriteTxn(this, std::unique_lock(mu_)));
 }

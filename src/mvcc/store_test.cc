@@ -480,8 +480,11 @@ TEST_F(StoreTest, HashKvMatchesForSameHistory) {
 TEST_F(StoreTest, ConcurrentReadersNeverSeeHalfATxn) {
   // Every txn writes x and y with the same value; a reader must always find them equal and at
   // the same mod revision, with that revision no newer than the header revision.
-  Put("x", "0");
-  Put("y", "0");
+  {
+    auto txn = store_->BeginWrite();
+    ASSERT_TRUE(txn->Put("x", "0", LeaseId()).ok());
+    ASSERT_TRUE(txn->Put("y", "0", LeaseId()).ok());
+  }
   std::atomic<bool> stop = false;
   std::atomic<int> bad = 0;
   std::vector<std::thread> readers;
@@ -495,7 +498,18 @@ TEST_F(StoreTest, ConcurrentReadersNeverSeeHalfATxn) {
         if (!r.ok() || r->kvs.size() != 2 || r->kvs[0].value != r->kvs[1].value ||
             r->kvs[0].mod_revision != r->kvs[1].mod_revision ||
             r->kvs[0].mod_revision > r->revision) {
-          ++bad;
+          if (bad++ == 0) {
+            if (!r.ok()) {
+              ADD_FAILURE() << r.status().ToString();
+            } else {
+              std::ostringstream os;
+              os << "header " << r->revision;
+              for (const auto& kv : r->kvs) {
+                os << " " << kv.key << "=" << kv.value << "@" << kv.mod_revision;
+              }
+              ADD_FAILURE() << os.str();
+            }
+          }
         }
       }
     });
