@@ -17,6 +17,9 @@ constexpr std::string_view kKeyBucket = "key";
 constexpr std::string_view kMetaBucket = "meta";
 constexpr std::string_view kConsistentIndexKey = "consistent_index";
 constexpr std::string_view kCompactRevisionKey = "compact_revision";
+constexpr std::string_view kFormatVersionKey = "format_version";
+// Bumped on any incompatible change to docs/formats/mvcc.md.
+constexpr uint64_t kFormatVersion = 1;
 
 // Compaction deletes old versions in chunks of this many keys, to bound the memory it needs.
 constexpr size_t kCompactionChunk = 4096;
@@ -65,6 +68,12 @@ Status Store::Load() {
   ASSIGN_OR_RETURN(uint64_t consistent_index, ReadMetaUint64(*txn, kConsistentIndexKey));
   ASSIGN_OR_RETURN(uint64_t compact_rev, ReadMetaUint64(*txn, kCompactRevisionKey));
   if (compact_rev > INT64_MAX) return Corruption("mvcc meta compact_revision out of range");
+  ASSIGN_OR_RETURN(uint64_t format, ReadMetaUint64(*txn, kFormatVersionKey));
+  if (format != 0 && format != kFormatVersion) {
+    return Corruption("mvcc format version " + std::to_string(format) + " is not supported (" +
+                      "this build reads version " + std::to_string(kFormatVersion) + ")");
+  }
+  format_written_ = format == kFormatVersion;
   int64_t last = 0;
   Status error;
   Status scan = txn->Scan(kKeyBucket, "", "", [&](std::string_view k, std::string_view v) {
@@ -403,6 +412,9 @@ Status Store::Commit(Index applied_index) {
   CHECK(!write_open_) << "Commit while a WriteTxn is open";
   RETURN_IF_ERROR(EnsureBatch());
   Status s = batch_->Put(kMetaBucket, kConsistentIndexKey, EncodeUint64(applied_index.value()));
+  if (s.ok() && !format_written_) {
+    s = batch_->Put(kMetaBucket, kFormatVersionKey, EncodeUint64(kFormatVersion));
+  }
   if (s.ok()) s = batch_->Commit();
   batch_.reset();
   if (!s.ok()) return Poison(s);
@@ -410,6 +422,7 @@ Status Store::Commit(Index applied_index) {
   std::unique_lock lock(mu_);
   pending_.clear();
   consistent_index_ = applied_index.value();
+  format_written_ = true;
   return OkStatus();
 }
 

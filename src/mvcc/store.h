@@ -154,6 +154,7 @@ class Store {
   std::unique_ptr<backend::WriteTxn> batch_;
   Status write_error_;
   bool write_open_ = false;
+  bool format_written_ = false;  // meta format_version is in the backend
 };
 
 }  // namespace dolmen::mvcc

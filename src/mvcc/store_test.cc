@@ -9,6 +9,7 @@
 
 #include "backend/lmdb/lmdb_backend.h"
 #include "backend/memory_backend.h"
+#include "mvcc/revision.h"
 
 namespace dolmen::mvcc {
 namespace {
@@ -413,6 +414,35 @@ TEST_F(StoreTest, ReopenRebuildsIndexAndMeta) {
   Put("a", "4");
   EXPECT_EQ(Get("a")->version, 4);
   EXPECT_EQ(Get("a")->create_revision, Revision(2));
+}
+
+TEST_F(StoreTest, RejectsUnknownFormatAndMalformedData) {
+  Put("a", "1");
+  ASSERT_TRUE(store_->Commit(Index(1)).ok());
+  store_.reset();
+  auto write = [&](std::string_view bucket, std::string_view key, std::string_view value) {
+    auto txn = std::move(backend_->BeginWrite()).value();
+    CHECK(txn->Put(bucket, key, value).ok());
+    CHECK(txn->Commit().ok());
+  };
+  auto open_code = [&] {
+    auto s = Store::Open(backend_.get());
+    return s.ok() ? Code::kOk : s.status().code();
+  };
+  write("meta", "format_version", std::string("\0\0\0\0\0\0\0\x02", 8));
+  EXPECT_EQ(open_code(), Code::kCorruption);
+  write("meta", "format_version", std::string("\0\0\0\0\0\0\0\x01", 8));
+  EXPECT_EQ(open_code(), Code::kOk);
+  write("meta", "consistent_index", "short");
+  EXPECT_EQ(open_code(), Code::kCorruption);
+  write("meta", "consistent_index", std::string(8, '\0'));
+  write("key", "not a revision", "x");
+  EXPECT_EQ(open_code(), Code::kCorruption);
+  auto txn = std::move(backend_->BeginWrite()).value();
+  ASSERT_TRUE(txn->Delete("key", "not a revision").ok());
+  ASSERT_TRUE(txn->Put("key", EncodeRevisionKey({9, 0}, false), "\x0b").ok());
+  ASSERT_TRUE(txn->Commit().ok());
+  EXPECT_EQ(open_code(), Code::kCorruption);
 }
 
 TEST_F(StoreTest, ReadersSeeEndedTxnsBeforeCommit) {
