@@ -22,6 +22,16 @@ struct KeyValue {
   bool operator==(const KeyValue&) const = default;
 };
 
+// One change, as etcd's mvccpb.Event: a put carries the new version; a delete carries only the
+// key and the delete's revision in mod_revision (all else zero), as etcd does.
+struct Event {
+  enum class Type { kPut, kDelete };
+  Type type = Type::kPut;
+  KeyValue kv;
+
+  bool operator==(const Event&) const = default;
+};
+
 enum class SortOrder { kNone, kAscend, kDescend };
 enum class SortTarget { kKey, kVersion, kCreate, kMod, kValue };
 

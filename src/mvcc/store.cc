@@ -187,11 +187,45 @@ Result<RangeResult> Store::Range(const RangeOptions& opts) const {
 
 // ---------------------------------------------------------------- HashKv
 
+Result<std::unique_ptr<backend::ReadTxn>> Store::SnapshotWithPending(std::string_view from_key,
+                                                                     std::string_view to_key,
+                                                                     PendingCopy* pending) const {
+  pending->insert(pending_.lower_bound(from_key), pending_.lower_bound(to_key));
+  return backend_->BeginRead();
+}
+
+Status Store::MergedScan(backend::ReadTxn& snapshot, const PendingCopy& pending,
+                         std::string_view from_key, std::string_view to_key,
+                         const std::function<bool(std::string_view, std::string_view)>& fn) {
+  // A version can be in both (its batch committed after the copy); it counts once.
+  auto next = pending.begin();
+  bool stopped = false;
+  RETURN_IF_ERROR(
+      snapshot.Scan(kKeyBucket, from_key, to_key, [&](std::string_view k, std::string_view v) {
+        for (; next != pending.end() && std::string_view(next->first) <= k; ++next) {
+          if (next->first != k && !fn(next->first, next->second)) {
+            stopped = true;
+            return false;
+          }
+        }
+        if (!fn(k, v)) {
+          stopped = true;
+          return false;
+        }
+        return true;
+      }));
+  for (; !stopped && next != pending.end(); ++next) {
+    if (!fn(next->first, next->second)) break;
+  }
+  return OkStatus();
+}
+
 Result<Store::HashKvResult> Store::HashKv(Revision rev) const {
   std::set<RevisionPair> keep;
-  std::map<std::string, std::string, std::less<>> pending;
+  PendingCopy pending;
   std::unique_ptr<backend::ReadTxn> snapshot;
   int64_t at = rev.value(), compacted = 0;
+  std::string end;
   {
     std::shared_lock lock(mu_);
     compacted = compact_rev_.load();
@@ -200,34 +234,85 @@ Result<Store::HashKvResult> Store::HashKv(Revision rev) const {
     if (at > current) return FutureError(at, current);
     if (at <= 0) at = current;
     for (const auto& [key, ki] : index_) ki.Keep(at, &keep);
-    const std::string upper = EncodeRevisionKey({at + 1, 0}, false);
-    pending.insert(pending_.begin(), pending_.lower_bound(upper));
-    ASSIGN_OR_RETURN(snapshot, backend_->BeginRead());
+    end = EncodeRevisionKey({at + 1, 0}, false);
+    ASSIGN_OR_RETURN(snapshot, SnapshotWithPending("", end, &pending));
   }
   // From here on the snapshot plus the copied pending versions are a consistent picture, even
   // if the apply thread commits or compacts meanwhile.
   uint32_t crc = crc32c::Value(kKeyBucket);
-  auto add = [&](std::string_view k, std::string_view v) {
+  Status error;
+  RETURN_IF_ERROR(MergedScan(*snapshot, pending, "", end, [&](auto k, auto v) {
     std::optional<DecodedRevisionKey> rk = DecodeRevisionKey(k);
-    if (!rk || rk->rev.main > at) return;
+    if (!rk) {
+      error = Corruption("mvcc key bucket: malformed revision key");
+      return false;
+    }
     // Versions at or below the compact revision count only if compaction keeps them; this also
     // hides versions whose deletion by a compaction is not committed yet.
-    if (rk->rev.main <= compacted && !keep.contains(rk->rev)) return;
+    if (rk->rev.main <= compacted && !keep.contains(rk->rev)) return true;
     crc = crc32c::Extend(crc, k.data(), k.size());
     crc = crc32c::Extend(crc, v.data(), v.size());
-  };
-  // Merge the two sorted sources; a version in both (committed after the copy) counts once.
-  auto next = pending.begin();
-  const std::string end = EncodeRevisionKey({at + 1, 0}, false);
-  RETURN_IF_ERROR(snapshot->Scan(kKeyBucket, "", end, [&](std::string_view k, std::string_view v) {
-    for (; next != pending.end() && std::string_view(next->first) <= k; ++next) {
-      if (next->first != k) add(next->first, next->second);
-    }
-    add(k, v);
     return true;
   }));
-  for (; next != pending.end(); ++next) add(next->first, next->second);
+  RETURN_IF_ERROR(error);
   return HashKvResult{crc, Revision(compacted), Revision(at)};
+}
+
+// ---------------------------------------------------------------- Events
+
+Result<Store::EventsResult> Store::Events(Revision from, Revision to, size_t max_events) const {
+  if (from.value() < 1) return InvalidArgument("events must start at revision 1 or later");
+  PendingCopy pending;
+  std::unique_ptr<backend::ReadTxn> snapshot;
+  std::set<RevisionPair> keep;
+  int64_t last = 0, compacted = 0;
+  std::string begin_key, end_key;
+  {
+    std::shared_lock lock(mu_);
+    compacted = compact_rev_.load();
+    if (from.value() < compacted) return CompactedError(from.value(), compacted);
+    last = current_rev_.load();
+    if (to.value() > 0 && to.value() < last) last = to.value();
+    if (from.value() > last) return EventsResult{{}, from};
+    // Versions at the compact revision itself survive only if compaction kept them; the
+    // snapshot may still hold ones an uncommitted compaction deleted.
+    if (from.value() == compacted) {
+      for (const auto& [key, ki] : index_) ki.Keep(compacted, &keep);
+    }
+    begin_key = EncodeRevisionKey({from.value(), 0}, false);
+    end_key = EncodeRevisionKey({last + 1, 0}, false);
+    ASSIGN_OR_RETURN(snapshot, SnapshotWithPending(begin_key, end_key, &pending));
+  }
+  EventsResult result{{}, Revision(last + 1)};
+  Status error;
+  RETURN_IF_ERROR(MergedScan(*snapshot, pending, begin_key, end_key, [&](auto k, auto v) {
+    std::optional<DecodedRevisionKey> rk = DecodeRevisionKey(k);
+    if (!rk) {
+      error = Corruption("mvcc key bucket: malformed revision key");
+      return false;
+    }
+    if (!result.events.empty() && result.events.size() >= max_events &&
+        rk->rev.main != result.events.back().kv.mod_revision.value()) {
+      result.next = Revision(rk->rev.main);
+      return false;
+    }
+    if (rk->rev.main == compacted && !keep.contains(rk->rev)) return true;
+    Result<KeyValue> kv = DecodeKeyValue(v);
+    if (!kv.ok()) {
+      error = kv.status();
+      return false;
+    }
+    Event event;
+    event.kv = std::move(kv).value();
+    if (rk->tombstone) {
+      event.type = Event::Type::kDelete;
+      event.kv.mod_revision = Revision(rk->rev.main);
+    }
+    result.events.push_back(std::move(event));
+    return true;
+  }));
+  RETURN_IF_ERROR(error);
+  return result;
 }
 
 // ---------------------------------------------------------------- writing
@@ -315,6 +400,7 @@ Result<Store::WriteTxn::PutResult> Store::WriteTxn::Put(std::string_view key,
     kv.version = result.prev->version + 1;
   }
   RETURN_IF_ERROR(WriteVersion(kv, rev, /*tombstone=*/false));
+  events_.push_back(Event{Event::Type::kPut, kv});
   auto it = store_->index_.find(key);
   if (it == store_->index_.end()) it = store_->index_.emplace(std::string(key), KeyIndex()).first;
   it->second.Put(rev);
@@ -336,6 +422,8 @@ Result<Store::WriteTxn::DeleteResult> Store::WriteTxn::DeleteRange(std::string_v
     KeyValue tombstone;
     tombstone.key = prev.key;
     RETURN_IF_ERROR(WriteVersion(tombstone, rev, /*tombstone=*/true));
+    tombstone.mod_revision = Revision(rev.main);
+    events_.push_back(Event{Event::Type::kDelete, std::move(tombstone)});
     auto it = store_->index_.find(prev.key);
     CHECK(it != store_->index_.end()) << "deleting a key missing from the index";
     it->second.Tombstone(rev);

@@ -60,6 +60,16 @@ class Store {
   // compact revision, kFutureRevision if rev > current.
   Result<HashKvResult> HashKv(Revision rev) const;
 
+  struct EventsResult {
+    std::vector<Event> events;  // in revision order
+    Revision next;              // the first revision not returned: where to continue
+  };
+  // The changes of revisions [from, to] (to <= 0 or beyond current: up to current), for watch
+  // catch-up. Returns whole revisions only: stops after the revision in which `max_events` was
+  // reached (so at least one revision, if any is in range). kCompacted if from < compact revision
+  // (etcd's watch rule), kInvalidArgument if from < 1.
+  Result<EventsResult> Events(Revision from, Revision to, size_t max_events) const;
+
   // --- Write side: the apply thread only.
 
   // One etcd write txn. All its changes share revision CurrentRevision()+1; a txn that changes
@@ -83,6 +93,8 @@ class Store {
     Result<DeleteResult> DeleteRange(std::string_view key, std::string_view range_end);
     // Publishes the txn to readers; returns the store revision after it.
     Revision End();
+    // The changes made so far, in order (etcd's txn Changes(), for notifying watchers).
+    const std::vector<Event>& Events() const { return events_; }
 
    private:
     friend class Store;
@@ -94,6 +106,7 @@ class Store {
     std::unique_lock<RwLock> lock_;
     const int64_t begin_rev_;
     int64_t changes_ = 0;  // next sub revision
+    std::vector<Event> events_;
     bool ended_ = false;
   };
   std::unique_ptr<WriteTxn> BeginWrite();
@@ -136,6 +149,17 @@ class Store {
   Status EnsureBatch();
   Status Poison(Status status);
   Status DeleteCompacted(int64_t at, const std::set<RevisionPair>& keep);
+  // Opens a backend snapshot and copies the pending versions in [from_key, to_key) under the
+  // lock (caller holds it), so the pair can be read consistently after the lock is dropped.
+  using PendingCopy = std::map<std::string, std::string, std::less<>>;
+  Result<std::unique_ptr<backend::ReadTxn>> SnapshotWithPending(std::string_view from_key,
+                                                                std::string_view to_key,
+                                                                PendingCopy* pending) const;
+  // Calls fn(revision key, value) for versions in [from_key, to_key) of the snapshot plus the
+  // copied pending versions, in order, each once; fn returns false to stop.
+  static Status MergedScan(backend::ReadTxn& snapshot, const PendingCopy& pending,
+                           std::string_view from_key, std::string_view to_key,
+                           const std::function<bool(std::string_view, std::string_view)>& fn);
 
   backend::Backend* const backend_;
   // Guards index_ and pending_. Exclusive: a WriteTxn, compaction's index step, Commit's

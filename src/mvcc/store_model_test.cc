@@ -25,6 +25,11 @@ void PrintTo(const KeyValue& kv, std::ostream* os) {
       << " v=" << kv.version << " " << kv.value << " l=" << kv.lease << "}";
 }
 
+void PrintTo(const Event& e, std::ostream* os) {
+  *os << (e.type == Event::Type::kPut ? "PUT" : "DEL");
+  PrintTo(e.kv, os);
+}
+
 namespace {
 
 std::string Describe(const RangeOptions& o) {
@@ -40,7 +45,8 @@ std::string Describe(const RangeOptions& o) {
 
 // The model: states[r] is every live key at revision r.
 struct Model {
-  std::vector<State> states{State(), State()};  // revision 0 unused; revision 1 is empty
+  std::vector<State> states{State(), State()};      // revision 0 unused; revision 1 is empty
+  std::vector<std::vector<Event>> changes{{}, {}};  // changes[r]: the events of revision r
   int64_t compacted = 0;
   int64_t current() const { return static_cast<int64_t>(states.size()) - 1; }
 };
@@ -202,6 +208,7 @@ class Harness {
   void RandomTxn(const std::string& where) {
     const int64_t rev = model_.current() + 1;
     State working = model_.states.back();
+    std::vector<Event> events;
     bool changed = false;
     auto txn = store_->BeginWrite();
     const size_t ops = 1 + Pick(3);
@@ -221,6 +228,7 @@ class Harness {
         working[key] = KeyValue{key,           prev ? prev->create_revision : Revision(rev),
                                 Revision(rev), prev ? prev->version + 1 : 1,
                                 value,         LeaseId(lease)};
+        events.push_back(Event{Event::Type::kPut, working[key]});
         changed = true;
       } else if (kind < 9) {
         std::string key = RandomKey(), end = RandomEnd();
@@ -230,6 +238,10 @@ class Harness {
         for (auto it = working.begin(); it != working.end();) {
           if (InRange(it->first, key, end)) {
             gone.push_back(it->second);
+            KeyValue tombstone;
+            tombstone.key = it->first;
+            tombstone.mod_revision = Revision(rev);
+            events.push_back(Event{Event::Type::kDelete, tombstone});
             it = working.erase(it);
           } else {
             ++it;
@@ -246,7 +258,11 @@ class Harness {
       }
     }
     const Revision end = txn->End();
-    if (changed) model_.states.push_back(std::move(working));
+    EXPECT_EQ(txn->Events(), events) << where;
+    if (changed) {
+      model_.states.push_back(std::move(working));
+      model_.changes.push_back(std::move(events));
+    }
     EXPECT_EQ(end.value(), model_.current()) << where;
   }
 
@@ -260,6 +276,18 @@ class Harness {
       ExpectSameRange(store_->Range(o),
                       ModelRange(model_, model_.states.back(), model_.current(), o),
                       where + " " + Describe(o));
+    } else if (kind < 83) {
+      // Watch catch-up: everything after a revision the compaction has not reached.
+      const int64_t from = Between(model_.compacted + 1, model_.current() + 1);
+      auto got = store_->Events(Revision(from), Revision(0), 1000);
+      ASSERT_TRUE(got.ok()) << where << got.status().ToString();
+      std::vector<Event> want;
+      for (int64_t r = from; r <= model_.current(); ++r) {
+        const auto& c = model_.changes[static_cast<size_t>(r)];
+        want.insert(want.end(), c.begin(), c.end());
+      }
+      EXPECT_EQ(got->events, want) << where << " events from " << from;
+      EXPECT_EQ(got->next.value(), model_.current() + 1) << where;
     } else if (kind < 86) {
       const int64_t rev = Between(model_.compacted - 1, model_.current() + 1);
       Status s = store_->Compact(Revision(rev));

@@ -445,6 +445,49 @@ TEST_F(StoreTest, RejectsUnknownFormatAndMalformedData) {
   EXPECT_EQ(open_code(), Code::kCorruption);
 }
 
+TEST_F(StoreTest, EventsByRevision) {
+  Put("a", "1", 5);  // 2
+  {
+    auto txn = store_->BeginWrite();  // 3: put b, delete a
+    ASSERT_TRUE(txn->Put("b", "1", LeaseId()).ok());
+    ASSERT_TRUE(txn->DeleteRange("a", "").ok());
+    ASSERT_EQ(txn->Events().size(), 2u);
+    EXPECT_EQ(txn->Events()[1].type, Event::Type::kDelete);
+  }
+  ASSERT_TRUE(store_->Commit(Index(1)).ok());
+  Put("b", "2");  // 4, still pending
+  auto all = store_->Events(Revision(1), Revision(0), 100);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  KeyValue deleted_a;
+  deleted_a.key = "a";
+  deleted_a.mod_revision = Revision(3);
+  std::vector<Event> want = {
+      {Event::Type::kPut, {"a", Revision(2), Revision(2), 1, "1", LeaseId(5)}},
+      {Event::Type::kPut, {"b", Revision(3), Revision(3), 1, "1", LeaseId()}},
+      {Event::Type::kDelete, deleted_a},
+      {Event::Type::kPut, {"b", Revision(3), Revision(4), 2, "2", LeaseId()}},
+  };
+  EXPECT_EQ(all->events, want);
+  EXPECT_EQ(all->next, Revision(5));
+  // A limit never splits a revision.
+  auto first = store_->Events(Revision(2), Revision(0), 2);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->events.size(), 3u);
+  EXPECT_EQ(first->next, Revision(4));
+  auto bounded = store_->Events(Revision(3), Revision(3), 0);
+  EXPECT_EQ(bounded->events.size(), 2u);
+  EXPECT_EQ(bounded->next, Revision(4));
+  EXPECT_TRUE(store_->Events(Revision(9), Revision(0), 10)->events.empty());
+  ASSERT_TRUE(store_->Compact(Revision(3)).ok());
+  EXPECT_EQ(store_->Events(Revision(2), Revision(0), 10).status().code(), Code::kCompacted);
+  // From the compact revision: what compaction kept at 3 (b@3), not the deleted a.
+  auto kept = store_->Events(Revision(3), Revision(0), 10);
+  ASSERT_TRUE(kept.ok());
+  ASSERT_EQ(kept->events.size(), 2u);
+  EXPECT_EQ(kept->events[0].kv.key, "b");
+  EXPECT_EQ(kept->events[1].kv.mod_revision, Revision(4));
+}
+
 TEST_F(StoreTest, ReadersSeeEndedTxnsBeforeCommit) {
   Put("a", "1");
   // Visible before Commit (the value is only in the batch), and still after Commit.
