@@ -13,7 +13,7 @@ Status FuzzDecodeSegment(std::string_view data) {
   for (const RawRecord& record : scan.records) {
     RETURN_IF_ERROR(ApplyRecord(record, path, &builder, &metadata));
   }
-  return builder.Finish();
+  return builder.Finish(/*head_released=*/false);
 }
 
 }  // namespace dolmen::wal

@@ -31,8 +31,8 @@ std::string LogBuilder::AddEntry(raft::Entry entry, std::string_view location) {
   return "";
 }
 
-Status LogBuilder::Finish() const {
-  if (!snapshot_ || entries_.empty()) return OkStatus();
+Status LogBuilder::Finish(bool head_released) const {
+  if (head_released || !snapshot_ || entries_.empty()) return OkStatus();
   uint64_t first = entries_.front().index.value();
   if (first != snapshot_->index.value() + 1) {
     return Corruption(start_location_ + ": entry " + std::to_string(first) +

@@ -25,10 +25,11 @@ class LogBuilder {
   void SetHardState(const raft::HardState& hs) { hard_state_ = hs; }
 
   // Call after the last record. kCorruption if the log does not continue right after the
-  // snapshot. This is checked at the end, not per record: once older segments are released,
-  // the first segment left may start with entries that continue a log whose head is gone,
+  // snapshot, unless `head_released` (the first segment is gone): then the caller's snapshot or
+  // backend covers what lies between. Checked at the end, not per record, because the first
+  // segment left after a release may begin with entries that continue a log whose head is gone,
   // under a stale snapshot marker that a later marker supersedes (docs/wal.md, "Release").
-  Status Finish() const;
+  Status Finish(bool head_released) const;
 
   const std::vector<raft::Entry>& entries() const { return entries_; }
   std::vector<raft::Entry> TakeEntries() { return std::move(entries_); }

@@ -102,8 +102,10 @@ Result<std::pair<std::unique_ptr<Wal>, Recovered>> Wal::Open(io::FileSystem* fs,
         scan.header.first_index != segment.first_index) {
       return RecordCorruption(path, 0, "header does not match the file name");
     }
-    // A later segment starts where the log stood when it was cut.
-    if (i > 0 && builder.LastIndex().value() + 1 != segment.first_index) {
+    // A later segment starts where the log stood when it was cut. (Checkable only while the
+    // rebuilt log holds entries: after a release the writer's log head may be gone.)
+    if (i > 0 && !builder.entries().empty() &&
+        builder.LastIndex().value() + 1 != segment.first_index) {
       return RecordCorruption(path, 0,
                               "segment starts at index " + std::to_string(segment.first_index) +
                                   " but the log before it ends at " +
@@ -131,11 +133,18 @@ Result<std::pair<std::unique_ptr<Wal>, Recovered>> Wal::Open(io::FileSystem* fs,
     }
   }
 
-  RETURN_IF_ERROR(builder.Finish());
+  RETURN_IF_ERROR(builder.Finish(/*head_released=*/segments.front().sequence > 0));
 
   wal->metadata_ = *metadata;  // the first segment's first record is metadata (checked)
   wal->segments_ = std::move(segments);
   wal->last_index_ = builder.LastIndex();
+  if (builder.entries().empty()) {
+    // Every entry still on disk was released or covered: the last segment's name still says
+    // where the log stood when it was started. An overestimate is harmless (it only loosens
+    // the gap check and raises the next segment's first index); an underestimate would break
+    // ReleaseTo's reasoning.
+    wal->last_index_ = std::max(wal->last_index_, Index(wal->segments_.back().first_index - 1));
+  }
   wal->hard_state_ = builder.hard_state();
   wal->snapshot_ = builder.snapshot();
   std::string last_path = io::JoinPath(dir, wal->segments_.back().name);
@@ -281,13 +290,10 @@ Status Wal::SaveSnapshot(const raft::SnapshotMetadata& meta) {
 
 Status Wal::ReleaseTo(Index index) {
   if (!failed_.ok()) return failed_;
-  // Entries above the snapshot marker must stay: a reader needs the log to continue right after
-  // the snapshot. Without a marker nothing is released.
-  if (!snapshot_) return OkStatus();
-  uint64_t limit = std::min(index.value(), snapshot_->index.value() + 1);
+  uint64_t limit = index.value();
   // At the start of segment k the log ended at first_index-1, so every entry that survives
   // with an index >= first_index was written in segment k or later: all segments before the
-  // last k with first_index <= limit hold only entries below limit.
+  // last k with first_index <= limit hold only entries below limit (or overwritten ones).
   size_t keep_from = 0;
   for (size_t k = 1; k < segments_.size(); ++k) {
     if (segments_[k].first_index <= limit) keep_from = k;

@@ -72,8 +72,12 @@ class Wal {
   // the caller releases segments on the strength of it.
   Status SaveSnapshot(const raft::SnapshotMetadata& meta);
 
-  // Deletes whole segments whose entries are all below `index` (call with the index of a
-  // durable snapshot, or of a synced backend). The current segment is never deleted.
+  // Deletes whole segments whose entries are all below `index`. The caller must hold every
+  // entry below `index` durably elsewhere (a snapshot, or a synced backend whose applied index
+  // is index-1) and must never again truncate the log below `index` (committed entries are
+  // never truncated, Raft paper section 5.3). The current segment is never deleted, so some
+  // entries below `index` usually remain; after a release, Open returns the log from the first
+  // entry still on disk.
   Status ReleaseTo(Index index);
 
   // Syncs and closes; later calls fail. Optional: the destructor closes without syncing.

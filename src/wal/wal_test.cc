@@ -190,8 +190,7 @@ TEST_F(WalTest, ReleaseToDeletesOldSegmentsOnly) {
   auto before = wal->SegmentNames();
   ASSERT_GT(before.size(), 4u);
 
-  // Without a snapshot marker nothing can go: a reader needs a starting point.
-  ASSERT_TRUE(wal->ReleaseTo(Index(50)).ok());
+  ASSERT_TRUE(wal->ReleaseTo(Index(1)).ok());  // nothing is below index 1
   EXPECT_EQ(wal->SegmentNames(), before);
 
   ASSERT_TRUE(wal->SaveSnapshot({Index(40), Term(1), {}}).ok());
@@ -216,16 +215,72 @@ TEST_F(WalTest, ReleaseToDeletesOldSegmentsOnly) {
   EXPECT_EQ(rec.entries, want);
 }
 
-TEST_F(WalTest, ReleaseToNeverPassesTheSnapshot) {
+// Is `entries` consecutive, from at most `head` up to `last`, and equal to MakeEntry(i, 1)?
+void ExpectLogFromAtMost(const std::vector<raft::Entry>& entries, uint64_t head, uint64_t last) {
+  ASSERT_FALSE(entries.empty());
+  EXPECT_LE(entries.front().index.value(), head);
+  EXPECT_EQ(entries, MakeEntries(entries.front().index.value(), last, 1));
+}
+
+TEST_F(WalTest, ReleaseToAfterABackendSyncWithoutSnapshot) {
+  // The single-member server's checkpoint: the backend is synced up to 49, so the log below 50
+  // may go; no snapshot marker is involved.
+  Options options;
+  options.segment_bytes = 512;
+  auto wal = MustCreate(fs_.get(), dir_, options);
+  for (uint64_t i = 1; i <= 60; ++i) ASSERT_TRUE(wal->Append({MakeEntry(i, 1)}, {}).ok());
+  size_t before = wal->SegmentNames().size();
+  ASSERT_TRUE(wal->ReleaseTo(Index(50)).ok());
+  EXPECT_LT(wal->SegmentNames().size(), before);
+  EXPECT_GT(ParseSegmentName(wal->SegmentNames().front())->sequence, 0u);
+  ASSERT_TRUE(wal->Sync().ok());
+  wal.reset();
+  {
+    auto [reopened, rec] = MustOpen(fs_.get(), dir_, options);
+    ExpectLogFromAtMost(rec.entries, 50, 60);
+    EXPECT_GT(rec.entries.front().index.value(), 1u);
+    ASSERT_TRUE(reopened->Append({MakeEntry(61, 1)}, {}).ok());
+    ASSERT_TRUE(reopened->Sync().ok());
+  }
+  auto [reopened, rec] = MustOpen(fs_.get(), dir_, options);
+  ExpectLogFromAtMost(rec.entries, 50, 61);
+}
+
+TEST_F(WalTest, ReleaseToBeyondTheSnapshot) {
   Options options;
   options.segment_bytes = 512;
   auto wal = MustCreate(fs_.get(), dir_, options);
   for (uint64_t i = 1; i <= 60; ++i) ASSERT_TRUE(wal->Append({MakeEntry(i, 1)}, {}).ok());
   ASSERT_TRUE(wal->SaveSnapshot({Index(10), Term(1), {}}).ok());
-  ASSERT_TRUE(wal->ReleaseTo(Index(1000)).ok());  // clamped to the snapshot
+  ASSERT_TRUE(wal->ReleaseTo(Index(50)).ok());
   wal.reset();
   auto [reopened, rec] = MustOpen(fs_.get(), dir_, options);
-  EXPECT_EQ(rec.entries, MakeEntries(11, 60, 1));
+  EXPECT_EQ(rec.snapshot->index, Index(10));
+  ExpectLogFromAtMost(rec.entries, 50, 60);
+  EXPECT_GT(rec.entries.front().index.value(), 10u);
+}
+
+TEST_F(WalTest, ReleaseLeavingOnlyHardStates) {
+  // Segments cut by hard states alone, then everything released: the log's end must still be
+  // known so that the next append is accepted and read back.
+  Options options;
+  options.segment_bytes = 256;
+  auto wal = MustCreate(fs_.get(), dir_, options);
+  ASSERT_TRUE(wal->Append(MakeEntries(1, 20, 1), {}).ok());
+  for (uint64_t i = 0; i < 40; ++i) ASSERT_TRUE(wal->Append({}, MakeHardState(2, 1, 20)).ok());
+  ASSERT_TRUE(wal->ReleaseTo(Index(21)).ok());
+  ASSERT_TRUE(wal->Sync().ok());
+  wal.reset();
+  {
+    auto [reopened, rec] = MustOpen(fs_.get(), dir_, options);
+    EXPECT_TRUE(rec.entries.empty());
+    EXPECT_EQ(rec.hard_state, MakeHardState(2, 1, 20));
+    EXPECT_EQ(reopened->LastIndex(), Index(20));
+    ASSERT_TRUE(reopened->Append({MakeEntry(21, 2)}, {}).ok());
+    ASSERT_TRUE(reopened->Sync().ok());
+  }
+  auto [reopened, rec] = MustOpen(fs_.get(), dir_, options);
+  EXPECT_EQ(rec.entries, std::vector<raft::Entry>{MakeEntry(21, 2)});
 }
 
 TEST_F(WalTest, SecondOpenWhileHeldIsRefused) {
