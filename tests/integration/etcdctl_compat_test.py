@@ -73,9 +73,21 @@ def _proto_text(step, raw, ids):
     return "<protobuf %s>\n%s" % (step.proto, message)
 
 
-def run_steps(server, steps):
-    """Runs the steps in order; returns the normalized (rc, stdout, stderr) of each."""
-    ids = server.header_ids()
+class Restart:
+    """Between steps: stop both servers (SIGTERM, or SIGKILL with kill=True) and start them
+    again on the same data directories. Done from the main thread (see harness)."""
+
+    rc, out_has, out_lacks, err_has = 0, None, None, None
+
+    def __init__(self, kill=False):
+        self.kill = kill
+
+    def __str__(self):
+        return "<restart both servers after %s>" % ("SIGKILL" if self.kill else "SIGTERM")
+
+
+def run_steps(server, ids, steps):
+    """Runs the etcdctl steps in order; returns the normalized (rc, stdout, stderr) of each."""
     results = []
     for step in steps:
         rc, out, err = server.etcdctl(*step.args, stdin=step.stdin, binary=bool(step.proto))
@@ -88,24 +100,51 @@ def run_steps(server, steps):
 
 class EtcdctlCompatTest(IntegrationTestCase):
 
-    def check(self, steps):
-        etcd, dolmen = self.start_servers(harness.etcd_server(), harness.dolmen_server())
-        answers, errors = {}, {}
+    def on_both(self, servers, fn):
+        """fn(server) for each server, one thread per server; returns {label: result}."""
+        results, errors = {}, {}
 
         def side(server):
             try:
-                answers[server.label] = run_steps(server, steps)
+                results[server.label] = fn(server)
             except Exception as e:  # noqa: BLE001 - reported in the main thread
                 errors[server.label] = e
 
-        threads = [threading.Thread(target=side, args=(s,)) for s in (etcd, dolmen)]
+        threads = [threading.Thread(target=side, args=(s,)) for s in servers]
         for t in threads:
             t.start()
         for t in threads:
-            t.join(harness.ETCDCTL_TIMEOUT_S * len(steps) + 60)
+            t.join(harness.ETCDCTL_TIMEOUT_S * 40)
             self.assertFalse(t.is_alive(), "a side did not finish in time")
         if errors:
             raise AssertionError("harness error: %r" % errors)
+        return results
+
+    def check(self, steps):
+        servers = self.start_servers(harness.etcd_server(), harness.dolmen_server())
+        etcd, dolmen = servers
+        ids = self.on_both(servers, lambda server: server.header_ids())
+        answers = {etcd.label: [], dolmen.label: []}
+        segment = []
+        for step in steps + [None]:
+            if isinstance(step, Step):
+                segment.append(step)
+                continue
+            part = self.on_both(servers, lambda server: run_steps(server, ids[server.label],
+                                                                  segment))
+            for label, results in part.items():
+                answers[label] += results
+            segment = []
+            if step is None:
+                break
+            for server in servers:  # a Restart
+                server.kill9() if step.kill else server.stop()
+            for server in servers:
+                server.spawn()
+            for server in servers:
+                server.wait_ready()
+            for label in answers:
+                answers[label].append((0, "", ""))
         want, got = answers[etcd.label], answers[dolmen.label]
 
         # What etcd itself must answer: keeps the scenario honest.
@@ -331,6 +370,73 @@ class EtcdctlCompatTest(IntegrationTestCase):
                  err_has="required revision has been compacted"),
             Step("put", "a", "6", out_has="OK"),
             Step("get", "a", "-w", "json", out_has='"revision":7'),
+        ])
+
+    def test_hashkv(self):
+        # The KV hash covers every stored revision of every key, so equal hashes mean equal
+        # MVCC histories, not just equal latest values.
+        self.check([
+            Step("endpoint", "hashkv", "-w", "json", out_has='"hash":'),
+        ] + put_steps(("a", "1"), ("b", "2"), ("a", "3")) + [
+            Step("del", "b", out_has="1"),
+            Step("endpoint", "hashkv", "-w", "json", out_has='"revision":5'),
+            Step("compaction", "3", out_has="compacted revision 3"),
+            Step("endpoint", "hashkv", "-w", "json", out_has='"compact_revision":3'),
+            Step("endpoint", "hashkv", out_has="<endpoint>, "),
+        ])
+
+    # -- restart ------------------------------------------------------------------------------
+
+    def test_restart_keeps_state(self):
+        # A single member elects itself again on every start: raft_term goes 2, 3, 4.
+        self.check(put_steps(("a", "1"), ("b", "2"), ("a", "3"), ("c", "4")) + [
+            Step("del", "c", out_has="1"),
+            Step("compaction", "3", out_has="compacted revision 3"),
+            Restart(),
+            Step("get", "", "--prefix", "-w", "json", out_has='"raft_term":3'),
+            Step("get", "a", "--rev", "2", rc=1, err_has="required revision has been compacted"),
+            Step("get", "c", "--rev", "5", "-w", "json", out_has='"value":"NA=="'),
+            Step("endpoint", "hashkv", "-w", "json", out_has='"compact_revision":3'),
+            Step("put", "d", "5", out_has="OK"),
+            Restart(kill=True),
+            Step("get", "", "--prefix", "-w", "json", out_has='"raft_term":4'),
+            Step("get", "d", "-w", "json", out_has='"mod_revision":7'),
+            Step("put", "e", "6", "-w", "json", out_has='"revision":8'),
+            Step("compaction", "2", rc=1, err_has="required revision has been compacted"),
+            Step("member", "list", "-w", "json", out_has='"name":"m1"'),
+        ])
+
+    # -- membership as a client sees it --------------------------------------------------------
+
+    def test_member_list(self):
+        self.check([
+            Step("member", "list", out_has="started, m1, http://<peer>, http://<endpoint>"),
+            Step("member", "list", "-w", "json", out_has='"peerURLs":["http://<peer>"]'),
+            Step("member", "list", "-w", "fields", out_has='"Name" : "m1"'),
+        ])
+
+    # -- byte-level keys and odd values ---------------------------------------------------------
+
+    def test_key_and_value_edge_cases(self):
+        top = "\udcff"  # a lone 0xff byte on the command line (surrogateescape)
+        self.check([
+            Step("put", top, "ff", out_has="OK"),
+            Step("put", top + "\udcff", "ffff", out_has="OK"),
+            Step("put", "\udcfe", "fe", out_has="OK"),
+            Step("get", top, "--prefix", "-w", "json", out_has='"count":2'),
+            Step("get", top, "--from-key", "--keys-only", "--hex"),
+            Step("put", "empty", "", out_has="OK"),
+            Step("get", "empty", "-w", "json", out_has='"version":1'),
+            Step("put", "same", "v", out_has="OK"),
+            Step("put", "same", "v", out_has="OK"),
+            Step("get", "same", "-w", "json", out_has='"version":2'),
+            Step("get", "same", "--hex", out_has="\\x73\\x61\\x6d\\x65"),
+            Step("get", "same", "--consistency=s", "-w", "json", out_has='"mod_revision":7'),
+            Step("put", "leased", "v", "--lease=1234", rc=1,
+                 err_has="etcdserver: requested lease not found"),
+            Step("put", "ünïcødé/ключ", "значение", out_has="OK"),
+            Step("get", "ünïcødé", "--prefix", out_has="значение"),
+            Step("get", "", "--from-key", "--keys-only", "-w", "json", out_has='"count":6'),
         ])
 
     # -- request validation -------------------------------------------------------------------

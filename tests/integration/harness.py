@@ -41,7 +41,7 @@ ETCDCTL_TIMEOUT_S = 30.0
 
 # Filled by parse_args(); module-level so every test file shares one parser.
 CONFIG = argparse.Namespace(
-    dolmen=None, dolmen_kind="auto", dolmen_peer_flags=False,
+    dolmen=None, dolmen_kind="auto", dolmen_client_flags_only=False,
     etcd="/usr/bin/etcd", etcdctl="/usr/bin/etcdctl", keep=False)
 
 _LIVE_SERVERS = set()
@@ -55,9 +55,9 @@ def parse_args(argv=None):
     parser.add_argument("--dolmen-kind", choices=["auto", "dolmen", "etcd"],
                         default=os.environ.get("DOLMEN_KIND", "auto"),
                         help="auto: 'etcd' if the binary is named etcd, else 'dolmen'")
-    parser.add_argument("--dolmen-peer-flags", action="store_true",
-                        default=os.environ.get("DOLMEN_PEER_FLAGS") == "1",
-                        help="also pass --listen-peer-urls etc. to dolmen")
+    parser.add_argument("--dolmen-client-flags-only", action="store_true",
+                        default=os.environ.get("DOLMEN_CLIENT_FLAGS_ONLY") == "1",
+                        help="start dolmen without --listen-peer-urls, --initial-cluster etc.")
     parser.add_argument("--etcd", default="/usr/bin/etcd")
     parser.add_argument("--etcdctl", default="/usr/bin/etcdctl")
     parser.add_argument("--keep", action="store_true", help="keep temp dirs for inspection")
@@ -135,13 +135,13 @@ class ServerError(Exception):
 class Server:
     """One server process (kind 'dolmen' or 'etcd') on loopback with its own data directory."""
 
-    def __init__(self, kind, binary, name="m1", peer_flags=None, label=None):
+    def __init__(self, kind, binary, name="m1", peer_flags=True, label=None):
         assert kind in ("dolmen", "etcd"), kind
         self.kind = kind
         self.binary = binary
         self.name = name
         self.label = label or kind
-        self.peer_flags = (kind == "etcd") if peer_flags is None else peer_flags
+        self.peer_flags = peer_flags
         self.tmp_dir = tempfile.mkdtemp(prefix="dolmen-it-%s-" % self.label)
         self.data_dir = os.path.join(self.tmp_dir, "data")
         self.log_path = os.path.join(self.tmp_dir, "server.log")
@@ -159,6 +159,10 @@ class Server:
     @property
     def hostport(self):
         return "%s:%d" % (LOOPBACK, self.client_port)
+
+    @property
+    def peer_hostport(self):
+        return "%s:%d" % (LOOPBACK, self.peer_port)
 
     def _command(self):
         client_url = self.endpoint
@@ -295,7 +299,7 @@ class Server:
 
 def dolmen_server(name="m1"):
     return Server(CONFIG.dolmen_kind, CONFIG.dolmen, name=name,
-                  peer_flags=True if CONFIG.dolmen_kind == "etcd" else CONFIG.dolmen_peer_flags,
+                  peer_flags=CONFIG.dolmen_kind == "etcd" or not CONFIG.dolmen_client_flags_only,
                   label="dolmen" if CONFIG.dolmen_kind == "dolmen" else "dolmen-as-etcd")
 
 
@@ -367,9 +371,11 @@ _CLIENT_UUID_RE = re.compile(r"endpoint://client-[0-9a-f-]{36}/")
 def normalize(text, server, ids):
     """Replaces what legitimately differs between two runs of the same scenario:
     the server's cluster_id and member_id (decimal and hex forms), the test-picked endpoint
-    address, and etcdctl's own log timestamps and client uuid. Nothing else."""
+    and peer addresses, and etcdctl's own log timestamps and client uuid. Nothing else."""
     cluster_id, member_id = ids
     text = text.replace(server.hostport, "<endpoint>")
+    if server.peer_flags:
+        text = text.replace(server.peer_hostport, "<peer>")
     text = _TS_RE.sub('"ts":"<ts>"', text)
     text = _CLIENT_UUID_RE.sub("endpoint://client-<uuid>/", text)
     for value, name in ((cluster_id, "<cluster_id>"), (member_id, "<member_id>")):
