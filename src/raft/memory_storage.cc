@@ -10,7 +10,11 @@ namespace dolmen::raft {
 MemoryStorage::MemoryStorage() : entries_(1) {}
 
 MemoryStorage::MemoryStorage(ConfState conf_state) : entries_(1) {
+  snapshot_.metadata.index = Index(1);
+  snapshot_.metadata.term = Term(1);
   snapshot_.metadata.conf_state = std::move(conf_state);
+  entries_[0].index = Index(1);
+  entries_[0].term = Term(1);
 }
 
 Result<InitialState> MemoryStorage::GetInitialState() const {

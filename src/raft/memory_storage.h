@@ -13,7 +13,11 @@ namespace dolmen::raft {
 class MemoryStorage final : public Storage {
  public:
   MemoryStorage();
-  // A storage bootstrapped with a configuration: as if a snapshot at index 0 held conf_state.
+  // The storage of an initial member of a new cluster: it holds a snapshot at index 1, term 1
+  // whose configuration is `conf_state` (the same on every initial member). A member added
+  // later starts empty instead and receives that configuration from the leader, as a snapshot
+  // or in later conf change entries; this is why the initial configuration lives in a snapshot
+  // rather than only in each node's memory.
   explicit MemoryStorage(ConfState conf_state);
 
   Result<InitialState> GetInitialState() const override;

@@ -240,10 +240,12 @@ Status Raft::StepTermCheck(const Message& m, bool* drop) {
       resp.type = MessageType::kAppResp;
       resp.to = m.from;
       Send(std::move(resp));
-    } else if (m.type == MessageType::kPreVote) {
-      // Tell the pre-candidate our term so it can catch up instead of retrying forever.
+    } else if (m.type == MessageType::kPreVote || m.type == MessageType::kVote) {
+      // §5.1: reject with our term, so the candidate catches up at once. Ignoring it instead
+      // lets a candidate trail a node that keeps campaigning (e.g. one that has not learnt
+      // the current configuration and cannot win) through a long random walk of terms.
       Message resp;
-      resp.type = MessageType::kPreVoteResp;
+      resp.type = VoteResponseType(m.type);
       resp.to = m.from;
       resp.term = term_;
       resp.reject = true;

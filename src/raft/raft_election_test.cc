@@ -23,7 +23,7 @@ TEST(RaftElection, SingleVoterElectsItselfAndCommitsAlone) {
   const auto& applied = c[1].applied;
   ASSERT_EQ(applied.size(), 2u);  // the leader's empty entry, then "x"
   EXPECT_EQ(applied[1].data, "x");
-  EXPECT_EQ(c[1].storage->hard_state().commit, Index(2));
+  EXPECT_EQ(c[1].storage->hard_state().commit, Index(3));  // after the bootstrap snapshot at 1
 }
 
 TEST(RaftElection, FollowerStartsElectionAfterRandomizedTimeout) {  // §5.2
@@ -64,6 +64,8 @@ TEST(RaftElection, VoterGrantsAtMostOneVotePerTerm) {  // §5.2
   vote.term = Term(1);
   vote.from = MemberId(2);
   vote.to = MemberId(1);
+  vote.index = Index(1);  // as up to date as the voter (the bootstrap snapshot)
+  vote.log_term = Term(1);
   ASSERT_TRUE(c.node(1).Step(vote).ok());
   EXPECT_EQ(c.raft(1).vote(), MemberId(2));
   vote.from = MemberId(3);
