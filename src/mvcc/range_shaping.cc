@@ -38,9 +38,10 @@ std::function<bool(const KeyValue&, const KeyValue&)> Less(SortTarget target) {
 
 }  // namespace
 
-int64_t VersionsToRead(const RangeOptions& opts, int64_t matches) {
-  if (opts.limit <= 0 || opts.sort_order != SortOrder::kNone || Filters(opts)) return matches;
-  return std::min(matches, opts.limit + 1);
+int64_t VersionsToRead(const RangeOptions& opts) {
+  if (opts.count_only) return 0;
+  if (opts.limit <= 0 || opts.sort_order != SortOrder::kNone || Filters(opts)) return INT64_MAX;
+  return opts.limit == INT64_MAX ? INT64_MAX : opts.limit + 1;
 }
 
 void ShapeRange(const RangeOptions& opts, std::vector<KeyValue>* kvs, bool* more) {

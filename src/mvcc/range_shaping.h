@@ -9,9 +9,10 @@
 
 namespace dolmen::mvcc {
 
-// How many versions to read from storage for `opts`, given `matches` keys in range. Sorting and
-// filtering need everything; otherwise one past the limit, to learn whether there is more.
-int64_t VersionsToRead(const RangeOptions& opts, int64_t matches);
+// How many versions to read from storage for `opts` (INT64_MAX = all in range). Sorting and
+// filtering need everything; otherwise one past the limit, to learn whether there is more;
+// count_only needs none.
+int64_t VersionsToRead(const RangeOptions& opts);
 
 // Filters, sorts, applies the limit (setting *more) and keys_only to versions read in key order.
 void ShapeRange(const RangeOptions& opts, std::vector<KeyValue>* kvs, bool* more);

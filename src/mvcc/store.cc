@@ -116,10 +116,14 @@ Store::~Store() { CHECK(!write_open_) << "Store destroyed with a WriteTxn open";
 // ---------------------------------------------------------------- reading
 
 std::vector<Store::Hit> Store::IndexRange(std::string_view key, std::string_view range_end,
-                                          int64_t at) const {
+                                          int64_t at, int64_t max_hits, int64_t* count) const {
   std::vector<Hit> hits;
+  *count = 0;
   auto visit = [&](const std::string& k, const KeyIndex& ki) {
-    if (auto found = ki.Get(at)) hits.push_back(Hit{&k, found->rev});
+    if (auto found = ki.Get(at)) {
+      if (*count < max_hits) hits.push_back(Hit{&k, found->rev});
+      ++*count;
+    }
   };
   if (range_end.empty()) {
     if (auto it = index_.find(key); it != index_.end()) visit(it->first, it->second);
@@ -154,15 +158,16 @@ Result<RangeResult> Store::RangeAt(const RangeOptions& opts, int64_t current,
 
   RangeResult result;
   result.revision = Revision(current);
-  std::vector<Hit> hits = IndexRange(opts.key, opts.range_end, at);
-  result.count = static_cast<int64_t>(hits.size());
-  if (opts.count_only) return result;
-  const int64_t n = VersionsToRead(opts, result.count);
-  result.kvs.reserve(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    ASSIGN_OR_RETURN(KeyValue kv, ReadVersion(hits[static_cast<size_t>(i)], read));
+  // etcd's count is every key in range, so the whole range is walked even under a limit; only
+  // the versions needed are read.
+  std::vector<Hit> hits =
+      IndexRange(opts.key, opts.range_end, at, VersionsToRead(opts), &result.count);
+  result.kvs.reserve(hits.size());
+  for (const Hit& hit : hits) {
+    ASSIGN_OR_RETURN(KeyValue kv, ReadVersion(hit, read));
     result.kvs.push_back(std::move(kv));
   }
+  if (opts.count_only) return result;
   ShapeRange(opts, &result.kvs, &result.more);
   return result;
 }

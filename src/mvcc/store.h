@@ -135,8 +135,10 @@ class Store {
     const std::string* key;
     RevisionPair rev;
   };
-  // Keys in `opts` range visible at `at`, in key order. Caller holds mu_.
-  std::vector<Hit> IndexRange(std::string_view key, std::string_view range_end, int64_t at) const;
+  // Counts the keys in range visible at `at` and returns the first `max_hits` of them, in key
+  // order. Caller holds mu_.
+  std::vector<Hit> IndexRange(std::string_view key, std::string_view range_end, int64_t at,
+                              int64_t max_hits, int64_t* count) const;
   using ValueReader = std::function<Result<std::string>(RevisionPair)>;
   // The body of both Range flavours; `current` is the revision reported and reads default to.
   Result<RangeResult> RangeAt(const RangeOptions& opts, int64_t current,
