@@ -9,14 +9,14 @@ namespace {
 
 using Op = FaultInjectionFileSystem::Op;
 
-class FaultInjectionTest : public ::testing::Test {
+class IoFaultInjectionTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(fs_.CreateDirs("d").ok()); }
   std::unique_ptr<MemoryFileSystem> base_ = NewMemoryFileSystem();
   FaultInjectionFileSystem fs_{base_.get()};
 };
 
-TEST_F(FaultInjectionTest, FailsTheNthSyncOnly) {
+TEST_F(IoFaultInjectionTest, FailsTheNthSyncOnly) {
   auto file = fs_.OpenForAppend("d/f").value();
   fs_.FailNth(Op::kSync, 2);
   EXPECT_TRUE(file->Sync().ok());
@@ -27,7 +27,7 @@ TEST_F(FaultInjectionTest, FailsTheNthSyncOnly) {
   EXPECT_EQ(fs_.Count(Op::kSync), 3u);
 }
 
-TEST_F(FaultInjectionTest, FailedAppendWritesNothing) {
+TEST_F(IoFaultInjectionTest, FailedAppendWritesNothing) {
   auto file = fs_.OpenForAppend("d/f").value();
   fs_.FailNth(Op::kAppend, 1);
   EXPECT_EQ(file->Append("abc").code(), Code::kIoError);
@@ -36,14 +36,14 @@ TEST_F(FaultInjectionTest, FailedAppendWritesNothing) {
   EXPECT_EQ(*fs_.ReadFile("d/f"), "xyz");
 }
 
-TEST_F(FaultInjectionTest, TornAppendWritesAPrefixAndFails) {
+TEST_F(IoFaultInjectionTest, TornAppendWritesAPrefixAndFails) {
   auto file = fs_.OpenForAppend("d/f").value();
   fs_.TearNthAppend(1, 2);
   EXPECT_EQ(file->Append("abcdef").code(), Code::kIoError);
   EXPECT_EQ(*fs_.ReadFile("d/f"), "ab");
 }
 
-TEST_F(FaultInjectionTest, FailAllUntilTurnedOff) {
+TEST_F(IoFaultInjectionTest, FailAllUntilTurnedOff) {
   fs_.FailAll(Op::kRename, true);
   auto file = fs_.OpenForAppend("d/f").value();
   EXPECT_EQ(fs_.Rename("d/f", "d/g").code(), Code::kIoError);
@@ -52,7 +52,7 @@ TEST_F(FaultInjectionTest, FailAllUntilTurnedOff) {
   EXPECT_TRUE(fs_.Rename("d/f", "d/g").ok());
 }
 
-TEST_F(FaultInjectionTest, EveryOperationCanFail) {
+TEST_F(IoFaultInjectionTest, EveryOperationCanFail) {
   fs_.FailNth(Op::kOpen, 1);
   EXPECT_FALSE(fs_.OpenForAppend("d/f").ok());
   auto file = fs_.OpenForAppend("d/f").value();

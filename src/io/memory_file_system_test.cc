@@ -14,7 +14,7 @@ void WriteDurable(MemoryFileSystem* fs, const std::string& path, std::string_vie
   ASSERT_TRUE(fs->SyncDir(DirName(path)).ok());
 }
 
-TEST(MemoryFileSystemTest, AppendAndReadBack) {
+TEST(IoMemoryFileSystemTest, AppendAndReadBack) {
   auto fs = NewMemoryFileSystem();
   ASSERT_TRUE(fs->CreateDirs("d/e").ok());
   auto file = fs->OpenForAppend("d/e/f");
@@ -30,7 +30,7 @@ TEST(MemoryFileSystemTest, AppendAndReadBack) {
   EXPECT_EQ((*again)->Size(), 12u);
 }
 
-TEST(MemoryFileSystemTest, MissingThingsAreNotFound) {
+TEST(IoMemoryFileSystemTest, MissingThingsAreNotFound) {
   auto fs = NewMemoryFileSystem();
   EXPECT_EQ(fs->ReadFile("nope").status().code(), Code::kNotFound);
   EXPECT_EQ(fs->ListDir("nodir").status().code(), Code::kNotFound);
@@ -39,7 +39,7 @@ TEST(MemoryFileSystemTest, MissingThingsAreNotFound) {
   EXPECT_FALSE(fs->Exists("nope"));
 }
 
-TEST(MemoryFileSystemTest, ListDirIsSortedAndShallow) {
+TEST(IoMemoryFileSystemTest, ListDirIsSortedAndShallow) {
   auto fs = NewMemoryFileSystem();
   ASSERT_TRUE(fs->CreateDirs("d/sub").ok());
   for (const char* name : {"d/b", "d/a", "d/c", "d/sub/x"}) WriteDurable(fs.get(), name, "");
@@ -48,7 +48,7 @@ TEST(MemoryFileSystemTest, ListDirIsSortedAndShallow) {
   EXPECT_EQ(*names, (std::vector<std::string>{"a", "b", "c", "sub"}));
 }
 
-TEST(MemoryFileSystemTest, RenameRemoveTruncate) {
+TEST(IoMemoryFileSystemTest, RenameRemoveTruncate) {
   auto fs = NewMemoryFileSystem();
   ASSERT_TRUE(fs->CreateDirs("d").ok());
   WriteDurable(fs.get(), "d/a", "abc");
@@ -63,7 +63,7 @@ TEST(MemoryFileSystemTest, RenameRemoveTruncate) {
   EXPECT_FALSE(fs->Exists("d/b"));
 }
 
-TEST(MemoryFileSystemTest, CrashKeepsOnlySyncedBytes) {
+TEST(IoMemoryFileSystemTest, CrashKeepsOnlySyncedBytes) {
   auto fs = NewMemoryFileSystem();
   ASSERT_TRUE(fs->CreateDirs("d").ok());
   auto file = fs->OpenForAppend("d/f").value();
@@ -77,7 +77,7 @@ TEST(MemoryFileSystemTest, CrashKeepsOnlySyncedBytes) {
   EXPECT_EQ(file->Append("x").code(), Code::kIoError);
 }
 
-TEST(MemoryFileSystemTest, CrashForgetsNamesWhoseDirectoryWasNotSynced) {
+TEST(IoMemoryFileSystemTest, CrashForgetsNamesWhoseDirectoryWasNotSynced) {
   auto fs = NewMemoryFileSystem();
   ASSERT_TRUE(fs->CreateDirs("d").ok());
   auto file = fs->OpenForAppend("d/f").value();
@@ -93,7 +93,7 @@ TEST(MemoryFileSystemTest, CrashForgetsNamesWhoseDirectoryWasNotSynced) {
   EXPECT_FALSE(fs->Exists("d/h"));
 }
 
-TEST(MemoryFileSystemTest, CrashCanLeaveATornPrefix) {
+TEST(IoMemoryFileSystemTest, CrashCanLeaveATornPrefix) {
   auto fs = NewMemoryFileSystem();
   ASSERT_TRUE(fs->CreateDirs("d").ok());
   WriteDurable(fs.get(), "d/f", "base");
@@ -119,7 +119,7 @@ TEST(MemoryFileSystemTest, CrashCanLeaveATornPrefix) {
   EXPECT_EQ(*fs->ReadFile("d/f"), std::string("base012\0\0\0", 10));
 }
 
-TEST(MemoryFileSystemTest, RandomTornPrefixIsAPrefix) {
+TEST(IoMemoryFileSystemTest, RandomTornPrefixIsAPrefix) {
   for (uint64_t seed = 0; seed < 50; ++seed) {
     auto fs = NewMemoryFileSystem();
     ASSERT_TRUE(fs->CreateDirs("d").ok());
@@ -136,7 +136,7 @@ TEST(MemoryFileSystemTest, RandomTornPrefixIsAPrefix) {
   }
 }
 
-TEST(MemoryFileSystemTest, LocksAreExclusiveAndDieWithTheProcess) {
+TEST(IoMemoryFileSystemTest, LocksAreExclusiveAndDieWithTheProcess) {
   auto fs = NewMemoryFileSystem();
   ASSERT_TRUE(fs->CreateDirs("d").ok());
   auto held = fs->LockFile("d/LOCK");
@@ -156,7 +156,7 @@ TEST(MemoryFileSystemTest, LocksAreExclusiveAndDieWithTheProcess) {
   EXPECT_EQ(fs->LockFile("d/C").status().code(), Code::kUnavailable);
 }
 
-TEST(MemoryFileSystemTest, PreallocateIsRecordedButDoesNotChangeSize) {
+TEST(IoMemoryFileSystemTest, PreallocateIsRecordedButDoesNotChangeSize) {
   auto fs = NewMemoryFileSystem();
   ASSERT_TRUE(fs->CreateDirs("d").ok());
   auto file = fs->OpenForAppend("d/f").value();

@@ -30,9 +30,11 @@ std::string ValidSegment() {
   return bytes;
 }
 
-TEST(DecodeFuzzTest, ValidSegmentDecodes) { EXPECT_TRUE(FuzzDecodeSegment(ValidSegment()).ok()); }
+TEST(WalDecodeFuzzTest, ValidSegmentDecodes) {
+  EXPECT_TRUE(FuzzDecodeSegment(ValidSegment()).ok());
+}
 
-TEST(DecodeFuzzTest, RandomBytesOnlyReturnStatus) {
+TEST(WalDecodeFuzzTest, RandomBytesOnlyReturnStatus) {
   std::mt19937_64 rng(1);
   for (int i = 0; i < 2000; ++i) {
     std::string bytes(rng() % 300, '\0');
@@ -41,7 +43,7 @@ TEST(DecodeFuzzTest, RandomBytesOnlyReturnStatus) {
   }
 }
 
-TEST(DecodeFuzzTest, MutatedSegmentsOnlyReturnStatus) {
+TEST(WalDecodeFuzzTest, MutatedSegmentsOnlyReturnStatus) {
   const std::string base = ValidSegment();
   std::mt19937_64 rng(2);
   int failures = 0;

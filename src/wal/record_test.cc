@@ -8,7 +8,7 @@
 namespace dolmen::wal {
 namespace {
 
-TEST(SegmentHeaderTest, RoundTrip) {
+TEST(WalSegmentHeaderTest, RoundTrip) {
   std::string bytes;
   EncodeSegmentHeader({7, 1234}, &bytes);
   ASSERT_EQ(bytes.size(), kSegmentHeaderBytes);
@@ -18,7 +18,7 @@ TEST(SegmentHeaderTest, RoundTrip) {
   EXPECT_EQ(header->first_index, 1234u);
 }
 
-TEST(SegmentHeaderTest, RejectsDamage) {
+TEST(WalSegmentHeaderTest, RejectsDamage) {
   std::string good;
   EncodeSegmentHeader({1, 2}, &good);
   EXPECT_FALSE(DecodeSegmentHeader(good.substr(0, 39)).ok());
@@ -33,7 +33,7 @@ TEST(SegmentHeaderTest, RejectsDamage) {
   EXPECT_NE(DecodeSegmentHeader(newer).status().message().find("version 2"), std::string::npos);
 }
 
-TEST(RecordTest, RoundTripAndAlignment) {
+TEST(WalRecordTest, RoundTripAndAlignment) {
   for (size_t n : {0, 1, 7, 8, 9, 100, 4096}) {
     std::string bytes = "prefix!!";  // 8 bytes: records start aligned
     std::string payload(n, 'p');
@@ -48,7 +48,7 @@ TEST(RecordTest, RoundTripAndAlignment) {
   }
 }
 
-TEST(RecordTest, ClassifiesProblems) {
+TEST(WalRecordTest, ClassifiesProblems) {
   std::string bytes;
   EncodeRecord(RecordType::kHardState, std::string(20, 'h'), &bytes);
   EXPECT_EQ(ParseRecordAt(bytes.substr(0, 15), 0).problem, RecordProblem::kHeaderIncomplete);
@@ -68,7 +68,7 @@ TEST(RecordTest, ClassifiesProblems) {
   EXPECT_EQ(ParseRecordAt(bytes, bytes.size() + 100).problem, RecordProblem::kHeaderIncomplete);
 }
 
-TEST(PayloadTest, EntryRoundTrip) {
+TEST(WalPayloadTest, EntryRoundTrip) {
   raft::Entry entry{Term(3), Index(99), raft::EntryType::kConfChange, std::string("a\0b", 3)};
   std::string bytes;
   EncodeEntry(entry, &bytes);
@@ -80,7 +80,7 @@ TEST(PayloadTest, EntryRoundTrip) {
   EXPECT_FALSE(DecodeEntry(bytes, &got));
 }
 
-TEST(PayloadTest, HardStateRoundTrip) {
+TEST(WalPayloadTest, HardStateRoundTrip) {
   raft::HardState hs{Term(5), MemberId(0xabcdef), Index(42)};
   std::string bytes;
   EncodeHardState(hs, &bytes);
@@ -90,7 +90,7 @@ TEST(PayloadTest, HardStateRoundTrip) {
   EXPECT_FALSE(DecodeHardState(bytes + "x", &got));
 }
 
-TEST(PayloadTest, SnapshotRoundTrip) {
+TEST(WalPayloadTest, SnapshotRoundTrip) {
   raft::SnapshotMetadata meta{Index(10), Term(2), {{MemberId(1), MemberId(2)}, {MemberId(3)}}};
   std::string bytes;
   EncodeSnapshot(meta, &bytes);
@@ -104,7 +104,7 @@ TEST(PayloadTest, SnapshotRoundTrip) {
   EXPECT_FALSE(DecodeSnapshot(huge, &got));
 }
 
-TEST(SegmentNameTest, RoundTripAndRejects) {
+TEST(WalSegmentNameTest, RoundTripAndRejects) {
   EXPECT_EQ(SegmentName(1, 0x1f), "0000000000000001-000000000000001f.wal");
   auto parsed = ParseSegmentName(SegmentName(0xdeadbeef, 42));
   ASSERT_TRUE(parsed.has_value());

@@ -16,7 +16,7 @@ std::string MakeSegment(int n, std::vector<uint64_t>* offsets = nullptr) {
   return bytes;
 }
 
-TEST(ScanSegmentTest, CleanSegment) {
+TEST(WalScanSegmentTest, CleanSegment) {
   std::string bytes = MakeSegment(3);
   auto scan = ScanSegment(bytes, "seg", false);
   ASSERT_TRUE(scan.ok());
@@ -25,7 +25,7 @@ TEST(ScanSegmentTest, CleanSegment) {
   EXPECT_EQ(scan->valid_end, bytes.size());
 }
 
-TEST(ScanSegmentTest, ZerosAfterTheLastRecordAreTheEnd) {
+TEST(WalScanSegmentTest, ZerosAfterTheLastRecordAreTheEnd) {
   std::string bytes = MakeSegment(3);
   uint64_t end = bytes.size();
   bytes.append(1000, '\0');
@@ -38,7 +38,7 @@ TEST(ScanSegmentTest, ZerosAfterTheLastRecordAreTheEnd) {
   EXPECT_EQ(ScanSegment(bytes, "seg", false).status().code(), Code::kCorruption);
 }
 
-TEST(ScanSegmentTest, PartialLastRecordIsTorn) {
+TEST(WalScanSegmentTest, PartialLastRecordIsTorn) {
   std::vector<uint64_t> offsets;
   std::string bytes = MakeSegment(3, &offsets);
   for (uint64_t cut = offsets[2] + 1; cut < bytes.size(); ++cut) {
@@ -51,7 +51,7 @@ TEST(ScanSegmentTest, PartialLastRecordIsTorn) {
   }
 }
 
-TEST(ScanSegmentTest, DamageFollowedByValidDataIsCorruption) {
+TEST(WalScanSegmentTest, DamageFollowedByValidDataIsCorruption) {
   std::vector<uint64_t> offsets;
   std::string bytes = MakeSegment(4, &offsets);
   for (uint64_t i = offsets[1]; i < offsets[2]; ++i) {
@@ -66,7 +66,7 @@ TEST(ScanSegmentTest, DamageFollowedByValidDataIsCorruption) {
   }
 }
 
-TEST(ScanSegmentTest, DamagedLastRecordIsTorn) {
+TEST(WalScanSegmentTest, DamagedLastRecordIsTorn) {
   // A complete last record with a bad checksum and nothing valid after it is what a torn
   // sector write looks like.
   std::vector<uint64_t> offsets;
@@ -78,7 +78,7 @@ TEST(ScanSegmentTest, DamagedLastRecordIsTorn) {
   EXPECT_EQ(scan->valid_end, offsets[2]);
 }
 
-TEST(ScanSegmentTest, BadHeaderIsCorruptionEvenInTheLastSegment) {
+TEST(WalScanSegmentTest, BadHeaderIsCorruptionEvenInTheLastSegment) {
   std::string bytes = MakeSegment(1);
   bytes[0] = 'X';
   auto scan = ScanSegment(bytes, "seg", true);

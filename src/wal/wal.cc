@@ -92,6 +92,7 @@ Result<std::pair<std::unique_ptr<Wal>, Recovered>> Wal::Open(io::FileSystem* fs,
   LogBuilder builder;
   std::optional<std::string> metadata;
   Recovered recovered;
+  std::optional<uint64_t> repair_at;  // where to cut the last segment
   for (size_t i = 0; i < segments.size(); ++i) {
     const Segment& segment = segments[i];
     bool is_last = i + 1 == segments.size();
@@ -129,11 +130,13 @@ Result<std::pair<std::unique_ptr<Wal>, Recovered>> Wal::Open(io::FileSystem* fs,
                                     std::to_string(dropped) + " zero bytes after offset " +
                                     std::to_string(scan.valid_end));
       }
-      RETURN_IF_ERROR(fs->Truncate(path, scan.valid_end));
+      repair_at = scan.valid_end;
     }
   }
-
   RETURN_IF_ERROR(builder.Finish(/*head_released=*/segments.front().sequence > 0));
+  // Only a log that reads back whole is modified.
+  std::string last_path = io::JoinPath(dir, segments.back().name);
+  if (repair_at) RETURN_IF_ERROR(fs->Truncate(last_path, *repair_at));
 
   wal->metadata_ = *metadata;  // the first segment's first record is metadata (checked)
   wal->segments_ = std::move(segments);
@@ -147,7 +150,6 @@ Result<std::pair<std::unique_ptr<Wal>, Recovered>> Wal::Open(io::FileSystem* fs,
   }
   wal->hard_state_ = builder.hard_state();
   wal->snapshot_ = builder.snapshot();
-  std::string last_path = io::JoinPath(dir, wal->segments_.back().name);
   ASSIGN_OR_RETURN(wal->file_, fs->OpenForAppend(last_path));
   // Make a repair durable before anything is appended after it.
   if (!recovered.repairs.empty()) RETURN_IF_ERROR(wal->file_->Sync());

@@ -136,7 +136,7 @@ TEST(WalRecoveryTest, DamagedLastRecordOfLastSegmentIsRepairedAsTorn) {
   EXPECT_NE(rec.repairs[0].find("torn"), std::string::npos);
 }
 
-class MultiSegmentTest : public ::testing::Test {
+class WalMultiSegmentTest : public ::testing::Test {
  protected:
   void SetUp() override {
     options_.segment_bytes = 512;
@@ -153,7 +153,7 @@ class MultiSegmentTest : public ::testing::Test {
   std::vector<std::string> names_;
 };
 
-TEST_F(MultiSegmentTest, DamagedLastRecordOfAnEarlierSegmentIsCorruption) {
+TEST_F(WalMultiSegmentTest, DamagedLastRecordOfAnEarlierSegmentIsCorruption) {
   std::string bytes = *fs_->ReadFile(Path(0));
   bytes[bytes.size() - 10] ^= 1;
   ASSERT_TRUE(fs_->SetContentsForTest(Path(0), bytes).ok());
@@ -162,7 +162,7 @@ TEST_F(MultiSegmentTest, DamagedLastRecordOfAnEarlierSegmentIsCorruption) {
   EXPECT_NE(opened.status().message().find(names_[0]), std::string::npos);
 }
 
-TEST_F(MultiSegmentTest, TruncatedEarlierSegmentIsCorruption) {
+TEST_F(WalMultiSegmentTest, TruncatedEarlierSegmentIsCorruption) {
   std::string bytes = *fs_->ReadFile(Path(1));
   ASSERT_TRUE(fs_->SetContentsForTest(Path(1), bytes.substr(0, bytes.size() - 3)).ok());
   auto opened = Wal::Open(fs_.get(), kDir, options_);
@@ -170,7 +170,7 @@ TEST_F(MultiSegmentTest, TruncatedEarlierSegmentIsCorruption) {
   EXPECT_NE(opened.status().message().find("not the last"), std::string::npos);
 }
 
-TEST_F(MultiSegmentTest, EarlierSegmentWithAWholeRecordMissingIsCorruption) {
+TEST_F(WalMultiSegmentTest, EarlierSegmentWithAWholeRecordMissingIsCorruption) {
   // Drops one whole record from the end of segment 0: every record left is valid, but the log
   // no longer reaches the index segment 1 starts at.
   std::string bytes = *fs_->ReadFile(Path(0));
@@ -179,14 +179,14 @@ TEST_F(MultiSegmentTest, EarlierSegmentWithAWholeRecordMissingIsCorruption) {
   EXPECT_EQ(Wal::Open(fs_.get(), kDir, options_).status().code(), Code::kCorruption);
 }
 
-TEST_F(MultiSegmentTest, MissingMiddleSegmentIsCorruption) {
+TEST_F(WalMultiSegmentTest, MissingMiddleSegmentIsCorruption) {
   ASSERT_TRUE(fs_->Remove(Path(1)).ok());
   auto opened = Wal::Open(fs_.get(), kDir, options_);
   EXPECT_EQ(opened.status().code(), Code::kCorruption);
   EXPECT_NE(opened.status().message().find("missing"), std::string::npos);
 }
 
-TEST_F(MultiSegmentTest, ZeroTailIsTheNormalEndAndIsTrimmed) {
+TEST_F(WalMultiSegmentTest, ZeroTailIsTheNormalEndAndIsTrimmed) {
   size_t last = names_.size() - 1;
   uint64_t size = fs_->ReadFile(Path(last))->size();
   ASSERT_TRUE(fs_->Truncate(Path(last), size + 4096).ok());
@@ -201,7 +201,7 @@ TEST_F(MultiSegmentTest, ZeroTailIsTheNormalEndAndIsTrimmed) {
   EXPECT_EQ(rec.entries, MakeEntries(1, 41, 1));
 }
 
-TEST_F(MultiSegmentTest, LeftoverTemporarySegmentIsIgnoredAndRemoved) {
+TEST_F(WalMultiSegmentTest, LeftoverTemporarySegmentIsIgnoredAndRemoved) {
   std::string temp = std::string(kDir) + "/" + SegmentName(names_.size(), 999) + ".tmp";
   ASSERT_TRUE(fs_->OpenForAppend(temp).value()->Append("half a segment").ok());
   auto [wal, rec] = MustOpen(fs_.get(), kDir, options_);
@@ -209,7 +209,7 @@ TEST_F(MultiSegmentTest, LeftoverTemporarySegmentIsIgnoredAndRemoved) {
   EXPECT_FALSE(fs_->Exists(temp));
 }
 
-TEST_F(MultiSegmentTest, SegmentRenamedOutOfPlaceIsCorruption) {
+TEST_F(WalMultiSegmentTest, SegmentRenamedOutOfPlaceIsCorruption) {
   // A segment whose header disagrees with its name (e.g. copied by hand) is refused.
   std::string bytes = *fs_->ReadFile(Path(2));
   std::string good_header = (*fs_->ReadFile(Path(1))).substr(0, kSegmentHeaderBytes);

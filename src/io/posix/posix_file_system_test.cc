@@ -9,7 +9,7 @@
 namespace dolmen::io {
 namespace {
 
-class PosixFileSystemTest : public ::testing::Test {
+class IoPosixFileSystemTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string tmpl = (std::filesystem::temp_directory_path() / "dolmen_io_XXXXXX").string();
@@ -22,7 +22,7 @@ class PosixFileSystemTest : public ::testing::Test {
   std::string dir_;
 };
 
-TEST_F(PosixFileSystemTest, AppendSyncReadBack) {
+TEST_F(IoPosixFileSystemTest, AppendSyncReadBack) {
   std::string path = JoinPath(dir_, "f");
   auto file = fs_->OpenForAppend(path);
   ASSERT_TRUE(file.ok()) << file.status().ToString();
@@ -38,7 +38,7 @@ TEST_F(PosixFileSystemTest, AppendSyncReadBack) {
   EXPECT_FALSE(again->Append("x").ok());
 }
 
-TEST_F(PosixFileSystemTest, PreallocateKeepsTheSize) {
+TEST_F(IoPosixFileSystemTest, PreallocateKeepsTheSize) {
   std::string path = JoinPath(dir_, "f");
   auto file = fs_->OpenForAppend(path).value();
   ASSERT_TRUE(file->Append("abc").ok());
@@ -48,7 +48,7 @@ TEST_F(PosixFileSystemTest, PreallocateKeepsTheSize) {
   EXPECT_EQ(*fs_->ReadFile(path), "abcd");
 }
 
-TEST_F(PosixFileSystemTest, DirectoryOperations) {
+TEST_F(IoPosixFileSystemTest, DirectoryOperations) {
   std::string sub = JoinPath(dir_, "a/b/c");
   ASSERT_TRUE(fs_->CreateDirs(sub).ok());
   ASSERT_TRUE(fs_->CreateDirs(sub).ok());  // idempotent
@@ -68,7 +68,7 @@ TEST_F(PosixFileSystemTest, DirectoryOperations) {
   EXPECT_EQ(fs_->Remove(JoinPath(sub, "y")).code(), Code::kNotFound);
 }
 
-TEST_F(PosixFileSystemTest, LockIsExclusive) {
+TEST_F(IoPosixFileSystemTest, LockIsExclusive) {
   std::string path = JoinPath(dir_, "LOCK");
   auto first = fs_->LockFile(path);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
@@ -80,7 +80,7 @@ TEST_F(PosixFileSystemTest, LockIsExclusive) {
   EXPECT_TRUE(fs_->LockFile(path).ok());
 }
 
-TEST(PathTest, JoinAndDirName) {
+TEST(IoPathTest, JoinAndDirName) {
   EXPECT_EQ(JoinPath("a", "b"), "a/b");
   EXPECT_EQ(JoinPath("a/", "b"), "a/b");
   EXPECT_EQ(DirName("a/b/c"), "a/b");
