@@ -223,12 +223,12 @@ INSTANTIATE_TEST_SUITE_P(All, BackendTest, ::testing::Values(Kind::kMemory, Kind
                            return info.param == Kind::kMemory ? "Memory" : "Lmdb";
                          });
 
-class LmdbOnlyTest : public ::testing::Test {
+class BackendLmdbTest : public ::testing::Test {
  protected:
   TempDir dir_;
 };
 
-TEST_F(LmdbOnlyTest, DataSurvivesReopen) {
+TEST_F(BackendLmdbTest, DataSurvivesReopen) {
   std::string path = dir_.path() + "/db";
   {
     auto b = OpenLmdb(path, Options());
@@ -248,7 +248,7 @@ TEST_F(LmdbOnlyTest, DataSurvivesReopen) {
   EXPECT_EQ(*(*r)->Get("key", "k2"), "v2");
 }
 
-TEST_F(LmdbOnlyTest, MapFullIsNoSpace) {
+TEST_F(BackendLmdbTest, MapFullIsNoSpace) {
   Options options;
   options.map_size_bytes = 1 << 20;
   auto b = OpenLmdb(dir_.path() + "/db", options);
@@ -263,7 +263,7 @@ TEST_F(LmdbOnlyTest, MapFullIsNoSpace) {
   EXPECT_EQ(status.code(), Code::kNoSpace) << status.ToString();
 }
 
-TEST_F(LmdbOnlyTest, GarbageFileIsCorruptionNamingTheFile) {
+TEST_F(BackendLmdbTest, GarbageFileIsCorruptionNamingTheFile) {
   std::string path = dir_.path() + "/db";
   std::filesystem::create_directories(path);
   {
@@ -278,7 +278,7 @@ TEST_F(LmdbOnlyTest, GarbageFileIsCorruptionNamingTheFile) {
   EXPECT_NE(b.status().message().find(path + "/data.mdb"), std::string::npos);
 }
 
-TEST_F(LmdbOnlyTest, UncreatableDirectoryIsIoError) {
+TEST_F(BackendLmdbTest, UncreatableDirectoryIsIoError) {
   auto b = OpenLmdb("/proc/definitely/not/here", Options());
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().code(), Code::kIoError);

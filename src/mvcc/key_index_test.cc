@@ -18,7 +18,7 @@ KeyIndex Sample() {
   return ki;
 }
 
-TEST(KeyIndexTest, GetFollowsGenerations) {
+TEST(MvccKeyIndexTest, GetFollowsGenerations) {
   KeyIndex ki = Sample();
   EXPECT_FALSE(ki.Get(1).has_value());
   auto at3 = ki.Get(3);
@@ -36,7 +36,7 @@ TEST(KeyIndexTest, GetFollowsGenerations) {
   EXPECT_EQ(ki.Get(100)->version, 2);
 }
 
-TEST(KeyIndexTest, CompactKeepsVisibleVersion) {
+TEST(MvccKeyIndexTest, CompactKeepsVisibleVersion) {
   KeyIndex ki = Sample();
   std::set<RevisionPair> keep;
   EXPECT_FALSE(ki.Compact(5, &keep));
@@ -52,7 +52,7 @@ TEST(KeyIndexTest, CompactKeepsVisibleVersion) {
   EXPECT_EQ(keep, (std::set<RevisionPair>{R(10, 1)}));
 }
 
-TEST(KeyIndexTest, CompactAfterDeleteEmptiesKey) {
+TEST(MvccKeyIndexTest, CompactAfterDeleteEmptiesKey) {
   KeyIndex ki;
   ki.Put(R(2));
   ki.Tombstone(R(3));
@@ -64,7 +64,7 @@ TEST(KeyIndexTest, CompactAfterDeleteEmptiesKey) {
   EXPECT_EQ(keep, (std::set<RevisionPair>{R(2)}));
 }
 
-TEST(KeyIndexTest, RestoreUsesStoredCreateAndVersion) {
+TEST(MvccKeyIndexTest, RestoreUsesStoredCreateAndVersion) {
   KeyIndex ki;
   ki.RestorePut(R(7), Revision(3), 4);  // versions before 7 were compacted
   ki.Put(R(9));

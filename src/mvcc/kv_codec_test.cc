@@ -7,7 +7,7 @@
 namespace dolmen::mvcc {
 namespace {
 
-TEST(KvCodecTest, RoundTrips) {
+TEST(MvccKvCodecTest, RoundTrips) {
   KeyValue kv{"foo", Revision(2), Revision(9), 3, std::string("b\0r", 3), LeaseId(-5)};
   Result<KeyValue> back = DecodeKeyValue(EncodeKeyValue(kv));
   ASSERT_TRUE(back.ok());
@@ -17,7 +17,7 @@ TEST(KvCodecTest, RoundTrips) {
   EXPECT_EQ(*DecodeKeyValue(""), empty);
 }
 
-TEST(KvCodecTest, MatchesEtcdProtobufBytes) {
+TEST(MvccKvCodecTest, MatchesEtcdProtobufBytes) {
   // mvccpb.KeyValue{key:"a", create_revision:2, mod_revision:3, version:1, value:"b", lease:0}
   // as etcd (gogoproto) marshals it: fields in order, zero fields left out.
   KeyValue kv{"a", Revision(2), Revision(3), 1, "b", LeaseId(0)};
@@ -30,7 +30,7 @@ TEST(KvCodecTest, MatchesEtcdProtobufBytes) {
   EXPECT_EQ(EncodeKeyValue(tombstone), std::string("\x0a\x01k"));
 }
 
-TEST(KvCodecTest, RejectsMalformedWithoutCrashing) {
+TEST(MvccKvCodecTest, RejectsMalformedWithoutCrashing) {
   std::string good = EncodeKeyValue(KeyValue{"key", Revision(1), Revision(1), 1, "v", LeaseId()});
   for (size_t n = 1; n < good.size(); ++n) {
     Result<KeyValue> r = DecodeKeyValue(good.substr(0, n));
@@ -43,7 +43,7 @@ TEST(KvCodecTest, RejectsMalformedWithoutCrashing) {
   EXPECT_EQ(DecodeKeyValue(std::string(11, '\xff')).status().code(), Code::kCorruption);
 }
 
-TEST(KvCodecTest, SkipsUnknownFields) {
+TEST(MvccKvCodecTest, SkipsUnknownFields) {
   KeyValue kv;
   kv.key = "k";
   std::string data = std::string("\x38\x05") + "\x42\x02zz" + EncodeKeyValue(kv);
@@ -52,7 +52,7 @@ TEST(KvCodecTest, SkipsUnknownFields) {
   EXPECT_EQ(r->key, "k");
 }
 
-TEST(RevisionKeyTest, EncodesBigEndianAndSortsByRevision) {
+TEST(MvccRevisionKeyTest, EncodesBigEndianAndSortsByRevision) {
   std::string a = EncodeRevisionKey({1, 0}, false);
   std::string b = EncodeRevisionKey({1, 1}, true);
   std::string c = EncodeRevisionKey({256, 0}, false);

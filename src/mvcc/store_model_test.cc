@@ -332,13 +332,13 @@ class Harness {
   uint64_t index_ = 0;
 };
 
-class StoreModelTest : public ::testing::TestWithParam<uint64_t> {};
+class MvccStoreModelTest : public ::testing::TestWithParam<uint64_t> {};
 
-TEST_P(StoreModelTest, MatchesModel) {
+TEST_P(MvccStoreModelTest, MatchesModel) {
   const uint64_t seed = GetParam();
   Harness h(seed, /*lmdb=*/seed % 4 == 0);
   for (int step = 0; step < 1500 && !HasFailure(); ++step) h.Step(step);
-  if (HasFailure()) ADD_FAILURE() << "replay with --gtest_filter=*StoreModelTest*/" << seed;
+  if (HasFailure()) ADD_FAILURE() << "replay with --gtest_filter=*MvccStoreModelTest*/" << seed;
 }
 
 // DOLMEN_MODEL_SEEDS=N widens the sweep for a soak run; 12 seeds keep the unit suite fast.
@@ -347,13 +347,13 @@ uint64_t SeedCount() {
   return env ? std::strtoull(env, nullptr, 10) : 12;
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, StoreModelTest, ::testing::Range<uint64_t>(0, SeedCount()));
+INSTANTIATE_TEST_SUITE_P(Seeds, MvccStoreModelTest, ::testing::Range<uint64_t>(0, SeedCount()));
 
 // Two stores fed the same txns and compactions but committing at different times must agree on
 // HashKv at every revision they can both answer (etcd's corruption check relies on this).
-class HashKvTwinTest : public ::testing::TestWithParam<uint64_t> {};
+class MvccHashKvTwinTest : public ::testing::TestWithParam<uint64_t> {};
 
-TEST_P(HashKvTwinTest, SameOpsSameHash) {
+TEST_P(MvccHashKvTwinTest, SameOpsSameHash) {
   std::mt19937_64 rng(GetParam());
   auto pick = [&](int64_t lo, int64_t hi) {
     return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
@@ -399,7 +399,7 @@ TEST_P(HashKvTwinTest, SameOpsSameHash) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, HashKvTwinTest, ::testing::Range<uint64_t>(0, 4));
+INSTANTIATE_TEST_SUITE_P(Seeds, MvccHashKvTwinTest, ::testing::Range<uint64_t>(0, 4));
 
 }  // namespace
 }  // namespace dolmen::mvcc

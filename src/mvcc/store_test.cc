@@ -16,9 +16,9 @@ namespace {
 
 using ::dolmen::backend::Backend;
 
-class StoreTest : public ::testing::Test {
+class MvccStoreTest : public ::testing::Test {
  protected:
-  StoreTest() : backend_(backend::NewMemoryBackend()) { Reopen(); }
+  MvccStoreTest() : backend_(backend::NewMemoryBackend()) { Reopen(); }
 
   // Drops the Store (and anything not committed) and rebuilds it from the backend.
   void Reopen() {
@@ -80,7 +80,7 @@ class StoreTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(StoreTest, EmptyStoreStartsAtRevisionOne) {
+TEST_F(MvccStoreTest, EmptyStoreStartsAtRevisionOne) {
   EXPECT_EQ(store_->CurrentRevision(), Revision(1));
   EXPECT_EQ(store_->CompactRevision(), Revision(0));
   EXPECT_EQ(store_->ConsistentIndex(), Index(0));
@@ -91,7 +91,7 @@ TEST_F(StoreTest, EmptyStoreStartsAtRevisionOne) {
   EXPECT_EQ(r->revision, Revision(1));
 }
 
-TEST_F(StoreTest, PutCreatesThenUpdates) {
+TEST_F(MvccStoreTest, PutCreatesThenUpdates) {
   EXPECT_EQ(Put("a", "1", 7), 2);
   EXPECT_EQ(*Get("a"), (KeyValue{"a", Revision(2), Revision(2), 1, "1", LeaseId(7)}));
   auto txn = store_->BeginWrite();
@@ -105,13 +105,13 @@ TEST_F(StoreTest, PutCreatesThenUpdates) {
   EXPECT_EQ(Get("a", 2)->value, "1");
 }
 
-TEST_F(StoreTest, EmptyKeyIsRejected) {
+TEST_F(MvccStoreTest, EmptyKeyIsRejected) {
   auto txn = store_->BeginWrite();
   EXPECT_EQ(txn->Put("", "v", LeaseId()).status().code(), Code::kEmptyKey);
   EXPECT_EQ(txn->End(), Revision(1));
 }
 
-TEST_F(StoreTest, DeleteLeavesTombstoneAndRecreateStartsNewGeneration) {
+TEST_F(MvccStoreTest, DeleteLeavesTombstoneAndRecreateStartsNewGeneration) {
   Put("a", "1");  // 2
   Put("a", "2");  // 3
   auto txn = store_->BeginWrite();
@@ -130,7 +130,7 @@ TEST_F(StoreTest, DeleteLeavesTombstoneAndRecreateStartsNewGeneration) {
   EXPECT_FALSE(Get("a", 1).has_value());
 }
 
-TEST_F(StoreTest, TxnThatChangesNothingKeepsRevision) {
+TEST_F(MvccStoreTest, TxnThatChangesNothingKeepsRevision) {
   Put("a", "1");
   EXPECT_EQ(Delete("missing"), 0);
   EXPECT_EQ(Delete("b", "c"), 0);
@@ -143,7 +143,7 @@ TEST_F(StoreTest, TxnThatChangesNothingKeepsRevision) {
   EXPECT_EQ(store_->CurrentRevision(), Revision(2));
 }
 
-TEST_F(StoreTest, TxnChangesShareOneRevision) {
+TEST_F(MvccStoreTest, TxnChangesShareOneRevision) {
   Put("c", "0");  // 2
   auto txn = store_->BeginWrite();
   ASSERT_TRUE(txn->Put("a", "1", LeaseId()).ok());
@@ -158,7 +158,7 @@ TEST_F(StoreTest, TxnChangesShareOneRevision) {
   for (const auto& kv : r->kvs) EXPECT_EQ(kv.mod_revision, Revision(3));
 }
 
-TEST_F(StoreTest, TxnSeesItsOwnWrites) {
+TEST_F(MvccStoreTest, TxnSeesItsOwnWrites) {
   Put("a", "0");  // 2
   auto txn = store_->BeginWrite();
   auto before = txn->Range(All());
@@ -184,7 +184,7 @@ TEST_F(StoreTest, TxnSeesItsOwnWrites) {
   EXPECT_FALSE(Get("b").has_value());
 }
 
-TEST_F(StoreTest, RangeEndRules) {
+TEST_F(MvccStoreTest, RangeEndRules) {
   for (std::string k : {"a", "ab", "abc", "b", "c"}) Put(k, "v");
   RangeOptions o;
   o.key = "ab";
@@ -201,7 +201,7 @@ TEST_F(StoreTest, RangeEndRules) {
   EXPECT_EQ(Range(o)->count, 0);
 }
 
-TEST_F(StoreTest, HistoricalReadsAndRevisionErrors) {
+TEST_F(MvccStoreTest, HistoricalReadsAndRevisionErrors) {
   Put("a", "1");  // 2
   Put("b", "1");  // 3
   Put("a", "2");  // 4
@@ -220,7 +220,7 @@ TEST_F(StoreTest, HistoricalReadsAndRevisionErrors) {
   EXPECT_EQ(Range(o)->kvs[0].value, "2");
 }
 
-TEST_F(StoreTest, LimitMoreAndCount) {
+TEST_F(MvccStoreTest, LimitMoreAndCount) {
   for (std::string k : {"a", "b", "c", "d", "e"}) Put(k, "v");
   RangeOptions o = All();
   o.limit = 2;
@@ -235,7 +235,7 @@ TEST_F(StoreTest, LimitMoreAndCount) {
   EXPECT_FALSE(Range(o)->more);
 }
 
-TEST_F(StoreTest, CountOnlyAndKeysOnly) {
+TEST_F(MvccStoreTest, CountOnlyAndKeysOnly) {
   Put("a", "1");
   Put("b", "2");
   RangeOptions o = All();
@@ -253,7 +253,7 @@ TEST_F(StoreTest, CountOnlyAndKeysOnly) {
   EXPECT_EQ(r->kvs[1].mod_revision, Revision(3));
 }
 
-class StoreSortTest : public StoreTest {
+class MvccStoreSortTest : public MvccStoreTest {
  protected:
   // Key order a<b<c; create order c(2) b(3) a(4); mod order b(5) a(6) c(7);
   // versions a=2 b=2 c=3; values a="z" b="x" c="y".
@@ -279,30 +279,30 @@ class StoreSortTest : public StoreTest {
 
 using V = std::vector<std::string>;
 
-TEST_F(StoreSortTest, ByKey) {
+TEST_F(MvccStoreSortTest, ByKey) {
   EXPECT_EQ(Sorted(SortTarget::kKey, SortOrder::kNone), (V{"a", "b", "c"}));
   EXPECT_EQ(Sorted(SortTarget::kKey, SortOrder::kAscend), (V{"a", "b", "c"}));
   EXPECT_EQ(Sorted(SortTarget::kKey, SortOrder::kDescend), (V{"c", "b", "a"}));
 }
-TEST_F(StoreSortTest, ByCreate) {
+TEST_F(MvccStoreSortTest, ByCreate) {
   EXPECT_EQ(Sorted(SortTarget::kCreate, SortOrder::kAscend), (V{"c", "b", "a"}));
   EXPECT_EQ(Sorted(SortTarget::kCreate, SortOrder::kDescend), (V{"a", "b", "c"}));
   // etcd sorts ascending by default when the target is not the key.
   EXPECT_EQ(Sorted(SortTarget::kCreate, SortOrder::kNone), (V{"c", "b", "a"}));
 }
-TEST_F(StoreSortTest, ByMod) {
+TEST_F(MvccStoreSortTest, ByMod) {
   EXPECT_EQ(Sorted(SortTarget::kMod, SortOrder::kAscend), (V{"b", "a", "c"}));
   EXPECT_EQ(Sorted(SortTarget::kMod, SortOrder::kDescend), (V{"c", "a", "b"}));
 }
-TEST_F(StoreSortTest, ByVersionTiesStayInKeyOrder) {
+TEST_F(MvccStoreSortTest, ByVersionTiesStayInKeyOrder) {
   EXPECT_EQ(Sorted(SortTarget::kVersion, SortOrder::kAscend), (V{"a", "b", "c"}));
   EXPECT_EQ(Sorted(SortTarget::kVersion, SortOrder::kDescend), (V{"c", "a", "b"}));
 }
-TEST_F(StoreSortTest, ByValue) {
+TEST_F(MvccStoreSortTest, ByValue) {
   EXPECT_EQ(Sorted(SortTarget::kValue, SortOrder::kAscend), (V{"b", "c", "a"}));
   EXPECT_EQ(Sorted(SortTarget::kValue, SortOrder::kDescend), (V{"a", "c", "b"}));
 }
-TEST_F(StoreSortTest, LimitAppliesAfterSorting) {
+TEST_F(MvccStoreSortTest, LimitAppliesAfterSorting) {
   RangeOptions o = All();
   o.sort_target = SortTarget::kMod;
   o.sort_order = SortOrder::kDescend;
@@ -313,7 +313,7 @@ TEST_F(StoreSortTest, LimitAppliesAfterSorting) {
   EXPECT_EQ(r->count, 3);
 }
 
-TEST_F(StoreSortTest, RevisionFilters) {
+TEST_F(MvccStoreSortTest, RevisionFilters) {
   auto filtered = [&](auto set) {
     RangeOptions o = All();
     set(o);
@@ -342,7 +342,7 @@ TEST_F(StoreSortTest, RevisionFilters) {
   EXPECT_FALSE(Range(o)->more);
 }
 
-TEST_F(StoreTest, CompactionErrorsAndVisibility) {
+TEST_F(MvccStoreTest, CompactionErrorsAndVisibility) {
   Put("a", "1");  // 2
   Put("a", "2");  // 3
   Put("b", "1");  // 4
@@ -370,7 +370,7 @@ TEST_F(StoreTest, CompactionErrorsAndVisibility) {
   EXPECT_EQ(Range(o).status().code(), Code::kFutureRevision);
 }
 
-TEST_F(StoreTest, CompactAtCurrentRevisionAfterDeleteRemovesEverything) {
+TEST_F(MvccStoreTest, CompactAtCurrentRevisionAfterDeleteRemovesEverything) {
   Put("a", "1");
   Delete("a");  // 3
   ASSERT_TRUE(store_->Compact(Revision(3)).ok());
@@ -383,7 +383,7 @@ TEST_F(StoreTest, CompactAtCurrentRevisionAfterDeleteRemovesEverything) {
   EXPECT_EQ(Get("a")->create_revision, Revision(4));
 }
 
-TEST_F(StoreTest, ReopenRebuildsIndexAndMeta) {
+TEST_F(MvccStoreTest, ReopenRebuildsIndexAndMeta) {
   Put("a", "1");     // 2
   Put("b", "1", 9);  // 3
   Put("a", "2");     // 4
@@ -416,7 +416,7 @@ TEST_F(StoreTest, ReopenRebuildsIndexAndMeta) {
   EXPECT_EQ(Get("a")->create_revision, Revision(2));
 }
 
-TEST_F(StoreTest, RejectsUnknownFormatAndMalformedData) {
+TEST_F(MvccStoreTest, RejectsUnknownFormatAndMalformedData) {
   Put("a", "1");
   ASSERT_TRUE(store_->Commit(Index(1)).ok());
   store_.reset();
@@ -445,7 +445,7 @@ TEST_F(StoreTest, RejectsUnknownFormatAndMalformedData) {
   EXPECT_EQ(open_code(), Code::kCorruption);
 }
 
-TEST_F(StoreTest, EventsByRevision) {
+TEST_F(MvccStoreTest, EventsByRevision) {
   Put("a", "1", 5);  // 2
   {
     auto txn = store_->BeginWrite();  // 3: put b, delete a
@@ -488,7 +488,7 @@ TEST_F(StoreTest, EventsByRevision) {
   EXPECT_EQ(kept->events[1].kv.mod_revision, Revision(4));
 }
 
-TEST_F(StoreTest, ReadersSeeEndedTxnsBeforeCommit) {
+TEST_F(MvccStoreTest, ReadersSeeEndedTxnsBeforeCommit) {
   Put("a", "1");
   // Visible before Commit (the value is only in the batch), and still after Commit.
   EXPECT_EQ(Get("a")->value, "1");
@@ -496,7 +496,7 @@ TEST_F(StoreTest, ReadersSeeEndedTxnsBeforeCommit) {
   EXPECT_EQ(Get("a")->value, "1");
 }
 
-TEST_F(StoreTest, BatchTxnCommitsWithTheStore) {
+TEST_F(MvccStoreTest, BatchTxnCommitsWithTheStore) {
   Put("a", "1");
   auto batch = store_->BatchTxn();
   ASSERT_TRUE(batch.ok());
@@ -507,7 +507,7 @@ TEST_F(StoreTest, BatchTxnCommitsWithTheStore) {
   EXPECT_EQ(*(*txn)->Get("lease", "id"), "x");
 }
 
-TEST_F(StoreTest, HashKvMatchesForSameHistory) {
+TEST_F(MvccStoreTest, HashKvMatchesForSameHistory) {
   auto other_backend = backend::NewMemoryBackend();
   auto other = std::move(Store::Open(other_backend.get())).value();
   auto feed = [](Store& s, bool commit) {
@@ -550,7 +550,7 @@ TEST_F(StoreTest, HashKvMatchesForSameHistory) {
   other.reset();
 }
 
-TEST_F(StoreTest, ConcurrentReadersNeverSeeHalfATxn) {
+TEST_F(MvccStoreTest, ConcurrentReadersNeverSeeHalfATxn) {
   // Every txn writes x and y with the same value; a reader must always find them equal and at
   // the same mod revision, with that revision no newer than the header revision.
   {
@@ -604,7 +604,7 @@ TEST_F(StoreTest, ConcurrentReadersNeverSeeHalfATxn) {
   EXPECT_EQ(bad, 0);
 }
 
-TEST(StoreLmdbTest, ReopenOnLmdbAndNoSpacePoisonsWrites) {
+TEST(MvccStoreLmdbTest, ReopenOnLmdbAndNoSpacePoisonsWrites) {
   std::string pattern = "/tmp/dolmen_mvcc_test.XXXXXX";
   ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
   const std::string dir = pattern;
