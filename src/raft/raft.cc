@@ -164,13 +164,15 @@ void Raft::BecomeLeader() {
     self->BecomeReplicate();
     self->recent_active = true;
   }
-  // Entries from earlier terms in our log may hold a conf change that is not applied yet; no
-  // new change may be proposed until everything up to here is applied.
-  pending_conf_index_ = log_.LastIndex();
   // An empty entry of the new term: once it commits, everything before it is committed too
   // (§5.4.2 forbids counting replicas of older entries), and ReadIndex may be served (§6.4).
   Status s = AppendEntries({Entry{}});
   CHECK(s.ok()) << "appending the leader's empty entry: " << s.ToString();
+  // No conf change until this entry is applied: earlier entries may hold an unapplied change,
+  // and a leader must commit an entry of its own term before changing the configuration, or
+  // two single-member changes from different terms could yield disjoint majorities (the bug
+  // in the original single-server change algorithm, Ongaro, raft-dev 2015).
+  pending_conf_index_ = log_.LastIndex();
 }
 
 // ---- Step ----
