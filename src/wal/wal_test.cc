@@ -355,5 +355,37 @@ TEST(WalPosixTest, SmokeInATempDir) {
   std::filesystem::remove_all(tmpl);
 }
 
+TEST(WalPosixTest, TornLastRecordAtEveryByteOffset) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "dolmen_wal_XXXXXX").string();
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  io::FileSystem* fs = io::PosixFileSystem();
+  std::string path;
+  uint64_t synced_size;
+  {
+    auto wal = MustCreate(fs, tmpl);
+    ASSERT_TRUE(wal->Append(MakeEntries(1, 3, 1), MakeHardState(1, 1, 3)).ok());
+    ASSERT_TRUE(wal->Sync().ok());
+    path = tmpl + "/" + wal->SegmentNames().back();
+    synced_size = std::filesystem::file_size(path);
+    ASSERT_TRUE(wal->Append({MakeEntry(4, 1, std::string(60, 'z'))}, {}).ok());
+    ASSERT_TRUE(wal->Sync().ok());
+  }
+  const std::string full = *fs->ReadFile(path);
+  for (uint64_t cut = synced_size; cut < full.size(); ++cut) {
+    ASSERT_TRUE(fs->Remove(path).ok());
+    auto file = fs->OpenForAppend(path);
+    ASSERT_TRUE(file.ok());
+    ASSERT_TRUE((*file)->Append(full).ok());
+    ASSERT_TRUE((*file)->Close().ok());
+    ASSERT_TRUE(fs->Truncate(path, cut).ok());
+    auto opened = Wal::Open(fs, tmpl, {});
+    ASSERT_TRUE(opened.ok()) << "cut " << cut << ": " << opened.status().ToString();
+    EXPECT_EQ(opened->second.entries, MakeEntries(1, 3, 1)) << "cut " << cut;
+    EXPECT_EQ(opened->second.repairs.size(), cut == synced_size ? 0u : 1u) << "cut " << cut;
+    EXPECT_EQ(std::filesystem::file_size(path), synced_size);
+  }
+  std::filesystem::remove_all(tmpl);
+}
+
 }  // namespace
 }  // namespace dolmen::wal
