@@ -24,6 +24,7 @@ void Progress::ResetTo(Index next_index) {
   pending_snapshot = Index(0);
   recent_active = false;
   probe_sent = false;
+  sent_commit = Index(0);
   inflights.Reset();
 }
 

@@ -51,6 +51,9 @@ class Progress {
   bool recent_active = false;
   // kProbe: an append is outstanding; the next one waits for a heartbeat response.
   bool probe_sent = false;
+  // The highest commit index sent to the follower: when it lags the leader's, the leader sends
+  // an append (possibly empty) so the follower applies without waiting for a heartbeat.
+  Index sent_commit;
   Inflights inflights;
   bool is_learner = false;
 };

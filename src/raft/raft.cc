@@ -590,6 +590,7 @@ bool Raft::MaybeSendAppend(MemberId to, bool send_if_empty) {
     pr->SentEntries(entries->size(), entries->back().index, bytes);
   }
   m.entries = std::move(*entries);
+  pr->sent_commit = std::max(pr->sent_commit, m.commit);
   Send(std::move(m));
   return true;
 }
@@ -614,12 +615,13 @@ bool Raft::SendSnapshot(MemberId to, Progress* pr) {
 }
 
 void Raft::SendHeartbeat(MemberId to, const std::string& context) {
-  const Progress* pr = tracker_.Get(to);
+  Progress* pr = tracker_.Get(to);
   Message m;
   m.type = MessageType::kHeartbeat;
   m.to = to;
   // The follower may not hold our log past match yet; committing beyond its log would be wrong.
   m.commit = std::min(pr->match, log_.committed());
+  pr->sent_commit = std::max(pr->sent_commit, m.commit);
   m.context = context;
   Send(std::move(m));
 }
@@ -673,8 +675,11 @@ void Raft::HandleAppendResponse(const Message& m, Progress* pr) {
     BroadcastAppend();
   }
   // Fill the window opened by this acknowledgement.
-  while (MaybeSendAppend(m.from, false)) {
-  }
+  bool sent = false;
+  while (MaybeSendAppend(m.from, false)) sent = true;
+  // Nothing new to send, but the follower has not heard the latest commit index (its window
+  // was full when the commit advanced): tell it now rather than at the next heartbeat.
+  if (!sent && pr->sent_commit < log_.committed()) MaybeSendAppend(m.from, true);
   if (m.from == lead_transferee_ && pr->match == log_.LastIndex()) SendTimeoutNow(m.from);
 }
 

@@ -208,6 +208,21 @@ TEST(RaftFlowControl, InflightWindowBoundsUnacknowledgedAppends) {
   EXPECT_EQ(c.raft(1).log().committed(), c.raft(1).log().LastIndex());
 }
 
+TEST(RaftFlowControl, FollowersLearnCommitWithoutWaitingForHeartbeat) {
+  // With a full window when the commit index advances, the leader still tells every follower
+  // as soon as it acknowledges, instead of at the next heartbeat.
+  TestCluster c(3, 0, [](Config* cfg) {
+    cfg->max_inflight_msgs = 2;
+    cfg->max_size_per_msg_bytes = 1;
+  });
+  c.Elect(1);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(c.node(1).Propose(std::to_string(i)).ok());
+  c.Stabilize();  // no tick: no heartbeat
+  for (uint64_t id = 1; id <= 3; ++id) {
+    EXPECT_EQ(AppliedData(c[id]).size(), 10u) << "node " << id;
+  }
+}
+
 TEST(RaftFlowControl, MessageSizeIsBounded) {
   TestCluster c(2, 0, [](Config* cfg) { cfg->max_size_per_msg_bytes = 200; });
   c.Elect(1);

@@ -41,6 +41,21 @@ Status RawNode::Propose(std::string data) {
   return raft_->Step(m);
 }
 
+Status RawNode::ProposeBatch(std::vector<std::string> data) {
+  if (data.empty()) return OkStatus();
+  if (data.size() > kMaxEntriesPerProposal) {
+    return InvalidArgument("raft: too many entries in one proposal");
+  }
+  Message m;
+  m.type = MessageType::kProp;
+  m.from = raft_->id();
+  m.entries.reserve(data.size());
+  for (std::string& d : data) {
+    m.entries.push_back(Entry{Term(), Index(), EntryType::kNormal, std::move(d)});
+  }
+  return raft_->Step(m);
+}
+
 Status RawNode::ProposeConfChange(const ConfChange& cc) {
   Message m;
   m.type = MessageType::kProp;

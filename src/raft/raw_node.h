@@ -67,6 +67,11 @@ class RawNode {
   // uncommitted log is full; kLeaderChanged during a leader transfer. Ok means "accepted for
   // replication", not "committed": the entry may still be lost if leadership changes.
   Status Propose(std::string data);
+  // Proposes several entries as one: one append to the log and one message per follower, which
+  // is how the server should submit the requests that queued up while it handled a Ready.
+  // All or nothing: the same errors as Propose. At most kMaxEntriesPerProposal entries.
+  Status ProposeBatch(std::vector<std::string> data);
+  static constexpr size_t kMaxEntriesPerProposal = 4096;
   // Proposes a membership change. kFailedPrecondition while another change is unapplied.
   Status ProposeConfChange(const ConfChange& cc);
   // Applies a committed conf change entry; returns the new configuration (to record in
