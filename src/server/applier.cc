@@ -130,7 +130,12 @@ void ToRangeResponse(const mvcc::RangeResult& rr, bool keys_only,
 // txn's own earlier writes, as etcd's do.
 class Applier::TxnRun {
  public:
-  TxnRun(mvcc::Store* store) : store_(store), begin_revision_(store->CurrentRevision()) {}
+  TxnRun(mvcc::Store* store, std::vector<mvcc::Event>* event_sink)
+      : store_(store), event_sink_(event_sink), begin_revision_(store->CurrentRevision()) {}
+
+  // True when the store failed underneath the txn (not a request error): the store is then
+  // unusable until reopened, and the member must stop.
+  bool storage_failed() const { return storage_failed_; }
 
   Result<etcdserverpb::TxnResponse> Run(const etcdserverpb::TxnRequest& request) {
     txn_ = store_->BeginWrite();
@@ -142,7 +147,14 @@ class Applier::TxnRun {
     if (Status s = CheckChosen(request, path, &cursor); !s.ok()) return Finish(s);
     etcdserverpb::TxnResponse response;
     cursor = 0;
-    ExecuteChosen(request, path, &cursor, &response);
+    if (Status s = ExecuteChosen(request, path, &cursor, &response); !s.ok()) {
+      storage_failed_ = true;
+      return Finish(s);
+    }
+    if (event_sink_ != nullptr) {
+      const auto& events = txn_->Events();
+      event_sink_->insert(event_sink_->end(), events.begin(), events.end());
+    }
     Revision after = txn_->End();
     txn_.reset();
     response.mutable_header()->set_revision(after.value());
@@ -229,33 +241,35 @@ class Applier::TxnRun {
     return OkStatus();
   }
 
-  void ExecuteChosen(const etcdserverpb::TxnRequest& r, const std::vector<bool>& path,
-                     size_t* cursor, etcdserverpb::TxnResponse* response) {
+  Status ExecuteChosen(const etcdserverpb::TxnRequest& r, const std::vector<bool>& path,
+                       size_t* cursor, etcdserverpb::TxnResponse* response) {
     bool ok = path[(*cursor)++];
     response->set_succeeded(ok);
     for (const auto& op : Branch(r, ok)) {
       auto* out = response->add_responses();
       switch (op.request_case()) {
         case etcdserverpb::RequestOp::kRequestRange:
-          ExecuteRange(op.request_range(), out->mutable_response_range());
+          RETURN_IF_ERROR(ExecuteRange(op.request_range(), out->mutable_response_range()));
           break;
         case etcdserverpb::RequestOp::kRequestPut:
-          ExecutePut(op.request_put(), out->mutable_response_put());
+          RETURN_IF_ERROR(ExecutePut(op.request_put(), out->mutable_response_put()));
           break;
         case etcdserverpb::RequestOp::kRequestDeleteRange:
-          ExecuteDelete(op.request_delete_range(), out->mutable_response_delete_range());
+          RETURN_IF_ERROR(
+              ExecuteDelete(op.request_delete_range(), out->mutable_response_delete_range()));
           break;
         case etcdserverpb::RequestOp::kRequestTxn: {
           auto* nested = out->mutable_response_txn();
           // etcd leaves a nested txn's header empty (but present).
           nested->mutable_header();
-          ExecuteChosen(op.request_txn(), path, cursor, nested);
+          RETURN_IF_ERROR(ExecuteChosen(op.request_txn(), path, cursor, nested));
           break;
         }
         case etcdserverpb::RequestOp::REQUEST_NOT_SET:
           break;
       }
     }
+    return OkStatus();
   }
 
   // The revision a read inside the txn reports: the txn's own once it has written.
@@ -263,47 +277,50 @@ class Applier::TxnRun {
     return changed_ ? Revision(begin_revision_.value() + 1) : begin_revision_;
   }
 
-  void ExecuteRange(const etcdserverpb::RangeRequest& r, etcdserverpb::RangeResponse* out) {
-    auto rr = txn_->Range(ToRangeOptions(r));
-    // CheckChosen validated the revision bounds; any other failure is a store bug.
-    CHECK(rr.ok()) << rr.status().ToString();
-    ToRangeResponse(*rr, r.keys_only(), out);
+  // After CheckChosen, the only failures left are the storage's own (an unreadable value, a
+  // full map): the caller treats them as fatal for this member.
+  Status ExecuteRange(const etcdserverpb::RangeRequest& r, etcdserverpb::RangeResponse* out) {
+    ASSIGN_OR_RETURN(mvcc::RangeResult rr, txn_->Range(ToRangeOptions(r)));
+    ToRangeResponse(rr, r.keys_only(), out);
     out->mutable_header()->set_revision(CurrentRevision().value());
+    return OkStatus();
   }
 
-  void ExecutePut(const etcdserverpb::PutRequest& r, etcdserverpb::PutResponse* out) {
+  Status ExecutePut(const etcdserverpb::PutRequest& r, etcdserverpb::PutResponse* out) {
     std::string value = r.value();
     LeaseId lease(r.lease());
     std::optional<mvcc::KeyValue> prev;
     if (r.ignore_value() || r.ignore_lease() || r.prev_kv()) {
-      auto got = ReadKey(txn_.get(), r.key());
-      CHECK(got.ok()) << got.status().ToString();
-      prev = std::move(*got);
+      ASSIGN_OR_RETURN(prev, ReadKey(txn_.get(), r.key()));
     }
     if (r.ignore_value() && prev) value = prev->value;
     if (r.ignore_lease() && prev) lease = prev->lease;
     auto put = txn_->Put(r.key(), value, lease);
-    CHECK(put.ok()) << put.status().ToString();
+    if (!put.ok()) return put.status();
     changed_ = true;
     if (r.prev_kv() && prev) ToProto(*prev, out->mutable_prev_kv());
     out->mutable_header()->set_revision(CurrentRevision().value());
+    return OkStatus();
   }
 
-  void ExecuteDelete(const etcdserverpb::DeleteRangeRequest& r,
-                     etcdserverpb::DeleteRangeResponse* out) {
-    auto del = txn_->DeleteRange(r.key(), r.range_end());
-    CHECK(del.ok()) << del.status().ToString();
-    if (del->deleted > 0) changed_ = true;
-    out->set_deleted(del->deleted);
+  Status ExecuteDelete(const etcdserverpb::DeleteRangeRequest& r,
+                       etcdserverpb::DeleteRangeResponse* out) {
+    ASSIGN_OR_RETURN(mvcc::Store::WriteTxn::DeleteResult del,
+                     txn_->DeleteRange(r.key(), r.range_end()));
+    if (del.deleted > 0) changed_ = true;
+    out->set_deleted(del.deleted);
     if (r.prev_kv()) {
-      for (const auto& kv : del->prev_kvs) ToProto(kv, out->add_prev_kvs());
+      for (const auto& kv : del.prev_kvs) ToProto(kv, out->add_prev_kvs());
     }
     out->mutable_header()->set_revision(CurrentRevision().value());
+    return OkStatus();
   }
 
   mvcc::Store* store_;
+  std::vector<mvcc::Event>* event_sink_;
   Revision begin_revision_;
   bool changed_ = false;
+  bool storage_failed_ = false;
   std::unique_ptr<mvcc::Store::WriteTxn> txn_;
 };
 
@@ -338,8 +355,10 @@ ApplyResult Applier::Apply(const internal::InternalRequest& request) {
 }
 
 Result<etcdserverpb::TxnResponse> Applier::Txn(const etcdserverpb::TxnRequest& request) {
-  TxnRun run(store_);
-  return run.Run(request);
+  TxnRun run(store_, event_sink_);
+  auto result = run.Run(request);
+  if (run.storage_failed()) storage_failed_ = true;
+  return result;
 }
 
 // A put or delete is a txn with one op; sharing the txn path keeps one set of rules.
@@ -365,7 +384,11 @@ Result<etcdserverpb::DeleteRangeResponse> Applier::DeleteRange(
 
 Result<etcdserverpb::CompactionResponse> Applier::Compact(
     const etcdserverpb::CompactionRequest& request) {
-  RETURN_IF_ERROR(store_->Compact(Revision(request.revision())));
+  Status s = store_->Compact(Revision(request.revision()));
+  if (!s.ok()) {
+    if (s.code() != Code::kCompacted && s.code() != Code::kFutureRevision) storage_failed_ = true;
+    return s;
+  }
   etcdserverpb::CompactionResponse out;
   out.mutable_header()->set_revision(store_->CurrentRevision().value());
   return out;

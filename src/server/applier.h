@@ -4,6 +4,7 @@
 #pragma once
 
 #include <variant>
+#include <vector>
 
 #include "base/status.h"
 #include "dolmen/internal.pb.h"
@@ -30,6 +31,13 @@ class Applier {
  public:
   explicit Applier(mvcc::Store* store) : store_(store) {}
 
+  // When set, every change applied is appended here (in revision order) for watchers.
+  void set_event_sink(std::vector<mvcc::Event>* sink) { event_sink_ = sink; }
+
+  // Set once the store failed underneath an apply (I/O error, full map, unreadable value).
+  // The store must then be reopened and the log replayed; the member stops.
+  bool storage_failed() const { return storage_failed_; }
+
   // Applies a request decoded from a log entry. Errors etcd decides at apply time (a missing
   // lease, ignore_value on a missing key, compaction bounds) come back in status with the
   // store unchanged.
@@ -47,6 +55,8 @@ class Applier {
   Result<etcdserverpb::CompactionResponse> Compact(const etcdserverpb::CompactionRequest& request);
 
   mvcc::Store* store_;
+  std::vector<mvcc::Event>* event_sink_ = nullptr;
+  bool storage_failed_ = false;
 };
 
 }  // namespace dolmen::server

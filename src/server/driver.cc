@@ -91,7 +91,7 @@ void Driver::Loop() {
       if (on_fatal_) on_fatal_(s);
       return;
     }
-    ApplyBatch(batch);
+    if (!ApplyBatch(batch)) return;
     batch.clear();
     MaybeCheckpoint();
   }
@@ -137,11 +137,13 @@ Status Driver::Persist(std::deque<Item>& batch) {
   return OkStatus();
 }
 
-void Driver::ApplyBatch(std::deque<Item>& batch) {
+bool Driver::ApplyBatch(std::deque<Item>& batch) {
   std::vector<std::pair<Done*, ApplyResult>> results;
   results.reserve(batch.size());
   Index index = applied_index();
   bool any_entry = false;
+  std::vector<mvcc::Event> events;
+  applier_->set_event_sink(observer_ ? &events : nullptr);
   for (Item& item : batch) {
     if (item.task) continue;
     index = Index(index.value() + 1);
@@ -154,29 +156,41 @@ void Driver::ApplyBatch(std::deque<Item>& batch) {
     }
     result = applier_->Apply(request);
     results.emplace_back(&item.done, std::move(result));
+    if (applier_->storage_failed()) break;
   }
   if (any_entry) {
-    Status s = store_->Commit(index);
+    Status s = applier_->storage_failed()
+                   ? Status(Code::kIoError, "the store failed while applying index " +
+                                                std::to_string(index.value()))
+                   : store_->Commit(index);
     if (!s.ok()) {
       // The entries are durable in the log and will be re-applied at restart; this member
-      // cannot go on serving a state it failed to record.
-      for (auto& r : results) r.second = ApplyResult{s, {}};
-      for (auto& [done, result] : results) (*done)(std::move(result));
+      // cannot go on serving a state it failed to record. Callers learn only that the server
+      // stopped: their write may still take effect at the restart, as with any timeout.
+      applier_->set_event_sink(nullptr);
       {
         std::lock_guard lock(mu_);
         failed_ = true;
       }
+      FailAll(batch, Status(Code::kStopped, "server stopped: " + s.ToString()));
       if (on_fatal_) on_fatal_(s);
-      return;
+      return false;
     }
-    std::lock_guard lock(mu_);
-    applied_ = index;
+    {
+      std::lock_guard lock(mu_);
+      applied_ = index;
+    }
     entries_since_checkpoint_ += results.size();
   }
+  applier_->set_event_sink(nullptr);
+  // Watchers hear of a batch only once readers can see it, so a watcher that reads after an
+  // event always finds that event's revision.
+  if (observer_ && !events.empty()) observer_(std::move(events), store_->CurrentRevision());
   for (auto& [done, result] : results) (*done)(std::move(result));
   for (Item& item : batch) {
     if (item.task) item.task();
   }
+  return true;
 }
 
 void Driver::MaybeCheckpoint() {

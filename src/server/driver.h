@@ -41,6 +41,9 @@ class Driver {
   using Task = std::function<void()>;
   // Called once, on the owner thread, when the log cannot be written: the member must stop.
   using FatalHandler = std::function<void(const Status&)>;
+  // Called on the owner thread after each batch is applied and visible to readers, with the
+  // batch's changes in revision order and the store revision after it (for watchers).
+  using ApplyObserver = std::function<void(std::vector<mvcc::Event> events, Revision revision)>;
 
   Driver(wal::Wal* wal, mvcc::Store* store, Applier* applier, Term term, Index last_index,
          DriverOptions options, FatalHandler on_fatal);
@@ -48,6 +51,8 @@ class Driver {
   Driver(const Driver&) = delete;
   Driver& operator=(const Driver&) = delete;
 
+  // Must be set before Start.
+  void SetApplyObserver(ApplyObserver observer) { observer_ = std::move(observer); }
   void Start();
   // Finishes the batch in flight, fails everything still queued with kStopped, joins.
   void Stop();
@@ -72,7 +77,8 @@ class Driver {
   void Loop();
   bool TakeBatch(std::deque<Item>* batch);
   Status Persist(std::deque<Item>& batch);
-  void ApplyBatch(std::deque<Item>& batch);
+  // False when the store failed: the member has been declared failed.
+  bool ApplyBatch(std::deque<Item>& batch);
   void MaybeCheckpoint();
   void FailAll(std::deque<Item>& items, const Status& status);
 
@@ -82,6 +88,7 @@ class Driver {
   const Term term_;
   const DriverOptions options_;
   FatalHandler on_fatal_;
+  ApplyObserver observer_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -49,6 +49,12 @@ class Server {
   static Result<std::unique_ptr<Server>> Open(ServerConfig config);
   ~Server();
 
+  // Before Start: receives every applied batch's changes on the driver thread (see Driver).
+  void SetApplyObserver(Driver::ApplyObserver observer) {
+    driver_->SetApplyObserver(std::move(observer));
+  }
+  // The store, for read-side users (watch catch-up, hashes). Thread-safe reads only.
+  const mvcc::Store* store() const { return store_.get(); }
   void Start();
   void Stop();
   // Set when the member hit an unrecoverable storage error and must exit.
