@@ -161,7 +161,8 @@ class CrashTest(IntegrationTestCase):
                 wrong.append((key, value, put_revision, kv.value, kv.version, kv.mod_revision,
                               kv.create_revision))
         self.assertEqual(wrong[:10], [], "%s: %d acknowledged keys read back wrong: (key, "
-                         "value, revision, stored value, version, mod, create)" % (where, len(wrong)))
+                         "value, revision, stored value, version, mod, create)"
+                         % (where, len(wrong)))
         unexpected = [(k, kv.value) for k, kv in stored.items()
                       if attempted.get(k) != kv.value]
         self.assertEqual(unexpected[:10], [], "%s: keys no writer wrote with that value" % where)

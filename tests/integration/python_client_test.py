@@ -136,7 +136,8 @@ def scenario_count_and_limit(c, r):
         c.put("n/%d" % i, str(i))
     c.put("other", "o")
     resp = raw_range(c, key=b"n/", range_end=b"n0", count_only=True)
-    r.eq("count_only", (resp.count, len(resp.kvs), resp.more, resp.header.revision), (7, 0, False, 9))
+    r.eq("count_only", (resp.count, len(resp.kvs), resp.more, resp.header.revision),
+         (7, 0, False, 9))
     resp = raw_range(c, key=b"\x00", range_end=b"\x00", count_only=True)
     r.eq("count_only all keys", resp.count, 8)
     resp = raw_range(c, key=b"n/", range_end=b"n0", limit=3)

@@ -9,7 +9,6 @@ Run: /usr/bin/python3 startup_test.py --dolmen PATH [unittest args]
 """
 
 import subprocess
-import time
 
 import harness
 from harness import IntegrationTestCase
