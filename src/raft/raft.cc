@@ -178,9 +178,7 @@ void Raft::BecomeLeader() {
 // ---- Step ----
 
 Status Raft::Step(const Message& m) {
-  bool drop = false;
-  RETURN_IF_ERROR(StepTermCheck(m, &drop));
-  if (drop) return OkStatus();
+  if (!StepTermCheck(m)) return OkStatus();
   switch (m.type) {
     case MessageType::kHup:
       Hup(config_.pre_vote ? CampaignType::kPreElection : CampaignType::kElection);
@@ -204,9 +202,8 @@ Status Raft::Step(const Message& m) {
   return OkStatus();
 }
 
-Status Raft::StepTermCheck(const Message& m, bool* drop) {
-  *drop = false;
-  if (m.term.value() == 0) return OkStatus();  // local, or a forwarded proposal or read
+bool Raft::StepTermCheck(const Message& m) {
+  if (m.term.value() == 0) return true;  // local, or a forwarded proposal or read
   if (m.term > term_) {
     if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
       const bool forced = m.context == kTransferContext;
@@ -214,10 +211,7 @@ Status Raft::StepTermCheck(const Message& m, bool* drop) {
       // removed or partitioned node), not a sign the leader is gone.
       const bool in_lease =
           config_.check_quorum && lead_ != kNoMember && election_elapsed_ < election_timeout_;
-      if (!forced && in_lease) {
-        *drop = true;
-        return OkStatus();
-      }
+      if (!forced && in_lease) return false;
     }
     if (m.type == MessageType::kPreVote) {
       // A pre-vote asks about a future term; answering it changes nothing here (§9.6).
@@ -230,10 +224,9 @@ Status Raft::StepTermCheck(const Message& m, bool* drop) {
     } else {
       BecomeFollower(m.term, kNoMember);
     }
-    return OkStatus();
+    return true;
   }
   if (m.term < term_) {
-    *drop = true;
     if ((config_.check_quorum || config_.pre_vote) &&
         (m.type == MessageType::kHeartbeat || m.type == MessageType::kApp)) {
       // A stale leader (e.g. back from a partition) would otherwise never learn the new term:
@@ -253,8 +246,9 @@ Status Raft::StepTermCheck(const Message& m, bool* drop) {
       resp.reject = true;
       Send(std::move(resp));
     }
+    return false;
   }
-  return OkStatus();
+  return true;
 }
 
 void Raft::StepVoteRequest(const Message& m) {
@@ -311,7 +305,7 @@ void Raft::Campaign(CampaignType type) {
     vote_term = term_;
   }
   // Our own vote may already be a majority (a single voter).
-  if (Poll(id_, VoteResponseType(request), true) == VoteResult::kWon) {
+  if (Poll(id_, true) == VoteResult::kWon) {
     if (type == CampaignType::kPreElection) {
       Campaign(CampaignType::kElection);
     } else {
@@ -332,7 +326,7 @@ void Raft::Campaign(CampaignType type) {
   }
 }
 
-VoteResult Raft::Poll(MemberId from, MessageType /*type*/, bool granted) {
+VoteResult Raft::Poll(MemberId from, bool granted) {
   tracker_.RecordVote(from, granted);
   return tracker_.TallyVotes();
 }
@@ -361,7 +355,7 @@ Status Raft::StepCandidate(const Message& m) {
     case MessageType::kPreVoteResp:
     case MessageType::kVoteResp: {
       if (m.type != my_response) return OkStatus();  // a late answer to an earlier phase
-      switch (Poll(m.from, m.type, !m.reject)) {
+      switch (Poll(m.from, !m.reject)) {
         case VoteResult::kWon:
           if (role_ == Role::kPreCandidate) {
             Campaign(CampaignType::kElection);

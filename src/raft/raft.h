@@ -80,12 +80,13 @@ class Raft {
   Status StepLeader(const Message& m);
   Status StepCandidate(const Message& m);
   Status StepFollower(const Message& m);
-  Status StepTermCheck(const Message& m, bool* drop);
+  // §5.1: adopts a newer term, answers or drops an older one. False if m must be dropped.
+  bool StepTermCheck(const Message& m);
   void StepVoteRequest(const Message& m);
 
   void Hup(CampaignType type);
   void Campaign(CampaignType type);
-  VoteResult Poll(MemberId from, MessageType type, bool granted);
+  VoteResult Poll(MemberId from, bool granted);
   bool HasUnappliedConfChanges() const;
 
   // Leader: proposals, replication, commit.

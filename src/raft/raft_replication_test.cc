@@ -279,6 +279,37 @@ TEST(RaftReplication, CrashedFollowerKeepsPersistedLog) {
   EXPECT_EQ(AppliedData(c[2]), std::vector<std::string>{"a"});
 }
 
+TEST(RaftFlowControl, UnreachableFollowerGoesBackToProbing) {
+  TestCluster c(3);
+  c.Elect(1);
+  ASSERT_EQ(c.raft(1).tracker().Get(MemberId(2))->state, ProgressState::kReplicate);
+  c.node(1).ReportUnreachable(MemberId(2));
+  EXPECT_EQ(c.raft(1).tracker().Get(MemberId(2))->state, ProgressState::kProbe);
+}
+
+TEST(RaftSnapshot, FailedSnapshotIsRetried) {
+  TestCluster c(3);
+  c.Elect(1);
+  c.Isolate(3);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(c.node(1).Propose(std::to_string(i)).ok());
+  c.Stabilize();
+  const Index applied = c.raft(1).log().applied();
+  ASSERT_TRUE(c[1].storage->CreateSnapshot(applied, c[1].conf_state, "s").ok());
+  ASSERT_TRUE(c[1].storage->Compact(applied).ok());
+  c.Heal();
+  c.SetDropFilter([](const Message& m) { return m.type == MessageType::kSnap; });
+  c.Tick(1, 1);
+  ASSERT_EQ(c.raft(1).tracker().Get(MemberId(3))->state, ProgressState::kSnapshot);
+  c.node(1).ReportSnapshot(MemberId(3), false);  // the transport lost it
+  EXPECT_EQ(c.raft(1).tracker().Get(MemberId(3))->state, ProgressState::kProbe);
+  c.Heal();
+  c.Tick(1, 2);  // a heartbeat response unpauses the probe, which needs the snapshot again
+  c.node(1).ReportSnapshot(MemberId(3), true);
+  c.Tick(1, 1);
+  EXPECT_EQ(c.raft(3).log().committed(), c.raft(1).log().committed());
+  EXPECT_EQ(c.raft(1).tracker().Get(MemberId(3))->state, ProgressState::kReplicate);
+}
+
 TEST(RaftSnapshot, LeaderSendsSnapshotToFollowerBehindCompaction) {
   TestCluster c(3);
   c.Elect(1);

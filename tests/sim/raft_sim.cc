@@ -256,6 +256,10 @@ void Simulator::Deliver() {
     const bool deliverable =
         to != nodes_.end() && to->second.node && from != nodes_.end() && !from->second.removed;
     if (!deliverable) {
+      // The transport notices a peer that is down (connection refused) and says so.
+      if (to != nodes_.end() && !to->second.node && from != nodes_.end() && from->second.node) {
+        from->second.node->ReportUnreachable(m.to);
+      }
       if (m.type == MessageType::kSnap) failed_snapshots.push_back(std::move(m));
       continue;
     }
