@@ -833,9 +833,13 @@ ConfState Raft::ApplyConfChange(const ConfChange& cc) {
     return tracker_.GetConfState();
   }
   if (lead_transferee_ != kNoMember && !tracker_.IsVoter(lead_transferee_)) AbortLeaderTransfer();
-  // The quorum changed: something may now be committed, and new members need the log.
-  MaybeCommit();
-  BroadcastAppend();
+  // The quorum changed: something may now be committed. A new member needs the log.
+  if (MaybeCommit()) {
+    BroadcastAppend();
+  } else if (cc.node_id != id_ && tracker_.IsMember(cc.node_id) &&
+             tracker_.Get(cc.node_id)->match.value() == 0) {
+    MaybeSendAppend(cc.node_id, true);
+  }
   return tracker_.GetConfState();
 }
 

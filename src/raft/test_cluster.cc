@@ -86,7 +86,9 @@ void TestCluster::Stabilize() {
       Message m = std::move(in_flight_.front());
       in_flight_.pop_front();
       moved = true;
-      if (drop_ && drop_(m)) continue;
+      const bool dropped = drop_ && drop_(m);
+      deliveries_.emplace_back(m, dropped);
+      if (dropped) continue;
       auto it = nodes_.find(m.to);
       if (it == nodes_.end()) continue;
       it->second.node->Step(m).IgnoreError();  // a dropped forward is the sender's problem

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "raft/memory_storage.h"
@@ -58,6 +59,9 @@ class TestCluster {
   // Every message sent so far (for asserting on traffic).
   const std::vector<Message>& sent() const { return sent_; }
   void ClearSent() { sent_.clear(); }
+  // Every delivery attempt so far, in order, with whether the drop filter ate it.
+  const std::vector<std::pair<Message, bool>>& deliveries() const { return deliveries_; }
+  void ClearDeliveries() { deliveries_.clear(); }
 
  private:
   Config MakeConfig(MemberId id);
@@ -67,6 +71,7 @@ class TestCluster {
   std::map<MemberId, TestNode> nodes_;
   std::deque<Message> in_flight_;
   std::vector<Message> sent_;
+  std::vector<std::pair<Message, bool>> deliveries_;
   std::function<bool(const Message&)> drop_;
 };
 

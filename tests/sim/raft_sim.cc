@@ -299,6 +299,20 @@ void Simulator::HandleReady(SimNode& n) {
     isolate_leader_ = n.id;
     isolate_leader_at_ = now_ + random_.Uniform(2 * kUnitsPerTick);
   }
+  if (chaos_ && !rd.entries.empty() && random_.Uniform(1000) < 3) {
+    // Crash in the middle of the write: the WAL's torn-tail repair keeps a prefix of the
+    // entries, and the hard state written after them is lost. Nothing was sent or applied.
+    const size_t kept = random_.Uniform(rd.entries.size());
+    std::vector<Entry> prefix(rd.entries.begin(),
+                              rd.entries.begin() + static_cast<std::ptrdiff_t>(kept));
+    if (rd.snapshot) CHECK(n.storage->ApplySnapshot(*rd.snapshot).ok());
+    checker_.OnBeforePersistEntries(n.id, prefix, *n.storage);
+    CHECK(n.storage->Append(prefix).ok());
+    checker_.OnPersistEntries(n.id, prefix, *n.storage);
+    Trace(Label("torn write, entries kept: ", kept));
+    Crash(n);
+    return;
+  }
   // 1. Persist.
   if (rd.snapshot) {
     Status s = n.storage->ApplySnapshot(*rd.snapshot);
