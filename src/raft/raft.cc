@@ -88,7 +88,21 @@ void Raft::ReduceUncommittedSize(const std::vector<Entry>& committed) {
   uncommitted_size_ = n > uncommitted_size_ ? 0 : uncommitted_size_ - n;
 }
 
-void Raft::AppliedTo(Index index) { log_.AppliedTo(index); }
+void Raft::AppliedTo(Index index) {
+  log_.AppliedTo(index);
+  MaybeLeaveJoint();
+}
+
+void Raft::MaybeLeaveJoint() {
+  // Joint consensus, second step: once the joint configuration is applied here, the leader
+  // proposes the final one by itself (unless the application asked to do it).
+  if (role_ != Role::kLeader || !tracker_.IsJoint() || !tracker_.auto_leave()) return;
+  if (log_.applied() < pending_conf_index_) return;
+  Entry leave{Term(), Index(), EntryType::kConfChange, EncodeConfChangeV2(ConfChangeV2{})};
+  if (!AppendEntries({std::move(leave)}).ok()) return;  // full: retried at the next apply
+  pending_conf_index_ = log_.LastIndex();
+  BroadcastAppend();
+}
 
 void Raft::Send(Message m) {
   m.from = id_;
@@ -313,8 +327,8 @@ void Raft::Campaign(CampaignType type) {
     }
     return;
   }
-  for (MemberId voter : tracker_.voters()) {
-    if (voter == id_) continue;
+  for (const auto& [voter, pr] : tracker_.progress()) {
+    if (voter == id_ || !tracker_.IsVoter(voter)) continue;
     Message m;
     m.type = request;
     m.to = voter;
@@ -482,7 +496,7 @@ Status Raft::StepLeader(const Message& m) {
   return OkStatus();
 }
 
-Status Raft::ValidateConfChange(const ConfChange& cc) const {
+Status Raft::ValidateConfChange(const ConfChangeV2& cc) const {
   ProgressTracker copy = tracker_;
   return copy.Apply(cc, Index(0));
 }
@@ -504,10 +518,10 @@ Status Raft::Propose(const Message& m) {
     if (pending_conf_index_ > log_.applied()) {
       refused = Status(Code::kFailedPrecondition,
                        "a membership change is already in progress; try again when it is applied");
-    } else if (auto cc = DecodeConfChange(e.data); !cc.ok()) {
+    } else if (auto cc = DecodeConfChangeV2(e.data); !cc.ok()) {
       refused = cc.status();
     } else {
-      refused = ValidateConfChange(*cc);
+      refused = ValidateConfChange(*cc);  // e.g. no new change while joint
     }
     if (!refused.ok()) {
       if (local) return refused;
@@ -735,8 +749,8 @@ void Raft::MaybeStartReadRound() {
 }
 
 void Raft::MaybeFinishReadRound(const std::set<MemberId>& acks) {
-  const bool confirmed = raft::QuorumActive(
-      tracker_.voters(), [&](MemberId id) { return id == id_ || acks.count(id) > 0; });
+  const bool confirmed =
+      tracker_.HasQuorum([&](MemberId id) { return id == id_ || acks.count(id) > 0; });
   if (!confirmed) return;
   auto [index, reads] = reads_.FinishRound();
   for (const ReadRequest& r : reads) RespondToRead(r, index);
@@ -821,7 +835,7 @@ bool Raft::Restore(const Snapshot& s) {
 
 // ---- Configuration ----
 
-ConfState Raft::ApplyConfChange(const ConfChange& cc) {
+ConfState Raft::ApplyConfChange(const ConfChangeV2& cc) {
   // Every node applies the same committed entries in order, so a change that is invalid here is
   // invalid everywhere and is skipped everywhere.
   Status s = tracker_.Apply(cc, log_.LastIndex() + 1);
@@ -833,12 +847,16 @@ ConfState Raft::ApplyConfChange(const ConfChange& cc) {
     return tracker_.GetConfState();
   }
   if (lead_transferee_ != kNoMember && !tracker_.IsVoter(lead_transferee_)) AbortLeaderTransfer();
-  // The quorum changed: something may now be committed. A new member needs the log.
+  // The quorum changed: something may now be committed. New members need the log.
   if (MaybeCommit()) {
     BroadcastAppend();
-  } else if (cc.node_id != id_ && tracker_.IsMember(cc.node_id) &&
-             tracker_.Get(cc.node_id)->match.value() == 0) {
-    MaybeSendAppend(cc.node_id, true);
+  } else {
+    for (const ConfChangeSingle& c : cc.changes) {
+      const Progress* pr = tracker_.Get(c.node_id);
+      if (c.node_id != id_ && pr != nullptr && pr->match.value() == 0) {
+        MaybeSendAppend(c.node_id, true);
+      }
+    }
   }
   return tracker_.GetConfState();
 }

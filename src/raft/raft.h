@@ -37,9 +37,9 @@ class Raft {
   void Tick();
 
   // Applies a committed conf change (called when the application applies its entry).
-  ConfState ApplyConfChange(const ConfChange& cc);
+  ConfState ApplyConfChange(const ConfChangeV2& cc);
   // Checks a conf change the leader is about to propose against the current configuration.
-  Status ValidateConfChange(const ConfChange& cc) const;
+  Status ValidateConfChange(const ConfChangeV2& cc) const;
 
   // For RawNode's Ready/Advance.
   std::vector<Message> TakeMessages();
@@ -104,6 +104,7 @@ class Raft {
   void HandleTransferLeader(const Message& m);
   void SendTimeoutNow(MemberId to);
   void AbortLeaderTransfer() { lead_transferee_ = MemberId(0); }
+  void MaybeLeaveJoint();
 
   // Leader: reads.
   Status HandleReadIndex(const Message& m);

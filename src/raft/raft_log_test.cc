@@ -25,7 +25,8 @@ TEST(MemoryStorage, AppendTruncatesConflictingTail) {
 TEST(MemoryStorage, CompactAndSnapshot) {
   MemoryStorage s;
   ASSERT_TRUE(s.Append({E(1, 1), E(2, 1), E(3, 2), E(4, 2)}).ok());
-  ConfState cs{{MemberId(1)}, {}};
+  ConfState cs;
+  cs.voters = {MemberId(1)};
   auto snap = s.CreateSnapshot(Index(3), cs, "data");
   ASSERT_TRUE(snap.ok());
   EXPECT_EQ(snap->metadata.term, Term(2));

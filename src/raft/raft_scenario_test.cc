@@ -8,7 +8,7 @@
 // Commands (ids are member ids):
 //   cluster voters=N [learners=M] [prevote=false] [checkquorum=false]
 //   campaign ID | propose ID DATA | read ID CTX | transfer ID TARGET
-//   conf ID add|learner|remove NODE      propose a membership change on ID
+//   conf ID add|learner|remove NODE...   propose a membership change on ID (several: joint)
 //   add-node ID                           start an empty node (to be added)
 //   tick ID [N] | tick-all [N]            tick, stabilizing after each tick
 //   stabilize                             handle Readies and deliver until quiet
@@ -40,9 +40,13 @@ std::string FormatEntries(const std::vector<Entry>& entries) {
     if (i > 0) os << " ";
     os << e.index << "/" << e.term;
     if (e.type == EntryType::kConfChange) {
-      auto cc = DecodeConfChange(e.data);
-      os << "(conf " << (cc.ok() ? static_cast<int>(cc->type) : -1) << " "
-         << (cc.ok() ? cc->node_id.value() : 0) << ")";
+      auto cc = DecodeConfChangeV2(e.data);
+      os << "(conf";
+      if (cc.ok() && cc->LeavesJoint()) os << " leave-joint";
+      for (const ConfChangeSingle& c : cc.ok() ? cc->changes : std::vector<ConfChangeSingle>{}) {
+        os << " " << static_cast<int>(c.type) << ":" << c.node_id;
+      }
+      os << ")";
     } else if (!e.data.empty()) {
       os << "(" << e.data << ")";
     }
@@ -122,13 +126,16 @@ class ScenarioRunner {
       return "ok";
     }
     if (cmd == "conf") {
-      ConfChange cc;
-      cc.node_id = MemberId(id(2));
-      const std::string& kind = args.at(1);
-      cc.type = kind == "add"       ? ConfChangeType::kAddNode
-                : kind == "learner" ? ConfChangeType::kAddLearner
-                                    : ConfChangeType::kRemoveNode;
-      return StatusText(cluster_->node(id(0)).ProposeConfChange(cc));
+      // conf ID KIND NODE [KIND NODE]...: one change is a simple change, more is joint.
+      ConfChangeV2 cc;
+      for (size_t i = 1; i + 1 < args.size(); i += 2) {
+        const std::string& kind = args[i];
+        const ConfChangeType type = kind == "add"       ? ConfChangeType::kAddNode
+                                    : kind == "learner" ? ConfChangeType::kAddLearner
+                                                        : ConfChangeType::kRemoveNode;
+        cc.changes.push_back(ConfChangeSingle{type, MemberId(id(i + 1))});
+      }
+      return StatusText(cluster_->node(id(0)).ProposeConfChangeV2(cc));
     }
     if (cmd == "add-node") {
       cluster_->AddEmptyNode(id(0));
@@ -210,11 +217,27 @@ class ScenarioRunner {
       const Raft& r = cluster_->raft(id);
       os << id << ": " << RoleName(r.role()) << " term=" << r.term() << " lead=" << r.lead()
          << " last=" << r.log().LastIndex() << " commit=" << r.log().committed()
-         << " applied=" << r.log().applied() << "\n";
+         << " applied=" << r.log().applied();
+      if (r.role() == Role::kLeader) {
+        const ProgressTracker& t = r.tracker();
+        os << " voters=" << Ids(t.voters());
+        if (t.IsJoint()) os << "&" << Ids(t.voters_outgoing());
+        if (!t.learners().empty()) os << " learners=" << Ids(t.learners());
+      }
+      os << "\n";
     }
     std::string out = os.str();
     out.pop_back();
     return out;
+  }
+
+  static std::string Ids(const std::set<MemberId>& ids) {
+    std::string out = "(";
+    for (MemberId id : ids) {
+      if (out.size() > 1) out += " ";
+      out += std::to_string(id.value());
+    }
+    return out + ")";
   }
 
   std::string Log(uint64_t id) {

@@ -64,7 +64,19 @@ Status RawNode::ProposeConfChange(const ConfChange& cc) {
   return raft_->Step(m);
 }
 
-ConfState RawNode::ApplyConfChange(const ConfChange& cc) { return raft_->ApplyConfChange(cc); }
+Status RawNode::ProposeConfChangeV2(const ConfChangeV2& cc) {
+  Message m;
+  m.type = MessageType::kProp;
+  m.from = raft_->id();
+  m.entries.push_back(Entry{Term(), Index(), EntryType::kConfChange, EncodeConfChangeV2(cc)});
+  return raft_->Step(m);
+}
+
+ConfState RawNode::ApplyConfChange(const ConfChange& cc) {
+  return raft_->ApplyConfChange(ToV2(cc));
+}
+
+ConfState RawNode::ApplyConfChangeV2(const ConfChangeV2& cc) { return raft_->ApplyConfChange(cc); }
 
 Status RawNode::Step(const Message& m) {
   if (IsLocalMessage(m.type)) return InvalidArgument("raft: local message type from a peer");

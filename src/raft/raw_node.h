@@ -74,9 +74,13 @@ class RawNode {
   static constexpr size_t kMaxEntriesPerProposal = 4096;
   // Proposes a membership change. kFailedPrecondition while another change is unapplied.
   Status ProposeConfChange(const ConfChange& cc);
+  // Proposes a joint-consensus change (several members at once), or, with no changes, leaving
+  // the joint configuration (needed only with kJointExplicit).
+  Status ProposeConfChangeV2(const ConfChangeV2& cc);
   // Applies a committed conf change entry; returns the new configuration (to record in
-  // snapshots).
+  // snapshots). Decode entries with DecodeConfChangeV2 to handle both versions.
   ConfState ApplyConfChange(const ConfChange& cc);
+  ConfState ApplyConfChangeV2(const ConfChangeV2& cc);
   // A message from a peer. kInvalidArgument for a local-only message type.
   Status Step(const Message& m);
   // Requests a linearizable read; the answer arrives as a ReadState carrying `context`.

@@ -67,9 +67,9 @@ bool TestCluster::ProcessReady(MemberId id) {
   }
   for (const Entry& e : rd.committed_entries) {
     if (e.type == EntryType::kConfChange) {
-      auto cc = DecodeConfChange(e.data);
+      auto cc = DecodeConfChangeV2(e.data);
       CHECK(cc.ok());
-      n.conf_state = n.node->ApplyConfChange(*cc);
+      n.conf_state = n.node->ApplyConfChangeV2(*cc);
     }
     n.applied.push_back(e);
   }

@@ -35,10 +35,14 @@ struct HardState {
   bool IsEmpty() const { return term.value() == 0 && vote.value() == 0 && commit.value() == 0; }
 };
 
-// Voters and learners of a configuration, as recorded in a snapshot.
+// Voters and learners of a configuration, as recorded in a snapshot. The last three fields are
+// only set while a joint-consensus change is in progress (see raft/conf_change.h).
 struct ConfState {
   std::vector<MemberId> voters;
   std::vector<MemberId> learners;
+  std::vector<MemberId> voters_outgoing;  // joint: the previous voters, also needed for a quorum
+  std::vector<MemberId> learners_next;    // joint: outgoing voters that become learners on leaving
+  bool auto_leave = false;                // joint: the leader leaves the joint config by itself
 
   bool operator==(const ConfState&) const = default;
 };

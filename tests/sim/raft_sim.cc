@@ -28,6 +28,14 @@ std::string Label(const char* prefix, uint64_t n) {
   return s;
 }
 
+std::set<MemberId> Members(const ConfState& cs) {
+  std::set<MemberId> out(cs.voters.begin(), cs.voters.end());
+  out.insert(cs.learners.begin(), cs.learners.end());
+  out.insert(cs.voters_outgoing.begin(), cs.voters_outgoing.end());
+  out.insert(cs.learners_next.begin(), cs.learners_next.end());
+  return out;
+}
+
 uint64_t MixState(uint64_t state, const Entry& e) {
   return (state ^ HashEntry(e)) * 0x100000001B3ull + e.index.value();
 }
@@ -211,6 +219,7 @@ std::string Simulator::DumpNodes() const {
        << " last=" << st.last_index << "@" << n.node->raft().log().LastTerm()
        << " commit=" << st.hard_state.commit << " applied=" << st.applied << " voters=";
     for (MemberId v : n.node->raft().tracker().voters()) os << v << ",";
+    for (MemberId v : n.node->raft().tracker().voters_outgoing()) os << "&" << v << ",";
     os << " learners=";
     for (MemberId v : n.node->raft().tracker().learners()) os << v << ",";
   }
@@ -348,11 +357,17 @@ void Simulator::HandleReady(SimNode& n) {
     checker_.OnApply(n.id, e.index, n.app.hash);
     if (!final_data_.empty() && e.data == final_data_) n.saw_final = true;
     if (e.type == EntryType::kConfChange) {
-      auto cc = DecodeConfChange(e.data);
+      auto cc = DecodeConfChangeV2(e.data);
       CHECK(cc.ok()) << cc.status().ToString();
-      n.app.conf_state = n.node->ApplyConfChange(*cc);
+      const std::set<MemberId> before = Members(n.app.conf_state);
+      n.app.conf_state = n.node->ApplyConfChangeV2(*cc);
       ++result_.conf_changes;
-      if (cc->type == ConfChangeType::kRemoveNode) to_stop.push_back(cc->node_id);
+      // A member that left the configuration for good (not merely the incoming half of a
+      // joint one) is shut down, as the server does once its removal is committed.
+      const std::set<MemberId> after = Members(n.app.conf_state);
+      for (MemberId id : before) {
+        if (!after.count(id)) to_stop.push_back(id);
+      }
     }
   }
   for (const ReadState& rs : rd.read_states) {
@@ -371,9 +386,26 @@ void Simulator::HandleReady(SimNode& n) {
 
 void Simulator::ProposeConfChange(SimNode& leader) {
   const ProgressTracker& t = leader.node->raft().tracker();
+  if (t.IsJoint()) return;  // the leader leaves it by itself
   ConfChange cc;
   std::vector<MemberId> voters(t.voters().begin(), t.voters().end());
   const size_t n = static_cast<size_t>(o_.nodes);
+  if (t.learners().empty() && voters.size() == n && random_.Uniform(3) == 0) {
+    // Joint consensus: replace a voter with a new, empty node in one change.
+    ConfChangeV2 v2;
+    v2.changes = {{ConfChangeType::kAddNode, MemberId(next_id_)},
+                  {ConfChangeType::kRemoveNode, voters[random_.Uniform(voters.size())]}};
+    if (!leader.node->ProposeConfChangeV2(v2).ok()) return;
+    std::ostringstream os;
+    os << "propose joint: add " << next_id_ << " remove " << v2.changes[1].node_id;
+    Trace(os.str());
+    SimNode& added = nodes_[MemberId(next_id_)];
+    added.id = MemberId(next_id_);
+    added.storage = std::make_unique<MemoryStorage>();
+    Start(added);
+    ++next_id_;
+    return;
+  }
   if (!t.learners().empty()) {
     cc.type = ConfChangeType::kAddNode;
     cc.node_id = *t.learners().begin();

@@ -91,7 +91,7 @@ TEST(RaftSim, CatchesBrokenCommitRule) {
   uint64_t fired = 0;
   uint64_t first_seed = 0;
   std::string first_failure;
-  for (uint64_t seed = 1; seed <= 3000 && caught == 0; ++seed) {
+  for (uint64_t seed = 1; seed <= 10000 && caught == 0; ++seed) {
     SimOptions o;
     o.seed = seed;
     o.nodes = 3 + 2 * static_cast<int>(seed % 2);
