@@ -241,10 +241,11 @@ bool Raft::StepTermCheck(const Message& m) {
     return true;
   }
   if (m.term < term_) {
-    if ((config_.check_quorum || config_.pre_vote) &&
-        (m.type == MessageType::kHeartbeat || m.type == MessageType::kApp)) {
-      // A stale leader (e.g. back from a partition) would otherwise never learn the new term:
-      // with pre-vote or check-quorum our vote requests cannot reach it to depose it.
+    if (m.type == MessageType::kHeartbeat || m.type == MessageType::kApp) {
+      // §5.1: answer with our term, so a stale leader (e.g. back from a partition) learns it
+      // was deposed. Otherwise it may never learn: with pre-vote or check-quorum our vote
+      // requests cannot depose it, and a member that does not yet know it is a voter (it has
+      // not caught up on the configuration) never sends any.
       Message resp;
       resp.type = MessageType::kAppResp;
       resp.to = m.from;
