@@ -2,8 +2,9 @@
 // failing seed prints the one command that replays it (with a trace of every event).
 //
 // Environment:
-//   DOLMEN_RAFT_SIM_SEEDS   seeds per cluster size test (default below; the ASan build uses
-//                           fewer)
+//   DOLMEN_RAFT_SIM_SEEDS   scales the seed counts (default 3000: 3000 three-node, 2000
+//                           five-node, 1000 seven-node, 2000 hostile runs; the sanitizer build
+//                           defaults to 200)
 //   DOLMEN_RAFT_SIM_SEED, DOLMEN_RAFT_SIM_NODES, DOLMEN_RAFT_SIM_TRACE=1,
 //   DOLMEN_RAFT_SIM_UNSAFE=1   for RaftSim.Replay
 #include "tests/sim/raft_sim.h"
@@ -22,6 +23,8 @@ uint64_t EnvOr(const char* name, uint64_t fallback) {
   const char* v = std::getenv(name);
   return v == nullptr || *v == '\0' ? fallback : std::strtoull(v, nullptr, 10);
 }
+
+uint64_t SeedScale() { return EnvOr("DOLMEN_RAFT_SIM_SEEDS", DOLMEN_RAFT_SIM_DEFAULT_SEEDS); }
 
 std::string ReplayCommand(const SimOptions& o) {
   std::error_code ec;
@@ -56,13 +59,13 @@ void RunSeeds(int nodes, uint64_t first, uint64_t count, bool hostile = false) {
 }
 
 // The default seed counts keep the whole simulation around a minute on two cores.
-TEST(RaftSim, ThreeNodes) { RunSeeds(3, 1, EnvOr("DOLMEN_RAFT_SIM_SEEDS", 3000)); }
-TEST(RaftSim, FiveNodes) { RunSeeds(5, 100001, EnvOr("DOLMEN_RAFT_SIM_SEEDS", 3000) * 2 / 3); }
-TEST(RaftSim, SevenNodes) { RunSeeds(7, 200001, EnvOr("DOLMEN_RAFT_SIM_SEEDS", 3000) / 3); }
+TEST(RaftSim, ThreeNodes) { RunSeeds(3, 1, SeedScale()); }
+TEST(RaftSim, FiveNodes) { RunSeeds(5, 100001, SeedScale() * 2 / 3); }
+TEST(RaftSim, SevenNodes) { RunSeeds(7, 200001, SeedScale() / 3); }
 
 // The hostile profile (the one that catches the broken rule below) with the rule intact.
 TEST(RaftSim, HostileThreeAndFiveNodes) {
-  const uint64_t n = EnvOr("DOLMEN_RAFT_SIM_SEEDS", 3000) / 3;
+  const uint64_t n = SeedScale() / 3;
   RunSeeds(3, 300001, n, /*hostile=*/true);
   RunSeeds(5, 400001, n, /*hostile=*/true);
 }
