@@ -1,5 +1,5 @@
-// etcdserverpb.Cluster: MemberList today (one member); membership changes arrive with the
-// replicated cluster.
+// etcdserverpb.Cluster: MemberList from the replicated membership; membership changes
+// (MemberAdd/Remove/Update/Promote) arrive next.
 #pragma once
 
 #include "api/not_implemented.h"

@@ -1,5 +1,6 @@
 #include "api/kv_service.h"
 
+#include "api/request_size.h"
 #include "api/unary_reply.h"
 
 namespace dolmen::api {
@@ -8,6 +9,7 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* request,
                                            etcdserverpb::RangeResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (!WithinLimit(*request, server_->config().max_request_bytes, reactor)) return reactor;
   server_->Range(*request, ReplyTo(reactor, response));
   return reactor;
 }
@@ -16,6 +18,7 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::PutRequest* request,
                                          etcdserverpb::PutResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (!WithinLimit(*request, server_->config().max_request_bytes, reactor)) return reactor;
   server_->Put(*request, ReplyTo(reactor, response));
   return reactor;
 }
@@ -24,6 +27,7 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
                                                  const etcdserverpb::DeleteRangeRequest* request,
                                                  etcdserverpb::DeleteRangeResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (!WithinLimit(*request, server_->config().max_request_bytes, reactor)) return reactor;
   server_->DeleteRange(*request, ReplyTo(reactor, response));
   return reactor;
 }
@@ -32,6 +36,7 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::TxnRequest* request,
                                          etcdserverpb::TxnResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (!WithinLimit(*request, server_->config().max_request_bytes, reactor)) return reactor;
   server_->Txn(*request, ReplyTo(reactor, response));
   return reactor;
 }
@@ -40,6 +45,7 @@ grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
                                              const etcdserverpb::CompactionRequest* request,
                                              etcdserverpb::CompactionResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (!WithinLimit(*request, server_->config().max_request_bytes, reactor)) return reactor;
   server_->Compact(*request, ReplyTo(reactor, response));
   return reactor;
 }

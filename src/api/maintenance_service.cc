@@ -10,8 +10,8 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
   response->set_version(kEtcdApiVersion);
   response->set_dbsize(static_cast<int64_t>(server_->backend_size_bytes()));
   response->set_dbsizeinuse(static_cast<int64_t>(server_->backend_size_in_use_bytes()));
-  response->set_leader(server_->member_id().value());  // one member: it leads
-  response->set_raftindex(server_->applied_index().value());
+  response->set_leader(server_->leader().value());
+  response->set_raftindex(server_->commit_index().value());
   response->set_raftappliedindex(server_->applied_index().value());
   response->set_raftterm(server_->term().value());
   response->set_islearner(false);
@@ -44,7 +44,9 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
   server_->FillHeader(response->mutable_header());
   response->mutable_header()->set_revision(server_->current_revision().value());
   response->set_hash(result->hash);
-  response->set_compact_revision(result->compact_revision.value());
+  // etcd reports -1 for a store that was never compacted.
+  int64_t compacted = result->compact_revision.value();
+  response->set_compact_revision(compacted == 0 ? -1 : compacted);
   response->set_hash_revision(result->hash_revision.value());
   reactor->Finish(grpc::Status::OK);
   return reactor;

@@ -1,5 +1,7 @@
 #include "embed/config.h"
 
+#include <algorithm>
+
 #include "backend/lmdb/lmdb_backend.h"
 #include "io/posix/posix_file_system.h"
 
@@ -84,6 +86,32 @@ void RegisterFlags(FlagSet* f, Config* c) {
   f->AddBool("h", &c->show_help, "Show this help and exit.");
 }
 
+Result<std::vector<server::InitialMember>> ParseInitialCluster(const std::string& text) {
+  std::vector<server::InitialMember> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string part =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    size_t eq = part.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return InvalidArgument("--initial-cluster entry \"" + part +
+                             "\" is not of the form name=peerURL");
+    }
+    std::string name = part.substr(0, eq);
+    ASSIGN_OR_RETURN(Url url, ParseUrl(part.substr(eq + 1)));
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& m) { return m.name == name; });
+    if (it == out.end()) {
+      out.push_back(server::InitialMember{name, {url.text}});
+    } else {
+      it->peer_urls.push_back(url.text);
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
 Status Validate(const FlagSet& flags, Config* c) {
   if (c->data_dir.empty()) c->data_dir = c->name + ".dolmen";
   if (!c->wal_dir.empty()) {
@@ -98,6 +126,14 @@ Status Validate(const FlagSet& flags, Config* c) {
   ASSIGN_OR_RETURN(c->listen_client, ParseUrls(c->listen_client_urls));
   ASSIGN_OR_RETURN(c->advertise_client, ParseUrls(c->advertise_client_urls));
   ASSIGN_OR_RETURN(c->advertise_peer, ParseUrls(c->initial_advertise_peer_urls));
+  ASSIGN_OR_RETURN(c->initial_members, ParseInitialCluster(c->initial_cluster));
+  if (c->heartbeat_interval_ms == 0) return InvalidArgument("--heartbeat-interval must be > 0");
+  if (c->election_timeout_ms < 5 * c->heartbeat_interval_ms) {
+    // etcd's rule: an election timeout must leave room for several heartbeats.
+    return InvalidArgument("--election-timeout[" + std::to_string(c->election_timeout_ms) +
+                           "ms] should be at least as 5 times as --heartbeat-interval[" +
+                           std::to_string(c->heartbeat_interval_ms) + "ms]");
+  }
   for (const char* tls_flag : {"cert-file", "key-file", "trusted-ca-file", "client-cert-auth",
                                "auto-tls", "peer-cert-file", "peer-key-file",
                                "peer-trusted-ca-file", "peer-client-cert-auth", "peer-auto-tls"}) {
@@ -119,6 +155,10 @@ server::ServerConfig ToServerConfig(const Config& c) {
   s.peer_urls = UrlTexts(c.advertise_peer);
   s.client_urls = UrlTexts(c.advertise_client);
   s.cluster_token = c.initial_cluster_token;
+  s.initial_cluster = c.initial_members;
+  s.initial_cluster_existing = c.initial_cluster_state == "existing";
+  s.driver.tick_interval = std::chrono::milliseconds(c.heartbeat_interval_ms);
+  s.driver.election_ticks = static_cast<int>(c.election_timeout_ms / c.heartbeat_interval_ms);
   s.max_txn_ops = c.max_txn_ops;
   s.max_request_bytes = c.max_request_bytes;
   s.quota_backend_bytes = static_cast<uint64_t>(c.quota_backend_bytes);

@@ -46,7 +46,12 @@ struct Config {
   std::vector<Url> listen_client;
   std::vector<Url> advertise_client;
   std::vector<Url> advertise_peer;
+  std::vector<server::InitialMember> initial_members;
 };
+
+// Parses --initial-cluster ("infra0=http://10.0.1.10:2380,infra1=http://10.0.1.11:2380"; a name
+// may repeat to give a member several URLs).
+Result<std::vector<server::InitialMember>> ParseInitialCluster(const std::string& text);
 
 void RegisterFlags(FlagSet* flags, Config* config);
 // Applies defaults that depend on other flags, parses URL lists, and refuses what this build

@@ -16,14 +16,12 @@
 #include "api/kv_service.h"
 #include "api/maintenance_service.h"
 #include "api/not_implemented.h"
+#include "api/request_size.h"
 #include "embed/version.h"
 
 namespace dolmen::embed {
 namespace {
 
-// etcd accepts this much beyond --max-request-bytes at the gRPC layer, so a request slightly
-// over the limit gets etcd's own "request is too large" instead of a transport error.
-constexpr uint64_t kGrpcOverheadBytes = 512 * 1024;
 constexpr auto kShutdownGrace = std::chrono::seconds(5);
 
 void Log(const std::string& line) { std::fprintf(stderr, "dolmen: %s\n", line.c_str()); }
@@ -67,14 +65,19 @@ int RunMember(const Config& config) {
     builder.AddListeningPort(config.listen_client[i].ListenAddress(),
                              grpc::InsecureServerCredentials(), &ports[i]);
   }
-  builder.SetMaxReceiveMessageSize(
-      static_cast<int>(std::min<uint64_t>(config.max_request_bytes + kGrpcOverheadBytes, INT_MAX)));
+  // The hard transport cap sits above etcd's limit so that api/ can answer requests between
+  // the two with etcd's own message (see api/request_size.h).
+  builder.SetMaxReceiveMessageSize(static_cast<int>(
+      std::min<uint64_t>(4 * (config.max_request_bytes + api::kGrpcOverheadBytes), INT_MAX)));
   builder.SetMaxSendMessageSize(INT_MAX);
   // Clients such as etcdctl ping every few seconds; gRPC's default would answer that with
   // GOAWAY "too_many_pings" and cut long watches.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // gRPC would otherwise bind with SO_REUSEPORT, letting a second member share a port it
+  // should be refused (etcd fails with "bind: address already in use").
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&kv);
   builder.RegisterService(&maintenance);
   builder.RegisterService(&cluster);
@@ -107,7 +110,13 @@ int RunMember(const Config& config) {
   member->Stop();
   grpc_server->Wait();
   Log("stopped");
-  return fatal.load() ? 1 : 0;
+  if (fatal.load()) return 1;
+  // Like etcd, die by the signal that stopped us, so a supervisor sees "killed by SIGTERM".
+  std::fflush(nullptr);
+  signal(sig, SIG_DFL);
+  pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+  raise(sig);
+  return 128 + sig;
 }
 
 }  // namespace dolmen::embed

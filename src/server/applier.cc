@@ -384,6 +384,13 @@ Result<etcdserverpb::DeleteRangeResponse> Applier::DeleteRange(
 
 Result<etcdserverpb::CompactionResponse> Applier::Compact(
     const etcdserverpb::CompactionRequest& request) {
+  // etcd's store starts "compacted at -1", so compacting revision 0 of a never-compacted store
+  // succeeds (and changes nothing).
+  if (request.revision() == 0 && store_->CompactRevision().value() == 0) {
+    etcdserverpb::CompactionResponse out;
+    out.mutable_header()->set_revision(store_->CurrentRevision().value());
+    return out;
+  }
   Status s = store_->Compact(Revision(request.revision()));
   if (!s.ok()) {
     if (s.code() != Code::kCompacted && s.code() != Code::kFutureRevision) storage_failed_ = true;

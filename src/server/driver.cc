@@ -1,63 +1,111 @@
 #include "server/driver.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <utility>
-#include <vector>
 
 #include "dolmen/internal.pb.h"
+#include "raft/conf_change.h"
 
 namespace dolmen::server {
+namespace {
 
-Driver::Driver(wal::Wal* wal, mvcc::Store* store, Applier* applier, Term term, Index last_index,
-               DriverOptions options, FatalHandler on_fatal)
-    : wal_(wal),
-      store_(store),
-      applier_(applier),
-      term_(term),
+using Clock = std::chrono::steady_clock;
+
+bool SameChange(const raft::ConfChange& a, const raft::ConfChange& b) {
+  return a.type == b.type && a.node_id == b.node_id;
+}
+
+void Log(const std::string& line) { std::fprintf(stderr, "dolmen: %s\n", line.c_str()); }
+
+}  // namespace
+
+Driver::Driver(Deps deps, std::unique_ptr<raft::RawNode> node, MemberId self, DriverOptions options,
+               FatalHandler on_fatal)
+    : deps_(deps),
+      node_(std::move(node)),
+      self_(self),
       options_(options),
-      on_fatal_(std::move(on_fatal)),
-      applied_(last_index),
-      last_index_(last_index),
-      last_checkpoint_(std::chrono::steady_clock::now()) {}
+      on_fatal_(std::move(on_fatal)) {
+  applied_.store(deps_.store->ConsistentIndex().value());
+  auto initial = deps_.storage->GetInitialState();
+  CHECK(initial.ok()) << initial.status().ToString();
+  conf_state_ = initial->conf_state;
+  term_.store(initial->hard_state.term.value());
+  commit_.store(initial->hard_state.commit.value());
+}
 
 Driver::~Driver() { Stop(); }
 
 void Driver::Start() {
   CHECK(!thread_.joinable());
+  last_checkpoint_ = Clock::now();
+  next_tick_ = Clock::now() + options_.tick_interval;
+  if (conf_state_.voters.size() == 1 && conf_state_.voters[0] == self_) {
+    // Alone: no one to wait for, lead at once.
+    (void)node_->Campaign();
+  } else {
+    // Like etcd's initial election tick advance: a restarted cluster elects a leader after
+    // one tick rather than a whole election timeout.
+    for (int i = 0; i + 1 < options_.election_ticks; ++i) node_->Tick();
+  }
   thread_ = std::thread([this] { Loop(); });
 }
 
 void Driver::Stop() {
   {
     std::lock_guard lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
     stopping_ = true;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  std::deque<Item> rest;
-  {
-    std::lock_guard lock(mu_);
-    rest.swap(queue_);
-    queued_proposals_ = 0;
-  }
-  FailAll(rest, Status(Code::kStopped, "server stopped"));
+  FailEverything(dolmen::Status(Code::kStopped, "server stopped"));
 }
 
-void Driver::Propose(std::string data, Done done) {
+void Driver::Propose(uint64_t id, std::string data, Done done) {
   {
     std::unique_lock lock(mu_);
-    if (stopping_ || failed_) {
+    if (stopping_ || failed_.load()) {
       lock.unlock();
-      done(ApplyResult{Status(Code::kStopped, "server stopped"), {}});
+      done(ApplyResult{dolmen::Status(Code::kStopped, "server stopped"), {}});
       return;
     }
     if (queued_proposals_ >= options_.max_pending) {
       lock.unlock();
-      done(ApplyResult{Status(Code::kTooManyRequests, "too many requests"), {}});
+      done(ApplyResult{dolmen::Status(Code::kTooManyRequests, "too many requests"), {}});
       return;
     }
-    queue_.push_back(Item{std::move(data), std::move(done), nullptr});
+    inbox_.proposals.push_back(
+        Proposal{id, std::move(data), std::move(done), Clock::now() + options_.request_timeout});
     ++queued_proposals_;
+  }
+  cv_.notify_one();
+}
+
+void Driver::ProposeConfChange(raft::ConfChange cc, std::function<void(dolmen::Status)> done) {
+  {
+    std::unique_lock lock(mu_);
+    if (stopping_ || failed_.load()) {
+      lock.unlock();
+      done(dolmen::Status(Code::kStopped, "server stopped"));
+      return;
+    }
+    inbox_.conf_changes.push_back(
+        ConfProposal{std::move(cc), std::move(done), Clock::now() + options_.request_timeout});
+  }
+  cv_.notify_one();
+}
+
+void Driver::ReadIndex(std::function<void(dolmen::Status)> done) {
+  {
+    std::unique_lock lock(mu_);
+    if (stopping_ || failed_.load()) {
+      lock.unlock();
+      done(dolmen::Status(Code::kStopped, "server stopped"));
+      return;
+    }
+    inbox_.reads.push_back(Read{std::move(done), Clock::now() + options_.request_timeout});
   }
   cv_.notify_one();
 }
@@ -65,158 +113,453 @@ void Driver::Propose(std::string data, Done done) {
 bool Driver::RunInOrder(Task task) {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ || failed_) return false;
-    queue_.push_back(Item{{}, nullptr, std::move(task)});
+    if (stopping_ || failed_.load()) return false;
+    inbox_.tasks.push_back(std::move(task));
   }
   cv_.notify_one();
   return true;
 }
 
-Index Driver::applied_index() const {
-  std::lock_guard lock(mu_);
-  return applied_;
+void Driver::Step(std::vector<raft::Message> messages) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    for (auto& m : messages) inbox_.messages.push_back(std::move(m));
+  }
+  cv_.notify_one();
+}
+
+void Driver::ReportUnreachable(MemberId id) {
+  {
+    std::lock_guard lock(mu_);
+    inbox_.reports.emplace_back(id, -1);
+  }
+  cv_.notify_one();
+}
+
+void Driver::ReportSnapshot(MemberId id, bool ok) {
+  {
+    std::lock_guard lock(mu_);
+    inbox_.reports.emplace_back(id, ok ? 1 : 0);
+  }
+  cv_.notify_one();
+}
+
+void Driver::TransferLeader(MemberId transferee) {
+  {
+    std::lock_guard lock(mu_);
+    inbox_.transfers.push_back(transferee);
+  }
+  cv_.notify_one();
 }
 
 void Driver::Loop() {
-  std::deque<Item> batch;
-  while (TakeBatch(&batch)) {
-    if (Status s = Persist(batch); !s.ok()) {
-      // The log could not be made durable: nothing in this batch may be acknowledged, and
-      // no later write may be accepted, since the log's state on disk is now unknown.
-      {
-        std::lock_guard lock(mu_);
-        failed_ = true;
+  while (true) {
+    Inbox inbox;
+    if (!WaitForWork(&inbox)) return;
+    TickIfDue();
+    HandleInbox(inbox);
+    // Twice: a turn that elects a leader can propose what waited for one right away.
+    for (int round = 0; round < 2; ++round) {
+      ProposeWaiting();
+      IssueReadIndex();
+      while (node_->HasReady()) {
+        if (dolmen::Status s = HandleReady(); !s.ok()) {
+          Fail(s);
+          return;
+        }
       }
-      FailAll(batch, Status(Code::kStopped, "server stopped: " + s.ToString()));
-      if (on_fatal_) on_fatal_(s);
-      return;
+      if (waiting_.empty() && reads_unissued_.empty()) break;
     }
-    if (!ApplyBatch(batch)) return;
-    batch.clear();
+    ServeReads();
+    std::vector<Task> tasks;
+    tasks.swap(tasks_);
+    for (Task& t : tasks) t();
+    ExpireDeadlines();
     MaybeCheckpoint();
   }
 }
 
-bool Driver::TakeBatch(std::deque<Item>* batch) {
+bool Driver::WaitForWork(Inbox* inbox) {
   std::unique_lock lock(mu_);
-  // Wake up for work, or now and then for a time-based checkpoint.
-  cv_.wait_for(lock, options_.checkpoint_interval, [&] { return stopping_ || !queue_.empty(); });
+  auto has_work = [&] {
+    return stopping_ || !inbox_.proposals.empty() || !inbox_.conf_changes.empty() ||
+           !inbox_.reads.empty() || !inbox_.messages.empty() || !inbox_.reports.empty() ||
+           !inbox_.tasks.empty() || !inbox_.transfers.empty();
+  };
+  cv_.wait_until(lock, next_tick_, has_work);
   if (stopping_) return false;
-  size_t bytes = 0;
-  while (!queue_.empty() && batch->size() < options_.max_batch_entries &&
-         (batch->empty() || bytes + queue_.front().data.size() <= options_.max_batch_bytes)) {
-    bytes += queue_.front().data.size();
-    if (!queue_.front().task) --queued_proposals_;
-    batch->push_back(std::move(queue_.front()));
-    queue_.pop_front();
-  }
+  std::swap(*inbox, inbox_);
+  queued_proposals_ = 0;
   return true;
 }
 
-Status Driver::Persist(std::deque<Item>& batch) {
-  std::vector<raft::Entry> entries;
-  entries.reserve(batch.size());
-  Index next = last_index_;
-  for (Item& item : batch) {
-    if (item.task) continue;
-    next = Index(next.value() + 1);
-    raft::Entry e;
-    e.term = term_;
-    e.index = next;
-    e.type = raft::EntryType::kNormal;
-    e.data = item.data;  // kept in the item too: apply decodes it
-    entries.push_back(std::move(e));
+void Driver::TickIfDue() {
+  auto now = Clock::now();
+  if (now < next_tick_) return;
+  node_->Tick();
+  next_tick_ += options_.tick_interval;
+  // After a long stall, do not replay every missed tick in a burst (that would start a
+  // needless election); Raft only needs time to move forward.
+  if (next_tick_ < now) next_tick_ = now + options_.tick_interval;
+}
+
+void Driver::HandleInbox(Inbox& inbox) {
+  for (const raft::Message& m : inbox.messages) {
+    (void)node_->Step(m);  // a stale or foreign message is Raft's to ignore
   }
-  if (entries.empty()) return OkStatus();
-  raft::HardState hs;
-  hs.term = term_;
-  hs.commit = next;
-  RETURN_IF_ERROR(wal_->Append(entries, hs));
-  RETURN_IF_ERROR(wal_->Sync());
-  last_index_ = next;
+  for (auto [id, what] : inbox.reports) {
+    if (what < 0) {
+      node_->ReportUnreachable(id);
+    } else {
+      node_->ReportSnapshot(id, what == 1);
+    }
+  }
+  for (MemberId t : inbox.transfers) node_->TransferLeader(t);
+  for (auto& p : inbox.proposals) waiting_.push_back(std::move(p));
+  for (auto& c : inbox.conf_changes) conf_waiting_.push_back(std::move(c));
+  for (auto& r : inbox.reads) reads_unissued_.push_back(std::move(r));
+  for (auto& t : inbox.tasks) tasks_.push_back(std::move(t));
+}
+
+void Driver::ProposeWaiting() {
+  while (!waiting_.empty()) {
+    std::vector<std::string> batch;
+    size_t bytes = 0;
+    size_t n = 0;
+    size_t limit = std::min(options_.max_batch_entries, raft::RawNode::kMaxEntriesPerProposal);
+    while (n < waiting_.size() && n < limit &&
+           (n == 0 || bytes + waiting_[n].data.size() <= options_.max_batch_bytes)) {
+      bytes += waiting_[n].data.size();
+      batch.push_back(waiting_[n].data);
+      ++n;
+    }
+    dolmen::Status s = node_->ProposeBatch(std::move(batch));
+    if (!s.ok()) {
+      // No leader yet, a transfer in progress, or a full uncommitted log: keep the requests
+      // and try again next turn, until their deadline.
+      break;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      Proposal p = std::move(waiting_.front());
+      waiting_.pop_front();
+      uint64_t id = p.id;
+      in_flight_.emplace(id, std::move(p));
+    }
+  }
+  if (!conf_waiting_.empty() && conf_in_flight_.empty()) {
+    dolmen::Status s = node_->ProposeConfChange(conf_waiting_.front().cc);
+    if (s.ok()) {
+      conf_in_flight_.push_back(std::move(conf_waiting_.front()));
+      conf_waiting_.pop_front();
+    }
+  }
+}
+
+void Driver::IssueReadIndex() {
+  if (reads_unissued_.empty()) return;
+  std::string context = std::to_string(next_read_context_);
+  if (!node_->ReadIndex(context).ok()) return;  // no leader yet: retry next turn
+  ++next_read_context_;
+  reads_issued_[context] = std::move(reads_unissued_);
+  reads_unissued_.clear();
+}
+
+dolmen::Status Driver::HandleReady() {
+  raft::Ready rd = node_->GetReady();
+  if (rd.soft_state) leader_.store(rd.soft_state->lead.value());
+  if (rd.hard_state) {
+    term_.store(rd.hard_state->term.value());
+    commit_.store(rd.hard_state->commit.value());
+  }
+  if (rd.snapshot && !rd.snapshot->IsEmpty()) {
+    // Installing a snapshot needs the backend image from the leader (the transport's
+    // snapshot stream); until that lands, a member this far behind cannot continue.
+    return Unimplemented("installing a snapshot from the leader (index " +
+                         std::to_string(rd.snapshot->metadata.index.value()) +
+                         ") is not supported yet; restart this member with an empty data dir");
+  }
+  RETURN_IF_ERROR(Persist(rd));
+  SendMessages(rd.messages);
+  for (const raft::ReadState& rs : rd.read_states) {
+    auto it = reads_issued_.find(rs.context);
+    if (it == reads_issued_.end()) continue;
+    for (Read& r : it->second) reads_ready_.emplace(rs.index.value(), std::move(r));
+    reads_issued_.erase(it);
+  }
+  RETURN_IF_ERROR(ApplyCommitted(rd.committed_entries));
+  node_->Advance(rd);
+  // Raft refuses to campaign while a conf change is unapplied, so the lone voter's election
+  // waits until after Advance.
+  if (conf_state_.voters.size() == 1 && conf_state_.voters[0] == self_ && leader_.load() == 0) {
+    (void)node_->Campaign();
+  }
   return OkStatus();
 }
 
-bool Driver::ApplyBatch(std::deque<Item>& batch) {
-  std::vector<std::pair<Done*, ApplyResult>> results;
-  results.reserve(batch.size());
-  Index index = applied_index();
-  bool any_entry = false;
+dolmen::Status Driver::Persist(const raft::Ready& rd) {
+  if (rd.entries.empty() && !rd.hard_state) return OkStatus();
+  RETURN_IF_ERROR(deps_.wal->Append(rd.entries, rd.hard_state.value_or(raft::HardState{})));
+  if (rd.must_sync) RETURN_IF_ERROR(deps_.wal->Sync());
+  if (!rd.entries.empty()) RETURN_IF_ERROR(deps_.storage->Append(rd.entries));
+  if (rd.hard_state) deps_.storage->SetHardState(*rd.hard_state);
+  return OkStatus();
+}
+
+void Driver::SendMessages(std::vector<raft::Message> messages) {
+  if (messages.empty() || deps_.peers == nullptr) return;
+  std::vector<raft::Message> normal;
+  normal.reserve(messages.size());
+  for (raft::Message& m : messages) {
+    if (m.type == raft::MessageType::kSnap) {
+      deps_.peers->SendSnapshot(std::move(m));
+    } else {
+      normal.push_back(std::move(m));
+    }
+  }
+  if (!normal.empty()) deps_.peers->Send(std::move(normal));
+}
+
+dolmen::Status Driver::ApplyCommitted(const std::vector<raft::Entry>& entries) {
+  if (entries.empty()) return OkStatus();
+  const uint64_t consistent = deps_.store->ConsistentIndex().value();
   std::vector<mvcc::Event> events;
-  applier_->set_event_sink(observer_ ? &events : nullptr);
-  for (Item& item : batch) {
-    if (item.task) continue;
-    index = Index(index.value() + 1);
-    any_entry = true;
-    internal::InternalRequest request;
-    ApplyResult result;
-    if (!request.ParseFromString(item.data)) {
-      // The entry came from this process a moment ago; a failure to parse is a bug.
-      CHECK(false) << "undecodable log entry at index " << index;
+  std::vector<std::pair<Done, ApplyResult>> done;
+  deps_.applier->set_event_sink(observer_ ? &events : nullptr);
+  dolmen::Status status;
+  uint64_t last = 0;
+  for (const raft::Entry& e : entries) {
+    last = e.index.value();
+    if (e.type == raft::EntryType::kConfChange) {
+      // Raft's configuration is rebuilt from the log at every start, so conf changes are
+      // re-applied even below the backend's index; the membership update is idempotent.
+      status = ApplyConfChange(e);
+    } else if (e.index.value() > consistent && !e.data.empty()) {
+      status = ApplyNormal(e, &done);
     }
-    result = applier_->Apply(request);
-    results.emplace_back(&item.done, std::move(result));
-    if (applier_->storage_failed()) break;
+    if (!status.ok()) break;
   }
-  if (any_entry) {
-    Status s = applier_->storage_failed()
-                   ? Status(Code::kIoError, "the store failed while applying index " +
-                                                std::to_string(index.value()))
-                   : store_->Commit(index);
-    if (!s.ok()) {
-      // The entries are durable in the log and will be re-applied at restart; this member
-      // cannot go on serving a state it failed to record. Callers learn only that the server
-      // stopped: their write may still take effect at the restart, as with any timeout.
-      applier_->set_event_sink(nullptr);
-      {
-        std::lock_guard lock(mu_);
-        failed_ = true;
+  deps_.applier->set_event_sink(nullptr);
+  if (status.ok()) status = deps_.store->Commit(Index(std::max(last, consistent)));
+  if (!status.ok()) return status;
+  applied_.store(std::max(applied_.load(), last));
+  entries_since_checkpoint_ += entries.size();
+  for (auto& [d, result] : done) d(std::move(result));
+  // Watchers hear of a batch only once readers can see it.
+  if (observer_ && !events.empty()) observer_(std::move(events), deps_.store->CurrentRevision());
+  return OkStatus();
+}
+
+dolmen::Status Driver::ApplyNormal(const raft::Entry& e,
+                                   std::vector<std::pair<Done, ApplyResult>>* done) {
+  internal::InternalRequest request;
+  if (!request.ParseFromString(e.data)) {
+    return Corruption("committed entry " + std::to_string(e.index.value()) + " does not decode");
+  }
+  ApplyResult result;
+  if (request.has_member_attributes()) {
+    ASSIGN_OR_RETURN(backend::WriteTxn * txn, deps_.store->BatchTxn());
+    result.status = deps_.membership->SetAttributes(request.member_attributes(), txn);
+    if (!result.status.ok()) return result.status;
+    if (deps_.peers) deps_.peers->SetPeers(deps_.membership->List());
+  } else {
+    result = deps_.applier->Apply(request);
+    if (deps_.applier->storage_failed()) {
+      return dolmen::Status(Code::kIoError, "the store failed applying index " +
+                                                std::to_string(e.index.value()) + ": " +
+                                                result.status.ToString());
+    }
+  }
+  auto it = in_flight_.find(request.id());
+  if (it != in_flight_.end()) {
+    done->emplace_back(std::move(it->second.done), std::move(result));
+    in_flight_.erase(it);
+  }
+  return OkStatus();
+}
+
+dolmen::Status Driver::ApplyConfChange(const raft::Entry& e) {
+  ASSIGN_OR_RETURN(raft::ConfChange cc, raft::DecodeConfChange(e.data));
+  conf_state_ = node_->ApplyConfChange(cc);
+  internal::Member member;
+  if (!cc.context.empty() && !member.ParseFromString(cc.context)) {
+    return Corruption("conf change at index " + std::to_string(e.index.value()) +
+                      " carries an unreadable member record");
+  }
+  member.set_id(cc.node_id.value());
+  ASSIGN_OR_RETURN(backend::WriteTxn * txn, deps_.store->BatchTxn());
+  switch (cc.type) {
+    case raft::ConfChangeType::kAddNode: {
+      auto existing = deps_.membership->Get(cc.node_id);
+      if (existing && existing->is_learner()) {
+        RETURN_IF_ERROR(deps_.membership->Promote(cc.node_id, txn));
+      } else {
+        member.set_is_learner(false);
+        RETURN_IF_ERROR(deps_.membership->Add(member, txn));
       }
-      FailAll(batch, Status(Code::kStopped, "server stopped: " + s.ToString()));
-      if (on_fatal_) on_fatal_(s);
-      return false;
+      break;
     }
-    {
-      std::lock_guard lock(mu_);
-      applied_ = index;
+    case raft::ConfChangeType::kAddLearner:
+      member.set_is_learner(true);
+      RETURN_IF_ERROR(deps_.membership->Add(member, txn));
+      break;
+    case raft::ConfChangeType::kRemoveNode:
+      RETURN_IF_ERROR(deps_.membership->Remove(cc.node_id, txn));
+      break;
+  }
+  if (deps_.peers) deps_.peers->SetPeers(deps_.membership->List());
+  for (auto it = conf_in_flight_.begin(); it != conf_in_flight_.end(); ++it) {
+    if (SameChange(it->cc, cc)) {
+      auto done = std::move(it->done);
+      conf_in_flight_.erase(it);
+      done(OkStatus());
+      break;
     }
-    entries_since_checkpoint_ += results.size();
   }
-  applier_->set_event_sink(nullptr);
-  // Watchers hear of a batch only once readers can see it, so a watcher that reads after an
-  // event always finds that event's revision.
-  if (observer_ && !events.empty()) observer_(std::move(events), store_->CurrentRevision());
-  for (auto& [done, result] : results) (*done)(std::move(result));
-  for (Item& item : batch) {
-    if (item.task) item.task();
+  if (cc.type == raft::ConfChangeType::kRemoveNode && cc.node_id == self_) {
+    return dolmen::Status(Code::kStopped, "this member has been removed from the cluster");
   }
-  return true;
+  return OkStatus();
+}
+
+void Driver::ServeReads() {
+  uint64_t applied = applied_.load();
+  while (!reads_ready_.empty() && reads_ready_.begin()->first <= applied) {
+    auto done = std::move(reads_ready_.begin()->second.done);
+    reads_ready_.erase(reads_ready_.begin());
+    done(OkStatus());
+  }
+}
+
+void Driver::ExpireDeadlines() {
+  auto now = Clock::now();
+  // Without a leader the answer is etcd's "no leader"; with one, "request timed out".
+  auto why = [this] {
+    return leader_.load() == 0 ? dolmen::Status(Code::kNoLeader, "no leader")
+                               : dolmen::Status(Code::kTimeout, "request timed out");
+  };
+  while (!waiting_.empty() && waiting_.front().deadline <= now) {
+    auto done = std::move(waiting_.front().done);
+    waiting_.pop_front();
+    done(ApplyResult{why(), {}});
+  }
+  for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    auto done = std::move(it->second.done);
+    it = in_flight_.erase(it);
+    done(ApplyResult{why(), {}});
+  }
+  while (!conf_waiting_.empty() && conf_waiting_.front().deadline <= now) {
+    auto done = std::move(conf_waiting_.front().done);
+    conf_waiting_.pop_front();
+    done(why());
+  }
+  for (auto it = conf_in_flight_.begin(); it != conf_in_flight_.end();) {
+    if (it->deadline > now) {
+      ++it;
+      continue;
+    }
+    auto done = std::move(it->done);
+    it = conf_in_flight_.erase(it);
+    done(why());
+  }
+  auto expire_reads = [&](std::vector<Read>& reads) {
+    for (auto it = reads.begin(); it != reads.end();) {
+      if (it->deadline > now) {
+        ++it;
+        continue;
+      }
+      auto done = std::move(it->done);
+      it = reads.erase(it);
+      done(why());
+    }
+  };
+  expire_reads(reads_unissued_);
+  for (auto it = reads_issued_.begin(); it != reads_issued_.end();) {
+    expire_reads(it->second);
+    it = it->second.empty() ? reads_issued_.erase(it) : std::next(it);
+  }
+  for (auto it = reads_ready_.begin(); it != reads_ready_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    auto done = std::move(it->second.done);
+    it = reads_ready_.erase(it);
+    done(why());
+  }
 }
 
 void Driver::MaybeCheckpoint() {
-  auto now = std::chrono::steady_clock::now();
+  auto now = Clock::now();
   bool due =
       entries_since_checkpoint_ >= options_.checkpoint_entries ||
       (entries_since_checkpoint_ > 0 && now - last_checkpoint_ >= options_.checkpoint_interval);
   if (!due) return;
-  // The backend is durable up to applied_; the log before it is no longer needed to recover.
-  Index applied = applied_index();
-  Status s = store_->Sync();
-  if (s.ok()) s = wal_->ReleaseTo(Index(applied.value() + 1));
-  if (!s.ok()) {
-    // Not fatal: the log still holds everything; the next checkpoint tries again.
-    std::fprintf(stderr, "dolmen: checkpoint at index %llu failed: %s\n",
-                 static_cast<unsigned long long>(applied.value()), s.ToString().c_str());
-  }
   entries_since_checkpoint_ = 0;
   last_checkpoint_ = now;
+  const uint64_t applied = applied_.load();
+  if (applied <= last_checkpoint_index_) return;
+  // The backend becomes durable up to `applied`; a snapshot marker there lets the log before it
+  // go. The leader keeps catch_up_entries more in memory for followers slightly behind.
+  dolmen::Status s = deps_.store->Sync();
+  auto term = deps_.storage->TermAt(Index(applied));
+  if (s.ok() && !term.ok()) s = term.status();
+  raft::SnapshotMetadata meta;
+  if (s.ok()) {
+    meta.index = Index(applied);
+    meta.term = *term;
+    meta.conf_state = conf_state_;
+    s = deps_.wal->SaveSnapshot(meta);
+  }
+  if (s.ok()) s = deps_.storage->CreateSnapshot(Index(applied), conf_state_, "").status();
+  if (s.ok() && applied > options_.catch_up_entries &&
+      applied - options_.catch_up_entries > deps_.storage->FirstIndex().value()) {
+    s = deps_.storage->Compact(Index(applied - options_.catch_up_entries));
+  }
+  if (s.ok()) s = deps_.wal->ReleaseTo(Index(applied + 1));
+  if (!s.ok()) {
+    // Not fatal: the log still holds everything; the next checkpoint tries again.
+    Log("checkpoint at index " + std::to_string(applied) + " failed: " + s.ToString());
+    return;
+  }
+  last_checkpoint_index_ = applied;
 }
 
-void Driver::FailAll(std::deque<Item>& items, const Status& status) {
-  for (Item& item : items) {
-    if (item.done) item.done(ApplyResult{status, {}});
+void Driver::Fail(const dolmen::Status& s) {
+  failed_.store(true);
+  FailEverything(dolmen::Status(Code::kStopped, "server stopped: " + s.ToString()));
+  if (on_fatal_) on_fatal_(s);
+}
+
+void Driver::FailEverything(const dolmen::Status& s) {
+  Inbox rest;
+  {
+    std::lock_guard lock(mu_);
+    std::swap(rest, inbox_);
+    queued_proposals_ = 0;
   }
-  items.clear();
+  HandleInbox(rest);
+  tasks_.clear();
+  for (auto& p : waiting_) p.done(ApplyResult{s, {}});
+  waiting_.clear();
+  for (auto& [id, p] : in_flight_) p.done(ApplyResult{s, {}});
+  in_flight_.clear();
+  for (auto& c : conf_waiting_) c.done(s);
+  conf_waiting_.clear();
+  for (auto& c : conf_in_flight_) c.done(s);
+  conf_in_flight_.clear();
+  for (auto& r : reads_unissued_) r.done(s);
+  reads_unissued_.clear();
+  for (auto& [ctx, reads] : reads_issued_) {
+    for (auto& r : reads) r.done(s);
+  }
+  reads_issued_.clear();
+  for (auto& [index, r] : reads_ready_) r.done(s);
+  reads_ready_.clear();
 }
 
 }  // namespace dolmen::server

@@ -1,107 +1,200 @@
-// The driver: the one owner thread of a member. It takes proposals from any thread, makes a
-// batch of them durable with one log append and one fdatasync (group commit), applies them in
-// log order and completes each caller. Everything that must observe "all earlier writes
-// applied" (read-only txns, checkpoints) runs on this thread too, in queue order.
+// The driver: the one owner thread of a member, and the only caller of its Raft node.
 //
-// Today the log is local (one member); the Raft core slots in between "take a batch" and
-// "persist" without changing the contract callers see: Propose -> durable -> applied -> done.
+// Each turn it: ticks Raft on schedule; steps messages that arrived from peers; proposes the
+// requests that queued up meanwhile as one batch; then handles Raft's Ready in the order the
+// Ready contract requires (docs/raft.md): persist entries and hard state to the WAL with one
+// fdatasync, send messages, apply committed entries to the store (one backend commit per
+// Ready, carrying the applied index), answer waiting reads, Advance.
+//
+// One member and many run through this same path; a single voter elects itself at once.
+// Callers on other threads only queue work (bounded) and get callbacks.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/ids.h"
 #include "base/status.h"
+#include "raft/memory_storage.h"
+#include "raft/raw_node.h"
 #include "server/applier.h"
+#include "server/membership.h"
 #include "wal/wal.h"
 
 namespace dolmen::server {
 
 struct DriverOptions {
-  // Bounds on one batch: what one fdatasync covers and one backend commit applies.
+  // Bounds on one proposal batch.
   size_t max_batch_entries = 1024;
   size_t max_batch_bytes = 8u << 20;
-  // Proposals waiting beyond this are refused with "too many requests" rather than queued
-  // without bound.
+  // Proposals waiting beyond this are refused with "too many requests".
   size_t max_pending = 20000;
-  // A checkpoint syncs the backend and releases WAL segments it covers.
+  // A checkpoint syncs the backend, records a snapshot marker and releases WAL segments.
   uint64_t checkpoint_entries = 20000;
   std::chrono::milliseconds checkpoint_interval{5000};
+  // Entries the leader keeps in memory behind a checkpoint for slow followers.
+  uint64_t catch_up_entries = 5000;
+  // Raft time: one tick per heartbeat interval; elections after election_ticks ticks.
+  std::chrono::milliseconds tick_interval{100};
+  int election_ticks = 10;
+  // A proposal or read not done by then fails with "request timed out" (etcd: 5 s + 2
+  // election timeouts).
+  std::chrono::milliseconds request_timeout{7000};
+};
+
+// How the driver reaches peers; the real one is the gRPC transport, tests use fakes.
+class PeerSender {
+ public:
+  virtual ~PeerSender() = default;
+  virtual void Send(std::vector<raft::Message> messages) = 0;
+  virtual void SendSnapshot(raft::Message message) = 0;
+  // Membership changed: the set of peers to talk to.
+  virtual void SetPeers(const std::vector<internal::Member>& members) = 0;
 };
 
 class Driver {
  public:
   using Done = std::function<void(ApplyResult)>;
   using Task = std::function<void()>;
-  // Called once, on the owner thread, when the log cannot be written: the member must stop.
   using FatalHandler = std::function<void(const Status&)>;
-  // Called on the owner thread after each batch is applied and visible to readers, with the
+  // Called on the owner thread after each applied batch is visible to readers, with the
   // batch's changes in revision order and the store revision after it (for watchers).
   using ApplyObserver = std::function<void(std::vector<mvcc::Event> events, Revision revision)>;
 
-  Driver(wal::Wal* wal, mvcc::Store* store, Applier* applier, Term term, Index last_index,
-         DriverOptions options, FatalHandler on_fatal);
+  struct Deps {
+    wal::Wal* wal = nullptr;
+    mvcc::Store* store = nullptr;
+    Applier* applier = nullptr;
+    Membership* membership = nullptr;
+    raft::MemoryStorage* storage = nullptr;  // mirrors the WAL
+    PeerSender* peers = nullptr;             // may be null for a single member
+  };
+
+  Driver(Deps deps, std::unique_ptr<raft::RawNode> node, MemberId self, DriverOptions options,
+         FatalHandler on_fatal);
   ~Driver();
   Driver(const Driver&) = delete;
   Driver& operator=(const Driver&) = delete;
 
-  // Must be set before Start.
+  // Both before Start.
   void SetApplyObserver(ApplyObserver observer) { observer_ = std::move(observer); }
+  void SetPeerSender(PeerSender* peers) { deps_.peers = peers; }
   void Start();
-  // Finishes the batch in flight, fails everything still queued with kStopped, joins.
+  // Finishes the turn in flight, fails everything still queued with kStopped, joins.
   void Stop();
 
-  // Thread-safe. `data` is a serialized InternalRequest. `done` runs on the owner thread after
-  // the entry is durable and applied, or at once on the calling thread when refused.
-  void Propose(std::string data, Done done);
-  // Thread-safe. Runs `task` on the owner thread after every proposal queued before it has
-  // been applied. Returns false (and drops the task) when stopped.
+  // Thread-safe. `data` is a serialized InternalRequest whose id is `id`. `done` runs on the
+  // owner thread once this member applied the entry, or fails (kTimeout, kStopped, ...).
+  void Propose(uint64_t id, std::string data, Done done);
+  // Thread-safe. A membership change; `done` runs once it is applied here.
+  void ProposeConfChange(raft::ConfChange cc, std::function<void(Status)> done);
+  // Thread-safe. A linearizable read barrier: `done` runs (on the owner thread) once this
+  // member has applied everything committed before the call, as confirmed by the leader.
+  void ReadIndex(std::function<void(Status)> done);
+  // Thread-safe. Runs `task` on the owner thread after everything queued before it. Returns
+  // false (dropping the task) when stopped.
   bool RunInOrder(Task task);
+  // Thread-safe. Messages from peers.
+  void Step(std::vector<raft::Message> messages);
+  void ReportUnreachable(MemberId id);
+  void ReportSnapshot(MemberId id, bool ok);
+  // Thread-safe. Asks Raft to hand leadership to `transferee`.
+  void TransferLeader(MemberId transferee);
 
-  Term term() const { return term_; }
-  Index applied_index() const;
+  Term term() const { return Term(term_.load()); }
+  MemberId leader() const { return MemberId(leader_.load()); }
+  Index applied_index() const { return Index(applied_.load()); }
+  Index commit_index() const { return Index(commit_.load()); }
+  bool failed() const { return failed_.load(); }
 
  private:
-  struct Item {
-    std::string data;  // empty with a task
+  struct Proposal {
+    uint64_t id;
+    std::string data;
     Done done;
-    Task task;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  struct ConfProposal {
+    raft::ConfChange cc;
+    std::function<void(dolmen::Status)> done;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  struct Read {
+    std::function<void(dolmen::Status)> done;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  struct Inbox {  // everything other threads hand to the owner thread; guarded by mu_
+    std::deque<Proposal> proposals;
+    std::deque<ConfProposal> conf_changes;
+    std::vector<Read> reads;
+    std::vector<raft::Message> messages;
+    std::vector<std::pair<MemberId, int>> reports;  // (id, -1 unreachable / 0 snap fail / 1 ok)
+    std::deque<Task> tasks;
+    std::vector<MemberId> transfers;
   };
 
   void Loop();
-  bool TakeBatch(std::deque<Item>* batch);
-  Status Persist(std::deque<Item>& batch);
-  // False when the store failed: the member has been declared failed.
-  bool ApplyBatch(std::deque<Item>& batch);
+  bool WaitForWork(Inbox* inbox);
+  void TickIfDue();
+  void HandleInbox(Inbox& inbox);
+  void ProposeWaiting();
+  void IssueReadIndex();
+  dolmen::Status HandleReady();
+  dolmen::Status Persist(const raft::Ready& rd);
+  void SendMessages(std::vector<raft::Message> messages);
+  dolmen::Status ApplyCommitted(const std::vector<raft::Entry>& entries);
+  dolmen::Status ApplyNormal(const raft::Entry& e, std::vector<std::pair<Done, ApplyResult>>* done);
+  dolmen::Status ApplyConfChange(const raft::Entry& e);
+  void ServeReads();
+  void ExpireDeadlines();
   void MaybeCheckpoint();
-  void FailAll(std::deque<Item>& items, const Status& status);
+  void Fail(const dolmen::Status& s);
+  void FailEverything(const dolmen::Status& s);
 
-  wal::Wal* const wal_;
-  mvcc::Store* const store_;
-  Applier* const applier_;
-  const Term term_;
+  Deps deps_;
+  std::unique_ptr<raft::RawNode> node_;
+  const MemberId self_;
   const DriverOptions options_;
   FatalHandler on_fatal_;
   ApplyObserver observer_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Item> queue_;       // guarded by mu_
+  Inbox inbox_;                  // guarded by mu_
   size_t queued_proposals_ = 0;  // guarded by mu_
   bool stopping_ = false;        // guarded by mu_
-  bool failed_ = false;          // guarded by mu_
-  Index applied_;                // guarded by mu_ (written by the owner thread)
+
+  std::atomic<bool> failed_{false};
+  std::atomic<uint64_t> term_{0};
+  std::atomic<uint64_t> leader_{0};
+  std::atomic<uint64_t> applied_{0};
+  std::atomic<uint64_t> commit_{0};
 
   // Owner thread only.
-  Index last_index_;
+  std::deque<Proposal> waiting_;            // not yet accepted by Raft (no leader yet)
+  std::map<uint64_t, Proposal> in_flight_;  // accepted; awaiting apply, by request id
+  std::deque<ConfProposal> conf_waiting_;
+  std::vector<ConfProposal> conf_in_flight_;
+  std::vector<Read> reads_unissued_;
+  std::map<std::string, std::vector<Read>> reads_issued_;  // by ReadIndex context
+  std::multimap<uint64_t, Read> reads_ready_;              // by read index
+  uint64_t next_read_context_ = 1;
+  raft::ConfState conf_state_;
+  std::chrono::steady_clock::time_point next_tick_;
   uint64_t entries_since_checkpoint_ = 0;
   std::chrono::steady_clock::time_point last_checkpoint_;
+  std::vector<Task> tasks_;
+  uint64_t last_checkpoint_index_ = 0;
   std::thread thread_;
 };
 

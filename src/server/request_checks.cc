@@ -153,4 +153,21 @@ bool IsReadOnly(const etcdserverpb::TxnRequest& r) {
   return branch_read_only(r.success()) && branch_read_only(r.failure());
 }
 
+bool IsSerializable(const etcdserverpb::TxnRequest& r) {
+  auto branch = [](const auto& ops) {
+    for (const auto& op : ops) {
+      if (op.request_case() == etcdserverpb::RequestOp::kRequestRange &&
+          !op.request_range().serializable()) {
+        return false;
+      }
+      if (op.request_case() == etcdserverpb::RequestOp::kRequestTxn &&
+          !IsSerializable(op.request_txn())) {
+        return false;
+      }
+    }
+    return true;
+  };
+  return branch(r.success()) && branch(r.failure());
+}
+
 }  // namespace dolmen::server

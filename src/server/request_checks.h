@@ -20,5 +20,8 @@ Status CheckTxn(const etcdserverpb::TxnRequest& r, int64_t max_txn_ops);
 
 // True when a txn only reads: it can then be served without going through the log.
 bool IsReadOnly(const etcdserverpb::TxnRequest& r);
+// True when every range in a read-only txn asks for a serializable read (etcd's rule for
+// serving a txn without a read barrier).
+bool IsSerializable(const etcdserverpb::TxnRequest& r);
 
 }  // namespace dolmen::server

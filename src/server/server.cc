@@ -1,10 +1,12 @@
 #include "server/server.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <utility>
 
 #include "base/coding.h"
+#include "raft/conf_change.h"
 #include "server/member_id.h"
 #include "server/request_checks.h"
 
@@ -33,13 +35,23 @@ Status DecodeMetadata(const std::string& in, const std::string& wal_dir, MemberI
   return OkStatus();
 }
 
-// Replay commits the backend in batches of this many entries.
-constexpr size_t kReplayBatch = 1024;
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+void Log(const std::string& line) { std::fprintf(stderr, "dolmen: %s\n", line.c_str()); }
 
 }  // namespace
 
 Server::Server(ServerConfig config) : config_(std::move(config)) {
   CHECK(config_.fs != nullptr && config_.open_backend) << "ServerConfig needs its adapters";
+  if (config_.initial_cluster.empty()) {
+    std::vector<std::string> peers = config_.peer_urls;
+    if (peers.empty()) peers.push_back("http://localhost:2380");
+    config_.initial_cluster.push_back(InitialMember{config_.name, peers});
+  }
 }
 
 Server::~Server() { Stop(); }
@@ -48,6 +60,62 @@ Result<std::unique_ptr<Server>> Server::Open(ServerConfig config) {
   std::unique_ptr<Server> server(new Server(std::move(config)));
   RETURN_IF_ERROR(server->OpenStorage());
   return server;
+}
+
+Status Server::Bootstrap(std::vector<raft::Entry>* entries, raft::HardState* hs) {
+  if (config_.initial_cluster_existing) {
+    return Unimplemented(
+        "--initial-cluster-state existing (joining a running cluster) is not supported yet");
+  }
+  // Ids as etcd derives them, so the same flags name the same members.
+  std::vector<internal::Member> members;
+  std::vector<MemberId> ids;
+  const InitialMember* self = nullptr;
+  for (const auto& m : config_.initial_cluster) {
+    internal::Member rec;
+    rec.set_id(ComputeMemberId(m.peer_urls, config_.cluster_token).value());
+    rec.set_name(m.name);
+    for (const auto& u : m.peer_urls) rec.add_peer_urls(u);
+    if (m.name == config_.name) self = &m;
+    ids.push_back(MemberId(rec.id()));
+    members.push_back(std::move(rec));
+  }
+  if (self == nullptr) {
+    return InvalidArgument("couldn't find local name \"" + config_.name +
+                           "\" in the initial cluster configuration");
+  }
+  std::vector<std::string> mine = self->peer_urls, advertised = config_.peer_urls;
+  std::sort(mine.begin(), mine.end());
+  std::sort(advertised.begin(), advertised.end());
+  if (!advertised.empty() && mine != advertised) {
+    return InvalidArgument(
+        "--initial-cluster has " + config_.name + "=" + Join(self->peer_urls) +
+        " but missing from --initial-advertise-peer-urls=" + Join(config_.peer_urls));
+  }
+  member_id_ = ComputeMemberId(self->peer_urls, config_.cluster_token);
+  cluster_id_ = ComputeClusterId(ids);
+  // etcd's bootstrap: every initial member is added by a committed conf-change entry at
+  // term 1, so the first elected leader is in term 2.
+  std::sort(members.begin(), members.end(),
+            [](const auto& a, const auto& b) { return a.id() < b.id(); });
+  uint64_t index = 0;
+  for (const auto& m : members) {
+    raft::ConfChange cc;
+    cc.type = raft::ConfChangeType::kAddNode;
+    cc.node_id = MemberId(m.id());
+    internal::Member ctx = m;
+    ctx.clear_name();  // the name arrives with the member's own published attributes
+    cc.context = ctx.SerializeAsString();
+    raft::Entry e;
+    e.term = Term(1);
+    e.index = Index(++index);
+    e.type = raft::EntryType::kConfChange;
+    e.data = raft::EncodeConfChange(cc);
+    entries->push_back(std::move(e));
+  }
+  hs->term = Term(1);
+  hs->commit = Index(index);
+  return OkStatus();
 }
 
 Status Server::OpenStorage() {
@@ -65,115 +133,145 @@ Status Server::OpenStorage() {
   }
   ASSIGN_OR_RETURN(backend_, config_.open_backend(member_dir + "/db", backend_options));
   ASSIGN_OR_RETURN(store_, mvcc::Store::Open(backend_.get()));
+  membership_ = std::make_unique<Membership>();
+  RETURN_IF_ERROR(membership_->Load(backend_.get()));
   const Index applied = store_->ConsistentIndex();
 
-  std::vector<raft::Entry> entries;
-  raft::HardState hard_state;
   if (wal::Wal::Exists(fs, wal_dir)) {
     ASSIGN_OR_RETURN(auto opened, wal::Wal::Open(fs, wal_dir, wal::Options{}));
     wal_ = std::move(opened.first);
     wal::Recovered& recovered = opened.second;
-    for (const auto& note : recovered.repairs) {
-      std::fprintf(stderr, "dolmen: repaired write-ahead log: %s\n", note.c_str());
-    }
+    for (const auto& note : recovered.repairs) Log("repaired write-ahead log: " + note);
     RETURN_IF_ERROR(DecodeMetadata(recovered.metadata, wal_dir, &member_id_, &cluster_id_));
-    hard_state = recovered.hard_state;
-    entries = std::move(recovered.entries);
-  } else {
-    if (applied.value() > 0) {
-      return Corruption("data dir " + config_.data_dir + " has a backend applied to index " +
-                        std::to_string(applied.value()) + " but no write-ahead log in " + wal_dir);
+    uint64_t first = recovered.snapshot          ? recovered.snapshot->index.value() + 1
+                     : recovered.entries.empty() ? 1
+                                                 : recovered.entries.front().index.value();
+    if (first > applied.value() + 1) {
+      return Corruption("write-ahead log in " + wal_dir + " starts at index " +
+                        std::to_string(first) + " but the backend has applied only up to " +
+                        std::to_string(applied.value()));
     }
-    std::vector<std::string> peers = config_.peer_urls;
-    if (peers.empty()) peers.push_back("http://localhost:2380");
-    member_id_ = ComputeMemberId(peers, config_.cluster_token);
-    cluster_id_ = ComputeClusterId({member_id_});
-    ASSIGN_OR_RETURN(wal_, wal::Wal::Create(fs, wal_dir, EncodeMetadata(member_id_, cluster_id_),
-                                            wal::Options{}));
+    return StartRaft(&recovered, {}, {});
+  }
+  if (applied.value() > 0) {
+    return Corruption("data dir " + config_.data_dir + " has a backend applied to index " +
+                      std::to_string(applied.value()) + " but no write-ahead log in " + wal_dir);
+  }
+  std::vector<raft::Entry> entries;
+  raft::HardState hs;
+  RETURN_IF_ERROR(Bootstrap(&entries, &hs));
+  ASSIGN_OR_RETURN(
+      wal_, wal::Wal::Create(fs, wal_dir, EncodeMetadata(member_id_, cluster_id_), wal::Options{}));
+  RETURN_IF_ERROR(wal_->Append(entries, hs));
+  RETURN_IF_ERROR(wal_->Sync());
+  return StartRaft(nullptr, std::move(entries), hs);
+}
+
+Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entry> bootstrap,
+                         raft::HardState bootstrap_hs) {
+  raft_storage_ = std::make_unique<raft::MemoryStorage>();
+  Index snapshot_index;
+  if (recovered != nullptr) {
+    if (recovered->snapshot) {
+      raft::Snapshot snap;
+      snap.metadata = *recovered->snapshot;
+      RETURN_IF_ERROR(raft_storage_->ApplySnapshot(std::move(snap)));
+      snapshot_index = recovered->snapshot->index;
+    }
+    std::vector<raft::Entry> tail;
+    for (const auto& e : recovered->entries) {
+      if (e.index > snapshot_index) tail.push_back(e);
+    }
+    if (!tail.empty()) RETURN_IF_ERROR(raft_storage_->Append(tail));
+    raft_storage_->SetHardState(recovered->hard_state);
+  } else {
+    RETURN_IF_ERROR(raft_storage_->Append(bootstrap));
+    raft_storage_->SetHardState(bootstrap_hs);
   }
 
-  Term last_term = hard_state.term;
-  if (!entries.empty()) last_term = std::max(last_term, entries.back().term);
-  last_index_ = applied;
-  if (!entries.empty()) last_index_ = std::max(last_index_, entries.back().index);
-  RETURN_IF_ERROR(Replay(std::move(entries)));
+  raft::Config rc;
+  rc.id = member_id_;
+  rc.election_ticks = config_.driver.election_ticks;
+  rc.heartbeat_ticks = 1;
+  rc.storage = raft_storage_.get();
+  // Raft re-emits committed entries after the snapshot; the apply path skips those the backend
+  // already holds but replays conf changes, which rebuilds Raft's configuration.
+  rc.applied = snapshot_index;
+  rc.random_seed =
+      member_id_.value() ^
+      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  ASSIGN_OR_RETURN(auto node, raft::RawNode::Create(rc));
 
-  // A single member elects itself in a new term at every start, as etcd's does (a fresh
-  // member's first term is 2: term 1 belongs to its bootstrap).
-  term_ = Term(std::max<uint64_t>(last_term.value(), 1) + 1);
-  raft::HardState hs;
-  hs.term = term_;
-  hs.vote = member_id_;
-  hs.commit = last_index_;
-  RETURN_IF_ERROR(wal_->Append({}, hs));
-  RETURN_IF_ERROR(wal_->Sync());
+  uint64_t prefix = (member_id_.value() & 0xFFFF) << 48;
+  uint64_t millis = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count());
+  next_request_id_.store(prefix | ((millis << 8) & ((1ull << 48) - 1)));
 
   applier_ = std::make_unique<Applier>(store_.get());
-  driver_ = std::make_unique<Driver>(wal_.get(), store_.get(), applier_.get(), term_, last_index_,
-                                     config_.driver, [this](const Status& s) {
+  Driver::Deps deps;
+  deps.wal = wal_.get();
+  deps.store = store_.get();
+  deps.applier = applier_.get();
+  deps.membership = membership_.get();
+  deps.storage = raft_storage_.get();
+  driver_ = std::make_unique<Driver>(deps, std::move(node), member_id_, config_.driver,
+                                     [this](const Status& s) {
                                        failed_.store(true);
                                        if (on_fatal_) on_fatal_(s);
                                      });
   return OkStatus();
 }
 
-Status Server::Replay(std::vector<raft::Entry> entries) {
-  Applier applier(store_.get());
-  Index applied = store_->ConsistentIndex();
-  size_t in_batch = 0;
-  for (const raft::Entry& e : entries) {
-    if (e.index <= applied) continue;
-    if (e.index.value() != applied.value() + 1) {
-      return Corruption("write-ahead log skips from index " + std::to_string(applied.value()) +
-                        " to " + std::to_string(e.index.value()));
-    }
-    if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
-      internal::InternalRequest request;
-      if (!request.ParseFromString(e.data)) {
-        return Corruption("log entry " + std::to_string(e.index.value()) + " does not decode");
-      }
-      // Errors decided at apply (a missing lease, say) were answered to the client the first
-      // time; replay reaches the same decision and has nobody to tell.
-      (void)applier.Apply(request);
-    }
-    applied = e.index;
-    if (++in_batch == kReplayBatch) {
-      RETURN_IF_ERROR(store_->Commit(applied));
-      in_batch = 0;
-    }
-  }
-  if (in_batch > 0) RETURN_IF_ERROR(store_->Commit(applied));
-  return OkStatus();
+void Server::Start() {
+  driver_->Start();
+  PublishAttributes();
 }
 
-void Server::Start() { driver_->Start(); }
+// etcd's "publish": the member records its name and client URLs in the replicated
+// membership once it runs, retried until it lands (each try is bounded by the request
+// timeout) or the member stops.
+void Server::PublishAttributes() {
+  internal::InternalRequest request;
+  auto* attrs = request.mutable_member_attributes();
+  attrs->set_id(member_id_.value());
+  attrs->set_name(config_.name);
+  for (const auto& u : config_.client_urls) attrs->add_client_urls(u);
+  Propose(std::move(request), [this](ApplyResult result) {
+    if (result.status.ok() || stopped_.load() || failed_.load()) return;
+    if (result.status.code() == Code::kStopped) return;
+    PublishAttributes();
+  });
+}
 
 void Server::Stop() {
+  if (stopped_.exchange(true)) return;
   if (driver_) driver_->Stop();
   if (store_ && !failed_.load()) {
     // A clean stop leaves the backend durable so the next start replays nothing.
     Status s = store_->Sync();
-    if (!s.ok()) std::fprintf(stderr, "dolmen: backend sync at stop: %s\n", s.ToString().c_str());
+    if (!s.ok()) Log("backend sync at stop: " + s.ToString());
   }
 }
 
-Term Server::term() const { return term_; }
+Term Server::term() const { return driver_->term(); }
 Index Server::applied_index() const { return driver_->applied_index(); }
 
 void Server::FillHeader(etcdserverpb::ResponseHeader* h) const {
   h->set_cluster_id(cluster_id_.value());
   h->set_member_id(member_id_.value());
-  h->set_raft_term(term_.value());
+  h->set_raft_term(driver_->term().value());
 }
 
 void Server::Propose(internal::InternalRequest request, Driver::Done on_applied) {
-  request.set_id(next_request_id_.fetch_add(1));
+  uint64_t id = next_request_id_.fetch_add(1);
+  request.set_id(id);
   std::string data = request.SerializeAsString();
   if (data.size() > config_.max_request_bytes) {
     on_applied(ApplyResult{Status(Code::kRequestTooLarge, "request is too large"), {}});
     return;
   }
-  driver_->Propose(std::move(data), std::move(on_applied));
+  driver_->Propose(id, std::move(data), std::move(on_applied));
 }
 
 template <typename Response>
@@ -190,17 +288,28 @@ void Server::ProposeAndReply(internal::InternalRequest request, Callback<Respons
   });
 }
 
+void Server::ReadBarrier(bool serializable, std::function<void(Status)> read) {
+  if (serializable) {
+    read(OkStatus());
+    return;
+  }
+  driver_->ReadIndex(std::move(read));
+}
+
 void Server::Range(const etcdserverpb::RangeRequest& r,
                    Callback<etcdserverpb::RangeResponse> done) {
   if (Status s = CheckRange(r); !s.ok()) return done(s);
-  // One member: everything acknowledged is applied, so a read of the store is linearizable
-  // as it stands; serializable reads are the same read.
-  auto rr = store_->Range(ToRangeOptions(r));
-  if (!rr.ok()) return done(rr.status());
-  etcdserverpb::RangeResponse response;
-  ToRangeResponse(*rr, r.keys_only(), &response);
-  FillHeader(response.mutable_header());
-  done(std::move(response));
+  // A linearizable read waits until this member has applied everything the leader had
+  // committed when the read arrived (ReadIndex); a serializable one reads what is here.
+  ReadBarrier(r.serializable(), [this, r, done = std::move(done)](Status barrier) {
+    if (!barrier.ok()) return done(barrier);
+    auto rr = store_->Range(ToRangeOptions(r));
+    if (!rr.ok()) return done(rr.status());
+    etcdserverpb::RangeResponse response;
+    ToRangeResponse(*rr, r.keys_only(), &response);
+    FillHeader(response.mutable_header());
+    done(std::move(response));
+  });
 }
 
 void Server::Put(const etcdserverpb::PutRequest& r, Callback<etcdserverpb::PutResponse> done) {
@@ -221,15 +330,18 @@ void Server::DeleteRange(const etcdserverpb::DeleteRangeRequest& r,
 void Server::Txn(const etcdserverpb::TxnRequest& r, Callback<etcdserverpb::TxnResponse> done) {
   if (Status s = CheckTxn(r, config_.max_txn_ops); !s.ok()) return done(s);
   if (IsReadOnly(r)) {
-    // Reads need no log entry; running on the driver thread orders them after every write
-    // acknowledged before they arrived and gives all their ranges one consistent view.
+    // Reads need no log entry. After the read barrier they run on the driver thread, which
+    // gives all their compares and ranges one consistent view.
     auto shared = std::make_shared<Callback<etcdserverpb::TxnResponse>>(std::move(done));
-    bool queued = driver_->RunInOrder([this, r, shared] {
-      auto result = applier_->Txn(r);
-      if (result.ok()) FillHeader(result->mutable_header());
-      (*shared)(std::move(result));
+    ReadBarrier(IsSerializable(r), [this, r, shared](Status barrier) {
+      if (!barrier.ok()) return (*shared)(barrier);
+      bool queued = driver_->RunInOrder([this, r, shared] {
+        auto result = applier_->Txn(r);
+        if (result.ok()) FillHeader(result->mutable_header());
+        (*shared)(std::move(result));
+      });
+      if (!queued) (*shared)(Status(Code::kStopped, "server stopped"));
     });
-    if (!queued) (*shared)(Status(Code::kStopped, "server stopped"));
     return;
   }
   internal::InternalRequest request;

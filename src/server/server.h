@@ -17,15 +17,25 @@
 #include "mvcc/store.h"
 #include "server/applier.h"
 #include "server/driver.h"
+#include "server/membership.h"
 #include "wal/wal.h"
 
 namespace dolmen::server {
+
+struct InitialMember {
+  std::string name;
+  std::vector<std::string> peer_urls;
+};
 
 struct ServerConfig {
   std::string name = "default";
   std::string data_dir;
   std::vector<std::string> peer_urls;    // this member's advertised peer URLs
   std::vector<std::string> client_urls;  // this member's advertised client URLs
+  // --initial-cluster; empty means this member alone with peer_urls. Used only when the data
+  // dir is new.
+  std::vector<InitialMember> initial_cluster;
+  bool initial_cluster_existing = false;  // --initial-cluster-state existing
   std::string cluster_token = "etcd-cluster";
   int64_t max_txn_ops = 128;
   uint64_t max_request_bytes = 1536 * 1024;
@@ -48,6 +58,11 @@ class Server {
   // the backend holds. A corrupt log or backend is an error naming the file.
   static Result<std::unique_ptr<Server>> Open(ServerConfig config);
   ~Server();
+
+  // Before Start: how to reach peers (the gRPC transport; fakes in tests). Not owned.
+  void SetPeerSender(PeerSender* peers) { driver_->SetPeerSender(peers); }
+  Driver* driver() { return driver_.get(); }
+  const Membership& membership() const { return *membership_; }
 
   // Before Start: receives every applied batch's changes on the driver thread (see Driver).
   void SetApplyObserver(Driver::ApplyObserver observer) {
@@ -80,6 +95,8 @@ class Server {
   ClusterId cluster_id() const { return cluster_id_; }
   Term term() const;
   Index applied_index() const;
+  Index commit_index() const { return driver_->commit_index(); }
+  MemberId leader() const { return driver_->leader(); }
   Revision current_revision() const { return store_->CurrentRevision(); }
   uint64_t backend_size_bytes() const { return backend_->SizeBytes(); }
   uint64_t backend_size_in_use_bytes() const { return backend_->SizeInUseBytes(); }
@@ -90,9 +107,16 @@ class Server {
  private:
   explicit Server(ServerConfig config);
   Status OpenStorage();
-  Status Replay(std::vector<raft::Entry> entries);
+  // A new data dir: the members of --initial-cluster, as conf-change entries at term 1.
+  Status Bootstrap(std::vector<raft::Entry>* entries, raft::HardState* hs);
+  Status StartRaft(const wal::Recovered* recovered, std::vector<raft::Entry> bootstrap,
+                   raft::HardState bootstrap_hs);
+  void PublishAttributes();
   // Encodes, size-checks and proposes; `on_applied` receives the apply result.
   void Propose(internal::InternalRequest request, Driver::Done on_applied);
+  // Runs `read` once a linearizable read may be served (after ReadIndex), or at once for a
+  // serializable one; `read` gets a non-ok Status when the barrier failed.
+  void ReadBarrier(bool serializable, std::function<void(Status)> read);
   template <typename Response>
   void ProposeAndReply(internal::InternalRequest request, Callback<Response> done);
 
@@ -104,10 +128,13 @@ class Server {
   std::unique_ptr<mvcc::Store> store_;
   std::unique_ptr<wal::Wal> wal_;
   std::unique_ptr<Applier> applier_;
+  std::unique_ptr<Membership> membership_;
+  std::unique_ptr<raft::MemoryStorage> raft_storage_;
   std::unique_ptr<Driver> driver_;
-  Term term_;
-  Index last_index_;
   std::atomic<bool> failed_{false};
+  std::atomic<bool> stopped_{false};
+  // Request ids are unique across members: the member id's low 16 bits, then a counter
+  // started from the clock (etcd's scheme), so two members never propose the same id.
   std::atomic<uint64_t> next_request_id_{1};
   std::function<void(const Status&)> on_fatal_;
 };

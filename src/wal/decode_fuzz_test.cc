@@ -22,7 +22,11 @@ std::string ValidSegment() {
     EncodeRecord(RecordType::kEntry, payload, &bytes);
   }
   payload.clear();
-  EncodeSnapshot({Index(3), Term(1), {{MemberId(1)}, {}}}, &payload);
+  raft::SnapshotMetadata meta;
+  meta.index = Index(3);
+  meta.term = Term(1);
+  meta.conf_state.voters = {MemberId(1)};
+  EncodeSnapshot(meta, &payload);
   EncodeRecord(RecordType::kSnapshot, payload, &bytes);
   payload.clear();
   EncodeHardState({Term(1), MemberId(1), Index(5)}, &payload);

@@ -91,7 +91,11 @@ TEST(WalPayloadTest, HardStateRoundTrip) {
 }
 
 TEST(WalPayloadTest, SnapshotRoundTrip) {
-  raft::SnapshotMetadata meta{Index(10), Term(2), {{MemberId(1), MemberId(2)}, {MemberId(3)}}};
+  raft::SnapshotMetadata meta;
+  meta.index = Index(10);
+  meta.term = Term(2);
+  meta.conf_state.voters = {MemberId(1), MemberId(2)};
+  meta.conf_state.learners = {MemberId(3)};
   std::string bytes;
   EncodeSnapshot(meta, &bytes);
   raft::SnapshotMetadata got;

@@ -260,7 +260,11 @@ class History {
     } else {
       return;
     }
-    raft::SnapshotMetadata meta{Index(index), Term(term_), {{MemberId(1)}, {}}};
+    raft::SnapshotMetadata meta;
+  meta.index = Index(index);
+  meta.term = Term(term_);
+  meta.conf_state.voters = {MemberId(1)};
+  meta.conf_state.learners = {};
     ASSERT_TRUE(wal_->SaveSnapshot(meta).ok());
     model_.snap = meta;
     candidates_ = {model_};  // SaveSnapshot syncs

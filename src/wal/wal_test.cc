@@ -155,7 +155,11 @@ TEST_F(WalTest, RaftTruncationAcrossSegments) {
 TEST_F(WalTest, SnapshotMarkerDropsCoveredEntries) {
   auto wal = MustCreate(fs_.get(), dir_);
   ASSERT_TRUE(wal->Append(MakeEntries(1, 10, 1), MakeHardState(1, 1, 10)).ok());
-  raft::SnapshotMetadata snap{Index(6), Term(1), {{MemberId(1), MemberId(2)}, {MemberId(9)}}};
+  raft::SnapshotMetadata snap;
+  snap.index = Index(6);
+  snap.term = Term(1);
+  snap.conf_state.voters = {MemberId(1), MemberId(2)};
+  snap.conf_state.learners = {MemberId(9)};
   ASSERT_TRUE(wal->SaveSnapshot(snap).ok());
   wal.reset();
   auto [reopened, rec] = MustOpen(fs_.get(), dir_);
