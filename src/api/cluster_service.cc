@@ -1,5 +1,7 @@
 #include "api/cluster_service.h"
 
+#include "api/unary_reply.h"
+
 namespace dolmen::api {
 
 grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* ctx,
@@ -18,6 +20,38 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
   }
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext* ctx,
+                                                    const etcdserverpb::MemberAddRequest* request,
+                                                    etcdserverpb::MemberAddResponse* response) {
+  auto* reactor = ctx->DefaultReactor();
+  server_->MemberAdd(*request, ReplyTo(reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberRemove(
+    grpc::CallbackServerContext* ctx, const etcdserverpb::MemberRemoveRequest* request,
+    etcdserverpb::MemberRemoveResponse* response) {
+  auto* reactor = ctx->DefaultReactor();
+  server_->MemberRemove(*request, ReplyTo(reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberUpdate(
+    grpc::CallbackServerContext* ctx, const etcdserverpb::MemberUpdateRequest* request,
+    etcdserverpb::MemberUpdateResponse* response) {
+  auto* reactor = ctx->DefaultReactor();
+  server_->MemberUpdate(*request, ReplyTo(reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberPromote(
+    grpc::CallbackServerContext* ctx, const etcdserverpb::MemberPromoteRequest* request,
+    etcdserverpb::MemberPromoteResponse* response) {
+  auto* reactor = ctx->DefaultReactor();
+  server_->MemberPromote(*request, ReplyTo(reactor, response));
   return reactor;
 }
 

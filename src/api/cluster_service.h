@@ -16,14 +16,18 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                                        const etcdserverpb::MemberListRequest* request,
                                        etcdserverpb::MemberListResponse* response) override;
 
-  DOLMEN_NOT_IMPLEMENTED_UNARY(Cluster, MemberAdd, etcdserverpb::MemberAddRequest,
-                               etcdserverpb::MemberAddResponse)
-  DOLMEN_NOT_IMPLEMENTED_UNARY(Cluster, MemberRemove, etcdserverpb::MemberRemoveRequest,
-                               etcdserverpb::MemberRemoveResponse)
-  DOLMEN_NOT_IMPLEMENTED_UNARY(Cluster, MemberUpdate, etcdserverpb::MemberUpdateRequest,
-                               etcdserverpb::MemberUpdateResponse)
-  DOLMEN_NOT_IMPLEMENTED_UNARY(Cluster, MemberPromote, etcdserverpb::MemberPromoteRequest,
-                               etcdserverpb::MemberPromoteResponse)
+  grpc::ServerUnaryReactor* MemberAdd(grpc::CallbackServerContext* ctx,
+                                      const etcdserverpb::MemberAddRequest* request,
+                                      etcdserverpb::MemberAddResponse* response) override;
+  grpc::ServerUnaryReactor* MemberRemove(grpc::CallbackServerContext* ctx,
+                                         const etcdserverpb::MemberRemoveRequest* request,
+                                         etcdserverpb::MemberRemoveResponse* response) override;
+  grpc::ServerUnaryReactor* MemberUpdate(grpc::CallbackServerContext* ctx,
+                                         const etcdserverpb::MemberUpdateRequest* request,
+                                         etcdserverpb::MemberUpdateResponse* response) override;
+  grpc::ServerUnaryReactor* MemberPromote(grpc::CallbackServerContext* ctx,
+                                          const etcdserverpb::MemberPromoteRequest* request,
+                                          etcdserverpb::MemberPromoteResponse* response) override;
 
  private:
   server::Server* server_;

@@ -157,6 +157,7 @@ server::ServerConfig ToServerConfig(const Config& c) {
   s.cluster_token = c.initial_cluster_token;
   s.initial_cluster = c.initial_members;
   s.initial_cluster_existing = c.initial_cluster_state == "existing";
+  s.strict_reconfig_check = c.strict_reconfig_check;
   s.driver.tick_interval = std::chrono::milliseconds(c.heartbeat_interval_ms);
   s.driver.election_ticks = static_cast<int>(c.election_timeout_ms / c.heartbeat_interval_ms);
   s.max_txn_ops = c.max_txn_ops;

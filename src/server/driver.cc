@@ -153,6 +153,28 @@ void Driver::TransferLeader(MemberId transferee) {
   cv_.notify_one();
 }
 
+void Driver::CheckLearnerReady(MemberId learner, std::function<void(dolmen::Status)> done) {
+  bool queued = RunInOrder([this, learner, done] {
+    const raft::Raft& r = node_->raft();
+    if (r.role() != raft::Role::kLeader) {
+      done(dolmen::Status(Code::kNotLeader, "not leader"));
+      return;
+    }
+    const raft::Progress* learner_pr = r.tracker().Get(learner);
+    const raft::Progress* leader_pr = r.tracker().Get(self_);
+    // etcd's rule: a learner is ready once it has matched 90% of the leader's log.
+    if (learner_pr == nullptr || leader_pr == nullptr ||
+        static_cast<double>(learner_pr->match.value()) <
+            0.9 * static_cast<double>(leader_pr->match.value())) {
+      done(dolmen::Status(Code::kFailedPrecondition,
+                          "can only promote a learner member which is in sync with leader"));
+      return;
+    }
+    done(OkStatus());
+  });
+  if (!queued) done(dolmen::Status(Code::kStopped, "server stopped"));
+}
+
 void Driver::Loop() {
   while (true) {
     Inbox inbox;
@@ -357,9 +379,11 @@ dolmen::Status Driver::ApplyNormal(const raft::Entry& e,
     return Corruption("committed entry " + std::to_string(e.index.value()) + " does not decode");
   }
   ApplyResult result;
-  if (request.has_member_attributes()) {
+  if (request.has_member_attributes() || request.has_member_update()) {
     ASSIGN_OR_RETURN(backend::WriteTxn * txn, deps_.store->BatchTxn());
-    result.status = deps_.membership->SetAttributes(request.member_attributes(), txn);
+    result.status = request.has_member_attributes()
+                        ? deps_.membership->SetAttributes(request.member_attributes(), txn)
+                        : deps_.membership->UpdatePeerUrls(request.member_update(), txn);
     if (!result.status.ok()) return result.status;
     if (deps_.peers) deps_.peers->SetPeers(deps_.membership->List());
   } else {

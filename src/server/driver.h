@@ -108,6 +108,9 @@ class Driver {
   void Step(std::vector<raft::Message> messages);
   void ReportUnreachable(MemberId id);
   void ReportSnapshot(MemberId id, bool ok);
+  // Thread-safe. On the leader, whether `learner` has caught up enough to be promoted
+  // (etcd: 90% of the leader's log); kNotLeader elsewhere. `done` runs on the owner thread.
+  void CheckLearnerReady(MemberId learner, std::function<void(dolmen::Status)> done);
   // Thread-safe. Asks Raft to hand leadership to `transferee`.
   void TransferLeader(MemberId transferee);
 

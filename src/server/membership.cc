@@ -123,4 +123,16 @@ Status Membership::SetAttributes(const internal::MemberAttributes& a, backend::W
   return Save(m, txn);
 }
 
+Status Membership::UpdatePeerUrls(const internal::MemberUpdate& u, backend::WriteTxn* txn) {
+  internal::Member m;
+  {
+    std::lock_guard lock(mu_);
+    auto it = members_.find(MemberId(u.id()));
+    if (it == members_.end()) return OkStatus();  // removed meanwhile
+    *it->second.mutable_peer_urls() = u.peer_urls();
+    m = it->second;
+  }
+  return Save(m, txn);
+}
+
 }  // namespace dolmen::server

@@ -32,6 +32,7 @@ class Membership {
   Status Remove(MemberId id, backend::WriteTxn* txn);
   Status Promote(MemberId id, backend::WriteTxn* txn);
   Status SetAttributes(const internal::MemberAttributes& attributes, backend::WriteTxn* txn);
+  Status UpdatePeerUrls(const internal::MemberUpdate& update, backend::WriteTxn* txn);
 
  private:
   Status Save(const internal::Member& m, backend::WriteTxn* txn);

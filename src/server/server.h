@@ -40,6 +40,7 @@ struct ServerConfig {
   int64_t max_txn_ops = 128;
   uint64_t max_request_bytes = 1536 * 1024;
   uint64_t quota_backend_bytes = 0;  // 0 = etcd's default (2 GiB)
+  bool strict_reconfig_check = true;
   DriverOptions driver;
   // The adapters, injected so the same member runs on real files and LMDB (src/embed) or on
   // fakes (tests, the simulator).
@@ -87,6 +88,16 @@ class Server {
   void Compact(const etcdserverpb::CompactionRequest& r,
                Callback<etcdserverpb::CompactionResponse> done);
 
+  // Runtime reconfiguration (cluster_ops.cc).
+  void MemberAdd(const etcdserverpb::MemberAddRequest& r,
+                 Callback<etcdserverpb::MemberAddResponse> done);
+  void MemberRemove(const etcdserverpb::MemberRemoveRequest& r,
+                    Callback<etcdserverpb::MemberRemoveResponse> done);
+  void MemberUpdate(const etcdserverpb::MemberUpdateRequest& r,
+                    Callback<etcdserverpb::MemberUpdateResponse> done);
+  void MemberPromote(const etcdserverpb::MemberPromoteRequest& r,
+                     Callback<etcdserverpb::MemberPromoteResponse> done);
+
   // Fills cluster_id, member_id and raft_term; revision is the caller's.
   void FillHeader(etcdserverpb::ResponseHeader* h) const;
 
@@ -112,6 +123,9 @@ class Server {
   Status StartRaft(const wal::Recovered* recovered, std::vector<raft::Entry> bootstrap,
                    raft::HardState bootstrap_hs);
   void PublishAttributes();
+  // With --strict-reconfig-check: refuses a change after which the started members would not
+  // form a quorum (voter_delta +1 adds a voter; `excluded` is a voter being removed).
+  Status CheckQuorumAfter(int voter_delta, MemberId excluded) const;
   // Encodes, size-checks and proposes; `on_applied` receives the apply result.
   void Propose(internal::InternalRequest request, Driver::Done on_applied);
   // Runs `read` once a linearizable read may be served (after ReadIndex), or at once for a

@@ -267,5 +267,55 @@ TEST_F(ServerTest, CorruptLogStopsStartupNamingTheFile) {
   EXPECT_NE(s.status().message().find(".wal"), std::string::npos) << s.status().message();
 }
 
+TEST_F(ServerTest, MembershipChangesAndTheirChecks) {
+  auto s = Open();
+  ASSERT_TRUE(Put(s.get(), "k", "v").ok());  // the member has published its attributes
+  auto list = s->membership().List();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].name(), "t");
+
+  // A learner that never starts: added, listed as unstarted, not promotable.
+  etcdserverpb::MemberAddRequest add;
+  add.add_peerurls("http://127.0.0.1:12380");
+  add.set_islearner(true);
+  auto added = Wait<etcdserverpb::MemberAddResponse>([&](auto cb) { s->MemberAdd(add, cb); });
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  EXPECT_TRUE(added->member().islearner());
+  EXPECT_EQ(added->members_size(), 2);
+  auto again = Wait<etcdserverpb::MemberAddResponse>([&](auto cb) { s->MemberAdd(add, cb); });
+  EXPECT_EQ(again.status().message(), "Peer URLs already exists");
+  etcdserverpb::MemberPromoteRequest promote;
+  promote.set_id(added->member().id());
+  auto promoted =
+      Wait<etcdserverpb::MemberPromoteResponse>([&](auto cb) { s->MemberPromote(promote, cb); });
+  EXPECT_EQ(promoted.status().message(),
+            "can only promote a learner member which is in sync with leader");
+
+  etcdserverpb::MemberUpdateRequest update;
+  update.set_id(added->member().id());
+  update.add_peerurls("http://127.0.0.1:22380");
+  ASSERT_TRUE(
+      Wait<etcdserverpb::MemberUpdateResponse>([&](auto cb) { s->MemberUpdate(update, cb); }).ok());
+  EXPECT_EQ(s->membership().Get(MemberId(added->member().id()))->peer_urls(0),
+            "http://127.0.0.1:22380");
+
+  etcdserverpb::MemberRemoveRequest remove;
+  remove.set_id(added->member().id());
+  ASSERT_TRUE(
+      Wait<etcdserverpb::MemberRemoveResponse>([&](auto cb) { s->MemberRemove(remove, cb); }).ok());
+  EXPECT_EQ(s->membership().List().size(), 1u);
+  EXPECT_TRUE(s->membership().IsRemoved(MemberId(added->member().id())));
+  auto missing =
+      Wait<etcdserverpb::MemberRemoveResponse>([&](auto cb) { s->MemberRemove(remove, cb); });
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+
+  // Restart: the membership comes back from the backend and the log.
+  s.reset();  // releases the data dir
+  s = Open();
+  ASSERT_TRUE(Get(s.get(), "k").ok());
+  EXPECT_EQ(s->membership().List().size(), 1u);
+  EXPECT_TRUE(s->membership().IsRemoved(MemberId(added->member().id())));
+}
+
 }  // namespace
 }  // namespace dolmen::server

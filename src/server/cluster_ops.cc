@@ -1,0 +1,172 @@
+// Runtime reconfiguration (etcd's Cluster service): MemberAdd, MemberRemove, MemberUpdate,
+// MemberPromote. Changes to who votes go through Raft conf-change entries, one member at a
+// time; a URL change is an ordinary log entry. The checks and their messages are etcd's.
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "raft/conf_change.h"
+#include "server/member_id.h"
+#include "server/server.h"
+
+namespace dolmen::server {
+namespace {
+
+Status MemberNotFound() { return {Code::kNotFound, "member not found"}; }
+Status NotEnoughStarted() {
+  return {Code::kFailedPrecondition, "re-configuration failed due to not enough started members"};
+}
+
+bool ValidPeerUrl(const std::string& u) {
+  size_t sep = u.find("://");
+  if (sep == std::string::npos) return false;
+  std::string scheme = u.substr(0, sep);
+  std::string rest = u.substr(sep + 3);
+  return (scheme == "http" || scheme == "https") && rest.find(':') != std::string::npos &&
+         rest.find('/') == std::string::npos;
+}
+
+void FillMember(const internal::Member& m, etcdserverpb::Member* out) {
+  out->set_id(m.id());
+  out->set_name(m.name());
+  for (const auto& u : m.peer_urls()) out->add_peerurls(u);
+  for (const auto& u : m.client_urls()) out->add_clienturls(u);
+  out->set_islearner(m.is_learner());
+}
+
+template <typename Response>
+void FillMembers(const Membership& membership, Response* r) {
+  for (const auto& m : membership.List()) FillMember(m, r->add_members());
+}
+
+}  // namespace
+
+// etcd's strict reconfiguration rule: after the change, the members that have started must
+// still form a quorum of the voters.
+Status Server::CheckQuorumAfter(int voter_delta, MemberId excluded) const {
+  if (!config_.strict_reconfig_check) return OkStatus();
+  size_t voters = 0, started = 0;
+  for (const auto& m : membership_->List()) {
+    if (m.is_learner() || MemberId(m.id()) == excluded) continue;
+    ++voters;
+    if (!m.name().empty()) ++started;
+  }
+  size_t after = voters + (voter_delta > 0 ? 1 : 0);
+  // etcd lets a lone started member take a second one (how a cluster is restored from one
+  // member's backup).
+  if (voter_delta > 0 && started == 1 && after == 2) return OkStatus();
+  if (started < after / 2 + 1) return NotEnoughStarted();
+  return OkStatus();
+}
+
+void Server::MemberAdd(const etcdserverpb::MemberAddRequest& r,
+                       Callback<etcdserverpb::MemberAddResponse> done) {
+  if (r.peerurls().empty())
+    return done(Status(Code::kInvalidArgument, "given member URLs are invalid"));
+  std::set<std::string> in_use;
+  for (const auto& m : membership_->List())
+    in_use.insert(m.peer_urls().begin(), m.peer_urls().end());
+  for (const auto& u : r.peerurls()) {
+    if (!ValidPeerUrl(u))
+      return done(Status(Code::kInvalidArgument, "given member URLs are invalid"));
+    if (in_use.count(u)) return done(Status(Code::kFailedPrecondition, "Peer URLs already exists"));
+  }
+  if (r.islearner()) {
+    size_t learners = 0;
+    for (const auto& m : membership_->List()) learners += m.is_learner() ? 1 : 0;
+    if (learners >= 1) {
+      return done(Status(Code::kFailedPrecondition, "too many learner members in cluster"));
+    }
+  } else if (Status s = CheckQuorumAfter(+1, MemberId()); !s.ok()) {
+    return done(s);
+  }
+  // etcd names an added member by its URLs and the time it was added.
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  std::vector<std::string> urls(r.peerurls().begin(), r.peerurls().end());
+  internal::Member member;
+  member.set_id(ComputeMemberId(urls, std::to_string(now)).value());
+  for (const auto& u : urls) member.add_peer_urls(u);
+  member.set_is_learner(r.islearner());
+  raft::ConfChange cc;
+  cc.type = r.islearner() ? raft::ConfChangeType::kAddLearner : raft::ConfChangeType::kAddNode;
+  cc.node_id = MemberId(member.id());
+  cc.context = member.SerializeAsString();
+  driver_->ProposeConfChange(cc, [this, member, done](Status s) {
+    if (!s.ok()) return done(s);
+    etcdserverpb::MemberAddResponse out;
+    FillHeader(out.mutable_header());
+    FillMember(member, out.mutable_member());
+    FillMembers(*membership_, &out);
+    done(std::move(out));
+  });
+}
+
+void Server::MemberRemove(const etcdserverpb::MemberRemoveRequest& r,
+                          Callback<etcdserverpb::MemberRemoveResponse> done) {
+  MemberId id(r.id());
+  auto member = membership_->Get(id);
+  if (!member) return done(MemberNotFound());
+  if (!member->is_learner()) {
+    if (Status s = CheckQuorumAfter(0, id); !s.ok()) return done(s);
+  }
+  raft::ConfChange cc;
+  cc.type = raft::ConfChangeType::kRemoveNode;
+  cc.node_id = id;
+  driver_->ProposeConfChange(cc, [this, done](Status s) {
+    if (!s.ok()) return done(s);
+    etcdserverpb::MemberRemoveResponse out;
+    FillHeader(out.mutable_header());
+    FillMembers(*membership_, &out);
+    done(std::move(out));
+  });
+}
+
+void Server::MemberUpdate(const etcdserverpb::MemberUpdateRequest& r,
+                          Callback<etcdserverpb::MemberUpdateResponse> done) {
+  if (!membership_->Get(MemberId(r.id()))) return done(MemberNotFound());
+  for (const auto& u : r.peerurls()) {
+    if (!ValidPeerUrl(u))
+      return done(Status(Code::kInvalidArgument, "given member URLs are invalid"));
+  }
+  internal::InternalRequest request;
+  auto* update = request.mutable_member_update();
+  update->set_id(r.id());
+  *update->mutable_peer_urls() = r.peerurls();
+  Propose(std::move(request), [this, done](ApplyResult result) {
+    if (!result.status.ok()) return done(result.status);
+    etcdserverpb::MemberUpdateResponse out;
+    FillHeader(out.mutable_header());
+    FillMembers(*membership_, &out);
+    done(std::move(out));
+  });
+}
+
+void Server::MemberPromote(const etcdserverpb::MemberPromoteRequest& r,
+                           Callback<etcdserverpb::MemberPromoteResponse> done) {
+  MemberId id(r.id());
+  auto member = membership_->Get(id);
+  if (!member) return done(MemberNotFound());
+  if (!member->is_learner()) {
+    return done(Status(Code::kFailedPrecondition, "can only promote a learner member"));
+  }
+  driver_->CheckLearnerReady(id, [this, id, member, done](Status ready) {
+    if (!ready.ok()) return done(ready);
+    raft::ConfChange cc;
+    cc.type = raft::ConfChangeType::kAddNode;
+    cc.node_id = id;
+    internal::Member promoted = *member;
+    promoted.set_is_learner(false);
+    cc.context = promoted.SerializeAsString();
+    driver_->ProposeConfChange(cc, [this, done](Status s) {
+      if (!s.ok()) return done(s);
+      etcdserverpb::MemberPromoteResponse out;
+      FillHeader(out.mutable_header());
+      FillMembers(*membership_, &out);
+      done(std::move(out));
+    });
+  });
+}
+
+}  // namespace dolmen::server
