@@ -1,0 +1,195 @@
+"""Membership: member list of 3 and 5 members, remove + add back through a snapshot, a learner
+added, refused promotion while behind, promoted once in sync, and a member with another
+--initial-cluster-token that cannot join."""
+
+import re
+import time
+
+import cluster
+from cluster import ClusterTestCase
+
+# What a member's log says when it was brought up to date by a snapshot rather than by log
+# entries. etcd 3.4 (capnslog): "etcdserver: applied incoming snapshot at index N".
+SNAPSHOT_EVIDENCE = {
+    "etcd": re.compile(r"applied incoming snapshot at index \d+"),
+    "dolmen": re.compile(r"(?i)snapshot.*(received|applied|restored|installed|install)|"
+                         r"(received|applied|restored|installed|install|apply).*snapshot"),
+}
+
+# What a member started with another --initial-cluster-token says: etcd's rafthttp
+# "request sent was ignored (cluster ID mismatch: ...)"; its peers "request cluster ID
+# mismatch (got X want Y)".
+TOKEN_MISMATCH = re.compile(r"(?i)cluster[ _-]?id mismatch|initial-cluster-token")
+
+PROMOTE_NOT_IN_SYNC = ("Error: etcdserver: can only promote a learner member which is in sync "
+                       "with leader")
+
+
+def member_list_line(member_id, status, name, peer_url, client_url, learner):
+    """One line of `etcdctl member list` (simple format), as etcdctl 3.4 prints it."""
+    return "%x, %s, %s, %s, %s, %s" % (member_id, status, name, peer_url, client_url,
+                                       "true" if learner else "false")
+
+
+class MembershipTest(ClusterTestCase):
+
+    def expected_member_list(self, c, learners=(), unstarted=()):
+        """The exact `member list` output for the cluster's current members, sorted by id as
+        etcd sorts them; ids are the ones each member reports in its own response header."""
+        rows = []
+        for m in c.members:
+            if m.proc is None and m not in unstarted:
+                continue
+            if m in unstarted:
+                rows.append((c.member_id(m), "unstarted", "", m.peer_url, "", m in learners))
+            else:
+                rows.append((m.status()["header"]["member_id"], "started", m.name, m.peer_url,
+                             m.endpoint, m in learners))
+        return "".join(member_list_line(*r) + "\n" for r in sorted(rows))
+
+    def check_member_list(self, size):
+        c = self.new_cluster(size)
+        expected = self.expected_member_list(c)
+        self.assertEqual(len(expected.splitlines()), size)
+        for via in c.members:
+            rc, out, err = via.etcdctl("member", "list")
+            self.assertEqual((rc, err), (0, ""), via.name)
+            self.assertEqual(out, expected, "member list via %s" % via.name)
+        # -w json names the same ids, and every member agrees on the cluster id.
+        ids = {m.status()["header"]["member_id"] for m in c.members}
+        self.assertEqual({e["ID"] for e in c.member_list_json()}, ids)
+        self.assertEqual(len({m.status()["header"]["cluster_id"] for m in c.members}), 1)
+
+    def test_member_list_3(self):
+        self.check_member_list(3)
+
+    def test_member_list_5(self):
+        self.check_member_list(5)
+
+    def test_remove_then_add_back_through_snapshot(self):
+        # etcd compacts its raft log at each snapshot, keeping the last 5000 entries for slow
+        # followers; with --snapshot-count 100, 5600 writes leave a log that starts after
+        # index 500, so a member with an empty data dir can only catch up by a snapshot.
+        c = self.new_cluster(3, snapshot_count=100)
+        leader = c.wait_leader()
+        victim = next(m for m in c.members if m is not leader)
+        victim_id = c.member_id(victim)
+        cluster.load([leader], "before/", 100)
+
+        self.assertNotEqual(victim.stop(), -9, "stopped by SIGTERM, not SIGKILL")
+        rc, out, err = c.remove_member(victim)
+        self.assertEqual(rc, 0, err)
+        cluster_id = leader.status()["header"]["cluster_id"]
+        self.assertEqual(out, "Member %x removed from cluster %x\n" % (victim_id, cluster_id))
+        self.assertEqual(leader.etcdctl("member", "list")[1], self.expected_member_list(c))
+
+        written = cluster.load([m for m in c.running()], "load/", 5600)
+        if c.binary.endswith("etcd"):
+            self.assertRegex(leader.log_text(), r"compacted raft log at [1-9]\d*",
+                             "precondition: the leader's log was compacted")
+
+        member, initial_cluster = c.add_member(victim.name, reuse=victim)
+        self.assertEqual(sorted(initial_cluster.split(",")),
+                         sorted("%s=%s" % (m.name, m.peer_url) for m in c.members))
+        new_id = c.member_id(member)
+        self.assertNotEqual(new_id, victim_id, "a member added again gets a new id")
+        self.assertEqual(leader.etcdctl("member", "list")[1],
+                         self.expected_member_list(c, unstarted=[member]))
+
+        member.spawn()
+        c.wait_healthy([member])
+        # Caught up: it serves every key locally (serializable), and linearizably.
+        self.assertEventually(
+            lambda: cluster.read_prefix(member, "load/", serializable=True) == written,
+            20, "%s has all %d keys locally" % (member.name, len(written)))
+        self.assertEqual(cluster.read_prefix(member, "load/"), written)
+        lines = cluster.log_lines_after_start(member)
+        evidence = SNAPSHOT_EVIDENCE["etcd" if c.binary.endswith("etcd") else "dolmen"]
+        self.assertTrue(any(evidence.search(line) for line in lines),
+                        "%s log shows no snapshot received (%s)" % (member.name,
+                                                                     evidence.pattern))
+        self.assertEqual(leader.etcdctl("member", "list")[1], self.expected_member_list(c))
+        self.assertEqual(member.status()["header"]["member_id"], new_id)
+
+    def test_learner_catches_up_and_is_promoted(self):
+        c = self.new_cluster(3)
+        leader = c.wait_leader()
+        written = cluster.load([leader], "learn/", 300)
+        learner, _ = c.add_member("l4", learner=True)
+        learner_id = c.member_id(learner)
+        self.assertEqual(leader.etcdctl("member", "list")[1],
+                         self.expected_member_list(c, learners=[learner], unstarted=[learner]))
+
+        # Not started, so not in sync: etcd refuses the promotion.
+        rc, out, err = leader.etcdctl("member", "promote", "%x" % learner_id)
+        self.assertEqual((rc, out), (1, ""))
+        self.assertEqual(err.splitlines()[-1], PROMOTE_NOT_IN_SYNC)
+
+        learner.spawn()
+        # A learner serves serializable reads only; poll until it has every key locally.
+        self.assertEventually(
+            lambda: learner.running and
+            cluster.read_prefix(learner, "learn/", serializable=True) == written,
+            20, "learner has all %d keys" % len(written))
+        status = learner.status()
+        self.assertTrue(status.get("isLearner"), status)
+        rc, out, err = learner.etcdctl("get", "learn/000000")
+        self.assertEqual(rc, 1)
+        self.assertEqual(err.splitlines()[-1], "Error: etcdserver: rpc not supported for learner")
+        self.assertEqual(leader.etcdctl("member", "list")[1],
+                         self.expected_member_list(c, learners=[learner]))
+
+        # In sync now; the leader may still need a heartbeat round to know it, so poll.
+        deadline = time.monotonic() + 15
+        while True:
+            rc, out, err = leader.etcdctl("member", "promote", "%x" % learner_id)
+            if rc == 0 or time.monotonic() > deadline or PROMOTE_NOT_IN_SYNC not in err:
+                break
+            time.sleep(0.2)
+        cluster_id = leader.status()["header"]["cluster_id"]
+        self.assertEqual((rc, out, err),
+                         (0, "Member %x promoted in cluster %x\n" % (learner_id, cluster_id), ""))
+        self.assertEqual(leader.etcdctl("member", "list")[1], self.expected_member_list(c))
+        c.wait_healthy()  # now a voter: linearizable reads through it work
+        self.assertEqual(cluster.read_prefix(learner, "learn/"), written)
+        self.assertFalse(learner.status().get("isLearner", False))
+
+    def test_other_token_cannot_join(self):
+        c = self.new_cluster(3)
+        leader = c.wait_leader()
+        before = leader.etcdctl("member", "list")[1]
+        # x4 believes it founds a new 4-member cluster with the three running members, under
+        # another token: it derives other member ids and another cluster id.
+        stranger = cluster.Member("x4", c.binary, c.dir, c.taken_ports())
+        stranger.configure(c.initial_cluster(c.members + [stranger]), "new", "another-token",
+                           c.snapshot_count)
+        c.members.append(stranger)
+        stranger.spawn()
+
+        def says_why():
+            return [line for line in cluster.log_lines_after_start(stranger)
+                    if TOKEN_MISMATCH.search(line)][:1]
+        why = self.assertEventually(says_why, 15, "x4 logs why it cannot join")
+        print("x4 says: %s" % why[0])
+        # It never serves: it has no leader (still running, like etcd) or it gave up (exited
+        # non-zero); either way never a healthy member.
+        rc = stranger.wait_exit(1)
+        self.assertNotEqual(rc, 0)
+        if rc is None:
+            health = cluster.run_etcdctl(stranger.endpoint,
+                                         ["endpoint", "health", "--command-timeout=2s"],
+                                         timeout=10)
+            self.assertNotEqual(health[0], 0, health)
+
+        # The cluster is unaffected: same members, healthy, writable from every member.
+        for m in c.members[:3]:
+            self.assertEqual(m.etcdctl("member", "list")[1], before, m.name)
+        c.wait_healthy(c.members[:3], timeout=10)
+        for m in c.members[:3]:
+            rc, out, err = m.etcdctl("put", "after-stranger-" + m.name, "ok")
+            self.assertEqual((rc, out), (0, "OK\n"), err)
+        self.assertIs(c.leader(c.members[:3]), leader, "leadership was not disturbed")
+
+
+if __name__ == "__main__":
+    cluster.main()
