@@ -179,6 +179,9 @@ class EtcdctlCompatTest(IntegrationTestCase):
             Step("put", "missing", "--ignore-value", rc=1, err_has="etcdserver: key not found"),
             Step("put", "v", stdin="from stdin", out_has="OK"),
             Step("get", "", "--prefix", "-w", "json", out_has='"revision":8'),
+            Step("put", "new", "1", "--prev-kv", "-w", "json", out_lacks="prev_kv"),
+            Step("put", "new", "2", "--prev-kv", "-w", "fields", out_has='"PrevValue" : "1"'),
+            Step("get", "", "--prefix", "-w", "fields", out_has='"Count" : 4'),
         ])
 
     # -- get ----------------------------------------------------------------------------------
@@ -301,6 +304,9 @@ class EtcdctlCompatTest(IntegrationTestCase):
                  'version("nokey") = "0"', 'create("nokey") = "0"', 'value("b") > "2"'],
                 ["put d 1 --prev-kv"], []), out_has='"succeeded":true'),
             Step("txn", "-i", stdin=txn_stdin([], [], []), out_has="SUCCESS"),
+            Step("txn", stdin=txn_stdin(true_compares, ["get c"], []), out_has="SUCCESS\n\nc\n"),
+            Step("txn", "-w", "json", stdin=txn_stdin(['value("c") = "1"'], [], ["get c"]),
+                 out_has='"succeeded":true'),
             Step("txn", "-i", "-w", "protobuf", stdin=txn_stdin(true_compares, ops, []),
                  proto="TxnResponse"),
             Step("get", "", "--prefix", "-w", "json", out_has='"revision":9'),
