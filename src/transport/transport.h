@@ -1,0 +1,128 @@
+// The peer transport: carries Raft messages and snapshot files between the members of one
+// cluster. The server owns one Transport; the Raft owner thread hands it outgoing messages and
+// never waits on the network. Received messages arrive through Handler on transport threads.
+// See docs/transport.md.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/ids.h"
+#include "base/status.h"
+#include "raft/message.h"
+
+namespace dolmen::transport {
+
+struct Peer {
+  MemberId id;
+  std::vector<std::string> urls;  // peer URLs, e.g. "http://127.0.0.1:2380"; the first is tried
+                                  // first, the others after a failure
+};
+
+// Implemented by the server. Every method is called from transport threads, possibly from
+// several at once (one per sending peer), and must not block for long: a blocked handler stops
+// the stream it was called from, and so the sender's queue fills and drops.
+class Handler {
+ public:
+  virtual ~Handler() = default;
+
+  // Messages from one peer, in the order that peer sent them. Messages of one peer are never
+  // delivered concurrently with each other.
+  virtual void OnMessages(std::vector<raft::Message> messages) = 0;
+
+  // A kSnap message whose state-machine image (the backend file) has been fully received and
+  // checksummed into `db_path`, a file under Options::snapshot_dir that the server now owns
+  // (installs, moves or deletes). The server installs it, then steps the message.
+  virtual void OnSnapshot(raft::Message message, std::string db_path) = 0;
+
+  struct MemberInfo {
+    MemberId id;
+    std::string name;
+    std::vector<std::string> peer_urls;
+    std::vector<std::string> client_urls;
+    bool is_learner = false;
+
+    bool operator==(const MemberInfo&) const = default;
+  };
+  // Cluster membership as this member knows it, for a joining member (FetchClusterInfo).
+  virtual std::vector<MemberInfo> Members() = 0;
+
+  // Whether `from` has been removed from the cluster: its messages are refused, and it is told
+  // so (its on_refused sees Code::kStopped).
+  virtual bool IsRemoved(MemberId from) = 0;
+};
+
+struct Options {
+  ClusterId cluster_id;
+  MemberId self;
+  std::vector<std::string> listen_urls;  // --listen-peer-urls; http only until TLS arrives
+  std::string snapshot_dir;              // where received snapshot files go; must exist
+  // Per peer, both send queues together. A full queue drops the message (Raft retries) and
+  // reports the peer unreachable.
+  size_t max_queued_messages_per_peer = 4096;
+  // An envelope holds messages up to this many bytes (at least one message).
+  size_t max_batch_bytes = 1 << 20;
+  // The largest envelope a receiver accepts, and so the largest single message (a message
+  // bigger than this is dropped by the sender and the peer reported unreachable).
+  size_t max_envelope_bytes = 64 << 20;
+  // Snapshot files travel in chunks of this size.
+  size_t snapshot_chunk_bytes = 1 << 20;
+  // Reconnect backoff after a failed stream: doubles from min to max, reset by a success.
+  std::chrono::milliseconds min_backoff{50};
+  std::chrono::milliseconds max_backoff{1000};
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  // Binds every listen URL and starts the peer service. Fails with a clear message if a URL is
+  // malformed or its port is taken. Call once.
+  virtual Status Start() = 0;
+  // Stops senders and the server; cancels streams in flight. Idempotent. After Stop returns no
+  // Handler method or callback is running or will run.
+  virtual void Stop() = 0;
+
+  virtual void AddPeer(const Peer& p) = 0;
+  virtual void RemovePeer(MemberId id) = 0;
+  virtual void UpdatePeer(const Peer& p) = 0;
+
+  // Queues messages for their `to` peers and returns at once; never blocks on the network.
+  // Messages to an unknown peer are dropped. kSnap messages must go through SendSnapshot.
+  virtual void Send(std::vector<raft::Message> messages) = 0;
+
+  // Streams `db_path` (a consistent copy of the backend, left in place) with the kSnap message on
+  // a separate stream and connection, so a large snapshot never stalls heartbeats. Reports the
+  // outcome through on_snapshot_status. One snapshot per peer at a time: a second one while the
+  // first is in flight fails at once (Raft sends none while one is pending).
+  virtual void SendSnapshot(raft::Message message, std::string db_path) = 0;
+
+  // Set before Start. All three are called from one transport notifier thread, one at a time,
+  // never from inside Send or SendSnapshot.
+  // A peer could not be reached (a failed stream, or messages dropped). At most one call per
+  // peer is pending at a time.
+  std::function<void(MemberId)> on_unreachable;
+  // A snapshot send finished.
+  std::function<void(MemberId, bool ok)> on_snapshot_status;
+  // A peer refused us: Code::kFailedPrecondition if we are in another cluster (or talked to
+  // the wrong member), Code::kStopped if we have been removed from the cluster. The message is
+  // the peer's, e.g. "member 5 has been removed from the cluster".
+  std::function<void(MemberId peer, Status why)> on_refused;
+};
+
+Result<std::unique_ptr<Transport>> NewGrpcTransport(const Options& options, Handler* handler);
+
+// For a member joining with --initial-cluster-state existing: asks the peer URLs in turn for the
+// cluster's id and members. `timeout` bounds each attempt.
+struct ClusterInfo {
+  ClusterId cluster_id;
+  std::vector<Handler::MemberInfo> members;
+};
+Result<ClusterInfo> FetchClusterInfo(const std::vector<std::string>& peer_urls,
+                                     std::chrono::milliseconds timeout);
+
+}  // namespace dolmen::transport
