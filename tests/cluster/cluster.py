@@ -113,9 +113,15 @@ def main():
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 
-def run_etcdctl(endpoints, args, timeout=ETCDCTL_TIMEOUT_S):
+def run_etcdctl(endpoints, args, timeout=ETCDCTL_TIMEOUT_S, stdin=None):
     """etcdctl (API v3) against a comma-separated endpoint list. Returns (rc, stdout, stderr)."""
-    return harness.run_etcdctl(endpoints, args, timeout=timeout)
+    return harness.run_etcdctl(endpoints, args, timeout=timeout, stdin=stdin)
+
+
+def b64(text):
+    """Decodes a base64 field of etcdctl's -w json output."""
+    import base64
+    return base64.b64decode(text).decode()
 
 
 # -- probe -------------------------------------------------------------------------------------
@@ -292,8 +298,8 @@ class Member:
     def last_start_log(self):
         return self.log_text().rsplit("\n=== start #", 1)[-1]
 
-    def etcdctl(self, *args, timeout=ETCDCTL_TIMEOUT_S):
-        return run_etcdctl(self.endpoint, args, timeout=timeout)
+    def etcdctl(self, *args, timeout=ETCDCTL_TIMEOUT_S, stdin=None):
+        return run_etcdctl(self.endpoint, args, timeout=timeout, stdin=stdin)
 
     def status(self):
         """`endpoint status -w json` of this member alone: the Status dict, or None."""
