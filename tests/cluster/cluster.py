@@ -333,6 +333,7 @@ class Cluster:
         self.snapshot_count = snapshot_count
         self.dir = tempfile.mkdtemp(prefix="dolmen-cluster-%s-" % CONFIG.server)
         self.members = []
+        self.last_add_output = None  # etcdctl's stdout of the last `member add`
         self._names = ["%s%d" % (prefix, i + 1) for i in range(size)]
 
     # context manager ---------------------------------------------------------------------------
@@ -437,8 +438,9 @@ class Cluster:
         st = self.statuses(members)
         if any(s is None for s in st.values()):
             return None
-        leaders = {s["leader"] for s in st.values()}
-        if len(leaders) != 1:
+        # -w json leaves out zero fields: no "leader" means the member knows of no leader.
+        leaders = {s.get("leader", 0) for s in st.values()}
+        if len(leaders) != 1 or 0 in leaders:
             return None
         leader_id = leaders.pop()
         return next((m for m, s in st.items() if s["header"]["member_id"] == leader_id), None)
@@ -507,6 +509,7 @@ class Cluster:
         rc, out, err = self._reconfigure(args, via)
         if rc != 0:
             raise ClusterError("member add %s failed rc=%d: %s" % (name, rc, err))
+        self.last_add_output = out
         found = re.search(r'^ETCD_INITIAL_CLUSTER="([^"]*)"$', out, re.M)
         if not found:
             raise ClusterError("member add printed no ETCD_INITIAL_CLUSTER: %r" % out)

@@ -133,7 +133,7 @@ class FailoverTest(ClusterTestCase):
                                                                  "--cluster", "-w", "json"])
                 if rc != 0:
                     return None
-                leaders = {row["Status"]["leader"] for row in json.loads(out)}
+                leaders = {row["Status"].get("leader", 0) for row in json.loads(out)}
                 return leaders == {target_id} and leaders
             self.assertEventually(all_name_target, 10, "every member names %s leader"
                                   % target.name)

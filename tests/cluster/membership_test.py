@@ -21,6 +21,8 @@ SNAPSHOT_EVIDENCE = {
 # mismatch (got X want Y)".
 TOKEN_MISMATCH = re.compile(r"(?i)cluster[ _-]?id mismatch|initial-cluster-token")
 
+# etcdctl prints the ids of member add/remove/promote with "%16x" (space-padded to 16), those of
+# member list and move-leader with "%x".
 PROMOTE_NOT_IN_SYNC = ("Error: etcdserver: can only promote a learner member which is in sync "
                        "with leader")
 
@@ -80,7 +82,7 @@ class MembershipTest(ClusterTestCase):
         rc, out, err = c.remove_member(victim)
         self.assertEqual(rc, 0, err)
         cluster_id = leader.status()["header"]["cluster_id"]
-        self.assertEqual(out, "Member %x removed from cluster %x\n" % (victim_id, cluster_id))
+        self.assertEqual(out, "Member %16x removed from cluster %16x\n" % (victim_id, cluster_id))
         self.assertEqual(leader.etcdctl("member", "list")[1], self.expected_member_list(c))
 
         written = cluster.load([m for m in c.running()], "load/", 5600)
@@ -117,6 +119,15 @@ class MembershipTest(ClusterTestCase):
         written = cluster.load([leader], "learn/", 300)
         learner, _ = c.add_member("l4", learner=True)
         learner_id = c.member_id(learner)
+        cluster_id = leader.status()["header"]["cluster_id"]
+        self.assertEqual(c.last_add_output,
+                         'Member %16x added to cluster %16x\n\n'
+                         'ETCD_NAME="l4"\n'
+                         'ETCD_INITIAL_CLUSTER="%s"\n'
+                         'ETCD_INITIAL_ADVERTISE_PEER_URLS="%s"\n'
+                         'ETCD_INITIAL_CLUSTER_STATE="existing"\n'
+                         % (learner_id, cluster_id, learner.flags["initial_cluster"],
+                            learner.peer_url))
         self.assertEqual(leader.etcdctl("member", "list")[1],
                          self.expected_member_list(c, learners=[learner], unstarted=[learner]))
 
@@ -146,9 +157,8 @@ class MembershipTest(ClusterTestCase):
             if rc == 0 or time.monotonic() > deadline or PROMOTE_NOT_IN_SYNC not in err:
                 break
             time.sleep(0.2)
-        cluster_id = leader.status()["header"]["cluster_id"]
         self.assertEqual((rc, out, err),
-                         (0, "Member %x promoted in cluster %x\n" % (learner_id, cluster_id), ""))
+                         (0, "Member %16x promoted in cluster %16x\n" % (learner_id, cluster_id), ""))
         self.assertEqual(leader.etcdctl("member", "list")[1], self.expected_member_list(c))
         c.wait_healthy()  # now a voter: linearizable reads through it work
         self.assertEqual(cluster.read_prefix(learner, "learn/"), written)
