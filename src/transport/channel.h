@@ -1,0 +1,37 @@
+// How the transport's client channels are configured: quick reconnects (gRPC's own default
+// backoff grows to two minutes, far too slow for a restarted member) and keepalive pings so
+// that a peer that vanished without closing its connection fails our stream within seconds.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "transport/transport.h"
+
+namespace dolmen::transport {
+
+enum class ChannelKind {
+  kStream,    // the long-lived message stream
+  kSnapshot,  // its own connection, so a large snapshot shares no HTTP/2 flow window with it
+  kOneShot,   // FetchClusterInfo
+};
+
+std::shared_ptr<grpc::Channel> NewPeerChannel(const std::string& target, const Options& options,
+                                              ChannelKind kind);
+
+// Server-side counterparts: accept the pings the channels above send.
+void ConfigurePeerServer(const Options& options, grpc::ServerBuilder* builder);
+
+// Trailing-metadata key a receiver sets when it refuses a sender for who it is (another
+// cluster, removed, wrong member), so the sender can tell a refusal from a broken stream.
+inline constexpr char kRefusedKey[] = "dolmen-refused";
+inline constexpr char kRefusedRemoved[] = "removed";
+inline constexpr char kRefusedOther[] = "refused";
+
+// Turns a failed call's status into the Status on_refused reports, or OK if the call failed for
+// any other reason (the peer is down, the stream broke).
+Status RefusalOf(const grpc::ClientContext& context, const grpc::Status& status);
+
+}  // namespace dolmen::transport

@@ -1,0 +1,45 @@
+// FetchClusterInfo: the first step of joining an existing cluster (etcd's "get cluster from
+// remote peers"): ask the given peers, in turn, for the cluster id and its members.
+#include <grpcpp/grpcpp.h>
+
+#include "dolmen/peer.grpc.pb.h"
+#include "transport/channel.h"
+#include "transport/codec.h"
+#include "transport/transport.h"
+#include "transport/url.h"
+
+namespace dolmen::transport {
+
+Result<ClusterInfo> FetchClusterInfo(const std::vector<std::string>& peer_urls,
+                                     std::chrono::milliseconds timeout) {
+  if (peer_urls.empty()) return InvalidArgument("no peer URL to ask for the cluster");
+  Options options;  // channel defaults: reconnect backoff and keepalive only
+  std::string errors;
+  for (const std::string& url : peer_urls) {
+    Result<std::string> target = PeerUrlToTarget(url);
+    if (!target.ok()) return target.status();
+    auto stub = peer::Peer::NewStub(NewPeerChannel(*target, options, ChannelKind::kOneShot));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + timeout);
+    // The peer may still be starting: wait for it within the deadline rather than fail fast.
+    context.set_wait_for_ready(true);
+    peer::GetMembersResponse response;
+    grpc::Status status = stub->GetMembers(&context, peer::GetMembersRequest(), &response);
+    if (!status.ok()) {
+      errors += (errors.empty() ? "" : "; ") + url + ": " + status.error_message();
+      continue;
+    }
+    if (response.cluster_id() == 0) {
+      errors += (errors.empty() ? "" : "; ") + url + ": answered without a cluster id";
+      continue;
+    }
+    ClusterInfo info;
+    info.cluster_id = ClusterId(response.cluster_id());
+    for (const peer::MemberInfo& m : response.members())
+      info.members.push_back(DecodeMemberInfo(m));
+    return info;
+  }
+  return Unavailable("could not get the cluster from any peer (" + errors + ")");
+}
+
+}  // namespace dolmen::transport

@@ -1,0 +1,193 @@
+// The real Transport: a gRPC server for the Peer service on the listen URLs, and per peer a
+// StreamSender and a SnapshotSender. See docs/transport.md.
+#include <grpcpp/grpcpp.h>
+
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "transport/channel.h"
+#include "transport/notifier.h"
+#include "transport/peer_service.h"
+#include "transport/snapshot_sender.h"
+#include "transport/stream_sender.h"
+#include "transport/transport.h"
+#include "transport/url.h"
+
+namespace dolmen::transport {
+namespace {
+
+// Stop waits this long for handlers in flight before cancelling their calls.
+constexpr std::chrono::milliseconds kShutdownGrace{100};
+
+struct PeerLink {
+  std::unique_ptr<StreamSender> stream;
+  std::unique_ptr<SnapshotSender> snapshot;
+};
+
+Result<std::vector<std::string>> Targets(const Peer& p) {
+  if (p.urls.empty()) return InvalidArgument("peer " + IdHex(p.id.value()) + " has no URL");
+  std::vector<std::string> targets;
+  for (const std::string& url : p.urls) {
+    ASSIGN_OR_RETURN(std::string target, PeerUrlToTarget(url));
+    targets.push_back(std::move(target));
+  }
+  return targets;
+}
+
+class GrpcTransport final : public Transport {
+ public:
+  GrpcTransport(const Options& options, Handler* handler)
+      : options_(options), handler_(handler), notifier_(this), service_(options, handler) {}
+  ~GrpcTransport() override { Stop(); }
+
+  Status Start() override;
+  void Stop() override;
+  void AddPeer(const Peer& p) override;
+  void RemovePeer(MemberId id) override;
+  void UpdatePeer(const Peer& p) override;
+  void Send(std::vector<raft::Message> messages) override;
+  void SendSnapshot(raft::Message message, std::string db_path) override;
+
+ private:
+  const Options options_;
+  Handler* const handler_;
+  Notifier notifier_;
+  PeerService service_;
+  std::unique_ptr<grpc::Server> server_;
+
+  // Taken by the Raft owner thread in Send: held only for map lookups and queue pushes.
+  std::mutex mu_;
+  std::map<MemberId, PeerLink> peers_;  // guarded by mu_
+  bool started_ = false;                // guarded by mu_
+  bool stopped_ = false;                // guarded by mu_
+};
+
+Status GrpcTransport::Start() {
+  CHECK(handler_ != nullptr);
+  if (options_.listen_urls.empty()) return InvalidArgument("no peer listen URL");
+  grpc::ServerBuilder builder;
+  ConfigurePeerServer(options_, &builder);
+  std::vector<int> ports(options_.listen_urls.size(), 0);
+  for (size_t i = 0; i < options_.listen_urls.size(); ++i) {
+    ASSIGN_OR_RETURN(std::string target, PeerUrlToTarget(options_.listen_urls[i]));
+    builder.AddListeningPort(target, grpc::InsecureServerCredentials(), &ports[i]);
+  }
+  builder.RegisterService(&service_);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  for (size_t i = 0; i < ports.size(); ++i) {
+    if (server == nullptr || ports[i] == 0) {
+      if (server != nullptr) server->Shutdown();
+      return Unavailable("cannot listen for peers on " + options_.listen_urls[i] +
+                         ": address in use, not permitted, or not local");
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  CHECK(!started_) << "Transport started twice";
+  server_ = std::move(server);
+  started_ = true;
+  notifier_.Start();
+  for (auto& [id, link] : peers_) {
+    link.stream->Start();
+    link.snapshot->Start();
+  }
+  return OkStatus();
+}
+
+void GrpcTransport::Stop() {
+  std::map<MemberId, PeerLink> peers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    peers = std::move(peers_);
+    peers_.clear();
+  }
+  // Senders first: nothing more goes out. Their destructors cancel and join.
+  peers.clear();
+  if (server_ != nullptr) {
+    server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
+    server_->Wait();
+  }
+  notifier_.Stop();
+}
+
+void GrpcTransport::AddPeer(const Peer& p) {
+  Result<std::vector<std::string>> targets = Targets(p);
+  // Peer URLs come from validated flags or the replicated membership: a bad one is a bug.
+  CHECK(targets.ok()) << targets.status().ToString();
+  CHECK_NE(p.id, options_.self) << "a member is not its own peer";
+  PeerLink link{std::make_unique<StreamSender>(options_, p.id, *targets, &notifier_),
+                std::make_unique<SnapshotSender>(options_, p.id, *targets, &notifier_)};
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_ || peers_.count(p.id) != 0) return;
+  if (started_) {
+    link.stream->Start();
+    link.snapshot->Start();
+  }
+  peers_.emplace(p.id, std::move(link));
+}
+
+void GrpcTransport::RemovePeer(MemberId id) {
+  PeerLink link;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
+    link = std::move(it->second);
+    peers_.erase(it);
+  }
+  // Destroyed outside the lock: joining the threads must not hold up Send.
+}
+
+void GrpcTransport::UpdatePeer(const Peer& p) {
+  Result<std::vector<std::string>> targets = Targets(p);
+  CHECK(targets.ok()) << targets.status().ToString();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = peers_.find(p.id);
+  if (it == peers_.end()) return;
+  it->second.stream->UpdateTargets(*targets);
+  it->second.snapshot->UpdateTargets(*targets);
+}
+
+void GrpcTransport::Send(std::vector<raft::Message> messages) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (raft::Message& m : messages) {
+    CHECK(!raft::IsLocalMessage(m.type)) << "local message " << MessageTypeName(m.type) << " sent";
+    CHECK(m.type != raft::MessageType::kSnap) << "kSnap goes through SendSnapshot";
+    auto it = peers_.find(m.to);
+    if (it == peers_.end()) continue;  // removed or not yet added: Raft retries or forgets
+    it->second.stream->Enqueue(std::move(m));
+  }
+}
+
+void GrpcTransport::SendSnapshot(raft::Message message, std::string db_path) {
+  CHECK(message.type == raft::MessageType::kSnap) << MessageTypeName(message.type);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = peers_.find(message.to);
+  if (it == peers_.end()) {
+    notifier_.SnapshotStatus(message.to, false);
+    return;
+  }
+  it->second.snapshot->Send(std::move(message), std::move(db_path));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Transport>> NewGrpcTransport(const Options& options, Handler* handler) {
+  if (handler == nullptr) return InvalidArgument("transport needs a handler");
+  if (options.self.value() == 0) return InvalidArgument("transport needs a member id");
+  if (options.snapshot_dir.empty()) return InvalidArgument("transport needs a snapshot dir");
+  if (options.max_queued_messages_per_peer == 0 || options.max_batch_bytes == 0 ||
+      options.snapshot_chunk_bytes == 0 || options.snapshot_chunk_bytes > (4u << 20) ||
+      options.min_backoff.count() <= 0 || options.max_backoff < options.min_backoff) {
+    return InvalidArgument("transport options out of range");
+  }
+  for (const std::string& url : options.listen_urls) {
+    Result<std::string> target = PeerUrlToTarget(url);
+    if (!target.ok()) return target.status();
+  }
+  return std::unique_ptr<Transport>(new GrpcTransport(options, handler));
+}
+
+}  // namespace dolmen::transport

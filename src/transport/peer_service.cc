@@ -1,0 +1,203 @@
+#include "transport/peer_service.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "base/crc32c.h"
+#include "transport/channel.h"
+#include "transport/codec.h"
+#include "transport/url.h"
+
+namespace dolmen::transport {
+namespace {
+
+// Chunks are snapshot_chunk_bytes (1 MiB by default) on the sender; the receiver accepts up
+// to this, so senders configured differently still interoperate, but nothing unbounded.
+constexpr size_t kMaxChunkBytes = 4 << 20;
+
+grpc::Status Refuse(grpc::ServerContext* context, const char* reason, std::string message) {
+  context->AddTrailingMetadata(kRefusedKey, reason);
+  return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, std::move(message));
+}
+
+grpc::Status Malformed(std::string message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "dolmen: " + message);
+}
+
+Status WriteAll(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return IoError(std::string("write: ") + std::strerror(errno));
+    done += static_cast<size_t>(n);
+  }
+  return OkStatus();
+}
+
+// Decodes a header's messages, checking each against the header.
+Result<std::vector<raft::Message>> DecodeEnvelope(const peer::Envelope& envelope) {
+  std::vector<raft::Message> messages;
+  messages.reserve(envelope.messages_size());
+  for (const peer::Message& wire : envelope.messages()) {
+    ASSIGN_OR_RETURN(raft::Message m, DecodeMessage(wire));
+    if (m.from.value() != envelope.header().from() || m.to.value() != envelope.header().to()) {
+      return InvalidArgument("message from " + IdHex(m.from.value()) + " to " +
+                             IdHex(m.to.value()) + " in an envelope from " +
+                             IdHex(envelope.header().from()) + " to " +
+                             IdHex(envelope.header().to()));
+    }
+    if (m.type == raft::MessageType::kSnap) {
+      return InvalidArgument("snapshot message outside a snapshot stream");
+    }
+    messages.push_back(std::move(m));
+  }
+  return messages;
+}
+
+}  // namespace
+
+PeerService::PeerService(const Options& options, Handler* handler)
+    : options_(options), handler_(handler), instance_(std::random_device()()) {}
+
+grpc::Status PeerService::Admit(grpc::ServerContext* context, const peer::Header& header) {
+  if (header.cluster_id() != options_.cluster_id.value()) {
+    return Refuse(context, kRefusedOther,
+                  "dolmen: peer " + IdHex(header.from()) + " is in cluster " +
+                      IdHex(header.cluster_id()) + ", this member is in cluster " +
+                      IdHex(options_.cluster_id.value()));
+  }
+  if (header.from() == 0) return Malformed("envelope without a sender");
+  if (handler_->IsRemoved(MemberId(header.from()))) {
+    return Refuse(context, kRefusedRemoved,
+                  "member " + IdHex(header.from()) + " has been removed from the cluster");
+  }
+  if (header.to() != options_.self.value()) {
+    return Refuse(context, kRefusedOther,
+                  "dolmen: peer " + IdHex(header.from()) + " sent to member " + IdHex(header.to()) +
+                      ", this is member " + IdHex(options_.self.value()));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::Stream(grpc::ServerContext* context,
+                                 grpc::ServerReader<peer::Envelope>* reader, peer::StreamAck*) {
+  peer::Envelope envelope;
+  while (reader->Read(&envelope)) {
+    grpc::Status admitted = Admit(context, envelope.header());
+    if (!admitted.ok()) return admitted;
+    Result<std::vector<raft::Message>> messages = DecodeEnvelope(envelope);
+    if (!messages.ok()) return Malformed(messages.status().message());
+    if (!messages->empty()) handler_->OnMessages(std::move(messages).value());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::Snapshot(grpc::ServerContext* context,
+                                   grpc::ServerReader<peer::SnapshotChunk>* reader,
+                                   peer::SnapshotAck*) {
+  peer::SnapshotChunk first;
+  if (!reader->Read(&first)) return Malformed("empty snapshot stream");
+  if (!first.has_begin()) return Malformed("snapshot stream must start with a begin chunk");
+  const peer::SnapshotBegin& begin = first.begin();
+  grpc::Status admitted = Admit(context, begin.header());
+  if (!admitted.ok()) return admitted;
+  Result<raft::Message> message = DecodeMessage(begin.message());
+  if (!message.ok()) return Malformed(message.status().message());
+  if (message->type != raft::MessageType::kSnap || !message->snapshot.has_value() ||
+      message->from.value() != begin.header().from() || message->to != options_.self) {
+    return Malformed("snapshot stream whose message is not a snapshot from its sender to us");
+  }
+  Result<std::string> path = ReceiveFile(reader, begin);
+  if (!path.ok()) {
+    return grpc::Status(path.status().code() == Code::kIoError ? grpc::StatusCode::INTERNAL
+                                                               : grpc::StatusCode::INVALID_ARGUMENT,
+                        "dolmen: snapshot: " + path.status().message());
+  }
+  handler_->OnSnapshot(std::move(message).value(), std::move(path).value());
+  return grpc::Status::OK;
+}
+
+Result<std::string> PeerService::ReceiveFile(grpc::ServerReader<peer::SnapshotChunk>* reader,
+                                             const peer::SnapshotBegin& begin) {
+  char name[128];
+  std::snprintf(name, sizeof(name), "/snap-%s-%016llx-%llu.db",
+                IdHex(begin.header().from()).c_str(), static_cast<unsigned long long>(instance_),
+                static_cast<unsigned long long>(next_file_.fetch_add(1)));
+  const std::string path = options_.snapshot_dir + name;
+  const std::string part = path + ".part";
+  int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return IoError("create " + part + ": " + std::strerror(errno));
+
+  // Every failure below removes the partial file: the sender retries with a new one.
+  auto fail = [&](Status s) -> Status {
+    ::close(fd);
+    ::unlink(part.c_str());
+    return s;
+  };
+  uint64_t received = 0;
+  uint32_t crc = 0;
+  peer::SnapshotChunk chunk;
+  bool ended = false;
+  while (!ended) {
+    if (!reader->Read(&chunk)) {
+      return fail(InvalidArgument("stream ended after " + std::to_string(received) + " of " +
+                                  std::to_string(begin.size_bytes()) + " bytes"));
+    }
+    switch (chunk.part_case()) {
+      case peer::SnapshotChunk::kData: {
+        const std::string& data = chunk.data();
+        if (data.size() > kMaxChunkBytes || data.size() > begin.size_bytes() - received) {
+          return fail(InvalidArgument("chunk of " + std::to_string(data.size()) +
+                                      " bytes past the announced size " +
+                                      std::to_string(begin.size_bytes())));
+        }
+        Status written = WriteAll(fd, data);
+        if (!written.ok()) return fail(IoError(part + ": " + written.message()));
+        crc = crc32c::Extend(crc, data.data(), data.size());
+        received += data.size();
+        break;
+      }
+      case peer::SnapshotChunk::kEnd:
+        ended = true;
+        break;
+      default:
+        return fail(InvalidArgument("unexpected chunk in a snapshot stream"));
+    }
+  }
+  if (received != begin.size_bytes()) {
+    return fail(InvalidArgument("received " + std::to_string(received) + " of " +
+                                std::to_string(begin.size_bytes()) + " bytes"));
+  }
+  if (crc != chunk.end().crc32c()) return fail(InvalidArgument("checksum mismatch"));
+  // Durable before the server is told: it may install the file and acknowledge the snapshot.
+  if (::fsync(fd) != 0) return fail(IoError("fsync " + part + ": " + std::strerror(errno)));
+  if (::close(fd) != 0) {
+    ::unlink(part.c_str());
+    return IoError("close " + part + ": " + std::strerror(errno));
+  }
+  if (::rename(part.c_str(), path.c_str()) != 0) {
+    ::unlink(part.c_str());
+    return IoError("rename " + part + ": " + std::strerror(errno));
+  }
+  return path;
+}
+
+grpc::Status PeerService::GetMembers(grpc::ServerContext*, const peer::GetMembersRequest*,
+                                     peer::GetMembersResponse* response) {
+  response->set_cluster_id(options_.cluster_id.value());
+  response->set_member_id(options_.self.value());
+  for (const Handler::MemberInfo& m : handler_->Members()) {
+    EncodeMemberInfo(m, response->add_members());
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace dolmen::transport

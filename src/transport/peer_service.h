@@ -1,0 +1,48 @@
+// The receiving side: the Peer gRPC service (synchronous API; each open stream holds one server
+// thread, and a cluster has few peers) that checks who is talking and hands messages and
+// snapshot files to the Handler.
+//
+// Admission, for every envelope and snapshot: the sender's cluster id must be ours, the sender
+// must not be a removed member, and the envelope must be addressed to us. A refusal ends the call
+// with FAILED_PRECONDITION, a readable message and the kRefusedKey trailer. A malformed envelope
+// (undecodable message, a message whose from/to disagree with the header, a kSnap outside the
+// snapshot stream) ends the call with INVALID_ARGUMENT. Nothing from the network can crash us.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <string>
+
+#include "dolmen/peer.grpc.pb.h"
+#include "transport/transport.h"
+
+namespace dolmen::transport {
+
+class PeerService final : public peer::Peer::Service {
+ public:
+  PeerService(const Options& options, Handler* handler);
+
+  grpc::Status Stream(grpc::ServerContext* context, grpc::ServerReader<peer::Envelope>* reader,
+                      peer::StreamAck* ack) override;
+  grpc::Status Snapshot(grpc::ServerContext* context,
+                        grpc::ServerReader<peer::SnapshotChunk>* reader,
+                        peer::SnapshotAck* ack) override;
+  grpc::Status GetMembers(grpc::ServerContext* context, const peer::GetMembersRequest* request,
+                          peer::GetMembersResponse* response) override;
+
+ private:
+  // OK if a sender with this header may talk to us; otherwise the status that ends its call.
+  grpc::Status Admit(grpc::ServerContext* context, const peer::Header& header);
+  // Receives the file after a snapshot's begin chunk into a fresh file under snapshot_dir;
+  // returns its path.
+  Result<std::string> ReceiveFile(grpc::ServerReader<peer::SnapshotChunk>* reader,
+                                  const peer::SnapshotBegin& begin);
+
+  const Options options_;
+  Handler* const handler_;
+  std::atomic<uint64_t> next_file_ = 0;
+  const uint64_t instance_;  // keeps file names from two runs apart
+};
+
+}  // namespace dolmen::transport
