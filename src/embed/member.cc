@@ -17,7 +17,9 @@
 #include "api/maintenance_service.h"
 #include "api/not_implemented.h"
 #include "api/request_size.h"
+#include "api/watch_service.h"
 #include "embed/version.h"
+#include "watch/hub.h"
 
 namespace dolmen::embed {
 namespace {
@@ -52,12 +54,19 @@ int RunMember(const Config& config) {
     fatal.store(true);
     kill(getpid(), SIGUSR1);
   });
+  // Watchers see every applied batch: the hub must observe from the first apply on.
+  watch::Hub watch_hub(member->store(), watch::HubOptions{});
+  member->SetApplyObserver([&watch_hub](std::vector<mvcc::Event> events, Revision revision) {
+    watch_hub.Notify(std::move(events), revision);
+  });
+  watch_hub.Start();
   member->Start();
 
   api::KvService kv(member.get());
   api::MaintenanceService maintenance(member.get());
   api::ClusterService cluster(member.get());
   api::CatchAllService catch_all;
+  api::WatchService watch(member.get(), &watch_hub);
 
   grpc::ServerBuilder builder;
   std::vector<int> ports(config.listen_client.size(), 0);
@@ -81,6 +90,7 @@ int RunMember(const Config& config) {
   builder.RegisterService(&kv);
   builder.RegisterService(&maintenance);
   builder.RegisterService(&cluster);
+  builder.RegisterService(&watch);
   builder.RegisterCallbackGenericService(&catch_all);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   bool listening = grpc_server != nullptr;
@@ -105,7 +115,9 @@ int RunMember(const Config& config) {
   Log(fatal.load()
           ? "shutting down after a fatal error"
           : std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
-  // In-flight RPCs get a grace period to finish; the member then fails whatever is queued.
+  // Watch streams never end by themselves: end them first, then in-flight RPCs get a grace
+  // period to finish; the member then fails whatever is queued.
+  watch.Shutdown();
   grpc_server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   member->Stop();
   grpc_server->Wait();

@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "server/lease_apply.h"
+
 namespace dolmen::server {
 namespace {
 
@@ -130,8 +132,11 @@ void ToRangeResponse(const mvcc::RangeResult& rr, bool keys_only,
 // txn's own earlier writes, as etcd's do.
 class Applier::TxnRun {
  public:
-  TxnRun(mvcc::Store* store, std::vector<mvcc::Event>* event_sink)
-      : store_(store), event_sink_(event_sink), begin_revision_(store->CurrentRevision()) {}
+  TxnRun(mvcc::Store* store, lease::Lessor* lessor, std::vector<mvcc::Event>* event_sink)
+      : store_(store),
+        lessor_(lessor),
+        event_sink_(event_sink),
+        begin_revision_(store->CurrentRevision()) {}
 
   // True when the store failed underneath the txn (not a request error): the store is then
   // unusable until reopened, and the member must stop.
@@ -219,8 +224,9 @@ class Applier::TxnRun {
             ASSIGN_OR_RETURN(auto prev, ReadKey(txn_.get(), put.key()));
             if (!prev) return KeyNotFound();
           }
-          // Leases arrive with the lease issue; until then no lease exists.
-          if (put.lease() != 0) return LeaseNotFound();
+          if (put.lease() != 0 && (lessor_ == nullptr || !lessor_->Exists(LeaseId(put.lease())))) {
+            return LeaseNotFound();
+          }
           break;
         }
         case etcdserverpb::RequestOp::kRequestRange: {
@@ -298,6 +304,7 @@ class Applier::TxnRun {
     auto put = txn_->Put(r.key(), value, lease);
     if (!put.ok()) return put.status();
     changed_ = true;
+    MoveToLease(r.key(), put->prev ? put->prev->lease : LeaseId(0), lease);
     if (r.prev_kv() && prev) ToProto(*prev, out->mutable_prev_kv());
     out->mutable_header()->set_revision(CurrentRevision().value());
     return OkStatus();
@@ -308,6 +315,7 @@ class Applier::TxnRun {
     ASSIGN_OR_RETURN(mvcc::Store::WriteTxn::DeleteResult del,
                      txn_->DeleteRange(r.key(), r.range_end()));
     if (del.deleted > 0) changed_ = true;
+    for (const auto& kv : del.prev_kvs) MoveToLease(kv.key, kv.lease, LeaseId(0));
     out->set_deleted(del.deleted);
     if (r.prev_kv()) {
       for (const auto& kv : del.prev_kvs) ToProto(kv, out->add_prev_kvs());
@@ -316,7 +324,17 @@ class Applier::TxnRun {
     return OkStatus();
   }
 
+  // Keeps the lessor's key sets in step with the keys' lease field. The lessor's map is not
+  // persisted: a restart rebuilds it from the keys, so it only has to follow the store.
+  void MoveToLease(const std::string& key, LeaseId from, LeaseId to) {
+    if (lessor_ == nullptr || from == to) return;
+    if (from.value() != 0) lessor_->Detach(from, key);
+    // CheckChosen made sure the lease exists.
+    if (to.value() != 0) CHECK(lessor_->Attach(to, key).ok()) << "lease " << to << " vanished";
+  }
+
   mvcc::Store* store_;
+  lease::Lessor* lessor_;
   std::vector<mvcc::Event>* event_sink_;
   Revision begin_revision_;
   bool changed_ = false;
@@ -346,6 +364,20 @@ ApplyResult Applier::Apply(const internal::InternalRequest& request) {
     case internal::InternalRequest::kCompaction:
       take(Compact(request.compaction()));
       break;
+    case internal::InternalRequest::kLeaseGrant:
+    case internal::InternalRequest::kLeaseRevoke: {
+      if (lessor_ == nullptr) {
+        out.status = Unimplemented("leases are not enabled on this applier");
+        break;
+      }
+      LeaseApplyContext ctx{store_, lessor_, clock_, event_sink_, &storage_failed_};
+      if (request.has_lease_grant()) {
+        take(ApplyLeaseGrant(ctx, request.lease_grant()));
+      } else {
+        take(ApplyLeaseRevoke(ctx, request.lease_revoke()));
+      }
+      break;
+    }
     default:
       out.status = Unimplemented("request type " + std::to_string(request.request_case()) +
                                  " is not applied by this version");
@@ -355,7 +387,7 @@ ApplyResult Applier::Apply(const internal::InternalRequest& request) {
 }
 
 Result<etcdserverpb::TxnResponse> Applier::Txn(const etcdserverpb::TxnRequest& request) {
-  TxnRun run(store_, event_sink_);
+  TxnRun run(store_, lessor_, event_sink_);
   auto result = run.Run(request);
   if (run.storage_failed()) storage_failed_ = true;
   return result;

@@ -6,16 +6,19 @@
 #include <variant>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/status.h"
 #include "dolmen/internal.pb.h"
 #include "etcdserverpb/rpc.pb.h"
+#include "lease/lessor.h"
 #include "mvcc/store.h"
 
 namespace dolmen::server {
 
 using ApplyResponse =
     std::variant<std::monostate, etcdserverpb::PutResponse, etcdserverpb::DeleteRangeResponse,
-                 etcdserverpb::TxnResponse, etcdserverpb::CompactionResponse>;
+                 etcdserverpb::TxnResponse, etcdserverpb::CompactionResponse,
+                 etcdserverpb::LeaseGrantResponse, etcdserverpb::LeaseRevokeResponse>;
 
 struct ApplyResult {
   Status status;
@@ -30,6 +33,13 @@ void ToRangeResponse(const mvcc::RangeResult& rr, bool keys_only, etcdserverpb::
 class Applier {
  public:
   explicit Applier(mvcc::Store* store) : store_(store) {}
+
+  // Before the first Apply: the leases (without them every put with a lease is refused as
+  // "lease not found"). The clock sets the expiry of a lease granted while primary.
+  void set_leases(lease::Lessor* lessor, const Clock* clock) {
+    lessor_ = lessor;
+    clock_ = clock;
+  }
 
   // When set, every change applied is appended here (in revision order) for watchers.
   void set_event_sink(std::vector<mvcc::Event>* sink) { event_sink_ = sink; }
@@ -55,6 +65,8 @@ class Applier {
   Result<etcdserverpb::CompactionResponse> Compact(const etcdserverpb::CompactionRequest& request);
 
   mvcc::Store* store_;
+  lease::Lessor* lessor_ = nullptr;
+  const Clock* clock_ = nullptr;
   std::vector<mvcc::Event>* event_sink_ = nullptr;
   bool storage_failed_ = false;
 };

@@ -133,6 +133,7 @@ Status Server::OpenStorage() {
   }
   ASSIGN_OR_RETURN(backend_, config_.open_backend(member_dir + "/db", backend_options));
   ASSIGN_OR_RETURN(store_, mvcc::Store::Open(backend_.get()));
+  RETURN_IF_ERROR(OpenLeases());
   membership_ = std::make_unique<Membership>();
   RETURN_IF_ERROR(membership_->Load(backend_.get()));
   const Index applied = store_->ConsistentIndex();
@@ -209,6 +210,7 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
   next_request_id_.store(prefix | ((millis << 8) & ((1ull << 48) - 1)));
 
   applier_ = std::make_unique<Applier>(store_.get());
+  applier_->set_leases(lessor_.get(), clock_);
   Driver::Deps deps;
   deps.wal = wal_.get();
   deps.store = store_.get();
@@ -225,6 +227,7 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
 
 void Server::Start() {
   driver_->Start();
+  StartLeases();
   PublishAttributes();
 }
 
@@ -246,6 +249,7 @@ void Server::PublishAttributes() {
 
 void Server::Stop() {
   if (stopped_.exchange(true)) return;
+  StopLeases();  // before the driver: the checker proposes through it
   if (driver_) driver_->Stop();
   if (store_ && !failed_.load()) {
     // A clean stop leaves the backend durable so the next start replays nothing.

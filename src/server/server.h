@@ -10,13 +10,16 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "base/clock.h"
 #include "base/ids.h"
 #include "base/status.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "io/file_system.h"
+#include "lease/lessor.h"
 #include "mvcc/store.h"
 #include "server/applier.h"
 #include "server/driver.h"
+#include "server/lease_expiry.h"
 #include "server/membership.h"
 #include "wal/wal.h"
 
@@ -42,6 +45,10 @@ struct ServerConfig {
   uint64_t quota_backend_bytes = 0;  // 0 = etcd's default (2 GiB)
   bool strict_reconfig_check = true;
   DriverOptions driver;
+  // Leases: the clock their expiry follows (null: the system clock) and the leader's expiry
+  // checker (its promote extension is always one election timeout).
+  const Clock* clock = nullptr;
+  LeaseExpiryOptions lease_expiry;
   // The adapters, injected so the same member runs on real files and LMDB (src/embed) or on
   // fakes (tests, the simulator).
   io::FileSystem* fs = nullptr;
@@ -88,6 +95,21 @@ class Server {
   void Compact(const etcdserverpb::CompactionRequest& r,
                Callback<etcdserverpb::CompactionResponse> done);
 
+  // Leases (docs/lease.md; server_lease.cc). Grant and Revoke go through the log; the rest is
+  // answered by the leader's lessor without a log entry (kNotLeader / kNoLeader elsewhere).
+  void LeaseGrant(const etcdserverpb::LeaseGrantRequest& r,
+                  Callback<etcdserverpb::LeaseGrantResponse> done);
+  void LeaseRevoke(const etcdserverpb::LeaseRevokeRequest& r,
+                   Callback<etcdserverpb::LeaseRevokeResponse> done);
+  // A keep-alive: returns the lease's TTL; kLeaseNotFound if it is gone or expired.
+  Result<int64_t> LeaseRenew(LeaseId id);
+  // kLeaseNotFound if the lease does not exist.
+  Result<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLive(
+      const etcdserverpb::LeaseTimeToLiveRequest& r);
+  etcdserverpb::LeaseLeasesResponse LeaseLeases();
+  // Whether this member leads: the "am I leader" the lease expiry checker follows.
+  bool IsLeader() const;
+
   // Runtime reconfiguration (cluster_ops.cc).
   void MemberAdd(const etcdserverpb::MemberAddRequest& r,
                  Callback<etcdserverpb::MemberAddResponse> done);
@@ -133,6 +155,11 @@ class Server {
   void ReadBarrier(bool serializable, std::function<void(Status)> read);
   template <typename Response>
   void ProposeAndReply(internal::InternalRequest request, Callback<Response> done);
+  // Leases (server_lease.cc): load at open, expiry checker from Start to Stop.
+  Status OpenLeases();
+  void StartLeases();
+  void StopLeases();
+  Status LeaderOnly();
 
   ServerConfig config_;
   MemberId member_id_;
@@ -145,6 +172,10 @@ class Server {
   std::unique_ptr<Membership> membership_;
   std::unique_ptr<raft::MemoryStorage> raft_storage_;
   std::unique_ptr<Driver> driver_;
+  SystemClock system_clock_;
+  const Clock* clock_ = nullptr;  // config_.clock or system_clock_
+  std::unique_ptr<lease::Lessor> lessor_;
+  std::unique_ptr<LeaseExpiryChecker> lease_expiry_;  // after driver_: destroyed first
   std::atomic<bool> failed_{false};
   std::atomic<bool> stopped_{false};
   // Request ids are unique across members: the member id's low 16 bits, then a counter

@@ -1,0 +1,145 @@
+// Server's lease entry points and lease start-up (docs/lease.md). Kept apart from server.cc:
+// the lease glue is one concern, the member's storage and driver another.
+#include <cmath>
+#include <utility>
+
+#include "server/server.h"
+
+namespace dolmen::server {
+namespace {
+
+// etcd's minimum TTL: ceil(1.5 election timeouts) in whole seconds, with the election timeout
+// as etcd computes it ((3 x election ticks) / 2 heartbeats).
+int64_t MinLeaseTtlSeconds(const DriverOptions& d) {
+  auto ms = static_cast<double>((3 * d.election_ticks) / 2) *
+            static_cast<double>(d.tick_interval.count());
+  return static_cast<int64_t>(std::ceil(ms / 1000.0));
+}
+
+// The answer of a logged lease request, with the header the server fills.
+template <typename Response>
+void Reply(Server* server, ApplyResult result, const Callback<Response>& done) {
+  if (!result.status.ok()) return done(result.status);
+  Response* response = std::get_if<Response>(&result.response);
+  CHECK(response != nullptr) << "lease apply returned another response type";
+  server->FillHeader(response->mutable_header());
+  done(std::move(*response));
+}
+
+}  // namespace
+
+Status Server::OpenLeases() {
+  clock_ = config_.clock != nullptr ? config_.clock : &system_clock_;
+  lease::LessorOptions options;
+  options.min_ttl_seconds = MinLeaseTtlSeconds(config_.driver);
+  lessor_ = std::make_unique<lease::Lessor>(options);
+  {
+    ASSIGN_OR_RETURN(auto txn, backend_->BeginRead());
+    RETURN_IF_ERROR(lessor_->Load(txn.get()));
+  }
+  // Attachments are not stored with the lease: each live key names its lease, so they are
+  // rebuilt from the keys (etcd does the same when it restores the store). The log replayed
+  // after this keeps them in step through the apply path.
+  mvcc::RangeOptions all;
+  all.key = std::string(1, '\0');
+  all.range_end = std::string(1, '\0');
+  all.keys_only = true;
+  ASSIGN_OR_RETURN(mvcc::RangeResult live, store_->Range(all));
+  for (const mvcc::KeyValue& kv : live.kvs) {
+    if (kv.lease.value() == 0) continue;
+    // A key whose lease is gone cannot come from our apply path (revoke deletes the keys in
+    // the same backend txn); like etcd, keep the key rather than refuse to start.
+    if (!lessor_->Attach(kv.lease, kv.key).ok()) {
+      std::fprintf(stderr, "dolmen: key %s names lease %lld, which does not exist\n",
+                   kv.key.c_str(), static_cast<long long>(kv.lease.value()));
+    }
+  }
+  LeaseExpiryOptions expiry = config_.lease_expiry;
+  expiry.promote_extension = config_.driver.tick_interval * config_.driver.election_ticks;
+  lease_expiry_ = std::make_unique<LeaseExpiryChecker>(
+      lessor_.get(), clock_, expiry, [this] { return IsLeader(); },
+      [this](LeaseId id) {
+        etcdserverpb::LeaseRevokeRequest r;
+        r.set_id(id.value());
+        // A failed revoke is retried: the lessor hands the lease out again later.
+        LeaseRevoke(r, [](Result<etcdserverpb::LeaseRevokeResponse>) {});
+      });
+  return OkStatus();
+}
+
+void Server::StartLeases() { lease_expiry_->Start(); }
+
+void Server::StopLeases() {
+  if (lease_expiry_) lease_expiry_->Stop();
+}
+
+bool Server::IsLeader() const { return driver_->leader() == member_id_; }
+
+void Server::LeaseGrant(const etcdserverpb::LeaseGrantRequest& r,
+                        Callback<etcdserverpb::LeaseGrantResponse> done) {
+  // Refused here as well as at apply: no log entry for a request that cannot succeed.
+  if (r.ttl() > lease::kMaxTtlSeconds) {
+    return done(Status(Code::kLeaseTtlTooLarge, "too large lease TTL"));
+  }
+  internal::InternalRequest request;
+  auto* grant = request.mutable_lease_grant();
+  *grant = r;
+  // The id is chosen before proposing, so every member applies the same one. etcd draws it
+  // from the request id generator (member id bits, then a clock-seeded counter), positive.
+  while (grant->id() == 0 || (r.id() == 0 && lessor_->Exists(LeaseId(grant->id())))) {
+    grant->set_id(static_cast<int64_t>(next_request_id_.fetch_add(1) & ((1ull << 63) - 1)));
+  }
+  Propose(std::move(request), [this, done = std::move(done)](ApplyResult result) {
+    Reply(this, std::move(result), done);
+  });
+}
+
+void Server::LeaseRevoke(const etcdserverpb::LeaseRevokeRequest& r,
+                         Callback<etcdserverpb::LeaseRevokeResponse> done) {
+  internal::InternalRequest request;
+  *request.mutable_lease_revoke() = r;
+  Propose(std::move(request), [this, done = std::move(done)](ApplyResult result) {
+    Reply(this, std::move(result), done);
+  });
+}
+
+Status Server::LeaderOnly() {
+  if (IsLeader()) {
+    // Elected moments ago: promote now rather than at the checker's next round.
+    lease_expiry_->FollowLeadership();
+    if (lessor_->primary()) return OkStatus();
+  }
+  // TODO(cluster): forward to the leader as etcd does (its lease HTTP endpoints).
+  if (driver_->leader().value() == 0) return Status(Code::kNoLeader, "no leader");
+  return Status(Code::kNotLeader, "not leader");
+}
+
+Result<int64_t> Server::LeaseRenew(LeaseId id) {
+  RETURN_IF_ERROR(LeaderOnly());
+  return lessor_->Renew(id, clock_->Now());
+}
+
+Result<etcdserverpb::LeaseTimeToLiveResponse> Server::LeaseTimeToLive(
+    const etcdserverpb::LeaseTimeToLiveRequest& r) {
+  RETURN_IF_ERROR(LeaderOnly());
+  ASSIGN_OR_RETURN(lease::TimeToLiveInfo info,
+                   lessor_->TimeToLive(LeaseId(r.id()), r.keys(), clock_->Now()));
+  etcdserverpb::LeaseTimeToLiveResponse out;
+  FillHeader(out.mutable_header());
+  out.mutable_header()->set_revision(store_->CurrentRevision().value());
+  out.set_id(r.id());
+  out.set_ttl(info.remaining_seconds);
+  out.set_grantedttl(info.granted_ttl_seconds);
+  for (auto& key : info.keys) out.add_keys(std::move(key));
+  return out;
+}
+
+etcdserverpb::LeaseLeasesResponse Server::LeaseLeases() {
+  etcdserverpb::LeaseLeasesResponse out;
+  FillHeader(out.mutable_header());
+  out.mutable_header()->set_revision(store_->CurrentRevision().value());
+  for (LeaseId id : lessor_->Leases()) out.add_leases()->set_id(id.value());
+  return out;
+}
+
+}  // namespace dolmen::server

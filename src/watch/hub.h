@@ -1,0 +1,217 @@
+// The watch hub: etcd's watchableStore for one member. Design, guarantees and bounds:
+// docs/watch.md.
+//
+// Threads.
+//  - The apply thread calls Notify() with each applied batch. Notify only appends to a bounded
+//    inbox under a short mutex: it never waits for a consumer, a store read or a stream.
+//  - One worker thread (Start/Stop) owns delivery: it drains the inbox into the streams of
+//    synced watchers, catches unsynced watchers up from mvcc::Store::Events, and emits progress
+//    notifications. All watcher state is guarded by mu_.
+//  - Stream users (the gRPC service) call OpenStream/Watch/Cancel/RequestProgress/CloseStream
+//    from any thread, and Stream::Pop from whichever thread writes to the client.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/ids.h"
+#include "mvcc/kv.h"
+#include "mvcc/store.h"
+#include "watch/watcher.h"
+#include "watch/watcher_index.h"
+
+namespace dolmen::watch {
+
+// etcd's clientv3.InvalidWatchID: the watch_id of responses that belong to no watcher.
+inline constexpr int64_t kNoWatchId = -1;
+
+// One message for a stream's client, as etcd's WatchResponse without the header ids.
+struct Response {
+  int64_t watch_id = kNoWatchId;
+  Revision revision;  // header revision: the store revision this response reflects
+  bool created = false;
+  bool canceled = false;
+  Revision compact_revision{0};
+  std::string cancel_reason;
+  // The watcher's options, so the consumer can fill prev_kv and split oversized responses.
+  bool prev_kv = false;
+  bool fragment = false;
+  std::vector<std::shared_ptr<const mvcc::Event>> events;  // revision order, shared by watchers
+};
+
+// etcd's WatchCreateRequest, before defaults are applied.
+struct WatchOptions {
+  int64_t watch_id = 0;  // 0 = the hub picks the lowest unused id >= its counter (etcd's rule)
+  std::string key;
+  std::string range_end;
+  Revision start_revision{0};  // <= 0 = current + 1
+  bool filter_put = false;
+  bool filter_delete = false;
+  bool prev_kv = false;
+  bool progress_notify = false;
+  bool fragment = false;
+};
+
+struct HubOptions {
+  // A stream whose queued responses exceed this stops receiving events: its watchers become
+  // unsynced (victims) and catch up from the store once the consumer drained half of it.
+  size_t max_stream_bytes = 8 << 20;
+  // Control responses (created, canceled, progress) are queued regardless; beyond this many
+  // queued responses the consumer should stop reading requests (Stream::ShouldPauseReads).
+  size_t max_stream_responses = 1 << 16;
+  // Applied events waiting for the worker. Beyond this the inbox is dropped and every synced
+  // watcher catches up from the store instead.
+  size_t max_inbox_events = 1 << 17;
+  // Events read from the store per catch-up round, and watchers served per round.
+  size_t catch_up_events = 1000;
+  size_t catch_up_watchers = 512;
+  // Period of progress notifications for idle watchers that asked for them (etcd's
+  // --experimental-watch-progress-notify-interval, default 10 minutes).
+  std::chrono::milliseconds progress_interval = std::chrono::minutes(10);
+  // Backstop for retrying catch-up when nothing else wakes the worker.
+  std::chrono::milliseconds catch_up_retry = std::chrono::milliseconds(100);
+};
+
+class Hub;
+
+// The hub's side of one client stream: the watchers created on it and its bounded queue of
+// responses. Created by Hub::OpenStream; the consumer pops responses in order.
+class Stream {
+ public:
+  // The next response, or nullopt when the queue is empty; after nullopt the stream's wake
+  // callback runs (on some hub thread, no hub lock held) as soon as a response is queued.
+  std::optional<Response> Pop();
+  // True while so many responses are queued that the consumer should stop reading requests
+  // (each request can queue a control response); the wake callback runs when it clears.
+  bool ShouldPauseReads() const;
+
+ private:
+  friend class Hub;
+  Stream(Hub* hub, std::function<void()> wake) : hub_(hub), wake_(std::move(wake)) {}
+  // Queues `r`; returns true if the consumer must be woken. Caller holds Hub::mu_.
+  bool Push(Response r);
+  bool HasRoom() const;          // below max_stream_bytes
+  bool HasRoomToResume() const;  // below half of it
+  void Wake();
+  void CloseWake();
+
+  Hub* const hub_;
+
+  // Guarded by Hub::mu_.
+  std::map<int64_t, std::unique_ptr<Watcher>> watchers_;
+  int64_t next_id_ = 0;
+  size_t unsynced_ = 0;
+  bool progress_requested_ = false;
+
+  // The queue; mu_ nests inside Hub::mu_.
+  mutable std::mutex mu_;
+  std::deque<Response> queue_;
+  size_t queued_bytes_ = 0;
+  bool idle_ = true;  // the consumer saw an empty queue and waits for a wake
+  bool pause_reported_ = false;
+  std::atomic<bool> has_victims_{false};
+
+  std::mutex wake_mu_;  // orders wakes against CloseWake
+  std::function<void()> wake_;
+  bool closed_ = false;
+};
+
+class Hub {
+ public:
+  Hub(const mvcc::Store* store, HubOptions options);
+  ~Hub();  // Stop()s
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  // Starts the worker. Must precede the first Notify that should reach watchers.
+  void Start();
+  void Stop();
+
+  // Apply thread: the changes of one applied batch in revision order, and the store revision
+  // after it. Never blocks on consumers.
+  void Notify(std::vector<mvcc::Event> events, Revision revision);
+
+  // `wake` must not block for long and must not call back into the hub except Stream::Pop.
+  std::shared_ptr<Stream> OpenStream(std::function<void()> wake);
+  // Removes the stream's watchers; after it returns the wake callback never runs again.
+  void CloseStream(const std::shared_ptr<Stream>& stream);
+
+  // etcd's create: queues the created response (created, or created+canceled with etcd's
+  // cancel_reason for an empty range or a duplicate id) before any event of the watcher.
+  void Watch(Stream* stream, const WatchOptions& options);
+  // etcd's cancel: a canceled response, or nothing if the id is unknown.
+  void Cancel(Stream* stream, int64_t watch_id);
+  // etcd's WatchProgressRequest: a header-only response with watch_id -1, queued once every
+  // watcher of the stream is synced, so it never overtakes an event it claims (etcd 3.5.8+).
+  void RequestProgress(Stream* stream);
+
+  // For tests and metrics.
+  size_t synced_count() const;
+  size_t unsynced_count() const;
+
+ private:
+  friend class Stream;
+  struct Batch {
+    std::vector<std::shared_ptr<const mvcc::Event>> events;
+    int64_t revision = 0;
+  };
+
+  void Run();
+  void Kick();  // wakes the worker for catch-up
+  // All below: caller holds mu_.
+  void ProcessBatch(const Batch& batch);
+  void DeliverRevision(int64_t rev, const std::vector<std::shared_ptr<const mvcc::Event>>& evs,
+                       size_t begin, size_t end);
+  void DropInbox(int64_t dropped_through);
+  // Returns true if it made progress (more rounds may help).
+  bool CatchUpRound();
+  void AnswerProgressRequests();
+  void ProgressTick();
+  void MakeUnsynced(Watcher* w, int64_t next);
+  void MakeSynced(Watcher* w);
+  void RemoveWatcher(Watcher* w);
+  void Enqueue(Stream* s, Response r);
+  Response BaseResponse(const Watcher& w, int64_t revision) const;
+  bool Passes(const Watcher& w, const mvcc::Event& e) const;
+  // Wakes the consumers collected by Enqueue. Caller must NOT hold mu_.
+  void FlushWakes(std::vector<std::shared_ptr<Stream>> wakes);
+  std::vector<std::shared_ptr<Stream>> TakeWakes();
+
+  const mvcc::Store* const store_;
+  const HubOptions options_;
+
+  // Inbox: the apply thread's hand-off.
+  std::mutex inbox_mu_;
+  std::condition_variable inbox_cv_;
+  std::vector<Batch> inbox_;
+  size_t inbox_events_ = 0;
+  int64_t dropped_through_ = 0;  // > 0: batches up to this revision were dropped
+  bool kick_ = false;
+  bool stop_ = false;
+
+  mutable std::mutex mu_;
+  std::map<Stream*, std::shared_ptr<Stream>> streams_;
+  WatcherIndex synced_;
+  std::set<Watcher*> unsynced_;
+  std::set<Watcher*> progress_watchers_;
+  std::set<Stream*> progress_requests_;
+  std::vector<std::shared_ptr<Stream>> to_wake_;
+  // Every revision <= notified_ has been delivered to synced watchers (or they were demoted).
+  int64_t notified_ = 0;
+
+  std::thread worker_;
+  bool started_ = false;
+};
+
+}  // namespace dolmen::watch
