@@ -25,12 +25,14 @@ struct PeerLink {
   std::unique_ptr<SnapshotSender> snapshot;
 };
 
-Result<std::vector<std::string>> Targets(const Peer& p) {
-  if (p.urls.empty()) return InvalidArgument("peer " + IdHex(p.id.value()) + " has no URL");
+// The URLs we can dial. The others (https before TLS arrives, or a URL that slipped past
+// validation into the replicated membership) are skipped rather than trusted: a peer left with
+// none is kept, and every message to it is dropped and reported unreachable.
+std::vector<std::string> Targets(const Peer& p) {
   std::vector<std::string> targets;
   for (const std::string& url : p.urls) {
-    ASSIGN_OR_RETURN(std::string target, PeerUrlToTarget(url));
-    targets.push_back(std::move(target));
+    Result<std::string> target = PeerUrlToTarget(url);
+    if (target.ok()) targets.push_back(std::move(target).value());
   }
   return targets;
 }
@@ -113,12 +115,10 @@ void GrpcTransport::Stop() {
 }
 
 void GrpcTransport::AddPeer(const Peer& p) {
-  Result<std::vector<std::string>> targets = Targets(p);
-  // Peer URLs come from validated flags or the replicated membership: a bad one is a bug.
-  CHECK(targets.ok()) << targets.status().ToString();
   CHECK_NE(p.id, options_.self) << "a member is not its own peer";
-  PeerLink link{std::make_unique<StreamSender>(options_, p.id, *targets, &notifier_),
-                std::make_unique<SnapshotSender>(options_, p.id, *targets, &notifier_)};
+  std::vector<std::string> targets = Targets(p);
+  PeerLink link{std::make_unique<StreamSender>(options_, p.id, targets, &notifier_),
+                std::make_unique<SnapshotSender>(options_, p.id, targets, &notifier_)};
   std::lock_guard<std::mutex> lock(mu_);
   if (stopped_ || peers_.count(p.id) != 0) return;
   if (started_) {
@@ -141,13 +141,12 @@ void GrpcTransport::RemovePeer(MemberId id) {
 }
 
 void GrpcTransport::UpdatePeer(const Peer& p) {
-  Result<std::vector<std::string>> targets = Targets(p);
-  CHECK(targets.ok()) << targets.status().ToString();
+  std::vector<std::string> targets = Targets(p);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = peers_.find(p.id);
   if (it == peers_.end()) return;
-  it->second.stream->UpdateTargets(*targets);
-  it->second.snapshot->UpdateTargets(*targets);
+  it->second.stream->UpdateTargets(targets);
+  it->second.snapshot->UpdateTargets(std::move(targets));
 }
 
 void GrpcTransport::Send(std::vector<raft::Message> messages) {

@@ -14,6 +14,9 @@ void Notifier::Start() {
 }
 
 void Notifier::Stop() {
+  // Joining ourselves would hang: a callback must hand Stop to another thread.
+  CHECK(std::this_thread::get_id() != thread_.get_id())
+      << "Transport::Stop called from inside a transport callback";
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;

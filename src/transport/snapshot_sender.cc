@@ -48,7 +48,6 @@ ssize_t ReadFull(int fd, char* buf, size_t n) {
 SnapshotSender::SnapshotSender(const Options& options, MemberId peer,
                                std::vector<std::string> targets, Notifier* notifier)
     : options_(options), peer_(peer), notifier_(notifier), targets_(std::move(targets)) {
-  CHECK(!targets_.empty()) << "peer " << peer << " has no URL";
   CHECK_GT(options_.snapshot_chunk_bytes, 0u);
 }
 
@@ -83,7 +82,6 @@ void SnapshotSender::Send(raft::Message message, std::string db_path) {
 }
 
 void SnapshotSender::UpdateTargets(std::vector<std::string> targets) {
-  CHECK(!targets.empty()) << "peer " << peer_ << " has no URL";
   std::lock_guard<std::mutex> lock(mu_);
   targets_ = std::move(targets);  // a transfer in flight finishes on its old address
 }
@@ -126,6 +124,8 @@ Status SnapshotSender::Transfer(const Job& job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Status(Code::kCancelled, "stopping");
+    if (targets_.empty())
+      return Unavailable("peer " + std::to_string(peer_.value()) + " has no URL");
     target = targets_.front();
     context_ = &context;
   }

@@ -21,7 +21,6 @@ StreamSender::StreamSender(const Options& options, MemberId peer, std::vector<st
       notifier_(notifier),
       targets_(std::move(targets)),
       backoff_(options.min_backoff) {
-  CHECK(!targets_.empty()) << "peer " << peer << " has no URL";
   CHECK_GT(options_.max_queued_messages_per_peer, 0u);
 }
 
@@ -63,7 +62,6 @@ void StreamSender::Enqueue(raft::Message message) {
 }
 
 void StreamSender::UpdateTargets(std::vector<std::string> targets) {
-  CHECK(!targets.empty()) << "peer " << peer_ << " has no URL";
   {
     std::lock_guard<std::mutex> lock(mu_);
     targets_ = std::move(targets);
@@ -77,12 +75,15 @@ void StreamSender::UpdateTargets(std::vector<std::string> targets) {
 
 void StreamSender::Run() {
   while (!Stopping()) {
-    if (writer_ == nullptr && !Open()) break;
+    if (writer_ == nullptr && !Open()) {
+      OnFailure(OkStatus());  // no usable URL: drop and report, as for a peer that is down
+      continue;
+    }
     std::vector<raft::Message> batch = TakeBatch();
     if (TakeRetarget()) {
       // The batch was taken for the old address; it is still good for the peer.
       Close(/*cancel=*/true).IgnoreError();
-      if (!Open()) break;
+      if (!Open()) continue;
     }
     if (batch.empty()) continue;
     peer::Envelope envelope;
@@ -121,7 +122,7 @@ bool StreamSender::Open() {
   std::string target;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return false;
+    if (stopping_ || targets_.empty()) return false;
     target = targets_[target_index_ % targets_.size()];
     retarget_ = false;
   }

@@ -34,7 +34,8 @@ namespace dolmen::transport {
 
 class StreamSender {
  public:
-  // `targets` are gRPC targets ("host:port"), at least one.
+  // `targets` are gRPC targets ("host:port"). With none (the peer has no URL we can dial) every
+  // message is dropped and the peer reported unreachable.
   StreamSender(const Options& options, MemberId peer, std::vector<std::string> targets,
                Notifier* notifier);
   ~StreamSender();  // Stop()
@@ -51,7 +52,7 @@ class StreamSender {
 
  private:
   void Run();
-  // Opens a stream to the current target; false if stopping.
+  // Opens a stream to the current target; false if stopping or there is no target.
   bool Open();
   // Finishes the stream (cancelling it first if `cancel`) and returns the peer's refusal, if
   // the stream ended with one; OK otherwise.

@@ -84,9 +84,14 @@ class Transport {
   // malformed or its port is taken. Call once.
   virtual Status Start() = 0;
   // Stops senders and the server; cancels streams in flight. Idempotent. After Stop returns no
-  // Handler method or callback is running or will run.
+  // Handler method or callback is running or will run. Must not be called from a Handler method
+  // or a callback (it waits for them; a callback that does is stopped by a CHECK): hand it to
+  // another thread.
   virtual void Stop() = 0;
 
+  // Peers may be added before or after Start. URLs that cannot be dialled (https until TLS
+  // arrives, malformed) are skipped; a peer left without any is kept, and messages to it are
+  // dropped and reported unreachable. Adding a known peer is a no-op (use UpdatePeer).
   virtual void AddPeer(const Peer& p) = 0;
   virtual void RemovePeer(MemberId id) = 0;
   virtual void UpdatePeer(const Peer& p) = 0;

@@ -2,13 +2,19 @@
 // snapshots next to heartbeats, and the join-time membership fetch.
 #include "transport/transport.h"
 
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <thread>
 
 #include "base/crc32c.h"
+#include "dolmen/peer.grpc.pb.h"
+#include "transport/codec.h"
 #include "transport/test_util.h"
 
 namespace dolmen::transport {
@@ -175,6 +181,387 @@ TEST_F(TransportTest, RemovedMemberIsRefusedAndTold) {
     EXPECT_EQ(a->events.refused[0].second.message(), "member 1 has been removed from the cluster");
   });
   EXPECT_EQ(CountFrom(b->handler, kA), 0u);
+}
+
+TEST_F(TransportTest, ReconnectsAfterPeerRestarts) {
+  auto a = MakeNode(kA, ClusterId(1));
+  NodeConfig b_config;
+  b_config.id = kB;
+  b_config.port = PickPort();
+  auto b = std::make_unique<Node>(b_config, dir_);
+  ASSERT_TRUE(b->Start().ok());
+  a->transport().AddPeer(b->AsPeer());
+  a->transport().Send({Msg(MessageType::kHeartbeat, kA, kB, 1)});
+  ASSERT_TRUE(b->handler.monitor.Await([&] { return b->handler.messages.size() == 1; }, 10s));
+
+  b.reset();  // stops: the stream breaks
+  // Sends to a down peer are dropped and reported, never queued up.
+  ASSERT_TRUE(SendUntil(*a, kB, [&] { return a->events.unreachable.count(kB) != 0; }));
+
+  b = std::make_unique<Node>(b_config, dir_);  // same id, same port
+  ASSERT_TRUE(b->Start().ok());
+  // Raft would keep sending heartbeats; so do we until one gets through the new stream. The
+  // backoff is at most 1 s, so 10 s of 50 ms rounds is ample.
+  bool delivered = false;
+  for (int i = 0; i < 200 && !delivered; ++i) {
+    a->transport().Send({Msg(MessageType::kHeartbeat, kA, kB, 100 + i)});
+    delivered = b->handler.monitor.Await([&] { return !b->handler.messages.empty(); }, 50ms);
+  }
+  ASSERT_TRUE(delivered);
+  // And the new stream keeps order as before.
+  for (uint64_t i = 1; i <= 1000; ++i) {
+    a->transport().Send({Msg(MessageType::kApp, kA, kB, i)});
+  }
+  ASSERT_TRUE(b->handler.monitor.Await(
+      [&] {
+        size_t apps = 0;
+        for (const raft::Message& m : b->handler.messages) apps += m.type == MessageType::kApp;
+        return apps == 1000;
+      },
+      10s));
+  EXPECT_EQ(Indexes(b->handler, kA, MessageType::kApp), Iota(1000));
+}
+
+TEST_F(TransportTest, FullQueueDropsAndReportsUnreachable) {
+  constexpr size_t kQueue = 8;
+  auto a = MakeNode(kA, ClusterId(1), [](Options* o) { o->max_queued_messages_per_peer = kQueue; });
+  auto b = MakeNode(kB);
+  a->transport().AddPeer(b->AsPeer());
+  // A stuck receiver: gRPC flow control fills, the sender's Write blocks, the queue fills.
+  b->handler.SetBlocked(true);
+  const std::string payload(256 << 10, 'p');
+  size_t sent = 0;
+  for (; sent < 2000; ++sent) {
+    raft::Message m = Msg(MessageType::kApp, kA, kB, sent + 1);
+    m.entries.push_back(raft::Entry{Term(1), Index(sent + 1), raft::EntryType::kNormal, payload});
+    a->transport().Send({std::move(m)});
+    if (a->events.monitor.Read([&] { return a->events.unreachable.count(kB) != 0; })) break;
+  }
+  ASSERT_TRUE(a->events.monitor.Await([&] { return a->events.unreachable.count(kB) != 0; }, 10s))
+      << "sent " << sent << " messages of 256 KiB without a drop";
+  b->handler.SetBlocked(false);
+  // A marker behind everything that was queued (same queue, FIFO): once it is in, whatever was
+  // not dropped has arrived. It may itself be dropped while the queue drains, so resend.
+  constexpr uint64_t kMarker = 1'000'000;
+  bool marked = false;
+  for (int i = 0; i < 200 && !marked; ++i) {
+    a->transport().Send({Msg(MessageType::kApp, kA, kB, kMarker)});
+    marked = b->handler.monitor.Await(
+        [&] {
+          for (const raft::Message& m : b->handler.messages) {
+            if (m.index.value() == kMarker) return true;
+          }
+          return false;
+        },
+        50ms);
+  }
+  ASSERT_TRUE(marked);
+  std::vector<uint64_t> got = Indexes(b->handler, kA, MessageType::kApp);
+  got.erase(std::remove(got.begin(), got.end(), kMarker), got.end());
+  // Some were dropped, the rest arrived once each and in order.
+  EXPECT_LT(got.size(), sent + 1);
+  EXPECT_GT(got.size(), 0u);
+  EXPECT_TRUE(std::adjacent_find(got.begin(), got.end(), std::greater_equal<uint64_t>()) ==
+              got.end());
+  // The stream is still usable after the stall.
+  a->transport().Send({Msg(MessageType::kHeartbeat, kA, kB, 1)});
+  EXPECT_TRUE(b->handler.monitor.Await(
+      [&] {
+        for (const raft::Message& m : b->handler.messages) {
+          if (m.type == MessageType::kHeartbeat) return true;
+        }
+        return false;
+      },
+      10s));
+}
+
+std::string WriteRandomFile(const std::string& path, size_t bytes, uint32_t* crc) {
+  std::mt19937_64 rng(42);
+  std::string block(1 << 20, '\0');
+  std::ofstream out(path, std::ios::binary);
+  *crc = 0;
+  for (size_t done = 0; done < bytes; done += block.size()) {
+    for (size_t i = 0; i + 8 <= block.size(); i += 8) {
+      uint64_t v = rng();
+      std::memcpy(&block[i], &v, 8);
+    }
+    size_t n = std::min(block.size(), bytes - done);
+    out.write(block.data(), static_cast<std::streamsize>(n));
+    *crc = crc32c::Extend(*crc, block.data(), n);
+  }
+  return path;
+}
+
+uint32_t FileCrc(const std::string& path, size_t* size) {
+  std::ifstream in(path, std::ios::binary);
+  std::string block(1 << 20, '\0');
+  uint32_t crc = 0;
+  *size = 0;
+  while (in) {
+    in.read(block.data(), static_cast<std::streamsize>(block.size()));
+    size_t n = static_cast<size_t>(in.gcount());
+    crc = crc32c::Extend(crc, block.data(), n);
+    *size += n;
+  }
+  return crc;
+}
+
+raft::Message SnapMessage(MemberId from, MemberId to) {
+  raft::Message m = Msg(MessageType::kSnap, from, to, 0);
+  raft::Snapshot snap;
+  snap.metadata.index = Index(777);
+  snap.metadata.term = Term(3);
+  snap.metadata.conf_state.voters = {kA, kB, kC};
+  snap.data = "membership";
+  m.snapshot = snap;
+  return m;
+}
+
+TEST_F(TransportTest, LargeSnapshotStreamsWhileHeartbeatsKeepFlowing) {
+  auto a = MakeNode(kA);
+  auto b = MakeNode(kB);
+  a->transport().AddPeer(b->AsPeer());
+  b->transport().AddPeer(a->AsPeer());
+  constexpr size_t kBytes = 64 << 20;
+  uint32_t crc = 0;
+  std::string db = WriteRandomFile(dir_.path() + "/leader-copy.db", kBytes, &crc);
+
+  // Warm up the message stream so its connection exists before the snapshot starts.
+  a->transport().Send({Msg(MessageType::kHeartbeat, kA, kB, 0)});
+  ASSERT_TRUE(b->handler.monitor.Await([&] { return !b->handler.messages.empty(); }, 10s));
+
+  a->transport().SendSnapshot(SnapMessage(kA, kB), db);
+  // Ping-pong heartbeats until the snapshot lands: each waits for the one before it, so every
+  // one that completes before OnSnapshot is a heartbeat delivered during the transfer.
+  int during = 0;
+  auto longest = std::chrono::steady_clock::duration::zero();
+  for (uint64_t i = 1; i <= 100000; ++i) {
+    if (b->handler.monitor.Read([&] { return !b->handler.snapshots.empty(); })) break;
+    auto sent_at = std::chrono::steady_clock::now();
+    a->transport().Send({Msg(MessageType::kHeartbeat, kA, kB, i)});
+    ASSERT_TRUE(
+        b->handler.monitor.Await([&] { return b->handler.messages.back().index.value() == i; }, 5s))
+        << "heartbeat " << i << " stalled behind the snapshot";
+    longest = std::max(longest, std::chrono::steady_clock::now() - sent_at);
+    if (b->handler.monitor.Read([&] { return b->handler.snapshots.empty(); })) ++during;
+  }
+  ASSERT_TRUE(b->handler.monitor.Await([&] { return !b->handler.snapshots.empty(); }, 60s));
+  EXPECT_GT(during, 0) << "no heartbeat arrived while the snapshot was in flight";
+  EXPECT_LT(longest, std::chrono::milliseconds(500));
+
+  RecordingHandler::ReceivedSnapshot got =
+      b->handler.monitor.Read([&] { return b->handler.snapshots[0]; });
+  EXPECT_EQ(got.message, SnapMessage(kA, kB));
+  EXPECT_EQ(got.db_path.rfind(dir_.path(), 0), 0u) << got.db_path;
+  size_t size = 0;
+  EXPECT_EQ(FileCrc(got.db_path, &size), crc);
+  EXPECT_EQ(size, kBytes);
+  ASSERT_TRUE(a->events.monitor.Await([&] { return !a->events.snapshot_status.empty(); }, 10s));
+  a->events.monitor.Read(
+      [&] { EXPECT_EQ(a->events.snapshot_status[0], std::make_pair(kB, true)); });
+  std::printf("heartbeats during a 64 MiB snapshot: %d, longest round %lld us\n", during,
+              static_cast<long long>(
+                  std::chrono::duration_cast<std::chrono::microseconds>(longest).count()));
+}
+
+TEST_F(TransportTest, SnapshotToDownOrUnknownPeerFails) {
+  auto a = MakeNode(kA);
+  uint32_t crc = 0;
+  std::string db = WriteRandomFile(dir_.path() + "/small.db", 3 << 20, &crc);
+  a->transport().AddPeer(Peer{kB, {LoopbackUrl(PickPort())}});  // nobody listens there
+  a->transport().SendSnapshot(SnapMessage(kA, kB), db);
+  a->transport().SendSnapshot(SnapMessage(kA, kC), db);  // not a peer
+  ASSERT_TRUE(a->events.monitor.Await([&] { return a->events.snapshot_status.size() == 2; }, 10s));
+  a->events.monitor.Read([&] {
+    for (const auto& [peer, ok] : a->events.snapshot_status) EXPECT_FALSE(ok) << peer;
+  });
+}
+
+TEST_F(TransportTest, SnapshotFromAnotherClusterIsRefused) {
+  auto a = MakeNode(kA, ClusterId(5));
+  auto b = MakeNode(kB, ClusterId(6));
+  uint32_t crc = 0;
+  std::string db = WriteRandomFile(dir_.path() + "/small.db", 1 << 20, &crc);
+  a->transport().AddPeer(b->AsPeer());
+  a->transport().SendSnapshot(SnapMessage(kA, kB), db);
+  ASSERT_TRUE(a->events.monitor.Await(
+      [&] { return !a->events.snapshot_status.empty() && !a->events.refused.empty(); }, 10s));
+  a->events.monitor.Read([&] {
+    EXPECT_FALSE(a->events.snapshot_status[0].second);
+    EXPECT_EQ(a->events.refused[0].second.message(),
+              "dolmen: peer 1 is in cluster 5, this member is in cluster 6");
+  });
+  b->handler.monitor.Read([&] { EXPECT_TRUE(b->handler.snapshots.empty()); });
+}
+
+TEST_F(TransportTest, FetchClusterInfoAsksPeersInTurn) {
+  auto b = MakeNode(kB, ClusterId(0xc1));
+  std::vector<Handler::MemberInfo> members = {
+      {kB, "b", {b->url()}, {"http://127.0.0.1:2379"}, false},
+      {kC, "c", {"http://127.0.0.1:1"}, {}, true},
+  };
+  b->handler.SetMembers(members);
+  const std::string down = LoopbackUrl(PickPort());
+  Result<ClusterInfo> info = FetchClusterInfo({down, b->url()}, 300ms);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->cluster_id, ClusterId(0xc1));
+  EXPECT_EQ(info->members, members);
+
+  Result<ClusterInfo> none = FetchClusterInfo({down}, 200ms);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), Code::kUnavailable);
+  EXPECT_NE(none.status().message().find(down), std::string::npos) << none.status().message();
+  EXPECT_FALSE(FetchClusterInfo({}, 100ms).ok());
+  EXPECT_EQ(FetchClusterInfo({"https://127.0.0.1:1"}, 100ms).status().code(), Code::kUnimplemented);
+}
+
+TEST_F(TransportTest, TakenPortIsAClearError) {
+  auto a = MakeNode(kA);
+  Options options;
+  options.cluster_id = ClusterId(1);
+  options.self = kB;
+  options.listen_urls = {a->url()};
+  options.snapshot_dir = dir_.path();
+  RecordingHandler handler;
+  auto t = NewGrpcTransport(options, &handler);
+  ASSERT_TRUE(t.ok());
+  Status started = (*t)->Start();
+  EXPECT_EQ(started.code(), Code::kUnavailable);
+  EXPECT_EQ(started.message(), "cannot listen for peers on " + a->url() +
+                                   ": address in use, not permitted, or not local");
+  EXPECT_FALSE(NewGrpcTransport(options, nullptr).ok());
+  options.listen_urls = {"ftp://x:1"};
+  EXPECT_FALSE(NewGrpcTransport(options, &handler).ok());
+}
+
+TEST_F(TransportTest, UpdatePeerMovesTheStream) {
+  auto a = MakeNode(kA);
+  auto b = MakeNode(kB);
+  a->transport().AddPeer(Peer{kB, {LoopbackUrl(PickPort())}});  // wrong address
+  ASSERT_TRUE(SendUntil(*a, kB, [&] { return a->events.unreachable.count(kB) != 0; }));
+  a->transport().UpdatePeer(b->AsPeer());
+  bool delivered = false;
+  for (int i = 0; i < 200 && !delivered; ++i) {
+    a->transport().Send({Msg(MessageType::kHeartbeat, kA, kB, i + 1)});
+    delivered = b->handler.monitor.Await([&] { return !b->handler.messages.empty(); }, 50ms);
+  }
+  EXPECT_TRUE(delivered);
+  // Removing the peer stops delivery without blocking; Send to it is then a no-op.
+  a->transport().RemovePeer(kB);
+  a->transport().Send({Msg(MessageType::kHeartbeat, kA, kB, 9999)});
+}
+
+TEST_F(TransportTest, PeerWithoutUsableUrlIsUnreachable) {
+  auto a = MakeNode(kA);
+  a->transport().AddPeer(Peer{kB, {"https://127.0.0.1:1"}});
+  EXPECT_TRUE(SendUntil(*a, kB, [&] { return a->events.unreachable.count(kB) != 0; }));
+}
+
+// What a confused or hostile client could send straight to the service: each is refused with
+// a status, and the member keeps serving.
+TEST_F(TransportTest, MalformedEnvelopesAreRefusedNotFatal) {
+  auto b = MakeNode(kB);
+  auto channel = grpc::CreateChannel(b->url().substr(7), grpc::InsecureChannelCredentials());
+  auto stub = peer::Peer::NewStub(channel);
+  auto send = [&](const peer::Envelope& envelope) {
+    grpc::ClientContext context;
+    peer::StreamAck ack;
+    auto writer = stub->Stream(&context, &ack);
+    writer->Write(envelope);
+    writer->WritesDone();
+    return writer->Finish();
+  };
+  peer::Envelope good;
+  good.mutable_header()->set_cluster_id(1);
+  good.mutable_header()->set_from(kA.value());
+  good.mutable_header()->set_to(kB.value());
+
+  peer::Envelope bad_type = good;
+  peer::Message* m = bad_type.add_messages();
+  m->set_type(static_cast<peer::MessageType>(99));
+  m->set_from(kA.value());
+  m->set_to(kB.value());
+  grpc::Status s = send(bad_type);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "dolmen: unknown raft message type 99");
+
+  peer::Envelope spoofed = good;
+  m = spoofed.add_messages();
+  m->set_type(peer::MESSAGE_TYPE_HEARTBEAT);
+  m->set_from(kC.value());
+  m->set_to(kB.value());
+  s = send(spoofed);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "dolmen: message from 3 to 2 in an envelope from 1 to 2");
+
+  peer::Envelope snap = good;
+  m = snap.add_messages();
+  m->set_type(peer::MESSAGE_TYPE_SNAP);
+  m->set_from(kA.value());
+  m->set_to(kB.value());
+  EXPECT_EQ(send(snap).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  peer::Envelope anonymous = good;
+  anonymous.mutable_header()->set_from(0);
+  EXPECT_EQ(send(anonymous).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  peer::Envelope misaddressed = good;
+  misaddressed.mutable_header()->set_to(kC.value());
+  s = send(misaddressed);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(s.error_message(), "dolmen: peer 1 sent to member 3, this is member 2");
+
+  // A snapshot stream that lies about its size or checksum leaves no file behind.
+  {
+    grpc::ClientContext context;
+    peer::SnapshotAck ack;
+    auto writer = stub->Snapshot(&context, &ack);
+    peer::SnapshotChunk chunk;
+    *chunk.mutable_begin()->mutable_header() = good.header();
+    raft::Message snap_message = Msg(MessageType::kSnap, kA, kB, 0);
+    snap_message.snapshot = raft::Snapshot{};
+    EncodeMessage(snap_message, chunk.mutable_begin()->mutable_message());
+    chunk.mutable_begin()->set_size_bytes(4);
+    writer->Write(chunk);
+    chunk.Clear();
+    chunk.set_data("12345");
+    writer->Write(chunk);
+    writer->WritesDone();
+    s = writer->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(s.error_message(), "dolmen: snapshot: chunk of 5 bytes past the announced size 4");
+  }
+  {
+    grpc::ClientContext context;
+    peer::SnapshotAck ack;
+    auto writer = stub->Snapshot(&context, &ack);
+    peer::SnapshotChunk chunk;
+    *chunk.mutable_begin()->mutable_header() = good.header();
+    raft::Message snap_message = Msg(MessageType::kSnap, kA, kB, 0);
+    snap_message.snapshot = raft::Snapshot{};
+    EncodeMessage(snap_message, chunk.mutable_begin()->mutable_message());
+    chunk.mutable_begin()->set_size_bytes(4);
+    writer->Write(chunk);
+    chunk.Clear();
+    chunk.set_data("1234");
+    writer->Write(chunk);
+    chunk.Clear();
+    chunk.mutable_end()->set_crc32c(crc32c::Value("1234") ^ 1);
+    writer->Write(chunk);
+    writer->WritesDone();
+    s = writer->Finish();
+    EXPECT_EQ(s.error_message(), "dolmen: snapshot: checksum mismatch");
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path()));
+
+  // Still serving.
+  peer::Envelope fine = good;
+  m = fine.add_messages();
+  m->set_type(peer::MESSAGE_TYPE_HEARTBEAT);
+  m->set_from(kA.value());
+  m->set_to(kB.value());
+  EXPECT_TRUE(send(fine).ok());
+  EXPECT_EQ(CountFrom(b->handler, kA), 1u);
 }
 
 }  // namespace
