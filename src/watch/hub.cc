@@ -402,7 +402,9 @@ void Hub::Watch(Stream* s, const WatchOptions& options) {
       Enqueue(s, std::move(created));
       s->watchers_.emplace(id, std::move(owned));
       if (w->progress_notify) progress_watchers_.insert(w);
-      if (w->next > notified_) {
+      // A start below the compact revision goes through catch-up, which cancels it as etcd
+      // does, even if the inbox still holds those revisions.
+      if (w->next > notified_ && w->next >= store_->CompactRevision().value()) {
         w->synced = true;
         synced_.Add(w);
       } else {

@@ -1,0 +1,424 @@
+// The hub on a real mvcc::Store (memory backend), written to the way the driver does: one
+// writer thread ends each WriteTxn and then hands its events to Notify.
+#include "watch/hub.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "backend/memory_backend.h"
+
+namespace dolmen::watch {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr auto kWait = 20s;  // bound on every wait; the happy path takes milliseconds
+
+class WatchHubTest : public ::testing::Test {
+ protected:
+  WatchHubTest() : backend_(backend::NewMemoryBackend()) {
+    auto opened = mvcc::Store::Open(backend_.get());
+    CHECK(opened.ok()) << opened.status().ToString();
+    store_ = std::move(opened).value();
+  }
+  ~WatchHubTest() override {
+    if (hub_) hub_->Stop();
+  }
+
+  void StartHub(HubOptions options = {}) {
+    hub_ = std::make_unique<Hub>(store_.get(), options);
+    hub_->Start();
+  }
+
+  // As the driver: write, publish, then notify.
+  int64_t Put(const std::string& key, const std::string& value) {
+    auto txn = store_->BeginWrite();
+    CHECK(txn->Put(key, value, LeaseId(0)).ok());
+    int64_t rev = txn->End().value();
+    hub_->Notify(txn->Events(), Revision(rev));
+    return rev;
+  }
+  int64_t Delete(const std::string& key) {
+    auto txn = store_->BeginWrite();
+    CHECK(txn->DeleteRange(key, "").ok());
+    int64_t rev = txn->End().value();
+    hub_->Notify(txn->Events(), Revision(rev));
+    return rev;
+  }
+  // One revision with several changes.
+  int64_t PutMany(const std::vector<std::string>& keys) {
+    auto txn = store_->BeginWrite();
+    for (const auto& k : keys) CHECK(txn->Put(k, "v", LeaseId(0)).ok());
+    int64_t rev = txn->End().value();
+    hub_->Notify(txn->Events(), Revision(rev));
+    return rev;
+  }
+
+  std::unique_ptr<backend::Backend> backend_;
+  std::unique_ptr<mvcc::Store> store_;
+  std::unique_ptr<Hub> hub_;
+};
+
+// A stream consumer: pops what the hub queued, waking on the hub's callback.
+class Consumer {
+ public:
+  explicit Consumer(Hub* hub) : hub_(hub) {
+    stream_ = hub->OpenStream([this] {
+      std::lock_guard<std::mutex> l(mu_);
+      woken_ = true;
+      cv_.notify_all();
+    });
+  }
+  ~Consumer() { hub_->CloseStream(stream_); }
+  Stream* stream() { return stream_.get(); }
+
+  // Pops until `done(all responses so far)` holds; false on timeout.
+  template <typename Pred>
+  bool PopUntil(Pred done) {
+    auto deadline = std::chrono::steady_clock::now() + kWait;
+    for (;;) {
+      while (auto r = stream_->Pop()) got.push_back(std::move(*r));
+      if (done(got)) return true;
+      std::unique_lock<std::mutex> l(mu_);
+      if (!cv_.wait_until(l, deadline, [this] { return woken_; })) return false;
+      woken_ = false;
+    }
+  }
+  // Every event of watcher `id`, in arrival order.
+  std::vector<mvcc::Event> EventsOf(int64_t id) const {
+    std::vector<mvcc::Event> out;
+    for (const auto& r : got) {
+      if (r.watch_id != id) continue;
+      for (const auto& e : r.events) out.push_back(*e);
+    }
+    return out;
+  }
+
+  std::vector<Response> got;
+
+ private:
+  Hub* hub_;
+  std::shared_ptr<Stream> stream_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool woken_ = false;
+};
+
+auto HasEvents(int64_t id, size_t n) {
+  return [id, n](const std::vector<Response>& got) {
+    size_t count = 0;
+    for (const auto& r : got) {
+      if (r.watch_id == id) count += r.events.size();
+    }
+    return count >= n;
+  };
+}
+
+WatchOptions Key(std::string key, int64_t id = 0) {
+  WatchOptions o;
+  o.key = std::move(key);
+  o.watch_id = id;
+  return o;
+}
+
+WatchOptions Prefix(std::string prefix, int64_t start = 0, int64_t id = 0) {
+  WatchOptions o;
+  o.key = prefix;
+  o.range_end = prefix;
+  o.range_end.back()++;
+  o.start_revision = Revision(start);
+  o.watch_id = id;
+  return o;
+}
+
+TEST_F(WatchHubTest, CreatedFirstThenEventsInOrderOneResponsePerRevision) {
+  StartHub();
+  Consumer c(hub_.get());
+  hub_->Watch(c.stream(), Prefix("k/"));
+  ASSERT_TRUE(c.PopUntil([](const auto& got) { return !got.empty(); }));
+  EXPECT_TRUE(c.got[0].created);
+  EXPECT_EQ(c.got[0].watch_id, 0);  // etcd's first server-assigned id
+  EXPECT_EQ(c.got[0].revision, Revision(1));
+  Put("k/a", "1");
+  Put("other", "x");
+  int64_t both = PutMany({"k/b", "k/c"});
+  Delete("k/a");
+  ASSERT_TRUE(c.PopUntil(HasEvents(0, 4)));
+  ASSERT_EQ(c.got.size(), 4u);  // created + three revisions
+  EXPECT_EQ(c.got[2].revision, Revision(both));
+  ASSERT_EQ(c.got[2].events.size(), 2u);  // one revision, one response
+  auto evs = c.EventsOf(0);
+  EXPECT_EQ(evs[0].kv.key, "k/a");
+  EXPECT_EQ(evs[1].kv.key, "k/b");
+  EXPECT_EQ(evs[2].kv.key, "k/c");
+  EXPECT_EQ(evs[3].type, mvcc::Event::Type::kDelete);
+  EXPECT_EQ(evs[3].kv.mod_revision, Revision(both + 1));
+}
+
+TEST_F(WatchHubTest, PastStartRevisionReplaysHistoryThenFollows) {
+  StartHub();
+  int64_t first = Put("a", "1");
+  Put("a", "2");
+  Consumer c(hub_.get());
+  WatchOptions o = Key("a");
+  o.start_revision = Revision(first);
+  hub_->Watch(c.stream(), o);
+  ASSERT_TRUE(c.PopUntil(HasEvents(0, 2)));
+  Put("a", "3");
+  ASSERT_TRUE(c.PopUntil(HasEvents(0, 3)));
+  auto evs = c.EventsOf(0);
+  ASSERT_EQ(evs.size(), 3u);
+  EXPECT_EQ(evs[0].kv.value, "1");
+  EXPECT_EQ(evs[1].kv.value, "2");
+  EXPECT_EQ(evs[2].kv.value, "3");
+}
+
+TEST_F(WatchHubTest, FutureStartRevisionWaits) {
+  StartHub();
+  Consumer c(hub_.get());
+  WatchOptions o = Key("a");
+  o.start_revision = Revision(4);
+  hub_->Watch(c.stream(), o);
+  Put("a", "rev2");
+  Put("a", "rev3");
+  Put("a", "rev4");
+  ASSERT_TRUE(c.PopUntil(HasEvents(0, 1)));
+  auto evs = c.EventsOf(0);
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].kv.value, "rev4");
+}
+
+TEST_F(WatchHubTest, FiltersAndOptionsCarried) {
+  StartHub();
+  Consumer c(hub_.get());
+  WatchOptions no_put = Key("a", 10);
+  no_put.filter_put = true;
+  no_put.prev_kv = true;
+  WatchOptions no_delete = Key("a", 11);
+  no_delete.filter_delete = true;
+  no_delete.fragment = true;
+  hub_->Watch(c.stream(), no_put);
+  hub_->Watch(c.stream(), no_delete);
+  Put("a", "1");
+  Delete("a");
+  Put("a", "2");
+  ASSERT_TRUE(c.PopUntil(HasEvents(10, 1)));
+  ASSERT_TRUE(c.PopUntil(HasEvents(11, 2)));
+  auto deletes = c.EventsOf(10);
+  ASSERT_EQ(deletes.size(), 1u);
+  EXPECT_EQ(deletes[0].type, mvcc::Event::Type::kDelete);
+  auto puts = c.EventsOf(11);
+  ASSERT_EQ(puts.size(), 2u);
+  EXPECT_EQ(puts[1].kv.value, "2");
+  for (const auto& r : c.got) {
+    if (r.watch_id == 10 && !r.events.empty()) {
+      EXPECT_TRUE(r.prev_kv && !r.fragment);
+    }
+    if (r.watch_id == 11 && !r.events.empty()) {
+      EXPECT_TRUE(!r.prev_kv && r.fragment);
+    }
+  }
+}
+
+TEST_F(WatchHubTest, IdsDuplicatesEmptyRangeAndCancel) {
+  StartHub();
+  Consumer c(hub_.get());
+  hub_->Watch(c.stream(), Key("a", 1));  // client-chosen 1
+  hub_->Watch(c.stream(), Key("a"));     // auto: 0
+  hub_->Watch(c.stream(), Key("a"));     // auto: skips 1, gets 2
+  hub_->Watch(c.stream(), Key("a", 2));  // duplicate
+  WatchOptions empty = Key("b");
+  empty.range_end = "a";
+  hub_->Watch(c.stream(), empty);
+  hub_->Cancel(c.stream(), 0);
+  hub_->Cancel(c.stream(), 99);  // unknown: ignored
+  ASSERT_TRUE(c.PopUntil([](const auto& got) { return got.size() >= 6; }));
+  EXPECT_EQ(c.got[0].watch_id, 1);
+  EXPECT_EQ(c.got[1].watch_id, 0);
+  EXPECT_EQ(c.got[2].watch_id, 2);
+  EXPECT_TRUE(c.got[3].created && c.got[3].canceled);
+  EXPECT_EQ(c.got[3].watch_id, -1);
+  EXPECT_EQ(c.got[3].cancel_reason, "mvcc: duplicate watch ID provided on the WatchStream");
+  EXPECT_TRUE(c.got[4].created && c.got[4].canceled);
+  EXPECT_EQ(c.got[4].cancel_reason, "mvcc: watcher range is empty");
+  EXPECT_TRUE(c.got[5].canceled && !c.got[5].created);
+  EXPECT_EQ(c.got[5].watch_id, 0);
+  Put("a", "x");
+  ASSERT_TRUE(c.PopUntil(HasEvents(2, 1)));
+  ASSERT_TRUE(c.PopUntil(HasEvents(1, 1)));
+  EXPECT_TRUE(c.EventsOf(0).empty());  // canceled before the put
+}
+
+TEST_F(WatchHubTest, CompactedStartRevisionCancelsWithCompactRevision) {
+  StartHub();
+  for (int i = 0; i < 5; ++i) Put("a", std::to_string(i));  // revisions 2..6
+  ASSERT_TRUE(store_->Compact(Revision(4)).ok());
+  Consumer c(hub_.get());
+  WatchOptions o = Key("a", 7);
+  o.start_revision = Revision(3);
+  hub_->Watch(c.stream(), o);
+  ASSERT_TRUE(c.PopUntil([](const auto& got) { return got.size() >= 2; }));
+  EXPECT_TRUE(c.got[0].created);
+  EXPECT_FALSE(c.got[0].canceled);
+  EXPECT_EQ(c.got[1].watch_id, 7);
+  EXPECT_TRUE(c.got[1].canceled);
+  EXPECT_EQ(c.got[1].compact_revision, Revision(4));
+  EXPECT_TRUE(c.got[1].events.empty());
+  // At the compact revision itself history is still there.
+  WatchOptions ok = Key("a", 8);
+  ok.start_revision = Revision(4);
+  hub_->Watch(c.stream(), ok);
+  ASSERT_TRUE(c.PopUntil(HasEvents(8, 3)));
+  EXPECT_EQ(hub_->unsynced_count(), 0u);
+}
+
+TEST_F(WatchHubTest, ProgressRequestAndPeriodicProgress) {
+  HubOptions options;
+  options.progress_interval = 50ms;
+  StartHub(options);
+  Consumer c(hub_.get());
+  WatchOptions o = Key("a", 3);
+  o.progress_notify = true;
+  hub_->Watch(c.stream(), o);
+  int64_t rev = Put("b", "x");
+  hub_->RequestProgress(c.stream());
+  ASSERT_TRUE(c.PopUntil([](const auto& got) {
+    for (const auto& r : got) {
+      if (r.watch_id == -1) return true;
+    }
+    return false;
+  }));
+  for (const auto& r : c.got) {
+    if (r.watch_id == -1) {
+      EXPECT_GE(r.revision.value(), rev);
+    }
+  }
+  // Idle watcher with progress_notify: a header-only response with its id.
+  ASSERT_TRUE(c.PopUntil([](const auto& got) {
+    for (const auto& r : got) {
+      if (r.watch_id == 3 && !r.created && r.events.empty()) return true;
+    }
+    return false;
+  }));
+}
+
+// A consumer that never reads must not slow the writer: Notify only queues.
+TEST_F(WatchHubTest, SlowConsumerDoesNotBlockNotifyAndCatchesUpInOrder) {
+  HubOptions options;
+  options.max_stream_bytes = 16 << 10;  // fills after a few hundred events
+  StartHub(options);
+  Consumer slow(hub_.get());
+  Consumer fast(hub_.get());
+  hub_->Watch(slow.stream(), Prefix("k"));
+  hub_->Watch(fast.stream(), Prefix("k"));
+  ASSERT_TRUE(slow.PopUntil([](const auto& got) { return !got.empty(); }));
+  constexpr int kWrites = 5000;
+  auto begin = std::chrono::steady_clock::now();
+  for (int i = 0; i < kWrites; ++i) Put("k" + std::to_string(i % 10), std::to_string(i));
+  auto elapsed = std::chrono::steady_clock::now() - begin;
+  EXPECT_LT(elapsed, 10s);  // generous: the point is that it returns at all
+  ASSERT_TRUE(fast.PopUntil(HasEvents(0, kWrites)));
+  EXPECT_GT(hub_->unsynced_count(), 0u);  // the slow one fell behind
+  ASSERT_TRUE(slow.PopUntil(HasEvents(0, kWrites)));
+  for (Consumer* c : {&slow, &fast}) {
+    auto evs = c->EventsOf(0);
+    ASSERT_EQ(evs.size(), static_cast<size_t>(kWrites));
+    for (int i = 0; i < kWrites; ++i) {
+      ASSERT_EQ(evs[i].kv.value, std::to_string(i));
+      ASSERT_EQ(evs[i].kv.mod_revision, Revision(i + 2));
+    }
+  }
+}
+
+// Watchers created at random past revisions while a writer runs and consumers lag: each sees
+// exactly the revisions from its start on, in order, across unsynced -> synced hand-offs.
+TEST_F(WatchHubTest, NoDuplicateNoSkipAcrossHandoffUnderConcurrentWrites) {
+  HubOptions options;
+  options.max_stream_bytes = 8 << 10;
+  options.catch_up_events = 37;  // many small catch-up rounds
+  options.catch_up_retry = 1ms;
+  StartHub(options);
+  constexpr int kWrites = 4000;
+  std::atomic<int64_t> written{1};
+  std::thread writer([&] {
+    for (int i = 0; i < kWrites; ++i) {
+      written = Put("k" + std::to_string(i % 7), std::to_string(i));
+      if (i % 500 == 0) std::this_thread::yield();
+    }
+  });
+  std::vector<std::unique_ptr<Consumer>> consumers;
+  std::vector<int64_t> starts;
+  for (int s = 0; s < 8; ++s) {
+    consumers.push_back(std::make_unique<Consumer>(hub_.get()));
+    int64_t now = written.load();
+    int64_t start = std::max<int64_t>(2, now - 300 * (s % 3));
+    starts.push_back(start);
+    hub_->Watch(consumers.back()->stream(), Prefix("k", start));
+    // Drain a little, lagging behind.
+    consumers.back()->PopUntil([](const auto& got) { return !got.empty(); });
+  }
+  writer.join();
+  const int64_t last = kWrites + 1;
+  for (size_t s = 0; s < consumers.size(); ++s) {
+    size_t want = static_cast<size_t>(last - starts[s] + 1);
+    ASSERT_TRUE(consumers[s]->PopUntil(HasEvents(0, want))) << "consumer " << s;
+    auto evs = consumers[s]->EventsOf(0);
+    ASSERT_EQ(evs.size(), want) << "consumer " << s;
+    for (size_t i = 0; i < evs.size(); ++i) {
+      ASSERT_EQ(evs[i].kv.mod_revision.value(), starts[s] + static_cast<int64_t>(i));
+    }
+  }
+}
+
+TEST_F(WatchHubTest, TenThousandWatchersOnOneStreamGetEveryEventInOrder) {
+  StartHub();
+  Consumer c(hub_.get());
+  constexpr int kWatchers = 10000;
+  constexpr int kWrites = 20;
+  for (int i = 0; i < kWatchers; ++i) {
+    // Half single keys, half ranges, all covering key "w".
+    if (i % 2 == 0) {
+      hub_->Watch(c.stream(), Key("w"));
+    } else {
+      hub_->Watch(c.stream(), Prefix("w"));
+    }
+  }
+  ASSERT_TRUE(c.PopUntil([](const auto& got) { return got.size() >= kWatchers; }));
+  for (int i = 0; i < kWrites; ++i) Put("w", std::to_string(i));
+  ASSERT_TRUE(c.PopUntil([](const auto& got) {
+    size_t n = 0;
+    for (const auto& r : got) n += r.events.size();
+    return n >= static_cast<size_t>(kWatchers) * kWrites;
+  }));
+  std::map<int64_t, std::vector<int64_t>> revs;
+  for (const auto& r : c.got) {
+    for (const auto& e : r.events) revs[r.watch_id].push_back(e->kv.mod_revision.value());
+  }
+  ASSERT_EQ(revs.size(), static_cast<size_t>(kWatchers));
+  for (const auto& [id, got] : revs) {
+    ASSERT_EQ(got.size(), static_cast<size_t>(kWrites)) << "watcher " << id;
+    for (int i = 0; i < kWrites; ++i) ASSERT_EQ(got[i], i + 2) << "watcher " << id;
+  }
+}
+
+TEST_F(WatchHubTest, InboxOverflowFallsBackToStore) {
+  HubOptions options;
+  options.max_inbox_events = 4;  // almost every batch overflows while the worker is busy
+  StartHub(options);
+  Consumer c(hub_.get());
+  hub_->Watch(c.stream(), Prefix("k"));
+  constexpr int kWrites = 2000;
+  for (int i = 0; i < kWrites; ++i) Put("k", std::to_string(i));
+  ASSERT_TRUE(c.PopUntil(HasEvents(0, kWrites)));
+  auto evs = c.EventsOf(0);
+  ASSERT_EQ(evs.size(), static_cast<size_t>(kWrites));
+  for (int i = 0; i < kWrites; ++i) ASSERT_EQ(evs[i].kv.mod_revision, Revision(i + 2));
+}
+
+}  // namespace
+}  // namespace dolmen::watch
