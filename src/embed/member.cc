@@ -14,6 +14,7 @@
 
 #include "api/cluster_service.h"
 #include "api/kv_service.h"
+#include "api/lease_service.h"
 #include "api/maintenance_service.h"
 #include "api/not_implemented.h"
 #include "api/request_size.h"
@@ -63,6 +64,7 @@ int RunMember(const Config& config) {
   member->Start();
 
   api::KvService kv(member.get());
+  api::LeaseService lease(member.get());
   api::MaintenanceService maintenance(member.get());
   api::ClusterService cluster(member.get());
   api::CatchAllService catch_all;
@@ -88,6 +90,7 @@ int RunMember(const Config& config) {
   // should be refused (etcd fails with "bind: address already in use").
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&kv);
+  builder.RegisterService(&lease);
   builder.RegisterService(&maintenance);
   builder.RegisterService(&cluster);
   builder.RegisterService(&watch);
