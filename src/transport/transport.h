@@ -30,8 +30,9 @@ class Handler {
  public:
   virtual ~Handler() = default;
 
-  // Messages from one peer, in the order that peer sent them. Messages of one peer are never
-  // delivered concurrently with each other.
+  // One received envelope: messages from one peer, in the order that peer queued them (per
+  // class, see docs/transport.md). Calls for different peers run concurrently; so, briefly, may
+  // two for the same peer while a broken stream is replaced by a new one.
   virtual void OnMessages(std::vector<raft::Message> messages) = 0;
 
   // A kSnap message whose state-machine image (the backend file) has been fully received and

@@ -126,13 +126,25 @@ def b64(text):
 
 # -- probe -------------------------------------------------------------------------------------
 
+def _listening(port):
+    """True if something accepts TCP connections on 127.0.0.1:port."""
+    import socket
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def probe_multi_member(binary):
     """Starts one process of `binary` with a two-member --initial-cluster whose second member
     never answers. Returns (supported, why):
       - the process exits (e.g. dolmen refusing a multi-member cluster it cannot serve): no;
       - it serves and `member list` shows only itself (it ignored --initial-cluster): no;
-      - `member list` shows both members, or it is still waiting for its peer when the probe
-        deadline passes (what etcd does: no quorum, no leader): yes.
+      - it never listens on its --listen-peer-urls (no peer transport, so no other member can
+        ever reach it): no;
+      - it listens on its peer URL and `member list` shows both members, or it does not answer
+        `member list` yet (what etcd does: no quorum, no leader, no client service): yes.
     """
     tmp = tempfile.mkdtemp(prefix="dolmen-cluster-probe-")
     member = Member("probe1", binary, tmp)
@@ -140,29 +152,42 @@ def probe_multi_member(binary):
                                                              member.peer_port})[0])
     member.configure(initial_cluster="probe1=%s,probe2=%s" % (member.peer_url, ghost_peer),
                      state="new", token="dolmen-cluster-probe", snapshot_count=10000)
+    members_listed = None
     try:
         member.spawn()
         deadline = time.monotonic() + PROBE_TIMEOUT_S
-        while time.monotonic() < deadline:
+        while True:
             if member.proc.poll() is not None:
                 rc = member.proc.returncode
                 member.reap()
                 tail = member.log_text().strip().splitlines()[-3:]
                 return False, "exited with status %s: %s" % (rc, " | ".join(tail))
-            try:
-                rc, out, _ = run_etcdctl(member.endpoint, ["member", "list", "-w", "json"],
-                                         timeout=max(0.5, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                continue  # not serving clients: e.g. etcd waiting for a quorum to publish
-            if rc == 0:
-                count = len(json.loads(out).get("members", []))
-                if count >= 2:
-                    return True, "member list shows %d members" % count
+            peer_listening = _listening(member.peer_port)
+            if members_listed is None:
+                try:
+                    rc, out, _ = run_etcdctl(member.endpoint, ["member", "list", "-w", "json"],
+                                             timeout=max(0.5, min(2.0, deadline -
+                                                                  time.monotonic())))
+                    if rc == 0:
+                        members_listed = len(json.loads(out).get("members", []))
+                except subprocess.TimeoutExpired:
+                    pass  # not serving clients: e.g. etcd waiting for a quorum to publish
+            if members_listed is not None and members_listed < 2:
                 return False, ("it serves alone: member list shows %d member for a 2-member "
-                               "--initial-cluster" % count)
+                               "--initial-cluster" % members_listed)
+            if peer_listening and members_listed is not None:
+                return True, ("member list shows %d members and it listens on its peer URL"
+                              % members_listed)
+            if time.monotonic() >= deadline:
+                if not peer_listening:
+                    return False, ("it accepts a 2-member --initial-cluster (member list: %s) "
+                                   "but nothing listens on its --listen-peer-urls %s after %.0fs"
+                                   % ("no answer" if members_listed is None else
+                                      "%d members" % members_listed, member.peer_url,
+                                      PROBE_TIMEOUT_S))
+                return True, ("it listens on its peer URL and is still waiting for its peer "
+                              "after %.0fs (no member list)" % PROBE_TIMEOUT_S)
             time.sleep(0.2)
-        return True, ("still running and waiting for its peer after %.0fs (no member list)"
-                      % PROBE_TIMEOUT_S)
     finally:
         member.stop()
         shutil.rmtree(tmp, ignore_errors=True)
