@@ -51,7 +51,7 @@ SKIP_RETURN_CODE = 77  # ctest SKIP_RETURN_CODE for the dolmen entries
 
 CONFIG = argparse.Namespace(
     server="etcd", binary="/usr/bin/etcd", etcdctl="/usr/bin/etcdctl", keep=False,
-    heartbeat_ms=50, election_ms=500, skip_probe=False)
+    heartbeat_ms=50, election_ms=500, skip_probe=False, etcd_binary="/usr/bin/etcd")
 
 _LIVE_MEMBERS = set()
 
@@ -92,6 +92,7 @@ def parse_args(argv=None):
             parser.error("%s is not an executable file" % path)
     vars(CONFIG).update({k: v for k, v in vars(args).items() if k in vars(CONFIG)})
     CONFIG.binary = args.binary
+    CONFIG.etcd_binary = args.etcd
     harness.CONFIG.etcdctl = args.etcdctl
     harness.CONFIG.keep = args.keep
     return rest

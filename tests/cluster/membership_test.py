@@ -16,15 +16,25 @@ SNAPSHOT_EVIDENCE = {
                          r"(received|applied|restored|installed|install|apply).*snapshot"),
 }
 
-# What a member started with another --initial-cluster-token says: etcd's rafthttp
-# "request sent was ignored (cluster ID mismatch: ...)"; its peers "request cluster ID
-# mismatch (got X want Y)".
-TOKEN_MISMATCH = re.compile(r"(?i)cluster[ _-]?id mismatch|initial-cluster-token")
+# What a member started with another --initial-cluster-token says about why it cannot join.
+# etcd 3.4's rafthttp: "request sent was ignored (cluster ID mismatch: peer[ID]=X, local=Y)".
+# For dolmen any line that says the same: a cluster id mismatch, the token, or the two cluster
+# ids side by side.
+TOKEN_MISMATCH = {
+    "etcd": re.compile(r"cluster ID mismatch"),
+    "dolmen": re.compile(r"(?i)cluster[ _-]?id mismatch|initial-cluster-token|"
+                         r"cluster [0-9a-f]+\b.*\bcluster [0-9a-f]+"),
+}
 
 # etcdctl prints the ids of member add/remove/promote with "%16x" (space-padded to 16), those of
 # member list and move-leader with "%x".
 PROMOTE_NOT_IN_SYNC = ("Error: etcdserver: can only promote a learner member which is in sync "
                        "with leader")
+
+
+def server_kind(c):
+    """Which server's log patterns apply to cluster `c`."""
+    return "etcd" if c.binary == cluster.CONFIG.etcd_binary else "dolmen"
 
 
 def member_list_line(member_id, status, name, peer_url, client_url, learner):
@@ -86,7 +96,7 @@ class MembershipTest(ClusterTestCase):
         self.assertEqual(leader.etcdctl("member", "list")[1], self.expected_member_list(c))
 
         written = cluster.load([m for m in c.running()], "load/", 5600)
-        if c.binary.endswith("etcd"):
+        if server_kind(c) == "etcd":
             self.assertRegex(leader.log_text(), r"compacted raft log at [1-9]\d*",
                              "precondition: the leader's log was compacted")
 
@@ -106,7 +116,7 @@ class MembershipTest(ClusterTestCase):
             20, "%s has all %d keys locally" % (member.name, len(written)))
         self.assertEqual(cluster.read_prefix(member, "load/"), written)
         lines = cluster.log_lines_after_start(member)
-        evidence = SNAPSHOT_EVIDENCE["etcd" if c.binary.endswith("etcd") else "dolmen"]
+        evidence = SNAPSHOT_EVIDENCE[server_kind(c)]
         self.assertTrue(any(evidence.search(line) for line in lines),
                         "%s log shows no snapshot received (%s)" % (member.name,
                                                                      evidence.pattern))
@@ -176,9 +186,11 @@ class MembershipTest(ClusterTestCase):
         c.members.append(stranger)
         stranger.spawn()
 
+        pattern = TOKEN_MISMATCH[server_kind(c)]
+
         def says_why():
             return [line for line in cluster.log_lines_after_start(stranger)
-                    if TOKEN_MISMATCH.search(line)][:1]
+                    if pattern.search(line)][:1]
         why = self.assertEventually(says_why, 15, "x4 logs why it cannot join")
         print("x4 says: %s" % why[0])
         # It never serves: it has no leader (still running, like etcd) or it gave up (exited
