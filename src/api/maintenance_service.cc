@@ -52,4 +52,20 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
   return reactor;
 }
 
+grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(
+    grpc::CallbackServerContext* ctx, const etcdserverpb::MoveLeaderRequest* request,
+    etcdserverpb::MoveLeaderResponse* response) {
+  auto* reactor = ctx->DefaultReactor();
+  server_->driver()->MoveLeader(MemberId(request->targetid()),
+                                [this, reactor, response](dolmen::Status s) {
+                                  if (!s.ok()) {
+                                    reactor->Finish(ToGrpcStatus(s));
+                                    return;
+                                  }
+                                  server_->FillHeader(response->mutable_header());
+                                  reactor->Finish(grpc::Status::OK);
+                                });
+  return reactor;
+}
+
 }  // namespace dolmen::api

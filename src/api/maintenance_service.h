@@ -30,8 +30,9 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
                                etcdserverpb::DefragmentResponse)
   DOLMEN_NOT_IMPLEMENTED_UNARY(Maintenance, Hash, etcdserverpb::HashRequest,
                                etcdserverpb::HashResponse)
-  DOLMEN_NOT_IMPLEMENTED_UNARY(Maintenance, MoveLeader, etcdserverpb::MoveLeaderRequest,
-                               etcdserverpb::MoveLeaderResponse)
+  grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::MoveLeaderRequest* request,
+                                       etcdserverpb::MoveLeaderResponse* response) override;
   DOLMEN_NOT_IMPLEMENTED_UNARY(Maintenance, Downgrade, etcdserverpb::DowngradeRequest,
                                etcdserverpb::DowngradeResponse)
 

@@ -4,6 +4,7 @@
 
 #include "backend/lmdb/lmdb_backend.h"
 #include "io/posix/posix_file_system.h"
+#include "transport/transport.h"
 
 namespace dolmen::embed {
 namespace {
@@ -126,6 +127,7 @@ Status Validate(const FlagSet& flags, Config* c) {
   ASSIGN_OR_RETURN(c->listen_client, ParseUrls(c->listen_client_urls));
   ASSIGN_OR_RETURN(c->advertise_client, ParseUrls(c->advertise_client_urls));
   ASSIGN_OR_RETURN(c->advertise_peer, ParseUrls(c->initial_advertise_peer_urls));
+  ASSIGN_OR_RETURN(c->listen_peer, ParseUrls(c->listen_peer_urls));
   ASSIGN_OR_RETURN(c->initial_members, ParseInitialCluster(c->initial_cluster));
   if (c->heartbeat_interval_ms == 0) return InvalidArgument("--heartbeat-interval must be > 0");
   if (c->election_timeout_ms < 5 * c->heartbeat_interval_ms) {
@@ -164,6 +166,23 @@ server::ServerConfig ToServerConfig(const Config& c) {
   s.max_request_bytes = c.max_request_bytes;
   s.quota_backend_bytes = static_cast<uint64_t>(c.quota_backend_bytes);
   s.fs = io::PosixFileSystem();
+  s.fetch_cluster_info =
+      [](const std::vector<std::string>& peer_urls) -> Result<server::ClusterInfo> {
+    ASSIGN_OR_RETURN(transport::ClusterInfo info,
+                     transport::FetchClusterInfo(peer_urls, std::chrono::seconds(5)));
+    server::ClusterInfo out;
+    out.cluster_id = info.cluster_id;
+    for (const auto& m : info.members) {
+      internal::Member member;
+      member.set_id(m.id.value());
+      member.set_name(m.name);
+      for (const auto& u : m.peer_urls) member.add_peer_urls(u);
+      for (const auto& u : m.client_urls) member.add_client_urls(u);
+      member.set_is_learner(m.is_learner);
+      out.members.push_back(std::move(member));
+    }
+    return out;
+  };
   s.open_backend = [](const std::string& dir, const backend::Options& options) {
     return backend::OpenLmdb(dir, options);
   };

@@ -46,6 +46,7 @@ struct Config {
   std::vector<Url> listen_client;
   std::vector<Url> advertise_client;
   std::vector<Url> advertise_peer;
+  std::vector<Url> listen_peer;
   std::vector<server::InitialMember> initial_members;
 };
 

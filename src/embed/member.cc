@@ -9,6 +9,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "api/not_implemented.h"
 #include "api/request_size.h"
 #include "api/watch_service.h"
+#include "embed/peer_link.h"
 #include "embed/version.h"
 #include "watch/hub.h"
 
@@ -61,6 +63,24 @@ int RunMember(const Config& config) {
     watch_hub.Notify(std::move(events), revision);
   });
   watch_hub.Start();
+  // Peers: the transport listens on --listen-peer-urls and carries Raft messages both ways.
+  PeerLink peers(member.get(), [](const Status& why) {
+    Log("this member has been removed from the cluster, stopping: " + why.message());
+    kill(getpid(), SIGUSR1);
+  });
+  transport::Options peer_options;
+  peer_options.cluster_id = member->cluster_id();
+  peer_options.self = member->member_id();
+  peer_options.listen_urls = UrlTexts(config.listen_peer);
+  peer_options.snapshot_dir = config.data_dir + "/member/snap";
+  std::error_code dir_error;
+  std::filesystem::create_directories(peer_options.snapshot_dir, dir_error);
+  if (Status s = peers.Start(peer_options); !s.ok()) {
+    Log("cannot serve peers on " + config.listen_peer_urls + ": " + s.message());
+    member->Stop();
+    return 1;
+  }
+  for (const auto& u : config.listen_peer) Log("serving peer traffic on " + u.text);
   member->Start();
 
   api::KvService kv(member.get());
@@ -107,6 +127,7 @@ int RunMember(const Config& config) {
   if (!listening) {
     if (grpc_server) grpc_server->Shutdown();
     member->Stop();
+    peers.Stop();
     return 1;
   }
   for (const auto& u : config.listen_client) Log("serving client requests on " + u.text);
@@ -123,6 +144,7 @@ int RunMember(const Config& config) {
   watch.Shutdown();
   grpc_server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   member->Stop();
+  peers.Stop();
   grpc_server->Wait();
   Log("stopped");
   if (fatal.load()) return 1;

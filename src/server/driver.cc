@@ -175,6 +175,27 @@ void Driver::CheckLearnerReady(MemberId learner, std::function<void(dolmen::Stat
   if (!queued) done(dolmen::Status(Code::kStopped, "server stopped"));
 }
 
+void Driver::MoveLeader(MemberId transferee, std::function<void(dolmen::Status)> done) {
+  bool queued = RunInOrder([this, transferee, done] {
+    const raft::Raft& r = node_->raft();
+    if (r.role() != raft::Role::kLeader) {
+      done(dolmen::Status(Code::kNotLeader, "not leader"));
+      return;
+    }
+    if (!r.tracker().IsVoter(transferee)) {
+      done(dolmen::Status(Code::kFailedPrecondition, "bad leader transferee"));
+      return;
+    }
+    if (transferee == self_) {
+      done(OkStatus());
+      return;
+    }
+    node_->TransferLeader(transferee);
+    leader_waits_.emplace_back(transferee, Read{done, Clock::now() + options_.request_timeout});
+  });
+  if (!queued) done(dolmen::Status(Code::kStopped, "server stopped"));
+}
+
 void Driver::Loop() {
   while (true) {
     Inbox inbox;
@@ -447,6 +468,15 @@ dolmen::Status Driver::ApplyConfChange(const raft::Entry& e) {
 }
 
 void Driver::ServeReads() {
+  for (auto it = leader_waits_.begin(); it != leader_waits_.end();) {
+    if (it->first.value() != leader_.load()) {
+      ++it;
+      continue;
+    }
+    auto done = std::move(it->second.done);
+    it = leader_waits_.erase(it);
+    done(OkStatus());
+  }
   uint64_t applied = applied_.load();
   while (!reads_ready_.empty() && reads_ready_.begin()->first <= applied) {
     auto done = std::move(reads_ready_.begin()->second.done);
@@ -502,6 +532,15 @@ void Driver::ExpireDeadlines() {
     }
   };
   expire_reads(reads_unissued_);
+  for (auto it = leader_waits_.begin(); it != leader_waits_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    auto done = std::move(it->second.done);
+    it = leader_waits_.erase(it);
+    done(dolmen::Status(Code::kTimeout, "request timed out"));
+  }
   for (auto it = reads_issued_.begin(); it != reads_issued_.end();) {
     expire_reads(it->second);
     it = it->second.empty() ? reads_issued_.erase(it) : std::next(it);
@@ -584,6 +623,8 @@ void Driver::FailEverything(const dolmen::Status& s) {
   reads_issued_.clear();
   for (auto& [index, r] : reads_ready_) r.done(s);
   reads_ready_.clear();
+  for (auto& [id, r] : leader_waits_) r.done(s);
+  leader_waits_.clear();
 }
 
 }  // namespace dolmen::server

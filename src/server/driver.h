@@ -113,6 +113,9 @@ class Driver {
   void CheckLearnerReady(MemberId learner, std::function<void(dolmen::Status)> done);
   // Thread-safe. Asks Raft to hand leadership to `transferee`.
   void TransferLeader(MemberId transferee);
+  // Thread-safe. etcd's MoveLeader: only on the leader (kNotLeader), only to a voter (etcd's
+  // "bad leader transferee"); `done` runs once `transferee` leads, or with kTimeout.
+  void MoveLeader(MemberId transferee, std::function<void(dolmen::Status)> done);
 
   Term term() const { return Term(term_.load()); }
   MemberId leader() const { return MemberId(leader_.load()); }
@@ -198,6 +201,7 @@ class Driver {
   std::chrono::steady_clock::time_point last_checkpoint_;
   std::vector<Task> tasks_;
   uint64_t last_checkpoint_index_ = 0;
+  std::vector<std::pair<MemberId, Read>> leader_waits_;  // MoveLeader callers
   std::thread thread_;
 };
 

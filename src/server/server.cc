@@ -35,7 +35,7 @@ Status DecodeMetadata(const std::string& in, const std::string& wal_dir, MemberI
   return OkStatus();
 }
 
-std::string Join(const std::vector<std::string>& v) {
+std::string JoinUrls(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
   return out;
@@ -62,11 +62,50 @@ Result<std::unique_ptr<Server>> Server::Open(ServerConfig config) {
   return server;
 }
 
-Status Server::Bootstrap(std::vector<raft::Entry>* entries, raft::HardState* hs) {
-  if (config_.initial_cluster_existing) {
-    return Unimplemented(
-        "--initial-cluster-state existing (joining a running cluster) is not supported yet");
+Status Server::Join() {
+  if (!config_.fetch_cluster_info) {
+    return Unimplemented("joining a running cluster needs the peer transport");
   }
+  std::vector<std::string> mine = config_.peer_urls;
+  std::sort(mine.begin(), mine.end());
+  std::vector<std::string> others;
+  for (const auto& m : config_.initial_cluster) {
+    std::vector<std::string> urls = m.peer_urls;
+    std::sort(urls.begin(), urls.end());
+    if (m.name == config_.name || urls == mine) continue;
+    others.insert(others.end(), m.peer_urls.begin(), m.peer_urls.end());
+  }
+  if (others.empty()) {
+    return InvalidArgument(
+        "--initial-cluster-state existing needs the other members in --initial-cluster");
+  }
+  auto info = config_.fetch_cluster_info(others);
+  if (!info.ok()) {
+    return Unavailable("cannot fetch the cluster's members from " + JoinUrls(others) + ": " +
+                       info.status().message());
+  }
+  const internal::Member* self = nullptr;
+  for (const auto& m : info->members) {
+    std::vector<std::string> urls(m.peer_urls().begin(), m.peer_urls().end());
+    std::sort(urls.begin(), urls.end());
+    if (urls == mine) self = &m;
+  }
+  if (self == nullptr) {
+    return Status(Code::kFailedPrecondition,
+                  "no member of the cluster has the peer URLs " + JoinUrls(config_.peer_urls) +
+                      "; add this member first with 'etcdctl member add'");
+  }
+  member_id_ = MemberId(self->id());
+  cluster_id_ = info->cluster_id;
+  // The log (or a snapshot) from the leader brings the membership; knowing the members now
+  // lets the transport answer the leader before that arrives.
+  ASSIGN_OR_RETURN(backend::WriteTxn * txn, store_->BatchTxn());
+  for (const auto& m : info->members) RETURN_IF_ERROR(membership_->Add(m, txn));
+  return store_->Commit(Index(0));
+}
+
+Status Server::Bootstrap(std::vector<raft::Entry>* entries, raft::HardState* hs) {
+  if (config_.initial_cluster_existing) return Join();
   // Ids as etcd derives them, so the same flags name the same members.
   std::vector<internal::Member> members;
   std::vector<MemberId> ids;
@@ -89,8 +128,8 @@ Status Server::Bootstrap(std::vector<raft::Entry>* entries, raft::HardState* hs)
   std::sort(advertised.begin(), advertised.end());
   if (!advertised.empty() && mine != advertised) {
     return InvalidArgument(
-        "--initial-cluster has " + config_.name + "=" + Join(self->peer_urls) +
-        " but missing from --initial-advertise-peer-urls=" + Join(config_.peer_urls));
+        "--initial-cluster has " + config_.name + "=" + JoinUrls(self->peer_urls) +
+        " but missing from --initial-advertise-peer-urls=" + JoinUrls(config_.peer_urls));
   }
   member_id_ = ComputeMemberId(self->peer_urls, config_.cluster_token);
   cluster_id_ = ComputeClusterId(ids);
@@ -161,6 +200,12 @@ Status Server::OpenStorage() {
   std::vector<raft::Entry> entries;
   raft::HardState hs;
   RETURN_IF_ERROR(Bootstrap(&entries, &hs));
+  if (entries.empty()) {
+    // Joining: nothing to log yet; the WAL starts empty.
+    ASSIGN_OR_RETURN(wal_, wal::Wal::Create(fs, wal_dir, EncodeMetadata(member_id_, cluster_id_),
+                                            wal::Options{}));
+    return StartRaft(nullptr, {}, {});
+  }
   ASSIGN_OR_RETURN(
       wal_, wal::Wal::Create(fs, wal_dir, EncodeMetadata(member_id_, cluster_id_), wal::Options{}));
   RETURN_IF_ERROR(wal_->Append(entries, hs));
@@ -185,7 +230,7 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
     }
     if (!tail.empty()) RETURN_IF_ERROR(raft_storage_->Append(tail));
     raft_storage_->SetHardState(recovered->hard_state);
-  } else {
+  } else if (!bootstrap.empty()) {
     RETURN_IF_ERROR(raft_storage_->Append(bootstrap));
     raft_storage_->SetHardState(bootstrap_hs);
   }

@@ -30,6 +30,12 @@ struct InitialMember {
   std::vector<std::string> peer_urls;
 };
 
+// What a running cluster says about itself to a member that joins it.
+struct ClusterInfo {
+  ClusterId cluster_id;
+  std::vector<internal::Member> members;
+};
+
 struct ServerConfig {
   std::string name = "default";
   std::string data_dir;
@@ -55,6 +61,9 @@ struct ServerConfig {
   std::function<Result<std::unique_ptr<backend::Backend>>(const std::string& dir,
                                                           const backend::Options& options)>
       open_backend;
+  // For --initial-cluster-state existing: asks the given peer URLs about the cluster.
+  std::function<Result<ClusterInfo>(const std::vector<std::string>& peer_urls)>
+      fetch_cluster_info;
 };
 
 template <typename T>
@@ -142,6 +151,8 @@ class Server {
   Status OpenStorage();
   // A new data dir: the members of --initial-cluster, as conf-change entries at term 1.
   Status Bootstrap(std::vector<raft::Entry>* entries, raft::HardState* hs);
+  // --initial-cluster-state existing: learn the cluster from its members; start empty.
+  Status Join();
   Status StartRaft(const wal::Recovered* recovered, std::vector<raft::Entry> bootstrap,
                    raft::HardState bootstrap_hs);
   void PublishAttributes();

@@ -1,0 +1,44 @@
+// Connects a member's driver to the peer transport, both ways: Raft messages out through the
+// transport, messages in from it to the driver; membership changes become peer-list changes;
+// a peer's refusal (another cluster, or we were removed) reaches the operator and, for a
+// removal, stops the member as etcd does.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "server/server.h"
+#include "transport/transport.h"
+
+namespace dolmen::embed {
+
+class PeerLink final : public server::PeerSender, public transport::Handler {
+ public:
+  // `on_removed` is called (from a transport thread) when a peer says we were removed.
+  PeerLink(server::Server* server, std::function<void(const Status&)> on_removed)
+      : server_(server), on_removed_(std::move(on_removed)) {}
+
+  // Creates and starts the transport on `options.listen_urls`, and connects it to the server.
+  Status Start(transport::Options options);
+  void Stop();
+
+  // server::PeerSender (driver thread).
+  void Send(std::vector<raft::Message> messages) override;
+  void SendSnapshot(raft::Message message) override;
+  void SetPeers(const std::vector<internal::Member>& members) override;
+
+  // transport::Handler (transport threads).
+  void OnMessages(std::vector<raft::Message> messages) override;
+  void OnSnapshot(raft::Message message, std::string db_path) override;
+  std::vector<MemberInfo> Members() override;
+  bool IsRemoved(MemberId from) override;
+
+ private:
+  server::Server* server_;
+  std::function<void(const Status&)> on_removed_;
+  std::unique_ptr<transport::Transport> transport_;
+  std::vector<MemberId> known_;  // peers handed to the transport; driver thread
+};
+
+}  // namespace dolmen::embed
