@@ -21,8 +21,8 @@ Result<ClusterInfo> FetchClusterInfo(const std::vector<std::string>& peer_urls,
     auto stub = peer::Peer::NewStub(NewPeerChannel(*target, options, ChannelKind::kOneShot));
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + timeout);
-    // The peer may still be starting: wait for it within the deadline rather than fail fast.
-    context.set_wait_for_ready(true);
+    // Fail fast (not wait_for_ready): a peer that refuses the connection is down, and the
+    // next URL may answer; `timeout` still bounds a peer that accepts but is slow.
     peer::GetMembersResponse response;
     grpc::Status status = stub->GetMembers(&context, peer::GetMembersRequest(), &response);
     if (!status.ok()) {
