@@ -28,6 +28,7 @@ class ResponseSet {
     return &responses_.back();
   }
   size_t size() const { return order_.size(); }
+  size_t IndexOf(Watcher* w) const { return by_watcher_.at(w); }
   Watcher* watcher(size_t i) const { return order_[i]; }
   Response& response(size_t i) { return responses_[i]; }
 
@@ -285,6 +286,11 @@ bool Hub::CatchUpRound() {
   WatcherIndex index;
   for (Watcher* w : round) index.Add(w);
   ResponseSet out;
+  std::vector<size_t> bytes;  // per response in `out`
+  // Watchers whose response reached the byte bound: they continue at this revision next round
+  // (cut only between revisions, so a revision is never split).
+  std::unordered_map<Watcher*, int64_t> cut_at;
+  const size_t max_response_bytes = options_.max_stream_bytes / 2;
   std::vector<Watcher*> matched;
   for (mvcc::Event& e : read.value().events) {
     const int64_t rev = e.kv.mod_revision.value();
@@ -292,23 +298,37 @@ bool Hub::CatchUpRound() {
     matched.clear();
     index.Match(shared->kv.key, &matched);
     for (Watcher* w : matched) {
-      if (rev < w->next || !Passes(*w, *shared)) continue;
+      if (rev < w->next || !Passes(*w, *shared) || cut_at.count(w) > 0) continue;
       Response* r = out.Find(w);
-      if (r == nullptr) r = out.Add(w, BaseResponse(*w, last));
+      if (r == nullptr) {
+        r = out.Add(w, BaseResponse(*w, last));
+        bytes.push_back(0);
+      }
+      size_t& b = bytes[out.IndexOf(w)];
+      if (b >= max_response_bytes && r->events.back()->kv.mod_revision.value() != rev) {
+        cut_at[w] = rev;
+        r->revision = Revision(rev - 1);
+        continue;
+      }
+      b += 48 + shared->kv.key.size() + shared->kv.value.size();
       r->events.push_back(shared);
     }
   }
-  for (size_t i = 0; i < out.size(); ++i) {
-    out.watcher(i)->sent_since_tick = true;
-    Enqueue(out.watcher(i)->stream, std::move(out.response(i)));
-  }
   for (Watcher* w : round) {
-    w->next = std::max(w->next, last + 1);
+    if (Response* r = out.Find(w)) {
+      // The stream may have filled up during this round (several of its watchers in it): the
+      // watcher then stays where it is and is read again later.
+      if (!w->stream->HasRoom()) continue;
+      w->sent_since_tick = true;
+      Enqueue(w->stream, std::move(*r));
+    }
+    auto cut = cut_at.find(w);
+    w->next = std::max(w->next, cut == cut_at.end() ? last + 1 : cut->second);
     // The store is never behind the inbox (notified_ <= current), so a watcher read up to
     // `current` is always past notified_; the synced path skips revisions below its `next`.
     if (w->next > notified_) MakeSynced(w);
   }
-  return last < current || capped;
+  return last < current || capped || !cut_at.empty();
 }
 
 void Hub::AnswerProgressRequests() {
@@ -411,6 +431,7 @@ void Hub::Watch(Stream* s, const WatchOptions& options) {
         w->synced = false;
         unsynced_.insert(w);
         ++s->unsynced_;
+        s->has_victims_.store(true);  // so draining the stream wakes the worker
         kick = true;
       }
     }

@@ -406,6 +406,60 @@ TEST_F(WatchHubTest, TenThousandWatchersOnOneStreamGetEveryEventInOrder) {
   }
 }
 
+// A long history is cut into responses of bounded size, only between revisions.
+TEST_F(WatchHubTest, CatchUpResponsesAreBoundedAndKeepRevisionsWhole) {
+  HubOptions options;
+  options.max_stream_bytes = 8 << 10;  // responses of about 4 KiB
+  StartHub(options);
+  const std::string value(1000, 'v');
+  for (int i = 0; i < 60; ++i) {
+    auto txn = store_->BeginWrite();
+    CHECK(txn->Put("h/a", value, LeaseId(0)).ok());
+    CHECK(txn->Put("h/b", value, LeaseId(0)).ok());
+    hub_->Notify(txn->Events(), txn->End());
+  }
+  Consumer c(hub_.get());
+  hub_->Watch(c.stream(), Prefix("h/", 2));
+  ASSERT_TRUE(c.PopUntil(HasEvents(0, 120)));
+  int64_t expect = 2;
+  size_t responses = 0;
+  for (const auto& r : c.got) {
+    if (r.events.empty()) continue;
+    ++responses;
+    ASSERT_EQ(r.events.size() % 2, 0u) << "a revision was split";
+    EXPECT_LE(r.events.size(), 8u);
+    EXPECT_EQ(r.revision, r.events.back()->kv.mod_revision);
+    for (size_t i = 0; i < r.events.size(); i += 2) {
+      ASSERT_EQ(r.events[i]->kv.mod_revision.value(), expect);
+      ASSERT_EQ(r.events[i + 1]->kv.mod_revision.value(), expect);
+      ++expect;
+    }
+  }
+  EXPECT_EQ(expect, 62);
+  EXPECT_GT(responses, 10u);
+}
+
+TEST_F(WatchHubTest, ThousandStreamsEachGetTheirEvents) {
+  StartHub();
+  constexpr int kStreams = 1000;
+  std::vector<std::unique_ptr<Consumer>> consumers;
+  for (int i = 0; i < kStreams; ++i) {
+    consumers.push_back(std::make_unique<Consumer>(hub_.get()));
+    hub_->Watch(consumers.back()->stream(), Prefix("s/" + std::to_string(i % 10) + "/"));
+    hub_->Watch(consumers.back()->stream(), Key("all", 7));
+  }
+  for (int i = 0; i < 50; ++i) Put("s/" + std::to_string(i % 10) + "/k", std::to_string(i));
+  Put("all", "x");
+  for (int i = 0; i < kStreams; ++i) {
+    ASSERT_TRUE(consumers[i]->PopUntil(HasEvents(7, 1))) << "stream " << i;
+    auto evs = consumers[i]->EventsOf(0);
+    ASSERT_EQ(evs.size(), 5u) << "stream " << i;
+    for (size_t j = 0; j < evs.size(); ++j) {
+      EXPECT_EQ(evs[j].kv.value, std::to_string(i % 10 + 10 * static_cast<int>(j)));
+    }
+  }
+}
+
 TEST_F(WatchHubTest, InboxOverflowFallsBackToStore) {
   HubOptions options;
   options.max_inbox_events = 4;  // almost every batch overflows while the worker is busy
