@@ -578,5 +578,25 @@ TEST_F(TransportTest, MalformedEnvelopesAreRefusedNotFatal) {
   EXPECT_EQ(CountFrom(b->handler, kA), 1u);
 }
 
+// Stop must not wait on a peer that stopped reading: the blocked write is cancelled.
+TEST_F(TransportTest, StopIsPromptWhilePeerIsStuck) {
+  auto a = MakeNode(kA, ClusterId(1), [](Options* o) { o->max_queued_messages_per_peer = 8; });
+  auto b = MakeNode(kB);
+  a->transport().AddPeer(b->AsPeer());
+  b->handler.SetBlocked(true);
+  const std::string payload(256 << 10, 'p');
+  for (uint64_t i = 1; i <= 2000; ++i) {
+    raft::Message m = Msg(MessageType::kApp, kA, kB, i);
+    m.entries.push_back(raft::Entry{Term(1), Index(i), raft::EntryType::kNormal, payload});
+    a->transport().Send({std::move(m)});
+    if (a->events.monitor.Read([&] { return a->events.unreachable.count(kB) != 0; })) break;
+  }
+  ASSERT_TRUE(a->events.monitor.Await([&] { return a->events.unreachable.count(kB) != 0; }, 10s));
+  auto start = std::chrono::steady_clock::now();
+  a->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  b->handler.SetBlocked(false);
+}
+
 }  // namespace
 }  // namespace dolmen::transport
