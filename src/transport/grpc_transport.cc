@@ -2,6 +2,7 @@
 // StreamSender and a SnapshotSender. See docs/transport.md.
 #include <grpcpp/grpcpp.h>
 
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -65,9 +66,27 @@ class GrpcTransport final : public Transport {
   bool stopped_ = false;                // guarded by mu_
 };
 
+// Partial snapshot files are never complete snapshots (see docs/formats/peer.md); ones left by
+// a crash mid-transfer would otherwise pile up.
+Status PrepareSnapshotDir(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return InvalidArgument("snapshot dir " + dir + " is not a directory");
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with("snap-") && name.ends_with(".db.part")) {
+      std::filesystem::remove(entry.path(), ec);
+    }
+  }
+  if (ec) return IoError("snapshot dir " + dir + ": " + ec.message());
+  return OkStatus();
+}
+
 Status GrpcTransport::Start() {
   CHECK(handler_ != nullptr);
   if (options_.listen_urls.empty()) return InvalidArgument("no peer listen URL");
+  RETURN_IF_ERROR(PrepareSnapshotDir(options_.snapshot_dir));
   grpc::ServerBuilder builder;
   ConfigurePeerServer(options_, &builder);
   std::vector<int> ports(options_.listen_urls.size(), 0);

@@ -82,7 +82,8 @@ class Transport {
   virtual ~Transport() = default;
 
   // Binds every listen URL and starts the peer service. Fails with a clear message if a URL is
-  // malformed or its port is taken. Call once.
+  // malformed, its port is taken, or snapshot_dir is not a directory. Deletes partial snapshot
+  // files (snap-*.db.part) a crash left in snapshot_dir. Call once.
   virtual Status Start() = 0;
   // Stops senders and the server; cancels streams in flight. Idempotent. After Stop returns no
   // Handler method or callback is running or will run. Must not be called from a Handler method

@@ -444,6 +444,13 @@ TEST_F(TransportTest, TakenPortIsAClearError) {
   EXPECT_EQ(started.message(), "cannot listen for peers on " + a->url() +
                                    ": address in use, not permitted, or not local");
   EXPECT_FALSE(NewGrpcTransport(options, nullptr).ok());
+
+  options.listen_urls = {LoopbackUrl(PickPort())};
+  options.snapshot_dir = dir_.path() + "/missing";
+  auto no_dir = NewGrpcTransport(options, &handler);
+  ASSERT_TRUE(no_dir.ok());
+  EXPECT_EQ((*no_dir)->Start().message(),
+            "snapshot dir " + options.snapshot_dir + " is not a directory");
   options.listen_urls = {"ftp://x:1"};
   EXPECT_FALSE(NewGrpcTransport(options, &handler).ok());
 }
