@@ -301,6 +301,12 @@ class Member:
         proc.wait(STOP_KILL_WAIT_S)
         self.reap()
 
+    def restart(self):
+        """Stops it by PID if it runs, then starts it again on the same flags, ports and data
+        dir (without waiting for readiness: use Cluster.wait_healthy)."""
+        self.stop()
+        self.spawn()
+
     def wait_exit(self, timeout):
         """Returns the exit status if the process exits within `timeout`, else None."""
         try:

@@ -106,7 +106,7 @@ class FailoverTest(ClusterTestCase):
         final = cluster.read_prefix(new_leader, "w/")
 
         # The old leader restarts on its data dir and catches up with everything.
-        old_leader.spawn()
+        old_leader.restart()
         c.wait_healthy([old_leader])
         self.assertEventually(
             lambda: cluster.read_prefix(old_leader, "w/", serializable=True) == final, 20,
