@@ -1,6 +1,8 @@
 #include "embed/config.h"
 
 #include <algorithm>
+#include <map>
+#include <string_view>
 
 #include "backend/lmdb/lmdb_backend.h"
 #include "io/posix/posix_file_system.h"
@@ -23,6 +25,35 @@ Status Unsupported(const std::string& flag) {
   return InvalidArgument("--" + flag +
                          " is not supported by this version of dolmen yet (TLS arrives with "
                          "the TLS work); refusing to start rather than serve without it");
+}
+
+// A Go time.Duration ("10m0s", "1.5s", "300ms", "-1h"), in whole milliseconds; Go's flag
+// package reports any malformed value as "parse error".
+Result<int64_t> ParseGoDurationMs(const std::string& text) {
+  static const std::map<std::string, double, std::less<>> kUnitMs = {
+      {"ns", 1e-6}, {"us", 1e-3}, {"\xc2\xb5s", 1e-3}, {"\xce\xbcs", 1e-3},
+      {"ms", 1},    {"s", 1e3},   {"m", 60e3},         {"h", 3600e3}};
+  auto is_number = [](char ch) { return ch == '.' || (ch >= '0' && ch <= '9'); };
+  size_t i = 0;
+  double sign = 1;
+  if (i < text.size() && (text[i] == '-' || text[i] == '+')) sign = text[i++] == '-' ? -1 : 1;
+  if (text.substr(i) == "0") return int64_t{0};
+  if (i == text.size()) return InvalidArgument("parse error");
+  double total_ms = 0;
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() && is_number(text[i])) ++i;
+    std::string number = text.substr(start, i - start);
+    start = i;
+    while (i < text.size() && !is_number(text[i])) ++i;
+    auto unit = kUnitMs.find(std::string_view(text).substr(start, i - start));
+    if (number.empty() || number == "." || number.size() > 30 ||
+        std::count(number.begin(), number.end(), '.') > 1 || unit == kUnitMs.end()) {
+      return InvalidArgument("parse error");
+    }
+    total_ms += std::stod(number) * unit->second;
+  }
+  return static_cast<int64_t>(sign * total_ms);
 }
 
 }  // namespace
@@ -64,6 +95,13 @@ void RegisterFlags(FlagSet* f, Config* c) {
   f->AddInt("quota-backend-bytes", &c->quota_backend_bytes,
             "Raise alarms when backend size exceeds the given quota (0 defaults to low space "
             "quota).");
+  f->Add("experimental-watch-progress-notify-interval", "10m0s",
+         "Duration of periodic watch progress notifications.", [c](const std::string& v) {
+           ASSIGN_OR_RETURN(int64_t ms, ParseGoDurationMs(v));
+           // etcd: zero or negative keeps the default; below 100 ms is raised to 100 ms.
+           if (ms > 0) c->watch_progress_notify_interval_ms = std::max<int64_t>(ms, 100);
+           return OkStatus();
+         });
   f->AddBool("strict-reconfig-check", &c->strict_reconfig_check,
              "Reject reconfiguration requests that would cause quorum loss.");
   f->AddBool("enable-v2", &c->enable_v2, "Accept etcd V2 client requests (not served).");
@@ -161,6 +199,8 @@ server::ServerConfig ToServerConfig(const Config& c) {
   s.initial_cluster_existing = c.initial_cluster_state == "existing";
   s.strict_reconfig_check = c.strict_reconfig_check;
   s.driver.tick_interval = std::chrono::milliseconds(c.heartbeat_interval_ms);
+  // etcd's --snapshot-count: committed entries between two snapshots (our checkpoints).
+  if (c.snapshot_count > 0) s.driver.checkpoint_entries = c.snapshot_count;
   s.driver.election_ticks = static_cast<int>(c.election_timeout_ms / c.heartbeat_interval_ms);
   s.max_txn_ops = c.max_txn_ops;
   s.max_request_bytes = c.max_request_bytes;

@@ -29,6 +29,8 @@ struct Config {
   int64_t max_txn_ops = 128;
   uint64_t max_request_bytes = 1572864;
   int64_t quota_backend_bytes = 0;
+  // --experimental-watch-progress-notify-interval, already adjusted as etcd does.
+  int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
   bool strict_reconfig_check = true;
   bool enable_v2 = false;
   std::string logger = "zap";

@@ -49,5 +49,29 @@ TEST(ConfigTest, RefusesWhatItCannotHonour) {
   EXPECT_FALSE(ParseAndValidate({"--max-txn-ops", "0"}, &e).ok());
 }
 
+TEST(ConfigTest, WatchProgressNotifyIntervalIsAGoDurationAdjustedAsEtcd) {
+  struct Case {
+    const char* value;
+    int64_t ms;
+  };
+  for (const Case& tc :
+       {Case{"10m0s", 600000}, Case{"1.5s", 1500}, Case{"1h2m", 3720000}, Case{"250ms", 250},
+        Case{"50ms", 100}, Case{"0", 600000}, Case{"-5s", 600000}, Case{"1000us", 100}}) {
+    Config c;
+    ASSERT_TRUE(
+        ParseAndValidate({"--experimental-watch-progress-notify-interval", tc.value}, &c).ok())
+        << tc.value;
+    EXPECT_EQ(c.watch_progress_notify_interval_ms, tc.ms) << tc.value;
+  }
+  for (const char* bad : {"10", "5x", "", "1..2s", "s"}) {
+    Config c;
+    Status s = ParseAndValidate({"--experimental-watch-progress-notify-interval", bad}, &c);
+    EXPECT_EQ(s.message(), std::string("invalid value \"") + bad +
+                               "\" for flag -experimental-watch-progress-notify-interval: "
+                               "parse error")
+        << bad;
+  }
+}
+
 }  // namespace
 }  // namespace dolmen::embed

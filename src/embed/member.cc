@@ -58,7 +58,10 @@ int RunMember(const Config& config) {
     kill(getpid(), SIGUSR1);
   });
   // Watchers see every applied batch: the hub must observe from the first apply on.
-  watch::Hub watch_hub(member->store(), watch::HubOptions{});
+  watch::HubOptions watch_options;
+  watch_options.progress_interval =
+      std::chrono::milliseconds(config.watch_progress_notify_interval_ms);
+  watch::Hub watch_hub(member->store(), watch_options);
   member->SetApplyObserver([&watch_hub](std::vector<mvcc::Event> events, Revision revision) {
     watch_hub.Notify(std::move(events), revision);
   });

@@ -207,6 +207,13 @@ def on_both(test, servers, fn):
     return results
 
 
+def with_flags(server, flags):
+    """The server, started with extra command-line flags."""
+    base = server._command
+    server._command = lambda: base() + list(flags)
+    return server
+
+
 class EtcdctlWatchTest(IntegrationTestCase):
 
     def session(self, before, watch_args, steps, interactive=False, etcd_out_has=None):
@@ -406,35 +413,52 @@ def response_text(decoded, ids):
     return text + ("fragment: true\n" if fragment else "")
 
 
-def record(stream, ids, count, by_watcher):
-    """The next `count` responses as text. Control responses (created, canceled, progress)
-    come in request order; events are ordered per watcher only (etcd serves the watchers of a
-    stream in map order), so with by_watcher the group is sorted by watch_id, stably."""
-    group = [stream.next() for _ in range(count)]
-    if by_watcher:
-        group.sort(key=lambda decoded: decoded[0].watch_id)
-    return [response_text(decoded, ids) for decoded in group]
+class Record:
+    """Collects a stream's responses as text for the comparison."""
+
+    def __init__(self, stream, ids):
+        self.stream = stream
+        self.ids = ids
+        self.texts = []
+
+    def __call__(self, count, by_watcher=False):
+        """The next `count` responses. Control responses (created, canceled, progress) come in
+        request order; events are ordered per watcher only (etcd serves the watchers of a
+        stream in map order), so with by_watcher the group is sorted by watch_id, stably."""
+        group = [self.stream.next() for _ in range(count)]
+        if by_watcher:
+            group.sort(key=lambda decoded: decoded[0].watch_id)
+        self.texts += [response_text(decoded, self.ids) for decoded in group]
+
+    def skip_while(self, skip):
+        """Drops responses while skip(response) holds (e.g. periodic progress notifications,
+        whose number depends on timing), then records the first other one."""
+        while True:
+            decoded = self.stream.next()
+            if not skip(decoded[0]):
+                self.texts.append(response_text(decoded, self.ids))
+                return
 
 
 class RawWatchTest(IntegrationTestCase):
 
-    def compare(self, scenario):
-        """scenario(server, stream, record) on both servers; record(response) collects the
+    def compare(self, scenario, server_flags=()):
+        """scenario(client, stream, record) on both servers; record(n) collects the next n
         responses to compare."""
-        etcd, dolmen = self.start_servers(harness.etcd_server(), harness.dolmen_server())
+        etcd, dolmen = self.start_servers(with_flags(harness.etcd_server(), server_flags),
+                                          with_flags(harness.dolmen_server(), server_flags))
         answers = {}
         for server in (etcd, dolmen):
             ids = server.header_ids()
-            got = []
             stream = RawStream(server)
+            record = Record(stream, ids)
             client = etcd3.client(host=harness.LOOPBACK, port=server.client_port, timeout=10)
             try:
-                scenario(client, stream,
-                         lambda n, by_watcher=False: got.extend(record(stream, ids, n, by_watcher)))
+                scenario(client, stream, record)
             finally:
                 stream.close()
                 client.close()
-            answers[server.label] = got
+            answers[server.label] = record.texts
         want, have = answers[etcd.label], answers[dolmen.label]
         diffs = ["response %d:\n  etcd: %s\n  %s: %s" % (i, a, dolmen.label, b)
                  for i, (a, b) in enumerate(zip(want, have)) if a != b]
@@ -512,6 +536,25 @@ class RawWatchTest(IntegrationTestCase):
             record(2)  # at the compact revision: history is there
         got = self.compare(scenario)
         self.assertIn("compact_revision: 4", got[1])
+
+    def test_periodic_progress_notify(self):
+        # --experimental-watch-progress-notify-interval on both servers: an idle watcher that
+        # asked for progress_notify hears the current revision; after events, the next
+        # notification comes once a whole interval passed without any.
+        def scenario(c, s, record):
+            s.send(create(key=b"p", watch_id=1, progress_notify=True))
+            s.send(create(key=b"q", watch_id=2))  # did not ask: never notified
+            record(2)
+            record(1)
+            c.put("p", "x")
+            # More notifications at revision 1 may come before the event.
+            record.skip_while(lambda r: not r.events and r.header.revision == 1)
+            record.skip_while(lambda r: False)
+
+        got = self.compare(scenario,
+                           server_flags=["--experimental-watch-progress-notify-interval=300ms"])
+        self.assertEqual([t.count("events") for t in got], [0, 0, 0, 1, 0])
+        self.assertIn("revision: 2", got[-1])
 
     def test_fragment(self):
         big = b"x" * (1024 * 1024)
