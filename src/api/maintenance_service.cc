@@ -14,7 +14,8 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
   response->set_raftindex(server_->commit_index().value());
   response->set_raftappliedindex(server_->applied_index().value());
   response->set_raftterm(server_->term().value());
-  response->set_islearner(false);
+  auto self = server_->membership().Get(server_->member_id());
+  response->set_islearner(self && self->is_learner());
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

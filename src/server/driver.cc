@@ -64,6 +64,10 @@ void Driver::Stop() {
 }
 
 void Driver::Propose(uint64_t id, std::string data, Done done) {
+  Propose(id, std::move(data), std::move(done), options_.request_timeout);
+}
+
+void Driver::Propose(uint64_t id, std::string data, Done done, std::chrono::milliseconds timeout) {
   {
     std::unique_lock lock(mu_);
     if (stopping_ || failed_.load()) {
@@ -77,7 +81,7 @@ void Driver::Propose(uint64_t id, std::string data, Done done) {
       return;
     }
     inbox_.proposals.push_back(
-        Proposal{id, std::move(data), std::move(done), Clock::now() + options_.request_timeout});
+        Proposal{id, std::move(data), std::move(done), Clock::now() + timeout});
     ++queued_proposals_;
   }
   cv_.notify_one();

@@ -96,6 +96,8 @@ class Driver {
   // Thread-safe. `data` is a serialized InternalRequest whose id is `id`. `done` runs on the
   // owner thread once this member applied the entry, or fails (kTimeout, kStopped, ...).
   void Propose(uint64_t id, std::string data, Done done);
+  // The same with its own deadline (e.g. a short one for requests the member retries itself).
+  void Propose(uint64_t id, std::string data, Done done, std::chrono::milliseconds timeout);
   // Thread-safe. A membership change; `done` runs once it is applied here.
   void ProposeConfChange(raft::ConfChange cc, std::function<void(Status)> done);
   // Thread-safe. A linearizable read barrier: `done` runs (on the owner thread) once this

@@ -285,11 +285,17 @@ void Server::PublishAttributes() {
   attrs->set_id(member_id_.value());
   attrs->set_name(config_.name);
   for (const auto& u : config_.client_urls) attrs->add_client_urls(u);
-  Propose(std::move(request), [this](ApplyResult result) {
-    if (result.status.ok() || stopped_.load() || failed_.load()) return;
-    if (result.status.code() == Code::kStopped) return;
-    PublishAttributes();
-  });
+  // A forwarded proposal lost while peer connections come up is only noticed at its
+  // deadline, so publish retries on a short one: two election timeouts.
+  auto retry_after = 2 * config_.driver.election_ticks * config_.driver.tick_interval;
+  Propose(
+      std::move(request),
+      [this](ApplyResult result) {
+        if (result.status.ok() || stopped_.load() || failed_.load()) return;
+        if (result.status.code() == Code::kStopped) return;
+        PublishAttributes();
+      },
+      std::chrono::duration_cast<std::chrono::milliseconds>(retry_after));
 }
 
 void Server::Stop() {
@@ -312,7 +318,14 @@ void Server::FillHeader(etcdserverpb::ResponseHeader* h) const {
   h->set_raft_term(driver_->term().value());
 }
 
-void Server::Propose(internal::InternalRequest request, Driver::Done on_applied) {
+Status Server::RefuseIfLearner() const {
+  auto self = membership_->Get(member_id_);
+  if (self && self->is_learner()) return Unavailable("rpc not supported for learner");
+  return OkStatus();
+}
+
+void Server::Propose(internal::InternalRequest request, Driver::Done on_applied,
+                     std::optional<std::chrono::milliseconds> timeout) {
   uint64_t id = next_request_id_.fetch_add(1);
   request.set_id(id);
   std::string data = request.SerializeAsString();
@@ -320,7 +333,11 @@ void Server::Propose(internal::InternalRequest request, Driver::Done on_applied)
     on_applied(ApplyResult{Status(Code::kRequestTooLarge, "request is too large"), {}});
     return;
   }
-  driver_->Propose(id, std::move(data), std::move(on_applied));
+  if (timeout) {
+    driver_->Propose(id, std::move(data), std::move(on_applied), *timeout);
+  } else {
+    driver_->Propose(id, std::move(data), std::move(on_applied));
+  }
 }
 
 template <typename Response>
@@ -348,6 +365,9 @@ void Server::ReadBarrier(bool serializable, std::function<void(Status)> read) {
 void Server::Range(const etcdserverpb::RangeRequest& r,
                    Callback<etcdserverpb::RangeResponse> done) {
   if (Status s = CheckRange(r); !s.ok()) return done(s);
+  if (!r.serializable()) {
+    if (Status s = RefuseIfLearner(); !s.ok()) return done(s);
+  }
   // A linearizable read waits until this member has applied everything the leader had
   // committed when the read arrived (ReadIndex); a serializable one reads what is here.
   ReadBarrier(r.serializable(), [this, r, done = std::move(done)](Status barrier) {
@@ -363,6 +383,7 @@ void Server::Range(const etcdserverpb::RangeRequest& r,
 
 void Server::Put(const etcdserverpb::PutRequest& r, Callback<etcdserverpb::PutResponse> done) {
   if (Status s = CheckPut(r); !s.ok()) return done(s);
+  if (Status s = RefuseIfLearner(); !s.ok()) return done(s);
   internal::InternalRequest request;
   *request.mutable_put() = r;
   ProposeAndReply(std::move(request), std::move(done));
@@ -371,6 +392,7 @@ void Server::Put(const etcdserverpb::PutRequest& r, Callback<etcdserverpb::PutRe
 void Server::DeleteRange(const etcdserverpb::DeleteRangeRequest& r,
                          Callback<etcdserverpb::DeleteRangeResponse> done) {
   if (Status s = CheckDeleteRange(r); !s.ok()) return done(s);
+  if (Status s = RefuseIfLearner(); !s.ok()) return done(s);
   internal::InternalRequest request;
   *request.mutable_delete_range() = r;
   ProposeAndReply(std::move(request), std::move(done));
@@ -378,6 +400,9 @@ void Server::DeleteRange(const etcdserverpb::DeleteRangeRequest& r,
 
 void Server::Txn(const etcdserverpb::TxnRequest& r, Callback<etcdserverpb::TxnResponse> done) {
   if (Status s = CheckTxn(r, config_.max_txn_ops); !s.ok()) return done(s);
+  if (!(IsReadOnly(r) && IsSerializable(r))) {
+    if (Status s = RefuseIfLearner(); !s.ok()) return done(s);
+  }
   if (IsReadOnly(r)) {
     // Reads need no log entry. After the read barrier they run on the driver thread, which
     // gives all their compares and ranges one consistent view.
@@ -400,6 +425,7 @@ void Server::Txn(const etcdserverpb::TxnRequest& r, Callback<etcdserverpb::TxnRe
 
 void Server::Compact(const etcdserverpb::CompactionRequest& r,
                      Callback<etcdserverpb::CompactionResponse> done) {
+  if (Status s = RefuseIfLearner(); !s.ok()) return done(s);
   internal::InternalRequest request;
   *request.mutable_compaction() = r;
   ProposeAndReply(std::move(request), std::move(done));

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,8 +64,7 @@ struct ServerConfig {
                                                           const backend::Options& options)>
       open_backend;
   // For --initial-cluster-state existing: asks the given peer URLs about the cluster.
-  std::function<Result<ClusterInfo>(const std::vector<std::string>& peer_urls)>
-      fetch_cluster_info;
+  std::function<Result<ClusterInfo>(const std::vector<std::string>& peer_urls)> fetch_cluster_info;
 };
 
 template <typename T>
@@ -160,7 +161,10 @@ class Server {
   // form a quorum (voter_delta +1 adds a voter; `excluded` is a voter being removed).
   Status CheckQuorumAfter(int voter_delta, MemberId excluded) const;
   // Encodes, size-checks and proposes; `on_applied` receives the apply result.
-  void Propose(internal::InternalRequest request, Driver::Done on_applied);
+  void Propose(internal::InternalRequest request, Driver::Done on_applied,
+               std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  // etcd's rule: a learner serves serializable reads only.
+  Status RefuseIfLearner() const;
   // Runs `read` once a linearizable read may be served (after ReadIndex), or at once for a
   // serializable one; `read` gets a non-ok Status when the barrier failed.
   void ReadBarrier(bool serializable, std::function<void(Status)> read);
