@@ -261,10 +261,10 @@ class History {
       return;
     }
     raft::SnapshotMetadata meta;
-  meta.index = Index(index);
-  meta.term = Term(term_);
-  meta.conf_state.voters = {MemberId(1)};
-  meta.conf_state.learners = {};
+    meta.index = Index(index);
+    meta.term = Term(term_);
+    meta.conf_state.voters = {MemberId(1)};
+    meta.conf_state.learners = {};
     ASSERT_TRUE(wal_->SaveSnapshot(meta).ok());
     model_.snap = meta;
     candidates_ = {model_};  // SaveSnapshot syncs
