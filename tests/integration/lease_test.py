@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Leases against etcd 3.4 and dolmen: etcdctl 3.4 sessions compared output for output, keys
-gone after their TTL, keep-alive streams, restarts, and python3-etcd3's lease API.
+gone after their TTL, keep-alive streams, restarts, python3-etcd3's lease API, and etcdctl lock /
+elect (client-side recipes over KV, Lease and Watch).
 
 Normalisation: on top of harness.normalize (cluster_id/member_id, endpoint, etcdctl's log
 timestamp and client uuid), the lease ids are replaced: each server picks its own ids
@@ -269,6 +270,100 @@ class EtcdctlLeaseTest(LeaseTestCase):
             Step("lease", "revoke", "{0}", out_has="revoked"),
             Step("get", "", "--prefix", "-w", "json", out_has='"revision":4'),
         ])
+
+
+class Background:
+    """A long-running etcdctl (lock holder, candidate, observer) whose stdout lines are
+    collected by a thread, so the test can poll for them."""
+
+    def __init__(self, server, *args):
+        cmd = [harness.CONFIG.etcdctl, "--endpoints=" + server.endpoint] + list(args)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=harness._clean_env(), text=True)
+        self.lines = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(
+            line.rstrip("\n") for line in self.proc.stdout), daemon=True)
+        self.reader.start()
+
+    def wait_lines(self, n):
+        return poll(lambda: len(self.lines) >= n)
+
+    def stop(self):
+        """SIGTERM (etcdctl then resigns / unlocks and revokes its session) and wait."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.join(5)
+        return self.proc.returncode
+
+
+_NAME_LEASE_RE = re.compile(r"^([A-Za-z]+)/[0-9a-f]+$")
+
+
+def anonymous(lines):
+    """Lock and election keys end in the holder's lease id (random per server): hide it."""
+    return [_NAME_LEASE_RE.sub(r"\1/<lease>", line) for line in lines]
+
+
+class EtcdctlLockElectTest(LeaseTestCase):
+    """etcdctl lock / elect (clientv3 concurrency recipes: a key per session lease under the
+    name, create-revision order, waiting on the predecessor's deletion through Watch)."""
+
+    def lock_scenario(self, server):
+        record = []
+        rc, out, _ = server.etcdctl("lock", "L", "--", "echo", "alone")
+        record.append(("uncontended", rc, out))
+        holder = Background(server, "lock", "L")
+        record.append(("holder", holder.wait_lines(1) and anonymous(holder.lines)))
+        waiter = Background(server, "lock", "L", "--", "echo", "second")
+        # Queued: its key is under the name, behind the holder's, and it has not run.
+        queued = poll(lambda: len(server.etcdctl("get", "L/", "--prefix", "--keys-only")[1]
+                                  .split()) == 2)
+        record.append(("queued", queued, waiter.proc.poll(), list(waiter.lines)))
+        holder.stop()
+        try:
+            waiter.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+        record.append(("after release", waiter.stop(), waiter.lines))
+        record.append(("left", server.etcdctl("get", "L/", "--prefix", "--keys-only")[1]))
+        return record
+
+    def elect_scenario(self, server):
+        record = []
+        first = Background(server, "elect", "E", "p1")
+        record.append(("leader", first.wait_lines(2) and anonymous(first.lines)))
+        observer = Background(server, "elect", "-l", "E")
+        record.append(("observed", observer.wait_lines(2) and anonymous(observer.lines)))
+        second = Background(server, "elect", "E", "p2")
+        queued = poll(lambda: len(server.etcdctl("get", "E/", "--prefix", "--keys-only")[1]
+                                  .split()) == 2)
+        record.append(("queued", queued, list(second.lines)))
+        first.stop()
+        record.append(("new leader", second.wait_lines(2) and anonymous(second.lines)))
+        record.append(("observed", observer.wait_lines(4) and anonymous(observer.lines)))
+        for proc in (second, observer):
+            proc.stop()
+        return record
+
+    def test_lock(self):
+        servers = self.start_servers(harness.etcd_server(), harness.dolmen_server())
+        want, got = self.both(self.lock_scenario, servers)
+        self.assertEqual(want[0], ("uncontended", 0, "alone\n"), want)
+        self.assertEqual(want[2][1:], (True, None, []), want)
+        self.assertEqual(want[3], ("after release", 0, ["second"]))
+        self.assertEqual(got, want)
+
+    def test_elect(self):
+        servers = self.start_servers(harness.etcd_server(), harness.dolmen_server())
+        want, got = self.both(self.elect_scenario, servers)
+        self.assertEqual(want[0], ("leader", ["E/<lease>", "p1"]))
+        self.assertEqual(want[3], ("new leader", ["E/<lease>", "p2"]))
+        self.assertEqual(got, want)
 
 
 class PythonClientLeaseTest(LeaseTestCase):
