@@ -422,9 +422,10 @@ void Hub::Watch(Stream* s, const WatchOptions& options) {
       Enqueue(s, std::move(created));
       s->watchers_.emplace(id, std::move(owned));
       if (w->progress_notify) progress_watchers_.insert(w);
-      // A start below the compact revision goes through catch-up, which cancels it as etcd
-      // does, even if the inbox still holds those revisions.
-      if (w->next > notified_ && w->next >= store_->CompactRevision().value()) {
+      // As etcd: a watcher with any history to replay (start <= current) goes through
+      // catch-up, which sends that history in one response and cancels a compacted start;
+      // only a watcher starting in the future joins the synced group at once.
+      if (w->next > current) {
         w->synced = true;
         synced_.Add(w);
       } else {
