@@ -86,18 +86,7 @@ void StreamSender::Run() {
       if (!Open()) continue;
     }
     if (batch.empty()) continue;
-    peer::Envelope envelope;
-    envelope.mutable_header()->set_cluster_id(options_.cluster_id.value());
-    envelope.mutable_header()->set_from(options_.self.value());
-    envelope.mutable_header()->set_to(peer_.value());
-    for (const raft::Message& m : batch) EncodeMessage(m, envelope.add_messages());
-    if (envelope.ByteSizeLong() > options_.max_envelope_bytes) {
-      // Only a single oversized message can get here (batches are cut well below the limit);
-      // the receiver would refuse it, so it is dropped like a message to a down peer.
-      notifier_->Unreachable(peer_);
-      continue;
-    }
-    if (writer_->Write(envelope)) {
+    if (WriteBatch(std::move(batch))) {
       backoff_ = options_.min_backoff;
       continue;
     }
@@ -106,6 +95,39 @@ void StreamSender::Run() {
     OnFailure(Close(/*cancel=*/false));
   }
   Close(/*cancel=*/true).IgnoreError();
+}
+
+bool StreamSender::WriteBatch(std::vector<raft::Message> batch) {
+  // Protobuf framing of one repeated field: a tag and a length varint.
+  constexpr size_t kFieldOverhead = 11;
+  peer::Envelope envelope;
+  auto reset = [&] {
+    envelope.Clear();
+    envelope.mutable_header()->set_cluster_id(options_.cluster_id.value());
+    envelope.mutable_header()->set_from(options_.self.value());
+    envelope.mutable_header()->set_to(peer_.value());
+  };
+  reset();
+  size_t bytes = envelope.ByteSizeLong();
+  for (const raft::Message& m : batch) {
+    peer::Message wire;
+    EncodeMessage(m, &wire);
+    size_t size = wire.ByteSizeLong() + kFieldOverhead;
+    if (size + envelope.header().ByteSizeLong() + kFieldOverhead > options_.max_envelope_bytes) {
+      // The receiver would refuse it: drop it alone, like a message to a down peer (Raft's
+      // MaxSizePerMsg keeps real appends far below the limit).
+      notifier_->Unreachable(peer_);
+      continue;
+    }
+    if (bytes + size > options_.max_envelope_bytes) {
+      if (!writer_->Write(envelope)) return false;
+      reset();
+      bytes = envelope.ByteSizeLong();
+    }
+    *envelope.add_messages() = std::move(wire);
+    bytes += size;
+  }
+  return envelope.messages_size() == 0 || writer_->Write(envelope);
 }
 
 bool StreamSender::Stopping() {

@@ -57,6 +57,10 @@ class StreamSender {
   // Finishes the stream (cancelling it first if `cancel`) and returns the peer's refusal, if
   // the stream ended with one; OK otherwise.
   Status Close(bool cancel);
+  // Encodes and writes one batch: usually one envelope; more if the encoded batch exceeds
+  // max_envelope_bytes; a single message over that limit is dropped and reported. False if a
+  // write failed (the stream is over).
+  bool WriteBatch(std::vector<raft::Message> batch);
   bool Stopping();
   bool TakeRetarget();
   // Waits for messages (or stop / retarget) and takes one envelope's worth.

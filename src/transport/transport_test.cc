@@ -605,5 +605,54 @@ TEST_F(TransportTest, StopIsPromptWhilePeerIsStuck) {
   b->handler.SetBlocked(false);
 }
 
+// Queued appends do not hold up a heartbeat: it goes out with the next envelope, ahead of the
+// appends still queued (which are delivered after it, still in their own order).
+TEST_F(TransportTest, HeartbeatOvertakesQueuedAppends) {
+  auto a = MakeNode(kA);
+  auto b = MakeNode(kB);
+  a->transport().AddPeer(b->AsPeer());
+  a->transport().Send({Msg(MessageType::kHeartbeat, kA, kB, 0)});
+  ASSERT_TRUE(b->handler.monitor.Await([&] { return !b->handler.messages.empty(); }, 10s));
+  b->handler.SetBlocked(true);
+  constexpr uint64_t kApps = 100;  // 25 MiB: far more than gRPC's flow-control windows buffer
+  const std::string payload(256 << 10, 'p');
+  for (uint64_t i = 1; i <= kApps; ++i) {
+    raft::Message m = Msg(MessageType::kApp, kA, kB, i);
+    m.entries.push_back(raft::Entry{Term(1), Index(i), raft::EntryType::kNormal, payload});
+    a->transport().Send({std::move(m)});
+  }
+  a->transport().Send({Msg(MessageType::kHeartbeat, kA, kB, 1)});
+  b->handler.SetBlocked(false);
+  ASSERT_TRUE(
+      b->handler.monitor.Await([&] { return b->handler.messages.size() == kApps + 2; }, 20s));
+  b->handler.monitor.Read([&] {
+    size_t heartbeat_at = 0, last_app_at = 0;
+    for (size_t i = 0; i < b->handler.messages.size(); ++i) {
+      const raft::Message& m = b->handler.messages[i];
+      if (m.type == MessageType::kHeartbeat && m.index.value() == 1) heartbeat_at = i;
+      if (m.type == MessageType::kApp && m.index.value() == kApps) last_app_at = i;
+    }
+    EXPECT_LT(heartbeat_at, last_app_at);
+  });
+  EXPECT_EQ(Indexes(b->handler, kA, MessageType::kApp), Iota(kApps));
+}
+
+// A single message larger than the receiver accepts is dropped at the sender and reported; the
+// stream stays up for the messages after it.
+TEST_F(TransportTest, OversizedMessageIsDroppedNotFatal) {
+  auto small = [](Options* o) { o->max_envelope_bytes = 16 << 10; };
+  auto a = MakeNode(kA, ClusterId(1), small);
+  auto b = MakeNode(kB, ClusterId(1), small);
+  a->transport().AddPeer(b->AsPeer());
+  raft::Message big = Msg(MessageType::kApp, kA, kB, 1);
+  big.entries.push_back(
+      raft::Entry{Term(1), Index(1), raft::EntryType::kNormal, std::string(64 << 10, 'b')});
+  a->transport().Send({std::move(big)});
+  a->transport().Send({Msg(MessageType::kApp, kA, kB, 2)});
+  ASSERT_TRUE(a->events.monitor.Await([&] { return a->events.unreachable.count(kB) != 0; }, 10s));
+  ASSERT_TRUE(b->handler.monitor.Await([&] { return !b->handler.messages.empty(); }, 10s));
+  EXPECT_EQ(Indexes(b->handler, kA, MessageType::kApp), std::vector<uint64_t>{2});
+}
+
 }  // namespace
 }  // namespace dolmen::transport
