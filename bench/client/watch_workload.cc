@@ -1,0 +1,178 @@
+#include <charconv>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+#include "closed_loop.h"
+#include "stream_workloads.h"
+
+namespace dolmen::bench {
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+// State every stream reports into. Counters are guarded by mu; waiters use cv.
+struct WatchShared {
+  std::mutex mu;
+  std::condition_variable cv;
+  int64_t created = 0;
+  int64_t events = 0;
+  int64_t expected_events = 0;
+  int64_t last_event_ns = 0;
+  int streams_done = 0;
+  ErrorLog* errors = nullptr;
+
+  template <typename Pred>
+  bool WaitUntil(Clock::time_point deadline, Pred pred) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_until(lock, deadline, pred);
+  }
+};
+
+// One Watch stream carrying `watchers` watchers of the same key. Creates are written one at
+// a time (a reactor allows one write in flight); one read is always outstanding.
+class WatchStream
+    : public grpc::ClientBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse> {
+ public:
+  WatchStream(etcdserverpb::Watch::Stub* stub, std::string key, int watchers, WatchShared* shared)
+      : stub_(stub), watchers_(watchers), shared_(shared) {
+    create_.mutable_create_request()->set_key(std::move(key));
+  }
+
+  void Begin() {
+    stub_->async()->Watch(&ctx_, this);
+    StartWrite(&create_);
+    StartRead(&response_);
+    StartCall();
+  }
+  void Cancel() { ctx_.TryCancel(); }
+  std::vector<int64_t>& latencies_ns() { return latencies_ns_; }
+
+  void OnWriteDone(bool ok) override {
+    if (ok && ++sent_ < watchers_) StartWrite(&create_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream is over; OnDone follows
+    int64_t now = NowNs();
+    if (response_.canceled()) {
+      shared_->errors->Add("watch canceled: " + response_.cancel_reason());
+    }
+    for (const auto& event : response_.events()) {
+      const std::string& value = event.kv().value();
+      int64_t sent_ns = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), sent_ns);
+      if (ec == std::errc() && sent_ns > 0 && sent_ns <= now)
+        latencies_ns_.push_back(now - sent_ns);
+    }
+    {
+      std::lock_guard<std::mutex> lock(shared_->mu);
+      if (response_.created()) ++shared_->created;
+      shared_->events += response_.events_size();
+      if (response_.events_size() > 0) shared_->last_event_ns = now;
+      shared_->cv.notify_all();
+    }
+    StartRead(&response_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
+      shared_->errors->Add("watch stream: code " + std::to_string(status.error_code()) + ": " +
+                           status.error_message());
+    }
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    ++shared_->streams_done;
+    shared_->cv.notify_all();
+  }
+
+ private:
+  etcdserverpb::Watch::Stub* stub_;
+  const int watchers_;
+  WatchShared* shared_;
+  grpc::ClientContext ctx_;
+  etcdserverpb::WatchRequest create_;
+  etcdserverpb::WatchResponse response_;
+  int sent_ = 0;
+  std::vector<int64_t> latencies_ns_;  // only OnReadDone touches it until OnDone
+};
+
+// Puts whose value starts with the send time, so each watcher can time its delivery.
+class StampedPutClient : public UnaryClient {
+ public:
+  StampedPutClient(etcdserverpb::KV::Stub* stub, const std::string& key, int val_size)
+      : stub_(stub), val_size_(static_cast<size_t>(val_size)) {
+    request_.set_key(key);
+  }
+  void Start(grpc::ClientContext* ctx, DoneFn done) override {
+    std::string value = std::to_string(NowNs());
+    if (value.size() < val_size_) value.resize(val_size_, ' ');
+    request_.set_value(std::move(value));
+    stub_->async()->Put(ctx, &request_, &response_, std::move(done));
+  }
+
+ private:
+  etcdserverpb::KV::Stub* stub_;
+  const size_t val_size_;
+  etcdserverpb::PutRequest request_;
+  etcdserverpb::PutResponse response_;
+};
+
+Clock::time_point After(double seconds) {
+  return Clock::now() +
+         std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+}  // namespace
+
+void RunWatch(const Options& options, Connections* conns, Report* report) {
+  WatchShared shared;
+  shared.errors = &report->errors;
+  shared.expected_events = options.total * options.watchers;
+  int streams = std::min(options.watch_streams, options.watchers);
+  std::vector<std::unique_ptr<WatchStream>> watch_streams;
+  for (int s = 0; s < streams; ++s) {
+    // Spread watchers evenly: the first (watchers % streams) streams take one more.
+    int n = options.watchers / streams + (s < options.watchers % streams ? 1 : 0);
+    watch_streams.push_back(
+        std::make_unique<WatchStream>(conns->Watch(s), options.watch_key, n, &shared));
+  }
+  Clock::time_point deadline = After(options.max_seconds);
+  for (auto& stream : watch_streams) stream->Begin();
+  bool created = shared.WaitUntil(deadline, [&] { return shared.created >= options.watchers; });
+  if (!created) report->errors.Add("not every watcher was created before --max-seconds");
+
+  int64_t begin_ns = NowNs();
+  if (created) {
+    std::vector<std::unique_ptr<UnaryClient>> putters;
+    for (int i = 0; i < options.clients; ++i) {
+      putters.push_back(
+          std::make_unique<StampedPutClient>(conns->Kv(i), options.watch_key, options.val_size));
+    }
+    ClosedLoop loop(options, options.total, &report->errors);
+    loop.Run(putters, &report->requests);
+    // Wait for delivery of what the puts wrote, within the run's bound.
+    int64_t expected = report->requests.count * options.watchers;
+    if (!shared.WaitUntil(deadline, [&] { return shared.events >= expected; })) {
+      report->errors.Add("events missing at --max-seconds: expected " + std::to_string(expected));
+    }
+  }
+  for (auto& stream : watch_streams) stream->Cancel();
+  if (!shared.WaitUntil(After(10), [&] { return shared.streams_done == streams; })) {
+    AbandonRun("watch streams did not close after cancel");
+  }
+  Figures& events = report->secondary["events"];
+  for (auto& stream : watch_streams) {
+    auto& l = stream->latencies_ns();
+    events.latencies_ns.insert(events.latencies_ns.end(), l.begin(), l.end());
+  }
+  events.count = shared.events;
+  events.seconds = shared.last_event_ns > begin_ns ? (shared.last_event_ns - begin_ns) / 1e9 : 0;
+  events.Finish();
+  report->extra["watchers"] = options.watchers;
+  report->extra["expected_events"] = static_cast<double>(report->requests.count * options.watchers);
+}
+
+}  // namespace dolmen::bench
