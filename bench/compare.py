@@ -1,0 +1,435 @@
+#!/usr/bin/python3
+"""Side-by-side benchmark of dolmen and etcd 3.4 on one machine (issue 6).
+
+One run starts an N-member dolmen cluster and an N-member etcd cluster with the same flags, on
+127.0.0.1 ports picked here, data dirs under one temp dir (same disk). Then:
+  1. every workload of dolmen-bench runs on both, in turns (dolmen, etcd, dolmen, etcd, ...);
+     each figure is the median over the turns, and the ratio is dolmen / etcd of the medians;
+  2. --keys keys with 256-byte values are loaded into both; then each member's VmRSS
+     (/proc/<pid>/status) and data-dir size (du) are read, range QPS over those keys is
+     measured, and one member of each cluster is restarted (in turns) and timed until it
+     answers a linearizable read.
+Writes a Markdown table (--md-out) and JSON (--json-out). Every process started here is
+stopped by its PID (SIGTERM, then SIGKILL), also on failure, and dies with this process
+(setpriv --pdeathsig) if it is killed. Every wait is bounded.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+LOOPBACK = "127.0.0.1"
+SETPRIV = "/usr/bin/setpriv"
+READY_TIMEOUT_S = 60.0
+POLL_INTERVAL_S = 0.02
+STOP_TERM_WAIT_S = 20.0
+STOP_KILL_WAIT_S = 5.0
+PROBE_TIMEOUT_S = 10.0
+SYSTEMS = ("dolmen", "etcd")
+
+_LIVE = set()  # Members whose process may be running; stopped by stop_all()
+
+
+def pick_free_port(taken):
+    for _ in range(100):  # bounded: collisions with our own picks are rare
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((LOOPBACK, 0))
+            port = s.getsockname()[1]
+        if port not in taken:
+            taken.add(port)
+            return port
+    raise RuntimeError("no free loopback port")
+
+
+def clean_env():
+    # ETCD_* variables would configure etcd behind our back (etcd reads flags from them).
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("ETCD_") and not k.startswith("ETCDCTL_")}
+
+
+class Member:
+    """One server process; ports are kept across restarts."""
+
+    def __init__(self, binary, name, root, taken):
+        self.binary, self.name = binary, name
+        self.dir = os.path.join(root, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.data_dir = os.path.join(self.dir, "data")
+        self.log_path = os.path.join(self.dir, "server.log")
+        self.client_port = pick_free_port(taken)
+        self.peer_port = pick_free_port(taken)
+        self.proc = None
+        self.initial_cluster = None
+
+    @property
+    def endpoint(self):
+        return "%s:%d" % (LOOPBACK, self.client_port)
+
+    @property
+    def peer_url(self):
+        return "http://%s:%d" % (LOOPBACK, self.peer_port)
+
+    def command(self):
+        client_url = "http://" + self.endpoint
+        return [self.binary, "--name", self.name, "--data-dir", self.data_dir,
+                "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
+                "--listen-peer-urls", self.peer_url,
+                "--initial-advertise-peer-urls", self.peer_url,
+                "--initial-cluster", self.initial_cluster,
+                "--initial-cluster-state", "new",
+                "--initial-cluster-token", "bench-" + os.path.basename(os.path.dirname(self.dir))]
+
+    def spawn(self):
+        prefix = [SETPRIV, "--pdeathsig", "KILL", "--"] if os.access(SETPRIV, os.X_OK) else []
+        with open(self.log_path, "ab") as log:
+            log.write(("\n=== %s\n" % " ".join(self.command())).encode())
+            log.flush()
+            self.proc = subprocess.Popen(prefix + self.command(), stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
+                                         env=clean_env())
+        _LIVE.add(self)
+
+    def stop(self):
+        """SIGTERM by PID, SIGKILL after a bounded wait."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TERM_WAIT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_KILL_WAIT_S)
+        self.proc = None
+        _LIVE.discard(self)
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def data_bytes(self):
+        out = subprocess.run(["du", "-sb", self.data_dir], capture_output=True, text=True,
+                             timeout=60).stdout
+        return int(out.split()[0]) if out else 0
+
+    def log_tail(self, chars=3000):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-chars:]
+        except OSError:
+            return ""
+
+
+def stop_all():
+    for member in list(_LIVE):
+        member.stop()
+
+
+class Bench:
+    """Runs dolmen-bench and returns its JSON report."""
+
+    def __init__(self, binary, out_dir):
+        self.binary, self.out_dir, self.runs = binary, out_dir, 0
+
+    def run(self, endpoints, workload, args, timeout_s):
+        self.runs += 1
+        out = os.path.join(self.out_dir, "run-%04d.json" % self.runs)
+        cmd = [self.binary, workload, "--endpoints", ",".join(endpoints), "--json-out", out,
+               "--max-seconds", str(int(max(1, timeout_s - 15)))] + [str(a) for a in args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        if not os.path.exists(out):
+            raise RuntimeError("%s failed (%d): %s%s" % (" ".join(cmd), proc.returncode,
+                                                         proc.stdout, proc.stderr))
+        with open(out) as f:
+            report = json.load(f)
+        report["command"] = " ".join(cmd)
+        return report
+
+    def linearizable_read_ok(self, endpoint):
+        cmd = [self.binary, "range", "--endpoints", endpoint, "--total", "1",
+               "--range-key", "probe", "--request-timeout-ms", "500", "--max-seconds", "2"]
+        try:
+            return subprocess.run(cmd, capture_output=True, timeout=PROBE_TIMEOUT_S).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
+
+
+def wait_read(bench, member, timeout_s):
+    """Seconds until `member` answers a linearizable read; raises after timeout_s."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if member.proc.poll() is not None:
+            raise RuntimeError("%s exited:\n%s" % (member.name, member.log_tail()))
+        if bench.linearizable_read_ok(member.endpoint):
+            return time.monotonic() - start
+        time.sleep(POLL_INTERVAL_S)
+    raise RuntimeError("%s gave no linearizable read in %.0f s:\n%s"
+                       % (member.name, timeout_s, member.log_tail()))
+
+
+class Cluster:
+    def __init__(self, system, binary, size, root, taken):
+        self.system = system
+        self.members = [Member(binary, "%s%d" % (system, i + 1), os.path.join(root, system), taken)
+                        for i in range(size)]
+        initial = ",".join("%s=%s" % (m.name, m.peer_url) for m in self.members)
+        for m in self.members:
+            m.initial_cluster = initial
+
+    @property
+    def endpoints(self):
+        return [m.endpoint for m in self.members]
+
+    def start(self, bench):
+        for m in self.members:
+            m.spawn()
+        for m in self.members:
+            wait_read(bench, m, READY_TIMEOUT_S)
+
+
+# -- workloads -------------------------------------------------------------------------------
+
+def workloads(a):
+    """(name, dolmen-bench workload, args, figures to report) for the turns phase."""
+    common = ["--conns", a.conns, "--clients", a.clients]
+    load = ["--key-size", 8, "--val-size", a.val_size]
+    rng = ["--range-key", "0"]  # the one key main() writes
+    return [
+        ("put", "put", common + load + ["--total", a.total, "--key-space", a.key_space]),
+        ("put-1-client", "put", ["--clients", 1, "--total", a.total_1client, "--key-space",
+                                 a.key_space] + load),
+        ("range-l", "range", common + rng + ["--total", a.total, "--consistency", "l"]),
+        ("range-s", "range", common + rng + ["--total", a.total, "--consistency", "s"]),
+        ("txn-put", "txn-put", common + load + ["--total", a.total, "--key-space", a.key_space]),
+        ("watch", "watch", ["--conns", a.conns, "--clients", a.watch_clients, "--total",
+                            a.watch_puts, "--watchers", a.watchers, "--watch-streams",
+                            max(1, a.watchers // 10), "--val-size", 32]),
+        ("lease-keepalive", "lease-keepalive", common + ["--total", a.total]),
+    ]
+
+
+def figures_of(name, report):
+    """The figures a run contributes: name -> value."""
+    req = report["requests"]
+    lat = req["latency_ms"]
+    out = {"%s qps" % name: req["per_second"], "%s p50 ms" % name: lat["p50"],
+           "%s p99 ms" % name: lat["p99"], "%s errors" % name: report["errors"]}
+    if "events" in report:
+        out["%s events/s" % name] = report["events"]["per_second"]
+        out["%s delivery p99 ms" % name] = report["events"]["latency_ms"]["p99"]
+    return out
+
+
+def record(results, system, figures):
+    for key, value in figures.items():
+        results.setdefault(key, {}).setdefault(system, []).append(value)
+
+
+def check(report, what, errors):
+    if report["errors"]:
+        errors.append("%s: %d errors, first: %s" % (what, report["errors"], report["first_error"]))
+
+
+def run_turns(a, bench, clusters, results, errors, commands):
+    for turn in range(a.turns):
+        for name, workload, args in workloads(a):
+            for system in SYSTEMS:
+                report = bench.run(clusters[system].endpoints, workload, args, a.run_timeout)
+                commands.setdefault(name, report["command"])
+                check(report, "%s %s turn %d" % (system, name, turn + 1), errors)
+                record(results, system, figures_of(name, report))
+            print("turn %d: %s done" % (turn + 1, name), flush=True)
+
+
+def run_keys_phase(a, bench, clusters, results, errors, commands):
+    for system in SYSTEMS:
+        c = clusters[system]
+        start = time.monotonic()
+        report = bench.run(c.endpoints, "put", ["--conns", a.conns, "--clients", a.load_clients,
+                                                "--total", a.keys, "--key-space", a.keys,
+                                                "--sequential-keys", "--key-size", 12,
+                                                "--val-size", 256], a.load_timeout)
+        commands.setdefault("load", report["command"])
+        check(report, "%s load" % system, errors)
+        record(results, system, {"load %d keys s" % a.keys: time.monotonic() - start})
+        time.sleep(a.settle_s)  # let background work (checkpoints, compaction of logs) settle
+        for i, m in enumerate(c.members):
+            record(results, system, {"RSS member %d MiB" % (i + 1): m.rss_kib() / 1024.0,
+                                     "data dir member %d MiB" % (i + 1): m.data_bytes() / 2**20})
+    for turn in range(a.turns):
+        for system in SYSTEMS:
+            c = clusters[system]
+            report = bench.run(c.endpoints, "range", ["--conns", a.conns, "--clients", a.clients,
+                                                      "--total", a.total, "--key-size", 12,
+                                                      "--key-space", a.keys], a.run_timeout)
+            commands.setdefault("range-l-keys", report["command"])
+            check(report, "%s range over keys" % system, errors)
+            record(results, system, figures_of("range-l-%dkeys" % a.keys, report))
+    for turn in range(a.turns):
+        for system in SYSTEMS:
+            member = clusters[system].members[-1]
+            member.stop()
+            start = time.monotonic()
+            member.spawn()
+            wait_read(bench, member, READY_TIMEOUT_S)
+            seconds = time.monotonic() - start
+            record(results, system, {"restart to first read s": seconds})
+
+
+# -- report ----------------------------------------------------------------------------------
+
+def medians(results):
+    out = {}
+    for key, per_system in results.items():
+        d = statistics.median(per_system.get("dolmen", [0])) if per_system.get("dolmen") else None
+        e = statistics.median(per_system.get("etcd", [0])) if per_system.get("etcd") else None
+        ratio = (d / e) if d is not None and e else None
+        out[key] = {"dolmen": d, "etcd": e, "ratio": ratio,
+                    "turns": {s: per_system.get(s, []) for s in SYSTEMS}}
+    return out
+
+
+def targets(m, a):
+    """The issue's targets: (text, measured ratio, met)."""
+    def ratio(key):
+        return (m.get(key) or {}).get("ratio")
+
+    def within(key):  # dolmen's range over many keys vs its own range over one key
+        one, many = m.get("range-l qps", {}).get("dolmen"), \
+            m.get("range-l-%dkeys qps" % a.keys, {}).get("dolmen")
+        return many / one if one and many is not None else None
+
+    rss = [ratio("RSS member %d MiB" % (i + 1)) for i in range(a.size)]
+    rss = max(r for r in rss if r is not None) if any(r is not None for r in rss) else None
+    rows = [
+        ("put QPS >= 2x etcd", ratio("put qps"), lambda r: r >= 2),
+        ("put p99 <= etcd's", ratio("put p99 ms"), lambda r: r <= 1),
+        ("range linearizable QPS >= 2x", ratio("range-l qps"), lambda r: r >= 2),
+        ("range serializable QPS >= 2x", ratio("range-s qps"), lambda r: r >= 2),
+        ("txn-put QPS >= 2x", ratio("txn-put qps"), lambda r: r >= 2),
+        ("watch events/s >= 2x (%d watchers)" % a.watchers, ratio("watch events/s"),
+         lambda r: r >= 2),
+        ("RSS <= 0.5x (worst member)", rss, lambda r: r <= 0.5),
+        ("restart-to-first-read <= 0.5x", ratio("restart to first read s"), lambda r: r <= 0.5),
+        ("1-client put p50 <= 0.5x", ratio("put-1-client p50 ms"), lambda r: r <= 0.5),
+        ("range QPS with %d keys >= 0.9x range QPS with 1 key (dolmen vs itself)" % a.keys,
+         within(None), lambda r: r >= 0.9),
+    ]
+    return [(text, r, (test(r) if r is not None else None)) for text, r, test in rows]
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, float) and abs(v) < 100:
+        return "%.3g" % v if abs(v) < 1 else "%.2f" % v
+    return "%.0f" % v
+
+
+def markdown(m, a, tgts):
+    lines = ["| figure | dolmen | etcd 3.4 | dolmen/etcd |", "| --- | ---: | ---: | ---: |"]
+    for key in m:
+        lines.append("| %s | %s | %s | %s |" % (key, fmt(m[key]["dolmen"]), fmt(m[key]["etcd"]),
+                                              fmt(m[key]["ratio"])))
+    lines += ["", "| target | measured | met |", "| --- | ---: | --- |"]
+    for text, r, met in tgts:
+        lines.append("| %s | %s | %s |" % (text, fmt(r), {True: "yes", False: "**no**",
+                                                          None: "not measured"}[met]))
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(here)
+    p.add_argument("--dolmen", default=os.path.join(root, "build-bench/cmd/dolmen/dolmen"))
+    p.add_argument("--etcd", default="/usr/bin/etcd")
+    p.add_argument("--bench", default=os.path.join(root, "build-bench/bench/client/dolmen-bench"))
+    p.add_argument("--size", type=int, default=3, help="members per cluster")
+    p.add_argument("--turns", type=int, default=3)
+    p.add_argument("--conns", type=int, default=8)
+    p.add_argument("--clients", type=int, default=256)
+    p.add_argument("--total", type=int, default=5000, help="requests per workload run")
+    p.add_argument("--total-1client", type=int, default=500)
+    p.add_argument("--key-space", type=int, default=10000)
+    p.add_argument("--val-size", type=int, default=256)
+    p.add_argument("--watchers", type=int, default=100)
+    p.add_argument("--watch-puts", type=int, default=200)
+    p.add_argument("--watch-clients", type=int, default=4)
+    p.add_argument("--keys", type=int, default=100000,
+                   help="keys (256-byte values) loaded before the memory/restart figures; "
+                        "the issue's full target is 1000000")
+    p.add_argument("--load-clients", type=int, default=64)
+    p.add_argument("--settle-s", type=float, default=2.0)
+    p.add_argument("--run-timeout", type=float, default=300.0, help="bound on each bench run")
+    p.add_argument("--load-timeout", type=float, default=1800.0)
+    p.add_argument("--md-out", default="compare.md")
+    p.add_argument("--json-out", default="compare.json")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (data, logs, runs)")
+    a = p.parse_args(argv)
+    for name in ("dolmen", "etcd", "bench"):
+        if not os.access(getattr(a, name), os.X_OK):
+            p.error("--%s %s is not executable" % (name, getattr(a, name)))
+    if a.size < 1 or a.turns < 1 or a.keys < 1 or a.total < 1:
+        p.error("--size, --turns, --keys and --total must be at least 1")
+    return a
+
+
+def main(argv=None):
+    a = parse_args(sys.argv[1:] if argv is None else argv)
+    tmp = tempfile.mkdtemp(prefix="dolmen-compare-")
+    bench = Bench(a.bench, tmp)
+    results, errors, commands = {}, [], {}
+    # SIGTERM (e.g. a ctest timeout) must still stop our servers by PID.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    ok = False
+    try:
+        taken = set()
+        clusters = {"dolmen": Cluster("dolmen", a.dolmen, a.size, tmp, taken),
+                    "etcd": Cluster("etcd", a.etcd, a.size, tmp, taken)}
+        for system in SYSTEMS:
+            clusters[system].start(bench)
+            print("%s cluster ready: %s" % (system, ",".join(clusters[system].endpoints)),
+                  flush=True)
+        for system in SYSTEMS:  # the key that range-l/range-s read
+            bench.run(clusters[system].endpoints, "put", ["--total", 1, "--key-size", 1], 30)
+        run_turns(a, bench, clusters, results, errors, commands)
+        run_keys_phase(a, bench, clusters, results, errors, commands)
+        ok = True
+    finally:
+        stop_all()
+        if not ok:
+            for c in ("dolmen", "etcd"):
+                for m in clusters[c].members if "clusters" in locals() else []:
+                    sys.stderr.write("--- %s log tail\n%s\n" % (m.name, m.log_tail()))
+        if not a.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print("kept", tmp)
+    m = medians(results)
+    tgts = targets(m, a)
+    with open(a.md_out, "w") as f:
+        f.write(markdown(m, a, tgts))
+    with open(a.json_out, "w") as f:
+        json.dump({"args": vars(a), "figures": m, "commands": commands, "errors": errors,
+                   "targets": [{"target": t, "ratio": r, "met": met} for t, r, met in tgts]},
+                  f, indent=1)
+    sys.stdout.write(markdown(m, a, tgts))
+    for e in errors:
+        print("error:", e)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+#!/usr/bin/python3
+"""Smoke run of bench/compare.py with tiny counts on 1-member clusters (dolmen and etcd 3.4).
+
+Checks that it finished and wrote a table with every workload and a dolmen/etcd ratio for
+each. compare.py stops its own servers by PID. Usage: compare_smoke.py COMPARE DOLMEN BENCH
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+TIMEOUT_S = 100
+WORKLOADS = ["put", "put-1-client", "range-l", "range-s", "txn-put", "watch", "lease-keepalive"]
+KEYS = 300
+
+
+def main():
+    compare, dolmen, bench = sys.argv[1:4]
+    tmp = tempfile.mkdtemp(prefix="dolmen-compare-smoke-")
+    try:
+        md, js = os.path.join(tmp, "out.md"), os.path.join(tmp, "out.json")
+        cmd = ["/usr/bin/python3", compare, "--dolmen", dolmen, "--bench", bench, "--size", "1",
+               "--turns", "1", "--conns", "2", "--clients", "4", "--total", "40",
+               "--total-1client", "10", "--key-space", "20", "--watchers", "4",
+               "--watch-puts", "10", "--watch-clients", "2", "--keys", str(KEYS),
+               "--load-clients", "8", "--settle-s", "0", "--run-timeout", "40",
+               "--md-out", md, "--json-out", js]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
+        print(proc.stdout[-6000:], proc.stderr[-6000:])
+        if proc.returncode != 0:
+            print("FAIL: compare.py exited with", proc.returncode)
+            return 1
+        with open(js) as f:
+            figures = json.load(f)["figures"]
+        with open(md) as f:
+            table = f.read()
+        failures = []
+        for w in WORKLOADS + ["range-l-%dkeys" % KEYS]:
+            row = figures.get("%s qps" % w)
+            if row is None or row["ratio"] is None or ("| %s qps |" % w) not in table:
+                failures.append("no ratio for %s qps" % w)
+        for key in ["watch events/s", "RSS member 1 MiB", "data dir member 1 MiB",
+                    "restart to first read s"]:
+            if (figures.get(key) or {}).get("ratio") is None:
+                failures.append("no ratio for " + key)
+        for f in failures:
+            print("FAIL:", f)
+        return 1 if failures else 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
