@@ -14,8 +14,10 @@
 #include <vector>
 
 #include "api/cluster_service.h"
+#include "api/election_service.h"
 #include "api/kv_service.h"
 #include "api/lease_service.h"
+#include "api/lock_service.h"
 #include "api/maintenance_service.h"
 #include "api/not_implemented.h"
 #include "api/request_size.h"
@@ -88,6 +90,10 @@ int RunMember(const Config& config) {
 
   api::KvService kv(member.get());
   api::LeaseService lease(member.get());
+  // Lock and Election wait by polling the store for now (api/recipes.h).
+  api::PollingKeyWaiter key_waiter;
+  api::LockService lock(member.get(), &key_waiter);
+  api::ElectionService election(member.get(), &key_waiter);
   api::MaintenanceService maintenance(member.get());
   api::ClusterService cluster(member.get());
   api::CatchAllService catch_all;
@@ -114,6 +120,8 @@ int RunMember(const Config& config) {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&kv);
   builder.RegisterService(&lease);
+  builder.RegisterService(&lock);
+  builder.RegisterService(&election);
   builder.RegisterService(&maintenance);
   builder.RegisterService(&cluster);
   builder.RegisterService(&watch);
