@@ -81,6 +81,9 @@ void Server::LeaseGrant(const etcdserverpb::LeaseGrantRequest& r,
   if (r.ttl() > lease::kMaxTtlSeconds) {
     return done(Status(Code::kLeaseTtlTooLarge, "too large lease TTL"));
   }
+  // A member elected moments ago promotes its lessor before the grant applies, so the new
+  // lease gets an expiry like on any leader (etcd promotes before it applies client entries).
+  if (IsLeader()) lease_expiry_->FollowLeadership();
   internal::InternalRequest request;
   auto* grant = request.mutable_lease_grant();
   *grant = r;
