@@ -228,6 +228,9 @@ def figures_of(name, report):
     if "events" in report:
         out["%s events/s" % name] = report["events"]["per_second"]
         out["%s delivery p99 ms" % name] = report["events"]["latency_ms"]["p99"]
+        responses = report["extra"].get("event_responses", 0)
+        out["%s events per response" % name] = (report["events"]["count"] / responses
+                                                 if responses else 0)
     return out
 
 
@@ -268,15 +271,20 @@ def run_keys_phase(a, bench, clusters, results, errors, commands):
         for i, m in enumerate(c.members):
             record(results, system, {"RSS member %d MiB" % (i + 1): m.rss_kib() / 1024.0,
                                      "data dir member %d MiB" % (i + 1): m.data_bytes() / 2**20})
+    # The same one-key read as range-l, now with the keys loaded (the issue's "range QPS with
+    # N keys vs 1 key"), and reads of random keys among them.
+    reads = [("range-l-1key-of-%dkeys" % a.keys, ["--range-key", "0"]),
+             ("range-l-random-of-%dkeys" % a.keys, ["--key-size", 12, "--key-space", a.keys])]
     for turn in range(a.turns):
-        for system in SYSTEMS:
-            c = clusters[system]
-            report = bench.run(c.endpoints, "range", ["--conns", a.conns, "--clients", a.clients,
-                                                      "--total", a.total, "--key-size", 12,
-                                                      "--key-space", a.keys], a.run_timeout)
-            commands.setdefault("range-l-keys", report["command"])
-            check(report, "%s range over keys" % system, errors)
-            record(results, system, figures_of("range-l-%dkeys" % a.keys, report))
+        for name, extra in reads:
+            for system in SYSTEMS:
+                c = clusters[system]
+                report = bench.run(c.endpoints, "range", ["--conns", a.conns, "--clients",
+                                                          a.clients, "--total", a.total] + extra,
+                                   a.run_timeout)
+                commands.setdefault(name, report["command"])
+                check(report, "%s %s" % (system, name), errors)
+                record(results, system, figures_of(name, report))
     for turn in range(a.turns):
         for system in SYSTEMS:
             member = clusters[system].members[-1]
@@ -308,7 +316,7 @@ def targets(m, a):
 
     def within(key):  # dolmen's range over many keys vs its own range over one key
         one, many = m.get("range-l qps", {}).get("dolmen"), \
-            m.get("range-l-%dkeys qps" % a.keys, {}).get("dolmen")
+            m.get("range-l-1key-of-%dkeys qps" % a.keys, {}).get("dolmen")
         return many / one if one and many is not None else None
 
     rss = [ratio("RSS member %d MiB" % (i + 1)) for i in range(a.size)]
@@ -324,7 +332,8 @@ def targets(m, a):
         ("RSS <= 0.5x (worst member)", rss, lambda r: r <= 0.5),
         ("restart-to-first-read <= 0.5x", ratio("restart to first read s"), lambda r: r <= 0.5),
         ("1-client put p50 <= 0.5x", ratio("put-1-client p50 ms"), lambda r: r <= 0.5),
-        ("range QPS with %d keys >= 0.9x range QPS with 1 key (dolmen vs itself)" % a.keys,
+        ("range QPS (one key) with %d keys loaded >= 0.9x with 1 key (dolmen vs itself)"
+         % a.keys,
          within(None), lambda r: r >= 0.9),
     ]
     return [(text, r, (test(r) if r is not None else None)) for text, r, test in rows]

@@ -20,6 +20,7 @@ struct WatchShared {
   std::condition_variable cv;
   int64_t created = 0;
   int64_t events = 0;
+  int64_t event_responses = 0;  // responses carrying events: shows how the server batches
   int64_t expected_events = 0;
   int64_t last_event_ns = 0;
   int streams_done = 0;
@@ -72,7 +73,10 @@ class WatchStream
       std::lock_guard<std::mutex> lock(shared_->mu);
       if (response_.created()) ++shared_->created;
       shared_->events += response_.events_size();
-      if (response_.events_size() > 0) shared_->last_event_ns = now;
+      if (response_.events_size() > 0) {
+        shared_->last_event_ns = now;
+        ++shared_->event_responses;
+      }
       shared_->cv.notify_all();
     }
     StartRead(&response_);
@@ -172,6 +176,7 @@ void RunWatch(const Options& options, Connections* conns, Report* report) {
   events.seconds = shared.last_event_ns > begin_ns ? (shared.last_event_ns - begin_ns) / 1e9 : 0;
   events.Finish();
   report->extra["watchers"] = options.watchers;
+  report->extra["event_responses"] = static_cast<double>(shared.event_responses);
   report->extra["expected_events"] = static_cast<double>(report->requests.count * options.watchers);
 }
 
