@@ -111,10 +111,12 @@ class Member:
         self.proc = None
         _LIVE.discard(self)
 
-    def rss_kib(self):
+    def status_kib(self, field):
+        """A kB field of /proc/<pid>/status: VmRSS, RssAnon (heap) or RssFile (mapped files,
+        e.g. LMDB's or bbolt's database file)."""
         with open("/proc/%d/status" % self.proc.pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
         return 0
 
@@ -269,8 +271,11 @@ def run_keys_phase(a, bench, clusters, results, errors, commands):
         record(results, system, {"load %d keys s" % a.keys: time.monotonic() - start})
         time.sleep(a.settle_s)  # let background work (checkpoints, compaction of logs) settle
         for i, m in enumerate(c.members):
-            record(results, system, {"RSS member %d MiB" % (i + 1): m.rss_kib() / 1024.0,
-                                     "data dir member %d MiB" % (i + 1): m.data_bytes() / 2**20})
+            record(results, system, {
+                "RSS member %d MiB" % (i + 1): m.status_kib("VmRSS") / 1024.0,
+                "RSS anon member %d MiB" % (i + 1): m.status_kib("RssAnon") / 1024.0,
+                "RSS file member %d MiB" % (i + 1): m.status_kib("RssFile") / 1024.0,
+                "data dir member %d MiB" % (i + 1): m.data_bytes() / 2**20})
     # The same one-key read as range-l, now with the keys loaded (the issue's "range QPS with
     # N keys vs 1 key"), and reads of random keys among them.
     reads = [("range-l-1key-of-%dkeys" % a.keys, ["--range-key", "0"]),
