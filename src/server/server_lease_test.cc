@@ -9,6 +9,7 @@
 #include "backend/memory_backend.h"
 #include "io/memory_file_system.h"
 #include "server/server.h"
+#include "server/test_support.h"
 
 namespace dolmen::server {
 namespace {
@@ -28,27 +29,8 @@ class TestClock final : public Clock {
   std::atomic<int64_t> ns_{0};
 };
 
-// Lets several Server lifetimes share one backend, as a restarted process shares its files.
-class SharedBackend final : public backend::Backend {
- public:
-  explicit SharedBackend(backend::Backend* base) : base_(base) {}
-  Result<std::unique_ptr<backend::ReadTxn>> BeginRead() override { return base_->BeginRead(); }
-  Result<std::unique_ptr<backend::WriteTxn>> BeginWrite() override { return base_->BeginWrite(); }
-  Status Sync() override { return base_->Sync(); }
-  uint64_t SizeBytes() override { return base_->SizeBytes(); }
-  uint64_t SizeInUseBytes() override { return base_->SizeInUseBytes(); }
-
- private:
-  backend::Backend* base_;
-};
-
-template <typename T>
-Result<T> Wait(const std::function<void(Callback<T>)>& call) {
-  std::promise<Result<T>> p;
-  auto f = p.get_future();
-  call([&p](Result<T> r) { p.set_value(std::move(r)); });
-  return f.get();
-}
+using fakes::SharedBackend;
+using fakes::Wait;
 
 // Polls `done` for up to 10 s of real time (the expiry checker runs on its own thread).
 bool Eventually(const std::function<bool()>& done) {

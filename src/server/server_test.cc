@@ -9,31 +9,13 @@
 #include "backend/memory_backend.h"
 #include "io/fault_injection_file_system.h"
 #include "io/memory_file_system.h"
+#include "server/test_support.h"
 
 namespace dolmen::server {
 namespace {
 
-// Lets several Server lifetimes share one backend, as a restarted process shares its files.
-class SharedBackend final : public backend::Backend {
- public:
-  explicit SharedBackend(backend::Backend* base) : base_(base) {}
-  Result<std::unique_ptr<backend::ReadTxn>> BeginRead() override { return base_->BeginRead(); }
-  Result<std::unique_ptr<backend::WriteTxn>> BeginWrite() override { return base_->BeginWrite(); }
-  Status Sync() override { return base_->Sync(); }
-  uint64_t SizeBytes() override { return base_->SizeBytes(); }
-  uint64_t SizeInUseBytes() override { return base_->SizeInUseBytes(); }
-
- private:
-  backend::Backend* base_;
-};
-
-template <typename T>
-Result<T> Wait(const std::function<void(Callback<T>)>& call) {
-  std::promise<Result<T>> p;
-  auto f = p.get_future();
-  call([&p](Result<T> r) { p.set_value(std::move(r)); });
-  return f.get();
-}
+using fakes::SharedBackend;
+using fakes::Wait;
 
 class ServerTest : public ::testing::Test {
  protected:
