@@ -87,6 +87,22 @@ int RunMember(const Config& config) {
   }
   for (const auto& u : config.listen_peer) Log("serving peer traffic on " + u.text);
   member->Start();
+  // Like etcd (ReadyNotify), serve clients only once this member's name and client URLs are in
+  // the replicated membership; a signal still stops it while it waits (e.g. without quorum).
+  while (!member->WaitPublished(std::chrono::milliseconds(200))) {
+    timespec no_wait{0, 0};
+    int early = sigtimedwait(&signals, nullptr, &no_wait);
+    if (early <= 0) continue;
+    Log("stopping before serving clients");
+    member->Stop();
+    peers.Stop();
+    if (fatal.load()) return 1;
+    std::fflush(nullptr);
+    signal(early, SIG_DFL);
+    pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+    raise(early);
+    return 128 + early;
+  }
 
   api::KvService kv(member.get());
   api::LeaseService lease(member.get());

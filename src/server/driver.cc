@@ -314,7 +314,10 @@ void Driver::IssueReadIndex() {
 
 dolmen::Status Driver::HandleReady() {
   raft::Ready rd = node_->GetReady();
-  if (rd.soft_state) leader_.store(rd.soft_state->lead.value());
+  if (rd.soft_state && rd.soft_state->lead.value() != leader_.load()) {
+    leader_.store(rd.soft_state->lead.value());
+    if (leader_observer_) leader_observer_(rd.soft_state->lead);
+  }
   if (rd.hard_state) {
     term_.store(rd.hard_state->term.value());
     commit_.store(rd.hard_state->commit.value());

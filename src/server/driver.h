@@ -89,6 +89,11 @@ class Driver {
   // Both before Start.
   void SetApplyObserver(ApplyObserver observer) { observer_ = std::move(observer); }
   void SetPeerSender(PeerSender* peers) { deps_.peers = peers; }
+  // Called on the owner thread when the known leader changes, before any entry of the new
+  // term is applied (the lessor is promoted there, as etcd does).
+  void SetLeaderObserver(std::function<void(MemberId leader)> observer) {
+    leader_observer_ = std::move(observer);
+  }
   void Start();
   // Finishes the turn in flight, fails everything still queued with kStopped, joins.
   void Stop();
@@ -175,6 +180,7 @@ class Driver {
   const DriverOptions options_;
   FatalHandler on_fatal_;
   ApplyObserver observer_;
+  std::function<void(MemberId)> leader_observer_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -270,7 +270,15 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
   return OkStatus();
 }
 
+bool Server::WaitPublished(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(published_mu_);
+  return published_cv_.wait_for(lock, timeout, [this] { return published_; });
+}
+
 void Server::Start() {
+  driver_->SetLeaderObserver([this](MemberId) {
+    if (lease_expiry_) lease_expiry_->FollowLeadership();
+  });
   driver_->Start();
   StartLeases();
   PublishAttributes();
@@ -291,7 +299,15 @@ void Server::PublishAttributes() {
   Propose(
       std::move(request),
       [this](ApplyResult result) {
-        if (result.status.ok() || stopped_.load() || failed_.load()) return;
+        if (result.status.ok()) {
+          {
+            std::lock_guard lock(published_mu_);
+            published_ = true;
+          }
+          published_cv_.notify_all();
+          return;
+        }
+        if (stopped_.load() || failed_.load()) return;
         if (result.status.code() == Code::kStopped) return;
         PublishAttributes();
       },

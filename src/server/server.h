@@ -5,8 +5,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -90,6 +92,9 @@ class Server {
   const mvcc::Store* store() const { return store_.get(); }
   void Start();
   void Stop();
+  // True once this member's name and client URLs are in the replicated membership. Like
+  // etcd's ReadyNotify, the member serves clients only from then on.
+  bool WaitPublished(std::chrono::milliseconds timeout);
   // Set when the member hit an unrecoverable storage error and must exit.
   bool failed() const { return failed_.load(); }
   void SetFatalHandler(std::function<void(const Status&)> handler) {
@@ -193,6 +198,9 @@ class Server {
   std::unique_ptr<LeaseExpiryChecker> lease_expiry_;  // after driver_: destroyed first
   std::atomic<bool> failed_{false};
   std::atomic<bool> stopped_{false};
+  std::mutex published_mu_;
+  std::condition_variable published_cv_;
+  bool published_ = false;  // guarded by published_mu_
   // Request ids are unique across members: the member id's low 16 bits, then a counter
   // started from the clock (etcd's scheme), so two members never propose the same id.
   std::atomic<uint64_t> next_request_id_{1};
