@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 
@@ -30,6 +31,8 @@ class ReadTxn {
   // bucket); stops early when fn returns false. The views are valid only during the call.
   virtual Status Scan(std::string_view bucket, std::string_view start, std::string_view end,
                       const std::function<bool(std::string_view, std::string_view)>& fn) = 0;
+  // Names of the buckets in this snapshot, in byte order (empty buckets included).
+  virtual Result<std::vector<std::string>> Buckets() = 0;
 };
 
 // The one writer. Sees its own uncommitted writes. Destroying it without Commit() aborts it.
@@ -39,6 +42,8 @@ class WriteTxn : public ReadTxn {
   virtual Status Put(std::string_view bucket, std::string_view key, std::string_view value) = 0;
   // Deleting a missing key is not an error.
   virtual Status Delete(std::string_view bucket, std::string_view key) = 0;
+  // Deletes every key of `bucket`; the bucket itself stays. A missing bucket is not an error.
+  virtual Status ClearBucket(std::string_view bucket) = 0;
   // Publishes the writes to readers that begin afterwards; not synced to disk. The txn is
   // finished afterwards whatever the outcome; on error nothing was published.
   virtual Status Commit() = 0;
@@ -67,6 +72,17 @@ class Backend {
   virtual uint64_t SizeBytes() = 0;
   // Bytes of the file in use by live data, excluding free pages (etcd's dbSizeInUse).
   virtual uint64_t SizeInUseBytes() = 0;
+  // Writes a consistent image of the committed state (as of the call) to a new file `path`,
+  // synced before returning, in the format this implementation's image opener reads
+  // (OpenLmdbImage, OpenMemoryImage). Runs concurrently with readers and the writer; this is
+  // what a leader sends a follower that fell behind its compacted log. kAlreadyExists if
+  // `path` exists.
+  virtual Status CopyTo(const std::string& path) = 0;
 };
+
+// Replaces everything in `target` with the contents of `source`: every bucket of `target` is
+// emptied, then every bucket of `source` copied in. Used to install a snapshot image into a
+// live backend in one transaction, so readers see the old state or the new, never a mix.
+Status ReplaceContents(ReadTxn& source, WriteTxn& target);
 
 }  // namespace dolmen::backend

@@ -218,6 +218,88 @@ TEST_P(BackendTest, SizesGrowWithData) {
   EXPECT_GE(backend_->SizeBytes(), backend_->SizeInUseBytes());
 }
 
+TEST_P(BackendTest, BucketsAndClearBucket) {
+  PutAndCommit("b", "k1", "v1");
+  PutAndCommit("a", "k2", "v2");
+  auto txn = backend_->BeginWrite();
+  ASSERT_TRUE(txn.ok());
+  ASSERT_TRUE((*txn)->Put("c", "k3", "v3").ok());  // created by this txn
+  auto names = (*txn)->Buckets();
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, (std::vector<std::string>{"a", "b", "c"}));
+  ASSERT_TRUE((*txn)->ClearBucket("b").ok());
+  ASSERT_TRUE((*txn)->ClearBucket("missing").ok());
+  EXPECT_EQ((*(*txn)->Get("b", "k1")), std::nullopt);
+  ASSERT_TRUE((*txn)->Commit().ok());
+  EXPECT_EQ(Read("b", "k1"), std::nullopt);
+  EXPECT_EQ(Read("a", "k2"), "v2");
+  auto reader = backend_->BeginRead();
+  ASSERT_TRUE(reader.ok());
+  auto after = (*reader)->Buckets();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after, (std::vector<std::string>{"a", "b", "c"}));  // b stays, empty
+}
+
+// The snapshot path: an image written by CopyTo, opened by the matching opener, replaces the
+// contents of another backend in one txn.
+TEST_P(BackendTest, CopyToImageReplacesAnotherBackend) {
+  PutAndCommit("key", "r1", "one");
+  PutAndCommit("key", "r2", "two");
+  PutAndCommit("meta", "ci", "7");
+  const std::string image_path = dir_.path() + "/image.db";
+  ASSERT_TRUE(backend_->CopyTo(image_path).ok());
+  EXPECT_EQ(backend_->CopyTo(image_path).code(), Code::kAlreadyExists);
+  PutAndCommit("key", "r3", "after the copy");  // not in the image
+
+  auto image =
+      GetParam() == Kind::kMemory ? OpenMemoryImage(image_path) : OpenLmdbImage(image_path);
+  ASSERT_TRUE(image.ok()) << image.status().ToString();
+  auto image_read = (*image)->BeginRead();
+  ASSERT_TRUE(image_read.ok());
+  EXPECT_EQ(ScanAll(**image_read, "key", "", "").size(), 2u);
+
+  TempDir other_dir;
+  std::unique_ptr<Backend> other;
+  if (GetParam() == Kind::kMemory) {
+    other = NewMemoryBackend();
+  } else {
+    auto opened = OpenLmdb(other_dir.path() + "/db", Options());
+    ASSERT_TRUE(opened.ok());
+    other = std::move(opened).value();
+  }
+  {
+    auto w = other->BeginWrite();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Put("key", "old", "gone after replace").ok());
+    ASSERT_TRUE((*w)->Put("lease", "l", "gone too").ok());
+    ASSERT_TRUE((*w)->Commit().ok());
+  }
+  auto before = other->BeginRead();  // a reader from before keeps its snapshot
+  ASSERT_TRUE(before.ok());
+  {
+    auto w = other->BeginWrite();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(ReplaceContents(**image_read, **w).ok());
+    ASSERT_TRUE((*w)->Commit().ok());
+  }
+  auto after = other->BeginRead();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(ScanAll(**after, "key", "", ""),
+            (std::vector<std::pair<std::string, std::string>>{{"r1", "one"}, {"r2", "two"}}));
+  EXPECT_TRUE(ScanAll(**after, "lease", "", "").empty());
+  EXPECT_EQ(*(*after)->Get("meta", "ci"), "7");
+  EXPECT_EQ(*(*before)->Get("key", "old"), "gone after replace");
+}
+
+TEST(BackendImageTest, GarbageImageIsRefused) {
+  TempDir dir;
+  const std::string path = dir.path() + "/garbage.db";
+  std::ofstream(path) << std::string(8192, 'x');
+  EXPECT_FALSE(OpenLmdbImage(path).ok());
+  EXPECT_EQ(OpenMemoryImage(path).status().code(), Code::kCorruption);
+  EXPECT_FALSE(OpenLmdbImage(dir.path() + "/missing.db").ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(All, BackendTest, ::testing::Values(Kind::kMemory, Kind::kLmdb),
                          [](const auto& info) {
                            return info.param == Kind::kMemory ? "Memory" : "Lmdb";

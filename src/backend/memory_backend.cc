@@ -1,11 +1,17 @@
 #include "backend/memory_backend.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "base/check.h"
+#include "base/coding.h"
 
 namespace dolmen::backend {
 namespace {
@@ -35,6 +41,50 @@ const Bucket* Find(const Root& root, std::string_view name) {
   return it == root.end() ? nullptr : it->second.get();
 }
 
+std::vector<std::string> NamesOf(const Root& root) {
+  std::vector<std::string> names;
+  for (const auto& [name, bucket] : root) names.push_back(name);
+  return names;
+}
+
+// The image format of CopyTo: a magic line, then per bucket its length-prefixed name, entry
+// count (varint) and length-prefixed keys and values. For tests and the simulator only.
+constexpr std::string_view kImageMagic = "dolmen-memory-image-1\n";
+
+std::string EncodeImage(const Root& root) {
+  std::string out(kImageMagic);
+  for (const auto& [name, bucket] : root) {
+    coding::PutLengthPrefixed(&out, name);
+    coding::PutVarint64(&out, bucket->size());
+    for (const auto& [k, v] : *bucket) {
+      coding::PutLengthPrefixed(&out, k);
+      coding::PutLengthPrefixed(&out, v);
+    }
+  }
+  return out;
+}
+
+Result<Root> DecodeImage(std::string_view in, const std::string& path) {
+  auto bad = [&] { return Corruption("memory backend image " + path + " is malformed"); };
+  if (in.substr(0, kImageMagic.size()) != kImageMagic) return bad();
+  in.remove_prefix(kImageMagic.size());
+  Root root;
+  while (!in.empty()) {
+    auto name = coding::GetLengthPrefixed(&in);
+    auto count = coding::GetVarint64(&in);
+    if (!name || !count) return bad();
+    auto bucket = std::make_shared<Bucket>();
+    for (uint64_t i = 0; i < *count; ++i) {
+      auto k = coding::GetLengthPrefixed(&in);
+      auto v = coding::GetLengthPrefixed(&in);
+      if (!k || !v) return bad();
+      bucket->emplace(std::string(*k), std::string(*v));
+    }
+    root.emplace(std::string(*name), std::move(bucket));
+  }
+  return root;
+}
+
 class MemoryBackend;
 
 class MemoryReadTxn final : public ReadTxn {
@@ -49,6 +99,7 @@ class MemoryReadTxn final : public ReadTxn {
     ScanFrom(Find(*root_, bucket), start, end, fn);
     return OkStatus();
   }
+  Result<std::vector<std::string>> Buckets() override { return NamesOf(*root_); }
 
  private:
   std::shared_ptr<const Root> root_;
@@ -57,6 +108,7 @@ class MemoryReadTxn final : public ReadTxn {
 class MemoryBackend final : public Backend {
  public:
   MemoryBackend() : root_(std::make_shared<const Root>()) {}
+  explicit MemoryBackend(Root root) : root_(std::make_shared<const Root>(std::move(root))) {}
   ~MemoryBackend() override { CHECK(!writer_open_) << "a WriteTxn outlived its Backend"; }
 
   Result<std::unique_ptr<ReadTxn>> BeginRead() override {
@@ -71,6 +123,15 @@ class MemoryBackend final : public Backend {
       for (const auto& [k, v] : *bucket) total += k.size() + v.size();
     }
     return total;
+  }
+  Status CopyTo(const std::string& path) override {
+    if (std::ifstream(path).good()) return Status(Code::kAlreadyExists, path + " exists");
+    std::string image = EncodeImage(*Snapshot());
+    std::ofstream out(path, std::ios::binary);
+    out.write(image.data(), static_cast<std::streamsize>(image.size()));
+    out.close();
+    if (!out) return IoError("write " + path);
+    return OkStatus();
   }
 
   std::shared_ptr<const Root> Snapshot() {
@@ -123,6 +184,21 @@ class MemoryWriteTxn final : public WriteTxn {
     if (auto it = b->find(key); it != b->end()) b->erase(it);
     return OkStatus();
   }
+  Status ClearBucket(std::string_view bucket) override {
+    RETURN_IF_ERROR(CheckOpen());
+    if (View(bucket) == nullptr) return OkStatus();
+    Mutable(bucket)->clear();
+    return OkStatus();
+  }
+  Result<std::vector<std::string>> Buckets() override {
+    RETURN_IF_ERROR(CheckOpen());
+    std::vector<std::string> names = NamesOf(*base_);
+    for (const auto& [name, bucket] : dirty_) {
+      if (!Find(*base_, name)) names.push_back(name);
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
   Status Commit() override {
     RETURN_IF_ERROR(CheckOpen());
     auto root = std::make_shared<Root>(*base_);
@@ -168,5 +244,13 @@ Result<std::unique_ptr<WriteTxn>> MemoryBackend::BeginWrite() {
 }  // namespace
 
 std::unique_ptr<Backend> NewMemoryBackend() { return std::make_unique<MemoryBackend>(); }
+
+Result<std::unique_ptr<Backend>> OpenMemoryImage(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return IoError("open " + path);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSIGN_OR_RETURN(Root root, DecodeImage(bytes, path));
+  return std::unique_ptr<Backend>(std::make_unique<MemoryBackend>(std::move(root)));
+}
 
 }  // namespace dolmen::backend

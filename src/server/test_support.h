@@ -19,6 +19,7 @@ class SharedBackend final : public backend::Backend {
   Status Sync() override { return base_->Sync(); }
   uint64_t SizeBytes() override { return base_->SizeBytes(); }
   uint64_t SizeInUseBytes() override { return base_->SizeInUseBytes(); }
+  Status CopyTo(const std::string& path) override { return base_->CopyTo(path); }
 
  private:
   backend::Backend* base_;

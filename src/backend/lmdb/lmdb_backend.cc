@@ -1,9 +1,12 @@
 #include "backend/lmdb/lmdb_backend.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <map>
@@ -93,6 +96,12 @@ class LmdbTxnBase {
   const std::string* file_;
 };
 
+std::vector<std::string> NamesOf(const DbiMap& map) {
+  std::vector<std::string> names;
+  for (const auto& [name, dbi] : map) names.push_back(name);
+  return names;
+}
+
 std::optional<MDB_dbi> Lookup(const DbiMap& map, std::string_view bucket) {
   auto it = map.find(bucket);
   if (it == map.end()) return std::nullopt;
@@ -116,6 +125,8 @@ class LmdbReadTxn final : public ReadTxn, private LmdbTxnBase {
               const std::function<bool(std::string_view, std::string_view)>& fn) override {
     return ScanIn(Lookup(*dbis_, bucket), start, end, fn);
   }
+  // The handle map taken with the snapshot names exactly its buckets (see BeginRead).
+  Result<std::vector<std::string>> Buckets() override { return NamesOf(*dbis_); }
 
  private:
   std::shared_ptr<const DbiMap> dbis_;
@@ -159,6 +170,24 @@ class LmdbBackend final : public Backend {
   }
 
   uint64_t SizeInUseBytes() override;
+
+  Status CopyTo(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      Code code = errno == EEXIST ? Code::kAlreadyExists : Code::kIoError;
+      return Status(code, "create " + path + ": " + std::strerror(errno));
+    }
+    // A compacting copy runs in its own read txn: consistent, concurrent with the writer, and
+    // without the free pages, so the image is as small as the live data.
+    int rc = mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT);
+    Status status = rc == 0 ? OkStatus() : FromMdb(rc, "copy to " + path, file_);
+    if (status.ok() && ::fsync(fd) != 0) {
+      status = IoError("fsync " + path + ": " + std::strerror(errno));
+    }
+    ::close(fd);
+    if (!status.ok()) ::unlink(path.c_str());
+    return status;
+  }
 
   // --- For LmdbWriteTxn.
   MDB_env* env() { return env_; }
@@ -231,6 +260,21 @@ class LmdbWriteTxn final : public WriteTxn, private LmdbTxnBase {
     int rc = mdb_del(txn_, *dbi, &k, nullptr);
     if (rc != 0 && rc != MDB_NOTFOUND) return FromMdb(rc, "delete", *file_);
     return OkStatus();
+  }
+  Status ClearBucket(std::string_view bucket) override {
+    RETURN_IF_ERROR(CheckOpen());
+    std::optional<MDB_dbi> dbi = Find(bucket);
+    if (!dbi) return OkStatus();
+    int rc = mdb_drop(txn_, *dbi, 0);  // 0: empty it, keep the handle valid
+    if (rc != 0) return FromMdb(rc, "clear bucket " + std::string(bucket), *file_);
+    return OkStatus();
+  }
+  Result<std::vector<std::string>> Buckets() override {
+    RETURN_IF_ERROR(CheckOpen());
+    std::vector<std::string> names = NamesOf(*dbis_);
+    for (const auto& [name, dbi] : created_) names.push_back(name);
+    std::sort(names.begin(), names.end());
+    return names;
   }
   Status Commit() override {
     RETURN_IF_ERROR(CheckOpen());
@@ -345,20 +389,15 @@ Result<DbiMap> OpenExistingBuckets(MDB_env* env, const std::string& file) {
   return dbis;
 }
 
-}  // namespace
-
-Result<std::unique_ptr<Backend>> OpenLmdb(const std::string& dir, const Options& options) {
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return IoError("create directory " + dir + ": " + std::strerror(errno));
-  }
-  const std::string file = dir + "/data.mdb";
+Result<std::unique_ptr<Backend>> OpenEnv(const std::string& path, const std::string& file,
+                                         unsigned int flags, const Options& options) {
   MDB_env* env = nullptr;
   int rc = mdb_env_create(&env);
   if (rc != 0) return FromMdb(rc, "create env", file);
   if (rc == 0) rc = mdb_env_set_mapsize(env, options.map_size_bytes);
   if (rc == 0) rc = mdb_env_set_maxdbs(env, kMaxBuckets);
   if (rc == 0) rc = mdb_env_set_maxreaders(env, kMaxReaders);
-  if (rc == 0) rc = mdb_env_open(env, dir.c_str(), MDB_NOSYNC | MDB_NOTLS, 0600);
+  if (rc == 0) rc = mdb_env_open(env, path.c_str(), flags, 0600);
   if (rc != 0) {
     mdb_env_close(env);
     return FromMdb(rc, "open", file);
@@ -370,6 +409,24 @@ Result<std::unique_ptr<Backend>> OpenLmdb(const std::string& dir, const Options&
   }
   return std::unique_ptr<Backend>(
       std::make_unique<LmdbBackend>(env, file, std::move(dbis).value()));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> OpenLmdbImage(const std::string& file) {
+  struct stat st;
+  if (::stat(file.c_str(), &st) != 0) {
+    return IoError("snapshot image " + file + ": " + std::strerror(errno));
+  }
+  // Read-only and without a lock file: the image belongs to this process alone.
+  return OpenEnv(file, file, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, Options{});
+}
+
+Result<std::unique_ptr<Backend>> OpenLmdb(const std::string& dir, const Options& options) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return IoError("create directory " + dir + ": " + std::strerror(errno));
+  }
+  return OpenEnv(dir, dir + "/data.mdb", MDB_NOSYNC | MDB_NOTLS, options);
 }
 
 }  // namespace dolmen::backend

@@ -16,4 +16,8 @@ namespace dolmen::backend {
 // lock.mdb). An unreadable or corrupt data file gives kCorruption naming the file.
 Result<std::unique_ptr<Backend>> OpenLmdb(const std::string& dir, const Options& options);
 
+// Opens, read-only, an image file written by an LMDB backend's CopyTo (a snapshot from the
+// leader). kCorruption if it is not an LMDB file.
+Result<std::unique_ptr<Backend>> OpenLmdbImage(const std::string& file);
+
 }  // namespace dolmen::backend
