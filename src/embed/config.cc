@@ -226,6 +226,7 @@ server::ServerConfig ToServerConfig(const Config& c) {
   s.open_backend = [](const std::string& dir, const backend::Options& options) {
     return backend::OpenLmdb(dir, options);
   };
+  s.open_backend_image = [](const std::string& path) { return backend::OpenLmdbImage(path); };
   return s;
 }
 

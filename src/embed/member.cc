@@ -67,6 +67,7 @@ int RunMember(const Config& config) {
   member->SetApplyObserver([&watch_hub](std::vector<mvcc::Event> events, Revision revision) {
     watch_hub.Notify(std::move(events), revision);
   });
+  member->SetRestoreObserver([&watch_hub](Revision revision) { watch_hub.Restore(revision); });
   watch_hub.Start();
   // Peers: the transport listens on --listen-peer-urls and carries Raft messages both ways.
   PeerLink peers(member.get(), [](const Status& why) {

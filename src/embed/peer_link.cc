@@ -14,9 +14,7 @@ void Log(const std::string& line) { std::fprintf(stderr, "dolmen: %s\n", line.c_
 Status PeerLink::Start(transport::Options options) {
   ASSIGN_OR_RETURN(transport_, transport::NewGrpcTransport(options, this));
   transport_->on_unreachable = [this](MemberId id) { server_->driver()->ReportUnreachable(id); };
-  transport_->on_snapshot_status = [this](MemberId id, bool ok) {
-    server_->driver()->ReportSnapshot(id, ok);
-  };
+  transport_->on_snapshot_status = [this](MemberId id, bool ok) { SnapshotSent(id, ok); };
   transport_->on_refused = [this](MemberId peer, Status why) {
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(peer.value()));
@@ -24,22 +22,87 @@ Status PeerLink::Start(transport::Options options) {
     if (why.code() == Code::kStopped && on_removed_) on_removed_(why);
   };
   RETURN_IF_ERROR(transport_->Start());
+  image_writer_ = std::thread([this] { RunImageWriter(); });
   server_->SetPeerSender(this);
   SetPeers(server_->membership().List());
   return OkStatus();
 }
 
 void PeerLink::Stop() {
+  {
+    std::lock_guard lock(image_mu_);
+    image_writer_stopping_ = true;
+  }
+  image_cv_.notify_all();
+  if (image_writer_.joinable()) image_writer_.join();
   if (transport_) transport_->Stop();
+  std::lock_guard lock(image_mu_);
+  for (const auto& [to, path] : images_in_flight_) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+  images_in_flight_.clear();
 }
 
 void PeerLink::Send(std::vector<raft::Message> messages) { transport_->Send(std::move(messages)); }
 
 void PeerLink::SendSnapshot(raft::Message message) {
-  // Sending the backend image to a follower that fell behind the compacted log is not wired
-  // yet; Raft hears that it failed and retries later.
-  MemberId to = message.to;
-  server_->driver()->ReportSnapshot(to, false);
+  {
+    std::lock_guard lock(image_mu_);
+    if (!image_writer_stopping_) {
+      images_to_write_.push_back(std::move(message));
+      image_cv_.notify_one();
+      return;
+    }
+  }
+  server_->driver()->ReportSnapshot(message.to, false);
+}
+
+void PeerLink::RunImageWriter() {
+  for (;;) {
+    raft::Message message;
+    {
+      std::unique_lock lock(image_mu_);
+      image_cv_.wait(lock, [this] { return image_writer_stopping_ || !images_to_write_.empty(); });
+      if (image_writer_stopping_) {
+        for (const raft::Message& m : images_to_write_)
+          server_->driver()->ReportSnapshot(m.to, false);
+        images_to_write_.clear();
+        return;
+      }
+      message = std::move(images_to_write_.front());
+      images_to_write_.pop_front();
+    }
+    const MemberId to = message.to;
+    Result<std::string> path = server_->WriteSnapshotImage(to);
+    if (!path.ok()) {
+      Log("cannot write the snapshot image for a follower: " + path.status().ToString());
+      server_->driver()->ReportSnapshot(to, false);
+      continue;
+    }
+    {
+      std::lock_guard lock(image_mu_);
+      images_in_flight_[to] = *path;
+    }
+    transport_->SendSnapshot(std::move(message), *path);
+  }
+}
+
+void PeerLink::SnapshotSent(MemberId to, bool ok) {
+  std::string path;
+  {
+    std::lock_guard lock(image_mu_);
+    auto it = images_in_flight_.find(to);
+    if (it != images_in_flight_.end()) {
+      path = std::move(it->second);
+      images_in_flight_.erase(it);
+    }
+  }
+  if (!path.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+  server_->driver()->ReportSnapshot(to, ok);
 }
 
 void PeerLink::SetPeers(const std::vector<internal::Member>& members) {
@@ -70,11 +133,12 @@ void PeerLink::OnMessages(std::vector<raft::Message> messages) {
 }
 
 void PeerLink::OnSnapshot(raft::Message message, std::string db_path) {
-  Log("a snapshot from the leader arrived (index " +
-      std::to_string(message.snapshot ? message.snapshot->metadata.index.value() : 0) +
-      "), but installing snapshots is not supported yet");
-  std::error_code ec;
-  std::filesystem::remove(db_path, ec);
+  const uint64_t index = message.snapshot ? message.snapshot->metadata.index.value() : 0;
+  Status s = server_->ReceiveSnapshot(std::move(message), db_path);
+  if (!s.ok()) {
+    Log("refused the snapshot from the leader (index " + std::to_string(index) +
+        "): " + s.ToString());
+  }
 }
 
 std::vector<transport::Handler::MemberInfo> PeerLink::Members() {

@@ -4,8 +4,14 @@
 // removal, stops the member as etcd does.
 #pragma once
 
+#include <condition_variable>
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "server/server.h"
@@ -35,10 +41,22 @@ class PeerLink final : public server::PeerSender, public transport::Handler {
   bool IsRemoved(MemberId from) override;
 
  private:
+  // Writes the backend image for each queued kSnap message off the driver thread (a copy of a
+  // large backend takes a while; Raft must keep ticking), then hands it to the transport.
+  void RunImageWriter();
+  void SnapshotSent(MemberId to, bool ok);
+
   server::Server* server_;
   std::function<void(const Status&)> on_removed_;
   std::unique_ptr<transport::Transport> transport_;
   std::vector<MemberId> known_;  // peers handed to the transport; driver thread
+
+  std::mutex image_mu_;
+  std::condition_variable image_cv_;
+  std::deque<raft::Message> images_to_write_;         // guarded by image_mu_
+  std::map<MemberId, std::string> images_in_flight_;  // guarded by image_mu_
+  bool image_writer_stopping_ = false;                // guarded by image_mu_
+  std::thread image_writer_;
 };
 
 }  // namespace dolmen::embed

@@ -63,20 +63,21 @@ Result<std::unique_ptr<Store>> Store::Open(backend::Backend* backend) {
   return store;
 }
 
-Status Store::Load() {
-  ASSIGN_OR_RETURN(std::unique_ptr<backend::ReadTxn> txn, backend_->BeginRead());
-  ASSIGN_OR_RETURN(uint64_t consistent_index, ReadMetaUint64(*txn, kConsistentIndexKey));
-  ASSIGN_OR_RETURN(uint64_t compact_rev, ReadMetaUint64(*txn, kCompactRevisionKey));
+Result<Store::Loaded> Store::LoadFrom(backend::ReadTxn& txn) {
+  Loaded out;
+  ASSIGN_OR_RETURN(out.consistent_index, ReadMetaUint64(txn, kConsistentIndexKey));
+  ASSIGN_OR_RETURN(uint64_t compact_rev, ReadMetaUint64(txn, kCompactRevisionKey));
   if (compact_rev > INT64_MAX) return Corruption("mvcc meta compact_revision out of range");
-  ASSIGN_OR_RETURN(uint64_t format, ReadMetaUint64(*txn, kFormatVersionKey));
+  ASSIGN_OR_RETURN(uint64_t format, ReadMetaUint64(txn, kFormatVersionKey));
   if (format != 0 && format != kFormatVersion) {
     return Corruption("mvcc format version " + std::to_string(format) + " is not supported (" +
                       "this build reads version " + std::to_string(kFormatVersion) + ")");
   }
-  format_written_ = format == kFormatVersion;
+  out.format_written = format == kFormatVersion;
   int64_t last = 0;
   Status error;
-  Status scan = txn->Scan(kKeyBucket, "", "", [&](std::string_view k, std::string_view v) {
+  auto& index = out.index;
+  Status scan = txn.Scan(kKeyBucket, "", "", [&](std::string_view k, std::string_view v) {
     std::optional<DecodedRevisionKey> rk = DecodeRevisionKey(k);
     if (!rk || rk->rev.main <= 0) {
       error = Corruption("mvcc key bucket: malformed revision key of " + std::to_string(k.size()) +
@@ -88,7 +89,7 @@ Status Store::Load() {
       error = Corruption(kv.status().message() + " at revision " + std::to_string(rk->rev.main));
       return false;
     }
-    KeyIndex& ki = index_[kv->key];
+    KeyIndex& ki = index[kv->key];
     if (rk->tombstone) {
       if (!ki.RestoreTombstone(rk->rev))
         error = Corruption("mvcc key bucket: tombstone out of order");
@@ -97,7 +98,7 @@ Status Store::Load() {
     } else {
       ki.RestorePut(rk->rev, kv->create_revision, kv->version);
     }
-    if (ki.empty()) index_.erase(kv->key);
+    if (ki.empty()) index.erase(kv->key);
     last = rk->rev.main;
     return error.ok();
   });
@@ -105,9 +106,46 @@ Status Store::Load() {
   RETURN_IF_ERROR(error);
   // The newest version may have been a tombstone removed by compaction at that very revision;
   // the compact revision then is the current one.
-  current_rev_ = std::max({last, static_cast<int64_t>(compact_rev), int64_t{1}});
-  compact_rev_ = static_cast<int64_t>(compact_rev);
-  consistent_index_ = consistent_index;
+  out.current_rev = std::max({last, static_cast<int64_t>(compact_rev), int64_t{1}});
+  out.compact_rev = static_cast<int64_t>(compact_rev);
+  return out;
+}
+
+void Store::Adopt(Loaded loaded) {
+  index_ = std::move(loaded.index);
+  pending_.clear();
+  current_rev_ = loaded.current_rev;
+  compact_rev_ = loaded.compact_rev;
+  consistent_index_ = loaded.consistent_index;
+  format_written_ = loaded.format_written;
+}
+
+Status Store::Load() {
+  ASSIGN_OR_RETURN(std::unique_ptr<backend::ReadTxn> txn, backend_->BeginRead());
+  ASSIGN_OR_RETURN(Loaded loaded, LoadFrom(*txn));
+  Adopt(std::move(loaded));
+  return OkStatus();
+}
+
+Result<Index> Store::ImageConsistentIndex(backend::ReadTxn& image) {
+  ASSIGN_OR_RETURN(uint64_t index, ReadMetaUint64(image, kConsistentIndexKey));
+  return Index(index);
+}
+
+Status Store::Restore(backend::ReadTxn& image) {
+  CHECK(!write_open_) << "Store::Restore with a WriteTxn open";
+  RETURN_IF_ERROR(write_error_);
+  CHECK(batch_ == nullptr) << "Store::Restore with an uncommitted batch";
+  // Decode the whole image before touching anything: a bad image leaves the store as it was.
+  ASSIGN_OR_RETURN(Loaded loaded, LoadFrom(image));
+  // Readers wait for the swap: they must not pair the old index with the new backend state.
+  // Readers already past the lock hold a backend snapshot from before, consistent with the
+  // index they used.
+  std::unique_lock lock(mu_);
+  ASSIGN_OR_RETURN(std::unique_ptr<backend::WriteTxn> txn, backend_->BeginWrite());
+  RETURN_IF_ERROR(backend::ReplaceContents(image, *txn));
+  RETURN_IF_ERROR(txn->Commit());
+  Adopt(std::move(loaded));
   return OkStatus();
 }
 

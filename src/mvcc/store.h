@@ -120,6 +120,15 @@ class Store {
   // Makes every committed batch durable.
   Status Sync();
 
+  // Replaces the whole backend (every bucket, leases and membership included) with `image`, a
+  // snapshot from the leader, in one backend txn, and rebuilds the index from it. Readers see
+  // the old state or the new one. The image is decoded first: kCorruption leaves the store as
+  // it was. Apply thread only; no WriteTxn open and nothing uncommitted (Commit first). Not
+  // synced: call Sync before relying on it.
+  Status Restore(backend::ReadTxn& image);
+  // The applied index an image (or any backend) records.
+  static Result<Index> ImageConsistentIndex(backend::ReadTxn& image);
+
   // The backend txn of the current batch, opened if needed, for other state that must commit
   // atomically with it (leases, auth: etcd keeps them in the same backend txn). Apply thread
   // only, not while a WriteTxn is open; valid until the next Commit. Must not touch the "key"
@@ -128,6 +137,16 @@ class Store {
 
  private:
   explicit Store(backend::Backend* backend) : backend_(backend) {}
+  // What the backend holds, decoded: Load and Restore build it, then Adopt it.
+  struct Loaded {
+    std::map<std::string, KeyIndex, std::less<>> index;
+    int64_t current_rev = 1;
+    int64_t compact_rev = 0;
+    uint64_t consistent_index = 0;
+    bool format_written = false;
+  };
+  static Result<Loaded> LoadFrom(backend::ReadTxn& txn);
+  void Adopt(Loaded loaded);  // caller holds mu_ exclusively (or is Open)
   Status Load();
 
   // A visible version found by the index: the key (owned by the index) and its revision.

@@ -322,15 +322,11 @@ dolmen::Status Driver::HandleReady() {
     term_.store(rd.hard_state->term.value());
     commit_.store(rd.hard_state->commit.value());
   }
-  if (rd.snapshot && !rd.snapshot->IsEmpty()) {
-    // Installing a snapshot needs the backend image from the leader (the transport's
-    // snapshot stream); until that lands, a member this far behind cannot continue.
-    return Unimplemented("installing a snapshot from the leader (index " +
-                         std::to_string(rd.snapshot->metadata.index.value()) +
-                         ") is not supported yet; restart this member with an empty data dir");
-  }
+  const bool has_snapshot = rd.snapshot && !rd.snapshot->IsEmpty();
+  if (has_snapshot) RETURN_IF_ERROR(PersistSnapshot(*rd.snapshot));
   RETURN_IF_ERROR(Persist(rd));
   SendMessages(rd.messages);
+  if (has_snapshot) RETURN_IF_ERROR(ApplySnapshot(*rd.snapshot));
   for (const raft::ReadState& rs : rd.read_states) {
     auto it = reads_issued_.find(rs.context);
     if (it == reads_issued_.end()) continue;
@@ -353,6 +349,35 @@ dolmen::Status Driver::Persist(const raft::Ready& rd) {
   if (rd.must_sync) RETURN_IF_ERROR(deps_.wal->Sync());
   if (!rd.entries.empty()) RETURN_IF_ERROR(deps_.storage->Append(rd.entries));
   if (rd.hard_state) deps_.storage->SetHardState(*rd.hard_state);
+  return OkStatus();
+}
+
+dolmen::Status Driver::PersistSnapshot(const raft::Snapshot& snapshot) {
+  if (!deps_.install_snapshot) {
+    return Unimplemented("this member cannot install a snapshot from the leader (index " +
+                         std::to_string(snapshot.metadata.index.value()) + ")");
+  }
+  // The marker goes into the log (synced) before the image reaches the backend; the image
+  // stays on disk until then, so a crash in between installs it at the next start.
+  RETURN_IF_ERROR(deps_.wal->SaveSnapshot(snapshot.metadata));
+  return deps_.storage->ApplySnapshot(snapshot);
+}
+
+dolmen::Status Driver::ApplySnapshot(const raft::Snapshot& snapshot) {
+  const raft::SnapshotMetadata& meta = snapshot.metadata;
+  RETURN_IF_ERROR(deps_.install_snapshot(meta));
+  conf_state_ = meta.conf_state;
+  applied_.store(std::max(applied_.load(), meta.index.value()));
+  last_checkpoint_index_ = meta.index.value();
+  entries_since_checkpoint_ = 0;
+  last_checkpoint_ = Clock::now();
+  // The installed backend is synced and holds everything up to the snapshot.
+  if (dolmen::Status s = deps_.wal->ReleaseTo(Index(meta.index.value() + 1)); !s.ok()) {
+    Log("releasing the log below snapshot index " + std::to_string(meta.index.value()) +
+        " failed: " + s.ToString());
+  }
+  if (deps_.peers) deps_.peers->SetPeers(deps_.membership->List());
+  if (restore_observer_) restore_observer_(deps_.store->CurrentRevision());
   return OkStatus();
 }
 

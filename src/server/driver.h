@@ -78,6 +78,9 @@ class Driver {
     Membership* membership = nullptr;
     raft::MemoryStorage* storage = nullptr;  // mirrors the WAL
     PeerSender* peers = nullptr;             // may be null for a single member
+    // Installs the image of a snapshot from the leader into the store (and the state kept
+    // beside it: leases, membership), durably. Null: snapshots cannot be installed.
+    std::function<dolmen::Status(const raft::SnapshotMetadata&)> install_snapshot;
   };
 
   Driver(Deps deps, std::unique_ptr<raft::RawNode> node, MemberId self, DriverOptions options,
@@ -89,6 +92,12 @@ class Driver {
   // Both before Start.
   void SetApplyObserver(ApplyObserver observer) { observer_ = std::move(observer); }
   void SetPeerSender(PeerSender* peers) { deps_.peers = peers; }
+  // Called on the owner thread after a snapshot from the leader replaced the store, with the
+  // store revision it brought (watchers must catch up from the store: no events describe the
+  // jump).
+  void SetRestoreObserver(std::function<void(Revision)> observer) {
+    restore_observer_ = std::move(observer);
+  }
   // Called on the owner thread when the known leader changes, before any entry of the new
   // term is applied (the lessor is promoted there, as etcd does).
   void SetLeaderObserver(std::function<void(MemberId leader)> observer) {
@@ -164,6 +173,8 @@ class Driver {
   void IssueReadIndex();
   dolmen::Status HandleReady();
   dolmen::Status Persist(const raft::Ready& rd);
+  dolmen::Status PersistSnapshot(const raft::Snapshot& snapshot);
+  dolmen::Status ApplySnapshot(const raft::Snapshot& snapshot);
   void SendMessages(std::vector<raft::Message> messages);
   dolmen::Status ApplyCommitted(const std::vector<raft::Entry>& entries);
   dolmen::Status ApplyNormal(const raft::Entry& e, std::vector<std::pair<Done, ApplyResult>>* done);
@@ -181,6 +192,7 @@ class Driver {
   FatalHandler on_fatal_;
   ApplyObserver observer_;
   std::function<void(MemberId)> leader_observer_;
+  std::function<void(Revision)> restore_observer_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

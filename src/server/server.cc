@@ -175,7 +175,8 @@ Status Server::OpenStorage() {
   RETURN_IF_ERROR(OpenLeases());
   membership_ = std::make_unique<Membership>();
   RETURN_IF_ERROR(membership_->Load(backend_.get()));
-  const Index applied = store_->ConsistentIndex();
+  images_ = std::make_unique<SnapshotImages>(fs, member_dir + "/snap");
+  Index applied = store_->ConsistentIndex();
 
   if (wal::Wal::Exists(fs, wal_dir)) {
     ASSIGN_OR_RETURN(auto opened, wal::Wal::Open(fs, wal_dir, wal::Options{}));
@@ -183,6 +184,17 @@ Status Server::OpenStorage() {
     wal::Recovered& recovered = opened.second;
     for (const auto& note : recovered.repairs) Log("repaired write-ahead log: " + note);
     RETURN_IF_ERROR(DecodeMetadata(recovered.metadata, wal_dir, &member_id_, &cluster_id_));
+    if (recovered.snapshot && recovered.snapshot->index > applied) {
+      // The log recorded a snapshot from the leader that the backend does not hold: the
+      // member stopped between the two. The image waits in the snap dir.
+      Log("installing the snapshot image at index " +
+          std::to_string(recovered.snapshot->index.value()) + " that the last run received");
+      RETURN_IF_ERROR(RestoreFromImage(recovered.snapshot->index));
+      RETURN_IF_ERROR(ReloadLeases());
+      RETURN_IF_ERROR(membership_->Load(backend_.get()));
+      applied = store_->ConsistentIndex();
+    }
+    images_->RemoveUpTo(applied, /*include_outgoing=*/true);
     uint64_t first = recovered.snapshot          ? recovered.snapshot->index.value() + 1
                      : recovered.entries.empty() ? 1
                                                  : recovered.entries.front().index.value();
@@ -262,11 +274,92 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
   deps.applier = applier_.get();
   deps.membership = membership_.get();
   deps.storage = raft_storage_.get();
+  deps.install_snapshot = [this](const raft::SnapshotMetadata& meta) {
+    return InstallSnapshot(meta);
+  };
   driver_ = std::make_unique<Driver>(deps, std::move(node), member_id_, config_.driver,
                                      [this](const Status& s) {
                                        failed_.store(true);
                                        if (on_fatal_) on_fatal_(s);
                                      });
+  return OkStatus();
+}
+
+Status Server::RestoreFromImage(Index index) {
+  const std::string path = images_->PathFor(index);
+  if (!config_.open_backend_image) {
+    return Unimplemented("this member cannot open snapshot images");
+  }
+  if (!images_->Has(index)) {
+    return Corruption("the write-ahead log records a snapshot at index " +
+                      std::to_string(index.value()) + " but its image " + path +
+                      " is missing; remove this member and add it back with an empty data dir");
+  }
+  auto image = config_.open_backend_image(path);
+  if (!image.ok()) {
+    return Status(image.status().code(),
+                  "snapshot image " + path + ": " + image.status().message());
+  }
+  {
+    ASSIGN_OR_RETURN(auto txn, (*image)->BeginRead());
+    ASSIGN_OR_RETURN(Index at, mvcc::Store::ImageConsistentIndex(*txn));
+    if (at < index) {
+      return Corruption("snapshot image " + path + " holds index " + std::to_string(at.value()) +
+                        ", older than its snapshot at " + std::to_string(index.value()));
+    }
+    Status restored = store_->Restore(*txn);
+    if (!restored.ok()) {
+      return Status(restored.code(), "snapshot image " + path + ": " + restored.message());
+    }
+  }
+  return store_->Sync();
+}
+
+Status Server::InstallSnapshot(const raft::SnapshotMetadata& meta) {
+  RETURN_IF_ERROR(RestoreFromImage(meta.index));
+  RETURN_IF_ERROR(ReloadLeases());
+  RETURN_IF_ERROR(membership_->Load(backend_.get()));
+  images_->RemoveUpTo(meta.index, /*include_outgoing=*/false);
+  Log("installed the leader's snapshot at index " + std::to_string(meta.index.value()) +
+      " (store revision " + std::to_string(store_->CurrentRevision().value()) + ")");
+  return OkStatus();
+}
+
+Result<std::string> Server::WriteSnapshotImage(MemberId to) {
+  std::string path = images_->OutgoingPath(to);
+  RETURN_IF_ERROR(config_.fs->CreateDirs(images_->dir()));
+  if (config_.fs->Exists(path)) RETURN_IF_ERROR(config_.fs->Remove(path));
+  RETURN_IF_ERROR(backend_->CopyTo(path));
+  return path;
+}
+
+Status Server::ReceiveSnapshot(raft::Message message, const std::string& path) {
+  auto refuse = [&](Status why) {
+    (void)config_.fs->Remove(path);
+    return why;
+  };
+  if (!message.snapshot || message.snapshot->IsEmpty()) {
+    return refuse(InvalidArgument("a snapshot stream without a snapshot"));
+  }
+  const Index index = message.snapshot->metadata.index;
+  if (!config_.open_backend_image) {
+    return refuse(Unimplemented("this member cannot open snapshot images"));
+  }
+  {
+    // Check the image before Raft commits to it: it must open and cover the snapshot.
+    auto image = config_.open_backend_image(path);
+    if (!image.ok()) return refuse(image.status());
+    auto txn = (*image)->BeginRead();
+    if (!txn.ok()) return refuse(txn.status());
+    auto at = mvcc::Store::ImageConsistentIndex(**txn);
+    if (!at.ok()) return refuse(at.status());
+    if (*at < index) {
+      return refuse(Corruption("snapshot image holds index " + std::to_string(at->value()) +
+                               ", older than its snapshot at " + std::to_string(index.value())));
+    }
+  }
+  RETURN_IF_ERROR(images_->Keep(path, index));
+  driver_->Step({std::move(message)});
   return OkStatus();
 }
 

@@ -25,6 +25,7 @@
 #include "server/driver.h"
 #include "server/lease_expiry.h"
 #include "server/membership.h"
+#include "server/snapshot_images.h"
 #include "wal/wal.h"
 
 namespace dolmen::server {
@@ -65,6 +66,9 @@ struct ServerConfig {
   std::function<Result<std::unique_ptr<backend::Backend>>(const std::string& dir,
                                                           const backend::Options& options)>
       open_backend;
+  // Opens a snapshot image file (what the backend's CopyTo writes) read-only.
+  std::function<Result<std::unique_ptr<backend::Backend>>(const std::string& path)>
+      open_backend_image;
   // For --initial-cluster-state existing: asks the given peer URLs about the cluster.
   std::function<Result<ClusterInfo>(const std::vector<std::string>& peer_urls)> fetch_cluster_info;
 };
@@ -88,6 +92,20 @@ class Server {
   void SetApplyObserver(Driver::ApplyObserver observer) {
     driver_->SetApplyObserver(std::move(observer));
   }
+  // Before Start: told on the driver thread when a snapshot from the leader replaced the store.
+  void SetRestoreObserver(std::function<void(Revision)> observer) {
+    driver_->SetRestoreObserver(std::move(observer));
+  }
+
+  // Snapshots between members (docs/membership.md). Leader side, any thread but the driver's:
+  // writes a consistent image of the backend for `to` and returns its path (the caller deletes
+  // it once sent). Follower side, a transport thread: `path` is a received image for the kSnap
+  // `message`; it is checked, kept under the snap dir and the message stepped into Raft, which
+  // installs it. A bad image is deleted and refused (kCorruption).
+  Result<std::string> WriteSnapshotImage(MemberId to);
+  Status ReceiveSnapshot(raft::Message message, const std::string& path);
+  const SnapshotImages& snapshot_images() const { return *images_; }
+
   // The store, for read-side users (watch catch-up, hashes). Thread-safe reads only.
   const mvcc::Store* store() const { return store_.get(); }
   void Start();
@@ -175,8 +193,14 @@ class Server {
   void ReadBarrier(bool serializable, std::function<void(Status)> read);
   template <typename Response>
   void ProposeAndReply(internal::InternalRequest request, Callback<Response> done);
+  // Replaces the backend with the image of the snapshot at `index` (synced).
+  Status RestoreFromImage(Index index);
+  // Driver thread: a snapshot from the leader, installed with everything kept beside the keys.
+  Status InstallSnapshot(const raft::SnapshotMetadata& meta);
   // Leases (server_lease.cc): load at open, expiry checker from Start to Stop.
   Status OpenLeases();
+  // Leases and their key attachments, from the backend and the store.
+  Status ReloadLeases();
   void StartLeases();
   void StopLeases();
   Status LeaderOnly();
@@ -185,6 +209,7 @@ class Server {
   MemberId member_id_;
   ClusterId cluster_id_;
   std::unique_ptr<io::FileLock> lock_;
+  std::unique_ptr<SnapshotImages> images_;
   std::unique_ptr<backend::Backend> backend_;
   std::unique_ptr<mvcc::Store> store_;
   std::unique_ptr<wal::Wal> wal_;

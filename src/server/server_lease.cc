@@ -33,6 +33,21 @@ Status Server::OpenLeases() {
   lease::LessorOptions options;
   options.min_ttl_seconds = MinLeaseTtlSeconds(config_.driver);
   lessor_ = std::make_unique<lease::Lessor>(options);
+  RETURN_IF_ERROR(ReloadLeases());
+  LeaseExpiryOptions expiry = config_.lease_expiry;
+  expiry.promote_extension = config_.driver.tick_interval * config_.driver.election_ticks;
+  lease_expiry_ = std::make_unique<LeaseExpiryChecker>(
+      lessor_.get(), clock_, expiry, [this] { return IsLeader(); },
+      [this](LeaseId id) {
+        etcdserverpb::LeaseRevokeRequest r;
+        r.set_id(id.value());
+        // A failed revoke is retried: the lessor hands the lease out again later.
+        LeaseRevoke(r, [](Result<etcdserverpb::LeaseRevokeResponse>) {});
+      });
+  return OkStatus();
+}
+
+Status Server::ReloadLeases() {
   {
     ASSIGN_OR_RETURN(auto txn, backend_->BeginRead());
     RETURN_IF_ERROR(lessor_->Load(txn.get()));
@@ -54,16 +69,6 @@ Status Server::OpenLeases() {
                    kv.key.c_str(), static_cast<long long>(kv.lease.value()));
     }
   }
-  LeaseExpiryOptions expiry = config_.lease_expiry;
-  expiry.promote_extension = config_.driver.tick_interval * config_.driver.election_ticks;
-  lease_expiry_ = std::make_unique<LeaseExpiryChecker>(
-      lessor_.get(), clock_, expiry, [this] { return IsLeader(); },
-      [this](LeaseId id) {
-        etcdserverpb::LeaseRevokeRequest r;
-        r.set_id(id.value());
-        // A failed revoke is retried: the lessor hands the lease out again later.
-        LeaseRevoke(r, [](Result<etcdserverpb::LeaseRevokeResponse>) {});
-      });
   return OkStatus();
 }
 

@@ -141,6 +141,17 @@ void Hub::Notify(std::vector<mvcc::Event> events, Revision revision) {
   inbox_cv_.notify_one();
 }
 
+void Hub::Restore(Revision revision) {
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    // Queued batches precede the restore and their revisions are in the store: drop them too.
+    dropped_through_ = std::max({dropped_through_, revision.value(), int64_t{1}});
+    inbox_.clear();
+    inbox_events_ = 0;
+  }
+  inbox_cv_.notify_one();
+}
+
 void Hub::Kick() {
   {
     std::lock_guard<std::mutex> l(inbox_mu_);

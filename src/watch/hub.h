@@ -141,6 +141,11 @@ class Hub {
   // Apply thread: the changes of one applied batch in revision order, and the store revision
   // after it. Never blocks on consumers.
   void Notify(std::vector<mvcc::Event> events, Revision revision);
+  // Apply thread: the store was replaced by a snapshot from the leader and is now at
+  // `revision`. No events describe the jump, so every synced watcher catches up from the store
+  // (as after a dropped inbox); one whose next revision was compacted away is cancelled with
+  // the compact revision, as etcd does.
+  void Restore(Revision revision);
 
   // `wake` must not block for long and must not call back into the hub except Stream::Pop.
   std::shared_ptr<Stream> OpenStream(std::function<void()> wake);

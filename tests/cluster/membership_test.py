@@ -2,7 +2,6 @@
 added, refused promotion while behind, promoted once in sync, and a member with another
 --initial-cluster-token that cannot join."""
 
-import contextlib
 import re
 import time
 
@@ -82,21 +81,6 @@ class MembershipTest(ClusterTestCase):
     def test_member_list_5(self):
         self.check_member_list(5)
 
-    @contextlib.contextmanager
-    def known_dolmen_gap(self, reason):
-        """For dolmen, a failure inside the block is reported as skipped with `reason`; the day
-        the block passes, the test fails so that the guard is removed. For etcd it is a plain
-        block. Only the steps of the gap go inside: everything before them is asserted as usual.
-        """
-        if cluster.CONFIG.binary == cluster.CONFIG.etcd_binary:
-            yield
-            return
-        try:
-            yield
-        except (AssertionError, cluster.ClusterError) as e:
-            self.skipTest("known gap, %s: %s" % (reason, str(e).splitlines()[0][:200]))
-        self.fail("dolmen passes the known gap (%s): remove the guard" % reason)
-
     def test_remove_then_add_back_through_snapshot(self):
         self._remove_then_add_back_through_snapshot()
 
@@ -131,10 +115,7 @@ class MembershipTest(ClusterTestCase):
                          self.expected_member_list(c, unstarted=[member]))
 
         member.spawn()
-        # Known gap (issue 4): dolmen's leader cannot yet send, nor a follower install, a
-        # backend snapshot, so a member behind the compacted log cannot catch up.
-        with self.known_dolmen_gap("snapshot install not implemented yet"):
-            self._check_rejoined(c, leader, member, new_id, written)
+        self._check_rejoined(c, leader, member, new_id, written)
 
     def _check_rejoined(self, c, leader, member, new_id, written):
         c.wait_healthy([member])
