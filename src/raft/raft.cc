@@ -177,6 +177,8 @@ void Raft::BecomeLeader() {
   if (Progress* self = tracker_.Get(id_)) {
     self->BecomeReplicate();
     self->recent_active = true;
+    // Only what we have persisted counts towards the quorum (see AppendEntries).
+    self->MaybeUpdate(log_.PersistedLastIndex());
   }
   // An empty entry of the new term: once it commits, everything before it is committed too
   // (§5.4.2 forbids counting replicas of older entries), and ReadIndex may be served (§6.4).
@@ -552,12 +554,19 @@ Status Raft::AppendEntries(std::vector<Entry> entries) {
                   "too many uncommitted bytes at the leader; proposal dropped");
   }
   uncommitted_size_ += bytes;
-  const Index new_last = log_.Append(entries);
-  // Our own log counts towards the quorum: the Ready contract persists these entries before any
-  // message that could lead a follower to acknowledge them is sent.
-  if (Progress* self = tracker_.Get(id_)) self->MaybeUpdate(new_last);
-  MaybeCommit();
+  log_.Append(entries);
+  // Our own copy counts towards the quorum only once persisted (OnPersisted), so the leader
+  // may send these entries to followers while it writes them itself (thesis section 10.2.1):
+  // the quorum that commits an entry always holds it durably.
   return OkStatus();
+}
+
+void Raft::OnPersisted(Index last) {
+  if (role_ != Role::kLeader) return;
+  Progress* self = tracker_.Get(id_);
+  if (self == nullptr || !self->MaybeUpdate(std::min(last, log_.PersistedLastIndex()))) return;
+  // Followers learn the new commit index at once rather than at the next heartbeat.
+  if (MaybeCommit()) BroadcastAppend();
 }
 
 bool Raft::MaybeCommit() {

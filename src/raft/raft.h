@@ -50,6 +50,9 @@ class Raft {
   void ReduceUncommittedSize(const std::vector<Entry>& committed);
   // The application has applied up to `index` (and maybe a snapshot).
   void AppliedTo(Index index);
+  // The caller persisted the log up to `last` (RawNode::Advance): on the leader, its own copy
+  // now counts towards the commit quorum.
+  void OnPersisted(Index last);
 
   MemberId id() const { return id_; }
   Term term() const { return term_; }

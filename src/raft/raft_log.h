@@ -68,6 +68,11 @@ class RaftLog {
   bool MaybeCommit(Index i, Term term, bool allow_previous_term = false);
   void AppliedTo(Index i);
   void StableTo(Index i, Term t) { unstable_.StableTo(i, t); }
+  // The last index the caller has persisted: everything before the first unstable entry.
+  Index PersistedLastIndex() const {
+    if (auto first = unstable_.MaybeFirstIndex()) return Index(first->value() - 1);
+    return LastIndex();
+  }
   void StableSnapshotTo(Index i) { unstable_.StableSnapshotTo(i); }
   // Replaces the log by a snapshot (a follower far behind the leader).
   void Restore(Snapshot s);

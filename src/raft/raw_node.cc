@@ -136,6 +136,8 @@ Ready RawNode::GetReady() {
     prev_soft_state_ = ss;
   }
   const HardState hs = raft_->GetHardState();
+  rd.send_before_persist = raft_->role() == Role::kLeader && hs.term == prev_hard_state_.term &&
+                           hs.vote == prev_hard_state_.vote;
   if (!hs.IsEmpty() && hs != prev_hard_state_) {
     rd.hard_state = hs;
     rd.must_sync = hs.term != prev_hard_state_.term || hs.vote != prev_hard_state_.vote;
@@ -155,7 +157,10 @@ void RawNode::Advance(const Ready& rd) {
   CHECK(ready_outstanding_) << "Advance without GetReady";
   ready_outstanding_ = false;
   RaftLog& log = raft_->mutable_log();
-  if (!rd.entries.empty()) log.StableTo(rd.entries.back().index, rd.entries.back().term);
+  if (!rd.entries.empty()) {
+    log.StableTo(rd.entries.back().index, rd.entries.back().term);
+    raft_->OnPersisted(rd.entries.back().index);
+  }
   if (rd.snapshot) {
     log.StableSnapshotTo(rd.snapshot->metadata.index);
     raft_->AppliedTo(rd.snapshot->metadata.index);

@@ -6,7 +6,9 @@
 //   1. persist rd.snapshot (if any), then rd.entries (appended; they replace any stored entries
 //      from their first index on), then rd.hard_state (if any), durably (fdatasync) when
 //      rd.must_sync: entries and hard state belong to one atomic write;
-//   2. send rd.messages (only now: a vote or an acknowledgement promises durable state);
+//   2. send rd.messages (only now: a vote or an acknowledgement promises durable state) —
+//      unless rd.send_before_persist, when they may go before step 1, e.g. the leader's appends
+//      travel to followers while it writes them itself;
 //   3. apply rd.snapshot, then rd.committed_entries in order, calling ApplyConfChange() for each
 //      kConfChange entry; hand rd.read_states to the waiting reads (each is served once the
 //      applied index reaches its index);
@@ -42,6 +44,10 @@ struct Ready {
   std::vector<Entry> committed_entries;  // to apply, in order, after persisting
   std::vector<Message> messages;         // to send, after persisting
   bool must_sync = false;                // entries, or a term or vote change, must reach the disk
+  // The messages may be sent before (in parallel with) persisting: this node leads and its term
+  // and vote are already durable, so its messages promise nothing about its own disk, and its
+  // own entries count towards the commit quorum only after Advance (thesis section 10.2.1).
+  bool send_before_persist = false;
 };
 
 struct NodeStatus {

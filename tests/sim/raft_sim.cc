@@ -308,9 +308,17 @@ void Simulator::HandleReady(SimNode& n) {
     isolate_leader_ = n.id;
     isolate_leader_at_ = now_ + random_.Uniform(2 * kUnitsPerTick);
   }
+  // A leader may send while it writes (as the server's driver does); mostly it does, so that
+  // the crash below often hits a leader whose appends are already on the wire.
+  bool sent = false;
+  if (rd.send_before_persist && random_.Uniform(4) != 0) {
+    for (Message& m : rd.messages) network_.Send(std::move(m), now_);
+    sent = true;
+  }
   if (chaos_ && !rd.entries.empty() && random_.Uniform(1000) < 3) {
     // Crash in the middle of the write: the WAL's torn-tail repair keeps a prefix of the
-    // entries, and the hard state written after them is lost. Nothing was sent or applied.
+    // entries, and the hard state written after them is lost. Nothing was applied, and nothing
+    // sent unless the Ready allowed sending first.
     const size_t kept = random_.Uniform(rd.entries.size());
     std::vector<Entry> prefix(rd.entries.begin(),
                               rd.entries.begin() + static_cast<std::ptrdiff_t>(kept));
@@ -343,7 +351,9 @@ void Simulator::HandleReady(SimNode& n) {
     checker_.OnCommit(n.id, rd.hard_state->commit, *n.storage);
   }
   // 2. Send.
-  for (Message& m : rd.messages) network_.Send(std::move(m), now_);
+  if (!sent) {
+    for (Message& m : rd.messages) network_.Send(std::move(m), now_);
+  }
   // 3. Apply.
   std::vector<MemberId> to_stop;
   if (rd.snapshot) {
