@@ -317,6 +317,15 @@ dolmen::Status Driver::HandleReady() {
   if (rd.soft_state && rd.soft_state->lead.value() != leader_.load()) {
     leader_.store(rd.soft_state->lead.value());
     if (leader_observer_) leader_observer_(rd.soft_state->lead);
+    // A read index asked of the old leader may never be answered: fail those reads now with
+    // etcd's "leader changed" (the client retries) instead of at their deadline. Reads that
+    // already hold a read index stay valid. As etcd, only a new leader (not its loss) counts.
+    if (rd.soft_state->lead.value() != 0) {
+      for (auto& [context, reads] : reads_issued_) {
+        for (Read& r : reads) r.done(dolmen::Status(Code::kLeaderChanged, "leader changed"));
+      }
+      reads_issued_.clear();
+    }
   }
   if (rd.hard_state) {
     term_.store(rd.hard_state->term.value());
