@@ -68,6 +68,7 @@ Status Lessor::Load(backend::ReadTxn* txn) {
   RETURN_IF_ERROR(bad);
   std::lock_guard lock(mu_);
   leases_ = std::move(loaded);
+  lease_of_.clear();
   by_check_.clear();
   primary_ = false;
   return OkStatus();
@@ -100,8 +101,18 @@ Status Lessor::Revoke(LeaseId id, backend::WriteTxn* txn) {
   if (it == leases_.end()) return NotFound();
   RETURN_IF_ERROR(txn->Delete(kBucket, EncodeKey(id)));
   if (it->second.check_at != kForever) by_check_.erase({it->second.check_at, id});
+  for (const std::string& key : it->second.keys) {
+    auto item = lease_of_.find(key);
+    if (item != lease_of_.end() && item->second == id) lease_of_.erase(item);
+  }
   leases_.erase(it);
   return OkStatus();
+}
+
+LeaseId Lessor::LeaseOf(std::string_view key) const {
+  std::lock_guard lock(mu_);
+  auto it = lease_of_.find(key);
+  return it == lease_of_.end() ? LeaseId(0) : it->second;
 }
 
 Result<std::vector<std::string>> Lessor::Keys(LeaseId id) const {
@@ -120,6 +131,7 @@ Status Lessor::Attach(LeaseId id, std::string key) {
   std::lock_guard lock(mu_);
   auto it = leases_.find(id);
   if (it == leases_.end()) return NotFound();
+  lease_of_.insert_or_assign(key, id);
   it->second.keys.insert(std::move(key));
   return OkStatus();
 }
@@ -128,6 +140,8 @@ void Lessor::Detach(LeaseId id, const std::string& key) {
   std::lock_guard lock(mu_);
   auto it = leases_.find(id);
   if (it != leases_.end()) it->second.keys.erase(key);
+  auto item = lease_of_.find(key);
+  if (item != lease_of_.end() && item->second == id) lease_of_.erase(item);
 }
 
 void Lessor::Promote(std::chrono::nanoseconds extend, TimePoint now) {

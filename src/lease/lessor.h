@@ -78,6 +78,9 @@ class Lessor {
   Status Attach(LeaseId id, std::string key);
   // Does nothing if the lease or the key is not there.
   void Detach(LeaseId id, const std::string& key);
+  // The lease `key` is attached to, 0 if none (etcd's item map): what a put that replaces the
+  // key detaches it from, without reading the old version.
+  LeaseId LeaseOf(std::string_view key) const;
 
   // --- Leader side: not replicated.
 
@@ -125,6 +128,8 @@ class Lessor {
   const LessorOptions options_;
   mutable std::mutex mu_;
   std::map<LeaseId, Lease> leases_;
+  // key -> the lease it is attached to, for attached keys only.
+  std::map<std::string, LeaseId, std::less<>> lease_of_;
   // (check_at, id) of every lease while primary: the expiry queue.
   std::set<std::pair<TimePoint, LeaseId>> by_check_;
   bool primary_ = false;

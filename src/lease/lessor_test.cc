@@ -138,6 +138,25 @@ TEST_F(LeaseLessorTest, AttachAndDetach) {
   EXPECT_EQ(info->keys, std::vector<std::string>{"a"});
   EXPECT_TRUE(lessor_.TimeToLive(LeaseId(1), false, clock_.Now())->keys.empty());
   EXPECT_EQ(lessor_.Keys(LeaseId(9)).status().code(), Code::kLeaseNotFound);
+  // The reverse map follows: "a" on 1, "b" on none (a detach by another lease leaves it).
+  EXPECT_EQ(lessor_.LeaseOf("a"), LeaseId(1));
+  EXPECT_EQ(lessor_.LeaseOf("b"), LeaseId(0));
+}
+
+TEST_F(LeaseLessorTest, LeaseOfFollowsMovesAndRevokes) {
+  ASSERT_TRUE(Grant(lessor_, 1, 10).ok());
+  ASSERT_TRUE(Grant(lessor_, 2, 10).ok());
+  ASSERT_TRUE(lessor_.Attach(LeaseId(1), "k").ok());
+  // A put moving the key to lease 2: detach from the old, attach to the new.
+  lessor_.Detach(LeaseId(1), "k");
+  ASSERT_TRUE(lessor_.Attach(LeaseId(2), "k").ok());
+  EXPECT_EQ(lessor_.LeaseOf("k"), LeaseId(2));
+  lessor_.Detach(LeaseId(1), "k");  // a stale detach does not unhook it from lease 2
+  EXPECT_EQ(lessor_.LeaseOf("k"), LeaseId(2));
+  auto txn = backend_->BeginWrite();
+  ASSERT_TRUE(txn.ok());
+  ASSERT_TRUE(lessor_.Revoke(LeaseId(2), txn->get()).ok());
+  EXPECT_EQ(lessor_.LeaseOf("k"), LeaseId(0));
 }
 
 TEST_F(LeaseLessorTest, PersistenceRoundTrip) {

@@ -430,21 +430,22 @@ Result<Store::WriteTxn::PutResult> Store::WriteTxn::Put(std::string_view key,
   CHECK(!ended_);
   if (key.empty()) return Status(Code::kEmptyKey, "key is not provided");
   RETURN_IF_ERROR(store_->EnsureBatch());
-  RangeOptions get;
-  get.key = std::string(key);
-  ASSIGN_OR_RETURN(RangeResult existing, Range(get));
   PutResult result;
   const RevisionPair rev{begin_rev_ + 1, changes_};
   KeyValue kv{
       std::string(key), Revision(rev.main), Revision(rev.main), 1, std::string(value), lease};
-  if (!existing.kvs.empty()) {
-    result.prev = std::move(existing.kvs.front());
-    kv.create_revision = result.prev->create_revision;
-    kv.version = result.prev->version + 1;
+  // The index knows the live version's create revision and version: no backend read (etcd
+  // keeps the same in its key index).
+  auto it = store_->index_.find(key);
+  if (it != store_->index_.end() && it->second.LiveNow()) {
+    std::optional<KeyIndex::Found> live = it->second.Get(ReadRevision());
+    CHECK(live.has_value()) << "a live key without a visible version";
+    result.prev = PutResult::Replaced{live->created, Revision(live->rev.main), live->version};
+    kv.create_revision = live->created;
+    kv.version = live->version + 1;
   }
   RETURN_IF_ERROR(WriteVersion(kv, rev, /*tombstone=*/false));
-  events_.push_back(Event{Event::Type::kPut, kv});
-  auto it = store_->index_.find(key);
+  events_.push_back(Event{Event::Type::kPut, std::move(kv)});
   if (it == store_->index_.end()) it = store_->index_.emplace(std::string(key), KeyIndex()).first;
   it->second.Put(rev);
   ++changes_;

@@ -81,7 +81,15 @@ class Store {
     // Sees this txn's own earlier writes (at revision begin+1 once anything changed).
     Result<RangeResult> Range(const RangeOptions& opts);
     struct PutResult {
-      std::optional<KeyValue> prev;  // the version replaced, if the key was live
+      // The version replaced, if the key was live. Revisions only: a put reads no value from
+      // the backend (call Range first when the old value is wanted, e.g. for prev_kv).
+      struct Replaced {
+        Revision create_revision;
+        Revision mod_revision;
+        int64_t version = 0;
+        bool operator==(const Replaced&) const = default;
+      };
+      std::optional<Replaced> prev;
     };
     // kEmptyKey for an empty key.
     Result<PutResult> Put(std::string_view key, std::string_view value, LeaseId lease);

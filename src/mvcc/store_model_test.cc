@@ -224,7 +224,9 @@ class Harness {
         auto it = working.find(key);
         std::optional<KeyValue> prev;
         if (it != working.end()) prev = it->second;
-        EXPECT_EQ(r->prev, prev) << where << " put " << key;
+        std::optional<Store::WriteTxn::PutResult::Replaced> replaced;
+        if (prev) replaced = {prev->create_revision, prev->mod_revision, prev->version};
+        EXPECT_EQ(r->prev, replaced) << where << " put " << key;
         working[key] = KeyValue{key,           prev ? prev->create_revision : Revision(rev),
                                 Revision(rev), prev ? prev->version + 1 : 1,
                                 value,         LeaseId(lease)};

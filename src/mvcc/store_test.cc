@@ -98,8 +98,9 @@ TEST_F(MvccStoreTest, PutCreatesThenUpdates) {
   auto put = txn->Put("a", "2", LeaseId(0));
   ASSERT_TRUE(put.ok());
   ASSERT_TRUE(put->prev.has_value());
-  EXPECT_EQ(put->prev->value, "1");
-  EXPECT_EQ(put->prev->lease, LeaseId(7));
+  EXPECT_EQ(put->prev->mod_revision, Revision(2));
+  EXPECT_EQ(put->prev->create_revision, Revision(2));
+  EXPECT_EQ(put->prev->version, 1);
   EXPECT_EQ(txn->End(), Revision(3));
   EXPECT_EQ(*Get("a"), (KeyValue{"a", Revision(2), Revision(3), 2, "2", LeaseId(0)}));
   EXPECT_EQ(Get("a", 2)->value, "1");
@@ -167,7 +168,7 @@ TEST_F(MvccStoreTest, TxnSeesItsOwnWrites) {
   ASSERT_TRUE(txn->Put("a", "1", LeaseId()).ok());
   auto second = txn->Put("a", "2", LeaseId());
   ASSERT_TRUE(second.ok());
-  EXPECT_EQ(second->prev->value, "1");
+  EXPECT_EQ(second->prev->mod_revision, Revision(3));  // the txn's own first put
   EXPECT_EQ(second->prev->version, 2);
   ASSERT_TRUE(txn->Put("b", "x", LeaseId()).ok());
   auto mid = txn->Range(All());

@@ -304,7 +304,7 @@ class Applier::TxnRun {
     auto put = txn_->Put(r.key(), value, lease);
     if (!put.ok()) return put.status();
     changed_ = true;
-    MoveToLease(r.key(), put->prev ? put->prev->lease : LeaseId(0), lease);
+    MoveToLease(r.key(), lessor_ ? lessor_->LeaseOf(r.key()) : LeaseId(0), lease);
     if (r.prev_kv() && prev) ToProto(*prev, out->mutable_prev_kv());
     out->mutable_header()->set_revision(CurrentRevision().value());
     return OkStatus();
