@@ -3,7 +3,8 @@ through the leader, in order; a watcher resumed from its last revision + 1 after
 restarts misses nothing; keys attached to a lease go after its TTL although the leader was
 killed in between; a lease kept alive through a follower outlives its TTL, and `lease
 timetolive` / `lease keep-alive --once` on a follower answer as on the leader (both forwarded to
-the leader, as etcd does); `member promote` of a learner through a follower."""
+the leader, as etcd does); `member promote` of a learner through a follower; clientv3's require-leader metadata on a member
+that lost its leader."""
 
 import queue
 import re
@@ -234,6 +235,69 @@ class WatchLeaseTest(ClusterTestCase):
             self.assertEqual(outs[follower][1], outs[leader][1])
         finally:
             via_follower.close()
+
+    # -- require leader ------------------------------------------------------------------------
+
+    def test_require_leader_without_a_leader(self):
+        """clientv3's WithRequireLeader (metadata hasleader=true): an open watch stream ends
+        with "etcdserver: no leader" once the member has lost its leader; new streams and unary
+        calls that require a leader are refused; without the metadata they are served."""
+        import grpc
+        from etcd3 import etcdrpc
+        c = self.new_cluster(3)
+        leader = c.wait_leader()
+        survivor = follower_of(c, leader)
+        channel = grpc.insecure_channel("%s:%d" % (cluster.LOOPBACK, survivor.client_port))
+        require = [("hasleader", "true")]
+        watch = etcdrpc.WatchStub(channel)
+        create = etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=b"rl/"))
+        stop = threading.Event()
+
+        def requests():  # one create, then hold the stream open until the test ends
+            yield create
+            stop.wait(60)
+
+        try:
+            stream = watch.Watch(requests(), metadata=require, timeout=60)
+            first = next(stream)
+            self.assertTrue(first.created)
+            for m in c.running():
+                if m is not survivor:
+                    m.kill9()
+            started = time.monotonic()
+            with self.assertRaises(grpc.RpcError) as ended:
+                for _ in stream:
+                    pass
+            self.assertEqual(ended.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            self.assertEqual(ended.exception.details(), "etcdserver: no leader")
+            self.assertLess(time.monotonic() - started, 30)
+
+            def refused(call):
+                try:
+                    call()
+                except grpc.RpcError as e:
+                    return (e.code(), e.details())
+                return None
+
+            no_leader = (grpc.StatusCode.UNAVAILABLE, "etcdserver: no leader")
+            self.assertEqual(refused(lambda: next(watch.Watch(iter([create]), metadata=require,
+                                                              timeout=10))), no_leader)
+            keep_alive = etcdrpc.LeaseStub(channel).LeaseKeepAlive
+            self.assertEqual(refused(lambda: next(keep_alive(
+                iter([etcdrpc.LeaseKeepAliveRequest(ID=1)]), metadata=require, timeout=10))),
+                no_leader)
+            kv = etcdrpc.KVStub(channel)
+            serializable = etcdrpc.RangeRequest(key=b"rl/", serializable=True)
+            self.assertEqual(refused(lambda: kv.Range(serializable, metadata=require,
+                                                      timeout=10)), no_leader)
+            # Without the metadata the member still serves what it can alone.
+            self.assertEqual(kv.Range(serializable, timeout=10).count, 0)
+            plain = watch.Watch(iter([create]), timeout=10)
+            self.assertTrue(next(plain).created)
+            plain.cancel()
+        finally:
+            stop.set()
+            channel.close()
 
     # -- membership ----------------------------------------------------------------------------
 
