@@ -201,7 +201,7 @@ class WatchLeaseTest(ClusterTestCase):
             self.assertGreater(time.monotonic() - granted_at, 2 * KEEPALIVE_TTL_S)
             self.assertEqual(cluster.read_prefix(leader, "ka/"), {"ka/key": "v"})
             # keep-alive --once and timetolive through the follower answer as on the leader.
-            hex_id = "%x" % lease.id
+            hex_id = "%016x" % lease.id  # etcdctl prints lease ids with %016x
             for m in (follower, leader):
                 rc, out, err = m.etcdctl("lease", "keep-alive", "--once", hex_id)
                 self.assertEqual((rc, out, err),
