@@ -1,5 +1,6 @@
 #include "api/cluster_service.h"
 
+#include "api/require_leader.h"
 #include "api/unary_reply.h"
 
 namespace dolmen::api {
@@ -7,6 +8,8 @@ namespace dolmen::api {
 grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* ctx,
                                                      const etcdserverpb::MemberListRequest*,
                                                      etcdserverpb::MemberListResponse* response) {
+  auto* reactor = ctx->DefaultReactor();
+  if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   server_->FillHeader(response->mutable_header());
   // The replicated membership: a member added but not yet started has no name and no client
   // URLs, which etcdctl shows as "unstarted".
@@ -18,7 +21,6 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
     for (const auto& u : member.client_urls()) m->add_clienturls(u);
     m->set_islearner(member.is_learner());
   }
-  auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -27,6 +29,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
                                                     const etcdserverpb::MemberAddRequest* request,
                                                     etcdserverpb::MemberAddResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   server_->MemberAdd(*request, ReplyTo(reactor, response));
   return reactor;
 }
@@ -35,6 +38,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberRemove(
     grpc::CallbackServerContext* ctx, const etcdserverpb::MemberRemoveRequest* request,
     etcdserverpb::MemberRemoveResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   server_->MemberRemove(*request, ReplyTo(reactor, response));
   return reactor;
 }
@@ -43,6 +47,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberUpdate(
     grpc::CallbackServerContext* ctx, const etcdserverpb::MemberUpdateRequest* request,
     etcdserverpb::MemberUpdateResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   server_->MemberUpdate(*request, ReplyTo(reactor, response));
   return reactor;
 }
@@ -51,6 +56,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberPromote(
     grpc::CallbackServerContext* ctx, const etcdserverpb::MemberPromoteRequest* request,
     etcdserverpb::MemberPromoteResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   server_->MemberPromote(*request, ReplyTo(reactor, response));
   return reactor;
 }

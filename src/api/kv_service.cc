@@ -1,6 +1,7 @@
 #include "api/kv_service.h"
 
 #include "api/request_size.h"
+#include "api/require_leader.h"
 #include "api/unary_reply.h"
 
 namespace dolmen::api {
@@ -9,6 +10,7 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* request,
                                            etcdserverpb::RangeResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   if (!WithinLimit(*request, server_->config().max_request_bytes, reactor)) return reactor;
   server_->Range(*request, ReplyTo(reactor, response));
   return reactor;
@@ -18,6 +20,7 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::PutRequest* request,
                                          etcdserverpb::PutResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   if (!WithinLimit(*request, server_->config().max_request_bytes, reactor)) return reactor;
   server_->Put(*request, ReplyTo(reactor, response));
   return reactor;
@@ -27,6 +30,7 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
                                                  const etcdserverpb::DeleteRangeRequest* request,
                                                  etcdserverpb::DeleteRangeResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   if (!WithinLimit(*request, server_->config().max_request_bytes, reactor)) return reactor;
   server_->DeleteRange(*request, ReplyTo(reactor, response));
   return reactor;
@@ -36,6 +40,7 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::TxnRequest* request,
                                          etcdserverpb::TxnResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   if (!WithinLimit(*request, server_->config().max_request_bytes, reactor)) return reactor;
   server_->Txn(*request, ReplyTo(reactor, response));
   return reactor;
@@ -45,6 +50,7 @@ grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
                                              const etcdserverpb::CompactionRequest* request,
                                              etcdserverpb::CompactionResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   if (!WithinLimit(*request, server_->config().max_request_bytes, reactor)) return reactor;
   server_->Compact(*request, ReplyTo(reactor, response));
   return reactor;

@@ -1,8 +1,11 @@
 // etcdserverpb.Lease over gRPC's callback API. Grant and Revoke go through the log (the reply
-// is finished from the driver thread after apply); KeepAlive, TimeToLive and Leases are
-// answered at once by the leader's lessor. Semantics: docs/lease.md.
+// is finished from the driver thread after apply); KeepAlive and TimeToLive are answered by
+// the leader's lessor (forwarded there from a follower, the reply finished from a forwarding
+// thread); Leases by this member's lessor. Semantics: docs/lease.md. Calls carrying clientv3's
+// require-leader metadata are refused without a leader (require_leader.h).
 #pragma once
 
+#include "api/require_leader.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/server.h"
 
@@ -10,7 +13,9 @@ namespace dolmen::api {
 
 class LeaseService final : public etcdserverpb::Lease::CallbackService {
  public:
-  explicit LeaseService(server::Server* server) : server_(server) {}
+  // `monitor` ends keep-alive streams that require a leader once there is none for long.
+  LeaseService(server::Server* server, LeaderMonitor* monitor)
+      : server_(server), monitor_(monitor) {}
 
   grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::LeaseGrantRequest* request,
@@ -30,6 +35,7 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
 
  private:
   server::Server* server_;
+  LeaderMonitor* monitor_;
 };
 
 }  // namespace dolmen::api

@@ -1,5 +1,7 @@
 #include "api/maintenance_service.h"
 
+#include "api/require_leader.h"
+
 namespace dolmen::api {
 
 grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext* ctx,
@@ -17,6 +19,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
   auto self = server_->membership().Get(server_->member_id());
   response->set_islearner(self && self->is_learner());
   auto* reactor = ctx->DefaultReactor();
+  if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -29,6 +32,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext*
   server_->FillHeader(response->mutable_header());
   response->mutable_header()->set_revision(server_->current_revision().value());
   auto* reactor = ctx->DefaultReactor();
+  if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -37,6 +41,7 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
                                                      const etcdserverpb::HashKVRequest* request,
                                                      etcdserverpb::HashKVResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   auto result = server_->HashKv(Revision(request->revision()));
   if (!result.ok()) {
     reactor->Finish(ToGrpcStatus(result.status()));
@@ -57,6 +62,7 @@ grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(
     grpc::CallbackServerContext* ctx, const etcdserverpb::MoveLeaderRequest* request,
     etcdserverpb::MoveLeaderResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   server_->driver()->MoveLeader(MemberId(request->targetid()),
                                 [this, reactor, response](dolmen::Status s) {
                                   if (!s.ok()) {

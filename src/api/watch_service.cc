@@ -65,16 +65,29 @@ void Split(etcdserverpb::WatchResponse whole, size_t max_bytes,
 // One client stream. Lives from Watch() until OnDone. mu_ guards the write side; the hub's
 // Stream is the bounded queue in front of it.
 class WatchService::Reactor final
-    : public grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse> {
+    : public grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>,
+      public LeaderMonitor::Stream {
  public:
-  explicit Reactor(WatchService* service) : service_(service) {
+  Reactor(WatchService* service, bool require_leader)
+      : service_(service), monitor_(require_leader ? service->monitor_ : nullptr) {
     stream_ = service_->hub_->OpenStream([this] { Pump(); });
     if (!service_->Register(this)) {
       FinishNow(ToGrpcStatus(Status(Code::kStopped, "server stopped")));
       return;
     }
+    if (monitor_ != nullptr) {
+      // etcd's stream interceptor: a stream that requires a leader is refused without one,
+      // and ended if the member loses it for long (LeaderMonitor).
+      if (service_->server_->leader().value() == 0) {
+        FinishNow(ToGrpcStatus(Status(Code::kNoLeader, "no leader")));
+        return;
+      }
+      monitor_->Register(this);
+    }
     StartRead(&request_);
   }
+
+  void CancelNoLeader() override { FinishNow(ToGrpcStatus(Status(Code::kNoLeader, "no leader"))); }
 
   void OnReadDone(bool ok) override {
     // A half-closed stream keeps delivering, as in etcd (its recvLoop ends, the stream not).
@@ -107,6 +120,7 @@ class WatchService::Reactor final
   void OnCancel() override { FinishNow(grpc::Status::CANCELLED); }
 
   void OnDone() override {
+    if (monitor_ != nullptr) monitor_->Unregister(this);
     service_->Unregister(this);
     service_->hub_->CloseStream(stream_);
     delete this;
@@ -226,6 +240,7 @@ class WatchService::Reactor final
   }
 
   WatchService* const service_;
+  LeaderMonitor* const monitor_;  // null unless the client required a leader
   std::shared_ptr<watch::Stream> stream_;
   etcdserverpb::WatchRequest request_;  // the read side: one read in flight
 
@@ -239,14 +254,15 @@ class WatchService::Reactor final
   grpc::Status finish_status_;
 };
 
-WatchService::WatchService(server::Server* server, watch::Hub* hub)
+WatchService::WatchService(server::Server* server, watch::Hub* hub, LeaderMonitor* monitor)
     : server_(server),
       hub_(hub),
+      monitor_(monitor),
       max_response_bytes_(server->config().max_request_bytes + kGrpcOverheadBytes) {}
 
 grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>*
-WatchService::Watch(grpc::CallbackServerContext* /*context*/) {
-  return new Reactor(this);
+WatchService::Watch(grpc::CallbackServerContext* context) {
+  return new Reactor(this, RequiresLeader(context));
 }
 
 bool WatchService::Register(Reactor* r) {

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <set>
 
+#include "api/require_leader.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/server.h"
 #include "watch/hub.h"
@@ -16,8 +17,9 @@ namespace dolmen::api {
 
 class WatchService final : public etcdserverpb::Watch::CallbackService {
  public:
-  // `server` and `hub` must outlive every stream (member.cc keeps them until gRPC is down).
-  WatchService(server::Server* server, watch::Hub* hub);
+  // `server`, `hub` and `monitor` must outlive every stream (member.cc keeps them until gRPC
+  // is down). `monitor` ends streams that require a leader once there is none for long.
+  WatchService(server::Server* server, watch::Hub* hub, LeaderMonitor* monitor);
 
   grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
       grpc::CallbackServerContext* context) override;
@@ -33,6 +35,7 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
 
   server::Server* const server_;
   watch::Hub* const hub_;
+  LeaderMonitor* const monitor_;
   // etcd splits fragment-enabled responses at --max-request-bytes plus gRPC's overhead.
   const size_t max_response_bytes_;
 

@@ -21,6 +21,7 @@
 #include "api/maintenance_service.h"
 #include "api/not_implemented.h"
 #include "api/request_size.h"
+#include "api/require_leader.h"
 #include "api/watch_service.h"
 #include "embed/peer_link.h"
 #include "embed/version.h"
@@ -105,8 +106,11 @@ int RunMember(const Config& config) {
     return 128 + early;
   }
 
+  // Ends streams that require a leader (clientv3's WithRequireLeader) once there is none.
+  api::LeaderMonitor leader_monitor(member.get());
+  leader_monitor.Start();
   api::KvService kv(member.get());
-  api::LeaseService lease(member.get());
+  api::LeaseService lease(member.get(), &leader_monitor);
   // Lock and Election wait by polling the store for now (api/recipes.h).
   api::PollingKeyWaiter key_waiter;
   api::LockService lock(member.get(), &key_waiter);
@@ -114,7 +118,7 @@ int RunMember(const Config& config) {
   api::MaintenanceService maintenance(member.get());
   api::ClusterService cluster(member.get());
   api::CatchAllService catch_all;
-  api::WatchService watch(member.get(), &watch_hub);
+  api::WatchService watch(member.get(), &watch_hub, &leader_monitor);
 
   grpc::ServerBuilder builder;
   std::vector<int> ports(config.listen_client.size(), 0);

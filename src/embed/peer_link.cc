@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <future>
+#include <memory>
 
 namespace dolmen::embed {
 namespace {
@@ -24,6 +26,7 @@ Status PeerLink::Start(transport::Options options) {
   RETURN_IF_ERROR(transport_->Start());
   image_writer_ = std::thread([this] { RunImageWriter(); });
   server_->SetPeerSender(this);
+  server_->SetLeaderClient(this);
   SetPeers(server_->membership().List());
   return OkStatus();
 }
@@ -156,5 +159,73 @@ std::vector<transport::Handler::MemberInfo> PeerLink::Members() {
 }
 
 bool PeerLink::IsRemoved(MemberId from) { return server_->membership().IsRemoved(from); }
+
+Result<int64_t> PeerLink::ServeLeaseRenew(int64_t lease_id, Deadline) {
+  return server_->LeaseRenewHere(LeaseId(lease_id));
+}
+
+Result<transport::Handler::LeaseTtl> PeerLink::ServeLeaseTimeToLive(int64_t lease_id, bool keys,
+                                                                    Deadline) {
+  etcdserverpb::LeaseTimeToLiveRequest r;
+  r.set_id(lease_id);
+  r.set_keys(keys);
+  ASSIGN_OR_RETURN(etcdserverpb::LeaseTimeToLiveResponse answer, server_->LeaseTimeToLiveHere(r));
+  LeaseTtl out;
+  out.ttl_seconds = answer.ttl();
+  out.granted_ttl_seconds = answer.grantedttl();
+  out.keys.assign(answer.keys().begin(), answer.keys().end());
+  return out;
+}
+
+Result<std::vector<transport::Handler::MemberInfo>> PeerLink::ServePromoteMember(
+    MemberId learner, Deadline deadline) {
+  etcdserverpb::MemberPromoteRequest r;
+  r.set_id(learner.value());
+  // The promotion is answered on the driver thread once applied; this transport thread waits
+  // for it, never past the follower's deadline.
+  auto promise = std::make_shared<std::promise<Status>>();
+  std::future<Status> answer = promise->get_future();
+  server_->MemberPromoteHere(r, [promise](Result<etcdserverpb::MemberPromoteResponse> result) {
+    promise->set_value(result.status());
+  });
+  if (answer.wait_until(deadline) != std::future_status::ready) {
+    return Status(Code::kTimeout, "request timed out");
+  }
+  RETURN_IF_ERROR(answer.get());
+  return Members();
+}
+
+Result<int64_t> PeerLink::LeaseRenew(MemberId leader, LeaseId id, server::Deadline deadline) {
+  return transport_->ForwardLeaseRenew(leader, id.value(), deadline);
+}
+
+Result<etcdserverpb::LeaseTimeToLiveResponse> PeerLink::LeaseTimeToLive(
+    MemberId leader, const etcdserverpb::LeaseTimeToLiveRequest& r, server::Deadline deadline) {
+  ASSIGN_OR_RETURN(LeaseTtl ttl,
+                   transport_->ForwardLeaseTimeToLive(leader, r.id(), r.keys(), deadline));
+  etcdserverpb::LeaseTimeToLiveResponse out;
+  out.set_id(r.id());
+  out.set_ttl(ttl.ttl_seconds);
+  out.set_grantedttl(ttl.granted_ttl_seconds);
+  for (auto& key : ttl.keys) out.add_keys(std::move(key));
+  return out;
+}
+
+Result<std::vector<internal::Member>> PeerLink::MemberPromote(MemberId leader, MemberId learner,
+                                                              server::Deadline deadline) {
+  ASSIGN_OR_RETURN(std::vector<MemberInfo> members,
+                   transport_->ForwardPromoteMember(leader, learner, deadline));
+  std::vector<internal::Member> out;
+  for (const MemberInfo& info : members) {
+    internal::Member m;
+    m.set_id(info.id.value());
+    m.set_name(info.name);
+    for (const auto& u : info.peer_urls) m.add_peer_urls(u);
+    for (const auto& u : info.client_urls) m.add_client_urls(u);
+    m.set_is_learner(info.is_learner);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
 
 }  // namespace dolmen::embed

@@ -19,7 +19,9 @@
 
 namespace dolmen::embed {
 
-class PeerLink final : public server::PeerSender, public transport::Handler {
+class PeerLink final : public server::PeerSender,
+                       public server::LeaderClient,
+                       public transport::Handler {
  public:
   // `on_removed` is called (from a transport thread) when a peer says we were removed.
   PeerLink(server::Server* server, std::function<void(const Status&)> on_removed)
@@ -39,6 +41,18 @@ class PeerLink final : public server::PeerSender, public transport::Handler {
   void OnSnapshot(raft::Message message, std::string db_path) override;
   std::vector<MemberInfo> Members() override;
   bool IsRemoved(MemberId from) override;
+  // Forwarded requests this member answers as the leader.
+  Result<int64_t> ServeLeaseRenew(int64_t lease_id, Deadline deadline) override;
+  Result<LeaseTtl> ServeLeaseTimeToLive(int64_t lease_id, bool keys, Deadline deadline) override;
+  Result<std::vector<MemberInfo>> ServePromoteMember(MemberId learner, Deadline deadline) override;
+
+  // server::LeaderClient (the server's forwarding threads): requests sent to the leader.
+  Result<int64_t> LeaseRenew(MemberId leader, LeaseId id, server::Deadline deadline) override;
+  Result<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLive(
+      MemberId leader, const etcdserverpb::LeaseTimeToLiveRequest& r,
+      server::Deadline deadline) override;
+  Result<std::vector<internal::Member>> MemberPromote(MemberId leader, MemberId learner,
+                                                      server::Deadline deadline) override;
 
  private:
   // Writes the backend image for each queued kSnap message off the driver thread (a copy of a

@@ -3,6 +3,8 @@
 // time; a URL change is an ordinary log entry. The checks and their messages are etcd's.
 #include <algorithm>
 #include <chrono>
+#include <future>
+#include <memory>
 #include <set>
 
 #include "raft/conf_change.h"
@@ -145,6 +147,47 @@ void Server::MemberUpdate(const etcdserverpb::MemberUpdateRequest& r,
 
 void Server::MemberPromote(const etcdserverpb::MemberPromoteRequest& r,
                            Callback<etcdserverpb::MemberPromoteResponse> done) {
+  // etcd's PromoteMember: try here; only the leader knows whether the learner caught up, so
+  // "not leader" sends it to the leader, until a final answer or the request timeout.
+  MemberPromoteHere(r, [this, r, done](Result<etcdserverpb::MemberPromoteResponse> here) {
+    if (here.ok() || here.status().code() != Code::kNotLeader) return done(std::move(here));
+    auto members = std::make_shared<std::vector<internal::Member>>();
+    ForwardToLeader(
+        [this, r, members](MemberId leader, Deadline deadline) -> Status {
+          if (leader != member_id_) {
+            auto answer = leader_client_->MemberPromote(leader, MemberId(r.id()), deadline);
+            if (answer.ok()) *members = std::move(answer).value();
+            return answer.status();
+          }
+          // Became the leader meanwhile: decide here, waiting for the driver's answer.
+          auto promise = std::make_shared<std::promise<Status>>();
+          std::future<Status> answer = promise->get_future();
+          MemberPromoteHere(r, [promise](Result<etcdserverpb::MemberPromoteResponse> result) {
+            promise->set_value(result.status());
+          });
+          if (answer.wait_until(deadline) != std::future_status::ready) {
+            return Status(Code::kTimeout, "request timed out");
+          }
+          Status s = answer.get();
+          if (s.ok()) *members = membership_->List();
+          return s;
+        },
+        // etcd stops at "learner not ready", "member not found", "not a learner".
+        [](const Status& s) {
+          return s.code() == Code::kFailedPrecondition || s.code() == Code::kNotFound;
+        },
+        [this, members, done](Status s) {
+          if (!s.ok()) return done(s);
+          etcdserverpb::MemberPromoteResponse out;
+          FillHeader(out.mutable_header());
+          for (const auto& m : *members) FillMember(m, out.add_members());
+          done(std::move(out));
+        });
+  });
+}
+
+void Server::MemberPromoteHere(const etcdserverpb::MemberPromoteRequest& r,
+                               Callback<etcdserverpb::MemberPromoteResponse> done) {
   MemberId id(r.id());
   auto member = membership_->Get(id);
   if (!member) return done(MemberNotFound());

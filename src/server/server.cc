@@ -369,9 +369,14 @@ bool Server::WaitPublished(std::chrono::milliseconds timeout) {
 }
 
 void Server::Start() {
+  ForwarderOptions forwarding;
+  forwarding.timeout = config_.driver.request_timeout;
+  forwarder_ = std::make_unique<Forwarder>(forwarding, [this] { return driver_->leader(); });
   driver_->SetLeaderObserver([this](MemberId) {
     if (lease_expiry_) lease_expiry_->FollowLeadership();
+    forwarder_->LeaderChanged();
   });
+  forwarder_->Start();
   driver_->Start();
   StartLeases();
   PublishAttributes();
@@ -409,7 +414,9 @@ void Server::PublishAttributes() {
 
 void Server::Stop() {
   if (stopped_.exchange(true)) return;
-  StopLeases();  // before the driver: the checker proposes through it
+  // Before the driver: forwarded requests and the lease checker call into it.
+  if (forwarder_) forwarder_->Stop();
+  StopLeases();
   if (driver_) driver_->Stop();
   if (store_ && !failed_.load()) {
     // A clean stop leaves the backend durable so the next start replays nothing.

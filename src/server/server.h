@@ -23,6 +23,7 @@
 #include "mvcc/store.h"
 #include "server/applier.h"
 #include "server/driver.h"
+#include "server/forwarder.h"
 #include "server/lease_expiry.h"
 #include "server/membership.h"
 #include "server/snapshot_images.h"
@@ -85,6 +86,9 @@ class Server {
 
   // Before Start: how to reach peers (the gRPC transport; fakes in tests). Not owned.
   void SetPeerSender(PeerSender* peers) { driver_->SetPeerSender(peers); }
+  // Before Start: how a follower reaches the leader with the requests only the leader answers
+  // (forwarder.h). Not owned. Without one, a follower answers them "not leader".
+  void SetLeaderClient(LeaderClient* client) { leader_client_ = client; }
   Driver* driver() { return driver_.get(); }
   const Membership& membership() const { return *membership_; }
 
@@ -128,17 +132,25 @@ class Server {
   void Compact(const etcdserverpb::CompactionRequest& r,
                Callback<etcdserverpb::CompactionResponse> done);
 
-  // Leases (docs/lease.md; server_lease.cc). Grant and Revoke go through the log; the rest is
-  // answered by the leader's lessor without a log entry (kNotLeader / kNoLeader elsewhere).
+  // Leases (docs/lease.md; server_lease.cc). Grant and Revoke go through the log; renew and
+  // time-to-live are answered by the leader's lessor without a log entry, and a follower
+  // forwards them to the leader (kNoLeader / kTimeout when that fails, as etcd).
   void LeaseGrant(const etcdserverpb::LeaseGrantRequest& r,
                   Callback<etcdserverpb::LeaseGrantResponse> done);
   void LeaseRevoke(const etcdserverpb::LeaseRevokeRequest& r,
                    Callback<etcdserverpb::LeaseRevokeResponse> done);
-  // A keep-alive: returns the lease's TTL; kLeaseNotFound if it is gone or expired.
-  Result<int64_t> LeaseRenew(LeaseId id);
-  // kLeaseNotFound if the lease does not exist.
-  Result<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLive(
+  // A keep-alive: the lease's TTL; kLeaseNotFound if it is gone or expired. `done` runs on the
+  // calling thread (leader) or a forwarding thread (follower).
+  void LeaseRenew(LeaseId id, Callback<int64_t> done);
+  // kLeaseNotFound if the lease does not exist. `done` as for LeaseRenew.
+  void LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& r,
+                       Callback<etcdserverpb::LeaseTimeToLiveResponse> done);
+  // The same, answered by this member only: kNotLeader / kNoLeader unless it leads. What the
+  // leader runs for a forwarded request.
+  Result<int64_t> LeaseRenewHere(LeaseId id);
+  Result<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLiveHere(
       const etcdserverpb::LeaseTimeToLiveRequest& r);
+  // Every member's lessor knows every lease: answered locally, as etcd does.
   etcdserverpb::LeaseLeasesResponse LeaseLeases();
   // Whether this member leads: the "am I leader" the lease expiry checker follows.
   bool IsLeader() const;
@@ -150,8 +162,12 @@ class Server {
                     Callback<etcdserverpb::MemberRemoveResponse> done);
   void MemberUpdate(const etcdserverpb::MemberUpdateRequest& r,
                     Callback<etcdserverpb::MemberUpdateResponse> done);
+  // On a follower, forwarded to the leader (only it knows whether the learner caught up).
   void MemberPromote(const etcdserverpb::MemberPromoteRequest& r,
                      Callback<etcdserverpb::MemberPromoteResponse> done);
+  // The promotion decided here: kNotLeader unless this member leads.
+  void MemberPromoteHere(const etcdserverpb::MemberPromoteRequest& r,
+                         Callback<etcdserverpb::MemberPromoteResponse> done);
 
   // Fills cluster_id, member_id and raft_term; revision is the caller's.
   void FillHeader(etcdserverpb::ResponseHeader* h) const;
@@ -204,6 +220,9 @@ class Server {
   void StartLeases();
   void StopLeases();
   Status LeaderOnly();
+  // Runs `attempt` against the leader through forwarder_ (see Forwarder::Run).
+  void ForwardToLeader(Forwarder::Attempt attempt, Forwarder::IsFinal is_final,
+                       std::function<void(Status)> finish);
 
   ServerConfig config_;
   MemberId member_id_;
@@ -221,6 +240,8 @@ class Server {
   const Clock* clock_ = nullptr;  // config_.clock or system_clock_
   std::unique_ptr<lease::Lessor> lessor_;
   std::unique_ptr<LeaseExpiryChecker> lease_expiry_;  // after driver_: destroyed first
+  LeaderClient* leader_client_ = nullptr;
+  std::unique_ptr<Forwarder> forwarder_;  // after driver_: destroyed first
   std::atomic<bool> failed_{false};
   std::atomic<bool> stopped_{false};
   std::mutex published_mu_;

@@ -1,6 +1,7 @@
 // Server's lease entry points and lease start-up (docs/lease.md). Kept apart from server.cc:
 // the lease glue is one concern, the member's storage and driver another.
 #include <cmath>
+#include <memory>
 #include <utility>
 
 #include "server/server.h"
@@ -117,17 +118,44 @@ Status Server::LeaderOnly() {
     lease_expiry_->FollowLeadership();
     if (lessor_->primary()) return OkStatus();
   }
-  // TODO(cluster): forward to the leader as etcd does (its lease HTTP endpoints).
   if (driver_->leader().value() == 0) return Status(Code::kNoLeader, "no leader");
   return Status(Code::kNotLeader, "not leader");
 }
 
-Result<int64_t> Server::LeaseRenew(LeaseId id) {
+void Server::ForwardToLeader(Forwarder::Attempt attempt, Forwarder::IsFinal is_final,
+                             std::function<void(Status)> finish) {
+  if (forwarder_ == nullptr || leader_client_ == nullptr) {
+    // Nobody to forward to (a member without peers, or not started): answer as the leader.
+    return finish(driver_->leader().value() == 0 ? Status(Code::kNoLeader, "no leader")
+                                                 : Status(Code::kNotLeader, "not leader"));
+  }
+  forwarder_->Run(std::move(attempt), std::move(is_final), std::move(finish));
+}
+
+Result<int64_t> Server::LeaseRenewHere(LeaseId id) {
   RETURN_IF_ERROR(LeaderOnly());
   return lessor_->Renew(id, clock_->Now());
 }
 
-Result<etcdserverpb::LeaseTimeToLiveResponse> Server::LeaseTimeToLive(
+void Server::LeaseRenew(LeaseId id, Callback<int64_t> done) {
+  if (IsLeader()) return done(LeaseRenewHere(id));
+  // etcd's EtcdServer.LeaseRenew: renewals do not go through Raft; a follower asks the leader.
+  auto ttl = std::make_shared<int64_t>(0);
+  ForwardToLeader(
+      [this, id, ttl](MemberId leader, Deadline deadline) -> Status {
+        Result<int64_t> r = leader == member_id_ ? LeaseRenewHere(id)
+                                                 : leader_client_->LeaseRenew(leader, id, deadline);
+        if (r.ok()) *ttl = *r;
+        return r.status();
+      },
+      [](const Status& s) { return s.code() == Code::kLeaseNotFound; },
+      [ttl, done = std::move(done)](Status s) {
+        if (!s.ok()) return done(s);
+        done(*ttl);
+      });
+}
+
+Result<etcdserverpb::LeaseTimeToLiveResponse> Server::LeaseTimeToLiveHere(
     const etcdserverpb::LeaseTimeToLiveRequest& r) {
   RETURN_IF_ERROR(LeaderOnly());
   ASSIGN_OR_RETURN(lease::TimeToLiveInfo info,
@@ -140,6 +168,28 @@ Result<etcdserverpb::LeaseTimeToLiveResponse> Server::LeaseTimeToLive(
   out.set_grantedttl(info.granted_ttl_seconds);
   for (auto& key : info.keys) out.add_keys(std::move(key));
   return out;
+}
+
+void Server::LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& r,
+                             Callback<etcdserverpb::LeaseTimeToLiveResponse> done) {
+  if (IsLeader()) return done(LeaseTimeToLiveHere(r));
+  auto out = std::make_shared<etcdserverpb::LeaseTimeToLiveResponse>();
+  ForwardToLeader(
+      [this, r, out](MemberId leader, Deadline deadline) -> Status {
+        auto answer = leader == member_id_ ? LeaseTimeToLiveHere(r)
+                                           : leader_client_->LeaseTimeToLive(leader, r, deadline);
+        if (answer.ok()) *out = std::move(answer).value();
+        return answer.status();
+      },
+      [](const Status& s) { return s.code() == Code::kLeaseNotFound; },
+      [this, r, out, done = std::move(done)](Status s) {
+        if (!s.ok()) return done(s);
+        // This member's header, as etcd's LeaseServer fills it on the member that answers.
+        FillHeader(out->mutable_header());
+        out->mutable_header()->set_revision(store_->CurrentRevision().value());
+        out->set_id(r.id());
+        done(std::move(*out));
+      });
 }
 
 etcdserverpb::LeaseLeasesResponse Server::LeaseLeases() {

@@ -66,8 +66,9 @@ class ServerLeaseTest : public ::testing::Test {
     server->Start();
     // Until the member has elected itself and promoted its lessor, leases do not expire and
     // keep-alives are refused; tests start from a promoted leader.
-    EXPECT_TRUE(Eventually(
-        [&] { return server->LeaseRenew(LeaseId(-1)).status().code() == Code::kLeaseNotFound; }));
+    EXPECT_TRUE(Eventually([&] {
+      return server->LeaseRenewHere(LeaseId(-1)).status().code() == Code::kLeaseNotFound;
+    }));
     return server;
   }
 
@@ -100,7 +101,7 @@ class ServerLeaseTest : public ::testing::Test {
     etcdserverpb::LeaseTimeToLiveRequest r;
     r.set_id(id);
     r.set_keys(true);
-    return s->LeaseTimeToLive(r);
+    return s->LeaseTimeToLiveHere(r);
   }
   static std::vector<std::string> Keys(Server* s, int64_t id) {
     auto ttl = TimeToLive(s, id);
@@ -193,10 +194,10 @@ TEST_F(ServerLeaseTest, KeepAliveRenewsOnTheLeader) {
   ASSERT_TRUE(Grant(s.get(), 9, 10).ok());
   clock_.Advance(seconds(6));
   EXPECT_EQ(TimeToLive(s.get(), 9)->ttl(), 4);
-  EXPECT_EQ(*s->LeaseRenew(LeaseId(9)), 10);
+  EXPECT_EQ(*s->LeaseRenewHere(LeaseId(9)), 10);
   EXPECT_EQ(TimeToLive(s.get(), 9)->ttl(), 10);
   EXPECT_EQ(TimeToLive(s.get(), 9)->grantedttl(), 10);
-  EXPECT_EQ(s->LeaseRenew(LeaseId(10)).status().code(), Code::kLeaseNotFound);
+  EXPECT_EQ(s->LeaseRenewHere(LeaseId(10)).status().code(), Code::kLeaseNotFound);
 }
 
 TEST_F(ServerLeaseTest, ExpiryRevokesThroughTheLog) {
@@ -207,7 +208,7 @@ TEST_F(ServerLeaseTest, ExpiryRevokesThroughTheLog) {
     ASSERT_TRUE(Put(s.get(), "kept", 0).ok());
     const Index applied = s->applied_index();
     clock_.Advance(seconds(4));
-    EXPECT_EQ(*s->LeaseRenew(LeaseId(3)), 5);
+    EXPECT_EQ(*s->LeaseRenewHere(LeaseId(3)), 5);
     clock_.Advance(seconds(4));
     EXPECT_EQ(Get(s.get(), "leased")->kvs_size(), 1);  // renewed: 1 s left
     clock_.Advance(seconds(2));

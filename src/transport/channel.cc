@@ -22,7 +22,9 @@ std::shared_ptr<grpc::Channel> NewPeerChannel(const std::string& target, const O
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   args.SetMaxSendMessageSize(INT_MAX);
-  args.SetMaxReceiveMessageSize(1 << 20);  // only acks and membership come back
+  // Only acks and membership come back, and a forwarded time-to-live's keys (each within
+  // the request size limit, so their list is bounded by the leader's store rather than by us).
+  args.SetMaxReceiveMessageSize(kind == ChannelKind::kForward ? (64 << 20) : (1 << 20));
   // Channels with different arguments never share a connection (gRPC keys subchannels by
   // their arguments): the snapshot stream gets its own TCP connection.
   args.SetInt("dolmen.channel_kind", static_cast<int>(kind));

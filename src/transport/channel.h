@@ -16,6 +16,7 @@ enum class ChannelKind {
   kStream,    // the long-lived message stream
   kSnapshot,  // its own connection, so a large snapshot shares no HTTP/2 flow window with it
   kOneShot,   // FetchClusterInfo
+  kForward,   // requests forwarded to the leader (lease renew, time-to-live, promote)
 };
 
 std::shared_ptr<grpc::Channel> NewPeerChannel(const std::string& target, const Options& options,

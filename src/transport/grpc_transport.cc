@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "transport/channel.h"
+#include "transport/forward.h"
 #include "transport/notifier.h"
 #include "transport/peer_service.h"
 #include "transport/snapshot_sender.h"
@@ -24,6 +25,7 @@ constexpr std::chrono::milliseconds kShutdownGrace{100};
 struct PeerLink {
   std::unique_ptr<StreamSender> stream;
   std::unique_ptr<SnapshotSender> snapshot;
+  ForwardChannels forward;  // one per dialable URL, for requests forwarded to this peer
 };
 
 // The URLs we can dial. The others (https before TLS arrives, or a URL that slipped past
@@ -51,8 +53,18 @@ class GrpcTransport final : public Transport {
   void UpdatePeer(const Peer& p) override;
   void Send(std::vector<raft::Message> messages) override;
   void SendSnapshot(raft::Message message, std::string db_path) override;
+  Result<int64_t> ForwardLeaseRenew(MemberId to, int64_t lease_id,
+                                    Handler::Deadline deadline) override;
+  Result<Handler::LeaseTtl> ForwardLeaseTimeToLive(MemberId to, int64_t lease_id, bool keys,
+                                                   Handler::Deadline deadline) override;
+  Result<std::vector<Handler::MemberInfo>> ForwardPromoteMember(
+      MemberId to, MemberId learner, Handler::Deadline deadline) override;
 
  private:
+  ForwardChannels ForwardChannelsFor(const std::vector<std::string>& targets) const;
+  // The channels to `to` and the header for it, or kUnavailable for an unknown peer.
+  Result<std::pair<ForwardChannels, peer::Header>> ForwardTo(MemberId to);
+
   const Options options_;
   Handler* const handler_;
   Notifier notifier_;
@@ -137,7 +149,8 @@ void GrpcTransport::AddPeer(const Peer& p) {
   CHECK_NE(p.id, options_.self) << "a member is not its own peer";
   std::vector<std::string> targets = Targets(p);
   PeerLink link{std::make_unique<StreamSender>(options_, p.id, targets, &notifier_),
-                std::make_unique<SnapshotSender>(options_, p.id, targets, &notifier_)};
+                std::make_unique<SnapshotSender>(options_, p.id, targets, &notifier_),
+                ForwardChannelsFor(targets)};
   std::lock_guard<std::mutex> lock(mu_);
   if (stopped_ || peers_.count(p.id) != 0) return;
   if (started_) {
@@ -165,7 +178,50 @@ void GrpcTransport::UpdatePeer(const Peer& p) {
   auto it = peers_.find(p.id);
   if (it == peers_.end()) return;
   it->second.stream->UpdateTargets(targets);
+  it->second.forward = ForwardChannelsFor(targets);
   it->second.snapshot->UpdateTargets(std::move(targets));
+}
+
+ForwardChannels GrpcTransport::ForwardChannelsFor(const std::vector<std::string>& targets) const {
+  // Channels connect lazily: one that is never used costs nothing.
+  ForwardChannels channels;
+  for (const std::string& target : targets) {
+    channels.push_back(NewPeerChannel(target, options_, ChannelKind::kForward));
+  }
+  return channels;
+}
+
+Result<std::pair<ForwardChannels, peer::Header>> GrpcTransport::ForwardTo(MemberId to) {
+  peer::Header header;
+  header.set_cluster_id(options_.cluster_id.value());
+  header.set_from(options_.self.value());
+  header.set_to(to.value());
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = peers_.find(to);
+  if (stopped_ || it == peers_.end()) {
+    return Unavailable("member " + IdHex(to.value()) + " is not a known peer");
+  }
+  // Copies of the shared channels: the call runs without the lock.
+  return std::make_pair(it->second.forward, header);
+}
+
+Result<int64_t> GrpcTransport::ForwardLeaseRenew(MemberId to, int64_t lease_id,
+                                                 Handler::Deadline deadline) {
+  ASSIGN_OR_RETURN(auto target, ForwardTo(to));
+  return CallLeaseRenew(target.first, target.second, lease_id, deadline);
+}
+
+Result<Handler::LeaseTtl> GrpcTransport::ForwardLeaseTimeToLive(MemberId to, int64_t lease_id,
+                                                                bool keys,
+                                                                Handler::Deadline deadline) {
+  ASSIGN_OR_RETURN(auto target, ForwardTo(to));
+  return CallLeaseTimeToLive(target.first, target.second, lease_id, keys, deadline);
+}
+
+Result<std::vector<Handler::MemberInfo>> GrpcTransport::ForwardPromoteMember(
+    MemberId to, MemberId learner, Handler::Deadline deadline) {
+  ASSIGN_OR_RETURN(auto target, ForwardTo(to));
+  return CallPromoteMember(target.first, target.second, learner, deadline);
 }
 
 void GrpcTransport::Send(std::vector<raft::Message> messages) {

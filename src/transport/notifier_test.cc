@@ -20,6 +20,17 @@ class CallbacksOnly : public Transport {
   void UpdatePeer(const Peer&) override {}
   void Send(std::vector<raft::Message>) override {}
   void SendSnapshot(raft::Message, std::string) override {}
+  Result<int64_t> ForwardLeaseRenew(MemberId, int64_t, Handler::Deadline) override {
+    return Unavailable("no peers");
+  }
+  Result<Handler::LeaseTtl> ForwardLeaseTimeToLive(MemberId, int64_t, bool,
+                                                   Handler::Deadline) override {
+    return Unavailable("no peers");
+  }
+  Result<std::vector<Handler::MemberInfo>> ForwardPromoteMember(MemberId, MemberId,
+                                                                Handler::Deadline) override {
+    return Unavailable("no peers");
+  }
 };
 
 // A flood of drops while the server is slow to take the report turns into a couple of calls,

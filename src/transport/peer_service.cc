@@ -13,6 +13,7 @@
 #include "base/crc32c.h"
 #include "transport/channel.h"
 #include "transport/codec.h"
+#include "transport/forward.h"
 #include "transport/url.h"
 
 namespace dolmen::transport {
@@ -197,6 +198,70 @@ grpc::Status PeerService::GetMembers(grpc::ServerContext*, const peer::GetMember
   for (const Handler::MemberInfo& m : handler_->Members()) {
     EncodeMemberInfo(m, response->add_members());
   }
+  return grpc::Status::OK;
+}
+
+namespace {
+
+// The handler may take until the caller's deadline, and never longer than this (a caller
+// without a deadline is not allowed to hold a server thread for ever).
+constexpr std::chrono::seconds kMaxForwardWait{30};
+
+Handler::Deadline ForwardDeadline(const grpc::ServerContext* context) {
+  auto now_system = std::chrono::system_clock::now();
+  auto left = context->deadline() - now_system;
+  if (left > kMaxForwardWait) left = kMaxForwardWait;
+  if (left < std::chrono::system_clock::duration::zero()) left = {};
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
+}
+
+}  // namespace
+
+grpc::Status PeerService::LeaseRenew(grpc::ServerContext* context,
+                                     const peer::LeaseRenewRequest* request,
+                                     peer::LeaseRenewResponse* response) {
+  grpc::Status admitted = Admit(context, request->header());
+  if (!admitted.ok()) return admitted;
+  Result<int64_t> ttl = handler_->ServeLeaseRenew(request->lease_id(), ForwardDeadline(context));
+  if (ttl.ok()) {
+    response->set_ttl_seconds(*ttl);
+  } else {
+    EncodeForwardStatus(ttl.status(), response->mutable_status());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::LeaseTimeToLive(grpc::ServerContext* context,
+                                          const peer::LeaseTimeToLiveRequest* request,
+                                          peer::LeaseTimeToLiveResponse* response) {
+  grpc::Status admitted = Admit(context, request->header());
+  if (!admitted.ok()) return admitted;
+  Result<Handler::LeaseTtl> ttl = handler_->ServeLeaseTimeToLive(
+      request->lease_id(), request->keys(), ForwardDeadline(context));
+  if (!ttl.ok()) {
+    EncodeForwardStatus(ttl.status(), response->mutable_status());
+    return grpc::Status::OK;
+  }
+  response->set_ttl_seconds(ttl->ttl_seconds);
+  response->set_granted_ttl_seconds(ttl->granted_ttl_seconds);
+  for (const std::string& key : ttl->keys) response->add_keys(key);
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::PromoteMember(grpc::ServerContext* context,
+                                        const peer::PromoteMemberRequest* request,
+                                        peer::PromoteMemberResponse* response) {
+  grpc::Status admitted = Admit(context, request->header());
+  if (!admitted.ok()) return admitted;
+  if (request->member_id() == 0) return Malformed("promote request without a member id");
+  Result<std::vector<Handler::MemberInfo>> members =
+      handler_->ServePromoteMember(MemberId(request->member_id()), ForwardDeadline(context));
+  if (!members.ok()) {
+    EncodeForwardStatus(members.status(), response->mutable_status());
+    return grpc::Status::OK;
+  }
+  for (const Handler::MemberInfo& m : *members) EncodeMemberInfo(m, response->add_members());
   return grpc::Status::OK;
 }
 

@@ -30,6 +30,15 @@ class PeerService final : public peer::Peer::Service {
                         peer::SnapshotAck* ack) override;
   grpc::Status GetMembers(grpc::ServerContext* context, const peer::GetMembersRequest* request,
                           peer::GetMembersResponse* response) override;
+  // Forwarded requests: admitted like an envelope, then answered by the Handler.
+  grpc::Status LeaseRenew(grpc::ServerContext* context, const peer::LeaseRenewRequest* request,
+                          peer::LeaseRenewResponse* response) override;
+  grpc::Status LeaseTimeToLive(grpc::ServerContext* context,
+                               const peer::LeaseTimeToLiveRequest* request,
+                               peer::LeaseTimeToLiveResponse* response) override;
+  grpc::Status PromoteMember(grpc::ServerContext* context,
+                             const peer::PromoteMemberRequest* request,
+                             peer::PromoteMemberResponse* response) override;
 
  private:
   // OK if a sender with this header may talk to us; otherwise the status that ends its call.

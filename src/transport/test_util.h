@@ -74,6 +74,21 @@ class RecordingHandler : public Handler {
   void OnSnapshot(raft::Message message, std::string db_path) override;
   std::vector<MemberInfo> Members() override;
   bool IsRemoved(MemberId from) override;
+  // Forwarded requests go to these when set (set them before the first request arrives);
+  // otherwise the Handler defaults answer.
+  std::function<Result<int64_t>(int64_t lease_id)> on_lease_renew;
+  std::function<Result<LeaseTtl>(int64_t lease_id, bool keys)> on_lease_ttl;
+  std::function<Result<std::vector<MemberInfo>>(MemberId learner)> on_promote;
+  Result<int64_t> ServeLeaseRenew(int64_t lease_id, Deadline deadline) override {
+    return on_lease_renew ? on_lease_renew(lease_id) : Handler::ServeLeaseRenew(lease_id, deadline);
+  }
+  Result<LeaseTtl> ServeLeaseTimeToLive(int64_t lease_id, bool keys, Deadline deadline) override {
+    return on_lease_ttl ? on_lease_ttl(lease_id, keys)
+                        : Handler::ServeLeaseTimeToLive(lease_id, keys, deadline);
+  }
+  Result<std::vector<MemberInfo>> ServePromoteMember(MemberId learner, Deadline deadline) override {
+    return on_promote ? on_promote(learner) : Handler::ServePromoteMember(learner, deadline);
+  }
 
   // While blocked, OnMessages waits (bounded by 30 s) before recording: a stuck server.
   void SetBlocked(bool blocked);

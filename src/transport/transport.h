@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -55,6 +56,26 @@ class Handler {
   // Whether `from` has been removed from the cluster: its messages are refused, and it is told
   // so (its on_refused sees Code::kStopped).
   virtual bool IsRemoved(MemberId from) = 0;
+
+  // Requests a follower forwards to the leader (docs/transport.md, "Forwarding to the
+  // leader"), answered here as the leader. Called on a transport thread once the sender was
+  // admitted; each may block until answered, never past `deadline`. A member that does not
+  // lead answers Code::kNotLeader, and the follower looks for the leader again. Other codes
+  // that travel: kLeaseNotFound, kNotFound, kFailedPrecondition, kTimeout, kStopped (anything
+  // else arrives as kInternal with its message).
+  struct LeaseTtl {
+    int64_t ttl_seconds = 0;  // remaining, whole seconds
+    int64_t granted_ttl_seconds = 0;
+    std::vector<std::string> keys;  // attached keys in byte order, if asked for
+
+    bool operator==(const LeaseTtl&) const = default;
+  };
+  using Deadline = std::chrono::steady_clock::time_point;
+  // Renews a lease; returns its TTL.
+  virtual Result<int64_t> ServeLeaseRenew(int64_t lease_id, Deadline deadline);
+  virtual Result<LeaseTtl> ServeLeaseTimeToLive(int64_t lease_id, bool keys, Deadline deadline);
+  // Promotes a learner; returns the membership after it.
+  virtual Result<std::vector<MemberInfo>> ServePromoteMember(MemberId learner, Deadline deadline);
 };
 
 struct Options {
@@ -107,6 +128,18 @@ class Transport {
   // outcome through on_snapshot_status. One snapshot per peer at a time: a second one while the
   // first is in flight fails at once (Raft sends none while one is pending).
   virtual void SendSnapshot(raft::Message message, std::string db_path) = 0;
+
+  // Forwarding to the leader: one request to peer `to`, tried on each of its URLs in turn until
+  // one answers, never past `deadline`. Blocks the caller (the server runs these on its own
+  // forwarding threads). Fails with kUnavailable when no URL answered (or `to` is not a peer),
+  // kDeadlineExceeded when the deadline passed, or the code the peer answered with (see
+  // Handler::ServeLeaseRenew).
+  virtual Result<int64_t> ForwardLeaseRenew(MemberId to, int64_t lease_id,
+                                            Handler::Deadline deadline) = 0;
+  virtual Result<Handler::LeaseTtl> ForwardLeaseTimeToLive(MemberId to, int64_t lease_id, bool keys,
+                                                           Handler::Deadline deadline) = 0;
+  virtual Result<std::vector<Handler::MemberInfo>> ForwardPromoteMember(
+      MemberId to, MemberId learner, Handler::Deadline deadline) = 0;
 
   // Set before Start. All three are called from one transport notifier thread, one at a time,
   // never from inside Send or SendSnapshot.

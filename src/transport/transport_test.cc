@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -427,6 +428,82 @@ TEST_F(TransportTest, FetchClusterInfoAsksPeersInTurn) {
   EXPECT_NE(none.status().message().find(down), std::string::npos) << none.status().message();
   EXPECT_FALSE(FetchClusterInfo({}, 100ms).ok());
   EXPECT_EQ(FetchClusterInfo({"https://127.0.0.1:1"}, 100ms).status().code(), Code::kUnimplemented);
+}
+
+// Forwarded requests reach the peer's handler, and its answer (value or error code and text)
+// comes back; a peer that cannot be reached, is unknown or refuses us is kUnavailable.
+TEST_F(TransportTest, ForwardedRequestsCarryAnswersAndErrors) {
+  auto a = MakeNode(kA);
+  auto b = MakeNode(kB);
+  std::atomic<int> calls{0};
+  b->handler.on_lease_renew = [&](int64_t id) -> Result<int64_t> {
+    ++calls;
+    if (id == 42) return int64_t{7};
+    if (id == 43) return Status(Code::kNotLeader, "not leader");
+    if (id == 44) return Status(Code::kInternal, "disk on fire");
+    return Status(Code::kLeaseNotFound, "requested lease not found");
+  };
+  b->handler.on_lease_ttl = [&](int64_t id, bool keys) -> Result<Handler::LeaseTtl> {
+    Handler::LeaseTtl ttl{id, 10, {}};
+    if (keys) ttl.keys = {"k1", std::string("k\0\xff", 3)};
+    return ttl;
+  };
+  std::vector<Handler::MemberInfo> members = {{kA, "a", {a->url()}, {}, false},
+                                              {kB, "b", {b->url()}, {}, false}};
+  b->handler.on_promote = [&](MemberId learner) -> Result<std::vector<Handler::MemberInfo>> {
+    if (learner == kA) return members;
+    return Status(Code::kFailedPrecondition,
+                  "can only promote a learner member which is in sync with leader");
+  };
+  a->transport().AddPeer(b->AsPeer());
+  auto deadline = [] { return std::chrono::steady_clock::now() + 5s; };
+
+  Result<int64_t> renewed = a->transport().ForwardLeaseRenew(kB, 42, deadline());
+  ASSERT_TRUE(renewed.ok()) << renewed.status().ToString();
+  EXPECT_EQ(*renewed, 7);
+  EXPECT_EQ(a->transport().ForwardLeaseRenew(kB, 43, deadline()).status().code(), Code::kNotLeader);
+  Status missing = a->transport().ForwardLeaseRenew(kB, 1, deadline()).status();
+  EXPECT_EQ(missing.code(), Code::kLeaseNotFound);
+  EXPECT_EQ(missing.message(), "requested lease not found");
+  Status other = a->transport().ForwardLeaseRenew(kB, 44, deadline()).status();
+  EXPECT_EQ(other.code(), Code::kInternal);
+  EXPECT_EQ(other.message(), "disk on fire");
+
+  Result<Handler::LeaseTtl> ttl = a->transport().ForwardLeaseTimeToLive(kB, 9, true, deadline());
+  ASSERT_TRUE(ttl.ok()) << ttl.status().ToString();
+  EXPECT_EQ(*ttl, (Handler::LeaseTtl{9, 10, {"k1", std::string("k\0\xff", 3)}}));
+  EXPECT_TRUE(a->transport().ForwardLeaseTimeToLive(kB, 9, false, deadline())->keys.empty());
+
+  Result<std::vector<Handler::MemberInfo>> promoted =
+      a->transport().ForwardPromoteMember(kB, kA, deadline());
+  ASSERT_TRUE(promoted.ok()) << promoted.status().ToString();
+  EXPECT_EQ(*promoted, members);
+  Status not_ready = a->transport().ForwardPromoteMember(kB, kC, deadline()).status();
+  EXPECT_EQ(not_ready.code(), Code::kFailedPrecondition);
+  EXPECT_EQ(not_ready.message(), "can only promote a learner member which is in sync with leader");
+
+  // Unknown peer, a peer that is down, a peer of another cluster: unreachable, handler untouched.
+  EXPECT_EQ(a->transport().ForwardLeaseRenew(kC, 42, deadline()).status().code(),
+            Code::kUnavailable);
+  int before = calls.load();
+  auto other_cluster = MakeNode(kC, ClusterId(0xee));
+  other_cluster->handler.on_lease_renew = [&](int64_t) -> Result<int64_t> {
+    ++calls;
+    return int64_t{1};
+  };
+  a->transport().AddPeer(other_cluster->AsPeer());
+  EXPECT_EQ(a->transport().ForwardLeaseRenew(kC, 42, deadline()).status().code(),
+            Code::kUnavailable);
+  EXPECT_EQ(calls.load(), before);
+  b->Stop();
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(a->transport().ForwardLeaseRenew(kB, 42, deadline()).status().code(),
+            Code::kUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 4s) << "a down peer fails fast";
+  // A deadline already passed is not a call.
+  EXPECT_EQ(
+      a->transport().ForwardLeaseRenew(kB, 42, std::chrono::steady_clock::now()).status().code(),
+      Code::kDeadlineExceeded);
 }
 
 TEST_F(TransportTest, TakenPortIsAClearError) {

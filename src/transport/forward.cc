@@ -1,0 +1,157 @@
+#include "transport/forward.h"
+
+#include <chrono>
+
+#include "dolmen/peer.grpc.pb.h"
+#include "transport/codec.h"
+#include "transport/url.h"
+
+namespace dolmen::transport {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+// The gRPC deadline (system clock) for a steady-clock deadline.
+std::chrono::system_clock::time_point SystemDeadline(Handler::Deadline deadline) {
+  return std::chrono::system_clock::now() +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(deadline - Steady::now());
+}
+
+// Calls `rpc` on each channel in turn until one answers; the answer's ForwardStatus decides
+// the result. A channel that fails (peer down, refused, deadline) moves on to the next.
+template <typename Request, typename Response, typename Rpc>
+Status CallEach(const ForwardChannels& channels, const Request& request, Response* response,
+                Handler::Deadline deadline, Rpc rpc) {
+  if (channels.empty()) return Unavailable("no dialable peer URL");
+  std::string errors;
+  for (const auto& channel : channels) {
+    if (Steady::now() >= deadline) return Status(Code::kDeadlineExceeded, "deadline passed");
+    auto stub = peer::Peer::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(SystemDeadline(deadline));
+    // Fail fast: a member that is down is not waited for; the server asks again, perhaps
+    // another leader.
+    grpc::Status status = rpc(stub.get(), &context, request, response);
+    if (status.ok()) return DecodeForwardStatus(response->status());
+    if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      return Status(Code::kDeadlineExceeded, "deadline passed");
+    }
+    errors += (errors.empty() ? "" : "; ") + status.error_message();
+  }
+  return Unavailable(errors);
+}
+
+}  // namespace
+
+void EncodeForwardStatus(const Status& status, peer::ForwardStatus* out) {
+  peer::ForwardError error = peer::FORWARD_ERROR_OTHER;
+  switch (status.code()) {
+    case Code::kOk:
+      out->Clear();
+      return;
+    case Code::kNotLeader:
+    case Code::kNoLeader:
+      error = peer::FORWARD_ERROR_NOT_LEADER;
+      break;
+    case Code::kLeaseNotFound:
+      error = peer::FORWARD_ERROR_LEASE_NOT_FOUND;
+      break;
+    case Code::kNotFound:
+      error = peer::FORWARD_ERROR_MEMBER_NOT_FOUND;
+      break;
+    case Code::kFailedPrecondition:
+      error = peer::FORWARD_ERROR_FAILED_PRECONDITION;
+      break;
+    case Code::kTimeout:
+      error = peer::FORWARD_ERROR_TIMEOUT;
+      break;
+    case Code::kStopped:
+      error = peer::FORWARD_ERROR_STOPPED;
+      break;
+    default:
+      break;
+  }
+  out->set_error(error);
+  out->set_message(status.message());
+}
+
+Status DecodeForwardStatus(const peer::ForwardStatus& in) {
+  switch (in.error()) {
+    case peer::FORWARD_ERROR_NONE:
+      return OkStatus();
+    case peer::FORWARD_ERROR_NOT_LEADER:
+      return Status(Code::kNotLeader, in.message());
+    case peer::FORWARD_ERROR_LEASE_NOT_FOUND:
+      return Status(Code::kLeaseNotFound, in.message());
+    case peer::FORWARD_ERROR_MEMBER_NOT_FOUND:
+      return Status(Code::kNotFound, in.message());
+    case peer::FORWARD_ERROR_FAILED_PRECONDITION:
+      return Status(Code::kFailedPrecondition, in.message());
+    case peer::FORWARD_ERROR_TIMEOUT:
+      return Status(Code::kTimeout, in.message());
+    case peer::FORWARD_ERROR_STOPPED:
+      return Status(Code::kStopped, in.message());
+    default:  // OTHER, or a value a newer member added
+      return Status(Code::kInternal,
+                    in.message().empty() ? "forwarded request failed" : in.message());
+  }
+}
+
+Result<int64_t> CallLeaseRenew(const ForwardChannels& channels, const peer::Header& header,
+                               int64_t lease_id, Handler::Deadline deadline) {
+  peer::LeaseRenewRequest request;
+  *request.mutable_header() = header;
+  request.set_lease_id(lease_id);
+  peer::LeaseRenewResponse response;
+  RETURN_IF_ERROR(CallEach(channels, request, &response, deadline,
+                           [](peer::Peer::Stub* stub, grpc::ClientContext* c, const auto& req,
+                              auto* resp) { return stub->LeaseRenew(c, req, resp); }));
+  return response.ttl_seconds();
+}
+
+Result<Handler::LeaseTtl> CallLeaseTimeToLive(const ForwardChannels& channels,
+                                              const peer::Header& header, int64_t lease_id,
+                                              bool keys, Handler::Deadline deadline) {
+  peer::LeaseTimeToLiveRequest request;
+  *request.mutable_header() = header;
+  request.set_lease_id(lease_id);
+  request.set_keys(keys);
+  peer::LeaseTimeToLiveResponse response;
+  RETURN_IF_ERROR(CallEach(channels, request, &response, deadline,
+                           [](peer::Peer::Stub* stub, grpc::ClientContext* c, const auto& req,
+                              auto* resp) { return stub->LeaseTimeToLive(c, req, resp); }));
+  Handler::LeaseTtl out;
+  out.ttl_seconds = response.ttl_seconds();
+  out.granted_ttl_seconds = response.granted_ttl_seconds();
+  out.keys.assign(response.keys().begin(), response.keys().end());
+  return out;
+}
+
+Result<std::vector<Handler::MemberInfo>> CallPromoteMember(const ForwardChannels& channels,
+                                                           const peer::Header& header,
+                                                           MemberId learner,
+                                                           Handler::Deadline deadline) {
+  peer::PromoteMemberRequest request;
+  *request.mutable_header() = header;
+  request.set_member_id(learner.value());
+  peer::PromoteMemberResponse response;
+  RETURN_IF_ERROR(CallEach(channels, request, &response, deadline,
+                           [](peer::Peer::Stub* stub, grpc::ClientContext* c, const auto& req,
+                              auto* resp) { return stub->PromoteMember(c, req, resp); }));
+  std::vector<Handler::MemberInfo> members;
+  for (const peer::MemberInfo& m : response.members()) members.push_back(DecodeMemberInfo(m));
+  return members;
+}
+
+// Members that serve no forwarded requests (test handlers) answer every one as "not served".
+Result<int64_t> Handler::ServeLeaseRenew(int64_t, Deadline) {
+  return Status(Code::kUnimplemented, "forwarded requests are not served by this member");
+}
+Result<Handler::LeaseTtl> Handler::ServeLeaseTimeToLive(int64_t, bool, Deadline) {
+  return Status(Code::kUnimplemented, "forwarded requests are not served by this member");
+}
+Result<std::vector<Handler::MemberInfo>> Handler::ServePromoteMember(MemberId, Deadline) {
+  return Status(Code::kUnimplemented, "forwarded requests are not served by this member");
+}
+
+}  // namespace dolmen::transport

@@ -1,0 +1,37 @@
+// Forwarding to the leader, the client side and the wire form of its errors: a follower asks
+// the leader to renew a lease, report a lease's time to live or promote a learner (etcd's
+// peer HTTP handlers for the same). The server decides whom to ask and retries; this file
+// makes one request to one member. See docs/transport.md, "Forwarding to the leader".
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "dolmen/peer.pb.h"
+#include "transport/transport.h"
+
+namespace dolmen::transport {
+
+// The server's answer <-> its wire form. Codes without a wire value travel as OTHER and come
+// back as kInternal with the same message.
+void EncodeForwardStatus(const Status& status, peer::ForwardStatus* out);
+Status DecodeForwardStatus(const peer::ForwardStatus& in);
+
+// One member's channels for forwarded requests, one per dialable peer URL, tried in order.
+using ForwardChannels = std::vector<std::shared_ptr<grpc::Channel>>;
+
+Result<int64_t> CallLeaseRenew(const ForwardChannels& channels, const peer::Header& header,
+                               int64_t lease_id, Handler::Deadline deadline);
+Result<Handler::LeaseTtl> CallLeaseTimeToLive(const ForwardChannels& channels,
+                                              const peer::Header& header, int64_t lease_id,
+                                              bool keys, Handler::Deadline deadline);
+Result<std::vector<Handler::MemberInfo>> CallPromoteMember(const ForwardChannels& channels,
+                                                           const peer::Header& header,
+                                                           MemberId learner,
+                                                           Handler::Deadline deadline);
+
+}  // namespace dolmen::transport
