@@ -43,7 +43,13 @@ std::vector<std::string> Targets(const Peer& p) {
 class GrpcTransport final : public Transport {
  public:
   GrpcTransport(const Options& options, Handler* handler)
-      : options_(options), handler_(handler), notifier_(this), service_(options, handler) {}
+      : options_(options), handler_(handler), notifier_(this), service_(options, handler) {
+    service_.SetOnPeerStream([this](MemberId from) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = peers_.find(from);
+      if (it != peers_.end()) it->second.stream->PeerIsBack();
+    });
+  }
   ~GrpcTransport() override { Stop(); }
 
   Status Start() override;

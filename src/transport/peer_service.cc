@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "base/crc32c.h"
@@ -91,9 +92,13 @@ grpc::Status PeerService::Admit(grpc::ServerContext* context, const peer::Header
 grpc::Status PeerService::Stream(grpc::ServerContext* context,
                                  grpc::ServerReader<peer::Envelope>* reader, peer::StreamAck*) {
   peer::Envelope envelope;
+  bool first = true;
   while (reader->Read(&envelope)) {
     grpc::Status admitted = Admit(context, envelope.header());
     if (!admitted.ok()) return admitted;
+    if (std::exchange(first, false) && on_peer_stream_) {
+      on_peer_stream_(MemberId(envelope.header().from()));
+    }
     Result<std::vector<raft::Message>> messages = DecodeEnvelope(envelope);
     if (!messages.ok()) return Malformed(messages.status().message());
     if (!messages->empty()) handler_->OnMessages(std::move(messages).value());

@@ -12,6 +12,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <functional>
 #include <string>
 
 #include "dolmen/peer.grpc.pb.h"
@@ -22,6 +23,11 @@ namespace dolmen::transport {
 class PeerService final : public peer::Peer::Service {
  public:
   PeerService(const Options& options, Handler* handler);
+  // Before the server starts: called with the sender of each new inbound stream, once its
+  // first envelope is admitted (the transport ends its own backoff towards that peer).
+  void SetOnPeerStream(std::function<void(MemberId)> on_peer_stream) {
+    on_peer_stream_ = std::move(on_peer_stream);
+  }
 
   grpc::Status Stream(grpc::ServerContext* context, grpc::ServerReader<peer::Envelope>* reader,
                       peer::StreamAck* ack) override;
@@ -48,6 +54,7 @@ class PeerService final : public peer::Peer::Service {
   Result<std::string> ReceiveFile(grpc::ServerReader<peer::SnapshotChunk>* reader,
                                   const peer::SnapshotBegin& begin);
 
+  std::function<void(MemberId)> on_peer_stream_;
   const Options options_;
   Handler* const handler_;
   std::atomic<uint64_t> next_file_ = 0;

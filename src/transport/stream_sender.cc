@@ -73,6 +73,15 @@ void StreamSender::UpdateTargets(std::vector<std::string> targets) {
   cv_.notify_all();
 }
 
+void StreamSender::PeerIsBack() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (accepting_) return;  // not in a backoff: the stream is up or being opened
+    peer_back_ = true;
+  }
+  cv_.notify_all();
+}
+
 void StreamSender::Run() {
   while (!Stopping()) {
     if (writer_ == nullptr && !Open()) {
@@ -210,8 +219,14 @@ void StreamSender::OnFailure(Status refusal) {
   DropQueuedLocked();
   accepting_ = false;
   ++target_index_;  // the next attempt tries the peer's next URL
-  cv_.wait_for(lock, backoff_, [this] { return stopping_ || retarget_; });
-  backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+  cv_.wait_for(lock, backoff_, [this] { return stopping_ || retarget_ || peer_back_; });
+  if (std::exchange(peer_back_, false)) {
+    backoff_ = options_.min_backoff;
+    // The old channel may sit in gRPC's own reconnect backoff; a new one dials at once.
+    channel_.reset();
+  } else {
+    backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+  }
   accepting_ = true;
 }
 

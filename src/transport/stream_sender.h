@@ -49,6 +49,10 @@ class StreamSender {
   void Enqueue(raft::Message message);
   // The peer's URLs changed: the current stream is closed and the next one uses `targets`.
   void UpdateTargets(std::vector<std::string> targets);
+  // The peer just opened a stream to us, so it is up: a backoff in progress ends now and the
+  // next stream starts on a fresh connection (a restarted member hears from the leader at once
+  // instead of after up to max_backoff).
+  void PeerIsBack();
 
  private:
   void Run();
@@ -81,6 +85,7 @@ class StreamSender {
   size_t target_index_ = 0;            // guarded by mu_
   bool retarget_ = false;              // guarded by mu_: close the stream, reopen with targets_
   bool accepting_ = true;              // guarded by mu_: false during backoff
+  bool peer_back_ = false;             // guarded by mu_: PeerIsBack during a backoff
   bool stopping_ = false;              // guarded by mu_
   grpc::ClientContext* context_ = nullptr;  // guarded by mu_: the open stream's, for Stop
 

@@ -236,6 +236,36 @@ TEST_F(TransportTest, ReconnectsAfterPeerRestarts) {
   EXPECT_EQ(Indexes(b->handler, kA, MessageType::kApp), Iota(1000));
 }
 
+// A restarted member must hear from the leader at once, not after the leader's reconnect
+// backoff runs out: its own stream to us says it is back.
+TEST_F(TransportTest, PeerStreamingToUsEndsOurBackoffTowardsIt) {
+  auto a = MakeNode(kA, ClusterId(1), [](Options* o) {
+    o->min_backoff = 30s;  // far beyond what the test waits
+    o->max_backoff = 30s;
+  });
+  NodeConfig b_config;
+  b_config.id = kB;
+  b_config.port = PickPort();
+  a->transport().AddPeer(Peer{kB, {LoopbackUrl(b_config.port)}});
+  // b is not up: a's stream fails and a enters its 30 s backoff.
+  ASSERT_TRUE(SendUntil(*a, kB, [&] { return a->events.unreachable.count(kB) != 0; }));
+
+  auto b = std::make_unique<Node>(b_config, dir_);
+  ASSERT_TRUE(b->Start().ok());
+  b->transport().AddPeer(a->AsPeer());
+  b->transport().Send({Msg(MessageType::kHeartbeatResp, kB, kA, 1)});
+  ASSERT_TRUE(a->handler.monitor.Await([&] { return !a->handler.messages.empty(); }, 10s));
+  // a's messages reach b within seconds (Raft would be sending heartbeats meanwhile).
+  const auto start = std::chrono::steady_clock::now();
+  bool delivered = false;
+  for (int i = 0; i < 100 && !delivered; ++i) {
+    a->transport().Send({Msg(MessageType::kHeartbeat, kA, kB, 100 + i)});
+    delivered = b->handler.monitor.Await([&] { return !b->handler.messages.empty(); }, 50ms);
+  }
+  ASSERT_TRUE(delivered) << "a still waits out its backoff";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+}
+
 TEST_F(TransportTest, FullQueueDropsAndReportsUnreachable) {
   constexpr size_t kQueue = 8;
   auto a = MakeNode(kA, ClusterId(1), [](Options* o) { o->max_queued_messages_per_peer = kQueue; });
