@@ -1,5 +1,7 @@
 #include "api/recipes.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -32,7 +34,10 @@ WatchKeyWaiter::WatchKeyWaiter(watch::Hub* hub, WatchWaiterOptions options)
     woken_ = true;
     cv_.notify_all();
   });
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "dolmen-keywait");  // for top -H and perf
+    Loop();
+  });
 }
 
 WatchKeyWaiter::~WatchKeyWaiter() {

@@ -1,5 +1,7 @@
 #include "watch/hub.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <unordered_map>
 
@@ -189,7 +191,10 @@ Hub::~Hub() { Stop(); }
 void Hub::Start() {
   CHECK(!started_) << "Hub::Start twice";
   started_ = true;
-  worker_ = std::thread([this] { Run(); });
+  worker_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "dolmen-watch");  // for top -H and perf
+    Run();
+  });
 }
 
 void Hub::Stop() {
