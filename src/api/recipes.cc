@@ -64,13 +64,16 @@ size_t WatchKeyWaiter::pending() const {
 void WatchKeyWaiter::WaitUntil(std::string key, std::string range_end,
                                std::function<Result<bool>()> ready, std::function<bool()> cancelled,
                                std::function<void(Status)> done) {
+  bool refused = false;
   {
     std::lock_guard lock(mu_);
-    if (stopping_ || waits_.size() >= options_.max_waits) {
-      // Not on the waiter's thread, but before anything was registered: nothing to race.
-      done(Status(Code::kResourceExhausted, "too many lock and election waiters"));
-      return;
-    }
+    refused = stopping_ || waits_.size() >= options_.max_waits;
+  }
+  if (refused) {
+    // On the caller's thread, without mu_ (done may start another wait): nothing was
+    // registered, so nothing can race with it.
+    done(Status(Code::kResourceExhausted, "too many lock and election waiters"));
+    return;
   }
   auto wait = std::make_shared<Wait>(Wait{std::move(key), std::move(range_end), std::move(ready),
                                           std::move(cancelled), std::move(done)});

@@ -29,9 +29,10 @@
 namespace dolmen::api {
 
 // Waits for a condition on the store to hold. The condition may change only when a key in
-// [key, range_end) changes (etcd's range rules: empty range_end = the one key). `done` runs on
-// the waiter's thread: OK once `ready` returned true, its error if it failed, kCancelled once
-// `cancelled` returns true, or kResourceExhausted when too many waits are pending.
+// [key, range_end) changes (etcd's range rules: empty range_end = the one key). `done` runs
+// once, on the waiter's thread: OK once `ready` returned true, its error if it failed,
+// kCancelled once `cancelled` returns true (or, from the destructor, when the waiter stops);
+// or at once on the caller's thread with kResourceExhausted when too many waits are pending.
 class KeyWaiter {
  public:
   virtual ~KeyWaiter() = default;
