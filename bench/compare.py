@@ -9,6 +9,9 @@ One run starts an N-member dolmen cluster and an N-member etcd cluster with the 
      (/proc/<pid>/status) and data-dir size (du) are read, range QPS over those keys is
      measured, and one member of each cluster is restarted (in turns) and timed until it
      answers a linearizable read.
+With --sweep-clients N,N,... it runs a clients sweep instead: each --sweep-workloads workload
+at each client count on both clusters (in turns), and writes the medians as JSON, a gnuplot
+data file and two PNG plots (QPS and p99 latency by clients) into --sweep-out.
 Writes a Markdown table (--md-out) and JSON (--json-out). Every process started here is
 stopped by its PID (SIGTERM, then SIGKILL), also on failure, and dies with this process
 (setpriv --pdeathsig) if it is killed. Every wait is bounded.
@@ -34,6 +37,7 @@ STOP_TERM_WAIT_S = 20.0
 STOP_KILL_WAIT_S = 5.0
 PROBE_TIMEOUT_S = 10.0
 SYSTEMS = ("dolmen", "etcd")
+GNUPLOT = "/usr/bin/gnuplot"  # Debian's gnuplot-nox (scripts/install-deps.sh)
 
 _LIVE = set()  # Members whose process may be running; stopped by stop_all()
 
@@ -301,6 +305,116 @@ def run_keys_phase(a, bench, clusters, results, errors, commands):
             record(results, system, {"restart to first read s": seconds})
 
 
+# -- clients sweep ---------------------------------------------------------------------------
+
+SWEEP_WORKLOADS = {
+    # name -> (dolmen-bench workload, args besides --clients/--conns/--total)
+    "put": ("put", ["--key-size", 8, "--val-size", 256, "--key-space", 10000]),
+    "range-l": ("range", ["--range-key", "0", "--consistency", "l"]),
+    "range-s": ("range", ["--range-key", "0", "--consistency", "s"]),
+    "txn-put": ("txn-put", ["--key-size", 8, "--val-size", 256, "--key-space", 10000]),
+}
+
+
+def sweep_total(a, clients):
+    """Requests for one run at `clients`: enough for every client to send a few, at most
+    --total, and --total-1client per client below that (1 client is latency-bound)."""
+    return max(4 * clients, min(a.total, a.total_1client * clients))
+
+
+def run_sweep(a, bench, clusters, errors, commands):
+    """{workload: {clients: {system: {"qps": [..], "p99": [..]}}}} over the turns."""
+    runs = {}
+    for turn in range(a.turns):
+        for name in a.sweep_workloads:
+            workload, extra = SWEEP_WORKLOADS[name]
+            for clients in a.sweep_clients:
+                args = ["--conns", min(a.conns, clients), "--clients", clients,
+                        "--total", sweep_total(a, clients)] + extra
+                for system in SYSTEMS:
+                    report = bench.run(clusters[system].endpoints, workload, args, a.run_timeout)
+                    commands.setdefault("%s %d clients" % (name, clients), report["command"])
+                    check(report, "%s %s %d clients turn %d" % (system, name, clients, turn + 1),
+                          errors)
+                    cell = runs.setdefault(name, {}).setdefault(clients, {}).setdefault(
+                        system, {"qps": [], "p99": []})
+                    cell["qps"].append(report["requests"]["per_second"])
+                    cell["p99"].append(report["requests"]["latency_ms"]["p99"])
+                print("turn %d: %s %d clients done" % (turn + 1, name, clients), flush=True)
+    return runs
+
+
+def sweep_medians(runs):
+    return {name: {clients: {system: {k: statistics.median(v) for k, v in cell.items()}
+                             for system, cell in per_system.items()}
+                   for clients, per_system in per_clients.items()}
+            for name, per_clients in runs.items()}
+
+
+def sweep_markdown(med):
+    lines = ["| workload | clients | dolmen QPS | etcd QPS | QPS ratio | dolmen p99 ms | "
+             "etcd p99 ms | p99 ratio |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, per_clients in med.items():
+        for clients in sorted(per_clients):
+            d, e = per_clients[clients]["dolmen"], per_clients[clients]["etcd"]
+            lines.append("| %s | %d | %s | %s | %s | %s | %s | %s |" % (
+                name, clients, fmt(d["qps"]), fmt(e["qps"]),
+                fmt(d["qps"] / e["qps"] if e["qps"] else None), fmt(d["p99"]), fmt(e["p99"]),
+                fmt(d["p99"] / e["p99"] if e["p99"] else None)))
+    return "\n".join(lines) + "\n"
+
+
+def write_sweep_plots(med, out_dir, title):
+    """sweep.dat (one gnuplot data block per workload) and sweep.gp; runs gnuplot, which
+    writes sweep-qps.png and sweep-p99.png. Returns the PNG paths."""
+    dat = os.path.join(out_dir, "sweep.dat")
+    names = list(med)
+    with open(dat, "w") as f:
+        for i, name in enumerate(names):
+            f.write("# %s\n# clients dolmen_qps etcd_qps dolmen_p99_ms etcd_p99_ms\n" % name)
+            for clients in sorted(med[name]):
+                d, e = med[name][clients]["dolmen"], med[name][clients]["etcd"]
+                f.write("%d %.1f %.1f %.3f %.3f\n" % (clients, d["qps"], e["qps"], d["p99"],
+                                                       e["p99"]))
+            f.write("\n\n")  # gnuplot: a new data block (index i)
+    pngs = [os.path.join(out_dir, "sweep-qps.png"), os.path.join(out_dir, "sweep-p99.png")]
+    xtics = sorted({c for per in med.values() for c in per})
+
+    def plots(col_dolmen, col_etcd):
+        parts = []
+        for i, name in enumerate(names):
+            parts.append("'%s' index %d using 1:%d with linespoints lw 2 dt 1 lc %d "
+                         "title 'dolmen %s'" % (dat, i, col_dolmen, i + 1, name))
+            parts.append("'%s' index %d using 1:%d with linespoints lw 2 dt 2 lc %d "
+                         "title 'etcd 3.4 %s'" % (dat, i, col_etcd, i + 1, name))
+        return ", ".join(parts)
+
+    script = "\n".join([
+        "set terminal pngcairo size 900,560 font 'sans,10'",
+        "set logscale x 2",
+        "set xtics (%s)" % ", ".join('"%d" %d' % (c, c) for c in xtics),
+        "set xlabel 'clients (closed loop, one request in flight each)'",
+        "set grid",
+        "set key outside right top",
+        "set output '%s'" % pngs[0],
+        "set title '%s: requests/s by clients'" % title,
+        "set ylabel 'requests/s'",
+        "set yrange [0:*]",
+        "plot " + plots(2, 3),
+        "set output '%s'" % pngs[1],
+        "set title '%s: p99 latency by clients'" % title,
+        "set ylabel 'p99 latency, ms (log)'",
+        "set logscale y 10",
+        "set yrange [*:*]",
+        "plot " + plots(4, 5),
+        ""])
+    gp = os.path.join(out_dir, "sweep.gp")
+    with open(gp, "w") as f:
+        f.write(script)
+    subprocess.run([GNUPLOT, gp], check=True, capture_output=True, timeout=60)
+    return pngs
+
+
 # -- report ----------------------------------------------------------------------------------
 
 def medians(results):
@@ -396,12 +510,34 @@ def parse_args(argv):
     p.add_argument("--md-out", default="compare.md")
     p.add_argument("--json-out", default="compare.json")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (data, logs, runs)")
+    p.add_argument("--sweep-clients", default=None,
+                   help="comma-separated client counts (e.g. 1,16,64,256,1024): run the clients "
+                        "sweep instead of the workloads and keys phases")
+    p.add_argument("--sweep-workloads", default="put,range-l",
+                   help="comma-separated subset of: %s" % ", ".join(SWEEP_WORKLOADS))
+    p.add_argument("--sweep-out", default="sweep",
+                   help="directory for sweep.json, sweep.dat, sweep.gp and the PNGs")
+    p.add_argument("--sweep-title", default="dolmen vs etcd 3.4")
     a = p.parse_args(argv)
     for name in ("dolmen", "etcd", "bench"):
         if not os.access(getattr(a, name), os.X_OK):
             p.error("--%s %s is not executable" % (name, getattr(a, name)))
     if a.size < 1 or a.turns < 1 or a.keys < 0 or a.total < 1:
         p.error("--size, --turns and --total must be at least 1, --keys at least 0")
+    if a.sweep_clients is not None:
+        try:
+            a.sweep_clients = sorted({int(c) for c in a.sweep_clients.split(",") if c})
+        except ValueError:
+            p.error("--sweep-clients takes comma-separated integers")
+        if not a.sweep_clients or min(a.sweep_clients) < 1:
+            p.error("--sweep-clients needs client counts of at least 1")
+        a.sweep_workloads = [w for w in a.sweep_workloads.split(",") if w]
+        unknown = [w for w in a.sweep_workloads if w not in SWEEP_WORKLOADS]
+        if unknown or not a.sweep_workloads:
+            p.error("unknown --sweep-workloads %s; known: %s"
+                    % (unknown, ", ".join(SWEEP_WORKLOADS)))
+        if not os.access(GNUPLOT, os.X_OK):
+            p.error("%s not found (Debian package gnuplot-nox)" % GNUPLOT)
     if a.workloads is not None:
         a.workloads = [w for w in a.workloads.split(",") if w]
         known = [w[0] for w in workloads(a)]
@@ -411,38 +547,78 @@ def parse_args(argv):
     return a
 
 
-def main(argv=None):
-    a = parse_args(sys.argv[1:] if argv is None else argv)
+def start_clusters(a, tmp, bench):
+    taken = set()
+    clusters = {"dolmen": Cluster("dolmen", a.dolmen, a.size, tmp, taken),
+                "etcd": Cluster("etcd", a.etcd, a.size, tmp, taken)}
+    for system in SYSTEMS:
+        clusters[system].start(bench)
+        print("%s cluster ready: %s" % (system, ",".join(clusters[system].endpoints)),
+              flush=True)
+    for system in SYSTEMS:  # the key that range-l/range-s read
+        bench.run(clusters[system].endpoints, "put", ["--total", 1, "--key-size", 1], 30)
+    return clusters
+
+
+def run_servers(a, work):
+    """Starts both clusters in a temp dir, runs work(bench, clusters) and always stops every
+    server by PID. Returns what work returned."""
     tmp = tempfile.mkdtemp(prefix="dolmen-compare-")
     bench = Bench(a.bench, tmp)
-    results, errors, commands = {}, [], {}
     # SIGTERM (e.g. a ctest timeout) must still stop our servers by PID.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    clusters = None
     ok = False
     try:
-        taken = set()
-        clusters = {"dolmen": Cluster("dolmen", a.dolmen, a.size, tmp, taken),
-                    "etcd": Cluster("etcd", a.etcd, a.size, tmp, taken)}
-        for system in SYSTEMS:
-            clusters[system].start(bench)
-            print("%s cluster ready: %s" % (system, ",".join(clusters[system].endpoints)),
-                  flush=True)
-        for system in SYSTEMS:  # the key that range-l/range-s read
-            bench.run(clusters[system].endpoints, "put", ["--total", 1, "--key-size", 1], 30)
-        run_turns(a, bench, clusters, results, errors, commands)
-        if a.keys > 0:
-            run_keys_phase(a, bench, clusters, results, errors, commands)
+        clusters = start_clusters(a, tmp, bench)
+        result = work(bench, clusters)
         ok = True
+        return result
     finally:
         stop_all()
-        if not ok:
-            for c in ("dolmen", "etcd"):
-                for m in clusters[c].members if "clusters" in locals() else []:
+        if not ok and clusters is not None:
+            for c in SYSTEMS:
+                for m in clusters[c].members:
                     sys.stderr.write("--- %s log tail\n%s\n" % (m.name, m.log_tail()))
         if not a.keep:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print("kept", tmp)
+
+
+def main_sweep(a):
+    errors, commands = [], {}
+    runs = run_servers(a, lambda bench, clusters: run_sweep(a, bench, clusters, errors,
+                                                            commands))
+    med = sweep_medians(runs)
+    os.makedirs(a.sweep_out, exist_ok=True)
+    pngs = write_sweep_plots(med, a.sweep_out, a.sweep_title)
+    table = sweep_markdown(med)
+    with open(os.path.join(a.sweep_out, "sweep.md"), "w") as f:
+        f.write(table)
+    with open(os.path.join(a.sweep_out, "sweep.json"), "w") as f:
+        json.dump({"args": vars(a), "medians": med, "turns": runs, "commands": commands,
+                   "errors": errors, "plots": pngs}, f, indent=1)
+    sys.stdout.write(table)
+    for p in pngs:
+        print("wrote", p)
+    for e in errors:
+        print("error:", e)
+    return 1 if errors else 0
+
+
+def main(argv=None):
+    a = parse_args(sys.argv[1:] if argv is None else argv)
+    if a.sweep_clients is not None:
+        return main_sweep(a)
+    results, errors, commands = {}, [], {}
+
+    def work(bench, clusters):
+        run_turns(a, bench, clusters, results, errors, commands)
+        if a.keys > 0:
+            run_keys_phase(a, bench, clusters, results, errors, commands)
+
+    run_servers(a, work)
     m = medians(results)
     tgts = targets(m, a)
     with open(a.md_out, "w") as f:

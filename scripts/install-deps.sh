@@ -12,8 +12,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # reference clients and server the compatibility tests run against
   etcd-server etcd-client python3-etcd3
-  # tools the tests use
-  curl procps iproute2 python3
+  # tools the tests use; gnuplot draws bench/compare.py's plots (docs/benchmarks.md)
+  curl procps iproute2 python3 gnuplot-nox
 )
 
 missing=()

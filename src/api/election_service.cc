@@ -167,8 +167,9 @@ class ObserveReactor final : public grpc::ServerWriteReactor<v3electionpb::Leade
       return kv.key != seen_key_ || kv.create_revision.value() != seen_create_ ||
              kv.mod_revision.value() != seen_mod_;
     };
+    // Any change under the name may change the leader or its value.
     waiter_->WaitUntil(
-        ready, [this] { return cancelled_.load(); },
+        prefix_, PrefixEnd(prefix_), ready, [this] { return cancelled_.load(); },
         [this](Status s) {
           if (s.ok()) {
             Look();

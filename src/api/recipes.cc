@@ -1,5 +1,8 @@
 #include "api/recipes.h"
 
+#include <pthread.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <utility>
@@ -12,7 +15,7 @@ namespace dolmen::api {
 void KeyWaiter::WaitGone(const mvcc::Store* store, std::string key, int64_t create_revision,
                          int64_t mod_revision, std::function<bool()> cancelled,
                          std::function<void(Status)> done) {
-  auto ready = [store, key = std::move(key), create_revision, mod_revision]() -> Result<bool> {
+  auto ready = [store, key, create_revision, mod_revision]() -> Result<bool> {
     mvcc::RangeOptions opts;
     opts.key = key;
     opts.keys_only = true;
@@ -20,80 +23,161 @@ void KeyWaiter::WaitGone(const mvcc::Store* store, std::string key, int64_t crea
     if (rr.kvs.empty() || rr.kvs.front().create_revision.value() != create_revision) return true;
     return mod_revision > 0 && rr.kvs.front().mod_revision.value() != mod_revision;
   };
-  WaitUntil(std::move(ready), std::move(cancelled), std::move(done));
+  WaitUntil(std::move(key), "", std::move(ready), std::move(cancelled), std::move(done));
 }
 
-PollingKeyWaiter::PollingKeyWaiter(PollingOptions options) : options_(options) {
-  thread_ = std::thread([this] { Loop(); });
+WatchKeyWaiter::WatchKeyWaiter(watch::Hub* hub, WatchWaiterOptions options)
+    : hub_(hub), options_(options) {
+  stream_ = hub_->OpenStream([this] {
+    // On a hub thread: only note it; the loop pops.
+    std::lock_guard lock(mu_);
+    woken_ = true;
+    cv_.notify_all();
+  });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "dolmen-keywait");  // for top -H and perf
+    Loop();
+  });
 }
 
-PollingKeyWaiter::~PollingKeyWaiter() {
-  std::list<Wait> left;
+WatchKeyWaiter::~WatchKeyWaiter() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
   thread_.join();
-  left.swap(waits_);
-  for (auto& w : left) w.done(Status(Code::kCancelled, "server stopped"));
-}
-
-void PollingKeyWaiter::WaitUntil(std::function<Result<bool>()> ready,
-                                 std::function<bool()> cancelled,
-                                 std::function<void(Status)> done) {
+  hub_->CloseStream(stream_);  // after this the wake callback never runs again
+  std::map<int64_t, std::shared_ptr<Wait>> left;
   {
     std::lock_guard lock(mu_);
-    if (!stopping_ && waits_.size() < options_.max_waits) {
-      waits_.push_back(Wait{std::move(ready), std::move(cancelled), std::move(done),
-                            std::chrono::steady_clock::now(), options_.first_interval});
-      added_ = true;
-      cv_.notify_all();
-      return;
-    }
+    left.swap(waits_);
   }
-  done(Status(Code::kResourceExhausted, "too many lock and election waiters"));
+  for (auto& [id, w] : left) w->done(Status(Code::kCancelled, "server stopped"));
 }
 
-void PollingKeyWaiter::Loop() {
+size_t WatchKeyWaiter::pending() const {
+  std::lock_guard lock(mu_);
+  return waits_.size();
+}
+
+void WatchKeyWaiter::WaitUntil(std::string key, std::string range_end,
+                               std::function<Result<bool>()> ready, std::function<bool()> cancelled,
+                               std::function<void(Status)> done) {
+  bool refused = false;
+  {
+    std::lock_guard lock(mu_);
+    refused = stopping_ || waits_.size() >= options_.max_waits;
+  }
+  if (refused) {
+    // On the caller's thread, without mu_ (done may start another wait): nothing was
+    // registered, so nothing can race with it.
+    done(Status(Code::kResourceExhausted, "too many lock and election waiters"));
+    return;
+  }
+  auto wait = std::make_shared<Wait>(Wait{std::move(key), std::move(range_end), std::move(ready),
+                                          std::move(cancelled), std::move(done)});
+  Watch(std::move(wait));
+}
+
+void WatchKeyWaiter::Watch(std::shared_ptr<Wait> wait) {
+  watch::WatchOptions options;
+  options.key = wait->key;
+  options.range_end = wait->range_end;  // start_revision 0: changes after the current revision
+  {
+    std::lock_guard lock(mu_);
+    options.watch_id = next_id_++;
+    waits_.emplace(options.watch_id, std::move(wait));
+  }
+  // Outside mu_: the hub may run our wake callback, which takes it.
+  hub_->Watch(stream_.get(), options);
+  // The condition is looked at only now, after the watcher exists, so a change between the
+  // look and the watcher's start cannot be missed.
+  std::lock_guard lock(mu_);
+  to_check_.push_back(options.watch_id);
+  cv_.notify_all();
+}
+
+std::shared_ptr<WatchKeyWaiter::Wait> WatchKeyWaiter::Take(int64_t id) {
+  std::shared_ptr<Wait> wait;
+  {
+    std::lock_guard lock(mu_);
+    auto it = waits_.find(id);
+    if (it == waits_.end()) return nullptr;
+    wait = std::move(it->second);
+    waits_.erase(it);
+  }
+  hub_->Cancel(stream_.get(), id);
+  return wait;
+}
+
+void WatchKeyWaiter::Loop() {
+  auto next_cancel_check = std::chrono::steady_clock::now() + options_.cancel_check_interval;
   std::unique_lock lock(mu_);
-  while (!stopping_) {
-    added_ = false;
-    auto now = std::chrono::steady_clock::now();
-    auto next = now + options_.max_interval;
-    std::vector<std::pair<std::function<void(Status)>, Status>> ready;
-    for (auto it = waits_.begin(); it != waits_.end();) {
-      if (it->next_check > now) {
-        next = std::min(next, it->next_check);
-        ++it;
-        continue;
-      }
-      Status outcome;
-      bool finished = true;
-      if (it->cancelled()) {
-        outcome = Status(Code::kCancelled, "context canceled");
-      } else if (auto gone = it->ready(); !gone.ok()) {
-        outcome = gone.status();
-      } else if (!*gone) {
-        finished = false;
-        it->interval = std::min(it->interval * 2, options_.max_interval);
-        it->next_check = now + it->interval;
-        next = std::min(next, it->next_check);
-      }
-      if (finished) {
-        ready.emplace_back(std::move(it->done), outcome);
-        it = waits_.erase(it);
-      } else {
-        ++it;
+  for (;;) {
+    cv_.wait_until(lock, next_cancel_check,
+                   [this] { return stopping_ || woken_ || !to_check_.empty(); });
+    if (stopping_) return;
+    woken_ = false;
+    std::vector<int64_t> check = std::exchange(to_check_, {});
+    const auto now = std::chrono::steady_clock::now();
+    const bool check_cancel = now >= next_cancel_check;
+    if (check_cancel) next_cancel_check = now + options_.cancel_check_interval;
+    std::vector<std::pair<int64_t, std::shared_ptr<Wait>>> candidates;
+    lock.unlock();
+
+    // Which waits saw a change. A watcher the hub cancelled (it fell behind and its start was
+    // compacted) is registered again; its condition is looked at once more then.
+    std::vector<int64_t> rewatch;
+    while (std::optional<watch::Response> r = stream_->Pop()) {
+      if (r->canceled && r->watch_id != watch::kNoWatchId && r->compact_revision.value() > 0) {
+        rewatch.push_back(r->watch_id);
+      } else if (!r->events.empty()) {
+        check.push_back(r->watch_id);
       }
     }
-    // Callbacks run without the lock: they may start the next wait.
-    lock.unlock();
-    for (auto& [done, status] : ready) done(status);
+    for (int64_t id : rewatch) {
+      std::shared_ptr<Wait> wait;
+      {
+        std::lock_guard l(mu_);
+        auto it = waits_.find(id);
+        if (it == waits_.end()) continue;
+        wait = std::move(it->second);
+        waits_.erase(it);
+      }
+      Watch(std::move(wait));
+    }
+    {
+      std::lock_guard l(mu_);
+      if (check_cancel) {
+        for (auto& [id, w] : waits_) candidates.emplace_back(id, w);
+      } else {
+        std::sort(check.begin(), check.end());
+        check.erase(std::unique(check.begin(), check.end()), check.end());
+        for (int64_t id : check) {
+          auto it = waits_.find(id);
+          if (it != waits_.end()) candidates.emplace_back(id, it->second);
+        }
+      }
+    }
+    std::sort(check.begin(), check.end());
+    for (auto& [id, wait] : candidates) {
+      Status outcome;
+      bool finished = true;
+      if (wait->cancelled()) {
+        outcome = Status(Code::kCancelled, "context canceled");
+      } else if (!std::binary_search(check.begin(), check.end(), id)) {
+        finished = false;  // a cancel sweep only: nothing changed for it
+      } else if (Result<bool> now_ready = wait->ready(); !now_ready.ok()) {
+        outcome = now_ready.status();
+      } else {
+        finished = *now_ready;
+      }
+      if (!finished) continue;
+      // Callbacks run without mu_: they may start the next wait.
+      if (std::shared_ptr<Wait> taken = Take(id)) taken->done(outcome);
+    }
     lock.lock();
-    cv_.wait_until(lock, next, [this, next] {
-      return stopping_ || added_ || std::chrono::steady_clock::now() >= next;
-    });
   }
 }
 

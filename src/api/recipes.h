@@ -3,9 +3,9 @@
 // the deletion of every key created before one's own. Everything is asynchronous: no gRPC
 // thread blocks while a lock or an election waits.
 //
-// Waiting goes through KeyWaiter. Today it polls the store (PollingKeyWaiter, bounded backoff);
-// the watch hub (src/watch) can replace it behind the same interface without touching the
-// recipes.
+// Waiting goes through KeyWaiter. WatchKeyWaiter waits on the watch hub (src/watch), as etcd's
+// recipes wait with a watch: the condition is looked at again only when a change to the keys
+// it depends on is applied, so a waiter wakes as soon as the holder's key is deleted.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -14,24 +14,30 @@
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
-#include <list>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/status.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "server/server.h"
+#include "watch/hub.h"
 
 namespace dolmen::api {
 
-// Waits for a condition on the store to hold. `done` runs on the waiter's thread: OK once
-// `ready` returned true, its error if it failed, kCancelled once `cancelled` returns true, or
-// kResourceExhausted when too many waits are pending.
+// Waits for a condition on the store to hold. The condition may change only when a key in
+// [key, range_end) changes (etcd's range rules: empty range_end = the one key). `done` runs
+// once, on the waiter's thread: OK once `ready` returned true, its error if it failed,
+// kCancelled once `cancelled` returns true (or, from the destructor, when the waiter stops);
+// or at once on the caller's thread with kResourceExhausted when too many waits are pending.
 class KeyWaiter {
  public:
   virtual ~KeyWaiter() = default;
-  virtual void WaitUntil(std::function<Result<bool>()> ready, std::function<bool()> cancelled,
+  virtual void WaitUntil(std::string key, std::string range_end,
+                         std::function<Result<bool>()> ready, std::function<bool()> cancelled,
                          std::function<void(Status)> done) = 0;
 
   // Until `key` no longer holds the version created at `create_revision` (deleted, or deleted
@@ -41,36 +47,52 @@ class KeyWaiter {
                 std::function<void(Status)> done);
 };
 
-struct PollingOptions {
-  std::chrono::milliseconds first_interval{10};
-  std::chrono::milliseconds max_interval{200};  // backoff doubles up to this
+struct WatchWaiterOptions {
   size_t max_waits = 10000;
+  // `cancelled` is a flag of the caller's (e.g. the gRPC context's); it is read this often.
+  // The store is never polled: `ready` runs once at the start and then only after a change.
+  std::chrono::milliseconds cancel_check_interval{100};
 };
 
-class PollingKeyWaiter final : public KeyWaiter {
+// One hub stream with one watcher per pending wait (watch id = the wait's id), and one thread
+// that reads the stream and looks at a wait's condition again after each change it matches.
+// The hub must outlive the waiter.
+class WatchKeyWaiter final : public KeyWaiter {
  public:
-  explicit PollingKeyWaiter(PollingOptions options = {});
-  ~PollingKeyWaiter() override;  // fails what is still waiting with kCancelled
+  explicit WatchKeyWaiter(watch::Hub* hub, WatchWaiterOptions options = {});
+  ~WatchKeyWaiter() override;  // fails what is still waiting with kCancelled
 
-  void WaitUntil(std::function<Result<bool>()> ready, std::function<bool()> cancelled,
-                 std::function<void(Status)> done) override;
+  void WaitUntil(std::string key, std::string range_end, std::function<Result<bool>()> ready,
+                 std::function<bool()> cancelled, std::function<void(Status)> done) override;
+
+  size_t pending() const;  // for tests
 
  private:
   struct Wait {
+    std::string key;
+    std::string range_end;
     std::function<Result<bool>()> ready;
     std::function<bool()> cancelled;
     std::function<void(Status)> done;
-    std::chrono::steady_clock::time_point next_check;
-    std::chrono::milliseconds interval;
   };
   void Loop();
+  // Registers a hub watcher for `wait` under a fresh id (starting after the current revision)
+  // and asks the loop to look at the condition once: any change after that is an event.
+  void Watch(std::shared_ptr<Wait> wait);
+  // Removes the wait with `id` if it is still pending; returns it (the caller then runs done).
+  std::shared_ptr<Wait> Take(int64_t id);
 
-  const PollingOptions options_;
-  std::mutex mu_;
+  watch::Hub* const hub_;
+  const WatchWaiterOptions options_;
+  std::shared_ptr<watch::Stream> stream_;
+
+  mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::list<Wait> waits_;  // guarded by mu_
-  bool stopping_ = false;  // guarded by mu_
-  bool added_ = false;     // guarded by mu_: a new wait to look at now
+  std::map<int64_t, std::shared_ptr<Wait>> waits_;  // by watch id; guarded by mu_
+  std::vector<int64_t> to_check_;                   // guarded by mu_
+  int64_t next_id_ = 1;                             // guarded by mu_; 0 means "hub picks"
+  bool woken_ = false;                              // guarded by mu_: the stream has more
+  bool stopping_ = false;                           // guarded by mu_
   std::thread thread_;
 };
 

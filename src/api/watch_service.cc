@@ -162,6 +162,7 @@ class WatchService::Reactor final
     bool write = false;
     bool read = false;
     bool finish = false;
+    bool buffer = false;  // the write may wait for the next one (gRPC's buffer hint)
   };
 
   void Pump() {
@@ -184,15 +185,21 @@ class WatchService::Reactor final
       return a;
     }
     if (writing_) return a;
-    if (pending_.empty()) {
+    if (!pending_.empty()) {
+      response_ = std::move(pending_.front());
+      pending_.pop_front();
+    } else {
       std::optional<watch::Response> next = stream_->Pop();
       if (!next) return a;  // the hub wakes us when it queues more
-      ToProto(*next);
+      // Built in place: response_ keeps its events' allocations from the previous write.
+      ToProto(*next, &response_);
+      if (next->fragment) SplitIfLarge();
     }
-    response_ = std::move(pending_.front());
-    pending_.pop_front();
     writing_ = true;  // response_ is gRPC's until OnWriteDone
     a.write = true;
+    // More is ready right now: let gRPC hold this write and send it with the next one (one
+    // sendmsg for many responses instead of one each). The last one goes out unbuffered.
+    a.buffer = !pending_.empty() || stream_->HasQueued();
     if (read_paused_ && !stream_->ShouldPauseReads()) {
       read_paused_ = false;
       a.read = true;
@@ -202,30 +209,40 @@ class WatchService::Reactor final
 
   void Run(const Actions& a) {
     if (a.finish) Finish(finish_status_);
-    if (a.write) StartWrite(&response_);
+    if (a.write) {
+      grpc::WriteOptions options;
+      if (a.buffer) options.set_buffer_hint();
+      StartWrite(&response_, options);
+    }
     if (a.read) StartRead(&request_);
   }
 
-  void ToProto(const watch::Response& r) {
-    etcdserverpb::WatchResponse out;
-    service_->server_->FillHeader(out.mutable_header());
-    out.mutable_header()->set_revision(r.revision.value());
-    out.set_watch_id(r.watch_id);
-    out.set_created(r.created);
-    out.set_canceled(r.canceled);
-    out.set_compact_revision(r.compact_revision.value());
-    out.set_cancel_reason(r.cancel_reason);
+  void ToProto(const watch::Response& r, etcdserverpb::WatchResponse* out) {
+    out->Clear();
+    service_->server_->FillHeader(out->mutable_header());
+    out->mutable_header()->set_revision(r.revision.value());
+    out->set_watch_id(r.watch_id);
+    out->set_created(r.created);
+    out->set_canceled(r.canceled);
+    out->set_compact_revision(r.compact_revision.value());
+    out->set_cancel_reason(r.cancel_reason);
     for (const auto& e : r.events) {
-      mvccpb::Event* pe = out.add_events();
+      mvccpb::Event* pe = out->add_events();
       pe->set_type(e->type == mvcc::Event::Type::kPut ? mvccpb::Event::PUT : mvccpb::Event::DELETE);
       server::ToProto(e->kv, pe->mutable_kv());
       if (r.prev_kv && !IsCreate(*e)) FillPrevKv(*e, pe);
     }
-    if (r.fragment) {
-      Split(std::move(out), service_->max_response_bytes_, &pending_);
-    } else {
-      pending_.push_back(std::move(out));
+  }
+
+  // A fragment-enabled response over the limit: response_ becomes its first part, the rest
+  // wait in pending_.
+  void SplitIfLarge() {
+    if (response_.events_size() < 2 || response_.ByteSizeLong() < service_->max_response_bytes_) {
+      return;
     }
+    Split(std::move(response_), service_->max_response_bytes_, &pending_);
+    response_ = std::move(pending_.front());
+    pending_.pop_front();
   }
 
   // etcd reads the key at mod_revision-1; a compacted or missing version leaves it unset.

@@ -111,8 +111,8 @@ int RunMember(const Config& config) {
   leader_monitor.Start();
   api::KvService kv(member.get());
   api::LeaseService lease(member.get(), &leader_monitor);
-  // Lock and Election wait by polling the store for now (api/recipes.h).
-  api::PollingKeyWaiter key_waiter;
+  // Lock and Election wait on the watch hub (api/recipes.h), as etcd's recipes watch.
+  api::WatchKeyWaiter key_waiter(&watch_hub);
   api::LockService lock(member.get(), &key_waiter);
   api::ElectionService election(member.get(), &key_waiter);
   api::MaintenanceService maintenance(member.get());

@@ -1,5 +1,7 @@
 #include "watch/hub.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <unordered_map>
 
@@ -8,10 +10,19 @@ namespace {
 
 // What a queued response costs against max_stream_bytes: payload plus a fixed overhead, so
 // empty responses (progress, created) count too.
+size_t CostOfEvent(const mvcc::Event& e) { return 48 + e.kv.key.size() + e.kv.value.size(); }
+
 size_t CostOf(const Response& r) {
   size_t bytes = 64 + r.cancel_reason.size();
-  for (const auto& e : r.events) bytes += 48 + e->kv.key.size() + e->kv.value.size();
+  for (const auto& e : r.events) bytes += CostOfEvent(*e);
   return bytes;
+}
+
+// A response that only carries a watcher's events: later events of the same watcher may be
+// appended to it. Control responses (created, canceled, progress) never grow.
+bool IsEventResponse(const Response& r) {
+  return r.watch_id != kNoWatchId && !r.created && !r.canceled && r.compact_revision.value() == 0 &&
+         !r.events.empty();
 }
 
 // Per-watcher responses under construction, in first-match order (deterministic output).
@@ -55,6 +66,7 @@ std::optional<Response> Stream::Pop() {
     const bool was_above = queued_bytes_ > resume_at;
     r = std::move(queue_.front());
     queue_.pop_front();
+    ++popped_;  // the watcher's entry in open_, if any, is now stale; dropped when next seen
     queued_bytes_ -= CostOf(*r);
     kick = was_above && queued_bytes_ <= resume_at && has_victims_.load();
   }
@@ -68,13 +80,84 @@ bool Stream::ShouldPauseReads() const {
   return queue_.size() >= hub_->options_.max_stream_responses;
 }
 
-bool Stream::Push(Response r) {
+bool Stream::HasQueued() const {
   std::lock_guard<std::mutex> l(mu_);
+  return !queue_.empty();
+}
+
+Response* Stream::OpenResponseLocked(int64_t watch_id, size_t extra_bytes) {
+  auto it = open_.find(watch_id);
+  if (it == open_.end()) return nullptr;
+  if (it->second.seq < popped_) {  // the consumer has it already
+    open_.erase(it);
+    return nullptr;
+  }
+  // Never past the catch-up path's response bound either (half the stream's bound).
+  const size_t max_bytes =
+      std::min(hub_->options_.max_coalesced_bytes, hub_->options_.max_stream_bytes / 2);
+  if (it->second.bytes + extra_bytes > max_bytes) return nullptr;
+  it->second.bytes += extra_bytes;
+  queued_bytes_ += extra_bytes;
+  return &queue_[it->second.seq - popped_];
+}
+
+void Stream::TrackLocked(const Response& r) {
+  const uint64_t seq = popped_ + queue_.size() - 1;
+  if (r.watch_id == kNoWatchId) {
+    // A stream-wide progress response claims every event up to its revision was sent before
+    // it: nothing queued before it may grow past it.
+    open_.clear();
+  } else if (IsEventResponse(r)) {
+    open_[r.watch_id] = Open{seq, CostOf(r)};
+  } else {
+    // created / canceled / the watcher's own progress: later events go after it.
+    open_.erase(r.watch_id);
+  }
+}
+
+bool Stream::PushBackLocked(Response r) {
   queued_bytes_ += CostOf(r);
   queue_.push_back(std::move(r));
+  TrackLocked(queue_.back());
   if (!idle_) return false;
   idle_ = false;
   return true;
+}
+
+bool Stream::Push(Response r) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (IsEventResponse(r)) {
+    size_t extra = 0;
+    for (const auto& e : r.events) extra += CostOfEvent(*e);
+    if (Response* open = OpenResponseLocked(r.watch_id, extra)) {
+      // Same watcher, later revisions (its cursor only moves forward): order is kept.
+      open->events.insert(open->events.end(), std::make_move_iterator(r.events.begin()),
+                          std::make_move_iterator(r.events.end()));
+      open->revision = r.revision;
+      return false;  // the queue is not empty, so the consumer is not idle
+    }
+  }
+  return PushBackLocked(std::move(r));
+}
+
+Stream::Pushed Stream::PushEvents(const Watcher& w, int64_t rev,
+                                  const std::shared_ptr<const mvcc::Event>* events, size_t count) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (queued_bytes_ >= hub_->options_.max_stream_bytes) return Pushed::kFull;
+  size_t extra = 0;
+  for (size_t i = 0; i < count; ++i) extra += CostOfEvent(*events[i]);
+  if (Response* open = OpenResponseLocked(w.id, extra)) {
+    open->events.insert(open->events.end(), events, events + count);
+    open->revision = Revision(rev);
+    return Pushed::kQueued;
+  }
+  Response r;
+  r.watch_id = w.id;
+  r.revision = Revision(rev);
+  r.prev_kv = w.prev_kv;
+  r.fragment = w.fragment;
+  r.events.assign(events, events + count);
+  return PushBackLocked(std::move(r)) ? Pushed::kQueuedWake : Pushed::kQueued;
 }
 
 bool Stream::HasRoom() const {
@@ -108,7 +191,10 @@ Hub::~Hub() { Stop(); }
 void Hub::Start() {
   CHECK(!started_) << "Hub::Start twice";
   started_ = true;
-  worker_ = std::thread([this] { Run(); });
+  worker_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "dolmen-watch");  // for top -H and perf
+    Run();
+  });
 }
 
 void Hub::Stop() {
@@ -228,29 +314,49 @@ void Hub::ProcessBatch(const Batch& batch) {
 
 void Hub::DeliverRevision(int64_t rev, const std::vector<std::shared_ptr<const mvcc::Event>>& evs,
                           size_t begin, size_t end) {
+  std::vector<Watcher*>& matched = matched_scratch_;
+  if (end - begin == 1) {
+    // The common case (one put or delete per revision): no grouping needed.
+    matched.clear();
+    synced_.Match(evs[begin]->kv.key, &matched);
+    for (Watcher* w : matched) {
+      if (rev < w->next || !Passes(*w, *evs[begin])) continue;
+      DeliverTo(w, rev, &evs[begin], 1);
+    }
+    return;
+  }
   ResponseSet out;
-  std::vector<Watcher*> matched;
   for (size_t i = begin; i < end; ++i) {
     matched.clear();
     synced_.Match(evs[i]->kv.key, &matched);
     for (Watcher* w : matched) {
       if (rev < w->next || !Passes(*w, *evs[i])) continue;
       Response* r = out.Find(w);
-      if (r == nullptr) r = out.Add(w, BaseResponse(*w, rev));
+      if (r == nullptr) r = out.Add(w, Response{});
       r->events.push_back(evs[i]);
     }
   }
   for (size_t i = 0; i < out.size(); ++i) {
-    Watcher* w = out.watcher(i);
-    if (!w->stream->HasRoom()) {
+    const auto& events = out.response(i).events;
+    DeliverTo(out.watcher(i), rev, events.data(), events.size());
+  }
+}
+
+void Hub::DeliverTo(Watcher* w, int64_t rev, const std::shared_ptr<const mvcc::Event>* events,
+                    size_t count) {
+  switch (w->stream->PushEvents(*w, rev, events, count)) {
+    case Stream::Pushed::kFull:
       // A victim: it resumes from this revision through the store once its consumer drains.
       MakeUnsynced(w, rev);
-      continue;
-    }
-    Enqueue(w->stream, std::move(out.response(i)));
-    w->next = rev + 1;
-    w->sent_since_tick = true;
+      return;
+    case Stream::Pushed::kQueuedWake:
+      AddWake(w->stream);
+      break;
+    case Stream::Pushed::kQueued:
+      break;
   }
+  w->next = rev + 1;
+  w->sent_since_tick = true;
 }
 
 bool Hub::CatchUpRound() {
@@ -524,7 +630,10 @@ void Hub::RemoveWatcher(Watcher* w) {
 }
 
 void Hub::Enqueue(Stream* s, Response r) {
-  if (!s->Push(std::move(r))) return;
+  if (s->Push(std::move(r))) AddWake(s);
+}
+
+void Hub::AddWake(Stream* s) {
   auto it = streams_.find(s);
   CHECK(it != streams_.end()) << "response for a closed stream";
   to_wake_.push_back(it->second);

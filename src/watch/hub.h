@@ -23,6 +23,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "base/ids.h"
@@ -79,6 +80,11 @@ struct HubOptions {
   // Period of progress notifications for idle watchers that asked for them (etcd's
   // --experimental-watch-progress-notify-interval, default 10 minutes).
   std::chrono::milliseconds progress_interval = std::chrono::minutes(10);
+  // Events for one watcher that the consumer has not taken yet are appended to that watcher's
+  // last queued response while it stays under this many bytes (CostOf), so a consumer that
+  // falls behind gets many revisions per response instead of one (docs/watch.md, Coalescing).
+  // Well under gRPC's default 4 MiB receive limit of clients that keep it (python-etcd3).
+  size_t max_coalesced_bytes = 256 << 10;
   // Backstop for retrying catch-up when nothing else wakes the worker.
   std::chrono::milliseconds catch_up_retry = std::chrono::milliseconds(100);
 };
@@ -95,12 +101,26 @@ class Stream {
   // True while so many responses are queued that the consumer should stop reading requests
   // (each request can queue a control response); the wake callback runs when it clears.
   bool ShouldPauseReads() const;
+  // True if Pop would return a response now (only the consumer pops, so it stays true).
+  bool HasQueued() const;
 
  private:
   friend class Hub;
   Stream(Hub* hub, std::function<void()> wake) : hub_(hub), wake_(std::move(wake)) {}
-  // Queues `r`; returns true if the consumer must be woken. Caller holds Hub::mu_.
+  // Queues `r`; returns true if the consumer must be woken. An event response is appended to
+  // its watcher's open response if there is one (see Coalesce). Caller holds Hub::mu_.
   bool Push(Response r);
+  enum class Pushed { kQueued, kQueuedWake, kFull };
+  // The synced path's push: the events of one revision `rev` for `w`, without building a
+  // Response when they can join the watcher's open one. kFull (nothing queued) when the stream
+  // is at max_stream_bytes. Caller holds Hub::mu_.
+  Pushed PushEvents(const Watcher& w, int64_t rev, const std::shared_ptr<const mvcc::Event>* events,
+                    size_t count);
+  // Caller holds mu_ (the stream's). The queued response `r` may be extended in place.
+  Response* OpenResponseLocked(int64_t watch_id, size_t extra_bytes);
+  // Bookkeeping after queueing `r` at the back: which response later events may join.
+  void TrackLocked(const Response& r);
+  bool PushBackLocked(Response r);
   bool HasRoom() const;          // below max_stream_bytes
   bool HasRoomToResume() const;  // below half of it
   void Wake();
@@ -117,6 +137,14 @@ class Stream {
   // The queue; mu_ nests inside Hub::mu_.
   mutable std::mutex mu_;
   std::deque<Response> queue_;
+  uint64_t popped_ = 0;  // responses popped so far: queue_[i] has sequence number popped_ + i
+  // Per watcher id, the sequence number and cost of its last queued event response, while
+  // later events may still be appended to it (see docs/watch.md, Coalescing).
+  struct Open {
+    uint64_t seq;
+    size_t bytes;
+  };
+  std::unordered_map<int64_t, Open> open_;
   size_t queued_bytes_ = 0;
   bool idle_ = true;  // the consumer saw an empty queue and waits for a wake
   bool pause_reported_ = false;
@@ -178,6 +206,10 @@ class Hub {
   void ProcessBatch(const Batch& batch);
   void DeliverRevision(int64_t rev, const std::vector<std::shared_ptr<const mvcc::Event>>& evs,
                        size_t begin, size_t end);
+  // Queues the events of revision `rev` for synced watcher `w`, or demotes it if its stream is
+  // full.
+  void DeliverTo(Watcher* w, int64_t rev, const std::shared_ptr<const mvcc::Event>* events,
+                 size_t count);
   void DropInbox(int64_t dropped_through);
   // Returns true if it made progress (more rounds may help).
   bool CatchUpRound();
@@ -187,6 +219,7 @@ class Hub {
   void MakeSynced(Watcher* w);
   void RemoveWatcher(Watcher* w);
   void Enqueue(Stream* s, Response r);
+  void AddWake(Stream* s);  // the stream's consumer was idle: wake it after mu_ is released
   Response BaseResponse(const Watcher& w, int64_t revision) const;
   bool Passes(const Watcher& w, const mvcc::Event& e) const;
   // Wakes the consumers collected by Enqueue. Caller must NOT hold mu_.
@@ -212,6 +245,7 @@ class Hub {
   std::set<Watcher*> progress_watchers_;
   std::set<Stream*> progress_requests_;
   std::vector<std::shared_ptr<Stream>> to_wake_;
+  std::vector<Watcher*> matched_scratch_;  // DeliverRevision's, kept to reuse its capacity
   // Every revision <= notified_ has been delivered to synced watchers (or they were demoted).
   int64_t notified_ = 0;
 

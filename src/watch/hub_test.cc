@@ -136,7 +136,21 @@ WatchOptions Prefix(std::string prefix, int64_t start = 0, int64_t id = 0) {
   return o;
 }
 
-TEST_F(WatchHubTest, CreatedFirstThenEventsInOrderOneResponsePerRevision) {
+// Each revision's events in one response; a response's revision is its last event's.
+void ExpectRevisionsWhole(const std::vector<Response>& got) {
+  std::map<int64_t, size_t> response_of;  // revision -> index of the response carrying it
+  for (size_t i = 0; i < got.size(); ++i) {
+    for (const auto& e : got[i].events) {
+      auto [it, inserted] = response_of.emplace(e->kv.mod_revision.value(), i);
+      EXPECT_EQ(it->second, i) << "revision " << e->kv.mod_revision.value() << " split";
+    }
+    if (!got[i].events.empty()) {
+      EXPECT_EQ(got[i].revision, got[i].events.back()->kv.mod_revision);
+    }
+  }
+}
+
+TEST_F(WatchHubTest, CreatedFirstThenEventsInOrderRevisionsWhole) {
   StartHub();
   Consumer c(hub_.get());
   hub_->Watch(c.stream(), Prefix("k/"));
@@ -149,15 +163,72 @@ TEST_F(WatchHubTest, CreatedFirstThenEventsInOrderOneResponsePerRevision) {
   int64_t both = PutMany({"k/b", "k/c"});
   Delete("k/a");
   ASSERT_TRUE(c.PopUntil(HasEvents(0, 4)));
-  ASSERT_EQ(c.got.size(), 4u);  // created + three revisions
-  EXPECT_EQ(c.got[2].revision, Revision(both));
-  ASSERT_EQ(c.got[2].events.size(), 2u);  // one revision, one response
+  ExpectRevisionsWhole(c.got);
   auto evs = c.EventsOf(0);
+  ASSERT_EQ(evs.size(), 4u);
   EXPECT_EQ(evs[0].kv.key, "k/a");
   EXPECT_EQ(evs[1].kv.key, "k/b");
+  EXPECT_EQ(evs[1].kv.mod_revision, Revision(both));
   EXPECT_EQ(evs[2].kv.key, "k/c");
+  EXPECT_EQ(evs[2].kv.mod_revision, Revision(both));
   EXPECT_EQ(evs[3].type, mvcc::Event::Type::kDelete);
   EXPECT_EQ(evs[3].kv.mod_revision, Revision(both + 1));
+}
+
+// While the consumer does not take them, a watcher's pending revisions join one response (up
+// to max_coalesced_bytes); a stream-wide progress response is never overtaken; a response the
+// consumer took is never extended.
+TEST_F(WatchHubTest, PendingRevisionsOfAWatcherAreCoalesced) {
+  HubOptions options;
+  options.max_coalesced_bytes = 2000;  // 20 events of 100 bytes (48 + key 2 + value 50)
+  StartHub(options);
+  Consumer c(hub_.get());
+  hub_->Watch(c.stream(), Key("k1"));
+  hub_->Watch(c.stream(), Key("k2"));
+  ASSERT_TRUE(c.PopUntil([](const auto& got) { return got.size() >= 2; }));
+  const std::string value(50, 'v');
+  // The consumer is not popping: 50 revisions for each watcher, interleaved.
+  int64_t last = 0;
+  for (int i = 0; i < 50; ++i) {
+    Put("k1", value);
+    last = Put("k2", value);
+  }
+  // Wait, without popping c, until the hub has queued them all: a progress request on another
+  // stream is answered with the revision the worker has delivered through.
+  Consumer probe(hub_.get());
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    size_t seen = probe.got.size();
+    hub_->RequestProgress(probe.stream());
+    ASSERT_TRUE(probe.PopUntil([seen](const auto& got) { return got.size() > seen; }));
+    if (probe.got.back().revision == Revision(last)) break;
+  }
+  ASSERT_EQ(probe.got.back().revision, Revision(last));
+  // Now a stream-wide progress response on c: later events must not join responses before it.
+  hub_->RequestProgress(c.stream());
+  ASSERT_TRUE(c.PopUntil([](const auto& got) { return got.back().watch_id == kNoWatchId; }));
+  const Response progress = c.got.back();
+  EXPECT_EQ(progress.revision, Revision(last));
+  int64_t after = Put("k1", value);
+  ASSERT_TRUE(c.PopUntil(HasEvents(0, 51)));
+  ExpectRevisionsWhole(c.got);
+  size_t responses_k1 = 0;
+  bool seen_progress = false;
+  for (const auto& r : c.got) {
+    if (r.watch_id == kNoWatchId) seen_progress = true;
+    if (r.watch_id != 0 || r.events.empty()) continue;
+    ++responses_k1;
+    EXPECT_LE(r.events.size(), 20u);  // the byte bound
+    for (const auto& e : r.events) {
+      // Nothing after the progress response's revision was put before it.
+      EXPECT_EQ(e->kv.mod_revision.value() > progress.revision.value(), seen_progress);
+    }
+  }
+  // 50 pending revisions in responses of at most 20, then the one after the progress response.
+  EXPECT_EQ(responses_k1, 4u);
+  EXPECT_EQ(c.EventsOf(0).back().kv.mod_revision, Revision(after));
+  auto k2 = c.EventsOf(1);
+  ASSERT_EQ(k2.size(), 50u);
+  for (size_t i = 0; i < k2.size(); ++i) EXPECT_EQ(k2[i].kv.mod_revision.value(), 3 + 2 * i);
 }
 
 TEST_F(WatchHubTest, PastStartRevisionReplaysHistoryThenFollows) {
