@@ -1,7 +1,10 @@
 #include <charconv>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "closed_loop.h"
 #include "stream_workloads.h"
@@ -51,6 +54,15 @@ class WatchStream
   }
   void Cancel() { ctx_.TryCancel(); }
   std::vector<int64_t>& latencies_ns() { return latencies_ns_; }
+  // Per watcher: events received and the revision of the last. Every watcher watches the one
+  // key the puts write, so it must see consecutive revisions: a gap is a skipped event, a
+  // repeat or a step back is a duplicate or reordering. Read after OnDone.
+  struct Seen {
+    int64_t events = 0;
+    int64_t last_revision = 0;
+  };
+  const std::map<int64_t, Seen>& seen() const { return seen_; }
+  const std::vector<std::string>& order_errors() const { return order_errors_; }
 
   void OnWriteDone(bool ok) override {
     if (ok && ++sent_ < watchers_) StartWrite(&create_);
@@ -62,7 +74,17 @@ class WatchStream
     if (response_.canceled()) {
       shared_->errors->Add("watch canceled: " + response_.cancel_reason());
     }
+    if (response_.created()) seen_.try_emplace(response_.watch_id());
     for (const auto& event : response_.events()) {
+      Seen& seen = seen_[response_.watch_id()];
+      const int64_t rev = event.kv().mod_revision();
+      if (seen.last_revision != 0 && rev != seen.last_revision + 1 && order_errors_.size() < 5) {
+        order_errors_.push_back("watcher " + std::to_string(response_.watch_id()) + ": revision " +
+                                std::to_string(rev) + " after " +
+                                std::to_string(seen.last_revision));
+      }
+      seen.last_revision = rev;
+      ++seen.events;
       const std::string& value = event.kv().value();
       int64_t sent_ns = 0;
       auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), sent_ns);
@@ -101,6 +123,8 @@ class WatchStream
   etcdserverpb::WatchResponse response_;
   int sent_ = 0;
   std::vector<int64_t> latencies_ns_;  // only OnReadDone touches it until OnDone
+  std::map<int64_t, Seen> seen_;       // likewise
+  std::vector<std::string> order_errors_;
 };
 
 // Puts whose value starts with the send time, so each watcher can time its delivery.
@@ -174,6 +198,25 @@ void RunWatch(const Options& options, Connections* conns, Report* report) {
   for (auto& stream : watch_streams) stream->Cancel();
   if (!shared.WaitUntil(After(10), [&] { return shared.streams_done == streams; })) {
     AbandonRun("watch streams did not close after cancel");
+  }
+  // Every watcher got every event of the run, each once, in order (revisions consecutive).
+  if (created) {
+    int64_t short_watchers = 0;
+    std::string example;
+    for (auto& stream : watch_streams) {
+      for (const std::string& e : stream->order_errors()) report->errors.Add(e);
+      for (const auto& [id, seen] : stream->seen()) {
+        if (seen.events == report->requests.count) continue;
+        if (++short_watchers == 1) {
+          example = "watcher " + std::to_string(id) + " got " + std::to_string(seen.events);
+        }
+      }
+    }
+    if (short_watchers > 0) {
+      report->errors.Add(std::to_string(short_watchers) + " watchers did not get exactly the " +
+                         std::to_string(report->requests.count) + " events written (" + example +
+                         ")");
+    }
   }
   Figures& events = report->secondary["events"];
   for (auto& stream : watch_streams) {
