@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -328,6 +329,54 @@ TEST_F(BackendLmdbTest, DataSurvivesReopen) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(*(*r)->Get("meta", "k"), "v");
   EXPECT_EQ(*(*r)->Get("key", "k2"), "v2");
+}
+
+// Resident pages of the data file's mapping, from /proc/self/smaps (0 if not mapped).
+uint64_t MappedRssKb(const std::string& file) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool in_file = false;
+  uint64_t kb = 0;
+  while (std::getline(smaps, line)) {
+    if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) &&
+        line.find('-') < line.find(' ')) {
+      in_file = line.size() >= file.size() &&
+                line.compare(line.size() - file.size(), file.size(), file) == 0;
+    } else if (in_file && line.rfind("Rss:", 0) == 0) {
+      kb += std::stoull(line.substr(4));
+    }
+  }
+  return kb;
+}
+
+TEST_F(BackendLmdbTest, SyncDropsTheFileMappingFromRss) {
+  auto opened = OpenLmdb(dir_.path() + "/db", Options());
+  ASSERT_TRUE(opened.ok());
+  std::unique_ptr<Backend> backend_ = std::move(opened).value();
+  const std::string value(2000, 'v');
+  {
+    auto txn = backend_->BeginWrite();
+    ASSERT_TRUE(txn.ok());
+    for (int i = 0; i < 2000; ++i)
+      ASSERT_TRUE((*txn)->Put("b", "k" + std::to_string(i), value).ok());
+    ASSERT_TRUE((*txn)->Commit().ok());
+  }
+  {
+    auto txn = backend_->BeginRead();  // touch every page through the map
+    ASSERT_TRUE(txn.ok());
+    size_t n = 0;
+    ASSERT_TRUE((*txn)->Scan("b", "", "", [&](auto, auto v) { return n += v.size(), true; }).ok());
+    EXPECT_EQ(n, 2000u * value.size());
+  }
+  const std::string file = std::filesystem::canonical(dir_.path() + "/db/data.mdb").string();
+  const uint64_t before = MappedRssKb(file);
+  EXPECT_GT(before, 2000u) << "reading 4 MB through the map should leave it resident";
+  ASSERT_TRUE(backend_->Sync().ok());
+  EXPECT_LT(MappedRssKb(file), before / 4);
+  // Nothing was lost: the pages come back from the page cache.
+  auto txn = backend_->BeginRead();
+  ASSERT_TRUE(txn.ok());
+  EXPECT_EQ(*(*txn)->Get("b", "k1999"), value);
 }
 
 TEST_F(BackendLmdbTest, MapFullIsNoSpace) {
