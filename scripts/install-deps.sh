@@ -7,7 +7,7 @@ packages=(
   # toolchain
   g++ cmake ninja-build pkg-config clang-format git
   # libraries we link
-  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
   liblmdb-dev libssl-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # reference clients and server the compatibility tests run against

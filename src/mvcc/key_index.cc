@@ -21,7 +21,7 @@ RevisionPair KeyIndex::Latest() const {
 void KeyIndex::Put(RevisionPair rev) {
   if (!gens_.empty()) CHECK_GT(rev, Latest()) << "revisions must grow";
   if (gens_.empty() || gens_.back().tombstoned) {
-    gens_.push_back(Generation{Revision(rev.main), 0, false, {}});
+    gens_.emplace_back().created = Revision(rev.main);
   }
   Generation& g = gens_.back();
   g.revs.push_back(rev);
@@ -37,7 +37,7 @@ void KeyIndex::Tombstone(RevisionPair rev) {
 
 void KeyIndex::RestorePut(RevisionPair rev, Revision created, int64_t version) {
   if (gens_.empty() || gens_.back().tombstoned) {
-    gens_.push_back(Generation{created, 0, false, {}});
+    gens_.emplace_back().created = created;
   }
   Generation& g = gens_.back();
   g.revs.push_back(rev);

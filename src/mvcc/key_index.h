@@ -6,6 +6,8 @@
 // Not thread-safe; the Store guards it.
 #pragma once
 
+#include <absl/container/inlined_vector.h>
+
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -52,9 +54,11 @@ class KeyIndex {
  private:
   struct Generation {
     Revision created;
-    int64_t version = 0;             // version of the newest put in `revs`
-    bool tombstoned = false;         // the last entry of `revs` is the delete that ended it
-    std::vector<RevisionPair> revs;  // ascending; front may be trimmed by compaction
+    int64_t version = 0;      // version of the newest put in `revs`
+    bool tombstoned = false;  // the last entry of `revs` is the delete that ended it
+    // Ascending; front may be trimmed by compaction. Inline for the common key with one
+    // version: no heap block per key (docs/mvcc.md, memory per key).
+    absl::InlinedVector<RevisionPair, 1> revs;
 
     int64_t puts() const { return static_cast<int64_t>(revs.size()) - (tombstoned ? 1 : 0); }
   };
@@ -63,7 +67,7 @@ class KeyIndex {
   // index in it of the newest revision <= at (-1 if none).
   std::pair<size_t, int64_t> CompactionPoint(int64_t at) const;
 
-  std::vector<Generation> gens_;
+  absl::InlinedVector<Generation, 1> gens_;
 };
 
 }  // namespace dolmen::mvcc
