@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "backend/lmdb/lmdb_backend.h"
+#include "embed/member_record.h"
 #include "io/posix/posix_file_system.h"
 #include "transport/transport.h"
 
@@ -212,15 +213,7 @@ server::ServerConfig ToServerConfig(const Config& c) {
                      transport::FetchClusterInfo(peer_urls, std::chrono::seconds(5)));
     server::ClusterInfo out;
     out.cluster_id = info.cluster_id;
-    for (const auto& m : info.members) {
-      internal::Member member;
-      member.set_id(m.id.value());
-      member.set_name(m.name);
-      for (const auto& u : m.peer_urls) member.add_peer_urls(u);
-      for (const auto& u : m.client_urls) member.add_client_urls(u);
-      member.set_is_learner(m.is_learner);
-      out.members.push_back(std::move(member));
-    }
+    for (const auto& m : info.members) out.members.push_back(ToMember(m));
     return out;
   };
   s.open_backend = [](const std::string& dir, const backend::Options& options) {

@@ -6,6 +6,8 @@
 #include <future>
 #include <memory>
 
+#include "embed/member_record.h"
+
 namespace dolmen::embed {
 namespace {
 
@@ -146,15 +148,7 @@ void PeerLink::OnSnapshot(raft::Message message, std::string db_path) {
 
 std::vector<transport::Handler::MemberInfo> PeerLink::Members() {
   std::vector<MemberInfo> out;
-  for (const auto& m : server_->membership().List()) {
-    MemberInfo info;
-    info.id = MemberId(m.id());
-    info.name = m.name();
-    info.peer_urls.assign(m.peer_urls().begin(), m.peer_urls().end());
-    info.client_urls.assign(m.client_urls().begin(), m.client_urls().end());
-    info.is_learner = m.is_learner();
-    out.push_back(std::move(info));
-  }
+  for (const auto& m : server_->membership().List()) out.push_back(ToMemberInfo(m));
   return out;
 }
 
@@ -216,15 +210,7 @@ Result<std::vector<internal::Member>> PeerLink::MemberPromote(MemberId leader, M
   ASSIGN_OR_RETURN(std::vector<MemberInfo> members,
                    transport_->ForwardPromoteMember(leader, learner, deadline));
   std::vector<internal::Member> out;
-  for (const MemberInfo& info : members) {
-    internal::Member m;
-    m.set_id(info.id.value());
-    m.set_name(info.name);
-    for (const auto& u : info.peer_urls) m.add_peer_urls(u);
-    for (const auto& u : info.client_urls) m.add_client_urls(u);
-    m.set_is_learner(info.is_learner);
-    out.push_back(std::move(m));
-  }
+  for (const MemberInfo& info : members) out.push_back(ToMember(info));
   return out;
 }
 

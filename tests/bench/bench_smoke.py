@@ -8,12 +8,10 @@ expected request count and zero errors. Usage: bench_smoke.py DOLMEN DOLMEN_BENC
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
-import compare  # noqa: E402  (Cluster, Bench)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from one_member import dolmen_member, print_log_tails, verdict  # noqa: E402
 
 TOTAL = 50
 WATCHERS = 3
@@ -32,12 +30,8 @@ CASES = [
 
 def main():
     dolmen, bench_binary = sys.argv[1], sys.argv[2]
-    tmp = tempfile.mkdtemp(prefix="dolmen-bench-smoke-")
     failures = []
-    try:
-        bench = compare.Bench(bench_binary, tmp)
-        cluster = compare.Cluster("dolmen", dolmen, 1, tmp, set())
-        cluster.start(bench)
+    with dolmen_member(dolmen, bench_binary, "dolmen-bench-smoke-") as (bench, cluster):
         for workload, extra in CASES:
             args = ["--total", TOTAL, "--clients", 2] + extra
             report = bench.run(cluster.endpoints, workload, args, RUN_TIMEOUT_S)
@@ -53,14 +47,8 @@ def main():
                                                    report["requests"]["latency_ms"]["p99"]))
         if failures:
             print(json.dumps(report, indent=1))
-            for m in cluster.members:
-                print("--- %s log tail\n%s" % (m.name, m.log_tail()))
-    finally:
-        compare.stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
-    for f in failures:
-        print("FAIL:", f)
-    return 1 if failures else 0
+            print_log_tails(cluster)
+    return verdict(failures)
 
 
 if __name__ == "__main__":

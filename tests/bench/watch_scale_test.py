@@ -12,13 +12,11 @@ its report). Usage: watch_scale_test.py DOLMEN DOLMEN_BENCH
 """
 
 import os
-import shutil
 import sys
-import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
-import compare  # noqa: E402  (Cluster, Bench)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from one_member import dolmen_member, print_log_tails, verdict  # noqa: E402
 
 PUTS = 100
 RUN_TIMEOUT_S = 120
@@ -32,12 +30,8 @@ CASES = [
 
 def main():
     dolmen, bench_binary = sys.argv[1], sys.argv[2]
-    tmp = tempfile.mkdtemp(prefix="dolmen-watch-scale-")
     failures = []
-    try:
-        bench = compare.Bench(bench_binary, tmp)
-        cluster = compare.Cluster("dolmen", dolmen, 1, tmp, set())
-        cluster.start(bench)
+    with dolmen_member(dolmen, bench_binary, "dolmen-watch-scale-") as (bench, cluster):
         for what, extra in CASES:
             watchers = extra[1]
             args = ["--total", PUTS, "--clients", 4, "--val-size", 16,
@@ -58,14 +52,8 @@ def main():
             if events != PUTS * watchers:
                 failures.append("%s: %d events, want %d" % (what, events, PUTS * watchers))
         if failures:
-            for m in cluster.members:
-                print("--- %s log tail\n%s" % (m.name, m.log_tail()))
-    finally:
-        compare.stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
-    for f in failures:
-        print("FAIL:", f)
-    return 1 if failures else 0
+            print_log_tails(cluster)
+    return verdict(failures)
 
 
 if __name__ == "__main__":
