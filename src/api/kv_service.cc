@@ -19,6 +19,10 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
                                          etcdserverpb::PutResponse* response) {
   auto* reactor = ctx->DefaultReactor();
   if (!WithinLimit(*request, server_->config().max_request_bytes, reactor)) return reactor;
+  if (Status s = server_->CheckQuota(server::QuotaCost(*request)); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   server_->Put(*request, ReplyTo(reactor, response));
   return reactor;
 }
@@ -37,6 +41,10 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
                                          etcdserverpb::TxnResponse* response) {
   auto* reactor = ctx->DefaultReactor();
   if (!WithinLimit(*request, server_->config().max_request_bytes, reactor)) return reactor;
+  if (Status s = server_->CheckQuota(server::QuotaCost(*request)); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   server_->Txn(*request, ReplyTo(reactor, response));
   return reactor;
 }

@@ -60,6 +60,10 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
                                                    const etcdserverpb::LeaseGrantRequest* request,
                                                    etcdserverpb::LeaseGrantResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (Status s = server_->CheckQuota(server::QuotaCost(*request)); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   server_->LeaseGrant(*request, ReplyTo(reactor, response));
   return reactor;
 }

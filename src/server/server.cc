@@ -256,6 +256,7 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
 
   applier_ = std::make_unique<Applier>(store_.get());
   applier_->set_leases(lessor_.get(), clock_);
+  RETURN_IF_ERROR(OpenMaintenance());
   Driver::Deps deps;
   deps.wal = wal_.get();
   deps.store = store_.get();

@@ -21,10 +21,13 @@
 #include "io/file_system.h"
 #include "lease/lessor.h"
 #include "mvcc/store.h"
+#include "server/alarm_store.h"
 #include "server/applier.h"
 #include "server/driver.h"
 #include "server/lease_expiry.h"
+#include "server/maintenance.h"
 #include "server/membership.h"
+#include "server/quota.h"
 #include "wal/wal.h"
 
 namespace dolmen::server {
@@ -152,6 +155,24 @@ class Server {
     return store_->HashKv(revision);
   }
 
+  // Maintenance (maintenance.cc, docs/maintenance.md).
+  // etcd's Alarm: GET, ACTIVATE and DEACTIVATE all go through the log.
+  void Alarm(const etcdserverpb::AlarmRequest& r, Callback<etcdserverpb::AlarmResponse> done);
+  // The active alarms (for Status), ordered by type and member.
+  std::vector<etcdserverpb::AlarmMember> ActiveAlarms() const;
+  // etcd's quota check before proposing a request that costs `cost` bytes (QuotaCost): kNoSpace
+  // if the backend would exceed --quota-backend-bytes, after asking the cluster to raise this
+  // member's NOSPACE alarm.
+  Status CheckQuota(uint64_t cost);
+  // etcd's Hash: CRC-32C of the whole backend (backend::HashContents) without member-local
+  // state, taken on the driver thread between applied batches so that it matches a revision.
+  void Hash(Callback<BackendHash> done);
+  // etcd's Defragment, on the driver thread where no backend write txn is open.
+  void Defragment(std::function<void(Status)> done);
+  // A consistent copy of the backend for the Snapshot stream, in a temporary file under the
+  // data dir. Runs on the calling thread, concurrently with writes.
+  Result<std::unique_ptr<BackendSnapshot>> OpenSnapshot();
+
  private:
   explicit Server(ServerConfig config);
   Status OpenStorage();
@@ -180,6 +201,11 @@ class Server {
   void StartLeases();
   void StopLeases();
   Status LeaderOnly();
+  // Maintenance (maintenance.cc): alarms loaded, quota wired into the applier, leftover
+  // snapshot files removed. In StartRaft, once the applier exists.
+  Status OpenMaintenance();
+  // Proposes this member's NOSPACE alarm unless it is active or already being proposed.
+  void RaiseNoSpaceAlarm();
 
   ServerConfig config_;
   MemberId member_id_;
@@ -196,6 +222,10 @@ class Server {
   const Clock* clock_ = nullptr;  // config_.clock or system_clock_
   std::unique_ptr<lease::Lessor> lessor_;
   std::unique_ptr<LeaseExpiryChecker> lease_expiry_;  // after driver_: destroyed first
+  std::unique_ptr<AlarmStore> alarms_;
+  std::unique_ptr<Quota> quota_;
+  std::atomic<bool> raising_no_space_{false};
+  std::atomic<uint64_t> next_snapshot_file_{1};
   std::atomic<bool> failed_{false};
   std::atomic<bool> stopped_{false};
   std::mutex published_mu_;
