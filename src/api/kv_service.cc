@@ -22,6 +22,10 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
   auto* reactor = ctx->DefaultReactor();
   if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   if (!WithinLimit(*request, server_->config().max_request_bytes, reactor)) return reactor;
+  if (Status s = server_->CheckQuota(server::QuotaCost(*request)); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   server_->Put(*request, ReplyTo(reactor, response));
   return reactor;
 }
@@ -42,6 +46,10 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
   auto* reactor = ctx->DefaultReactor();
   if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   if (!WithinLimit(*request, server_->config().max_request_bytes, reactor)) return reactor;
+  if (Status s = server_->CheckQuota(server::QuotaCost(*request)); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   server_->Txn(*request, ReplyTo(reactor, response));
   return reactor;
 }

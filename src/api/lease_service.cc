@@ -144,6 +144,10 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
                                                    etcdserverpb::LeaseGrantResponse* response) {
   auto* reactor = ctx->DefaultReactor();
   if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
+  if (Status s = server_->CheckQuota(server::QuotaCost(*request)); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   server_->LeaseGrant(*request, ReplyTo(reactor, response));
   return reactor;
 }

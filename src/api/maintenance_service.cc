@@ -1,8 +1,73 @@
 #include "api/maintenance_service.h"
 
+#include "api/errors.h"
 #include "api/require_leader.h"
+#include "api/unary_reply.h"
 
 namespace dolmen::api {
+namespace {
+
+// etcd's snapshotSendBufferSize.
+constexpr size_t kSnapshotChunkBytes = 32 * 1024;
+
+// How etcd prints an alarm in Status errors: gogoproto's compact text of AlarmMember.
+std::string AlarmText(const etcdserverpb::AlarmMember& m) {
+  return "memberID:" + std::to_string(m.memberid()) +
+         " alarm:" + etcdserverpb::AlarmType_Name(m.alarm()) + " ";
+}
+
+// Streams a backend snapshot as etcd 3.4 does: chunks of the image, each with the bytes still
+// to come after it in remaining_bytes, then one more message whose blob is the SHA-256 of the
+// image (remaining_bytes 0). The temporary file goes when the reactor does.
+class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
+ public:
+  explicit SnapshotWriter(server::Server* server) {
+    auto snapshot = server->OpenSnapshot();
+    if (!snapshot.ok()) {
+      Finish(ToGrpcStatus(snapshot.status()));
+      return;
+    }
+    snapshot_ = std::move(snapshot).value();
+    WriteNext();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "snapshot stream broken"));
+      return;
+    }
+    WriteNext();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void WriteNext() {
+    response_.Clear();
+    if (checksum_sent_) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    if (snapshot_->sent_bytes() < snapshot_->size_bytes()) {
+      auto chunk = snapshot_->Next(kSnapshotChunkBytes);
+      if (!chunk.ok()) {
+        Finish(ToGrpcStatus(chunk.status()));
+        return;
+      }
+      response_.set_remaining_bytes(snapshot_->size_bytes() - snapshot_->sent_bytes());
+      response_.set_blob(std::move(chunk).value());
+    } else {
+      response_.set_remaining_bytes(0);
+      response_.set_blob(snapshot_->Sha256());
+      checksum_sent_ = true;
+    }
+    StartWrite(&response_);
+  }
+
+  std::unique_ptr<server::BackendSnapshot> snapshot_;
+  etcdserverpb::SnapshotResponse response_;
+  bool checksum_sent_ = false;
+};
+
+}  // namespace
 
 grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext* ctx,
                                                      const etcdserverpb::StatusRequest*,
@@ -18,6 +83,8 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
   response->set_raftterm(server_->term().value());
   auto self = server_->membership().Get(server_->member_id());
   response->set_islearner(self && self->is_learner());
+  if (server_->leader().value() == 0) response->add_errors("etcdserver: no leader");
+  for (const auto& alarm : server_->ActiveAlarms()) response->add_errors(AlarmText(alarm));
   auto* reactor = ctx->DefaultReactor();
   if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   reactor->Finish(grpc::Status::OK);
@@ -25,16 +92,50 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext* ctx,
-                                                    const etcdserverpb::AlarmRequest*,
+                                                    const etcdserverpb::AlarmRequest* request,
                                                     etcdserverpb::AlarmResponse* response) {
-  // No alarm can be raised yet (quota enforcement comes with the cluster work), so GET lists
-  // none and ACTIVATE/DEACTIVATE have nothing to change.
-  server_->FillHeader(response->mutable_header());
-  response->mutable_header()->set_revision(server_->current_revision().value());
   auto* reactor = ctx->DefaultReactor();
   if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
-  reactor->Finish(grpc::Status::OK);
+  server_->Alarm(*request, ReplyTo(reactor, response));
   return reactor;
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* ctx,
+                                                   const etcdserverpb::HashRequest*,
+                                                   etcdserverpb::HashResponse* response) {
+  auto* reactor = ctx->DefaultReactor();
+  server_->Hash([this, reactor, response](Result<server::BackendHash> result) {
+    if (!result.ok()) {
+      reactor->Finish(ToGrpcStatus(result.status()));
+      return;
+    }
+    server_->FillHeader(response->mutable_header());
+    response->mutable_header()->set_revision(result->revision.value());
+    response->set_hash(result->hash);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Defragment(
+    grpc::CallbackServerContext* ctx, const etcdserverpb::DefragmentRequest*,
+    etcdserverpb::DefragmentResponse* response) {
+  auto* reactor = ctx->DefaultReactor();
+  server_->Defragment([this, reactor, response](dolmen::Status s) {
+    if (!s.ok()) {
+      reactor->Finish(ToGrpcStatus(s));
+      return;
+    }
+    server_->FillHeader(response->mutable_header());
+    response->mutable_header()->set_revision(server_->current_revision().value());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
+    grpc::CallbackServerContext*, const etcdserverpb::SnapshotRequest*) {
+  return new SnapshotWriter(server_);
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext* ctx,

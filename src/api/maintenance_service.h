@@ -1,5 +1,5 @@
-// etcdserverpb.Maintenance: Status, Alarm (list/deactivate; no alarm is raised yet) and
-// HashKV today; the rest arrives with the replicated cluster.
+// etcdserverpb.Maintenance: Status, Alarm, Hash, HashKV, Defragment, Snapshot and MoveLeader
+// (docs/maintenance.md). Downgrade is not implemented.
 #pragma once
 
 #include "api/not_implemented.h"
@@ -26,10 +26,12 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
                                    const etcdserverpb::HashKVRequest* request,
                                    etcdserverpb::HashKVResponse* response) override;
 
-  DOLMEN_NOT_IMPLEMENTED_UNARY(Maintenance, Defragment, etcdserverpb::DefragmentRequest,
-                               etcdserverpb::DefragmentResponse)
-  DOLMEN_NOT_IMPLEMENTED_UNARY(Maintenance, Hash, etcdserverpb::HashRequest,
-                               etcdserverpb::HashResponse)
+  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::DefragmentRequest* request,
+                                       etcdserverpb::DefragmentResponse* response) override;
+  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* ctx,
+                                 const etcdserverpb::HashRequest* request,
+                                 etcdserverpb::HashResponse* response) override;
   grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::MoveLeaderRequest* request,
                                        etcdserverpb::MoveLeaderResponse* response) override;
@@ -37,10 +39,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
                                etcdserverpb::DowngradeResponse)
 
   grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* Snapshot(
-      grpc::CallbackServerContext*, const etcdserverpb::SnapshotRequest*) override {
-    return new FinishedWriter<etcdserverpb::SnapshotResponse>(
-        NotImplemented("/etcdserverpb.Maintenance/Snapshot"));
-  }
+      grpc::CallbackServerContext* ctx, const etcdserverpb::SnapshotRequest* request) override;
 
  private:
   server::Server* server_;

@@ -78,11 +78,25 @@ class Backend {
   // what a leader sends a follower that fell behind its compacted log. kAlreadyExists if
   // `path` exists.
   virtual Status CopyTo(const std::string& path) = 0;
+  // etcd's defragmentation: rewrites the data file without its free pages, so SizeBytes() drops
+  // to about SizeInUseBytes(); the contents are unchanged. Waits until every open ReadTxn (and
+  // any CopyTo) has finished and holds back new BeginRead/BeginWrite/CopyTo/Sync until done,
+  // so the caller must hold no ReadTxn itself (it would wait forever). kFailedPrecondition if a
+  // WriteTxn is open. A crash at any point leaves either the old file or the new one, whole.
+  // If the rewritten file cannot be reopened the backend fails every later call.
+  virtual Status Defragment() = 0;
 };
 
 // Replaces everything in `target` with the contents of `source`: every bucket of `target` is
 // emptied, then every bucket of `source` copied in. Used to install a snapshot image into a
 // live backend in one transaction, so readers see the old state or the new, never a mix.
 Status ReplaceContents(ReadTxn& source, WriteTxn& target);
+
+// etcd's backend Hash: CRC-32C (Castagnoli) over every bucket name in byte order, each followed
+// by the keys and values of that bucket in key order, except the pairs `skip(bucket, key)`
+// selects (member-local state). The bytes are fed without lengths or separators, as etcd does.
+// Equal contents give equal hashes whatever the backend implementation.
+using HashSkip = std::function<bool(std::string_view bucket, std::string_view key)>;
+Result<uint32_t> HashContents(ReadTxn& txn, const HashSkip& skip);
 
 }  // namespace dolmen::backend

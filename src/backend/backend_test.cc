@@ -3,13 +3,16 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "backend/lmdb/lmdb_backend.h"
 #include "backend/memory_backend.h"
+#include "base/crc32c.h"
 
 namespace dolmen::backend {
 namespace {
@@ -301,6 +304,101 @@ TEST(BackendImageTest, GarbageImageIsRefused) {
   EXPECT_FALSE(OpenLmdbImage(dir.path() + "/missing.db").ok());
 }
 
+// Every bucket, key and value of a backend, for comparing contents before and after.
+using Contents = std::map<std::string, std::vector<std::pair<std::string, std::string>>>;
+Contents AllContents(Backend& backend) {
+  auto txn = backend.BeginRead();
+  CHECK(txn.ok());
+  Contents out;
+  auto buckets = (*txn)->Buckets();
+  CHECK(buckets.ok());
+  for (const std::string& bucket : *buckets) {
+    auto& rows = out[bucket];
+    CHECK((*txn)
+              ->Scan(bucket, "", "",
+                     [&](std::string_view k, std::string_view v) {
+                       rows.emplace_back(k, v);
+                       return true;
+                     })
+              .ok());
+  }
+  return out;
+}
+
+uint32_t HashOf(Backend& backend, const HashSkip& skip = nullptr) {
+  auto txn = backend.BeginRead();
+  CHECK(txn.ok());
+  auto hash = HashContents(**txn, skip);
+  CHECK(hash.ok());
+  return *hash;
+}
+
+TEST_P(BackendTest, DefragmentKeepsContentsAndWritesContinue) {
+  for (int i = 0; i < 200; ++i) PutAndCommit("b", "k" + std::to_string(i), std::string(100, 'x'));
+  PutAndCommit("meta", "m", "1");
+  {
+    auto txn = backend_->BeginWrite();
+    ASSERT_TRUE(txn.ok());
+    for (int i = 0; i < 200; i += 2) ASSERT_TRUE((*txn)->Delete("b", "k" + std::to_string(i)).ok());
+    ASSERT_TRUE((*txn)->Commit().ok());
+  }
+  Contents before = AllContents(*backend_);
+  uint32_t hash_before = HashOf(*backend_);
+  ASSERT_EQ(before["b"].size(), 100u);
+  Status s = backend_->Defragment();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(AllContents(*backend_), before);
+  EXPECT_EQ(HashOf(*backend_), hash_before);
+  PutAndCommit("new", "k", "v");  // a new bucket after reopening the handles
+  PutAndCommit("b", "k0", "again");
+  EXPECT_EQ(Read("new", "k"), "v");
+  EXPECT_EQ(Read("b", "k0"), "again");
+  EXPECT_EQ(Read("b", "k1"), std::string(100, 'x'));
+}
+
+TEST_P(BackendTest, DefragmentRefusedWhileAWriteTxnIsOpen) {
+  auto txn = backend_->BeginWrite();
+  ASSERT_TRUE(txn.ok());
+  EXPECT_EQ(backend_->Defragment().code(), Code::kFailedPrecondition);
+  ASSERT_TRUE((*txn)->Put("b", "k", "v").ok());
+  ASSERT_TRUE((*txn)->Commit().ok());
+  EXPECT_EQ(Read("b", "k"), "v");
+}
+
+TEST_P(BackendTest, HashCoversBucketsKeysValuesAndHonoursSkip) {
+  PutAndCommit("a", "k", "v");
+  PutAndCommit("meta", "local", "1");
+  uint32_t full = HashOf(*backend_);
+  auto skip_local = [](std::string_view b, std::string_view k) {
+    return b == "meta" && k == "local";
+  };
+  uint32_t skipped = HashOf(*backend_, skip_local);
+  EXPECT_NE(full, skipped);
+  PutAndCommit("meta", "local", "2");  // a skipped pair does not change the hash
+  EXPECT_EQ(HashOf(*backend_, skip_local), skipped);
+  EXPECT_NE(HashOf(*backend_), full);
+  PutAndCommit("a", "k", "w");
+  EXPECT_NE(HashOf(*backend_, skip_local), skipped);
+  // The definition, spelled out: CRC-32C over "a" "k" "w" "meta" (the skipped pair left out).
+  EXPECT_EQ(HashOf(*backend_, skip_local), crc32c::Value(std::string_view("akwmeta")));
+}
+
+TEST(BackendHashTest, SameContentsSameHashOnEveryImplementation) {
+  TempDir dir;
+  auto lmdb = OpenLmdb(dir.path() + "/db", Options());
+  ASSERT_TRUE(lmdb.ok());
+  auto memory = NewMemoryBackend();
+  for (Backend* b : {lmdb->get(), memory.get()}) {
+    auto txn = b->BeginWrite();
+    ASSERT_TRUE(txn.ok());
+    ASSERT_TRUE((*txn)->Put("key", "r1", "v1").ok());
+    ASSERT_TRUE((*txn)->Put("lease", "l", "").ok());
+    ASSERT_TRUE((*txn)->Commit().ok());
+  }
+  EXPECT_EQ(HashOf(**lmdb), HashOf(*memory));
+  EXPECT_EQ(crc32c::Value(std::string_view("123456789")), 0xE3069283u);  // the CRC-32C check
+}
+
 INSTANTIATE_TEST_SUITE_P(All, BackendTest, ::testing::Values(Kind::kMemory, Kind::kLmdb),
                          [](const auto& info) {
                            return info.param == Kind::kMemory ? "Memory" : "Lmdb";
@@ -407,6 +505,145 @@ TEST_F(BackendLmdbTest, GarbageFileIsCorruptionNamingTheFile) {
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().code(), Code::kCorruption) << b.status().ToString();
   EXPECT_NE(b.status().message().find(path + "/data.mdb"), std::string::npos);
+}
+
+TEST_F(BackendLmdbTest, DefragmentShrinksTheFileToWhatIsInUse) {
+  std::string path = dir_.path() + "/db";
+  auto b = OpenLmdb(path, Options());
+  ASSERT_TRUE(b.ok());
+  Backend& backend = **b;
+  // ~8 MiB of values, then all but every 50th deleted: the file keeps its size as free pages.
+  for (int batch = 0; batch < 8; ++batch) {
+    auto w = backend.BeginWrite();
+    ASSERT_TRUE(w.ok());
+    for (int i = 0; i < 256; ++i) {
+      std::string key = "k" + std::to_string(batch * 1000 + i);
+      ASSERT_TRUE((*w)->Put("key", key, std::string(4000, static_cast<char>('a' + i % 26))).ok());
+    }
+    ASSERT_TRUE((*w)->Commit().ok());
+  }
+  {
+    auto w = backend.BeginWrite();
+    ASSERT_TRUE(w.ok());
+    for (int batch = 0; batch < 8; ++batch) {
+      for (int i = 0; i < 256; ++i) {
+        if (i % 50 == 0) continue;
+        ASSERT_TRUE((*w)->Delete("key", "k" + std::to_string(batch * 1000 + i)).ok());
+      }
+    }
+    ASSERT_TRUE((*w)->Commit().ok());
+  }
+  Contents before = AllContents(backend);
+  uint64_t size_before = backend.SizeBytes();
+  uint64_t in_use_before = backend.SizeInUseBytes();
+  ASSERT_GT(size_before, 8u << 20);
+  ASSERT_LT(in_use_before * 4, size_before);
+  Status s = backend.Defragment();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  uint64_t size_after = backend.SizeBytes();
+  EXPECT_LE(size_after, in_use_before + 4 * 4096) << "before " << size_before;
+  EXPECT_LT(size_after * 4, size_before);
+  EXPECT_EQ(AllContents(backend), before);
+  EXPECT_FALSE(std::filesystem::exists(path + "/data.mdb.defrag"));
+  // Durable and reopenable as it is.
+  ASSERT_TRUE(backend.Sync().ok());
+  b->reset();
+  auto again = OpenLmdb(path, Options());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(AllContents(**again), before);
+}
+
+TEST_F(BackendLmdbTest, StrayDefragmentCopyIsIgnoredAtOpen) {
+  std::string path = dir_.path() + "/db";
+  {
+    auto b = OpenLmdb(path, Options());
+    ASSERT_TRUE(b.ok());
+    auto w = (*b)->BeginWrite();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Put("b", "k", "v").ok());
+    ASSERT_TRUE((*w)->Commit().ok());
+    ASSERT_TRUE((*b)->Sync().ok());
+  }
+  // What a crash between writing the copy and renaming it leaves: a partial copy.
+  { std::ofstream(path + "/data.mdb.defrag", std::ios::binary) << std::string(5000, 'z'); }
+  auto b = OpenLmdb(path, Options());
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_FALSE(std::filesystem::exists(path + "/data.mdb.defrag"));
+  auto r = (*b)->BeginRead();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*(*r)->Get("b", "k"), "v");
+}
+
+TEST_F(BackendLmdbTest, DefragmentWaitsForOpenReadersAndConcurrentReadersSeeTheData) {
+  auto b = OpenLmdb(dir_.path() + "/db", Options());
+  ASSERT_TRUE(b.ok());
+  Backend& backend = **b;
+  {
+    auto w = backend.BeginWrite();
+    ASSERT_TRUE(w.ok());
+    for (int i = 0; i < 500; ++i) {
+      ASSERT_TRUE((*w)->Put("key", "k" + std::to_string(i), "v" + std::to_string(i)).ok());
+    }
+    ASSERT_TRUE((*w)->Commit().ok());
+  }
+  // A reader open when Defragment starts holds it back until the reader is done.
+  auto held = backend.BeginRead();
+  ASSERT_TRUE(held.ok());
+  std::atomic<bool> defrag_done{false};
+  Status first;
+  std::thread defrag([&] {
+    first = backend.Defragment();
+    defrag_done = true;
+  });
+  for (int i = 0; i < 500; ++i) {
+    EXPECT_EQ(*(*held)->Get("key", "k" + std::to_string(i)), "v" + std::to_string(i));
+  }
+  EXPECT_FALSE(defrag_done.load());
+  held->reset();
+  defrag.join();
+  EXPECT_TRUE(first.ok()) << first.ToString();
+
+  // Readers on other threads keep reading (and CopyTo keeps copying) while the backend is
+  // defragmented again and again; every read is right.
+  std::atomic<int> wrong{0}, reads{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&, t] {
+      for (int round = 0; round < 300; ++round) {
+        auto txn = backend.BeginRead();
+        if (!txn.ok()) {
+          ++wrong;
+          continue;
+        }
+        int i = (round * 7 + t * 13) % 500;
+        auto got = (*txn)->Get("key", "k" + std::to_string(i));
+        if (!got.ok() || *got != "v" + std::to_string(i)) ++wrong;
+        ++reads;
+      }
+    });
+  }
+  for (int round = 0; round < 10; ++round) {
+    Status s = backend.Defragment();
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(reads.load(), 900);
+  std::string image = dir_.path() + "/image.db";
+  ASSERT_TRUE(backend.CopyTo(image).ok());
+  auto copy = OpenLmdbImage(image);
+  ASSERT_TRUE(copy.ok());
+  EXPECT_EQ(AllContents(**copy), AllContents(backend));
+}
+
+TEST_F(BackendLmdbTest, ReadOnlyImageIsNotDefragmented) {
+  auto b = OpenLmdb(dir_.path() + "/db", Options());
+  ASSERT_TRUE(b.ok());
+  std::string image = dir_.path() + "/image.db";
+  ASSERT_TRUE((*b)->CopyTo(image).ok());
+  auto copy = OpenLmdbImage(image);
+  ASSERT_TRUE(copy.ok());
+  EXPECT_EQ((*copy)->Defragment().code(), Code::kFailedPrecondition);
 }
 
 TEST_F(BackendLmdbTest, UncreatableDirectoryIsIoError) {

@@ -133,6 +133,11 @@ class MemoryBackend final : public Backend {
     if (!out) return IoError("write " + path);
     return OkStatus();
   }
+  // Nothing to compact: the size is always the size in use. Same precondition as LMDB's.
+  Status Defragment() override {
+    if (writer_open_) return Status(Code::kFailedPrecondition, "defragment with a write txn open");
+    return OkStatus();
+  }
 
   std::shared_ptr<const Root> Snapshot() {
     std::lock_guard lock(mu_);

@@ -57,6 +57,19 @@ class FileSystem {
   virtual Result<std::unique_ptr<WritableFile>> OpenForAppend(const std::string& path) = 0;
   // Whole-file read. kNotFound if missing.
   virtual Result<std::string> ReadFile(const std::string& path) = 0;
+  // Up to `max_bytes` from byte `offset` (fewer at the end of the file, none past it), for
+  // reading a large file in pieces. kNotFound if missing. The default reads the whole file;
+  // real file systems override it.
+  virtual Result<std::string> ReadAt(const std::string& path, uint64_t offset, size_t max_bytes) {
+    ASSIGN_OR_RETURN(std::string all, ReadFile(path));
+    if (offset >= all.size()) return std::string();
+    return all.substr(offset, max_bytes);
+  }
+  // The file's size in bytes. kNotFound if missing.
+  virtual Result<uint64_t> FileSize(const std::string& path) {
+    ASSIGN_OR_RETURN(std::string all, ReadFile(path));
+    return static_cast<uint64_t>(all.size());
+  }
   // Entry names (not paths) in `dir`, sorted, without "." and "..". kNotFound if missing.
   virtual Result<std::vector<std::string>> ListDir(const std::string& dir) = 0;
   // mkdir -p.

@@ -353,13 +353,16 @@ ApplyResult Applier::Apply(const internal::InternalRequest& request) {
   };
   switch (request.request_case()) {
     case internal::InternalRequest::kPut:
-      take(Put(request.put()));
+      ApplyWithQuota(QuotaCost(request.put()), &out, [&] { take(Put(request.put())); });
       break;
     case internal::InternalRequest::kDeleteRange:
       take(DeleteRange(request.delete_range()));
       break;
     case internal::InternalRequest::kTxn:
-      take(Txn(request.txn()));
+      ApplyWithQuota(QuotaCost(request.txn()), &out, [&] { take(Txn(request.txn())); });
+      break;
+    case internal::InternalRequest::kAlarm:
+      take(Alarm(request.alarm()));
       break;
     case internal::InternalRequest::kCompaction:
       take(Compact(request.compaction()));
@@ -372,7 +375,8 @@ ApplyResult Applier::Apply(const internal::InternalRequest& request) {
       }
       LeaseApplyContext ctx{store_, lessor_, clock_, event_sink_, &storage_failed_};
       if (request.has_lease_grant()) {
-        take(ApplyLeaseGrant(ctx, request.lease_grant()));
+        ApplyWithQuota(QuotaCost(request.lease_grant()), &out,
+                       [&] { take(ApplyLeaseGrant(ctx, request.lease_grant())); });
       } else {
         take(ApplyLeaseRevoke(ctx, request.lease_revoke()));
       }
@@ -431,6 +435,75 @@ Result<etcdserverpb::CompactionResponse> Applier::Compact(
   etcdserverpb::CompactionResponse out;
   out.mutable_header()->set_revision(store_->CurrentRevision().value());
   return out;
+}
+
+}  // namespace dolmen::server
+
+namespace dolmen::server {
+
+namespace {
+Status NoSpace() { return {Code::kNoSpace, "mvcc: database space exceeded"}; }
+}  // namespace
+
+void Applier::ApplyWithQuota(uint64_t cost, ApplyResult* out, const std::function<void()>& apply) {
+  if (cost > 0 && alarms_ != nullptr && alarms_->Active(etcdserverpb::NOSPACE)) {
+    out->status = NoSpace();
+    return;
+  }
+  // Measured before applying, as etcd's quota applier does; the request is applied either way
+  // (every member must apply the same entries), only the answer differs.
+  bool fits = quota_ == nullptr || quota_->Available(cost);
+  apply();
+  if (fits || !out->status.ok()) return;
+  out->status = NoSpace();
+  out->response = std::monostate();
+  if (quota_exceeded_ && !(alarms_ != nullptr && alarms_->Active(etcdserverpb::NOSPACE))) {
+    quota_exceeded_();
+  }
+}
+
+Result<etcdserverpb::AlarmResponse> Applier::Alarm(const etcdserverpb::AlarmRequest& request) {
+  if (alarms_ == nullptr) return Unimplemented("alarms are not enabled on this applier");
+  etcdserverpb::AlarmResponse response;
+  MemberId member(request.memberid());
+  switch (request.action()) {
+    case etcdserverpb::AlarmRequest::GET:
+      for (auto& m : alarms_->Get(request.alarm())) *response.add_alarms() = std::move(m);
+      break;
+    case etcdserverpb::AlarmRequest::ACTIVATE: {
+      auto txn = store_->BatchTxn();
+      if (!txn.ok()) {
+        storage_failed_ = true;
+        return txn.status();
+      }
+      auto m = alarms_->Activate(member, request.alarm(), *txn);
+      if (!m.ok()) {
+        storage_failed_ = true;
+        return m.status();
+      }
+      *response.add_alarms() = *m;
+      break;
+    }
+    case etcdserverpb::AlarmRequest::DEACTIVATE: {
+      auto txn = store_->BatchTxn();
+      if (!txn.ok()) {
+        storage_failed_ = true;
+        return txn.status();
+      }
+      auto m = alarms_->Deactivate(member, request.alarm(), *txn);
+      if (!m.ok()) {
+        storage_failed_ = true;
+        return m.status();
+      }
+      if (*m) *response.add_alarms() = **m;
+      break;
+    }
+    default:
+      // etcd answers an unknown action with an empty response.
+      break;
+  }
+  response.mutable_header()->set_revision(store_->CurrentRevision().value());
+  return response;
 }
 
 }  // namespace dolmen::server

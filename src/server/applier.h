@@ -12,13 +12,16 @@
 #include "etcdserverpb/rpc.pb.h"
 #include "lease/lessor.h"
 #include "mvcc/store.h"
+#include "server/alarm_store.h"
+#include "server/quota.h"
 
 namespace dolmen::server {
 
 using ApplyResponse =
     std::variant<std::monostate, etcdserverpb::PutResponse, etcdserverpb::DeleteRangeResponse,
                  etcdserverpb::TxnResponse, etcdserverpb::CompactionResponse,
-                 etcdserverpb::LeaseGrantResponse, etcdserverpb::LeaseRevokeResponse>;
+                 etcdserverpb::LeaseGrantResponse, etcdserverpb::LeaseRevokeResponse,
+                 etcdserverpb::AlarmResponse>;
 
 struct ApplyResult {
   Status status;
@@ -39,6 +42,17 @@ class Applier {
   void set_leases(lease::Lessor* lessor, const Clock* clock) {
     lessor_ = lessor;
     clock_ = clock;
+  }
+
+  // Before the first Apply: the alarms (AlarmRequest entries fail without them; with a NOSPACE
+  // alarm active, puts, txns with puts and lease grants fail with kNoSpace, as etcd's capped
+  // applier) and, optionally, the quota checked at apply time. `exceeded` runs on the apply
+  // thread when an applied request went past the quota while no NOSPACE alarm was active: the
+  // member then raises one (etcd's applyEntryNormal).
+  void set_alarms(AlarmStore* alarms, const Quota* quota, std::function<void()> exceeded) {
+    alarms_ = alarms;
+    quota_ = quota;
+    quota_exceeded_ = std::move(exceeded);
   }
 
   // When set, every change applied is appended here (in revision order) for watchers.
@@ -63,11 +77,18 @@ class Applier {
   Result<etcdserverpb::DeleteRangeResponse> DeleteRange(
       const etcdserverpb::DeleteRangeRequest& request);
   Result<etcdserverpb::CompactionResponse> Compact(const etcdserverpb::CompactionRequest& request);
+  Result<etcdserverpb::AlarmResponse> Alarm(const etcdserverpb::AlarmRequest& request);
+  // The NOSPACE gate around a request that adds data (cost > 0): refused while the alarm is
+  // active; otherwise applied by `apply`, and answered kNoSpace if it did not fit.
+  void ApplyWithQuota(uint64_t cost, ApplyResult* out, const std::function<void()>& apply);
 
   mvcc::Store* store_;
   lease::Lessor* lessor_ = nullptr;
   const Clock* clock_ = nullptr;
   std::vector<mvcc::Event>* event_sink_ = nullptr;
+  AlarmStore* alarms_ = nullptr;
+  const Quota* quota_ = nullptr;
+  std::function<void()> quota_exceeded_;
   bool storage_failed_ = false;
 };
 

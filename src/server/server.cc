@@ -268,6 +268,7 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
 
   applier_ = std::make_unique<Applier>(store_.get());
   applier_->set_leases(lessor_.get(), clock_);
+  RETURN_IF_ERROR(OpenMaintenance());
   Driver::Deps deps;
   deps.wal = wal_.get();
   deps.store = store_.get();
@@ -319,6 +320,7 @@ Status Server::InstallSnapshot(const raft::SnapshotMetadata& meta) {
   RETURN_IF_ERROR(RestoreFromImage(meta.index));
   RETURN_IF_ERROR(ReloadLeases());
   RETURN_IF_ERROR(membership_->Load(backend_.get()));
+  if (alarms_) RETURN_IF_ERROR(alarms_->Load(backend_.get()));  // the leader's alarms now
   images_->RemoveUpTo(meta.index, /*include_outgoing=*/false);
   Log("installed the leader's snapshot at index " + std::to_string(meta.index.value()) +
       " (store revision " + std::to_string(store_->CurrentRevision().value()) + ")");

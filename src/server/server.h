@@ -21,11 +21,14 @@
 #include "io/file_system.h"
 #include "lease/lessor.h"
 #include "mvcc/store.h"
+#include "server/alarm_store.h"
 #include "server/applier.h"
 #include "server/driver.h"
 #include "server/forwarder.h"
 #include "server/lease_expiry.h"
+#include "server/maintenance.h"
 #include "server/membership.h"
+#include "server/quota.h"
 #include "server/snapshot_images.h"
 #include "wal/wal.h"
 
@@ -186,6 +189,24 @@ class Server {
     return store_->HashKv(revision);
   }
 
+  // Maintenance (maintenance.cc, docs/maintenance.md).
+  // etcd's Alarm: GET, ACTIVATE and DEACTIVATE all go through the log.
+  void Alarm(const etcdserverpb::AlarmRequest& r, Callback<etcdserverpb::AlarmResponse> done);
+  // The active alarms (for Status), ordered by type and member.
+  std::vector<etcdserverpb::AlarmMember> ActiveAlarms() const;
+  // etcd's quota check before proposing a request that costs `cost` bytes (QuotaCost): kNoSpace
+  // if the backend would exceed --quota-backend-bytes, after asking the cluster to raise this
+  // member's NOSPACE alarm.
+  Status CheckQuota(uint64_t cost);
+  // etcd's Hash: CRC-32C of the whole backend (backend::HashContents) without member-local
+  // state, taken on the driver thread between applied batches so that it matches a revision.
+  void Hash(Callback<BackendHash> done);
+  // etcd's Defragment, on the driver thread where no backend write txn is open.
+  void Defragment(std::function<void(Status)> done);
+  // A consistent copy of the backend for the Snapshot stream, in a temporary file under the
+  // data dir. Runs on the calling thread, concurrently with writes.
+  Result<std::unique_ptr<BackendSnapshot>> OpenSnapshot();
+
  private:
   explicit Server(ServerConfig config);
   Status OpenStorage();
@@ -223,6 +244,11 @@ class Server {
   // Runs `attempt` against the leader through forwarder_ (see Forwarder::Run).
   void ForwardToLeader(Forwarder::Attempt attempt, Forwarder::IsFinal is_final,
                        std::function<void(Status)> finish);
+  // Maintenance (maintenance.cc): alarms loaded, quota wired into the applier, leftover
+  // snapshot files removed. In StartRaft, once the applier exists.
+  Status OpenMaintenance();
+  // Proposes this member's NOSPACE alarm unless it is active or already being proposed.
+  void RaiseNoSpaceAlarm();
 
   ServerConfig config_;
   MemberId member_id_;
@@ -242,6 +268,10 @@ class Server {
   std::unique_ptr<LeaseExpiryChecker> lease_expiry_;  // after driver_: destroyed first
   LeaderClient* leader_client_ = nullptr;
   std::unique_ptr<Forwarder> forwarder_;  // after driver_: destroyed first
+  std::unique_ptr<AlarmStore> alarms_;
+  std::unique_ptr<Quota> quota_;
+  std::atomic<bool> raising_no_space_{false};
+  std::atomic<uint64_t> next_snapshot_file_{1};
   std::atomic<bool> failed_{false};
   std::atomic<bool> stopped_{false};
   std::mutex published_mu_;

@@ -20,6 +20,7 @@ class SharedBackend final : public backend::Backend {
   uint64_t SizeBytes() override { return base_->SizeBytes(); }
   uint64_t SizeInUseBytes() override { return base_->SizeInUseBytes(); }
   Status CopyTo(const std::string& path) override { return base_->CopyTo(path); }
+  Status Defragment() override { return base_->Defragment(); }
 
  private:
   backend::Backend* base_;

@@ -135,8 +135,9 @@ class ServerError(Exception):
 class Server:
     """One server process (kind 'dolmen' or 'etcd') on loopback with its own data directory."""
 
-    def __init__(self, kind, binary, name="m1", peer_flags=True, label=None):
+    def __init__(self, kind, binary, name="m1", peer_flags=True, label=None, extra_flags=()):
         assert kind in ("dolmen", "etcd"), kind
+        self.extra_flags = list(extra_flags)  # appended to the command line (same on both sides)
         self.kind = kind
         self.binary = binary
         self.name = name
@@ -172,7 +173,7 @@ class Server:
             peer_url = "http://%s:%d" % (LOOPBACK, self.peer_port)
             cmd += ["--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
                     "--initial-cluster", "%s=%s" % (self.name, peer_url)]
-        return cmd
+        return cmd + self.extra_flags
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -297,14 +298,15 @@ class Server:
         return int(header.get("cluster_id", 0)), int(header.get("member_id", 0))
 
 
-def dolmen_server(name="m1"):
+def dolmen_server(name="m1", extra_flags=()):
     return Server(CONFIG.dolmen_kind, CONFIG.dolmen, name=name,
                   peer_flags=CONFIG.dolmen_kind == "etcd" or not CONFIG.dolmen_client_flags_only,
-                  label="dolmen" if CONFIG.dolmen_kind == "dolmen" else "dolmen-as-etcd")
+                  label="dolmen" if CONFIG.dolmen_kind == "dolmen" else "dolmen-as-etcd",
+                  extra_flags=extra_flags)
 
 
-def etcd_server(name="m1"):
-    return Server("etcd", CONFIG.etcd, name=name, label="etcd")
+def etcd_server(name="m1", extra_flags=()):
+    return Server("etcd", CONFIG.etcd, name=name, label="etcd", extra_flags=extra_flags)
 
 
 @atexit.register

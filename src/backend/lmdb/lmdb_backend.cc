@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -59,6 +60,56 @@ Status FromMdb(int rc, std::string_view what, const std::string& file) {
 }
 
 class LmdbBackend;
+
+// Admission to the environment. Every read txn, the write txn, CopyTo and Sync are "users"
+// between Enter and Leave; Defragment closes the gate, waits for the users to leave and has the
+// environment to itself (it closes and reopens it) until it reopens the gate.
+class Gate {
+ public:
+  void Enter() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return !closed_; });
+    ++users_;
+  }
+  void Leave() {
+    std::lock_guard lock(mu_);
+    CHECK_GT(users_, 0);
+    if (--users_ == 0) cv_.notify_all();
+  }
+  void CloseAndDrain() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return !closed_; });  // one defragmentation at a time
+    closed_ = true;
+    cv_.wait(lock, [this] { return users_ == 0; });
+  }
+  void Reopen() {
+    std::lock_guard lock(mu_);
+    closed_ = false;
+    cv_.notify_all();
+  }
+  int users() {
+    std::lock_guard lock(mu_);
+    return users_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int users_ = 0;        // guarded by mu_
+  bool closed_ = false;  // guarded by mu_
+};
+
+// Enter/Leave for the length of a scope.
+class GateUse {
+ public:
+  explicit GateUse(Gate* gate) : gate_(gate) { gate_->Enter(); }
+  ~GateUse() { gate_->Leave(); }
+  GateUse(const GateUse&) = delete;
+  GateUse& operator=(const GateUse&) = delete;
+
+ private:
+  Gate* gate_;
+};
 
 // Shared by read and write txns: Get and Scan given a txn and a handle lookup.
 class LmdbTxnBase {
@@ -114,12 +165,12 @@ std::optional<MDB_dbi> Lookup(const DbiMap& map, std::string_view bucket) {
 
 class LmdbReadTxn final : public ReadTxn, private LmdbTxnBase {
  public:
-  LmdbReadTxn(MDB_txn* txn, std::shared_ptr<const DbiMap> dbis, const std::string* file,
-              std::atomic<int>* open_count)
-      : LmdbTxnBase(txn, file), dbis_(std::move(dbis)), open_count_(open_count) {}
+  // Entered `gate` for this txn; leaves it when destroyed.
+  LmdbReadTxn(MDB_txn* txn, std::shared_ptr<const DbiMap> dbis, const std::string* file, Gate* gate)
+      : LmdbTxnBase(txn, file), dbis_(std::move(dbis)), gate_(gate) {}
   ~LmdbReadTxn() override {
     mdb_txn_abort(txn_);
-    open_count_->fetch_sub(1);
+    gate_->Leave();
   }
 
   Result<std::optional<std::string>> Get(std::string_view bucket, std::string_view key) override {
@@ -134,39 +185,63 @@ class LmdbReadTxn final : public ReadTxn, private LmdbTxnBase {
 
  private:
   std::shared_ptr<const DbiMap> dbis_;
-  std::atomic<int>* open_count_;
+  Gate* gate_;
 };
+
+// How an environment was opened, so Defragment can open it again the same way.
+struct EnvSpec {
+  std::string path;  // what mdb_env_open takes: the directory, or the file with MDB_NOSUBDIR
+  std::string file;  // the data file
+  unsigned int flags = 0;
+  Options options;
+};
+
+Result<MDB_env*> OpenRawEnv(const EnvSpec& spec);
+Result<DbiMap> OpenExistingBuckets(MDB_env* env, const std::string& file);
 
 class LmdbBackend final : public Backend {
  public:
-  LmdbBackend(MDB_env* env, std::string file, DbiMap dbis)
-      : env_(env), file_(std::move(file)), dbis_(std::make_shared<const DbiMap>(std::move(dbis))) {}
+  LmdbBackend(MDB_env* env, EnvSpec spec, DbiMap dbis)
+      : env_(env),
+        spec_(std::move(spec)),
+        file_(spec_.file),
+        dbis_(std::make_shared<const DbiMap>(std::move(dbis))) {}
   ~LmdbBackend() override {
     CHECK(!writer_open_) << "a WriteTxn outlived its Backend";
-    CHECK_EQ(open_readers_.load(), 0) << "ReadTxns outlived their Backend";
-    mdb_env_close(env_);
+    CHECK_EQ(gate_.users(), 0) << "ReadTxns outlived their Backend";
+    if (env_ != nullptr) mdb_env_close(env_);
   }
 
   Result<std::unique_ptr<ReadTxn>> BeginRead() override {
+    gate_.Enter();
+    if (env_ == nullptr) {
+      gate_.Leave();
+      return broken_;
+    }
     // Taking the handle map and starting the snapshot under one lock guarantees every bucket in
     // the snapshot has a handle in the map (see Publish).
     std::lock_guard lock(dbi_mu_);
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
-    if (rc != 0) return FromMdb(rc, "begin read txn", file_);
-    open_readers_.fetch_add(1);
-    return std::unique_ptr<ReadTxn>(
-        std::make_unique<LmdbReadTxn>(txn, dbis_, &file_, &open_readers_));
+    if (rc != 0) {
+      gate_.Leave();
+      return FromMdb(rc, "begin read txn", file_);
+    }
+    return std::unique_ptr<ReadTxn>(std::make_unique<LmdbReadTxn>(txn, dbis_, &file_, &gate_));
   }
 
   Result<std::unique_ptr<WriteTxn>> BeginWrite() override;
 
   Status Sync() override {
+    GateUse use(&gate_);
+    if (env_ == nullptr) return broken_;
     int rc = mdb_env_sync(env_, 1);
     if (rc != 0) return FromMdb(rc, "sync", file_);
     ReleaseMappedPages();
     return OkStatus();
   }
+
+  Status Defragment() override;
 
   uint64_t SizeBytes() override {
     struct stat st;
@@ -177,6 +252,8 @@ class LmdbBackend final : public Backend {
   uint64_t SizeInUseBytes() override;
 
   Status CopyTo(const std::string& path) override {
+    GateUse use(&gate_);
+    if (env_ == nullptr) return broken_;
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
       Code code = errno == EEXIST ? Code::kAlreadyExists : Code::kIoError;
@@ -213,7 +290,10 @@ class LmdbBackend final : public Backend {
     }
     return rc;
   }
-  void WriterDone() { writer_open_ = false; }
+  void WriterDone() {
+    writer_open_ = false;
+    gate_.Leave();
+  }
 
  private:
   // Readers see the file through a read-only shared mapping, and every page a put or read
@@ -256,12 +336,20 @@ class LmdbBackend final : public Backend {
     return nullptr;
   }
 
+  // Defragment's body, with the gate closed and drained.
+  Status RewriteCompactly();
+
+  // Replaced only by Defragment while the gate is closed (no user inside); null once a
+  // defragmentation could not reopen the file (broken_ says why). Users read it after
+  // Gate::Enter, whose mutex orders them after the replacement.
   MDB_env* env_;
+  const EnvSpec spec_;
   const std::string file_;
+  Status broken_;
+  Gate gate_;
   std::mutex dbi_mu_;
   std::shared_ptr<const DbiMap> dbis_;  // guarded by dbi_mu_
   std::atomic<bool> writer_open_ = false;
-  std::atomic<int> open_readers_ = 0;
 };
 
 class LmdbWriteTxn final : public WriteTxn, private LmdbTxnBase {
@@ -363,10 +451,15 @@ Result<std::unique_ptr<WriteTxn>> LmdbBackend::BeginWrite() {
   if (!writer_open_.compare_exchange_strong(expected, true)) {
     return Status(Code::kFailedPrecondition, "another write txn is open");
   }
+  gate_.Enter();
+  if (env_ == nullptr) {
+    WriterDone();
+    return broken_;
+  }
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
   if (rc != 0) {
-    writer_open_ = false;
+    WriterDone();
     return FromMdb(rc, "begin write txn", file_);
   }
   return std::unique_ptr<WriteTxn>(std::make_unique<LmdbWriteTxn>(this, txn));
@@ -374,12 +467,13 @@ Result<std::unique_ptr<WriteTxn>> LmdbBackend::BeginWrite() {
 
 uint64_t LmdbBackend::SizeInUseBytes() {
   // Pages ever allocated minus the pages on LMDB's free list (what `mdb_stat -f` reports).
+  GateUse use(&gate_);
+  if (env_ == nullptr) return 0;
   MDB_envinfo info;
   MDB_stat stat;
   if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &stat) != 0) return 0;
   MDB_txn* txn = nullptr;
   if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) != 0) return 0;
-  open_readers_.fetch_add(1);
   uint64_t free_pages = 0;
   MDB_cursor* cursor = nullptr;
   if (mdb_cursor_open(txn, /*FREE_DBI=*/0, &cursor) == 0) {
@@ -395,7 +489,6 @@ uint64_t LmdbBackend::SizeInUseBytes() {
     mdb_cursor_close(cursor);
   }
   mdb_txn_abort(txn);
-  open_readers_.fetch_sub(1);
   uint64_t total_pages = info.me_last_pgno + 1;
   if (free_pages > total_pages) free_pages = total_pages;
   return (total_pages - free_pages) * stat.ms_psize;
@@ -434,26 +527,97 @@ Result<DbiMap> OpenExistingBuckets(MDB_env* env, const std::string& file) {
   return dbis;
 }
 
-Result<std::unique_ptr<Backend>> OpenEnv(const std::string& path, const std::string& file,
-                                         unsigned int flags, const Options& options) {
+Result<MDB_env*> OpenRawEnv(const EnvSpec& spec) {
   MDB_env* env = nullptr;
   int rc = mdb_env_create(&env);
-  if (rc != 0) return FromMdb(rc, "create env", file);
-  if (rc == 0) rc = mdb_env_set_mapsize(env, options.map_size_bytes);
+  if (rc != 0) return FromMdb(rc, "create env", spec.file);
+  if (rc == 0) rc = mdb_env_set_mapsize(env, spec.options.map_size_bytes);
   if (rc == 0) rc = mdb_env_set_maxdbs(env, kMaxBuckets);
   if (rc == 0) rc = mdb_env_set_maxreaders(env, kMaxReaders);
-  if (rc == 0) rc = mdb_env_open(env, path.c_str(), flags, 0600);
+  if (rc == 0) rc = mdb_env_open(env, spec.path.c_str(), spec.flags, 0600);
   if (rc != 0) {
     mdb_env_close(env);
-    return FromMdb(rc, "open", file);
+    return FromMdb(rc, "open", spec.file);
   }
-  Result<DbiMap> dbis = OpenExistingBuckets(env, file);
+  return env;
+}
+
+Result<std::unique_ptr<Backend>> OpenEnv(EnvSpec spec) {
+  ASSIGN_OR_RETURN(MDB_env * env, OpenRawEnv(spec));
+  Result<DbiMap> dbis = OpenExistingBuckets(env, spec.file);
   if (!dbis.ok()) {
     mdb_env_close(env);
     return dbis.status();
   }
   return std::unique_ptr<Backend>(
-      std::make_unique<LmdbBackend>(env, file, std::move(dbis).value()));
+      std::make_unique<LmdbBackend>(env, std::move(spec), std::move(dbis).value()));
+}
+
+Status SyncParentDir(const std::string& file) {
+  std::string dir = file.substr(0, file.rfind('/') == std::string::npos ? 0 : file.rfind('/'));
+  if (dir.empty()) dir = ".";
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return IoError("open directory " + dir + ": " + std::strerror(errno));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return IoError("fsync directory " + dir + ": " + std::strerror(err));
+  return OkStatus();
+}
+
+Status LmdbBackend::Defragment() {
+  if (spec_.flags & MDB_RDONLY) {
+    return Status(Code::kFailedPrecondition, "cannot defragment read-only image " + file_);
+  }
+  if (writer_open_) return Status(Code::kFailedPrecondition, "defragment with a write txn open");
+  gate_.CloseAndDrain();
+  Status status = env_ == nullptr ? broken_ : RewriteCompactly();
+  gate_.Reopen();
+  return status;
+}
+
+// The compact copy is written next to the data file and renamed over it: until the rename the
+// old file is whole (a crash leaves at most a stray .defrag file, removed by the next run);
+// after it the new one is, since it was synced first.
+Status LmdbBackend::RewriteCompactly() {
+  const std::string tmp = file_ + ".defrag";
+  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
+    return IoError("remove " + tmp + ": " + std::strerror(errno));
+  }
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return IoError("create " + tmp + ": " + std::strerror(errno));
+  int rc = mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT);
+  Status status = rc == 0 ? OkStatus() : FromMdb(rc, "compact copy to " + tmp, file_);
+  if (status.ok() && ::fsync(fd) != 0) {
+    status = IoError("fsync " + tmp + ": " + std::strerror(errno));
+  }
+  ::close(fd);
+  if (!status.ok()) {
+    ::unlink(tmp.c_str());
+    return status;
+  }
+  // No user is inside the gate, so nothing refers to the environment or its handles.
+  mdb_env_close(env_);
+  env_ = nullptr;
+  if (::rename(tmp.c_str(), file_.c_str()) != 0) {
+    status = IoError("rename " + tmp + " to " + file_ + ": " + std::strerror(errno));
+    ::unlink(tmp.c_str());
+  } else {
+    status = SyncParentDir(file_);
+  }
+  // Reopen whichever file is in place now (the old one if the rename failed).
+  Result<MDB_env*> env = OpenRawEnv(spec_);
+  Result<DbiMap> dbis = env.ok() ? OpenExistingBuckets(*env, file_) : Result<DbiMap>(env.status());
+  if (!dbis.ok()) {
+    if (env.ok()) mdb_env_close(*env);
+    broken_ =
+        Status(dbis.status().code(), "reopening after defragmentation: " + dbis.status().message());
+    return broken_;
+  }
+  env_ = *env;
+  std::lock_guard lock(dbi_mu_);
+  dbis_ = std::make_shared<const DbiMap>(std::move(dbis).value());
+  return status;
 }
 
 }  // namespace
@@ -464,14 +628,18 @@ Result<std::unique_ptr<Backend>> OpenLmdbImage(const std::string& file) {
     return IoError("snapshot image " + file + ": " + std::strerror(errno));
   }
   // Read-only and without a lock file: the image belongs to this process alone.
-  return OpenEnv(file, file, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, Options{});
+  return OpenEnv(
+      EnvSpec{file, file, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, Options{}});
 }
 
 Result<std::unique_ptr<Backend>> OpenLmdb(const std::string& dir, const Options& options) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return IoError("create directory " + dir + ": " + std::strerror(errno));
   }
-  return OpenEnv(dir, dir + "/data.mdb", MDB_NOSYNC | MDB_NOTLS, options);
+  // A defragmentation that crashed before its rename leaves its copy behind; the data file is
+  // the old one, whole.
+  ::unlink((dir + "/data.mdb.defrag").c_str());
+  return OpenEnv(EnvSpec{dir, dir + "/data.mdb", MDB_NOSYNC | MDB_NOTLS, options});
 }
 
 }  // namespace dolmen::backend

@@ -1,0 +1,179 @@
+// The member's side of etcd's Maintenance service: alarms and the backend quota, the backend
+// hash, defragmentation and client snapshots. See docs/maintenance.md.
+#include <openssl/evp.h>
+
+#include <cstdio>
+
+#include "server/server.h"
+
+namespace dolmen::server {
+namespace {
+
+void Log(const std::string& line) { std::fprintf(stderr, "dolmen: %s\n", line.c_str()); }
+
+// Member-local state left out of the backend hash, as etcd leaves out its consistent index:
+// each member records the log index it applied, which differs while members catch up
+// (docs/formats/mvcc.md).
+bool MemberLocal(std::string_view bucket, std::string_view key) {
+  return bucket == "meta" && key == "consistent_index";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- BackendSnapshot
+
+BackendSnapshot::BackendSnapshot(io::FileSystem* fs, std::string path, uint64_t size_bytes)
+    : fs_(fs), path_(std::move(path)), size_bytes_(size_bytes), sha_(EVP_MD_CTX_new()) {
+  CHECK(sha_ != nullptr && EVP_DigestInit_ex(sha_, EVP_sha256(), nullptr) == 1)
+      << "OpenSSL SHA-256 unavailable";
+}
+
+BackendSnapshot::~BackendSnapshot() {
+  EVP_MD_CTX_free(sha_);
+  Status s = fs_->Remove(path_);
+  if (!s.ok()) Log("removing snapshot file: " + s.ToString());
+}
+
+Result<std::string> BackendSnapshot::Next(size_t max_bytes) {
+  if (sent_bytes_ >= size_bytes_) return std::string();
+  size_t want = static_cast<size_t>(std::min<uint64_t>(max_bytes, size_bytes_ - sent_bytes_));
+  ASSIGN_OR_RETURN(std::string chunk, fs_->ReadAt(path_, sent_bytes_, want));
+  if (chunk.size() != want) {
+    return IoError("snapshot file " + path_ + " ended at " +
+                   std::to_string(sent_bytes_ + chunk.size()) + " of " +
+                   std::to_string(size_bytes_) + " bytes");
+  }
+  EVP_DigestUpdate(sha_, chunk.data(), chunk.size());
+  sent_bytes_ += chunk.size();
+  return chunk;
+}
+
+std::string BackendSnapshot::Sha256() {
+  // Finalizing a copy keeps the running digest usable.
+  EVP_MD_CTX* copy = EVP_MD_CTX_new();
+  CHECK(copy != nullptr && EVP_MD_CTX_copy_ex(copy, sha_) == 1);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  CHECK(EVP_DigestFinal_ex(copy, digest, &length) == 1 && length == 32);
+  EVP_MD_CTX_free(copy);
+  return std::string(reinterpret_cast<const char*>(digest), length);
+}
+
+// ---------------------------------------------------------------- Server
+
+Status Server::OpenMaintenance() {
+  alarms_ = std::make_unique<AlarmStore>();
+  RETURN_IF_ERROR(alarms_->Load(backend_.get()));
+  for (const auto& m : alarms_->Get(etcdserverpb::NONE)) {
+    Log("alarm " + etcdserverpb::AlarmType_Name(m.alarm()) + " of member " +
+        std::to_string(m.memberid()) + " is active");
+  }
+  quota_ = std::make_unique<Quota>(config_.quota_backend_bytes,
+                                   [this] { return backend_->SizeBytes(); });
+  if (quota_->quota_bytes() > kMaxRecommendedQuotaBytes) {
+    Log("backend quota " + std::to_string(quota_->quota_bytes()) +
+        " bytes exceeds the maximum recommended quota " +
+        std::to_string(kMaxRecommendedQuotaBytes));
+  }
+  applier_->set_alarms(alarms_.get(), quota_.get(), [this] { RaiseNoSpaceAlarm(); });
+
+  const std::string member_dir = config_.data_dir + "/member";
+  auto names = config_.fs->ListDir(member_dir);
+  if (names.ok()) {
+    for (const auto& name : *names) {
+      if (name.starts_with(kSnapshotTempPrefix) && name.ends_with(".tmp")) {
+        Status s = config_.fs->Remove(io::JoinPath(member_dir, name));
+        if (!s.ok()) Log("removing leftover snapshot file: " + s.ToString());
+      }
+    }
+  }
+  return OkStatus();
+}
+
+void Server::RaiseNoSpaceAlarm() {
+  if (alarms_->Active(etcdserverpb::NOSPACE)) return;
+  if (raising_no_space_.exchange(true)) return;
+  Log("request exceeded the backend quota of " + std::to_string(quota_->quota_bytes()) +
+      " bytes; raising the NOSPACE alarm");
+  internal::InternalRequest request;
+  auto* alarm = request.mutable_alarm();
+  alarm->set_action(etcdserverpb::AlarmRequest::ACTIVATE);
+  alarm->set_memberid(member_id_.value());
+  alarm->set_alarm(etcdserverpb::NOSPACE);
+  Propose(std::move(request), [this](ApplyResult result) {
+    raising_no_space_ = false;
+    if (!result.status.ok()) Log("raising the NOSPACE alarm: " + result.status.ToString());
+  });
+}
+
+Status Server::CheckQuota(uint64_t cost) {
+  if (quota_->Available(cost)) return OkStatus();
+  RaiseNoSpaceAlarm();
+  return Status(Code::kNoSpace, "mvcc: database space exceeded");
+}
+
+std::vector<etcdserverpb::AlarmMember> Server::ActiveAlarms() const {
+  return alarms_->Get(etcdserverpb::NONE);
+}
+
+void Server::Alarm(const etcdserverpb::AlarmRequest& r,
+                   Callback<etcdserverpb::AlarmResponse> done) {
+  if (Status s = RefuseIfLearner(); !s.ok()) return done(s);
+  internal::InternalRequest request;
+  *request.mutable_alarm() = r;
+  Propose(std::move(request), [this, done = std::move(done)](ApplyResult result) {
+    if (!result.status.ok()) return done(result.status);
+    auto* response = std::get_if<etcdserverpb::AlarmResponse>(&result.response);
+    CHECK(response != nullptr) << "alarm apply returned another response type";
+    FillHeader(response->mutable_header());
+    done(std::move(*response));
+  });
+}
+
+void Server::Hash(Callback<BackendHash> done) {
+  auto shared = std::make_shared<Callback<BackendHash>>(std::move(done));
+  // Between turns every applied batch is committed to the backend, so the backend holds
+  // exactly the store's current revision.
+  bool queued = driver_->RunInOrder([this, shared] {
+    Revision revision = store_->CurrentRevision();
+    auto txn = backend_->BeginRead();
+    if (!txn.ok()) return (*shared)(txn.status());
+    auto hash = backend::HashContents(**txn, MemberLocal);
+    if (!hash.ok()) return (*shared)(hash.status());
+    (*shared)(BackendHash{*hash, revision});
+  });
+  if (!queued) (*shared)(Status(Code::kStopped, "server stopped"));
+}
+
+void Server::Defragment(std::function<void(Status)> done) {
+  auto shared = std::make_shared<std::function<void(Status)>>(std::move(done));
+  // The driver thread between turns: no backend write txn is open (every batch is committed)
+  // and this thread holds no read txn; readers on other threads are waited for.
+  bool queued = driver_->RunInOrder([this, shared] {
+    Log("starting to defragment the storage backend");
+    uint64_t before = backend_->SizeBytes();
+    Status s = backend_->Defragment();
+    if (s.ok()) {
+      Log("finished defragmenting the storage backend: " + std::to_string(before) + " -> " +
+          std::to_string(backend_->SizeBytes()) + " bytes");
+    } else {
+      Log("failed to defragment the storage backend: " + s.ToString());
+    }
+    (*shared)(s);
+  });
+  if (!queued) (*shared)(Status(Code::kStopped, "server stopped"));
+}
+
+Result<std::unique_ptr<BackendSnapshot>> Server::OpenSnapshot() {
+  std::string path = config_.data_dir + "/member/" + kSnapshotTempPrefix +
+                     std::to_string(next_snapshot_file_.fetch_add(1)) + ".tmp";
+  RETURN_IF_ERROR(backend_->CopyTo(path));
+  auto size = config_.fs->FileSize(path);
+  if (!size.ok()) {
+    (void)config_.fs->Remove(path);
+    return size.status();
+  }
+  return std::make_unique<BackendSnapshot>(config_.fs, path, *size);
+}
+
+}  // namespace dolmen::server

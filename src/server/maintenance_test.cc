@@ -1,0 +1,358 @@
+// The member's maintenance side on real files and LMDB: alarms and the quota, the backend hash,
+// defragmentation and snapshots (docs/maintenance.md).
+#include "server/maintenance.h"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "backend/lmdb/lmdb_backend.h"
+#include "io/posix/posix_file_system.h"
+#include "server/server.h"
+#include "server/test_support.h"
+
+namespace dolmen::server {
+namespace {
+
+using fakes::Wait;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = "/tmp/dolmen_maintenance_test.XXXXXX";
+    CHECK(::mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+class MaintenanceTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Server> Open(const std::string& dir, uint64_t quota_bytes = 0) {
+    ServerConfig c;
+    c.name = "t";
+    c.data_dir = dir;
+    c.peer_urls = {"http://localhost:2380"};
+    c.fs = io::PosixFileSystem();
+    c.quota_backend_bytes = quota_bytes;
+    c.driver.checkpoint_entries = 1u << 30;
+    c.driver.checkpoint_interval = std::chrono::hours(1);
+    c.open_backend = [](const std::string& path, const backend::Options& options) {
+      return backend::OpenLmdb(path, options);
+    };
+    auto s = Server::Open(std::move(c));
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    if (!s.ok()) return nullptr;
+    auto server = std::move(s).value();
+    server->Start();
+    return server;
+  }
+
+  static Result<etcdserverpb::PutResponse> Put(Server* s, const std::string& k,
+                                               const std::string& v) {
+    etcdserverpb::PutRequest r;
+    r.set_key(k);
+    r.set_value(v);
+    return Wait<etcdserverpb::PutResponse>([&](auto cb) { s->Put(r, cb); });
+  }
+  static Result<etcdserverpb::RangeResponse> Get(Server* s, const std::string& k,
+                                                 const std::string& end = "") {
+    etcdserverpb::RangeRequest r;
+    r.set_key(k);
+    r.set_range_end(end);
+    return Wait<etcdserverpb::RangeResponse>([&](auto cb) { s->Range(r, cb); });
+  }
+  static Result<etcdserverpb::DeleteRangeResponse> Delete(Server* s, const std::string& k,
+                                                          const std::string& end = "") {
+    etcdserverpb::DeleteRangeRequest r;
+    r.set_key(k);
+    r.set_range_end(end);
+    return Wait<etcdserverpb::DeleteRangeResponse>([&](auto cb) { s->DeleteRange(r, cb); });
+  }
+  static Result<etcdserverpb::CompactionResponse> Compact(Server* s, int64_t rev) {
+    etcdserverpb::CompactionRequest r;
+    r.set_revision(rev);
+    return Wait<etcdserverpb::CompactionResponse>([&](auto cb) { s->Compact(r, cb); });
+  }
+  static Result<etcdserverpb::AlarmResponse> Alarm(
+      Server* s, etcdserverpb::AlarmRequest::AlarmAction action, uint64_t member = 0,
+      etcdserverpb::AlarmType type = etcdserverpb::NONE) {
+    etcdserverpb::AlarmRequest r;
+    r.set_action(action);
+    r.set_memberid(member);
+    r.set_alarm(type);
+    return Wait<etcdserverpb::AlarmResponse>([&](auto cb) { s->Alarm(r, cb); });
+  }
+  static Result<BackendHash> Hash(Server* s) {
+    return Wait<BackendHash>([&](auto cb) { s->Hash(cb); });
+  }
+  static Status Defragment(Server* s) {
+    std::promise<Status> p;
+    auto f = p.get_future();
+    s->Defragment([&p](Status st) { p.set_value(st); });
+    return f.get();
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(MaintenanceTest, NoSpaceAlarmCapsWritesUntilDisarmedAndSurvivesRestart) {
+  auto s = Open(dir_.path());
+  ASSERT_TRUE(Put(s.get(), "a", "1").ok());
+  const uint64_t me = s->member_id().value();
+  auto raised = Alarm(s.get(), etcdserverpb::AlarmRequest::ACTIVATE, me, etcdserverpb::NOSPACE);
+  ASSERT_TRUE(raised.ok()) << raised.status().ToString();
+  ASSERT_EQ(raised->alarms_size(), 1);
+  EXPECT_EQ(raised->alarms(0).memberid(), me);
+  EXPECT_EQ(raised->alarms(0).alarm(), etcdserverpb::NOSPACE);
+  EXPECT_EQ(raised->header().member_id(), me);
+
+  // Writes that add data are refused; reads, deletes and compaction still work.
+  EXPECT_EQ(Put(s.get(), "b", "2").status().code(), Code::kNoSpace);
+  etcdserverpb::TxnRequest with_put;
+  with_put.add_success()->mutable_request_put()->set_key("c");
+  EXPECT_EQ(Wait<etcdserverpb::TxnResponse>([&](auto cb) { s->Txn(with_put, cb); }).status().code(),
+            Code::kNoSpace);
+  etcdserverpb::LeaseGrantRequest grant;
+  grant.set_ttl(60);
+  EXPECT_EQ(Wait<etcdserverpb::LeaseGrantResponse>([&](auto cb) { s->LeaseGrant(grant, cb); })
+                .status()
+                .code(),
+            Code::kNoSpace);
+  etcdserverpb::TxnRequest with_delete;
+  with_delete.add_success()->mutable_request_delete_range()->set_key("zzz");
+  EXPECT_TRUE(Wait<etcdserverpb::TxnResponse>([&](auto cb) { s->Txn(with_delete, cb); }).ok());
+  auto got = Get(s.get(), "a");
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->kvs_size(), 1);
+  EXPECT_TRUE(Delete(s.get(), "a").ok());
+  EXPECT_TRUE(Compact(s.get(), s->current_revision().value()).ok());
+  ASSERT_EQ(s->ActiveAlarms().size(), 1u);
+
+  // Persisted: a restarted member is still capped.
+  s.reset();
+  s = Open(dir_.path());
+  ASSERT_TRUE(s);
+  auto listed = Alarm(s.get(), etcdserverpb::AlarmRequest::GET);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->alarms_size(), 1);
+  EXPECT_EQ(listed->alarms(0).memberid(), me);
+  EXPECT_EQ(Put(s.get(), "b", "2").status().code(), Code::kNoSpace);
+
+  auto disarmed = Alarm(s.get(), etcdserverpb::AlarmRequest::DEACTIVATE, me, etcdserverpb::NOSPACE);
+  ASSERT_TRUE(disarmed.ok());
+  ASSERT_EQ(disarmed->alarms_size(), 1);
+  auto again = Alarm(s.get(), etcdserverpb::AlarmRequest::DEACTIVATE, me, etcdserverpb::NOSPACE);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->alarms_size(), 0);  // nothing left to disarm
+  EXPECT_TRUE(Put(s.get(), "b", "2").ok());
+  EXPECT_TRUE(s->ActiveAlarms().empty());
+}
+
+TEST_F(MaintenanceTest, ExceedingTheQuotaRaisesTheAlarmBeforeAndAtApply) {
+  // A quota the fresh backend already nearly fills.
+  auto s = Open(dir_.path(), /*quota_bytes=*/1);
+  const uint64_t me = s->member_id().value();
+  // Before proposing (the API's check): refused, and the alarm is proposed first, so a GET
+  // proposed afterwards sees it.
+  EXPECT_EQ(s->CheckQuota(10).code(), Code::kNoSpace);
+  EXPECT_TRUE(s->CheckQuota(0).ok());  // costs nothing: always fits
+  auto listed = Alarm(s.get(), etcdserverpb::AlarmRequest::GET);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->alarms_size(), 1);
+  EXPECT_EQ(listed->alarms(0).memberid(), me);
+  ASSERT_TRUE(
+      Alarm(s.get(), etcdserverpb::AlarmRequest::DEACTIVATE, me, etcdserverpb::NOSPACE).ok());
+
+  // At apply (a proposal that skipped the API check): applied, answered "space exceeded",
+  // and the alarm raised.
+  Revision before = s->current_revision();
+  EXPECT_EQ(Put(s.get(), "k", "v").status().code(), Code::kNoSpace);
+  EXPECT_EQ(s->current_revision().value(), before.value() + 1);
+  auto got = Get(s.get(), "k");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->kvs_size(), 1);
+  listed = Alarm(s.get(), etcdserverpb::AlarmRequest::GET, 0, etcdserverpb::NOSPACE);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->alarms_size(), 1);
+}
+
+TEST(QuotaTest, CostsFollowEtcd) {
+  etcdserverpb::PutRequest put;
+  put.set_key("key");
+  put.set_value("value");
+  EXPECT_EQ(QuotaCost(put), 256u + 3 + 5);
+  etcdserverpb::TxnRequest txn;
+  *txn.add_success()->mutable_request_put() = put;
+  *txn.add_success()->mutable_request_put() = put;
+  *txn.add_failure()->mutable_request_put() = put;
+  txn.add_failure()->mutable_request_range()->set_key("x");
+  EXPECT_EQ(QuotaCost(txn), 2 * (256u + 8));
+  etcdserverpb::TxnRequest reads;
+  reads.add_success()->mutable_request_range()->set_key("x");
+  EXPECT_EQ(QuotaCost(reads), 0u);
+  EXPECT_EQ(QuotaCost(etcdserverpb::LeaseGrantRequest()), 64u);
+  uint64_t size = 1000;
+  Quota quota(2000, [&] { return size; });
+  EXPECT_TRUE(quota.Available(999));
+  EXPECT_FALSE(quota.Available(1000));  // strictly below, as etcd
+  EXPECT_TRUE(quota.Available(0));
+  EXPECT_EQ(Quota(0, [] { return 0; }).quota_bytes(), 2ull << 30);
+}
+
+TEST_F(MaintenanceTest, HashIsEqualForEqualDataWhateverTheAppliedIndex) {
+  TempDir other_dir;
+  auto a = Open(dir_.path());
+  auto b = Open(other_dir.path());
+  for (Server* s : {a.get(), b.get()}) {
+    ASSERT_TRUE(Put(s, "x", "1").ok());
+    ASSERT_TRUE(Put(s, "y", "2").ok());
+  }
+  // Entries that change nothing but the applied index, on one member only.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Compact(b.get(), 100).status().code(), Code::kFutureRevision);
+  }
+  auto ha = Hash(a.get());
+  auto hb = Hash(b.get());
+  ASSERT_TRUE(ha.ok() && hb.ok());
+  EXPECT_EQ(ha->hash, hb->hash);
+  EXPECT_EQ(ha->revision.value(), 3);
+  ASSERT_TRUE(Put(b.get(), "y", "3").ok());
+  auto changed = Hash(b.get());
+  ASSERT_TRUE(changed.ok());
+  EXPECT_NE(changed->hash, ha->hash);
+  EXPECT_EQ(changed->revision.value(), 4);
+}
+
+TEST_F(MaintenanceTest, DefragmentShrinksTheBackendAndKeepsEveryKeyWhileReadersRead) {
+  auto s = Open(dir_.path());
+  const std::string big(8000, 'v');
+  for (int i = 0; i < 600; ++i) ASSERT_TRUE(Put(s.get(), "del/" + std::to_string(i), big).ok());
+  for (int i = 0; i < 50; ++i)
+    ASSERT_TRUE(Put(s.get(), "keep/" + std::to_string(i), "k" + std::to_string(i)).ok());
+  ASSERT_TRUE(Delete(s.get(), "del/", "del0").ok());
+  ASSERT_TRUE(Compact(s.get(), s->current_revision().value()).ok());
+  auto kv_before = s->HashKv(Revision(0));
+  auto hash_before = Hash(s.get());
+  ASSERT_TRUE(kv_before.ok() && hash_before.ok());
+  uint64_t size_before = s->backend_size_bytes();
+  ASSERT_GT(size_before, 4u << 20);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> wrong{0}, reads{0};
+  std::thread reader([&] {
+    for (int round = 0; round < 100000 && !stop.load(); ++round) {
+      int i = round % 50;
+      auto got = Get(s.get(), "keep/" + std::to_string(i));
+      if (!got.ok() || got->kvs_size() != 1 || got->kvs(0).value() != "k" + std::to_string(i)) {
+        ++wrong;
+      }
+      ++reads;
+    }
+  });
+  Status st = Defragment(s.get());
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  st = Defragment(s.get());
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  stop = true;
+  reader.join();
+  EXPECT_EQ(wrong.load(), 0) << "of " << reads.load();
+
+  uint64_t size_after = s->backend_size_bytes();
+  EXPECT_LT(size_after * 4, size_before) << size_after << " vs " << size_before;
+  EXPECT_LE(size_after, s->backend_size_in_use_bytes() + 4 * 4096);
+  auto kv_after = s->HashKv(Revision(0));
+  auto hash_after = Hash(s.get());
+  ASSERT_TRUE(kv_after.ok() && hash_after.ok());
+  EXPECT_EQ(kv_after->hash, kv_before->hash);
+  EXPECT_EQ(hash_after->hash, hash_before->hash);
+  auto all = Get(s.get(), "keep/", "keep0");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->kvs_size(), 50);
+  ASSERT_TRUE(Put(s.get(), "after", "defrag").ok());
+
+  // And everything survives a restart.
+  s.reset();
+  s = Open(dir_.path());
+  ASSERT_TRUE(s);
+  auto after = Get(s.get(), "after");
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->kvs_size(), 1);
+  EXPECT_EQ(Get(s.get(), "keep/", "keep0")->kvs_size(), 50);
+}
+
+std::string Sha256Of(const std::string& data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  CHECK(EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) == 1);
+  return std::string(reinterpret_cast<const char*>(digest), length);
+}
+
+bool HasSnapshotFiles(const std::string& member_dir) {
+  for (const auto& e : std::filesystem::directory_iterator(member_dir)) {
+    if (e.path().filename().string().starts_with(kSnapshotTempPrefix)) return true;
+  }
+  return false;
+}
+
+TEST_F(MaintenanceTest, SnapshotIsAnLmdbImageFollowedByItsSha256) {
+  auto s = Open(dir_.path());
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(Put(s.get(), "k" + std::to_string(i), "v").ok());
+  std::string stream;
+  {
+    auto snapshot = s->OpenSnapshot();
+    ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
+    EXPECT_TRUE(HasSnapshotFiles(dir_.path() + "/member"));
+    uint64_t total = (*snapshot)->size_bytes();
+    ASSERT_GT(total, 0u);
+    for (int chunks = 0; chunks < 100000; ++chunks) {
+      auto chunk = (*snapshot)->Next(1000);
+      ASSERT_TRUE(chunk.ok());
+      if (chunk->empty()) break;
+      EXPECT_LE(chunk->size(), 1000u);
+      stream += *chunk;
+    }
+    ASSERT_EQ(stream.size(), total);
+    std::string sha = (*snapshot)->Sha256();
+    EXPECT_EQ(sha, Sha256Of(stream));
+    stream += sha;
+  }
+  // The temporary file is gone with the snapshot.
+  EXPECT_FALSE(HasSnapshotFiles(dir_.path() + "/member"));
+  // What etcdctl checks before saving: the image is whole 512-byte blocks plus the checksum.
+  EXPECT_EQ(stream.size() % 512, 32u);
+
+  // The image without its trailer opens as an LMDB file holding the keys.
+  std::string image = dir_.path() + "/saved.db";
+  std::ofstream(image, std::ios::binary) << stream.substr(0, stream.size() - 32);
+  auto opened = backend::OpenLmdbImage(image);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto txn = (*opened)->BeginRead();
+  ASSERT_TRUE(txn.ok());
+  int versions = 0;
+  ASSERT_TRUE((*txn)->Scan("key", "", "", [&](auto, auto) { return ++versions, true; }).ok());
+  EXPECT_EQ(versions, 100);
+  EXPECT_TRUE((*(*txn)->Get("meta", "consistent_index")).has_value());
+}
+
+TEST_F(MaintenanceTest, LeftoverSnapshotFilesAreRemovedAtStart) {
+  auto s = Open(dir_.path());
+  s.reset();
+  std::string leftover = dir_.path() + "/member/" + kSnapshotTempPrefix + "7.tmp";
+  std::ofstream(leftover) << "partial";
+  s = Open(dir_.path());
+  ASSERT_TRUE(s);
+  EXPECT_FALSE(std::filesystem::exists(leftover));
+}
+
+}  // namespace
+}  // namespace dolmen::server
