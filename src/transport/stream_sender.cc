@@ -84,15 +84,25 @@ void StreamSender::PeerIsBack() {
 
 void StreamSender::Run() {
   while (!Stopping()) {
-    if (writer_ == nullptr && !Open()) {
-      OnFailure(OkStatus());  // no usable URL: drop and report, as for a peer that is down
-      continue;
+    if (writer_ == nullptr) {
+      if (!Open()) {
+        OnFailure(OkStatus());  // no usable URL: drop and report, as for a peer that is down
+        continue;
+      }
+      if (!Greet()) {
+        OnFailure(Close(/*cancel=*/false));
+        continue;
+      }
     }
     std::vector<raft::Message> batch = TakeBatch();
     if (TakeRetarget()) {
       // The batch was taken for the old address; it is still good for the peer.
       Close(/*cancel=*/true).IgnoreError();
       if (!Open()) continue;
+      if (!Greet()) {
+        OnFailure(Close(/*cancel=*/false));
+        continue;
+      }
     }
     if (batch.empty()) continue;
     if (WriteBatch(std::move(batch))) {
@@ -104,6 +114,14 @@ void StreamSender::Run() {
     OnFailure(Close(/*cancel=*/false));
   }
   Close(/*cancel=*/true).IgnoreError();
+}
+
+bool StreamSender::Greet() {
+  peer::Envelope hello;
+  hello.mutable_header()->set_cluster_id(options_.cluster_id.value());
+  hello.mutable_header()->set_from(options_.self.value());
+  hello.mutable_header()->set_to(peer_.value());
+  return writer_->Write(hello);
 }
 
 bool StreamSender::WriteBatch(std::vector<raft::Message> batch) {

@@ -58,6 +58,11 @@ class StreamSender {
   void Run();
   // Opens a stream to the current target; false if stopping or there is no target.
   bool Open();
+  // Writes an envelope without messages first: the peer learns at once that we are up (and
+  // ends its own reconnect backoff towards us, see PeerIsBack), before we have anything to
+  // send. A restarted follower has nothing to say until the leader speaks. False if the write
+  // failed (the stream is over).
+  bool Greet();
   // Finishes the stream (cancelling it first if `cancel`) and returns the peer's refusal, if
   // the stream ended with one; OK otherwise.
   Status Close(bool cancel);
