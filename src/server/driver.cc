@@ -59,8 +59,13 @@ void Driver::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  const bool ran = thread_.joinable();
+  if (ran) thread_.join();
   FailEverything(dolmen::Status(Code::kStopped, "server stopped"));
+  // A clean stop ends with a checkpoint, so the next start replays no log (a member restarted
+  // after a stop is back in tens of milliseconds instead of re-reading the log since the last
+  // periodic checkpoint). The owner thread has exited: its state is ours now.
+  if (ran && !failed_.load()) Checkpoint();
 }
 
 void Driver::Propose(uint64_t id, std::string data, Done done) {
@@ -607,9 +612,12 @@ void Driver::MaybeCheckpoint() {
   bool due =
       entries_since_checkpoint_ >= options_.checkpoint_entries ||
       (entries_since_checkpoint_ > 0 && now - last_checkpoint_ >= options_.checkpoint_interval);
-  if (!due) return;
+  if (due) Checkpoint();
+}
+
+void Driver::Checkpoint() {
   entries_since_checkpoint_ = 0;
-  last_checkpoint_ = now;
+  last_checkpoint_ = Clock::now();
   const uint64_t applied = applied_.load();
   if (applied <= last_checkpoint_index_) return;
   // The backend becomes durable up to `applied`; a snapshot marker there lets the log before it
@@ -629,6 +637,9 @@ void Driver::MaybeCheckpoint() {
       applied - options_.catch_up_entries > deps_.storage->FirstIndex().value()) {
     s = deps_.storage->Compact(Index(applied - options_.catch_up_entries));
   }
+  // A segment holding more than a little of the log is closed here so it can be released now.
+  constexpr uint64_t kCutAtCheckpointBytes = 1 << 20;
+  if (s.ok()) s = deps_.wal->CutIfAtLeast(kCutAtCheckpointBytes);
   if (s.ok()) s = deps_.wal->ReleaseTo(Index(applied + 1));
   if (!s.ok()) {
     // Not fatal: the log still holds everything; the next checkpoint tries again.

@@ -182,6 +182,7 @@ class Driver {
   void ServeReads();
   void ExpireDeadlines();
   void MaybeCheckpoint();
+  void Checkpoint();  // unconditionally (if anything was applied since the last one)
   void Fail(const dolmen::Status& s);
   void FailEverything(const dolmen::Status& s);
 

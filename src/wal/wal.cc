@@ -195,8 +195,12 @@ Status Wal::StartSegment(uint64_t sequence, uint64_t first_index) {
   return OkStatus();
 }
 
-Status Wal::CutIfFull() {
-  if (file_->Size() < options_.segment_bytes) return OkStatus();
+Status Wal::CutIfFull() { return CutIfAtLeast(options_.segment_bytes); }
+
+Status Wal::CutIfAtLeast(uint64_t bytes) {
+  if (!failed_.ok()) return failed_;
+  CHECK(file_ != nullptr) << "wal: cut after Close";
+  if (file_->Size() < bytes) return OkStatus();
   // The old segment must be complete on disk before a newer one can exist: the reader treats
   // damage in any segment but the last as corruption.
   if (Status s = file_->Sync(); !s.ok()) return Fail(s);

@@ -72,6 +72,11 @@ class Wal {
   // the caller releases segments on the strength of it.
   Status SaveSnapshot(const raft::SnapshotMetadata& meta);
 
+  // Starts a new segment if the current one holds at least `bytes`. A checkpoint cuts before
+  // ReleaseTo so that the segment it just covered can go too: a restart then reads only what
+  // came after the checkpoint, not the whole current segment (up to segment_bytes).
+  Status CutIfAtLeast(uint64_t bytes);
+
   // Deletes whole segments whose entries are all below `index`. The caller must hold every
   // entry below `index` durably elsewhere (a snapshot, or a synced backend whose applied index
   // is index-1) and must never again truncate the log below `index` (committed entries are

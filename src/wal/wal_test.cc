@@ -226,6 +226,33 @@ void ExpectLogFromAtMost(const std::vector<raft::Entry>& entries, uint64_t head,
   EXPECT_EQ(entries, MakeEntries(entries.front().index.value(), last, 1));
 }
 
+// The checkpoint's cut: one big segment holding everything, a snapshot at its end, then a cut
+// and a release leave a log that starts after the snapshot, so a restart reads nothing old.
+TEST_F(WalTest, CutAtCheckpointLetsTheWholeCoveredSegmentGo) {
+  Options options;  // 64 MiB segments: all of this fits in the first
+  auto wal = MustCreate(fs_.get(), dir_, options, "m");
+  for (uint64_t i = 1; i <= 60; ++i) {
+    ASSERT_TRUE(wal->Append({MakeEntry(i, 1)}, MakeHardState(1, 1, i)).ok());
+  }
+  ASSERT_TRUE(wal->SaveSnapshot({Index(60), Term(1), {}}).ok());
+  ASSERT_TRUE(wal->CutIfAtLeast(1u << 30).ok());  // too small to cut: nothing happens
+  EXPECT_EQ(wal->SegmentNames().size(), 1u);
+  ASSERT_TRUE(wal->CutIfAtLeast(64).ok());
+  ASSERT_EQ(wal->SegmentNames().size(), 2u);
+  ASSERT_TRUE(wal->ReleaseTo(Index(61)).ok());
+  ASSERT_EQ(wal->SegmentNames().size(), 1u);
+  EXPECT_EQ(ParseSegmentName(wal->SegmentNames().front())->first_index, 61u);
+  ASSERT_TRUE(wal->Append({MakeEntry(61, 1)}, MakeHardState(1, 1, 61)).ok());
+  ASSERT_TRUE(wal->Sync().ok());
+  wal.reset();
+
+  auto [reopened, rec] = MustOpen(fs_.get(), dir_, options);
+  EXPECT_EQ(rec.metadata, "m");
+  EXPECT_EQ(rec.snapshot->index, Index(60));
+  EXPECT_EQ(rec.hard_state, MakeHardState(1, 1, 61));
+  EXPECT_EQ(rec.entries, MakeEntries(61, 61, 1));
+}
+
 TEST_F(WalTest, ReleaseToAfterABackendSyncWithoutSnapshot) {
   // The single-member server's checkpoint: the backend is synced up to 49, so the log below 50
   // may go; no snapshot marker is involved.
