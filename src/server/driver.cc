@@ -65,7 +65,7 @@ void Driver::Stop() {
   // A clean stop ends with a checkpoint, so the next start replays no log (a member restarted
   // after a stop is back in tens of milliseconds instead of re-reading the log since the last
   // periodic checkpoint). The owner thread has exited: its state is ours now.
-  if (ran && !failed_.load()) Checkpoint();
+  if (ran && !failed_.load() && options_.checkpoint_at_stop) Checkpoint();
 }
 
 void Driver::Propose(uint64_t id, std::string data, Done done) {
@@ -313,6 +313,7 @@ void Driver::IssueReadIndex() {
   std::string context = std::to_string(next_read_context_);
   if (!node_->ReadIndex(context).ok()) return;  // no leader yet: retry next turn
   ++next_read_context_;
+  read_leader_[context] = node_->raft().lead().value();
   reads_issued_[context] = std::move(reads_unissued_);
   reads_unissued_.clear();
 }
@@ -325,11 +326,19 @@ dolmen::Status Driver::HandleReady() {
     // A read index asked of the old leader may never be answered: fail those reads now with
     // etcd's "leader changed" (the client retries) instead of at their deadline. Reads that
     // already hold a read index stay valid. As etcd, only a new leader (not its loss) counts.
-    if (rd.soft_state->lead.value() != 0) {
-      for (auto& [context, reads] : reads_issued_) {
-        for (Read& r : reads) r.done(dolmen::Status(Code::kLeaderChanged, "leader changed"));
+    const uint64_t lead = rd.soft_state->lead.value();
+    if (lead != 0) {
+      for (auto it = reads_issued_.begin(); it != reads_issued_.end();) {
+        auto asked = read_leader_.find(it->first);
+        // Asked of this very leader (Raft knew it before this Ready told us): still good.
+        if (asked != read_leader_.end() && asked->second == lead) {
+          ++it;
+          continue;
+        }
+        for (Read& r : it->second) r.done(dolmen::Status(Code::kLeaderChanged, "leader changed"));
+        if (asked != read_leader_.end()) read_leader_.erase(asked);
+        it = reads_issued_.erase(it);
       }
-      reads_issued_.clear();
     }
   }
   if (rd.hard_state) {
@@ -350,6 +359,7 @@ dolmen::Status Driver::HandleReady() {
     auto it = reads_issued_.find(rs.context);
     if (it == reads_issued_.end()) continue;
     for (Read& r : it->second) reads_ready_.emplace(rs.index.value(), std::move(r));
+    read_leader_.erase(it->first);
     reads_issued_.erase(it);
   }
   RETURN_IF_ERROR(ApplyCommitted(rd.committed_entries));
@@ -594,7 +604,12 @@ void Driver::ExpireDeadlines() {
   }
   for (auto it = reads_issued_.begin(); it != reads_issued_.end();) {
     expire_reads(it->second);
-    it = it->second.empty() ? reads_issued_.erase(it) : std::next(it);
+    if (!it->second.empty()) {
+      ++it;
+      continue;
+    }
+    read_leader_.erase(it->first);
+    it = reads_issued_.erase(it);
   }
   for (auto it = reads_ready_.begin(); it != reads_ready_.end();) {
     if (it->second.deadline > now) {
@@ -678,6 +693,7 @@ void Driver::FailEverything(const dolmen::Status& s) {
     for (auto& r : reads) r.done(s);
   }
   reads_issued_.clear();
+  read_leader_.clear();
   for (auto& [index, r] : reads_ready_) r.done(s);
   reads_ready_.clear();
   for (auto& [id, r] : leader_waits_) r.done(s);

@@ -42,6 +42,9 @@ struct DriverOptions {
   // A checkpoint syncs the backend, records a snapshot marker and releases WAL segments.
   uint64_t checkpoint_entries = 20000;
   std::chrono::milliseconds checkpoint_interval{5000};
+  // Stop ends with a checkpoint (so the next start replays nothing). Tests that stage a crash
+  // turn it off: a crashed member does not get to checkpoint.
+  bool checkpoint_at_stop = true;
   // Entries the leader keeps in memory behind a checkpoint for slow followers.
   uint64_t catch_up_entries = 5000;
   // Raft time: one tick per heartbeat interval; elections after election_ticks ticks.
@@ -214,6 +217,7 @@ class Driver {
   std::vector<ConfProposal> conf_in_flight_;
   std::vector<Read> reads_unissued_;
   std::map<std::string, std::vector<Read>> reads_issued_;  // by ReadIndex context
+  std::map<std::string, uint64_t> read_leader_;            // context -> leader it was asked of
   std::multimap<uint64_t, Read> reads_ready_;              // by read index
   uint64_t next_read_context_ = 1;
   raft::ConfState conf_state_;

@@ -198,11 +198,29 @@ TEST_F(ServerTest, RestartReplaysOnlyWhatTheBackendLacks) {
   }
   auto s = Open();
   auto g = Get(s.get(), "k");  // linearizable: waits until the restarted member caught up
-  ASSERT_TRUE(g.ok());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
   EXPECT_EQ(g->kvs(0).value(), "9");
   EXPECT_EQ(g->kvs(0).version(), 10);  // not applied twice
   EXPECT_EQ(g->header().revision(), 11);
   EXPECT_GE(s->applied_index(), before);
+}
+
+// A clean stop checkpoints: the log's snapshot marker is at the applied index and no entry
+// before it is left to replay at the next start.
+TEST_F(ServerTest, CleanStopLeavesNothingToReplay) {
+  Index applied;
+  {
+    auto s = Open();
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(Put(s.get(), "k", std::to_string(i)).ok());
+    s->Stop();
+    applied = s->applied_index();
+  }
+  auto opened = wal::Wal::Open(fs_.get(), "/data/member/wal", wal::Options{});
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  const wal::Recovered& recovered = opened->second;
+  ASSERT_TRUE(recovered.snapshot.has_value());
+  EXPECT_EQ(recovered.snapshot->index, applied);
+  for (const raft::Entry& e : recovered.entries) EXPECT_GT(e.index, applied);
 }
 
 TEST_F(ServerTest, FailedLogSyncIsNeverAcknowledged) {
