@@ -529,6 +529,10 @@ void Hub::Watch(Stream* s, const WatchOptions& options) {
       w->prev_kv = options.prev_kv;
       w->fragment = options.fragment;
       w->progress_notify = options.progress_notify;
+      // The created response counts as sent: the first progress notification comes a whole
+      // interval after the create at least (etcd's ticker is per stream and starts with it, so
+      // the creates a client sends together are all answered before any notification).
+      w->sent_since_tick = true;
       const int64_t start = options.start_revision.value();
       w->next = start == 0 ? current + 1 : std::max<int64_t>(start, 1);
       if (start < 0) w->next = 1;  // etcd reads a negative start as "from the beginning"

@@ -378,6 +378,33 @@ TEST_F(WatchHubTest, ProgressRequestAndPeriodicProgress) {
   }));
 }
 
+// etcd's ticker is per stream: creates sent together are all answered before any progress
+// notification, and none comes less than an interval after its watcher was created.
+TEST_F(WatchHubTest, FirstProgressNotificationComesAWholeIntervalAfterTheCreate) {
+  HubOptions options;
+  options.progress_interval = 200ms;
+  StartHub(options);
+  for (int round = 0; round < 3; ++round) {
+    // Not a wait for anything: it moves the create to a different point of the hub's tick
+    // cycle each round (a round otherwise starts right after a tick).
+    std::this_thread::sleep_for(std::chrono::milliseconds(60 * (round + 1)));
+    Consumer c(hub_.get());
+    WatchOptions o = Key("idle", 1);
+    o.progress_notify = true;
+    const auto created_at = std::chrono::steady_clock::now();
+    hub_->Watch(c.stream(), o);
+    ASSERT_TRUE(c.PopUntil([](const auto& got) {
+      for (const auto& r : got) {
+        if (!r.created && r.events.empty() && r.watch_id == 1) return true;
+      }
+      return false;
+    }));
+    const auto waited = std::chrono::steady_clock::now() - created_at;
+    EXPECT_GE(waited, 190ms) << "round " << round;
+    EXPECT_TRUE(c.got.front().created);
+  }
+}
+
 // A consumer that never reads must not slow the writer: Notify only queues.
 TEST_F(WatchHubTest, SlowConsumerDoesNotBlockNotifyAndCatchesUpInOrder) {
   HubOptions options;
