@@ -19,21 +19,12 @@
 namespace dolmen::server {
 namespace {
 
+using fakes::Compact;
+using fakes::Delete;
+using fakes::Get;
+using fakes::Put;
+using fakes::TempDir;
 using fakes::Wait;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = "/tmp/dolmen_maintenance_test.XXXXXX";
-    CHECK(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 class MaintenanceTest : public ::testing::Test {
  protected:
@@ -57,32 +48,6 @@ class MaintenanceTest : public ::testing::Test {
     return server;
   }
 
-  static Result<etcdserverpb::PutResponse> Put(Server* s, const std::string& k,
-                                               const std::string& v) {
-    etcdserverpb::PutRequest r;
-    r.set_key(k);
-    r.set_value(v);
-    return Wait<etcdserverpb::PutResponse>([&](auto cb) { s->Put(r, cb); });
-  }
-  static Result<etcdserverpb::RangeResponse> Get(Server* s, const std::string& k,
-                                                 const std::string& end = "") {
-    etcdserverpb::RangeRequest r;
-    r.set_key(k);
-    r.set_range_end(end);
-    return Wait<etcdserverpb::RangeResponse>([&](auto cb) { s->Range(r, cb); });
-  }
-  static Result<etcdserverpb::DeleteRangeResponse> Delete(Server* s, const std::string& k,
-                                                          const std::string& end = "") {
-    etcdserverpb::DeleteRangeRequest r;
-    r.set_key(k);
-    r.set_range_end(end);
-    return Wait<etcdserverpb::DeleteRangeResponse>([&](auto cb) { s->DeleteRange(r, cb); });
-  }
-  static Result<etcdserverpb::CompactionResponse> Compact(Server* s, int64_t rev) {
-    etcdserverpb::CompactionRequest r;
-    r.set_revision(rev);
-    return Wait<etcdserverpb::CompactionResponse>([&](auto cb) { s->Compact(r, cb); });
-  }
   static Result<etcdserverpb::AlarmResponse> Alarm(
       Server* s, etcdserverpb::AlarmRequest::AlarmAction action, uint64_t member = 0,
       etcdserverpb::AlarmType type = etcdserverpb::NONE) {

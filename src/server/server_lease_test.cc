@@ -29,6 +29,7 @@ class TestClock final : public Clock {
   std::atomic<int64_t> ns_{0};
 };
 
+using fakes::Get;
 using fakes::SharedBackend;
 using fakes::Wait;
 
@@ -91,13 +92,6 @@ class ServerLeaseTest : public ::testing::Test {
     r.set_value("v");
     r.set_lease(lease);
     return Wait<etcdserverpb::PutResponse>([&](auto cb) { s->Put(r, cb); });
-  }
-  static Result<etcdserverpb::RangeResponse> Get(Server* s, const std::string& k,
-                                                 const std::string& end = "") {
-    etcdserverpb::RangeRequest r;
-    r.set_key(k);
-    r.set_range_end(end);
-    return Wait<etcdserverpb::RangeResponse>([&](auto cb) { s->Range(r, cb); });
   }
   static Result<etcdserverpb::LeaseTimeToLiveResponse> TimeToLive(Server* s, int64_t id) {
     etcdserverpb::LeaseTimeToLiveRequest r;

@@ -14,6 +14,8 @@
 namespace dolmen::server {
 namespace {
 
+using fakes::Get;
+using fakes::Put;
 using fakes::SharedBackend;
 using fakes::Wait;
 
@@ -45,24 +47,6 @@ class ServerTest : public ::testing::Test {
     return server;
   }
 
-  static Result<etcdserverpb::PutResponse> Put(Server* s, const std::string& k,
-                                               const std::string& v, bool prev_kv = false) {
-    etcdserverpb::PutRequest r;
-    r.set_key(k);
-    r.set_value(v);
-    r.set_prev_kv(prev_kv);
-    return Wait<etcdserverpb::PutResponse>([&](auto cb) { s->Put(r, cb); });
-  }
-
-  static Result<etcdserverpb::RangeResponse> Get(Server* s, const std::string& k,
-                                                 const std::string& end = "", int64_t rev = 0) {
-    etcdserverpb::RangeRequest r;
-    r.set_key(k);
-    r.set_range_end(end);
-    r.set_revision(rev);
-    return Wait<etcdserverpb::RangeResponse>([&](auto cb) { s->Range(r, cb); });
-  }
-
   static Result<etcdserverpb::TxnResponse> Txn(Server* s, const etcdserverpb::TxnRequest& r) {
     return Wait<etcdserverpb::TxnResponse>([&](auto cb) { s->Txn(r, cb); });
   }
@@ -78,7 +62,7 @@ TEST_F(ServerTest, PutGetHeaderAndRevisions) {
   EXPECT_EQ(p1->header().revision(), 2);
   EXPECT_EQ(p1->header().raft_term(), 2u);  // a fresh member leads in term 2, as etcd's
   EXPECT_EQ(p1->header().member_id(), 0x8e9e05c52164694dull);
-  auto p2 = Put(s.get(), "a", "2", /*prev_kv=*/true);
+  auto p2 = Put(s.get(), "a", "2", /*lease=*/0, /*prev_kv=*/true);
   ASSERT_TRUE(p2.ok());
   EXPECT_EQ(p2->prev_kv().value(), "1");
   auto g = Get(s.get(), "a");

@@ -1,11 +1,16 @@
 // Shared by the server tests that run a member on fakes.
 #pragma once
 
+#include <stdlib.h>
+
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <memory>
+#include <string>
 
 #include "backend/backend.h"
+#include "base/check.h"
 #include "server/server.h"
 
 namespace dolmen::server::fakes {
@@ -26,6 +31,21 @@ class SharedBackend final : public backend::Backend {
   backend::Backend* base_;
 };
 
+// A fresh directory under /tmp, removed with everything in it at the end.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = "/tmp/dolmen_server_test.XXXXXX";
+    CHECK(::mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 // Calls an asynchronous Server entry point and waits for its callback.
 template <typename T>
 Result<T> Wait(const std::function<void(Callback<T>)>& call) {
@@ -33,6 +53,41 @@ Result<T> Wait(const std::function<void(Callback<T>)>& call) {
   auto f = p.get_future();
   call([&p](Result<T> r) { p.set_value(std::move(r)); });
   return f.get();
+}
+
+// The KV calls the tests make, through the Server's entry points as the API layer calls them.
+inline Result<etcdserverpb::PutResponse> Put(Server* s, const std::string& key,
+                                             const std::string& value, int64_t lease = 0,
+                                             bool prev_kv = false) {
+  etcdserverpb::PutRequest r;
+  r.set_key(key);
+  r.set_value(value);
+  r.set_lease(lease);
+  r.set_prev_kv(prev_kv);
+  return Wait<etcdserverpb::PutResponse>([&](auto cb) { s->Put(r, cb); });
+}
+
+inline Result<etcdserverpb::RangeResponse> Get(Server* s, const std::string& key,
+                                               const std::string& end = "", int64_t rev = 0) {
+  etcdserverpb::RangeRequest r;
+  r.set_key(key);
+  r.set_range_end(end);
+  r.set_revision(rev);
+  return Wait<etcdserverpb::RangeResponse>([&](auto cb) { s->Range(r, cb); });
+}
+
+inline Result<etcdserverpb::DeleteRangeResponse> Delete(Server* s, const std::string& key,
+                                                        const std::string& end = "") {
+  etcdserverpb::DeleteRangeRequest r;
+  r.set_key(key);
+  r.set_range_end(end);
+  return Wait<etcdserverpb::DeleteRangeResponse>([&](auto cb) { s->DeleteRange(r, cb); });
+}
+
+inline Result<etcdserverpb::CompactionResponse> Compact(Server* s, int64_t revision) {
+  etcdserverpb::CompactionRequest r;
+  r.set_revision(revision);
+  return Wait<etcdserverpb::CompactionResponse>([&](auto cb) { s->Compact(r, cb); });
 }
 
 }  // namespace dolmen::server::fakes

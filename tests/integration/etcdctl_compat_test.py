@@ -11,7 +11,6 @@ cannot pass by both sides failing in the same uninteresting way.
 Run: /usr/bin/python3 etcdctl_compat_test.py --dolmen PATH [unittest args]
 """
 
-import threading
 
 import harness
 from harness import IntegrationTestCase
@@ -101,24 +100,8 @@ def run_steps(server, ids, steps):
 class EtcdctlCompatTest(IntegrationTestCase):
 
     def on_both(self, servers, fn):
-        """fn(server) for each server, one thread per server; returns {label: result}."""
-        results, errors = {}, {}
-
-        def side(server):
-            try:
-                results[server.label] = fn(server)
-            except Exception as e:  # noqa: BLE001 - reported in the main thread
-                errors[server.label] = e
-
-        threads = [threading.Thread(target=side, args=(s,)) for s in servers]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(harness.ETCDCTL_TIMEOUT_S * 40)
-            self.assertFalse(t.is_alive(), "a side did not finish in time")
-        if errors:
-            raise AssertionError("harness error: %r" % errors)
-        return results
+        """fn(server) for each server at once; returns {label: result}."""
+        return dict(zip((s.label for s in servers), self.on_each(servers, fn)))
 
     def check(self, steps):
         servers = self.start_servers(harness.etcd_server(), harness.dolmen_server())

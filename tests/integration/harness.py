@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import tempfile
 import time
 import unittest
@@ -336,6 +337,30 @@ class IntegrationTestCase(unittest.TestCase):
                                                    server.log_text()[-20000:], server.label))
             for server in self._servers:
                 server.remove_dir()
+
+    def on_each(self, servers, fn, timeout_s=None):
+        """fn(server) for every server at once, one thread each (so a step that waits on one
+        server never delays the other's); returns the results in server order. An exception on
+        either side fails the test once both finished; a side still running after `timeout_s`
+        (default: 40 etcdctl timeouts) fails it too."""
+        timeout_s = ETCDCTL_TIMEOUT_S * 40 if timeout_s is None else timeout_s
+        results, errors = [None] * len(servers), {}
+
+        def side(i):
+            try:
+                results[i] = fn(servers[i])
+            except Exception as e:  # noqa: BLE001 - reported in the main thread
+                errors[servers[i].label] = e
+
+        threads = [threading.Thread(target=side, args=(i,)) for i in range(len(servers))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout_s)
+            self.assertFalse(t.is_alive(), "a side did not finish in time")
+        if errors:
+            raise AssertionError("harness error: %r" % errors)
+        return results
 
     def new_server(self, server):
         """Registers a not yet started server with this test."""

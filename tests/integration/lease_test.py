@@ -104,24 +104,8 @@ class Session:
 class LeaseTestCase(IntegrationTestCase):
 
     def both(self, fn, servers):
-        """fn(server) on each server in its own thread; returns the results in server order."""
-        results, errors = [None] * len(servers), []
-
-        def side(i):
-            try:
-                results[i] = fn(servers[i])
-            except Exception as e:  # noqa: BLE001 - reported in the main thread
-                errors.append(e)
-
-        threads = [threading.Thread(target=side, args=(i,)) for i in range(len(servers))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(harness.ETCDCTL_TIMEOUT_S * 40)
-            self.assertFalse(t.is_alive(), "a side did not finish in time")
-        if errors:
-            raise AssertionError("harness error: %r" % errors)
-        return results
+        """fn(server) on each server at once; returns the results in server order."""
+        return self.on_each(servers, fn)
 
     def start_pair(self):
         servers = self.start_servers(harness.etcd_server(), harness.dolmen_server())

@@ -12,7 +12,6 @@ Run: /usr/bin/python3 maintenance_test.py --dolmen PATH [unittest args]
 
 import hashlib
 import json
-import threading
 
 import harness
 from harness import IntegrationTestCase
@@ -30,26 +29,6 @@ class MaintenanceTest(IntegrationTestCase):
         ids = {s.label: s.header_ids() for s in servers}
         return servers, ids
 
-    def on_both(self, servers, fn):
-        """fn(server) on each server in its own thread; returns [etcd result, dolmen result]."""
-        results, errors = {}, {}
-
-        def side(server):
-            try:
-                results[server.label] = fn(server)
-            except Exception as e:  # noqa: BLE001 - reported in the main thread
-                errors[server.label] = e
-
-        threads = [threading.Thread(target=side, args=(s,)) for s in servers]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(harness.ETCDCTL_TIMEOUT_S * 40)
-            self.assertFalse(t.is_alive(), "a side did not finish in time")
-        if errors:
-            raise AssertionError("harness error: %r" % errors)
-        return [results[s.label] for s in servers]
-
     def same(self, servers, ids, *args, rc=0, out_has=None):
         """Runs one etcdctl command on both; etcd's answer must have `rc` (and `out_has`), and
         dolmen's must equal it after normalisation. Returns etcd's normalised stdout."""
@@ -57,7 +36,7 @@ class MaintenanceTest(IntegrationTestCase):
             code, out, err = server.etcdctl(*args)
             return (code, harness.normalize(out, server, ids[server.label]),
                     harness.normalize(err, server, ids[server.label]))
-        want, got = self.on_both(servers, run)
+        want, got = self.on_each(servers, run)
         self.assertEqual(want[0], rc, "etcd: etcdctl %s -> %r" % (" ".join(args), want))
         if out_has is not None:
             self.assertIn(out_has, want[1], "etcd: etcdctl %s" % " ".join(args))
@@ -102,11 +81,11 @@ class MaintenanceTest(IntegrationTestCase):
                 raise harness.ServerError("%s: compact failed" % server.label)
             return self.status(server)["dbSize"]
 
-        before = self.on_both(servers, fill_and_delete)
+        before = self.on_each(servers, fill_and_delete)
         self.same(servers, ids, "defrag", out_has="Finished defragmenting etcd member[http://<endpoint>]")
         self.same(servers, ids, "defrag", "--cluster",
                   out_has="Finished defragmenting etcd member[http://<endpoint>]")
-        after = self.on_both(servers, lambda s: self.status(s)["dbSize"])
+        after = self.on_each(servers, lambda s: self.status(s)["dbSize"])
         for server, b, a in zip(servers, before, after):
             self.assertGreater(b, 40 * len(VALUE) // 2, "%s: dbSize before" % server.label)
             self.assertLess(a * 4, b, "%s: dbSize %d -> %d" % (server.label, b, a))
@@ -129,7 +108,7 @@ class MaintenanceTest(IntegrationTestCase):
                 data = f.read()
             return rc, out.replace(path, "<path>"), data
 
-        answers = self.on_both(servers, save)
+        answers = self.on_each(servers, save)
         (etcd_rc, etcd_out, _), (rc, out, data) = answers
         self.assertEqual(etcd_rc, 0)
         self.assertEqual(etcd_out, "Snapshot saved at <path>\n")
@@ -157,7 +136,7 @@ class MaintenanceTest(IntegrationTestCase):
                     return i, harness.normalize(err, server, ids[server.label])
             return MAX_PUTS, ""
 
-        filled = self.on_both(servers, fill)
+        filled = self.on_each(servers, fill)
         for server, (count, err) in zip(servers, filled):
             self.assertGreater(count, 3, server.label)
             self.assertLess(count, MAX_PUTS, "%s never hit the quota" % server.label)
@@ -170,7 +149,7 @@ class MaintenanceTest(IntegrationTestCase):
         self.same(servers, ids, "lease", "grant", "60", rc=1)
         self.same(servers, ids, "get", "k000", "--print-value-only", out_has=VALUE)
         self.same(servers, ids, "del", "k000", out_has="1")
-        statuses = self.on_both(servers, self.status)
+        statuses = self.on_each(servers, self.status)
         for server, st in zip(servers, statuses):
             self.assertIn("memberID:%d alarm:NOSPACE " % ids[server.label][1],
                           st.get("errors", []), server.label)
@@ -184,9 +163,9 @@ class MaintenanceTest(IntegrationTestCase):
                 raise harness.ServerError("%s: compact failed" % server.label)
             return True
 
-        self.on_both(servers, make_room)
+        self.on_each(servers, make_room)
         self.same(servers, ids, "defrag", out_has="Finished defragmenting")
-        sizes = self.on_both(servers, lambda s: self.status(s)["dbSize"])
+        sizes = self.on_each(servers, lambda s: self.status(s)["dbSize"])
         for server, size in zip(servers, sizes):
             self.assertLess(size, QUOTA_BYTES // 2, server.label)
         self.same(servers, ids, "put", "still", "capped", rc=1)  # until disarmed
@@ -197,7 +176,7 @@ class MaintenanceTest(IntegrationTestCase):
         self.same(servers, ids, "get", "room", out_has="room\nagain")
 
         # Alarms persist across a restart; raise one again and restart both.
-        self.on_both(servers, fill)
+        self.on_each(servers, fill)
         self.same(servers, ids, "alarm", "list", out_has="alarm:NOSPACE")
         for server in servers:
             server.stop()

@@ -187,25 +187,8 @@ def write_all(server, steps):
 
 
 def on_both(test, servers, fn):
-    """fn(server) on each server, one thread per server; returns {label: result}."""
-    results, errors = {}, {}
-
-    def side(server):
-        try:
-            results[server.label] = fn(server)
-        except Exception as e:  # noqa: BLE001 - reported in the main thread
-            errors[server.label] = e
-
-    threads = [threading.Thread(target=side, args=(s,)) for s in servers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(WAIT_S * 10)
-        test.assertFalse(t.is_alive(), "a side did not finish in time")
-    if errors:
-        raise AssertionError("session error: %r" % errors)
-    return results
-
+    """fn(server) on each server at once; returns {label: result}."""
+    return dict(zip((s.label for s in servers), test.on_each(servers, fn, WAIT_S * 10)))
 
 def with_flags(server, flags):
     """The server, started with extra command-line flags."""
