@@ -13,24 +13,12 @@
 #include "backend/lmdb/lmdb_backend.h"
 #include "backend/memory_backend.h"
 #include "base/crc32c.h"
+#include "io/posix/temp_dir.h"
 
 namespace dolmen::backend {
 namespace {
 
-// A fresh directory under /tmp, removed with everything in it when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = "/tmp/dolmen_backend_test.XXXXXX";
-    CHECK(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using io::testing::TempDir;
 
 enum class Kind { kMemory, kLmdb };
 

@@ -1,9 +1,6 @@
 // Shared by the server tests that run a member on fakes.
 #pragma once
 
-#include <stdlib.h>
-
-#include <filesystem>
 #include <functional>
 #include <future>
 #include <memory>
@@ -11,6 +8,7 @@
 
 #include "backend/backend.h"
 #include "base/check.h"
+#include "io/posix/temp_dir.h"
 #include "server/server.h"
 
 namespace dolmen::server::fakes {
@@ -31,20 +29,7 @@ class SharedBackend final : public backend::Backend {
   backend::Backend* base_;
 };
 
-// A fresh directory under /tmp, removed with everything in it at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = "/tmp/dolmen_server_test.XXXXXX";
-    CHECK(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using io::testing::TempDir;
 
 // Calls an asynchronous Server entry point and waits for its callback.
 template <typename T>
