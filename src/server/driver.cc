@@ -54,11 +54,11 @@ void Driver::Start() {
 
 void Driver::Stop() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopping_ && !thread_.joinable()) return;
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   const bool ran = thread_.joinable();
   if (ran) thread_.join();
   FailEverything(dolmen::Status(Code::kStopped, "server stopped"));
@@ -74,14 +74,14 @@ void Driver::Propose(uint64_t id, std::string data, Done done) {
 
 void Driver::Propose(uint64_t id, std::string data, Done done, std::chrono::milliseconds timeout) {
   {
-    std::unique_lock lock(mu_);
+    absl::ReleasableMutexLock lock(&mu_);
     if (stopping_ || failed_.load()) {
-      lock.unlock();
+      lock.Release();
       done(ApplyResult{dolmen::Status(Code::kStopped, "server stopped"), {}});
       return;
     }
     if (queued_proposals_ >= options_.max_pending) {
-      lock.unlock();
+      lock.Release();
       done(ApplyResult{dolmen::Status(Code::kTooManyRequests, "too many requests"), {}});
       return;
     }
@@ -89,77 +89,77 @@ void Driver::Propose(uint64_t id, std::string data, Done done, std::chrono::mill
         Proposal{id, std::move(data), std::move(done), Clock::now() + timeout});
     ++queued_proposals_;
   }
-  cv_.notify_one();
+  cv_.Signal();
 }
 
 void Driver::ProposeConfChange(raft::ConfChange cc, std::function<void(dolmen::Status)> done) {
   {
-    std::unique_lock lock(mu_);
+    absl::ReleasableMutexLock lock(&mu_);
     if (stopping_ || failed_.load()) {
-      lock.unlock();
+      lock.Release();
       done(dolmen::Status(Code::kStopped, "server stopped"));
       return;
     }
     inbox_.conf_changes.push_back(
         ConfProposal{std::move(cc), std::move(done), Clock::now() + options_.request_timeout});
   }
-  cv_.notify_one();
+  cv_.Signal();
 }
 
 void Driver::ReadIndex(std::function<void(dolmen::Status)> done) {
   {
-    std::unique_lock lock(mu_);
+    absl::ReleasableMutexLock lock(&mu_);
     if (stopping_ || failed_.load()) {
-      lock.unlock();
+      lock.Release();
       done(dolmen::Status(Code::kStopped, "server stopped"));
       return;
     }
     inbox_.reads.push_back(Read{std::move(done), Clock::now() + options_.request_timeout});
   }
-  cv_.notify_one();
+  cv_.Signal();
 }
 
 bool Driver::RunInOrder(Task task) {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopping_ || failed_.load()) return false;
     inbox_.tasks.push_back(std::move(task));
   }
-  cv_.notify_one();
+  cv_.Signal();
   return true;
 }
 
 void Driver::Step(std::vector<raft::Message> messages) {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopping_) return;
     for (auto& m : messages) inbox_.messages.push_back(std::move(m));
   }
-  cv_.notify_one();
+  cv_.Signal();
 }
 
 void Driver::ReportUnreachable(MemberId id) {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     inbox_.reports.emplace_back(id, -1);
   }
-  cv_.notify_one();
+  cv_.Signal();
 }
 
 void Driver::ReportSnapshot(MemberId id, bool ok) {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     inbox_.reports.emplace_back(id, ok ? 1 : 0);
   }
-  cv_.notify_one();
+  cv_.Signal();
 }
 
 void Driver::TransferLeader(MemberId transferee) {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     inbox_.transfers.push_back(transferee);
   }
-  cv_.notify_one();
+  cv_.Signal();
 }
 
 void Driver::CheckLearnerReady(MemberId learner, std::function<void(dolmen::Status)> done) {
@@ -233,13 +233,17 @@ void Driver::Loop() {
 }
 
 bool Driver::WaitForWork(Inbox* inbox) {
-  std::unique_lock lock(mu_);
+  absl::ReleasableMutexLock lock(&mu_);
   auto has_work = [&] {
     return stopping_ || !inbox_.proposals.empty() || !inbox_.conf_changes.empty() ||
            !inbox_.reads.empty() || !inbox_.messages.empty() || !inbox_.reports.empty() ||
            !inbox_.tasks.empty() || !inbox_.transfers.empty();
   };
-  cv_.wait_until(lock, next_tick_, has_work);
+  while (!has_work()) {
+    const auto left = next_tick_ - Clock::now();
+    if (left <= Clock::duration::zero()) break;
+    cv_.WaitWithTimeout(&mu_, absl::FromChrono(left));
+  }
   if (stopping_) return false;
   std::swap(*inbox, inbox_);
   queued_proposals_ = 0;
@@ -673,7 +677,7 @@ void Driver::Fail(const dolmen::Status& s) {
 void Driver::FailEverything(const dolmen::Status& s) {
   Inbox rest;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     std::swap(rest, inbox_);
     queued_proposals_ = 0;
   }

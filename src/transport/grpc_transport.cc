@@ -231,13 +231,19 @@ Result<std::vector<Handler::MemberInfo>> GrpcTransport::ForwardPromoteMember(
 }
 
 void GrpcTransport::Send(std::vector<raft::Message> messages) {
-  std::lock_guard<std::mutex> lock(mu_);
+  // Each peer gets its messages in one call, so that an idle stream carries them in one
+  // envelope (one write) instead of one write each.
+  std::map<MemberId, std::vector<raft::Message>> by_peer;
   for (raft::Message& m : messages) {
     CHECK(!raft::IsLocalMessage(m.type)) << "local message " << MessageTypeName(m.type) << " sent";
     CHECK(m.type != raft::MessageType::kSnap) << "kSnap goes through SendSnapshot";
-    auto it = peers_.find(m.to);
+    by_peer[m.to].push_back(std::move(m));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [to, batch] : by_peer) {
+    auto it = peers_.find(to);
     if (it == peers_.end()) continue;  // removed or not yet added: Raft retries or forgets
-    it->second.stream->Enqueue(std::move(m));
+    it->second.stream->Enqueue(std::move(batch));
   }
 }
 

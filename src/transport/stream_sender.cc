@@ -12,7 +12,27 @@ bool IsDataMessage(raft::MessageType type) {
   return type == raft::MessageType::kApp || type == raft::MessageType::kProp;
 }
 
+// Protobuf framing of one repeated field: a tag and a length varint.
+constexpr size_t kFieldOverhead = 11;
+
 }  // namespace
+
+// One Peer.Stream call. The reactor's callbacks go straight to the sender; the call holds the
+// envelope being written (touched only by whoever set writing_) and its context.
+class StreamSender::Call final : public grpc::ClientWriteReactor<peer::Envelope> {
+ public:
+  explicit Call(StreamSender* owner) : owner_(owner) {}
+
+  void OnWriteDone(bool ok) override { owner_->OnWriteDone(ok); }
+  void OnDone(const grpc::Status& status) override { owner_->OnCallDone(status); }
+
+  grpc::ClientContext context;
+  peer::StreamAck ack;
+  peer::Envelope envelope;
+
+ private:
+  StreamSender* const owner_;
+};
 
 StreamSender::StreamSender(const Options& options, MemberId peer, std::vector<std::string> targets,
                            Notifier* notifier)
@@ -35,30 +55,31 @@ void StreamSender::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
-    if (context_ != nullptr) context_->TryCancel();
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
-void StreamSender::Enqueue(raft::Message message) {
+void StreamSender::Enqueue(std::vector<raft::Message> messages) {
   bool dropped = false;
+  bool oversized = false;
+  Call* write = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
-    if (!accepting_ || control_.size() + data_.size() >= options_.max_queued_messages_per_peer) {
-      dropped = true;
-    } else if (IsDataMessage(message.type)) {
-      data_.push_back(std::move(message));
-    } else {
-      control_.push_back(std::move(message));
+    for (raft::Message& m : messages) {
+      if (!accepting_ || control_.size() + data_.size() >= options_.max_queued_messages_per_peer) {
+        dropped = true;
+      } else if (IsDataMessage(m.type)) {
+        data_.push_back(std::move(m));
+      } else {
+        control_.push_back(std::move(m));
+      }
     }
+    write = TakeWriteLocked(&oversized);
   }
-  if (dropped) {
-    notifier_->Unreachable(peer_);
-  } else {
-    cv_.notify_one();
-  }
+  if (dropped || oversized) notifier_->Unreachable(peer_);
+  if (write != nullptr) write->StartWrite(&write->envelope);
 }
 
 void StreamSender::UpdateTargets(std::vector<std::string> targets) {
@@ -67,8 +88,6 @@ void StreamSender::UpdateTargets(std::vector<std::string> targets) {
     targets_ = std::move(targets);
     target_index_ = 0;
     retarget_ = true;
-    // A stream blocked in Write to the old address must give way.
-    if (context_ != nullptr) context_->TryCancel();
   }
   cv_.notify_all();
 }
@@ -83,88 +102,32 @@ void StreamSender::PeerIsBack() {
 }
 
 void StreamSender::Run() {
-  while (!Stopping()) {
-    if (writer_ == nullptr) {
-      if (!Open()) {
-        OnFailure(OkStatus());  // no usable URL: drop and report, as for a peer that is down
-        continue;
+  while (true) {
+    if (!Open()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) break;
       }
-      if (!Greet()) {
-        OnFailure(Close(/*cancel=*/false));
-        continue;
-      }
-    }
-    std::vector<raft::Message> batch = TakeBatch();
-    if (TakeRetarget()) {
-      // The batch was taken for the old address; it is still good for the peer.
-      Close(/*cancel=*/true).IgnoreError();
-      if (!Open()) continue;
-      if (!Greet()) {
-        OnFailure(Close(/*cancel=*/false));
-        continue;
-      }
-    }
-    if (batch.empty()) continue;
-    if (WriteBatch(std::move(batch))) {
-      backoff_ = options_.min_backoff;
+      OnFailure(OkStatus());  // no usable URL: drop and report, as for a peer that is down
       continue;
     }
-    // A failed Write means the call is over: Finish returns the peer's status (a refusal, or
-    // why the stream broke) without cancelling first, which could mask it.
-    OnFailure(Close(/*cancel=*/false));
-  }
-  Close(/*cancel=*/true).IgnoreError();
-}
-
-bool StreamSender::Greet() {
-  peer::Envelope hello;
-  hello.mutable_header()->set_cluster_id(options_.cluster_id.value());
-  hello.mutable_header()->set_from(options_.self.value());
-  hello.mutable_header()->set_to(peer_.value());
-  return writer_->Write(hello);
-}
-
-bool StreamSender::WriteBatch(std::vector<raft::Message> batch) {
-  // Protobuf framing of one repeated field: a tag and a length varint.
-  constexpr size_t kFieldOverhead = 11;
-  peer::Envelope envelope;
-  auto reset = [&] {
-    envelope.Clear();
-    envelope.mutable_header()->set_cluster_id(options_.cluster_id.value());
-    envelope.mutable_header()->set_from(options_.self.value());
-    envelope.mutable_header()->set_to(peer_.value());
-  };
-  reset();
-  size_t bytes = envelope.ByteSizeLong();
-  for (const raft::Message& m : batch) {
-    peer::Message wire;
-    EncodeMessage(m, &wire);
-    size_t size = wire.ByteSizeLong() + kFieldOverhead;
-    if (size + envelope.header().ByteSizeLong() + kFieldOverhead > options_.max_envelope_bytes) {
-      // The receiver would refuse it: drop it alone, like a message to a down peer (Raft's
-      // MaxSizePerMsg keeps real appends far below the limit).
-      notifier_->Unreachable(peer_);
-      continue;
+    bool ended_by_itself;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || retarget_ || call_done_; });
+      ended_by_itself = call_done_;
     }
-    if (bytes + size > options_.max_envelope_bytes) {
-      if (!writer_->Write(envelope)) return false;
-      reset();
-      bytes = envelope.ByteSizeLong();
+    if (!ended_by_itself) CloseCall();
+    // A stream that ended by itself failed a write: its status is the peer's (a refusal, or
+    // why the stream broke), not masked by a cancel of ours.
+    Status refusal = AwaitCallDone();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) break;
+      if (!ended_by_itself) continue;  // retargeted: open the new address at once
     }
-    *envelope.add_messages() = std::move(wire);
-    bytes += size;
+    OnFailure(std::move(refusal));
   }
-  return envelope.messages_size() == 0 || writer_->Write(envelope);
-}
-
-bool StreamSender::Stopping() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return stopping_;
-}
-
-bool StreamSender::TakeRetarget() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return std::exchange(retarget_, false);
 }
 
 bool StreamSender::Open() {
@@ -175,58 +138,145 @@ bool StreamSender::Open() {
     target = targets_[target_index_ % targets_.size()];
     retarget_ = false;
   }
-  if (channel_ == nullptr || channel_target_ != target) {
+  if (stub_ == nullptr || channel_target_ != target) {
     channel_ = NewPeerChannel(target, options_, ChannelKind::kStream);
     channel_target_ = target;
+    stub_ = peer::Peer::NewStub(channel_);
   }
-  owned_context_ = std::make_unique<grpc::ClientContext>();
+  Call* call;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return false;
-    context_ = owned_context_.get();
+    call_ = std::make_unique<Call>(this);
+    call = call_.get();
+    writing_ = true;  // the greeting below
+    broken_ = false;
+    hold_released_ = false;
+    call_done_ = false;
+    NewEnvelopeLocked();
   }
-  auto stub = peer::Peer::NewStub(channel_);
-  // Blocks until the call is started (or fails); Stop cancels it through context_.
-  writer_ = stub->Stream(owned_context_.get(), &ack_);
+  stub_->async()->Stream(&call->context, &call->ack, call);  // binds the reactor
+  // Our hold keeps the call (and so call_) alive between writes until CloseCall or a failed
+  // write releases it.
+  call->AddHold();
+  call->StartWrite(&call->envelope);
+  call->StartCall();
   return true;
 }
 
-Status StreamSender::Close(bool cancel) {
-  if (writer_ == nullptr) return OkStatus();
-  if (cancel) {
-    std::lock_guard<std::mutex> lock(mu_);
-    context_->TryCancel();
-  }
-  grpc::Status status = writer_->Finish();
-  Status refusal = RefusalOf(*owned_context_, status);
+void StreamSender::CloseCall() {
+  Call* call;
+  bool release;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    context_ = nullptr;
+    call = call_.get();
+    broken_ = true;
+    // With a write in flight, its OnWriteDone releases the hold instead.
+    release = !writing_ && ReleaseHoldLocked();
   }
-  writer_.reset();
-  owned_context_.reset();
-  return refusal;
+  // Outside mu_: cancelling can run the call's callbacks on this thread.
+  call->context.TryCancel();
+  if (release) call->RemoveHold();
 }
 
-std::vector<raft::Message> StreamSender::TakeBatch() {
-  std::vector<raft::Message> batch;
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this] { return stopping_ || retarget_ || !control_.empty() || !data_.empty(); });
-  if (stopping_) return batch;
-  size_t bytes = 0;
-  while (!control_.empty() && bytes < options_.max_batch_bytes) {
-    bytes += ApproxEncodedBytes(control_.front());
-    batch.push_back(std::move(control_.front()));
-    control_.pop_front();
+Status StreamSender::AwaitCallDone() {
+  std::unique_ptr<Call> call;
+  grpc::Status status;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return call_done_; });
+    call = std::move(call_);
+    status = call_status_;
+    writing_ = false;
+    broken_ = false;
+    call_done_ = false;
+  }
+  return RefusalOf(call->context, status);
+}
+
+void StreamSender::OnWriteDone(bool ok) {
+  Call* call;
+  Call* write = nullptr;
+  bool release = false;
+  bool oversized = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    call = call_.get();
+    writing_ = false;
+    if (!ok) broken_ = true;
+    if (broken_) {
+      release = ReleaseHoldLocked();
+    } else {
+      backoff_ = options_.min_backoff;
+      write = TakeWriteLocked(&oversized);
+    }
+  }
+  if (oversized) notifier_->Unreachable(peer_);
+  if (write != nullptr) write->StartWrite(&write->envelope);
+  if (release) call->RemoveHold();
+}
+
+void StreamSender::OnCallDone(const grpc::Status& status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  call_done_ = true;
+  call_status_ = status;
+  cv_.notify_all();
+}
+
+StreamSender::Call* StreamSender::TakeWriteLocked(bool* oversized) {
+  if (call_ == nullptr || writing_ || broken_ || (control_.empty() && data_.empty())) {
+    return nullptr;
+  }
+  NewEnvelopeLocked();
+  peer::Envelope& envelope = call_->envelope;
+  const size_t header_bytes = envelope.ByteSizeLong();
+  size_t bytes = header_bytes;
+  size_t estimate = 0;
+  // Encodes the front of `queue` into the envelope; false if it does not fit (it stays queued).
+  auto add_front = [&](std::deque<raft::Message>& queue) {
+    peer::Message* wire = envelope.add_messages();
+    EncodeMessage(queue.front(), wire);
+    const size_t size = wire->ByteSizeLong() + kFieldOverhead;
+    if (header_bytes + size > options_.max_envelope_bytes) {
+      // The receiver would refuse it: drop it alone, like a message to a down peer (Raft's
+      // MaxSizePerMsg keeps real appends far below the limit).
+      envelope.mutable_messages()->RemoveLast();
+      queue.pop_front();
+      *oversized = true;
+      return true;
+    }
+    if (bytes + size > options_.max_envelope_bytes) {
+      envelope.mutable_messages()->RemoveLast();
+      return false;
+    }
+    bytes += size;
+    estimate += ApproxEncodedBytes(queue.front());
+    queue.pop_front();
+    return true;
+  };
+  while (!control_.empty() && estimate < options_.max_batch_bytes) {
+    if (!add_front(control_)) break;
   }
   while (!data_.empty()) {
-    size_t next = ApproxEncodedBytes(data_.front());
-    if (!batch.empty() && bytes + next > options_.max_batch_bytes) break;
-    bytes += next;
-    batch.push_back(std::move(data_.front()));
-    data_.pop_front();
+    if (envelope.messages_size() > 0 &&
+        estimate + ApproxEncodedBytes(data_.front()) > options_.max_batch_bytes) {
+      break;
+    }
+    if (!add_front(data_)) break;
   }
-  return batch;
+  if (envelope.messages_size() == 0) return nullptr;  // only oversized messages were queued
+  writing_ = true;
+  return call_.get();
+}
+
+bool StreamSender::ReleaseHoldLocked() { return !std::exchange(hold_released_, true); }
+
+void StreamSender::NewEnvelopeLocked() {
+  peer::Envelope& envelope = call_->envelope;
+  envelope.Clear();
+  envelope.mutable_header()->set_cluster_id(options_.cluster_id.value());
+  envelope.mutable_header()->set_from(options_.self.value());
+  envelope.mutable_header()->set_to(peer_.value());
 }
 
 void StreamSender::OnFailure(Status refusal) {
@@ -242,6 +292,7 @@ void StreamSender::OnFailure(Status refusal) {
     backoff_ = options_.min_backoff;
     // The old channel may sit in gRPC's own reconnect backoff; a new one dials at once.
     channel_.reset();
+    stub_.reset();
   } else {
     backoff_ = std::min(backoff_ * 2, options_.max_backoff);
   }

@@ -1,15 +1,21 @@
-// The sending half of one peer's message stream: a bounded queue that Send fills without
-// blocking, and a thread that drains it into envelopes on a long-lived gRPC client stream.
+// The sending half of one peer's message stream: a bounded queue that Enqueue fills without
+// blocking, drained into envelopes on a long-lived gRPC client stream.
+//
+// Writes start on the thread that enqueues (the member's driver) when the stream is idle, and
+// continue from gRPC's write-completion callback while messages keep queueing: no thread
+// hand-off sits between Raft producing a message and its bytes leaving (gRPC's callback API
+// writes inline when the connection is free). A connection thread only opens streams and waits
+// out failures; it sleeps while the stream is healthy.
 //
 // Two queues, one bound. Appends and proposals (which carry entries and can be large) go to
 // the data queue; everything else (heartbeats, votes, responses) to the control queue. Every
 // envelope takes all queued control messages first, then data up to max_batch_bytes, so a
-// heartbeat waits behind at most the one batch already being written. Order is kept within each
-// queue; Raft needs no order between them (a heartbeat's commit is capped by the follower's
-// match index, so it never overtakes the entries it refers to).
+// heartbeat waits behind at most the one envelope already being written. Order is kept within
+// each queue; Raft needs no order between them (a heartbeat's commit is capped by the
+// follower's match index, so it never overtakes the entries it refers to).
 //
-// Failure: a failed stream drops the batch in flight and everything queued (Raft retries), the
-// peer is reported unreachable, and the thread waits a backoff (doubling from min_backoff to
+// Failure: a failed write drops everything queued (Raft retries), the peer is reported
+// unreachable, and the connection thread waits a backoff (doubling from min_backoff to
 // max_backoff, reset by a successful write) before it opens a new stream, trying the peer's next
 // URL. Messages sent during the backoff are dropped and reported, so the queue never holds stale
 // traffic for a peer that is down.
@@ -41,12 +47,13 @@ class StreamSender {
   ~StreamSender();  // Stop()
 
   void Start();
-  // Cancels the stream in flight and joins the thread. Idempotent.
+  // Cancels the stream in flight and joins the connection thread. Idempotent.
   void Stop();
 
-  // Thread-safe, never blocks on the network. Drops (and reports the peer unreachable) when the
-  // queue is full or the peer is in backoff.
-  void Enqueue(raft::Message message);
+  // Thread-safe, never blocks on the network (it may write to an idle stream, which hands the
+  // bytes to the kernel). Drops (and reports the peer unreachable) when the queue is full or
+  // the peer is in backoff. One call's messages travel together when the stream is idle.
+  void Enqueue(std::vector<raft::Message> messages);
   // The peer's URLs changed: the current stream is closed and the next one uses `targets`.
   void UpdateTargets(std::vector<std::string> targets);
   // The peer just opened a stream to us, so it is up: a backoff in progress ends now and the
@@ -55,27 +62,35 @@ class StreamSender {
   void PeerIsBack();
 
  private:
+  class Call;  // one Peer.Stream call: a gRPC write reactor
+
+  // The connection thread: opens a stream, waits for it to end (or for stop / retarget), then
+  // reports and backs off.
   void Run();
-  // Opens a stream to the current target; false if stopping or there is no target.
+  // Opens a stream to the current target, its first write an envelope without messages: the
+  // peer learns at once that we are up (and ends its own reconnect backoff towards us, see
+  // PeerIsBack), before we have anything to send. False if stopping or there is no target.
   bool Open();
-  // Writes an envelope without messages first: the peer learns at once that we are up (and
-  // ends its own reconnect backoff towards us, see PeerIsBack), before we have anything to
-  // send. A restarted follower has nothing to say until the leader speaks. False if the write
-  // failed (the stream is over).
-  bool Greet();
-  // Finishes the stream (cancelling it first if `cancel`) and returns the peer's refusal, if
-  // the stream ended with one; OK otherwise.
-  Status Close(bool cancel);
-  // Encodes and writes one batch: usually one envelope; more if the encoded batch exceeds
-  // max_envelope_bytes; a single message over that limit is dropped and reported. False if a
-  // write failed (the stream is over).
-  bool WriteBatch(std::vector<raft::Message> batch);
-  bool Stopping();
-  bool TakeRetarget();
-  // Waits for messages (or stop / retarget) and takes one envelope's worth.
-  std::vector<raft::Message> TakeBatch();
+  // Asks the current call to end (cancel; release our hold once no write is in flight).
+  void CloseCall();
+  // Waits for the current call's OnDone, deletes it and returns the peer's refusal, if the
+  // stream ended with one; OK otherwise.
+  Status AwaitCallDone();
   // Reports the failure, drops what is queued and waits out the backoff.
   void OnFailure(Status refusal);
+
+  // Reactor callbacks (any thread, also inline inside a write started by Enqueue).
+  void OnWriteDone(bool ok);
+  void OnCallDone(const grpc::Status& status);
+
+  // If the stream is up and idle and messages are queued: fills the call's envelope, marks a
+  // write in flight and returns the call, whose write the caller starts after unlocking.
+  // Messages too large for any envelope are dropped (*oversized set).
+  Call* TakeWriteLocked(bool* oversized);
+  // Releases the call's hold (so OnDone can run) once: returns true if the caller must now call
+  // RemoveHold, outside mu_.
+  bool ReleaseHoldLocked();
+  void NewEnvelopeLocked();
   void DropQueuedLocked();
 
   const Options options_;
@@ -92,15 +107,20 @@ class StreamSender {
   bool accepting_ = true;              // guarded by mu_: false during backoff
   bool peer_back_ = false;             // guarded by mu_: PeerIsBack during a backoff
   bool stopping_ = false;              // guarded by mu_
-  grpc::ClientContext* context_ = nullptr;  // guarded by mu_: the open stream's, for Stop
+  std::chrono::milliseconds backoff_;  // guarded by mu_
+  // The open call, if any; created and deleted only by the connection thread, deleted only
+  // after its OnDone. Its state below is guarded by mu_.
+  std::unique_ptr<Call> call_;
+  bool writing_ = false;        // a write is in flight (or about to start) on call_
+  bool broken_ = false;         // call_ is ending: no new writes
+  bool hold_released_ = false;  // our hold on call_ is gone
+  bool call_done_ = false;      // call_'s OnDone ran; call_status_ is its status
+  grpc::Status call_status_;
 
-  // Sender thread only.
+  // Connection thread only.
   std::shared_ptr<grpc::Channel> channel_;
   std::string channel_target_;
-  std::unique_ptr<grpc::ClientContext> owned_context_;
-  std::unique_ptr<grpc::ClientWriter<peer::Envelope>> writer_;
-  peer::StreamAck ack_;
-  std::chrono::milliseconds backoff_;
+  std::unique_ptr<peer::Peer::Stub> stub_;
   std::thread thread_;
 };
 

@@ -207,6 +207,17 @@ void Hub::Stop() {
 }
 
 void Hub::Notify(std::vector<mvcc::Event> events, Revision revision) {
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    if (watchers_ == 0) {
+      // Nobody to tell: no wake-up per write. A watcher created meanwhile had its start
+      // revision from the store; it sees this drop and kicks the worker (Watch).
+      dropped_through_ = std::max(dropped_through_, revision.value());
+      inbox_.clear();
+      inbox_events_ = 0;
+      return;
+    }
+  }
   Batch batch;
   batch.revision = revision.value();
   batch.events.reserve(events.size());
@@ -543,6 +554,12 @@ void Hub::Watch(Stream* s, const WatchOptions& options) {
       Enqueue(s, std::move(created));
       s->watchers_.emplace(id, std::move(owned));
       if (w->progress_notify) progress_watchers_.insert(w);
+      {
+        std::lock_guard<std::mutex> inbox(inbox_mu_);
+        ++watchers_;
+        // Batches dropped while no one watched may hold this watcher's first events.
+        if (dropped_through_ > 0) kick = true;
+      }
       // As etcd: a watcher with any history to replay (start <= current) goes through
       // catch-up, which sends that history in one response and cancels a compacted start;
       // only a watcher starting in the future joins the synced group at once.
@@ -631,6 +648,8 @@ void Hub::RemoveWatcher(Watcher* w) {
   }
   progress_watchers_.erase(w);
   s->watchers_.erase(w->id);  // destroys w
+  std::lock_guard<std::mutex> inbox(inbox_mu_);
+  --watchers_;
 }
 
 void Hub::Enqueue(Stream* s, Response r) {

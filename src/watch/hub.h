@@ -235,6 +235,10 @@ class Hub {
   std::vector<Batch> inbox_;
   size_t inbox_events_ = 0;
   int64_t dropped_through_ = 0;  // > 0: batches up to this revision were dropped
+  // Watchers of every stream, counted under inbox_mu_ (lock order: mu_, then inbox_mu_). With
+  // none, Notify records a drop instead of waking the worker for every applied batch; the
+  // watcher that comes next kicks the worker, which reads the dropped range from the store.
+  size_t watchers_ = 0;
   bool kick_ = false;
   bool stop_ = false;
 

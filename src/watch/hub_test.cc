@@ -572,6 +572,45 @@ TEST_F(WatchHubTest, InboxOverflowFallsBackToStore) {
   for (int i = 0; i < kWrites; ++i) ASSERT_EQ(evs[i].kv.mod_revision, Revision(i + 2));
 }
 
+// With no watcher the hub is not woken per write; a watcher created while writes go on (its
+// start is "now", taken from the store) still gets every later revision exactly once, and one
+// starting in the past replays the unwatched writes from the store.
+TEST_F(WatchHubTest, WritesWithNoWatcherAreSkippedYetWatchersMissNothing) {
+  StartHub();
+  for (int i = 0; i < 50; ++i) Put("k", "unwatched");
+  constexpr int kWrites = 2000;
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int i = 0; i < kWrites; ++i) {
+      Put("k", std::to_string(i));
+      written.store(i + 1);
+    }
+  });
+  while (written.load() < kWrites / 2) std::this_thread::yield();
+  Consumer now(hub_.get());
+  hub_->Watch(now.stream(), Key("k"));
+  writer.join();
+  const int64_t last = store_->CurrentRevision().value();
+  ASSERT_TRUE(now.PopUntil([&](const auto& got) {
+    return !got.empty() && (got.back().revision.value() == last || got.back().canceled);
+  }));
+  ASSERT_TRUE(now.got[0].created);
+  const int64_t created_at = now.got[0].revision.value();
+  auto evs = now.EventsOf(0);
+  ASSERT_EQ(evs.size(), static_cast<size_t>(last - created_at));
+  for (size_t i = 0; i < evs.size(); ++i) {
+    ASSERT_EQ(evs[i].kv.mod_revision, Revision(created_at + 1 + static_cast<int64_t>(i)));
+  }
+
+  Consumer past(hub_.get());
+  hub_->Watch(past.stream(), Prefix("k", /*start=*/2));
+  ASSERT_TRUE(past.PopUntil(HasEvents(0, static_cast<size_t>(last - 1))));
+  auto replayed = past.EventsOf(0);
+  ASSERT_EQ(replayed.size(), static_cast<size_t>(last - 1));
+  EXPECT_EQ(replayed.front().kv.value, "unwatched");
+  EXPECT_EQ(replayed.back().kv.mod_revision, Revision(last));
+}
+
 // A follower installing the leader's snapshot: the store jumps ahead with no events for the
 // jump; Restore makes synced watchers read the missed revisions from the store, in order.
 TEST_F(WatchHubTest, RestoreCatchesSyncedWatchersUpFromTheStore) {
