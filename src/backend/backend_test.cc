@@ -417,6 +417,33 @@ TEST_F(BackendLmdbTest, DataSurvivesReopen) {
   EXPECT_EQ(*(*r)->Get("key", "k2"), "v2");
 }
 
+// SizeBytes is kept from the last commit (the quota reads it for every write request); it is
+// the data file's size on disk after every commit and after a reopen.
+TEST_F(BackendLmdbTest, SizeBytesIsTheFileSizeAfterEachCommit) {
+  const std::string path = dir_.path() + "/db";
+  const std::string file = path + "/data.mdb";
+  {
+    auto b = OpenLmdb(path, Options());
+    ASSERT_TRUE(b.ok());
+    EXPECT_EQ((*b)->SizeBytes(), std::filesystem::file_size(file));
+    for (int batch = 0; batch < 4; ++batch) {
+      auto w = (*b)->BeginWrite();
+      ASSERT_TRUE(w.ok());
+      for (int i = 0; i < 200; ++i) {
+        ASSERT_TRUE(
+            (*w)->Put("key", std::to_string(batch * 1000 + i), std::string(1000, 'v')).ok());
+      }
+      ASSERT_TRUE((*w)->Commit().ok());
+      EXPECT_EQ((*b)->SizeBytes(), std::filesystem::file_size(file)) << "batch " << batch;
+    }
+    ASSERT_GT((*b)->SizeBytes(), 800u * 1000);
+    ASSERT_TRUE((*b)->Sync().ok());
+  }
+  auto b = OpenLmdb(path, Options());
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ((*b)->SizeBytes(), std::filesystem::file_size(file));
+}
+
 // Resident pages of the data file's mapping, from /proc/self/smaps (0 if not mapped).
 uint64_t MappedRssKb(const std::string& file) {
   std::ifstream smaps("/proc/self/smaps");

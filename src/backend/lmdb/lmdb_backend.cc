@@ -205,7 +205,9 @@ class LmdbBackend final : public Backend {
       : env_(env),
         spec_(std::move(spec)),
         file_(spec_.file),
-        dbis_(std::make_shared<const DbiMap>(std::move(dbis))) {}
+        dbis_(std::make_shared<const DbiMap>(std::move(dbis))) {
+    RefreshSize();
+  }
   ~LmdbBackend() override {
     CHECK(!writer_open_) << "a WriteTxn outlived its Backend";
     CHECK_EQ(gate_.users(), 0) << "ReadTxns outlived their Backend";
@@ -243,11 +245,9 @@ class LmdbBackend final : public Backend {
 
   Status Defragment() override;
 
-  uint64_t SizeBytes() override {
-    struct stat st;
-    if (::stat(file_.c_str(), &st) != 0) return 0;
-    return static_cast<uint64_t>(st.st_size);
-  }
+  // The file's size as of the last commit: the quota checks it for every write request, on
+  // the API thread and again when applying, so it must not cost a path lookup each time.
+  uint64_t SizeBytes() override { return size_bytes_.load(std::memory_order_relaxed); }
 
   uint64_t SizeInUseBytes() override;
 
@@ -293,6 +293,14 @@ class LmdbBackend final : public Backend {
   void WriterDone() {
     writer_open_ = false;
     gate_.Leave();
+  }
+  // Caller is inside the gate (or holds it closed). Only commits grow the file.
+  void RefreshSize() {
+    int fd = -1;
+    struct stat st;
+    if (env_ != nullptr && mdb_env_get_fd(env_, &fd) == 0 && ::fstat(fd, &st) == 0) {
+      size_bytes_.store(static_cast<uint64_t>(st.st_size), std::memory_order_relaxed);
+    }
   }
 
  private:
@@ -350,6 +358,7 @@ class LmdbBackend final : public Backend {
   std::mutex dbi_mu_;
   std::shared_ptr<const DbiMap> dbis_;  // guarded by dbi_mu_
   std::atomic<bool> writer_open_ = false;
+  std::atomic<uint64_t> size_bytes_ = 0;  // see SizeBytes
 };
 
 class LmdbWriteTxn final : public WriteTxn, private LmdbTxnBase {
@@ -414,6 +423,7 @@ class LmdbWriteTxn final : public WriteTxn, private LmdbTxnBase {
     done_ = true;
     // mdb_txn_commit frees the txn whatever its outcome.
     int rc = created_.empty() ? mdb_txn_commit(txn_) : backend_->CommitAndPublish(txn_, created_);
+    if (rc == 0) backend_->RefreshSize();
     backend_->WriterDone();
     if (rc != 0) return FromMdb(rc, "commit", *file_);
     return OkStatus();
@@ -615,6 +625,7 @@ Status LmdbBackend::RewriteCompactly() {
     return broken_;
   }
   env_ = *env;
+  RefreshSize();
   std::lock_guard lock(dbi_mu_);
   dbis_ = std::make_shared<const DbiMap>(std::move(dbis).value());
   return status;
