@@ -35,6 +35,10 @@ class FaultWritableFile final : public WritableFile {
     RETURN_IF_ERROR(fs_->Check(FaultInjectionFileSystem::Op::kPreallocate, "preallocate " + path_));
     return base_->Preallocate(bytes);
   }
+  Status TrimPreallocation() override {
+    RETURN_IF_ERROR(fs_->Check(FaultInjectionFileSystem::Op::kTruncate, "trim " + path_));
+    return base_->TrimPreallocation();
+  }
 
  private:
   FaultInjectionFileSystem* fs_;

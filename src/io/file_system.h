@@ -33,14 +33,19 @@ class WritableFile {
   virtual Status Close() = 0;
   // Logical size: the bytes in the file, including those appended through this handle.
   virtual uint64_t Size() const = 0;
-  // Reserves disk space for the file to grow to `bytes` without changing its size
-  // (fallocate FALLOC_FL_KEEP_SIZE), so later appends do not fail for lack of space and the
-  // file system allocates contiguously. Best effort: a file system that cannot preallocate
-  // returns ok.
+  // Reserves disk space for the file to grow to `bytes`. Size() and where Append writes are
+  // unchanged, but the file may now read as zeros past Size(): on POSIX it is extended
+  // (fallocate without FALLOC_FL_KEEP_SIZE, as etcd preallocates its WAL segments), so that an
+  // append inside the reserved space does not change the file's length and fdatasync need not
+  // write the inode as well (on ext4 that is a second synchronous write per sync). Readers of
+  // such a file must treat trailing zeros as free space. Best effort: a file system that cannot
+  // preallocate returns ok.
   virtual Status Preallocate(uint64_t bytes) {
     (void)bytes;
     return OkStatus();
   }
+  // Gives back the reserved space past Size(): the file's length becomes Size() again.
+  virtual Status TrimPreallocation() { return OkStatus(); }
 };
 
 // An exclusive lock on a path, held until the object is destroyed.

@@ -92,7 +92,8 @@ Result<std::pair<std::unique_ptr<Wal>, Recovered>> Wal::Open(io::FileSystem* fs,
   LogBuilder builder;
   std::optional<std::string> metadata;
   Recovered recovered;
-  std::optional<uint64_t> repair_at;  // where to cut the last segment
+  std::optional<uint64_t> cut_at;  // where to cut the last segment
+  bool must_sync = false;          // a torn tail was cut: make that durable before appending
   for (size_t i = 0; i < segments.size(); ++i) {
     const Segment& segment = segments[i];
     bool is_last = i + 1 == segments.size();
@@ -125,18 +126,18 @@ Result<std::pair<std::unique_ptr<Wal>, Recovered>> Wal::Open(io::FileSystem* fs,
         recovered.repairs.push_back("wal segment " + path + ": " + scan.tail_note + " at offset " +
                                     std::to_string(scan.valid_end) + " (torn write); truncated " +
                                     std::to_string(dropped) + " bytes");
-      } else {
-        recovered.repairs.push_back("wal segment " + path + ": truncated " +
-                                    std::to_string(dropped) + " zero bytes after offset " +
-                                    std::to_string(scan.valid_end));
+        must_sync = true;
       }
-      repair_at = scan.valid_end;
+      // Zeros are the preallocated space (or space a crash extended but never filled): not a
+      // repair, and nothing synced is lost. They are cut so that appends continue at the end
+      // of the records; the segment is preallocated again below.
+      cut_at = scan.valid_end;
     }
   }
   RETURN_IF_ERROR(builder.Finish(/*head_released=*/segments.front().sequence > 0));
   // Only a log that reads back whole is modified.
   std::string last_path = io::JoinPath(dir, segments.back().name);
-  if (repair_at) RETURN_IF_ERROR(fs->Truncate(last_path, *repair_at));
+  if (cut_at) RETURN_IF_ERROR(fs->Truncate(last_path, *cut_at));
 
   wal->metadata_ = *metadata;  // the first segment's first record is metadata (checked)
   wal->segments_ = std::move(segments);
@@ -152,7 +153,7 @@ Result<std::pair<std::unique_ptr<Wal>, Recovered>> Wal::Open(io::FileSystem* fs,
   wal->snapshot_ = builder.snapshot();
   ASSIGN_OR_RETURN(wal->file_, fs->OpenForAppend(last_path));
   // Make a repair durable before anything is appended after it.
-  if (!recovered.repairs.empty()) RETURN_IF_ERROR(wal->file_->Sync());
+  if (must_sync) RETURN_IF_ERROR(wal->file_->Sync());
   wal->file_->Preallocate(options.segment_bytes).IgnoreError();  // an optimization only
 
   recovered.metadata = std::move(*metadata);
@@ -202,7 +203,9 @@ Status Wal::CutIfAtLeast(uint64_t bytes) {
   CHECK(file_ != nullptr) << "wal: cut after Close";
   if (file_->Size() < bytes) return OkStatus();
   // The old segment must be complete on disk before a newer one can exist: the reader treats
-  // damage in any segment but the last as corruption.
+  // damage in any segment but the last as corruption, and zeros after the records as damage
+  // too (only the last segment may keep its preallocated tail).
+  if (Status s = file_->TrimPreallocation(); !s.ok()) return Fail(s);
   if (Status s = file_->Sync(); !s.ok()) return Fail(s);
   if (Status s = file_->Close(); !s.ok()) return Fail(s);
   file_.reset();

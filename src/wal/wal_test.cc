@@ -345,6 +345,14 @@ TEST(WalDeathTest, AppendWithAGapIsABug) {
   EXPECT_DEATH({ wal->Append(MakeEntries(4, 4, 1), {}).IgnoreError(); }, "gap");
 }
 
+// Where a segment's records end: its length without the preallocated zeros.
+uint64_t LogicalEnd(io::FileSystem* fs, const std::string& path) {
+  std::string bytes = *fs->ReadFile(path);
+  Result<SegmentScan> scan = ScanSegment(bytes, path, /*is_last=*/true);
+  CHECK(scan.ok()) << scan.status().ToString();
+  return scan->valid_end;
+}
+
 TEST(WalPosixTest, SmokeInATempDir) {
   std::string tmpl = (std::filesystem::temp_directory_path() / "dolmen_wal_XXXXXX").string();
   ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
@@ -368,15 +376,20 @@ TEST(WalPosixTest, SmokeInATempDir) {
     auto [wal, rec] = MustOpen(fs, dir, options);
     EXPECT_EQ(rec.metadata, "posix");
     EXPECT_EQ(rec.entries, MakeEntries(1, 200, 1));
-    // Segments are preallocated but keep their logical size.
-    std::string last = dir + "/" + wal->SegmentNames().back();
-    EXPECT_LT(std::filesystem::file_size(last), 4096u + 1024u);
+    // The last segment is preallocated (extended with zeros, as etcd does); the ones before
+    // it were trimmed to their records when they were cut.
+    std::vector<std::string> names = wal->SegmentNames();
+    std::string last = dir + "/" + names.back();
+    EXPECT_EQ(std::filesystem::file_size(last), 4096u);
+    for (size_t i = 0; i + 1 < names.size(); ++i) {
+      std::string path = dir + "/" + names[i];
+      EXPECT_EQ(std::filesystem::file_size(path), LogicalEnd(fs, path)) << names[i];
+    }
     // A torn tail on a real file: cut the last segment in the middle of its last record.
     ASSERT_TRUE(wal->Append({MakeEntry(201, 1, std::string(100, 'y'))}, {}).ok());
     ASSERT_TRUE(wal->Sync().ok());
     wal.reset();
-    uint64_t size = std::filesystem::file_size(last);
-    ASSERT_TRUE(fs->Truncate(last, size - 50).ok());
+    ASSERT_TRUE(fs->Truncate(last, LogicalEnd(fs, last) - 50).ok());
   }
   {
     auto [wal, rec] = MustOpen(fs, dir, options);
@@ -392,16 +405,18 @@ TEST(WalPosixTest, TornLastRecordAtEveryByteOffset) {
   io::FileSystem* fs = io::PosixFileSystem();
   std::string path;
   uint64_t synced_size;
+  Options options;
+  options.segment_bytes = 4096;
   {
-    auto wal = MustCreate(fs, tmpl);
+    auto wal = MustCreate(fs, tmpl, options);
     ASSERT_TRUE(wal->Append(MakeEntries(1, 3, 1), MakeHardState(1, 1, 3)).ok());
     ASSERT_TRUE(wal->Sync().ok());
     path = tmpl + "/" + wal->SegmentNames().back();
-    synced_size = std::filesystem::file_size(path);
+    synced_size = LogicalEnd(fs, path);
     ASSERT_TRUE(wal->Append({MakeEntry(4, 1, std::string(60, 'z'))}, {}).ok());
     ASSERT_TRUE(wal->Sync().ok());
   }
-  const std::string full = *fs->ReadFile(path);
+  const std::string full = fs->ReadFile(path)->substr(0, LogicalEnd(fs, path));
   for (uint64_t cut = synced_size; cut < full.size(); ++cut) {
     ASSERT_TRUE(fs->Remove(path).ok());
     auto file = fs->OpenForAppend(path);
@@ -409,11 +424,13 @@ TEST(WalPosixTest, TornLastRecordAtEveryByteOffset) {
     ASSERT_TRUE((*file)->Append(full).ok());
     ASSERT_TRUE((*file)->Close().ok());
     ASSERT_TRUE(fs->Truncate(path, cut).ok());
-    auto opened = Wal::Open(fs, tmpl, {});
+    auto opened = Wal::Open(fs, tmpl, options);
     ASSERT_TRUE(opened.ok()) << "cut " << cut << ": " << opened.status().ToString();
     EXPECT_EQ(opened->second.entries, MakeEntries(1, 3, 1)) << "cut " << cut;
     EXPECT_EQ(opened->second.repairs.size(), cut == synced_size ? 0u : 1u) << "cut " << cut;
-    EXPECT_EQ(std::filesystem::file_size(path), synced_size);
+    // The torn record is gone: zeros (the new preallocation) follow the synced records.
+    EXPECT_EQ(LogicalEnd(fs, path), synced_size);
+    EXPECT_EQ(std::filesystem::file_size(path), 4096u);
   }
   std::filesystem::remove_all(tmpl);
 }

@@ -33,7 +33,7 @@ class PosixWritableFile final : public WritableFile {
     const char* p = data.data();
     size_t left = data.size();
     while (left > 0) {
-      ssize_t n = ::write(fd_, p, left);
+      ssize_t n = ::pwrite(fd_, p, left, static_cast<off_t>(size_));
       if (n < 0) {
         if (errno == EINTR) continue;
         return ErrnoStatus("write " + path_, errno);
@@ -64,14 +64,16 @@ class PosixWritableFile final : public WritableFile {
   Status Preallocate(uint64_t bytes) override {
     if (fd_ < 0) return IoError("preallocate " + path_ + ": file is closed");
 #ifdef __linux__
-    if (bytes <= size_) return OkStatus();
+    if (bytes <= std::max(size_, allocated_)) return OkStatus();
     int rc;
     do {
-      rc = ::fallocate(fd_, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes));
+      rc = ::fallocate(fd_, 0, 0, static_cast<off_t>(bytes));
     } while (rc != 0 && errno == EINTR);
     // Not every file system can preallocate (tmpfs on old kernels, some FUSE); it is an
     // optimization, so only a real failure such as ENOSPC is reported.
-    if (rc != 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
+    if (rc == 0) {
+      allocated_ = bytes;
+    } else if (errno != EOPNOTSUPP && errno != ENOSYS) {
       return ErrnoStatus("fallocate " + path_, errno);
     }
 #else
@@ -80,10 +82,25 @@ class PosixWritableFile final : public WritableFile {
     return OkStatus();
   }
 
+  Status TrimPreallocation() override {
+    if (fd_ < 0) return IoError("trim " + path_ + ": file is closed");
+    if (allocated_ <= size_) return OkStatus();
+    int rc;
+    do {
+      rc = ::ftruncate(fd_, static_cast<off_t>(size_));
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) return ErrnoStatus("ftruncate " + path_, errno);
+    allocated_ = 0;
+    return OkStatus();
+  }
+
  private:
   int fd_;
   std::string path_;
-  uint64_t size_;  // O_APPEND: every write lands at the end, so size only grows through us
+  // Where the next append goes: the file's length when opened plus what we appended. Writes
+  // are positional rather than O_APPEND because a preallocated file is longer than this.
+  uint64_t size_;
+  uint64_t allocated_ = 0;  // the length Preallocate extended the file to, if it did
 };
 
 class PosixFileLock final : public FileLock {
@@ -103,7 +120,7 @@ class PosixFileLock final : public FileLock {
 class PosixFileSystemImpl final : public FileSystem {
  public:
   Result<std::unique_ptr<WritableFile>> OpenForAppend(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus("open " + path, errno);
     struct stat st;
     if (::fstat(fd, &st) != 0) {

@@ -38,14 +38,35 @@ TEST_F(IoPosixFileSystemTest, AppendSyncReadBack) {
   EXPECT_FALSE(again->Append("x").ok());
 }
 
-TEST_F(IoPosixFileSystemTest, PreallocateKeepsTheSize) {
+TEST_F(IoPosixFileSystemTest, PreallocateExtendsWithZerosAndAppendsContinueAtSize) {
   std::string path = JoinPath(dir_, "f");
   auto file = fs_->OpenForAppend(path).value();
   ASSERT_TRUE(file->Append("abc").ok());
   ASSERT_TRUE(file->Preallocate(1 << 20).ok());
-  EXPECT_EQ(std::filesystem::file_size(path), 3u);
+  // The file is as long as the reservation (so appends inside it do not change its length),
+  // but the handle still appends after what it wrote.
+  EXPECT_EQ(std::filesystem::file_size(path), 1u << 20);
+  EXPECT_EQ(file->Size(), 3u);
   ASSERT_TRUE(file->Append("d").ok());
+  ASSERT_TRUE(file->Sync().ok());
+  std::string bytes = *fs_->ReadFile(path);
+  ASSERT_EQ(bytes.size(), 1u << 20);
+  EXPECT_EQ(bytes.substr(0, 4), "abcd");
+  EXPECT_EQ(bytes.find_first_not_of('\0', 4), std::string::npos);
+  // Trimming gives the space back.
+  ASSERT_TRUE(file->TrimPreallocation().ok());
   EXPECT_EQ(*fs_->ReadFile(path), "abcd");
+  ASSERT_TRUE(file->Append("e").ok());
+  EXPECT_EQ(*fs_->ReadFile(path), "abcde");
+}
+
+TEST_F(IoPosixFileSystemTest, ReopenedFileAppendsAtItsEnd) {
+  std::string path = JoinPath(dir_, "g");
+  ASSERT_TRUE(fs_->OpenForAppend(path).value()->Append("one").ok());
+  auto file = fs_->OpenForAppend(path).value();
+  EXPECT_EQ(file->Size(), 3u);
+  ASSERT_TRUE(file->Append("two").ok());
+  EXPECT_EQ(*fs_->ReadFile(path), "onetwo");
 }
 
 TEST_F(IoPosixFileSystemTest, DirectoryOperations) {
