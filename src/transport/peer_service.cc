@@ -24,7 +24,7 @@ namespace {
 // to this, so senders configured differently still interoperate, but nothing unbounded.
 constexpr size_t kMaxChunkBytes = 4 << 20;
 
-grpc::Status Refuse(grpc::ServerContext* context, const char* reason, std::string message) {
+grpc::Status Refuse(grpc::ServerContextBase* context, const char* reason, std::string message) {
   context->AddTrailingMetadata(kRefusedKey, reason);
   return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, std::move(message));
 }
@@ -69,7 +69,7 @@ Result<std::vector<raft::Message>> DecodeEnvelope(const peer::Envelope& envelope
 PeerService::PeerService(const Options& options, Handler* handler)
     : options_(options), handler_(handler), instance_(std::random_device()()) {}
 
-grpc::Status PeerService::Admit(grpc::ServerContext* context, const peer::Header& header) {
+grpc::Status PeerService::Admit(grpc::ServerContextBase* context, const peer::Header& header) {
   if (header.cluster_id() != options_.cluster_id.value()) {
     return Refuse(context, kRefusedOther,
                   "dolmen: peer " + IdHex(header.from()) + " is in cluster " +
@@ -89,20 +89,50 @@ grpc::Status PeerService::Admit(grpc::ServerContext* context, const peer::Header
   return grpc::Status::OK;
 }
 
-grpc::Status PeerService::Stream(grpc::ServerContext* context,
-                                 grpc::ServerReader<peer::Envelope>* reader, peer::StreamAck*) {
-  peer::Envelope envelope;
-  bool first = true;
-  while (reader->Read(&envelope)) {
-    grpc::Status admitted = Admit(context, envelope.header());
-    if (!admitted.ok()) return admitted;
-    if (std::exchange(first, false) && on_peer_stream_) {
-      on_peer_stream_(MemberId(envelope.header().from()));
-    }
-    Result<std::vector<raft::Message>> messages = DecodeEnvelope(envelope);
-    if (!messages.ok()) return Malformed(messages.status().message());
-    if (!messages->empty()) handler_->OnMessages(std::move(messages).value());
+// One inbound Peer.Stream call: reads envelopes one after another until the sender closes the
+// stream, an envelope is refused or malformed, or the server shuts down.
+class PeerService::StreamReactor final : public grpc::ServerReadReactor<peer::Envelope> {
+ public:
+  StreamReactor(PeerService* service, grpc::CallbackServerContext* context)
+      : service_(service), context_(context) {
+    StartRead(&envelope_);
   }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the sender closed the stream (or it broke): nothing to answer
+      Finish(grpc::Status::OK);
+      return;
+    }
+    grpc::Status status = service_->Receive(context_, envelope_, std::exchange(first_, false));
+    if (!status.ok()) {
+      Finish(status);
+      return;
+    }
+    StartRead(&envelope_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  PeerService* const service_;
+  grpc::CallbackServerContext* const context_;
+  peer::Envelope envelope_;
+  bool first_ = true;
+};
+
+grpc::ServerReadReactor<peer::Envelope>* PeerService::Stream(grpc::CallbackServerContext* context,
+                                                             peer::StreamAck*) {
+  return new StreamReactor(this, context);
+}
+
+grpc::Status PeerService::Receive(grpc::ServerContextBase* context, const peer::Envelope& envelope,
+                                  bool first) {
+  grpc::Status admitted = Admit(context, envelope.header());
+  if (!admitted.ok()) return admitted;
+  if (first && on_peer_stream_) on_peer_stream_(MemberId(envelope.header().from()));
+  Result<std::vector<raft::Message>> messages = DecodeEnvelope(envelope);
+  if (!messages.ok()) return Malformed(messages.status().message());
+  if (!messages->empty()) handler_->OnMessages(std::move(messages).value());
   return grpc::Status::OK;
 }
 

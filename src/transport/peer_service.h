@@ -1,6 +1,9 @@
-// The receiving side: the Peer gRPC service (synchronous API; each open stream holds one server
-// thread, and a cluster has few peers) that checks who is talking and hands messages and
-// snapshot files to the Handler.
+// The receiving side: the Peer gRPC service that checks who is talking and hands messages and
+// snapshot files to the Handler. The message stream runs on gRPC's callback API: each envelope
+// is handled on the gRPC thread that read it, so no thread hand-off sits between the socket and
+// Handler::OnMessages (on a 2-core machine every hand-off is a wake-up on the critical path of
+// each write, twice per round trip). The rest (snapshots, membership, forwarded requests) is
+// rarer and may block, so it stays on the synchronous API.
 //
 // Admission, for every envelope and snapshot: the sender's cluster id must be ours, the sender
 // must not be a removed member, and the envelope must be addressed to us. A refusal ends the call
@@ -20,7 +23,7 @@
 
 namespace dolmen::transport {
 
-class PeerService final : public peer::Peer::Service {
+class PeerService final : public peer::Peer::WithCallbackMethod_Stream<peer::Peer::Service> {
  public:
   PeerService(const Options& options, Handler* handler);
   // Before the server starts: called with the sender of each new inbound stream, once its
@@ -29,8 +32,8 @@ class PeerService final : public peer::Peer::Service {
     on_peer_stream_ = std::move(on_peer_stream);
   }
 
-  grpc::Status Stream(grpc::ServerContext* context, grpc::ServerReader<peer::Envelope>* reader,
-                      peer::StreamAck* ack) override;
+  grpc::ServerReadReactor<peer::Envelope>* Stream(grpc::CallbackServerContext* context,
+                                                  peer::StreamAck* ack) override;
   grpc::Status Snapshot(grpc::ServerContext* context,
                         grpc::ServerReader<peer::SnapshotChunk>* reader,
                         peer::SnapshotAck* ack) override;
@@ -47,8 +50,14 @@ class PeerService final : public peer::Peer::Service {
                              peer::PromoteMemberResponse* response) override;
 
  private:
+  class StreamReactor;
+
   // OK if a sender with this header may talk to us; otherwise the status that ends its call.
-  grpc::Status Admit(grpc::ServerContext* context, const peer::Header& header);
+  grpc::Status Admit(grpc::ServerContextBase* context, const peer::Header& header);
+  // One envelope of a message stream: admitted, decoded and handed over. `first` is the
+  // stream's first envelope. OK, or the status that ends the stream.
+  grpc::Status Receive(grpc::ServerContextBase* context, const peer::Envelope& envelope,
+                       bool first);
   // Receives the file after a snapshot's begin chunk into a fresh file under snapshot_dir;
   // returns its path.
   Result<std::string> ReceiveFile(grpc::ServerReader<peer::SnapshotChunk>* reader,
