@@ -38,7 +38,8 @@ def main():
         with open(md) as f:
             table = f.read()
         failures = []
-        for w in WORKLOADS + ["range-l-1key-of-%dkeys" % KEYS, "range-l-random-of-%dkeys" % KEYS]:
+        for w in WORKLOADS + ["range-l-1key-before-load", "range-l-1key-of-%dkeys" % KEYS,
+                              "range-l-random-of-%dkeys" % KEYS]:
             row = figures.get("%s qps" % w)
             if row is None or row["ratio"] is None or ("| %s qps |" % w) not in table:
                 failures.append("no ratio for %s qps" % w)
