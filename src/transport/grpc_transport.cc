@@ -10,6 +10,7 @@
 #include "transport/channel.h"
 #include "transport/forward.h"
 #include "transport/notifier.h"
+#include "transport/peer_listener.h"
 #include "transport/peer_service.h"
 #include "transport/snapshot_sender.h"
 #include "transport/stream_sender.h"
@@ -43,8 +44,12 @@ std::vector<std::string> Targets(const Peer& p) {
 class GrpcTransport final : public Transport {
  public:
   GrpcTransport(const Options& options, Handler* handler)
-      : options_(options), handler_(handler), notifier_(this), service_(options, handler) {
-    service_.SetOnPeerStream([this](MemberId from) {
+      : options_(options),
+        handler_(handler),
+        notifier_(this),
+        service_(options, handler),
+        listener_(options, handler) {
+    listener_.SetOnPeerStream([this](MemberId from) {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = peers_.find(from);
       if (it != peers_.end()) it->second.stream->PeerIsBack();
@@ -75,6 +80,7 @@ class GrpcTransport final : public Transport {
   Handler* const handler_;
   Notifier notifier_;
   PeerService service_;
+  PeerListener listener_;  // the peer port: the message stream, and gRPC's connections
   std::unique_ptr<grpc::Server> server_;
 
   // Taken by the Raft owner thread in Send: held only for map lookups and queue pushes.
@@ -105,22 +111,15 @@ Status GrpcTransport::Start() {
   CHECK(handler_ != nullptr);
   if (options_.listen_urls.empty()) return InvalidArgument("no peer listen URL");
   RETURN_IF_ERROR(PrepareSnapshotDir(options_.snapshot_dir));
+  RETURN_IF_ERROR(listener_.Bind());
+  // The gRPC server has no port of its own: the listener hands it the connections that speak
+  // HTTP/2 on the peer port.
   grpc::ServerBuilder builder;
   ConfigurePeerServer(options_, &builder);
-  std::vector<int> ports(options_.listen_urls.size(), 0);
-  for (size_t i = 0; i < options_.listen_urls.size(); ++i) {
-    ASSIGN_OR_RETURN(std::string target, PeerUrlToTarget(options_.listen_urls[i]));
-    builder.AddListeningPort(target, grpc::InsecureServerCredentials(), &ports[i]);
-  }
   builder.RegisterService(&service_);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  for (size_t i = 0; i < ports.size(); ++i) {
-    if (server == nullptr || ports[i] == 0) {
-      if (server != nullptr) server->Shutdown();
-      return Unavailable("cannot listen for peers on " + options_.listen_urls[i] +
-                         ": address in use, not permitted, or not local");
-    }
-  }
+  if (server == nullptr) return Internal("the peer gRPC server did not start");
+  listener_.Start(server.get());
   std::lock_guard<std::mutex> lock(mu_);
   CHECK(!started_) << "Transport started twice";
   server_ = std::move(server);
@@ -144,6 +143,8 @@ void GrpcTransport::Stop() {
   }
   // Senders first: nothing more goes out. Their destructors cancel and join.
   peers.clear();
+  // Then inbound streams (their threads are joined), before the server they hand sockets to.
+  listener_.Stop();
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
     server_->Wait();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/crc32c.h"
+#include "transport/admission.h"
 #include "transport/channel.h"
 #include "transport/codec.h"
 #include "transport/forward.h"
@@ -44,96 +45,24 @@ Status WriteAll(int fd, const std::string& data) {
   return OkStatus();
 }
 
-// Decodes a header's messages, checking each against the header.
-Result<std::vector<raft::Message>> DecodeEnvelope(const peer::Envelope& envelope) {
-  std::vector<raft::Message> messages;
-  messages.reserve(envelope.messages_size());
-  for (const peer::Message& wire : envelope.messages()) {
-    ASSIGN_OR_RETURN(raft::Message m, DecodeMessage(wire));
-    if (m.from.value() != envelope.header().from() || m.to.value() != envelope.header().to()) {
-      return InvalidArgument("message from " + IdHex(m.from.value()) + " to " +
-                             IdHex(m.to.value()) + " in an envelope from " +
-                             IdHex(envelope.header().from()) + " to " +
-                             IdHex(envelope.header().to()));
-    }
-    if (m.type == raft::MessageType::kSnap) {
-      return InvalidArgument("snapshot message outside a snapshot stream");
-    }
-    messages.push_back(std::move(m));
-  }
-  return messages;
-}
-
 }  // namespace
 
 PeerService::PeerService(const Options& options, Handler* handler)
     : options_(options), handler_(handler), instance_(std::random_device()()) {}
 
 grpc::Status PeerService::Admit(grpc::ServerContextBase* context, const peer::Header& header) {
-  if (header.cluster_id() != options_.cluster_id.value()) {
-    return Refuse(context, kRefusedOther,
-                  "dolmen: peer " + IdHex(header.from()) + " is in cluster " +
-                      IdHex(header.cluster_id()) + ", this member is in cluster " +
-                      IdHex(options_.cluster_id.value()));
+  Admission admission = AdmitSender(options_, handler_, header);
+  switch (admission.verdict) {
+    case Admission::Verdict::kAdmitted:
+      return grpc::Status::OK;
+    case Admission::Verdict::kRefused:
+      return Refuse(context, kRefusedOther, std::move(admission.message));
+    case Admission::Verdict::kRemoved:
+      return Refuse(context, kRefusedRemoved, std::move(admission.message));
+    case Admission::Verdict::kMalformed:
+      break;
   }
-  if (header.from() == 0) return Malformed("envelope without a sender");
-  if (handler_->IsRemoved(MemberId(header.from()))) {
-    return Refuse(context, kRefusedRemoved,
-                  "member " + IdHex(header.from()) + " has been removed from the cluster");
-  }
-  if (header.to() != options_.self.value()) {
-    return Refuse(context, kRefusedOther,
-                  "dolmen: peer " + IdHex(header.from()) + " sent to member " + IdHex(header.to()) +
-                      ", this is member " + IdHex(options_.self.value()));
-  }
-  return grpc::Status::OK;
-}
-
-// One inbound Peer.Stream call: reads envelopes one after another until the sender closes the
-// stream, an envelope is refused or malformed, or the server shuts down.
-class PeerService::StreamReactor final : public grpc::ServerReadReactor<peer::Envelope> {
- public:
-  StreamReactor(PeerService* service, grpc::CallbackServerContext* context)
-      : service_(service), context_(context) {
-    StartRead(&envelope_);
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {  // the sender closed the stream (or it broke): nothing to answer
-      Finish(grpc::Status::OK);
-      return;
-    }
-    grpc::Status status = service_->Receive(context_, envelope_, std::exchange(first_, false));
-    if (!status.ok()) {
-      Finish(status);
-      return;
-    }
-    StartRead(&envelope_);
-  }
-
-  void OnDone() override { delete this; }
-
- private:
-  PeerService* const service_;
-  grpc::CallbackServerContext* const context_;
-  peer::Envelope envelope_;
-  bool first_ = true;
-};
-
-grpc::ServerReadReactor<peer::Envelope>* PeerService::Stream(grpc::CallbackServerContext* context,
-                                                             peer::StreamAck*) {
-  return new StreamReactor(this, context);
-}
-
-grpc::Status PeerService::Receive(grpc::ServerContextBase* context, const peer::Envelope& envelope,
-                                  bool first) {
-  grpc::Status admitted = Admit(context, envelope.header());
-  if (!admitted.ok()) return admitted;
-  if (first && on_peer_stream_) on_peer_stream_(MemberId(envelope.header().from()));
-  Result<std::vector<raft::Message>> messages = DecodeEnvelope(envelope);
-  if (!messages.ok()) return Malformed(messages.status().message());
-  if (!messages->empty()) handler_->OnMessages(std::move(messages).value());
-  return grpc::Status::OK;
+  return Malformed(std::move(admission.message));
 }
 
 grpc::Status PeerService::Snapshot(grpc::ServerContext* context,

@@ -1,9 +1,17 @@
 #include "transport/stream_sender.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
-#include "transport/channel.h"
 #include "transport/codec.h"
+#include "transport/socket.h"
+#include "transport/stream_frame.h"
 
 namespace dolmen::transport {
 namespace {
@@ -14,37 +22,54 @@ bool IsDataMessage(raft::MessageType type) {
 
 // Protobuf framing of one repeated field: a tag and a length varint.
 constexpr size_t kFieldOverhead = 11;
+// A connection attempt that neither succeeds nor fails (a peer host that drops packets) is
+// abandoned after this long, then retried after the backoff.
+constexpr std::chrono::seconds kConnectTimeout{5};
+// The receiver's StreamClose is small; more than this before the close is not a receiver of
+// ours.
+constexpr size_t kMaxCloseFrameBytes = 64 << 10;
+
+// The refusal a StreamClose frame at the start of `in` carries; OK if there is none (or it is
+// not a refusal: a malformed-input close is reported as unreachable only).
+Status RefusalIn(const std::string& in) {
+  if (in.size() < kFrameHeaderBytes) return OkStatus();
+  uint32_t length = 0;
+  for (size_t i = 0; i < kFrameHeaderBytes; ++i) {
+    length |= static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << (8 * i);
+  }
+  if (in.size() < kFrameHeaderBytes + length) return OkStatus();
+  peer::StreamClose close;
+  if (!close.ParseFromArray(in.data() + kFrameHeaderBytes, static_cast<int>(length))) {
+    return OkStatus();
+  }
+  switch (close.reason()) {
+    case peer::StreamClose::REASON_REMOVED:
+      return Status(Code::kStopped, close.message());
+    case peer::StreamClose::REASON_REFUSED:
+      return Status(Code::kFailedPrecondition, close.message());
+    default:
+      return OkStatus();
+  }
+}
 
 }  // namespace
-
-// One Peer.Stream call. The reactor's callbacks go straight to the sender; the call holds the
-// envelope being written (touched only by whoever set writing_) and its context.
-class StreamSender::Call final : public grpc::ClientWriteReactor<peer::Envelope> {
- public:
-  explicit Call(StreamSender* owner) : owner_(owner) {}
-
-  void OnWriteDone(bool ok) override { owner_->OnWriteDone(ok); }
-  void OnDone(const grpc::Status& status) override { owner_->OnCallDone(status); }
-
-  grpc::ClientContext context;
-  peer::StreamAck ack;
-  peer::Envelope envelope;
-
- private:
-  StreamSender* const owner_;
-};
 
 StreamSender::StreamSender(const Options& options, MemberId peer, std::vector<std::string> targets,
                            Notifier* notifier)
     : options_(options),
       peer_(peer),
       notifier_(notifier),
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       targets_(std::move(targets)),
       backoff_(options.min_backoff) {
   CHECK_GT(options_.max_queued_messages_per_peer, 0u);
+  CHECK_GE(wake_fd_, 0) << "eventfd: " << std::strerror(errno);
 }
 
-StreamSender::~StreamSender() { Stop(); }
+StreamSender::~StreamSender() {
+  Stop();
+  ::close(wake_fd_);
+}
 
 void StreamSender::Start() {
   CHECK(!thread_.joinable()) << "StreamSender started twice";
@@ -57,13 +82,13 @@ void StreamSender::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  SignalEventFd(wake_fd_);
   if (thread_.joinable()) thread_.join();
 }
 
 void StreamSender::Enqueue(std::vector<raft::Message> messages) {
   bool dropped = false;
   bool oversized = false;
-  Call* write = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
@@ -76,10 +101,11 @@ void StreamSender::Enqueue(std::vector<raft::Message> messages) {
         control_.push_back(std::move(m));
       }
     }
-    write = TakeWriteLocked(&oversized);
+    // While bytes are pending the connection thread is waiting for the socket to take them,
+    // and it sends what queued meanwhile: nothing to do here.
+    if (pending_sent_ == pending_.size()) PumpLocked(&oversized);
   }
   if (dropped || oversized) notifier_->Unreachable(peer_);
-  if (write != nullptr) write->StartWrite(&write->envelope);
 }
 
 void StreamSender::UpdateTargets(std::vector<std::string> targets) {
@@ -90,6 +116,7 @@ void StreamSender::UpdateTargets(std::vector<std::string> targets) {
     retarget_ = true;
   }
   cv_.notify_all();
+  SignalEventFd(wake_fd_);
 }
 
 void StreamSender::PeerIsBack() {
@@ -103,150 +130,164 @@ void StreamSender::PeerIsBack() {
 
 void StreamSender::Run() {
   while (true) {
-    if (!Open()) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (stopping_) break;
-      }
-      OnFailure(OkStatus());  // no usable URL: drop and report, as for a peer that is down
-      continue;
+    Status failure;
+    int fd = Connect(&failure);
+    Status refusal;
+    bool retargeted = false;
+    if (fd >= 0) {
+      refusal = Serve(fd);
+      std::lock_guard<std::mutex> lock(mu_);
+      fd_ = -1;
+      broken_ = false;
+      pending_.clear();
+      pending_sent_ = 0;
+      retargeted = std::exchange(retarget_, false);
+      ::close(fd);
     }
-    bool ended_by_itself;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || retarget_ || call_done_; });
-      ended_by_itself = call_done_;
-    }
-    if (!ended_by_itself) CloseCall();
-    // A stream that ended by itself failed a write: its status is the peer's (a refusal, or
-    // why the stream broke), not masked by a cancel of ours.
-    Status refusal = AwaitCallDone();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) break;
-      if (!ended_by_itself) continue;  // retargeted: open the new address at once
+      if (stopping_) return;
+      if (retargeted) continue;  // open the new address at once
     }
     OnFailure(std::move(refusal));
   }
 }
 
-bool StreamSender::Open() {
+int StreamSender::Connect(Status* failure) {
   std::string target;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ || targets_.empty()) return false;
+    if (stopping_ || targets_.empty()) return -1;
     target = targets_[target_index_ % targets_.size()];
     retarget_ = false;
   }
-  if (stub_ == nullptr || channel_target_ != target) {
-    channel_ = NewPeerChannel(target, options_, ChannelKind::kStream);
-    channel_target_ = target;
-    stub_ = peer::Peer::NewStub(channel_);
+  DrainEventFd(wake_fd_);
+  Result<int> fd = ConnectTo(target, kConnectTimeout, wake_fd_);
+  if (!fd.ok()) {
+    *failure = fd.status();
+    return -1;
   }
-  Call* call;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return false;
-    call_ = std::make_unique<Call>(this);
-    call = call_.get();
-    writing_ = true;  // the greeting below
-    broken_ = false;
-    hold_released_ = false;
-    call_done_ = false;
-    NewEnvelopeLocked();
-  }
-  stub_->async()->Stream(&call->context, &call->ack, call);  // binds the reactor
-  // Our hold keeps the call (and so call_) alive between writes until CloseCall or a failed
-  // write releases it.
-  call->AddHold();
-  call->StartWrite(&call->envelope);
-  call->StartCall();
-  return true;
-}
-
-void StreamSender::CloseCall() {
-  Call* call;
-  bool release;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    call = call_.get();
-    broken_ = true;
-    // With a write in flight, its OnWriteDone releases the hold instead.
-    release = !writing_ && ReleaseHoldLocked();
-  }
-  // Outside mu_: cancelling can run the call's callbacks on this thread.
-  call->context.TryCancel();
-  if (release) call->RemoveHold();
-}
-
-Status StreamSender::AwaitCallDone() {
-  std::unique_ptr<Call> call;
-  grpc::Status status;
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return call_done_; });
-    call = std::move(call_);
-    status = call_status_;
-    writing_ = false;
-    broken_ = false;
-    call_done_ = false;
-  }
-  return RefusalOf(call->context, status);
-}
-
-void StreamSender::OnWriteDone(bool ok) {
-  Call* call;
-  Call* write = nullptr;
-  bool release = false;
   bool oversized = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    call = call_.get();
-    writing_ = false;
-    if (!ok) broken_ = true;
-    if (broken_) {
-      release = ReleaseHoldLocked();
-    } else {
-      backoff_ = options_.min_backoff;
-      write = TakeWriteLocked(&oversized);
+    if (stopping_ || retarget_) {
+      ::close(*fd);
+      return -1;
     }
+    fd_ = *fd;
+    broken_ = false;
+    pending_.assign(kStreamMagic);
+    pending_sent_ = 0;
+    envelope_.Clear();
+    envelope_.mutable_header()->set_cluster_id(options_.cluster_id.value());
+    envelope_.mutable_header()->set_from(options_.self.value());
+    envelope_.mutable_header()->set_to(peer_.value());
+    AppendFrame(envelope_, &pending_);
+    PumpLocked(&oversized);
   }
   if (oversized) notifier_->Unreachable(peer_);
-  if (write != nullptr) write->StartWrite(&write->envelope);
-  if (release) call->RemoveHold();
+  return *fd;
 }
 
-void StreamSender::OnCallDone(const grpc::Status& status) {
-  std::lock_guard<std::mutex> lock(mu_);
-  call_done_ = true;
-  call_status_ = status;
-  cv_.notify_all();
-}
-
-StreamSender::Call* StreamSender::TakeWriteLocked(bool* oversized) {
-  if (call_ == nullptr || writing_ || broken_ || (control_.empty() && data_.empty())) {
-    return nullptr;
+Status StreamSender::Serve(int fd) {
+  std::string in;  // what the receiver sent: only ever a StreamClose before it closes
+  while (true) {
+    short events = POLLIN;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_ || retarget_) return OkStatus();
+      if (broken_) break;
+      if (pending_sent_ < pending_.size()) events |= POLLOUT;
+    }
+    pollfd fds[2] = {{fd, events, 0}, {wake_fd_, POLLIN, 0}};
+    int n = ::poll(fds, 2, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return OkStatus();
+    }
+    if (fds[1].revents & POLLIN) DrainEventFd(wake_fd_);
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      char buf[4096];
+      ssize_t got = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+      if (got > 0) {
+        in.append(buf, static_cast<size_t>(got));
+        Status refusal = RefusalIn(in);
+        if (!refusal.ok() || in.size() > kMaxCloseFrameBytes) return refusal;
+        continue;
+      }
+      if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
+      return RefusalIn(in);  // closed (or reset): a StreamClose before it says why
+    }
+    if (fds[0].revents & POLLOUT) {
+      bool oversized = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        PumpLocked(&oversized);
+      }
+      if (oversized) notifier_->Unreachable(peer_);
+    }
   }
-  NewEnvelopeLocked();
-  peer::Envelope& envelope = call_->envelope;
-  const size_t header_bytes = envelope.ByteSizeLong();
+  // A write failed: the receiver may have said why before it closed.
+  char buf[4096];
+  ssize_t got;
+  while (in.size() <= kMaxCloseFrameBytes &&
+         (got = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+    in.append(buf, static_cast<size_t>(got));
+  }
+  return RefusalIn(in);
+}
+
+void StreamSender::PumpLocked(bool* oversized) {
+  while (fd_ >= 0 && !broken_) {
+    if (pending_sent_ == pending_.size()) {
+      pending_.clear();
+      pending_sent_ = 0;
+      if (!EncodeNextLocked(oversized)) return;
+    }
+    ssize_t n = ::send(fd_, pending_.data() + pending_sent_, pending_.size() - pending_sent_,
+                       MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      pending_sent_ += static_cast<size_t>(n);
+      backoff_ = options_.min_backoff;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // The connection thread may be asleep without POLLOUT: tell it there is something to
+      // flush. (Redundant when it already waits for POLLOUT; harmless.)
+      SignalEventFd(wake_fd_);
+      return;
+    }
+    broken_ = true;  // the connection thread sees it, reads why if it can, and reports
+    SignalEventFd(wake_fd_);
+    return;
+  }
+}
+
+bool StreamSender::EncodeNextLocked(bool* oversized) {
+  if (control_.empty() && data_.empty()) return false;
+  envelope_.Clear();
+  envelope_.mutable_header()->set_cluster_id(options_.cluster_id.value());
+  envelope_.mutable_header()->set_from(options_.self.value());
+  envelope_.mutable_header()->set_to(peer_.value());
+  const size_t header_bytes = envelope_.ByteSizeLong();
   size_t bytes = header_bytes;
   size_t estimate = 0;
   // Encodes the front of `queue` into the envelope; false if it does not fit (it stays queued).
   auto add_front = [&](std::deque<raft::Message>& queue) {
-    peer::Message* wire = envelope.add_messages();
+    peer::Message* wire = envelope_.add_messages();
     EncodeMessage(queue.front(), wire);
     const size_t size = wire->ByteSizeLong() + kFieldOverhead;
     if (header_bytes + size > options_.max_envelope_bytes) {
       // The receiver would refuse it: drop it alone, like a message to a down peer (Raft's
       // MaxSizePerMsg keeps real appends far below the limit).
-      envelope.mutable_messages()->RemoveLast();
+      envelope_.mutable_messages()->RemoveLast();
       queue.pop_front();
       *oversized = true;
       return true;
     }
     if (bytes + size > options_.max_envelope_bytes) {
-      envelope.mutable_messages()->RemoveLast();
+      envelope_.mutable_messages()->RemoveLast();
       return false;
     }
     bytes += size;
@@ -258,25 +299,18 @@ StreamSender::Call* StreamSender::TakeWriteLocked(bool* oversized) {
     if (!add_front(control_)) break;
   }
   while (!data_.empty()) {
-    if (envelope.messages_size() > 0 &&
+    if (envelope_.messages_size() > 0 &&
         estimate + ApproxEncodedBytes(data_.front()) > options_.max_batch_bytes) {
       break;
     }
     if (!add_front(data_)) break;
   }
-  if (envelope.messages_size() == 0) return nullptr;  // only oversized messages were queued
-  writing_ = true;
-  return call_.get();
-}
-
-bool StreamSender::ReleaseHoldLocked() { return !std::exchange(hold_released_, true); }
-
-void StreamSender::NewEnvelopeLocked() {
-  peer::Envelope& envelope = call_->envelope;
-  envelope.Clear();
-  envelope.mutable_header()->set_cluster_id(options_.cluster_id.value());
-  envelope.mutable_header()->set_from(options_.self.value());
-  envelope.mutable_header()->set_to(peer_.value());
+  if (envelope_.messages_size() == 0) {
+    // Only oversized messages were queued; anything left is encoded by the next call.
+    return !control_.empty() || !data_.empty() ? EncodeNextLocked(oversized) : false;
+  }
+  AppendFrame(envelope_, &pending_);
+  return true;
 }
 
 void StreamSender::OnFailure(Status refusal) {
@@ -288,14 +322,10 @@ void StreamSender::OnFailure(Status refusal) {
   accepting_ = false;
   ++target_index_;  // the next attempt tries the peer's next URL
   cv_.wait_for(lock, backoff_, [this] { return stopping_ || retarget_ || peer_back_; });
-  if (std::exchange(peer_back_, false)) {
+  if (std::exchange(peer_back_, false))
     backoff_ = options_.min_backoff;
-    // The old channel may sit in gRPC's own reconnect backoff; a new one dials at once.
-    channel_.reset();
-    stub_.reset();
-  } else {
+  else
     backoff_ = std::min(backoff_ * 2, options_.max_backoff);
-  }
   accepting_ = true;
 }
 

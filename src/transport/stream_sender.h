@@ -1,11 +1,13 @@
 // The sending half of one peer's message stream: a bounded queue that Enqueue fills without
-// blocking, drained into envelopes on a long-lived gRPC client stream.
+// blocking, drained into envelopes on a long-lived TCP connection (stream_frame.h).
 //
-// Writes start on the thread that enqueues (the member's driver) when the stream is idle, and
-// continue from gRPC's write-completion callback while messages keep queueing: no thread
-// hand-off sits between Raft producing a message and its bytes leaving (gRPC's callback API
-// writes inline when the connection is free). A connection thread only opens streams and waits
-// out failures; it sleeps while the stream is healthy.
+// Writes happen on the thread that enqueues (the member's driver): when nothing is pending,
+// Enqueue encodes one envelope's worth and hands it to the kernel with a non-blocking send, so
+// no thread hand-off sits between Raft producing a message and its bytes leaving. What the
+// socket does not take at once waits in a buffer that the connection thread flushes when the
+// socket is writable again (and then encodes what queued meanwhile). The connection thread
+// also opens the connection, watches it for the receiver's refusal or close, and waits out
+// failures; while the stream is healthy and keeping up it sleeps in poll.
 //
 // Two queues, one bound. Appends and proposals (which carry entries and can be large) go to
 // the data queue; everything else (heartbeats, votes, responses) to the control queue. Every
@@ -14,24 +16,23 @@
 // each queue; Raft needs no order between them (a heartbeat's commit is capped by the
 // follower's match index, so it never overtakes the entries it refers to).
 //
-// Failure: a failed write drops everything queued (Raft retries), the peer is reported
-// unreachable, and the connection thread waits a backoff (doubling from min_backoff to
-// max_backoff, reset by a successful write) before it opens a new stream, trying the peer's next
-// URL. Messages sent during the backoff are dropped and reported, so the queue never holds stale
-// traffic for a peer that is down.
+// Failure: a failed write or a closed connection drops everything queued (Raft retries), the
+// peer is reported unreachable (and, if the receiver said why it closed, refused), and the
+// connection thread waits a backoff (doubling from min_backoff to max_backoff, reset by a
+// successful write) before it connects again, trying the peer's next URL. Messages sent during
+// the backoff are dropped and reported, so the queue never holds stale traffic for a peer that
+// is down.
 #pragma once
 
-#include <grpcpp/grpcpp.h>
-
+#include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "dolmen/peer.grpc.pb.h"
+#include "dolmen/peer.pb.h"
 #include "raft/message.h"
 #include "transport/notifier.h"
 #include "transport/transport.h"
@@ -62,43 +63,34 @@ class StreamSender {
   void PeerIsBack();
 
  private:
-  class Call;  // one Peer.Stream call: a gRPC write reactor
-
-  // The connection thread: opens a stream, waits for it to end (or for stop / retarget), then
-  // reports and backs off.
+  // The connection thread: connects, serves the connection until it ends (or stop /
+  // retarget), then reports and backs off.
   void Run();
-  // Opens a stream to the current target, its first write an envelope without messages: the
-  // peer learns at once that we are up (and ends its own reconnect backoff towards us, see
-  // PeerIsBack), before we have anything to send. False if stopping or there is no target.
-  bool Open();
-  // Asks the current call to end (cancel; release our hold once no write is in flight).
-  void CloseCall();
-  // Waits for the current call's OnDone, deletes it and returns the peer's refusal, if the
-  // stream ended with one; OK otherwise.
-  Status AwaitCallDone();
+  // Connects to the current target and queues the greeting: the magic, then an envelope
+  // without messages, so the peer learns at once that we are up (and ends its own reconnect
+  // backoff towards us, see PeerIsBack) before we have anything to send. -1 if stopping, if
+  // there is no target, or the connection failed (*failure says why).
+  int Connect(Status* failure);
+  // Watches the connection: flushes pending bytes when writable, reads the receiver's
+  // StreamClose or end of stream. Returns the refusal the receiver gave, if any.
+  Status Serve(int fd);
   // Reports the failure, drops what is queued and waits out the backoff.
   void OnFailure(Status refusal);
 
-  // Reactor callbacks (any thread, also inline inside a write started by Enqueue).
-  void OnWriteDone(bool ok);
-  void OnCallDone(const grpc::Status& status);
-
-  // If the stream is up and idle and messages are queued: fills the call's envelope, marks a
-  // write in flight and returns the call, whose write the caller starts after unlocking.
-  // Messages too large for any envelope are dropped (*oversized set).
-  Call* TakeWriteLocked(bool* oversized);
-  // Releases the call's hold (so OnDone can run) once: returns true if the caller must now call
-  // RemoveHold, outside mu_.
-  bool ReleaseHoldLocked();
-  void NewEnvelopeLocked();
+  // Sends pending bytes, then envelopes of queued messages, until the socket would block or
+  // nothing is left. Messages too large for any envelope are dropped (*oversized set).
+  void PumpLocked(bool* oversized);
+  // Encodes the next envelope's worth of queued messages into pending_. False if none.
+  bool EncodeNextLocked(bool* oversized);
   void DropQueuedLocked();
 
   const Options options_;
   const MemberId peer_;
   Notifier* const notifier_;
+  int wake_fd_ = -1;  // eventfd: wakes the connection thread (stop, retarget, pending bytes)
 
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;         // the backoff wait
   std::deque<raft::Message> control_;  // guarded by mu_
   std::deque<raft::Message> data_;     // guarded by mu_
   std::vector<std::string> targets_;   // guarded by mu_
@@ -108,19 +100,12 @@ class StreamSender {
   bool peer_back_ = false;             // guarded by mu_: PeerIsBack during a backoff
   bool stopping_ = false;              // guarded by mu_
   std::chrono::milliseconds backoff_;  // guarded by mu_
-  // The open call, if any; created and deleted only by the connection thread, deleted only
-  // after its OnDone. Its state below is guarded by mu_.
-  std::unique_ptr<Call> call_;
-  bool writing_ = false;        // a write is in flight (or about to start) on call_
-  bool broken_ = false;         // call_ is ending: no new writes
-  bool hold_released_ = false;  // our hold on call_ is gone
-  bool call_done_ = false;      // call_'s OnDone ran; call_status_ is its status
-  grpc::Status call_status_;
+  int fd_ = -1;                        // guarded by mu_: the open connection, if any
+  bool broken_ = false;                // guarded by mu_: a write failed; no more writes
+  std::string pending_;                // guarded by mu_: encoded bytes the socket has not taken
+  size_t pending_sent_ = 0;            // guarded by mu_: how many of them it has
+  peer::Envelope envelope_;            // guarded by mu_: reused for encoding
 
-  // Connection thread only.
-  std::shared_ptr<grpc::Channel> channel_;
-  std::string channel_target_;
-  std::unique_ptr<peer::Peer::Stub> stub_;
   std::thread thread_;
 };
 

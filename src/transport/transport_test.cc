@@ -4,18 +4,24 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <thread>
 
 #include "base/crc32c.h"
 #include "dolmen/peer.grpc.pb.h"
 #include "transport/codec.h"
+#include "transport/socket.h"
+#include "transport/stream_frame.h"
 #include "transport/test_util.h"
 
 namespace dolmen::transport {
@@ -45,6 +51,34 @@ size_t CountFrom(RecordingHandler& h, MemberId from) {
     for (const raft::Message& m : h.messages) n += m.from == from;
     return n;
   });
+}
+
+// A message-stream client by hand: connects to `target`, writes the magic and then `bytes`,
+// closes its sending side and reads until the receiver closes. Returns the StreamClose the
+// receiver sent first, if it sent one.
+std::optional<peer::StreamClose> SendRawStream(const std::string& target,
+                                               const std::string& bytes) {
+  Result<int> fd = ConnectTo(target, std::chrono::seconds(5), -1);
+  CHECK(fd.ok()) << fd.status().ToString();
+  CHECK(SendAll(*fd, std::string(kStreamMagic) + bytes).ok());
+  ::shutdown(*fd, SHUT_WR);
+  timeval tv{};
+  tv.tv_sec = 10;
+  ::setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::optional<peer::StreamClose> close;
+  Result<std::string> frame = ReadFrame(*fd, 1 << 20);
+  if (frame.ok()) {
+    close.emplace();
+    CHECK(close->ParseFromString(*frame));
+  }
+  ::close(*fd);
+  return close;
+}
+
+std::string Framed(const google::protobuf::MessageLite& message) {
+  std::string out;
+  AppendFrame(message, &out);
+  return out;
 }
 
 std::vector<uint64_t> Iota(uint64_t n) {
@@ -585,19 +619,21 @@ TEST_F(TransportTest, PeerWithoutUsableUrlIsUnreachable) {
   EXPECT_TRUE(SendUntil(*a, kB, [&] { return a->events.unreachable.count(kB) != 0; }));
 }
 
-// What a confused or hostile client could send straight to the service: each is refused with
-// a status, and the member keeps serving.
+// What a confused or hostile client could send straight to the peer port: each is refused with
+// a reason, and the member keeps serving.
 TEST_F(TransportTest, MalformedEnvelopesAreRefusedNotFatal) {
   auto b = MakeNode(kB);
-  auto channel = grpc::CreateChannel(b->url().substr(7), grpc::InsecureChannelCredentials());
-  auto stub = peer::Peer::NewStub(channel);
+  const std::string target = b->url().substr(7);
   auto send = [&](const peer::Envelope& envelope) {
-    grpc::ClientContext context;
-    peer::StreamAck ack;
-    auto writer = stub->Stream(&context, &ack);
-    writer->Write(envelope);
-    writer->WritesDone();
-    return writer->Finish();
+    return SendRawStream(target, Framed(envelope));
+  };
+  auto expect_close = [](const std::optional<peer::StreamClose>& close,
+                         peer::StreamClose::Reason reason, const std::string& message) {
+    ASSERT_TRUE(close.has_value()) << "closed without a reason";
+    EXPECT_EQ(close->reason(), reason);
+    if (!message.empty()) {
+      EXPECT_EQ(close->message(), message);
+    }
   };
   peer::Envelope good;
   good.mutable_header()->set_cluster_id(1);
@@ -609,36 +645,50 @@ TEST_F(TransportTest, MalformedEnvelopesAreRefusedNotFatal) {
   m->set_type(static_cast<peer::MessageType>(99));
   m->set_from(kA.value());
   m->set_to(kB.value());
-  grpc::Status s = send(bad_type);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(), "dolmen: unknown raft message type 99");
+  expect_close(send(bad_type), peer::StreamClose::REASON_MALFORMED,
+               "dolmen: unknown raft message type 99");
 
   peer::Envelope spoofed = good;
   m = spoofed.add_messages();
   m->set_type(peer::MESSAGE_TYPE_HEARTBEAT);
   m->set_from(kC.value());
   m->set_to(kB.value());
-  s = send(spoofed);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(), "dolmen: message from 3 to 2 in an envelope from 1 to 2");
+  expect_close(send(spoofed), peer::StreamClose::REASON_MALFORMED,
+               "dolmen: message from 3 to 2 in an envelope from 1 to 2");
 
   peer::Envelope snap = good;
   m = snap.add_messages();
   m->set_type(peer::MESSAGE_TYPE_SNAP);
   m->set_from(kA.value());
   m->set_to(kB.value());
-  EXPECT_EQ(send(snap).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  expect_close(send(snap), peer::StreamClose::REASON_MALFORMED, "");
 
   peer::Envelope anonymous = good;
   anonymous.mutable_header()->set_from(0);
-  EXPECT_EQ(send(anonymous).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  expect_close(send(anonymous), peer::StreamClose::REASON_MALFORMED,
+               "dolmen: envelope without a sender");
 
   peer::Envelope misaddressed = good;
   misaddressed.mutable_header()->set_to(kC.value());
-  s = send(misaddressed);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(s.error_message(), "dolmen: peer 1 sent to member 3, this is member 2");
+  expect_close(send(misaddressed), peer::StreamClose::REASON_REFUSED,
+               "dolmen: peer 1 sent to member 3, this is member 2");
 
+  // Bytes that are no envelope, and a length beyond any envelope, are refused before a byte
+  // of the body is trusted.
+  expect_close(SendRawStream(target, std::string("\x03\x00\x00\x00\xff\xff\xff", 7)),
+               peer::StreamClose::REASON_MALFORMED, "dolmen: envelope does not parse");
+  expect_close(SendRawStream(target, std::string("\xff\xff\xff\xff", 4)),
+               peer::StreamClose::REASON_MALFORMED, "");
+  // A connection that ends inside a frame is dropped quietly.
+  EXPECT_FALSE(SendRawStream(target, std::string("\x10\x00\x00\x00"
+                                                 "abc",
+                                                 7))
+                   .has_value());
+
+  // gRPC clients share the port: their connections are told apart by their first bytes.
+  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  auto stub = peer::Peer::NewStub(channel);
+  grpc::Status s;
   // A snapshot stream that lies about its size or checksum leaves no file behind.
   {
     grpc::ClientContext context;
@@ -688,7 +738,7 @@ TEST_F(TransportTest, MalformedEnvelopesAreRefusedNotFatal) {
   m->set_type(peer::MESSAGE_TYPE_HEARTBEAT);
   m->set_from(kA.value());
   m->set_to(kB.value());
-  EXPECT_TRUE(send(fine).ok());
+  EXPECT_FALSE(send(fine).has_value());
   EXPECT_EQ(CountFrom(b->handler, kA), 1u);
 }
 
