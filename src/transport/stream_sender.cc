@@ -154,6 +154,9 @@ void StreamSender::Run() {
 }
 
 int StreamSender::Connect(Status* failure) {
+  // Drained before the flags are read: a Stop or retarget from now on still wakes the
+  // connect below.
+  DrainEventFd(wake_fd_);
   std::string target;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -161,7 +164,6 @@ int StreamSender::Connect(Status* failure) {
     target = targets_[target_index_ % targets_.size()];
     retarget_ = false;
   }
-  DrainEventFd(wake_fd_);
   Result<int> fd = ConnectTo(target, kConnectTimeout, wake_fd_);
   if (!fd.ok()) {
     *failure = fd.status();

@@ -742,6 +742,24 @@ TEST_F(TransportTest, MalformedEnvelopesAreRefusedNotFatal) {
   EXPECT_EQ(CountFrom(b->handler, kA), 1u);
 }
 
+// A connection that never says which protocol it speaks holds no one up: streams and gRPC
+// calls from others are served meanwhile, and Stop does not wait for it.
+TEST_F(TransportTest, SilentConnectionDoesNotBlockThePeerPort) {
+  auto a = MakeNode(kA);
+  auto b = MakeNode(kB);
+  Result<int> silent = ConnectTo(b->url().substr(7), std::chrono::seconds(5), -1);
+  ASSERT_TRUE(silent.ok()) << silent.status().ToString();
+  a->transport().AddPeer(b->AsPeer());
+  a->transport().Send({Msg(MessageType::kHeartbeat, kA, kB, 1)});
+  EXPECT_TRUE(b->handler.monitor.Await([&] { return !b->handler.messages.empty(); }, 10s));
+  Result<ClusterInfo> info = FetchClusterInfo({b->url()}, std::chrono::seconds(5));
+  EXPECT_TRUE(info.ok()) << info.status().ToString();
+  auto started = std::chrono::steady_clock::now();
+  b->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  ::close(*silent);
+}
+
 // Stop must not wait on a peer that stopped reading: the blocked write is cancelled.
 TEST_F(TransportTest, StopIsPromptWhilePeerIsStuck) {
   auto a = MakeNode(kA, ClusterId(1), [](Options* o) { o->max_queued_messages_per_peer = 8; });
