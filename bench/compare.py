@@ -300,6 +300,19 @@ def run_keys_phase(a, bench, clusters, results, errors, commands):
     # right before loading (the workload turns' range-l ran minutes earlier, under another
     # load of the machine; comparing against it mixed the machine's drift into the ratio).
     run_one_key_reads(a, bench, clusters, results, errors, commands, "range-l-1key-before-load")
+    if 0 < a.range_keys < a.keys:
+        # The issue states the read target at its own store size (100,000 keys): load that
+        # many first and read, then load the full count (the first keys get a second version).
+        for system in SYSTEMS:
+            report = bench.run(clusters[system].endpoints, "put",
+                               ["--conns", a.conns, "--clients", a.load_clients,
+                                "--total", a.range_keys, "--key-space", a.range_keys,
+                                "--sequential-keys", "--key-size", 12, "--val-size", 256],
+                               a.load_timeout)
+            check(report, "%s load %d keys" % (system, a.range_keys), errors)
+        time.sleep(a.settle_s)
+        run_one_key_reads(a, bench, clusters, results, errors, commands,
+                          "range-l-1key-of-%dkeys" % a.range_keys)
     for system in SYSTEMS:
         c = clusters[system]
         start = time.monotonic()
@@ -472,10 +485,15 @@ def targets(m, a):
     def ratio(key):
         return (m.get(key) or {}).get("ratio")
 
-    def within(system):  # a system's one-key read with the keys loaded vs just before
+    def within(system, keys):  # a system's one-key read with `keys` loaded vs just before
         one = (m.get("range-l-1key-before-load qps") or {}).get(system)
-        many = (m.get("range-l-1key-of-%dkeys qps" % a.keys) or {}).get(system)
+        many = (m.get("range-l-1key-of-%dkeys qps" % keys) or {}).get(system)
         return many / one if one and many is not None else None
+
+    def loaded_read_row(keys):
+        return ("range QPS (one key) with %d keys loaded >= 0.9x before loading (dolmen vs "
+                "itself; etcd's own: %s)" % (keys, fmt(within("etcd", keys))),
+                within("dolmen", keys), lambda r: r >= 0.9)
 
     rss = [ratio("RSS member %d MiB" % (i + 1)) for i in range(a.size)]
     rss = max(r for r in rss if r is not None) if any(r is not None for r in rss) else None
@@ -490,10 +508,11 @@ def targets(m, a):
         ("RSS <= 0.5x (worst member)", rss, lambda r: r <= 0.5),
         ("restart-to-first-read <= 0.5x", ratio("restart to first read s"), lambda r: r <= 0.5),
         ("1-client put p50 <= 0.5x", ratio("put-1-client p50 ms"), lambda r: r <= 0.5),
-        ("range QPS (one key) with %d keys loaded >= 0.9x before loading (dolmen vs itself;"
-         " etcd's own: %s)" % (a.keys, fmt(within("etcd"))),
-         within("dolmen"), lambda r: r >= 0.9),
     ]
+    # The issue's own store size first, when measured; the full load's figure as well.
+    if 0 < a.range_keys < a.keys:
+        rows.append(loaded_read_row(a.range_keys))
+    rows.append(loaded_read_row(a.keys))
     return [(text, r, (test(r) if r is not None else None)) for text, r, test in rows]
 
 
@@ -542,6 +561,10 @@ def parse_args(argv):
     p.add_argument("--keys", type=int, default=100000,
                    help="keys (256-byte values) loaded before the memory/restart figures; "
                         "the issue's full target is 1000000; 0 skips that phase")
+    p.add_argument("--range-keys", type=int, default=100000,
+                   help="when below --keys: load this many keys first and measure the one-key "
+                        "read there too (the issue's 'reads do not slow down' target is stated "
+                        "at 100,000 keys); 0 skips it")
     p.add_argument("--load-clients", type=int, default=64)
     p.add_argument("--settle-s", type=float, default=2.0)
     p.add_argument("--run-timeout", type=float, default=300.0, help="bound on each bench run")
