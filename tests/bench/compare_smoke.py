@@ -26,7 +26,8 @@ def main():
         cmd = ["/usr/bin/python3", compare, "--dolmen", dolmen, "--bench", bench, "--size", "1",
                "--turns", "1", "--conns", "2", "--clients", "4", "--total", "40",
                "--total-1client", "10", "--key-space", "20", "--watchers", "4",
-               "--watch-puts", "10", "--watch-clients", "2", "--keys", str(KEYS), "--range-keys", str(RANGE_KEYS),
+               "--watch-puts", "10", "--watch-clients", "2", "--keys", str(KEYS),
+               "--range-keys", str(RANGE_KEYS),
                "--load-clients", "8", "--settle-s", "0", "--run-timeout", "40",
                "--md-out", md, "--json-out", js]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
