@@ -28,6 +28,8 @@ constexpr int kFirstBytesTimeoutS = 10;
 // After refusing, wait this long for the sender to close its side, so that our close does not
 // reset the connection before it has read why.
 constexpr int kRefuseLingerS = 2;
+// At most this many accepted connections may be waiting for their first bytes at once.
+constexpr int kMaxUndecided = 64;
 // Frames may exceed the largest envelope by the framing of its fields.
 constexpr size_t kEnvelopeSlack = 1 << 16;
 
@@ -119,6 +121,13 @@ void PeerListener::AcceptLoop() {
         return;
       }
       ReapDoneLocked();
+      if (undecided_ >= kMaxUndecided) {
+        // A flood of connections that say nothing: refuse more rather than grow threads
+        // without bound. Members' own connections speak at once, so they are rarely here.
+        ::close(fd);
+        continue;
+      }
+      ++undecided_;
       auto connection = std::make_unique<Connection>();
       Connection* c = connection.get();
       c->fd = fd;
@@ -154,6 +163,10 @@ void PeerListener::Serve(Connection* connection) {
     n = ::recv(fd, first, sizeof(first), MSG_PEEK | MSG_WAITALL);
   } while (n < 0 && errno == EINTR);
   SetReceiveTimeout(fd, 0);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --undecided_;
+  }
   if (n == static_cast<ssize_t>(sizeof(first)) &&
       std::string_view(first, sizeof(first)) == kStreamMagic) {
     ::recv(fd, first, sizeof(first), MSG_WAITALL);  // consume the magic

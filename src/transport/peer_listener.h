@@ -6,7 +6,9 @@
 //
 // Threads: one acceptor; one per message stream (blocking reads; each envelope is admitted,
 // decoded and handed to Handler::OnMessages on that thread, so no hand-off sits between the
-// socket and the server); and, briefly, one per connection whose first bytes have not arrived.
+// socket and the server); and, briefly, one per connection whose first bytes have not arrived
+// (at most 64 at once: beyond that new connections are closed until some have spoken or timed
+// out after 10 s).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -74,6 +76,7 @@ class PeerListener {
   std::mutex mu_;
   bool stopping_ = false;                               // guarded by mu_
   std::list<std::unique_ptr<Connection>> connections_;  // guarded by mu_
+  int undecided_ = 0;  // guarded by mu_: connections whose first bytes are awaited
 };
 
 }  // namespace dolmen::transport

@@ -742,22 +742,54 @@ TEST_F(TransportTest, MalformedEnvelopesAreRefusedNotFatal) {
   EXPECT_EQ(CountFrom(b->handler, kA), 1u);
 }
 
-// A connection that never says which protocol it speaks holds no one up: streams and gRPC
-// calls from others are served meanwhile, and Stop does not wait for it.
-TEST_F(TransportTest, SilentConnectionDoesNotBlockThePeerPort) {
+// Connections that never say which protocol they speak hold no one up: streams and gRPC calls
+// are served meanwhile, a flood of them is cut off at 64 instead of growing threads, and Stop
+// does not wait for them.
+TEST_F(TransportTest, SilentConnectionsDoNotBlockThePeerPort) {
   auto a = MakeNode(kA);
   auto b = MakeNode(kB);
-  Result<int> silent = ConnectTo(b->url().substr(7), std::chrono::seconds(5), -1);
+  const std::string target = b->url().substr(7);
+  Result<int> silent = ConnectTo(target, std::chrono::seconds(5), -1);
   ASSERT_TRUE(silent.ok()) << silent.status().ToString();
   a->transport().AddPeer(b->AsPeer());
   a->transport().Send({Msg(MessageType::kHeartbeat, kA, kB, 1)});
   EXPECT_TRUE(b->handler.monitor.Await([&] { return !b->handler.messages.empty(); }, 10s));
   Result<ClusterInfo> info = FetchClusterInfo({b->url()}, std::chrono::seconds(5));
   EXPECT_TRUE(info.ok()) << info.status().ToString();
+
+  // The flood: 63 more silent connections fill the undecided slots; the next is closed.
+  std::vector<int> flood{*silent};
+  for (int i = 0; i < 63; ++i) {
+    Result<int> fd = ConnectTo(target, std::chrono::seconds(5), -1);
+    ASSERT_TRUE(fd.ok()) << fd.status().ToString();
+    flood.push_back(*fd);
+  }
+  Result<int> extra = ConnectTo(target, std::chrono::seconds(5), -1);
+  ASSERT_TRUE(extra.ok()) << extra.status().ToString();
+  timeval tv{};
+  tv.tv_sec = 10;
+  ::setsockopt(*extra, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  char byte;
+  EXPECT_EQ(::recv(*extra, &byte, 1, 0), 0) << "the 65th silent connection stays open";
+  ::close(*extra);
+  // The stream that was already open still delivers.
+  a->transport().Send({Msg(MessageType::kHeartbeat, kA, kB, 2)});
+  EXPECT_TRUE(
+      b->handler.monitor.Await([&] { return b->handler.messages.back().index.value() == 2; }, 10s));
+  // Once they are gone, new connections are served again.
+  for (int fd : flood) ::close(fd);
+  bool served = false;
+  for (int i = 0; i < 100 && !served; ++i) {
+    served = FetchClusterInfo({b->url()}, std::chrono::milliseconds(500)).ok();
+  }
+  EXPECT_TRUE(served);
+
+  Result<int> last = ConnectTo(target, std::chrono::seconds(5), -1);
+  ASSERT_TRUE(last.ok());
   auto started = std::chrono::steady_clock::now();
   b->Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
-  ::close(*silent);
+  ::close(*last);
 }
 
 // Stop must not wait on a peer that stopped reading: the blocked write is cancelled.
