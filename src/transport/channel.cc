@@ -39,8 +39,6 @@ void ConfigurePeerServer(const Options& options, grpc::ServerBuilder* builder) {
                               kKeepaliveTimeMs / 2);
   builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  // Without this gRPC binds with SO_REUSEPORT and a second member could share our port.
-  builder->AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
 }
 
 Status RefusalOf(const grpc::ClientContext& context, const grpc::Status& status) {

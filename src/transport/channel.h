@@ -13,8 +13,7 @@
 namespace dolmen::transport {
 
 enum class ChannelKind {
-  kStream,    // the long-lived message stream
-  kSnapshot,  // its own connection, so a large snapshot shares no HTTP/2 flow window with it
+  kSnapshot,  // its own connection: a large snapshot shares no HTTP/2 flow window with others
   kOneShot,   // FetchClusterInfo
   kForward,   // requests forwarded to the leader (lease renew, time-to-live, promote)
 };

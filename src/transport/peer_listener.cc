@@ -170,7 +170,7 @@ void PeerListener::Serve(Connection* connection) {
   if (n == static_cast<ssize_t>(sizeof(first)) &&
       std::string_view(first, sizeof(first)) == kStreamMagic) {
     ::recv(fd, first, sizeof(first), MSG_WAITALL);  // consume the magic
-    ServeStream(connection, fd);
+    ServeStream(fd);
   } else if (n > 0) {
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopping_) {
@@ -185,8 +185,7 @@ void PeerListener::Serve(Connection* connection) {
   connection->done.store(true);
 }
 
-void PeerListener::ServeStream(Connection* connection, int fd) {
-  (void)connection;
+void PeerListener::ServeStream(int fd) {
   TuneStreamSocket(fd);
   const size_t max_frame = options_.max_envelope_bytes + kEnvelopeSlack;
   bool first = true;
@@ -231,9 +230,9 @@ void PeerListener::ServeStream(Connection* connection, int fd) {
   }
 }
 
-void PeerListener::Refuse(int fd, int reason, const std::string& message) {
+void PeerListener::Refuse(int fd, peer::StreamClose::Reason reason, const std::string& message) {
   peer::StreamClose close;
-  close.set_reason(static_cast<peer::StreamClose::Reason>(reason));
+  close.set_reason(reason);
   close.set_message(message);
   std::string frame;
   AppendFrame(close, &frame);

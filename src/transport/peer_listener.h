@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "dolmen/peer.pb.h"
 #include "transport/transport.h"
 
 namespace dolmen::transport {
@@ -57,9 +58,9 @@ class PeerListener {
   // A connection's thread: tells the protocols apart, then serves a message stream or hands
   // the socket to gRPC.
   void Serve(Connection* connection);
-  void ServeStream(Connection* connection, int fd);
+  void ServeStream(int fd);
   // Ends a message stream on purpose: the reason first, then an orderly close.
-  void Refuse(int fd, int reason, const std::string& message);
+  void Refuse(int fd, peer::StreamClose::Reason reason, const std::string& message);
   // Closes the connection's socket unless it was handed over; marks it closed.
   void Release(Connection* connection);
   void ReapDoneLocked();

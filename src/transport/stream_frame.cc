@@ -5,16 +5,16 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/coding.h"
+
 namespace dolmen::transport {
 
 void AppendFrame(const google::protobuf::MessageLite& message, std::string* out) {
   const size_t size = message.ByteSizeLong();
+  coding::PutFixed32(out, static_cast<uint32_t>(size));
   const size_t start = out->size();
-  out->resize(start + kFrameHeaderBytes + size);
-  char* p = out->data() + start;
-  const uint32_t length = static_cast<uint32_t>(size);
-  for (size_t i = 0; i < kFrameHeaderBytes; ++i) p[i] = static_cast<char>(length >> (8 * i));
-  message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(p + kFrameHeaderBytes));
+  out->resize(start + size);
+  message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out->data() + start));
 }
 
 Status ReadFull(int fd, char* out, size_t n) {
@@ -32,10 +32,7 @@ Status ReadFull(int fd, char* out, size_t n) {
 Result<std::string> ReadFrame(int fd, size_t max_bytes) {
   char header[kFrameHeaderBytes];
   RETURN_IF_ERROR(ReadFull(fd, header, sizeof(header)));
-  uint32_t length = 0;
-  for (size_t i = 0; i < kFrameHeaderBytes; ++i) {
-    length |= static_cast<uint32_t>(static_cast<uint8_t>(header[i])) << (8 * i);
-  }
+  const uint32_t length = coding::DecodeFixed32(header);
   if (length > max_bytes) {
     return InvalidArgument("frame of " + std::to_string(length) + " bytes, over the limit of " +
                            std::to_string(max_bytes));

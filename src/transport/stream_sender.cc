@@ -9,6 +9,7 @@
 #include <cstring>
 #include <utility>
 
+#include "base/coding.h"
 #include "transport/codec.h"
 #include "transport/socket.h"
 #include "transport/stream_frame.h"
@@ -33,10 +34,7 @@ constexpr size_t kMaxCloseFrameBytes = 64 << 10;
 // not a refusal: a malformed-input close is reported as unreachable only).
 Status RefusalIn(const std::string& in) {
   if (in.size() < kFrameHeaderBytes) return OkStatus();
-  uint32_t length = 0;
-  for (size_t i = 0; i < kFrameHeaderBytes; ++i) {
-    length |= static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << (8 * i);
-  }
+  const uint32_t length = coding::DecodeFixed32(in.data());
   if (in.size() < kFrameHeaderBytes + length) return OkStatus();
   peer::StreamClose close;
   if (!close.ParseFromArray(in.data() + kFrameHeaderBytes, static_cast<int>(length))) {
@@ -307,10 +305,7 @@ bool StreamSender::EncodeNextLocked(bool* oversized) {
     }
     if (!add_front(data_)) break;
   }
-  if (envelope_.messages_size() == 0) {
-    // Only oversized messages were queued; anything left is encoded by the next call.
-    return !control_.empty() || !data_.empty() ? EncodeNextLocked(oversized) : false;
-  }
+  if (envelope_.messages_size() == 0) return false;  // only oversized messages were queued
   AppendFrame(envelope_, &pending_);
   return true;
 }
