@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  g++ cmake ninja-build pkg-config clang-format git
+  g++ cmake ninja-build pkg-config clang-format git ccache shellcheck
   # libraries we link
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
   liblmdb-dev libssl-dev libsystemd-dev
