@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Configures and builds one flavour of Dolmen.
-#   scripts/build.sh            release build in build/
-#   scripts/build.sh asan       ASan+UBSan build in build-asan/
+#   scripts/build.sh                    release build in build/
+#   scripts/build.sh asan               ASan+UBSan build in build-asan/
+#   scripts/build.sh release dolmen     only the named ninja targets (here the server)
+# NINJA_FLAGS (e.g. "-j1 -k0") is passed to ninja word by word.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flavour=${1:-release}
+targets=("${@:2}")
 case "$flavour" in
   release) dir=build; args=(-DCMAKE_BUILD_TYPE=Release) ;;
   asan) dir=build-asan; args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDOLMEN_SANITIZE=ON) ;;
-  *) echo "usage: $0 [release|asan]" >&2; exit 2 ;;
+  *) echo "usage: $0 [release|asan] [ninja targets...]" >&2; exit 2 ;;
 esac
 # ccache keys on paths relative to the checkout, so clones in other folders share one cache.
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}" CCACHE_NOHASHDIR=1
+read -ra ninja_flags <<<"${NINJA_FLAGS:-}"
 cmake -S . -B "$dir" -G Ninja "${args[@]}" >/dev/null
-ninja -C "$dir" ${NINJA_FLAGS:-}
+ninja -C "$dir" "${ninja_flags[@]}" "${targets[@]}"

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Installs everything Dolmen needs to build and test, from Debian 12 packages only.
 # Idempotent and quiet when all is there. Run as root (or with sudo available).
+#
+# Exit status: 0 when every package is installed afterwards; apt-get's status otherwise, with
+# the last lines of apt-get's output on stderr.
+#
+# DOLMEN_POLICY_RC_D overrides the path of Debian's policy-rc.d (tests/setup points it at a file
+# of their own; everyone else leaves it alone).
 set -euo pipefail
 
 packages=(
-  # toolchain
+  # toolchain; ccache keeps rebuilds of fresh clones short, shellcheck lints our shell scripts
   g++ cmake ninja-build pkg-config clang-format git ccache shellcheck
   # libraries we link
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
@@ -22,28 +28,55 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
 
 SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO=sudo
+fi
 
-echo "install-deps: installing ${missing[*]}"
+plural=s
+if [ ${#missing[@]} -eq 1 ]; then plural=""; fi
+echo "install-deps: installing ${#missing[@]} Debian package$plural: ${missing[*]}"
 # Debian's etcd-server would start a system etcd on 127.0.0.1:2379 at install time, taking the
-# port dolmen and the tests use; a policy-rc.d that forbids service starts prevents that.
-policy=/usr/sbin/policy-rc.d
+# port dolmen and the tests use; a policy-rc.d that forbids service starts prevents that. One that
+# is already there (Docker-style images ship one) is left exactly as it was.
+policy=${DOLMEN_POLICY_RC_D:-/usr/sbin/policy-rc.d}
 placed_policy=0
+apt_log=$(mktemp)
+# shellcheck disable=SC2317  # run by the trap below; shellcheck 0.9 takes it for dead code
+cleanup() {
+  # Under set -e a command failing here would replace the script's exit status (a bare
+  # `[ ... ] && ...` that is false did, once), so every step is an `if` or cannot fail.
+  if [ "$placed_policy" -eq 1 ]; then
+    $SUDO rm -f "$policy"
+  fi
+  rm -f "$apt_log"
+}
+trap cleanup EXIT
 if [ ! -e "$policy" ]; then
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
-  $SUDO chmod +x "$policy"
   placed_policy=1
+  $SUDO chmod +x "$policy"
 fi
-cleanup() { [ "$placed_policy" -eq 1 ] && $SUDO rm -f "$policy"; }
-trap cleanup EXIT
 
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# apt-get's output is kept out of sight unless it fails; then its last lines say why.
+apt() {
+  local status=0
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get "$@" >"$apt_log" 2>&1 || status=$?
+  if [ "$status" -ne 0 ]; then
+    echo "install-deps: 'apt-get $*' failed with status $status; its last lines:" >&2
+    tail -n 25 "$apt_log" >&2
+    exit "$status"
+  fi
+}
+apt update -qq
+apt install -y -qq --no-install-recommends "${missing[@]}"
+
 # If a system etcd was started anyway (e.g. by systemd), stop it: tests start their own.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
   $SUDO systemctl disable --now etcd >/dev/null 2>&1 || true
 fi
+exit 0

@@ -34,7 +34,9 @@ if [[ -z "$bin" ]]; then
   if [[ -x "$repo/build/cmd/dolmen/dolmen" ]]; then
     bin="$repo/build/cmd/dolmen/dolmen"
   else
-    bin="$(ls -t "$repo"/build*/cmd/dolmen/dolmen 2>/dev/null | head -n 1 || true)"
+    for candidate in "$repo"/build*/cmd/dolmen/dolmen; do  # the newest build of any flavour
+      if [[ -x "$candidate" && (-z "$bin" || "$candidate" -nt "$bin") ]]; then bin="$candidate"; fi
+    done
   fi
 fi
 if [[ -z "$bin" || ! -x "$bin" ]]; then
@@ -48,9 +50,11 @@ peer_ports=(2380 22380 32380)
 initial_cluster="infra1=http://127.0.0.1:2380,infra2=http://127.0.0.1:22380"
 initial_cluster+=",infra3=http://127.0.0.1:32380"
 
+# shellcheck source=scripts/lib/ports.sh
+. "$repo/scripts/lib/ports.sh"
 for port in "${client_ports[@]}" "${peer_ports[@]}"; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "127.0.0.1:$port is already in use (another cluster running?)" >&2
+  if port_in_use "$port"; then
+    echo "127.0.0.1:$port is already in use by $(port_holder "$port")" >&2
     exit 1
   fi
 done
@@ -58,6 +62,7 @@ done
 data_root="$(mktemp -d /tmp/dolmen-local-cluster.XXXXXX)"
 pids=()
 
+# shellcheck disable=SC2317  # run by the trap below; shellcheck 0.9 takes it for dead code
 stop_all() {
   trap - EXIT INT TERM
   local pid deadline
