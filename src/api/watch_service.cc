@@ -199,7 +199,11 @@ class WatchService::Reactor final
     a.write = true;
     // More is ready right now: let gRPC hold this write and send it with the next one (one
     // sendmsg for many responses instead of one each). The last one goes out unbuffered.
-    a.buffer = !pending_.empty() || stream_->HasQueued();
+    // Never the first write: it carries the stream's initial metadata, and chttp2 may not start
+    // a buffered write that does, so it waited (10 s and more, with history to replay) for an
+    // unrelated write on the connection to flush it.
+    a.buffer = !first_write_ && (!pending_.empty() || stream_->HasQueued());
+    first_write_ = false;
     if (read_paused_ && !stream_->ShouldPauseReads()) {
       read_paused_ = false;
       a.read = true;
@@ -265,6 +269,7 @@ class WatchService::Reactor final
   etcdserverpb::WatchResponse response_;             // the write in flight
   std::deque<etcdserverpb::WatchResponse> pending_;  // fragments of one hub response
   bool writing_ = false;
+  bool first_write_ = true;  // no write has started yet (initial metadata not sent)
   bool read_paused_ = false;
   bool finish_wanted_ = false;
   bool finish_called_ = false;
