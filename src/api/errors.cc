@@ -48,6 +48,7 @@ Mapping Lookup(Code code) {
     case Code::kTimeout:
       return {G::UNAVAILABLE, "etcdserver: request timed out"};
     case Code::kStopped:
+    case Code::kRemoved:  // etcd answers what is in flight on a removed member with ErrStopped
       return {G::UNAVAILABLE, "etcdserver: server stopped"};
     case Code::kInvalidArgument:
       return {G::INVALID_ARGUMENT, nullptr};

@@ -66,6 +66,8 @@ std::string_view CodeName(Code code) {
       return "Timeout";
     case Code::kStopped:
       return "Stopped";
+    case Code::kRemoved:
+      return "Removed";
     case Code::kNoSpace:
       return "NoSpace";
     case Code::kTooManyRequests:

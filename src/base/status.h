@@ -52,6 +52,7 @@ enum class Code {
   kLeaderChanged,
   kTimeout,
   kStopped,
+  kRemoved,  // this member was removed from the cluster: it stops, and that is no failure
   kNoSpace,
   kTooManyRequests,  // the apply queue is full
 };

@@ -6,6 +6,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdio>
@@ -34,6 +35,29 @@ constexpr auto kShutdownGrace = std::chrono::seconds(5);
 
 void Log(const std::string& line) { std::fprintf(stderr, "dolmen: %s\n", line.c_str()); }
 
+// Why the member stops by itself (a signal from outside leaves it kNone). The first reason wins.
+// A removal is the cluster's decision, not a failure: like etcd, the process then exits 0, so
+// supervisors (systemd, container restart policies) do not treat it as a crash.
+enum class SelfStop { kNone, kRemoved, kFatal };
+
+class SelfStopper {
+ public:
+  void Stop(SelfStop why) {
+    SelfStop none = SelfStop::kNone;
+    if (reason_.compare_exchange_strong(none, why)) kill(getpid(), SIGUSR1);
+  }
+  SelfStop reason() const { return reason_.load(); }
+  int exit_code() const { return reason() == SelfStop::kRemoved ? 0 : 1; }
+
+ private:
+  std::atomic<SelfStop> reason_{SelfStop::kNone};
+};
+
+void LogRemoved(const Status& why) {
+  Log("the member has been permanently removed from the cluster (" + why.message() +
+      "), stopping; its data dir must be removed before it joins the cluster again");
+}
+
 }  // namespace
 
 int RunMember(const Config& config) {
@@ -43,7 +67,7 @@ int RunMember(const Config& config) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGUSR1);  // raised by the fatal-error handler
+  sigaddset(&signals, SIGUSR1);  // raised when the member stops by itself (SelfStopper)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   Log(std::string("version ") + kDolmenVersion + ", etcd API " + api::kEtcdApiVersion + ", name " +
@@ -54,11 +78,15 @@ int RunMember(const Config& config) {
     return 1;
   }
   std::unique_ptr<server::Server> member = std::move(opened).value();
-  std::atomic<bool> fatal{false};
-  member->SetFatalHandler([&fatal](const Status& s) {
+  SelfStopper self_stop;
+  member->SetFatalHandler([&self_stop](const Status& s) {
+    if (s.code() == Code::kRemoved) {
+      LogRemoved(s);
+      self_stop.Stop(SelfStop::kRemoved);
+      return;
+    }
     Log("fatal storage error, stopping: " + s.ToString());
-    fatal.store(true);
-    kill(getpid(), SIGUSR1);
+    self_stop.Stop(SelfStop::kFatal);
   });
   // Watchers see every applied batch: the hub must observe from the first apply on.
   watch::HubOptions watch_options;
@@ -71,9 +99,9 @@ int RunMember(const Config& config) {
   member->SetRestoreObserver([&watch_hub](Revision revision) { watch_hub.Restore(revision); });
   watch_hub.Start();
   // Peers: the transport listens on --listen-peer-urls and carries Raft messages both ways.
-  PeerLink peers(member.get(), [](const Status& why) {
-    Log("this member has been removed from the cluster, stopping: " + why.message());
-    kill(getpid(), SIGUSR1);
+  PeerLink peers(member.get(), [&self_stop](const Status& why) {
+    LogRemoved(why);
+    self_stop.Stop(SelfStop::kRemoved);
   });
   transport::Options peer_options;
   peer_options.cluster_id = member->cluster_id();
@@ -98,7 +126,7 @@ int RunMember(const Config& config) {
     Log("stopping before serving clients");
     member->Stop();
     peers.Stop();
-    if (fatal.load()) return 1;
+    if (self_stop.reason() != SelfStop::kNone) return self_stop.exit_code();
     std::fflush(nullptr);
     signal(early, SIG_DFL);
     pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
@@ -168,9 +196,17 @@ int RunMember(const Config& config) {
   int sig = 0;
   sigwait(&signals, &sig);
   sd_notify(0, "STOPPING=1");
-  Log(fatal.load()
-          ? "shutting down after a fatal error"
-          : std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
+  switch (self_stop.reason()) {
+    case SelfStop::kFatal:
+      Log("shutting down after a fatal error");
+      break;
+    case SelfStop::kRemoved:
+      Log("shutting down: removed from the cluster");
+      break;
+    case SelfStop::kNone:
+      Log(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
+      break;
+  }
   // Watch streams never end by themselves: end them first, then in-flight RPCs get a grace
   // period to finish; the member then fails whatever is queued.
   watch.Shutdown();
@@ -179,7 +215,7 @@ int RunMember(const Config& config) {
   peers.Stop();
   grpc_server->Wait();
   Log("stopped");
-  if (fatal.load()) return 1;
+  if (self_stop.reason() != SelfStop::kNone) return self_stop.exit_code();
   // Like etcd, die by the signal that stopped us, so a supervisor sees "killed by SIGTERM".
   std::fflush(nullptr);
   signal(sig, SIG_DFL);

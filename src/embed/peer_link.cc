@@ -23,7 +23,7 @@ Status PeerLink::Start(transport::Options options) {
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(peer.value()));
     Log(std::string("peer ") + hex + " refused this member: " + why.message());
-    if (why.code() == Code::kStopped && on_removed_) on_removed_(why);
+    if (why.code() == Code::kRemoved && on_removed_) on_removed_(why);
   };
   RETURN_IF_ERROR(transport_->Start());
   image_writer_ = std::thread([this] { RunImageWriter(); });

@@ -527,7 +527,7 @@ dolmen::Status Driver::ApplyConfChange(const raft::Entry& e) {
     }
   }
   if (cc.type == raft::ConfChangeType::kRemoveNode && cc.node_id == self_) {
-    return dolmen::Status(Code::kStopped, "this member has been removed from the cluster");
+    return dolmen::Status(Code::kRemoved, "this member has been removed from the cluster");
   }
   return OkStatus();
 }

@@ -47,7 +47,7 @@ Status RefusalOf(const grpc::ClientContext& context, const grpc::Status& status)
   auto it = trailers.find(kRefusedKey);
   if (it == trailers.end()) return OkStatus();
   std::string_view reason(it->second.data(), it->second.size());
-  return Status(reason == kRefusedRemoved ? Code::kStopped : Code::kFailedPrecondition,
+  return Status(reason == kRefusedRemoved ? Code::kRemoved : Code::kFailedPrecondition,
                 status.error_message());
 }
 

@@ -42,7 +42,7 @@ Status RefusalIn(const std::string& in) {
   }
   switch (close.reason()) {
     case peer::StreamClose::REASON_REMOVED:
-      return Status(Code::kStopped, close.message());
+      return Status(Code::kRemoved, close.message());
     case peer::StreamClose::REASON_REFUSED:
       return Status(Code::kFailedPrecondition, close.message());
     default:

@@ -54,7 +54,7 @@ class Handler {
   virtual std::vector<MemberInfo> Members() = 0;
 
   // Whether `from` has been removed from the cluster: its messages are refused, and it is told
-  // so (its on_refused sees Code::kStopped).
+  // so (its on_refused sees Code::kRemoved).
   virtual bool IsRemoved(MemberId from) = 0;
 
   // Requests a follower forwards to the leader (docs/transport.md, "Forwarding to the
@@ -149,7 +149,7 @@ class Transport {
   // A snapshot send finished.
   std::function<void(MemberId, bool ok)> on_snapshot_status;
   // A peer refused us: Code::kFailedPrecondition if we are in another cluster (or talked to
-  // the wrong member), Code::kStopped if we have been removed from the cluster. The message is
+  // the wrong member), Code::kRemoved if we have been removed from the cluster. The message is
   // the peer's, e.g. "member 5 has been removed from the cluster".
   std::function<void(MemberId peer, Status why)> on_refused;
 };

@@ -31,6 +31,9 @@ TOKEN_MISMATCH = {
 
 # etcdctl prints the ids of member add/remove/promote with "%16x" (space-padded to 16), those of
 # member list and move-leader with "%x".
+# How long a removed member may take to notice and exit (etcd: within a heartbeat or two).
+REMOVED_EXIT_WAIT_S = 15.0
+
 PROMOTE_NOT_IN_SYNC = ("Error: etcdserver: can only promote a learner member which is in sync "
                        "with leader")
 
@@ -133,6 +136,26 @@ class MembershipTest(ClusterTestCase):
                            [line for line in lines if "snapshot" in line.lower()][:5]))
         self.assertEqual(leader.etcdctl("member", "list")[1], self.expected_member_list(c))
         self.assertEqual(member.status()["header"]["member_id"], new_id)
+
+    def test_removed_member_exits_cleanly(self):
+        # etcd logs that the member was permanently removed and exits 0: a removal is the
+        # cluster's decision, not a crash for systemd or a container runtime to act on.
+        c = self.new_cluster(3)
+        leader = c.wait_leader()
+        victim = next(m for m in c.members if m is not leader)
+        rc, _, err = c.remove_member(victim)
+        self.assertEqual(rc, 0, err)
+        status = victim.wait_exit(REMOVED_EXIT_WAIT_S)
+        self.assertIsNotNone(status, "%s still runs %.0fs after its removal"
+                             % (victim.name, REMOVED_EXIT_WAIT_S))
+        self.assertEqual(status, 0, victim.last_start_log()[-3000:])
+        log = victim.last_start_log()
+        self.assertIn("the member has been permanently removed from the cluster", log)
+        self.assertNotIn("fatal", log.lower())
+        # The other two go on.
+        c.members.remove(victim)
+        rc, _, err = leader.etcdctl("put", "after-removal", "1")
+        self.assertEqual((rc, err), (0, ""))
 
     def test_learner_catches_up_and_is_promoted(self):
         c = self.new_cluster(3)
