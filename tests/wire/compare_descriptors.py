@@ -12,7 +12,7 @@ Rule: everything in a reference must exist in ours with the same name, number, t
 label, type name and oneof; enum values and service methods (input, output,
 streaming) likewise. Things only in ours (etcd 3.5 additions) are fine and are listed
 with --verbose. Known, wire-identical differences are in ALLOWED below, each with its
-reason. Exit status: 0 all equal, 1 mismatches, 77 no reference found (ctest: skipped).
+reason. Exit status: 0 all equal, 1 mismatches, 77 no reference found (a failure: install-deps installs the references).
 """
 
 import argparse
