@@ -9,9 +9,13 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "api/cluster_service.h"
@@ -32,6 +36,9 @@ namespace dolmen::embed {
 namespace {
 
 constexpr auto kShutdownGrace = std::chrono::seconds(5);
+// A shutdown still running this long after it began ends the process: a stop that hangs (an RPC
+// whose reply never comes) must not keep systemd's Restart= or a container runtime from acting.
+constexpr auto kShutdownLimit = std::chrono::seconds(20);
 
 void Log(const std::string& line) { std::fprintf(stderr, "dolmen: %s\n", line.c_str()); }
 
@@ -51,6 +58,35 @@ class SelfStopper {
 
  private:
   std::atomic<SelfStop> reason_{SelfStop::kNone};
+};
+
+// From Arm() on, ends the process with `exit_code` unless Disarm() comes within `limit`.
+class ShutdownDeadline {
+ public:
+  ~ShutdownDeadline() { Disarm(); }
+  void Arm(std::chrono::seconds limit, int exit_code) {
+    thread_ = std::thread([this, limit, exit_code] {
+      std::unique_lock lock(mu_);
+      if (cv_.wait_for(lock, limit, [this] { return disarmed_; })) return;
+      Log("shutdown did not finish within " + std::to_string(limit.count()) + " s, exiting");
+      std::fflush(nullptr);
+      std::_Exit(exit_code);
+    });
+  }
+  void Disarm() {
+    {
+      std::lock_guard lock(mu_);
+      disarmed_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool disarmed_ = false;
+  std::thread thread_;
 };
 
 void LogRemoved(const Status& why) {
@@ -207,6 +243,9 @@ int RunMember(const Config& config) {
       Log(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
       break;
   }
+  ShutdownDeadline deadline;
+  deadline.Arm(kShutdownLimit,
+               self_stop.reason() == SelfStop::kNone ? 128 + sig : self_stop.exit_code());
   // Watch streams never end by themselves: end them first, then in-flight RPCs get a grace
   // period to finish; the member then fails whatever is queued.
   watch.Shutdown();
@@ -214,6 +253,7 @@ int RunMember(const Config& config) {
   member->Stop();
   peers.Stop();
   grpc_server->Wait();
+  deadline.Disarm();
   Log("stopped");
   if (self_stop.reason() != SelfStop::kNone) return self_stop.exit_code();
   // Like etcd, die by the signal that stopped us, so a supervisor sees "killed by SIGTERM".

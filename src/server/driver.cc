@@ -119,14 +119,17 @@ void Driver::ReadIndex(std::function<void(dolmen::Status)> done) {
   cv_.Signal();
 }
 
-bool Driver::RunInOrder(Task task) {
+void Driver::RunInOrder(Task task) {
   {
-    absl::MutexLock lock(&mu_);
-    if (stopping_ || failed_.load()) return false;
+    absl::ReleasableMutexLock lock(&mu_);
+    if (stopping_ || failed_.load()) {
+      lock.Release();
+      task(dolmen::Status(Code::kStopped, "server stopped"));
+      return;
+    }
     inbox_.tasks.push_back(std::move(task));
   }
   cv_.Signal();
-  return true;
 }
 
 void Driver::Step(std::vector<raft::Message> messages) {
@@ -163,7 +166,8 @@ void Driver::TransferLeader(MemberId transferee) {
 }
 
 void Driver::CheckLearnerReady(MemberId learner, std::function<void(dolmen::Status)> done) {
-  bool queued = RunInOrder([this, learner, done] {
+  RunInOrder([this, learner, done](dolmen::Status stopped) {
+    if (!stopped.ok()) return done(stopped);
     const raft::Raft& r = node_->raft();
     if (r.role() != raft::Role::kLeader) {
       done(dolmen::Status(Code::kNotLeader, "not leader"));
@@ -181,11 +185,11 @@ void Driver::CheckLearnerReady(MemberId learner, std::function<void(dolmen::Stat
     }
     done(OkStatus());
   });
-  if (!queued) done(dolmen::Status(Code::kStopped, "server stopped"));
 }
 
 void Driver::MoveLeader(MemberId transferee, std::function<void(dolmen::Status)> done) {
-  bool queued = RunInOrder([this, transferee, done] {
+  RunInOrder([this, transferee, done](dolmen::Status stopped) {
+    if (!stopped.ok()) return done(stopped);
     const raft::Raft& r = node_->raft();
     if (r.role() != raft::Role::kLeader) {
       done(dolmen::Status(Code::kNotLeader, "not leader"));
@@ -202,7 +206,6 @@ void Driver::MoveLeader(MemberId transferee, std::function<void(dolmen::Status)>
     node_->TransferLeader(transferee);
     leader_waits_.emplace_back(transferee, Read{done, Clock::now() + options_.request_timeout});
   });
-  if (!queued) done(dolmen::Status(Code::kStopped, "server stopped"));
 }
 
 void Driver::Loop() {
@@ -226,7 +229,7 @@ void Driver::Loop() {
     ServeReads();
     std::vector<Task> tasks;
     tasks.swap(tasks_);
-    for (Task& t : tasks) t();
+    for (Task& t : tasks) t(OkStatus());
     ExpireDeadlines();
     MaybeCheckpoint();
   }
@@ -448,14 +451,28 @@ dolmen::Status Driver::ApplyCommitted(const std::vector<raft::Entry>& entries) {
     if (!status.ok()) break;
   }
   deps_.applier->set_event_sink(nullptr);
-  if (status.ok()) status = deps_.store->Commit(Index(std::max(last, consistent)));
-  if (!status.ok()) return status;
+  // A removal of this member ends the batch at its conf change: what came before it is
+  // committed and answered, and the removal is reported after.
+  const bool removed = status.code() == Code::kRemoved;
+  if (status.ok() || removed) {
+    if (dolmen::Status committed = deps_.store->Commit(Index(std::max(last, consistent)));
+        !committed.ok()) {
+      status = committed;
+    }
+  }
+  if (!status.ok() && status.code() != Code::kRemoved) {
+    // Nothing of this batch is acknowledged, but every caller hears so: a reply dropped here
+    // would hold its RPC, and with it the gRPC server's shutdown, forever.
+    const dolmen::Status stopped(Code::kStopped, "server stopped: " + status.ToString());
+    for (auto& [d, result] : done) d(ApplyResult{stopped, {}});
+    return status;
+  }
   applied_.store(std::max(applied_.load(), last));
   entries_since_checkpoint_ += entries.size();
   for (auto& [d, result] : done) d(std::move(result));
   // Watchers hear of a batch only once readers can see it.
   if (observer_ && !events.empty()) observer_(std::move(events), deps_.store->CurrentRevision());
-  return OkStatus();
+  return status;  // OK, or this member's removal
 }
 
 dolmen::Status Driver::ApplyNormal(const raft::Entry& e,
@@ -682,7 +699,9 @@ void Driver::FailEverything(const dolmen::Status& s) {
     queued_proposals_ = 0;
   }
   HandleInbox(rest);
-  tasks_.clear();
+  std::vector<Task> tasks;
+  tasks.swap(tasks_);
+  for (Task& t : tasks) t(s);
   for (auto& p : waiting_) p.done(ApplyResult{s, {}});
   waiting_.clear();
   for (auto& [id, p] : in_flight_) p.done(ApplyResult{s, {}});

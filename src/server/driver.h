@@ -67,7 +67,8 @@ class PeerSender {
 class Driver {
  public:
   using Done = std::function<void(ApplyResult)>;
-  using Task = std::function<void()>;
+  // Runs with OK on the owner thread, or with the stop's status if the driver stops first.
+  using Task = std::function<void(Status)>;
   using FatalHandler = std::function<void(const Status&)>;
   // Called on the owner thread after each applied batch is visible to readers, with the
   // batch's changes in revision order and the store revision after it (for watchers).
@@ -119,9 +120,10 @@ class Driver {
   // Thread-safe. A linearizable read barrier: `done` runs (on the owner thread) once this
   // member has applied everything committed before the call, as confirmed by the leader.
   void ReadIndex(std::function<void(Status)> done);
-  // Thread-safe. Runs `task` on the owner thread after everything queued before it. Returns
-  // false (dropping the task) when stopped.
-  bool RunInOrder(Task task);
+  // Thread-safe. Runs `task(OK)` on the owner thread after everything queued before it. If the
+  // driver stops or fails first, `task` runs with kStopped instead (on the caller's thread when
+  // already stopped): every task runs exactly once, so no caller waits forever.
+  void RunInOrder(Task task);
   // Thread-safe. Messages from peers.
   void Step(std::vector<raft::Message> messages);
   void ReportUnreachable(MemberId id);

@@ -134,7 +134,8 @@ void Server::Hash(Callback<BackendHash> done) {
   auto shared = std::make_shared<Callback<BackendHash>>(std::move(done));
   // Between turns every applied batch is committed to the backend, so the backend holds
   // exactly the store's current revision.
-  bool queued = driver_->RunInOrder([this, shared] {
+  driver_->RunInOrder([this, shared](Status stopped) {
+    if (!stopped.ok()) return (*shared)(stopped);
     Revision revision = store_->CurrentRevision();
     auto txn = backend_->BeginRead();
     if (!txn.ok()) return (*shared)(txn.status());
@@ -142,14 +143,14 @@ void Server::Hash(Callback<BackendHash> done) {
     if (!hash.ok()) return (*shared)(hash.status());
     (*shared)(BackendHash{*hash, revision});
   });
-  if (!queued) (*shared)(Status(Code::kStopped, "server stopped"));
 }
 
 void Server::Defragment(std::function<void(Status)> done) {
   auto shared = std::make_shared<std::function<void(Status)>>(std::move(done));
   // The driver thread between turns: no backend write txn is open (every batch is committed)
   // and this thread holds no read txn; readers on other threads are waited for.
-  bool queued = driver_->RunInOrder([this, shared] {
+  driver_->RunInOrder([this, shared](Status stopped) {
+    if (!stopped.ok()) return (*shared)(stopped);
     Log("starting to defragment the storage backend");
     uint64_t before = backend_->SizeBytes();
     Status s = backend_->Defragment();
@@ -161,7 +162,6 @@ void Server::Defragment(std::function<void(Status)> done) {
     }
     (*shared)(s);
   });
-  if (!queued) (*shared)(Status(Code::kStopped, "server stopped"));
 }
 
 Result<std::unique_ptr<BackendSnapshot>> Server::OpenSnapshot() {

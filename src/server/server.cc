@@ -527,12 +527,12 @@ void Server::Txn(const etcdserverpb::TxnRequest& r, Callback<etcdserverpb::TxnRe
     auto shared = std::make_shared<Callback<etcdserverpb::TxnResponse>>(std::move(done));
     ReadBarrier(IsSerializable(r), [this, r, shared](Status barrier) {
       if (!barrier.ok()) return (*shared)(barrier);
-      bool queued = driver_->RunInOrder([this, r, shared] {
+      driver_->RunInOrder([this, r, shared](Status stopped) {
+        if (!stopped.ok()) return (*shared)(stopped);
         auto result = applier_->Txn(r);
         if (result.ok()) FillHeader(result->mutable_header());
         (*shared)(std::move(result));
       });
-      if (!queued) (*shared)(Status(Code::kStopped, "server stopped"));
     });
     return;
   }

@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <future>
+#include <optional>
 
 #include "backend/memory_backend.h"
 #include "io/fault_injection_file_system.h"
@@ -205,6 +208,100 @@ TEST_F(ServerTest, CleanStopLeavesNothingToReplay) {
   ASSERT_TRUE(recovered.snapshot.has_value());
   EXPECT_EQ(recovered.snapshot->index, applied);
   for (const raft::Entry& e : recovered.entries) EXPECT_GT(e.index, applied);
+}
+
+// A backend whose write transactions fail to commit once `fail_commits` is set, as LMDB's do
+// when the disk is full (nothing of the failed transaction is published).
+class CommitFailingBackend final : public backend::Backend {
+ public:
+  explicit CommitFailingBackend(backend::Backend* base) : base_(base) {}
+  std::atomic<bool> fail_commits{false};
+
+  Result<std::unique_ptr<backend::ReadTxn>> BeginRead() override { return base_->BeginRead(); }
+  Result<std::unique_ptr<backend::WriteTxn>> BeginWrite() override {
+    ASSIGN_OR_RETURN(std::unique_ptr<backend::WriteTxn> txn, base_->BeginWrite());
+    return std::unique_ptr<backend::WriteTxn>(std::make_unique<Txn>(std::move(txn), this));
+  }
+  Status Sync() override { return base_->Sync(); }
+  uint64_t SizeBytes() override { return base_->SizeBytes(); }
+  uint64_t SizeInUseBytes() override { return base_->SizeInUseBytes(); }
+  Status CopyTo(const std::string& path) override { return base_->CopyTo(path); }
+  Status Defragment() override { return base_->Defragment(); }
+
+ private:
+  class Txn final : public backend::WriteTxn {
+   public:
+    Txn(std::unique_ptr<backend::WriteTxn> base, CommitFailingBackend* owner)
+        : base_(std::move(base)), owner_(owner) {}
+    Result<std::optional<std::string>> Get(std::string_view b, std::string_view k) override {
+      return base_->Get(b, k);
+    }
+    Status Scan(std::string_view b, std::string_view s, std::string_view e,
+                const std::function<bool(std::string_view, std::string_view)>& fn) override {
+      return base_->Scan(b, s, e, fn);
+    }
+    Result<std::vector<std::string>> Buckets() override { return base_->Buckets(); }
+    Status Put(std::string_view b, std::string_view k, std::string_view v) override {
+      return base_->Put(b, k, v);
+    }
+    Status Delete(std::string_view b, std::string_view k) override { return base_->Delete(b, k); }
+    Status ClearBucket(std::string_view b) override { return base_->ClearBucket(b); }
+    Status Commit() override {
+      if (!owner_->fail_commits.load()) return base_->Commit();
+      base_.reset();  // aborted: nothing published
+      return Status(Code::kIoError, "commit: No space left on device");
+    }
+
+   private:
+    std::unique_ptr<backend::WriteTxn> base_;
+    CommitFailingBackend* owner_;
+  };
+  backend::Backend* base_;
+};
+
+// Like fakes::Wait, but gives up after `limit`: a callback that never comes fails the test
+// instead of hanging it.
+template <typename T>
+std::optional<Result<T>> WaitAtMost(std::chrono::seconds limit,
+                                    const std::function<void(Callback<T>)>& call) {
+  auto p = std::make_shared<std::promise<Result<T>>>();
+  auto f = p->get_future();
+  call([p](Result<T> r) { p->set_value(std::move(r)); });
+  if (f.wait_for(limit) != std::future_status::ready) return std::nullopt;
+  return f.get();
+}
+
+TEST_F(ServerTest, FailedBackendCommitAnswersEveryCaller) {
+  CommitFailingBackend failing(backend_.get());
+  ServerConfig c = Config(fs_.get());
+  c.open_backend = [&failing](const std::string&, const backend::Options&) {
+    return Result<std::unique_ptr<backend::Backend>>(std::make_unique<SharedBackend>(&failing));
+  };
+  auto opened = Server::Open(std::move(c));
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto server = std::move(opened).value();
+  auto fatal_seen = std::make_shared<std::promise<Status>>();
+  server->SetFatalHandler([fatal_seen](const Status& st) { fatal_seen->set_value(st); });
+  server->Start();
+  ASSERT_TRUE(Put(server.get(), "before", "1").ok());
+
+  failing.fail_commits.store(true);
+  etcdserverpb::PutRequest put;
+  put.set_key("after");
+  put.set_value("1");
+  auto r = WaitAtMost<etcdserverpb::PutResponse>(std::chrono::seconds(10),
+                                                 [&](auto cb) { server->Put(put, cb); });
+  ASSERT_TRUE(r.has_value()) << "the put in the failed batch was never answered";
+  EXPECT_EQ(r->status().code(), Code::kStopped) << r->status().ToString();
+  auto fatal = fatal_seen->get_future();
+  ASSERT_EQ(fatal.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(fatal.get().code(), Code::kIoError);
+  // Work queued for the driver thread after the failure is answered too, never dropped.
+  auto hash = WaitAtMost<BackendHash>(std::chrono::seconds(10),
+                                      [&](auto cb) { server->Hash(std::move(cb)); });
+  ASSERT_TRUE(hash.has_value()) << "Hash after the failure was never answered";
+  EXPECT_EQ(hash->status().code(), Code::kStopped);
+  server->Stop();
 }
 
 TEST_F(ServerTest, FailedLogSyncIsNeverAcknowledged) {
