@@ -158,22 +158,30 @@ void PeerListener::Serve(Connection* connection) {
     std::lock_guard<std::mutex> lock(mu_);
     fd = connection->fd;
   }
-  // Which protocol: look at the first bytes without taking them, so that gRPC still reads
-  // its preface.
+  // Which protocol: the first byte tells ('D' starts the stream's magic, 'P' HTTP/2's
+  // preface). It is looked at without taking it, so that gRPC still reads its whole preface.
+  // Only one byte: on a unix-domain socket MSG_PEEK returns what has arrived so far even with
+  // MSG_WAITALL, so a peek at the whole magic could see a part of it.
   SetReceiveTimeout(fd, kFirstBytesTimeoutS);
-  char first[kStreamMagic.size()];
+  char first = 0;
   ssize_t n;
   do {
-    n = ::recv(fd, first, sizeof(first), MSG_PEEK | MSG_WAITALL);
+    n = ::recv(fd, &first, 1, MSG_PEEK);
   } while (n < 0 && errno == EINTR);
+  bool stream = false;
+  if (n == 1 && first == kStreamMagic[0]) {
+    // Neither protocol unless the whole magic follows: then the connection is just closed.
+    char magic[kStreamMagic.size()];
+    stream = ReadFull(fd, magic, sizeof(magic)).ok() &&
+             std::string_view(magic, sizeof(magic)) == kStreamMagic;
+    n = stream ? n : 0;
+  }
   SetReceiveTimeout(fd, 0);
   {
     std::lock_guard<std::mutex> lock(mu_);
     --undecided_;
   }
-  if (n == static_cast<ssize_t>(sizeof(first)) &&
-      std::string_view(first, sizeof(first)) == kStreamMagic) {
-    ::recv(fd, first, sizeof(first), MSG_WAITALL);  // consume the magic
+  if (stream) {
     ServeStream(fd);
   } else if (n > 0) {
     std::lock_guard<std::mutex> lock(mu_);
