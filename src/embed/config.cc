@@ -12,10 +12,12 @@
 namespace dolmen::embed {
 namespace {
 
-// A URL-list flag: checked when parsed, so a bad URL is reported against its flag.
-void AddUrls(FlagSet* flags, const std::string& name, std::string* target, std::string help) {
-  flags->Add(name, *target, std::move(help), [target](const std::string& v) {
-    auto urls = ParseUrls(v);
+// A URL-list flag: checked when parsed (by ParseUrls or ParsePeerUrls), so a bad URL is reported
+// against its flag.
+void AddUrls(FlagSet* flags, const std::string& name, std::string* target, std::string help,
+             Result<std::vector<Url>> (*parse)(const std::string&) = ParseUrls) {
+  flags->Add(name, *target, std::move(help), [target, parse](const std::string& v) {
+    auto urls = parse(v);
     if (!urls.ok()) return urls.status();
     *target = v;
     return OkStatus();
@@ -70,13 +72,14 @@ void RegisterFlags(FlagSet* f, Config* c) {
   f->AddUint("election-timeout", &c->election_timeout_ms,
              "Time (in milliseconds) for an election to timeout.");
   AddUrls(f, "listen-peer-urls", &c->listen_peer_urls,
-          "List of URLs to listen on for peer traffic.");
+          "List of URLs to listen on for peer traffic.", ParsePeerUrls);
   AddUrls(f, "listen-client-urls", &c->listen_client_urls,
           "List of URLs to listen on for client traffic.");
   AddUrls(f, "advertise-client-urls", &c->advertise_client_urls,
           "List of this member's client URLs to advertise to the public.");
   AddUrls(f, "initial-advertise-peer-urls", &c->initial_advertise_peer_urls,
-          "List of this member's peer URLs to advertise to the rest of the cluster.");
+          "List of this member's peer URLs to advertise to the rest of the cluster.",
+          ParsePeerUrls);
   f->AddString("initial-cluster", &c->initial_cluster,
                "Initial cluster configuration for bootstrapping.");
   f->Add("initial-cluster-state", c->initial_cluster_state,
@@ -139,7 +142,7 @@ Result<std::vector<server::InitialMember>> ParseInitialCluster(const std::string
                              "\" is not of the form name=peerURL");
     }
     std::string name = part.substr(0, eq);
-    ASSIGN_OR_RETURN(Url url, ParseUrl(part.substr(eq + 1)));
+    ASSIGN_OR_RETURN(Url url, ParsePeerUrl(part.substr(eq + 1)));
     auto it = std::find_if(out.begin(), out.end(), [&](const auto& m) { return m.name == name; });
     if (it == out.end()) {
       out.push_back(server::InitialMember{name, {url.text}});
@@ -165,8 +168,8 @@ Status Validate(const FlagSet& flags, Config* c) {
   if (c->quota_backend_bytes < 0) return InvalidArgument("--quota-backend-bytes must be >= 0");
   ASSIGN_OR_RETURN(c->listen_client, ParseUrls(c->listen_client_urls));
   ASSIGN_OR_RETURN(c->advertise_client, ParseUrls(c->advertise_client_urls));
-  ASSIGN_OR_RETURN(c->advertise_peer, ParseUrls(c->initial_advertise_peer_urls));
-  ASSIGN_OR_RETURN(c->listen_peer, ParseUrls(c->listen_peer_urls));
+  ASSIGN_OR_RETURN(c->advertise_peer, ParsePeerUrls(c->initial_advertise_peer_urls));
+  ASSIGN_OR_RETURN(c->listen_peer, ParsePeerUrls(c->listen_peer_urls));
   ASSIGN_OR_RETURN(c->initial_members, ParseInitialCluster(c->initial_cluster));
   if (c->heartbeat_interval_ms == 0) return InvalidArgument("--heartbeat-interval must be > 0");
   if (c->election_timeout_ms < 5 * c->heartbeat_interval_ms) {

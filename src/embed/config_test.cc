@@ -73,5 +73,32 @@ TEST(ConfigTest, WatchProgressNotifyIntervalIsAGoDurationAdjustedAsEtcd) {
   }
 }
 
+TEST(ConfigTest, UnixPeerUrlsAsEtcdTakesThem) {
+  Config c;
+  Status s = ParseAndValidate(
+      {"--name", "m1", "--listen-peer-urls", "unix://m1:2380", "--initial-advertise-peer-urls",
+       "unix://m1:2380", "--initial-cluster", "m1=unix://m1:2380,m2=unix://m2:2380"},
+      &c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(c.listen_peer[0].ListenAddress(), "unix:m1:2380");
+  EXPECT_EQ(ToServerConfig(c).peer_urls, std::vector<std::string>{"unix://m1:2380"});
+  ASSERT_EQ(c.initial_members.size(), 2u);
+  EXPECT_EQ(c.initial_members[1].peer_urls, std::vector<std::string>{"unix://m2:2380"});
+
+  Config d;
+  EXPECT_EQ(ParseAndValidate({"--listen-peer-urls", "unix:///tmp/m1"}, &d).message(),
+            "invalid value \"unix:///tmp/m1\" for flag -listen-peer-urls: URL address does not "
+            "have the form \"host:port\": unix:///tmp/m1");
+  Config e;
+  EXPECT_EQ(ParseAndValidate({"--initial-advertise-peer-urls", "unix://m1:1/x"}, &e).message(),
+            "invalid value \"unix://m1:1/x\" for flag -initial-advertise-peer-urls: URL must not "
+            "contain a path: unix://m1:1/x");
+  Config f;
+  EXPECT_EQ(ParseAndValidate({"--initial-cluster", "m1=unix:///tmp/m1"}, &f).message(),
+            "URL address does not have the form \"host:port\": unix:///tmp/m1");
+  Config g;  // a client URL may still name a path
+  EXPECT_TRUE(ParseAndValidate({"--listen-client-urls", "unix:///tmp/c"}, &g).ok());
+}
+
 }  // namespace
 }  // namespace dolmen::embed

@@ -20,8 +20,17 @@ struct Url {
   std::string ListenAddress() const;
 };
 
+// Client URLs. A unix URL's socket path is everything after "unix://" ("unix:///tmp/s.sock"
+// is /tmp/s.sock; "unix://localhost:2379" is the file "localhost:2379").
 Result<Url> ParseUrl(const std::string& s);
 Result<std::vector<Url>> ParseUrls(const std::string& comma_separated);
+
+// Peer URLs (--listen-peer-urls, --initial-advertise-peer-urls, --initial-cluster), as etcd 3.4
+// takes them: unix and unixs URLs too must have the form scheme://host:port without a path, and
+// the socket is the file "host:port" in the working directory (unix:///tmp/x is refused, as
+// etcd refuses it). The transport dials what it can: https and unixs need TLS.
+Result<Url> ParsePeerUrl(const std::string& s);
+Result<std::vector<Url>> ParsePeerUrls(const std::string& comma_separated);
 std::vector<std::string> UrlTexts(const std::vector<Url>& urls);
 
 }  // namespace dolmen::embed

@@ -19,13 +19,15 @@ Status NotEnoughStarted() {
   return {Code::kFailedPrecondition, "re-configuration failed due to not enough started members"};
 }
 
+// etcd's check of a member's peer URLs (types.NewURLs): a known scheme, host:port, no path. For
+// unix and unixs the socket is the file "host:port" in the working directory, as etcd has it.
 bool ValidPeerUrl(const std::string& u) {
   size_t sep = u.find("://");
   if (sep == std::string::npos) return false;
   std::string scheme = u.substr(0, sep);
   std::string rest = u.substr(sep + 3);
-  return (scheme == "http" || scheme == "https") && rest.find(':') != std::string::npos &&
-         rest.find('/') == std::string::npos;
+  return (scheme == "http" || scheme == "https" || scheme == "unix" || scheme == "unixs") &&
+         rest.find(':') != std::string::npos && rest.find('/') == std::string::npos;
 }
 
 void FillMember(const internal::Member& m, etcdserverpb::Member* out) {

@@ -379,6 +379,17 @@ TEST_F(ServerTest, MembershipChangesAndTheirChecks) {
       Wait<etcdserverpb::MemberUpdateResponse>([&](auto cb) { s->MemberUpdate(update, cb); }).ok());
   EXPECT_EQ(s->membership().Get(MemberId(added->member().id()))->peer_urls(0),
             "http://127.0.0.1:22380");
+  // unix peer URLs as etcd takes them (a socket "name:port" in the working directory); a path
+  // is refused, as etcd refuses it.
+  update.set_peerurls(0, "unix://t2:2380");
+  ASSERT_TRUE(
+      Wait<etcdserverpb::MemberUpdateResponse>([&](auto cb) { s->MemberUpdate(update, cb); }).ok());
+  EXPECT_EQ(s->membership().Get(MemberId(added->member().id()))->peer_urls(0), "unix://t2:2380");
+  update.set_peerurls(0, "unix:///tmp/t2");
+  EXPECT_EQ(Wait<etcdserverpb::MemberUpdateResponse>([&](auto cb) { s->MemberUpdate(update, cb); })
+                .status()
+                .message(),
+            "given member URLs are invalid");
 
   etcdserverpb::MemberRemoveRequest remove;
   remove.set_id(added->member().id());

@@ -46,23 +46,27 @@ PeerListener::PeerListener(const Options& options, Handler* handler)
 
 PeerListener::~PeerListener() {
   Stop();
-  for (int fd : listen_fds_) ::close(fd);
+  for (const ListeningSocket& socket : listeners_) CloseListening(socket);
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 Status PeerListener::Bind() {
-  CHECK(listen_fds_.empty()) << "PeerListener bound twice";
+  CHECK(listeners_.empty()) << "PeerListener bound twice";
   for (const std::string& url : options_.listen_urls) {
     Result<std::string> target = PeerUrlToTarget(url);
-    Result<std::vector<int>> fds =
-        target.ok() ? ListenOn(*target) : Result<std::vector<int>>(target.status());
-    if (!fds.ok()) {
-      for (int fd : listen_fds_) ::close(fd);
-      listen_fds_.clear();
-      return Unavailable("cannot listen for peers on " + url +
-                         ": address in use, not permitted, or not local");
+    Result<std::vector<ListeningSocket>> sockets =
+        target.ok() ? ListenOn(*target) : Result<std::vector<ListeningSocket>>(target.status());
+    if (!sockets.ok()) {
+      for (const ListeningSocket& socket : listeners_) CloseListening(socket);
+      listeners_.clear();
+      // A unix socket can fail for reasons of its own (a live socket or another file at the
+      // path, a path too long): say which.
+      return Unavailable("cannot listen for peers on " + url + ": " +
+                         (url.starts_with("unix://")
+                              ? sockets.status().message()
+                              : "address in use, not permitted, or not local"));
     }
-    listen_fds_.insert(listen_fds_.end(), fds->begin(), fds->end());
+    listeners_.insert(listeners_.end(), sockets->begin(), sockets->end());
   }
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
   if (wake_fd_ < 0) return Unavailable(std::string("eventfd: ") + std::strerror(errno));
@@ -86,8 +90,8 @@ void PeerListener::Stop() {
   if (acceptor_.joinable()) acceptor_.join();
   // A stopped member refuses connections at once (a listening socket nobody accepts from
   // would let clients connect and then hang until their deadline).
-  for (int fd : listen_fds_) ::close(fd);
-  listen_fds_.clear();
+  for (const ListeningSocket& socket : listeners_) CloseListening(socket);
+  listeners_.clear();
   std::list<std::unique_ptr<Connection>> connections;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -102,7 +106,7 @@ void PeerListener::Stop() {
 
 void PeerListener::AcceptLoop() {
   std::vector<pollfd> fds;
-  for (int fd : listen_fds_) fds.push_back({fd, POLLIN, 0});
+  for (const ListeningSocket& socket : listeners_) fds.push_back({socket.fd, POLLIN, 0});
   fds.push_back({wake_fd_, POLLIN, 0});
   while (true) {
     int n = ::poll(fds.data(), fds.size(), -1);
@@ -154,22 +158,30 @@ void PeerListener::Serve(Connection* connection) {
     std::lock_guard<std::mutex> lock(mu_);
     fd = connection->fd;
   }
-  // Which protocol: look at the first bytes without taking them, so that gRPC still reads
-  // its preface.
+  // Which protocol: the first byte tells ('D' starts the stream's magic, 'P' HTTP/2's
+  // preface). It is looked at without taking it, so that gRPC still reads its whole preface.
+  // Only one byte: on a unix-domain socket MSG_PEEK returns what has arrived so far even with
+  // MSG_WAITALL, so a peek at the whole magic could see a part of it.
   SetReceiveTimeout(fd, kFirstBytesTimeoutS);
-  char first[kStreamMagic.size()];
+  char first = 0;
   ssize_t n;
   do {
-    n = ::recv(fd, first, sizeof(first), MSG_PEEK | MSG_WAITALL);
+    n = ::recv(fd, &first, 1, MSG_PEEK);
   } while (n < 0 && errno == EINTR);
+  bool stream = false;
+  if (n == 1 && first == kStreamMagic[0]) {
+    // Neither protocol unless the whole magic follows: then the connection is just closed.
+    char magic[kStreamMagic.size()];
+    stream = ReadFull(fd, magic, sizeof(magic)).ok() &&
+             std::string_view(magic, sizeof(magic)) == kStreamMagic;
+    n = stream ? n : 0;
+  }
   SetReceiveTimeout(fd, 0);
   {
     std::lock_guard<std::mutex> lock(mu_);
     --undecided_;
   }
-  if (n == static_cast<ssize_t>(sizeof(first)) &&
-      std::string_view(first, sizeof(first)) == kStreamMagic) {
-    ::recv(fd, first, sizeof(first), MSG_WAITALL);  // consume the magic
+  if (stream) {
     ServeStream(fd);
   } else if (n > 0) {
     std::lock_guard<std::mutex> lock(mu_);

@@ -2,7 +2,8 @@
 // etcd's peer port does (cmux): the message stream (stream_frame.h), which we read ourselves,
 // and gRPC (snapshots, membership, forwarded requests). Each accepted connection is told apart
 // by its first bytes: kStreamMagic, or anything else (HTTP/2's client preface), which goes to
-// the gRPC server as an already-connected socket.
+// the gRPC server as an already-connected socket. The sockets are TCP or, for unix:// URLs,
+// unix-domain sockets; everything here works the same on both.
 //
 // Threads: one acceptor; one per message stream (blocking reads; each envelope is admitted,
 // decoded and handed to Handler::OnMessages on that thread, so no hand-off sits between the
@@ -23,6 +24,7 @@
 
 #include "base/status.h"
 #include "dolmen/peer.pb.h"
+#include "transport/socket.h"
 #include "transport/transport.h"
 
 namespace dolmen::transport {
@@ -38,13 +40,15 @@ class PeerListener {
     on_peer_stream_ = std::move(on_peer_stream);
   }
 
-  // Binds every listen URL (kUnavailable naming the URL if one cannot be bound).
+  // Binds every listen URL (kUnavailable naming the URL if one cannot be bound; for a unix URL
+  // also why: a live socket or another file at the path, a path too long).
   Status Bind();
   // Starts accepting. Connections that are not message streams go to `grpc_server`, which must
   // outlive Stop.
   void Start(grpc::Server* grpc_server);
-  // Stops accepting, ends every message stream and joins all threads: afterwards no Handler
-  // method runs from here. Idempotent.
+  // Stops accepting (closes the listening sockets and removes the files of unix ones), ends every
+  // message stream and joins all threads: afterwards no Handler method runs from here.
+  // Idempotent.
   void Stop();
 
  private:
@@ -70,8 +74,8 @@ class PeerListener {
   std::function<void(MemberId)> on_peer_stream_;
   grpc::Server* grpc_server_ = nullptr;
 
-  std::vector<int> listen_fds_;
-  int wake_fd_ = -1;  // eventfd: wakes the acceptor to stop
+  std::vector<ListeningSocket> listeners_;  // removed (with a unix socket's file) by Stop
+  int wake_fd_ = -1;                        // eventfd: wakes the acceptor to stop
   std::thread acceptor_;
 
   std::mutex mu_;

@@ -72,7 +72,7 @@ void RecordingHandler::SetMembers(std::vector<MemberInfo> members) {
 Node::Node(const NodeConfig& config, const TempDir& dir) {
   options_.cluster_id = config.cluster_id;
   options_.self = config.id;
-  url_ = LoopbackUrl(config.port);
+  url_ = config.url.empty() ? LoopbackUrl(config.port) : config.url;
   options_.listen_urls = {url_};
   options_.snapshot_dir = dir.path();
   if (config.tweak) config.tweak(&options_);

@@ -119,6 +119,7 @@ struct NodeConfig {
   ClusterId cluster_id{1};
   MemberId id;
   int port = 0;
+  std::string url;  // if set, listens here instead of on `port` (e.g. "unix://a:1")
   std::function<void(Options*)> tweak;
 };
 

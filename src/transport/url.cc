@@ -4,31 +4,44 @@
 #include <string_view>
 
 namespace dolmen::transport {
+namespace {
 
-Result<std::string> PeerUrlToTarget(const std::string& url) {
-  std::string_view s = url;
-  constexpr std::string_view kHttp = "http://";
-  if (s.starts_with("https://")) {
-    return Unimplemented("peer URL " + url + ": https needs TLS, which the transport lacks yet");
-  }
-  if (!s.starts_with(kHttp)) {
-    return InvalidArgument("peer URL " + url + ": scheme must be http");
-  }
-  std::string_view hostport = s.substr(kHttp.size());
-  if (!hostport.empty() && hostport.back() == '/') hostport.remove_suffix(1);
+// "host:port" with a non-empty host and a port in 0..65535; an IPv6 host in brackets.
+bool IsHostPort(std::string_view hostport) {
   size_t colon = hostport.rfind(':');
   size_t bracket = hostport.rfind(']');
-  if (colon == std::string_view::npos || (bracket != std::string_view::npos && colon < bracket) ||
-      colon == 0) {
-    return InvalidArgument("peer URL " + url + ": expected http://host:port");
+  if (colon == std::string_view::npos || colon == 0 ||
+      (bracket != std::string_view::npos && colon < bracket)) {
+    return false;
   }
   std::string_view port = hostport.substr(colon + 1);
   unsigned value = 0;
   auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (ec != std::errc() || end != port.data() + port.size() || value > 65535 ||
-      hostport.find('/') != std::string_view::npos) {
-    return InvalidArgument("peer URL " + url + ": expected http://host:port");
+  return ec == std::errc() && end == port.data() + port.size() && value <= 65535;
+}
+
+}  // namespace
+
+Result<std::string> PeerUrlToTarget(const std::string& url) {
+  std::string_view s = url;
+  size_t sep = s.find("://");
+  std::string_view scheme = s.substr(0, sep);
+  if (sep != std::string_view::npos && (scheme == "https" || scheme == "unixs")) {
+    return Unimplemented("peer URL " + url + ": " + std::string(scheme) +
+                         " needs TLS, which the transport lacks yet");
   }
+  if (sep == std::string_view::npos || (scheme != "http" && scheme != "unix")) {
+    return InvalidArgument("peer URL " + url + ": scheme must be http or unix");
+  }
+  std::string_view hostport = s.substr(sep + 3);
+  if (!hostport.empty() && hostport.back() == '/') hostport.remove_suffix(1);
+  // In a socket name, '?', '#' and '%' would be read as URI syntax by gRPC's target parser.
+  const std::string_view refused = scheme == "unix" ? "/?#%" : "/";
+  if (!IsHostPort(hostport) || hostport.find_first_of(refused) != std::string_view::npos) {
+    return InvalidArgument("peer URL " + url + ": expected " + std::string(scheme) +
+                           "://host:port");
+  }
+  if (scheme == "unix") return "unix:" + std::string(hostport);
   return std::string(hostport);
 }
 

@@ -1,5 +1,5 @@
-// Peer URLs ("http://10.0.0.1:2380") to gRPC targets ("10.0.0.1:2380"). Our own small parser:
-// transport may not depend on src/embed, and it needs only the scheme and host:port.
+// Peer URLs to dial targets. Our own small parser: transport may not depend on src/embed, and it
+// needs only the scheme and host:port.
 #pragma once
 
 #include <string>
@@ -8,8 +8,14 @@
 
 namespace dolmen::transport {
 
-// "http://host:port" -> "host:port" (an IPv6 host keeps its brackets). https is refused until
-// TLS arrives; anything else (no port, a path, another scheme) is refused with the URL named.
+// A peer URL as a target that both gRPC and socket.h understand:
+//   "http://host:port"  -> "host:port" (an IPv6 host keeps its brackets);
+//   "unix://name:port"  -> "unix:name:port": a unix-domain socket whose path is the URL's host
+//                          part, port included, relative to the working directory (what etcd
+//                          does with unix peer URLs).
+// One trailing "/" is allowed. https and unixs are refused (kUnimplemented) until TLS arrives;
+// anything else (no port, a path such as unix:///abs/path, which etcd refuses too, another
+// scheme) is kInvalidArgument, with the URL named.
 Result<std::string> PeerUrlToTarget(const std::string& url);
 
 // Member and cluster ids as etcd prints them: lower-case hex without leading zeros.

@@ -5,7 +5,8 @@ A `Cluster` owns a temp directory with one data dir and one log file per member.
     (tests/integration/harness.py); a start that fails with "address already in use" restarts
     the whole cluster on fresh ports (bounded), since the peer URLs are part of every member's
     --initial-cluster;
-  - members are started with the seed lab's flags (http URLs): --name --data-dir
+  - members are started with the seed lab's flags (http URLs; or, with unix_peers=True, etcd's
+    unix://NAME:2380 peer URLs, the sockets in the cluster's temp dir): --name --data-dir
     --listen-client-urls --advertise-client-urls --listen-peer-urls --initial-advertise-peer-urls
     --initial-cluster --initial-cluster-state --initial-cluster-token, plus short
     --heartbeat-interval/--election-timeout, --snapshot-count and --strict-reconfig-check;
@@ -208,13 +209,22 @@ def _pick_ports(count, taken):
 
 
 class Member:
-    """One server process. Ports are picked once and kept across restarts."""
+    """One server process. Ports are picked once and kept across restarts.
 
-    def __init__(self, name, binary, root_dir, taken_ports=()):
+    With `unix_peer_dir`, its peer URL is etcd's unix form, unix://NAME:2380: a unix-domain
+    socket named "NAME:2380" in the process's working directory, which is then `unix_peer_dir`
+    (shared by the members of a cluster, so that every member finds every socket by the same
+    relative name). Its client URL stays on 127.0.0.1."""
+
+    UNIX_PEER_PORT = 2380  # only a part of the socket's name
+
+    def __init__(self, name, binary, root_dir, taken_ports=(), unix_peer_dir=None):
         self.name = name
         self.binary = binary
         self.dir = os.path.join(root_dir, name)
         os.makedirs(self.dir, exist_ok=True)
+        self.unix_peer_dir = unix_peer_dir
+        self.cwd = unix_peer_dir or self.dir
         self.data_dir = os.path.join(self.dir, "data")
         self.log_path = os.path.join(self.dir, "server.log")
         self.client_port, self.peer_port = _pick_ports(2, set(taken_ports))
@@ -228,7 +238,16 @@ class Member:
 
     @property
     def peer_url(self):
+        if self.unix_peer_dir is not None:
+            return "unix://%s:%d" % (self.name, self.UNIX_PEER_PORT)
         return "http://%s:%d" % (LOOPBACK, self.peer_port)
+
+    @property
+    def peer_socket_path(self):
+        """The file of a unix peer URL's socket (None for http)."""
+        if self.unix_peer_dir is None:
+            return None
+        return os.path.join(self.unix_peer_dir, "%s:%d" % (self.name, self.UNIX_PEER_PORT))
 
     @property
     def running(self):
@@ -269,7 +288,7 @@ class Member:
             log.flush()
             self.proc = subprocess.Popen(harness._die_with_parent_prefix() + cmd,
                                          stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, cwd=self.dir,
+                                         stderr=subprocess.STDOUT, cwd=self.cwd,
                                          env=harness._clean_env())
         _LIVE_MEMBERS.add(self)
 
@@ -359,11 +378,13 @@ class Cluster:
     leaving it stops every member by PID and removes the temp dir."""
 
     def __init__(self, size, token="dolmen-cluster-test", snapshot_count=10000, prefix="m",
-                 binary=None):
+                 binary=None, unix_peers=False):
         self.binary = binary or CONFIG.binary
         self.token = token
         self.snapshot_count = snapshot_count
         self.dir = tempfile.mkdtemp(prefix="dolmen-cluster-%s-" % CONFIG.server)
+        # unix://NAME:2380 peer URLs, their sockets in self.dir (every member's working dir).
+        self.unix_peers = unix_peers
         self.members = []
         self.last_add_output = None  # etcdctl's stdout of the last `member add`
         self._names = ["%s%d" % (prefix, i + 1) for i in range(size)]
@@ -417,7 +438,8 @@ class Cluster:
         for attempt in range(START_ATTEMPTS):
             self.members = []
             for name in self._names:
-                self.members.append(Member(name, self.binary, self.dir, self.taken_ports()))
+                self.members.append(Member(name, self.binary, self.dir, self.taken_ports(),
+                                           self.dir if self.unix_peers else None))
             for m in self.members:
                 m.wipe_data()
                 m.configure(self.initial_cluster(), "new", self.token, self.snapshot_count)
@@ -534,7 +556,8 @@ class Cluster:
             assert reuse.proc is None and reuse.name == name
             member = reuse
         else:
-            member = Member(name, self.binary, self.dir, self.taken_ports())
+            member = Member(name, self.binary, self.dir, self.taken_ports(),
+                            self.dir if self.unix_peers else None)
         args = ["member", "add", name, "--peer-urls=" + member.peer_url]
         if learner:
             args.append("--learner")
