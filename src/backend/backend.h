@@ -68,9 +68,15 @@ class Backend {
   virtual Result<std::unique_ptr<WriteTxn>> BeginWrite() = 0;
   // Makes every committed transaction durable (fsync).
   virtual Status Sync() = 0;
-  // Size of the data file (etcd's dbSize).
+  // etcd's dbSize, what the backend quota counts: the most bytes the data has occupied since
+  // the backend was opened or last defragmented. Deletes and compaction do not lower it (the
+  // space they free is reused, as in etcd's file); Defragment lowers it to SizeInUseBytes().
+  // Always >= SizeInUseBytes(). Read for every write request: the LMDB backend computes both
+  // sizes at each commit and returns them from memory. LMDB counts pages, not the data file's
+  // size, which also holds free pages (docs/maintenance.md, "The backend quota").
   virtual uint64_t SizeBytes() = 0;
-  // Bytes of the file in use by live data, excluding free pages (etcd's dbSizeInUse).
+  // etcd's dbSizeInUse: the bytes the data occupies now. The memory fake has no free space and
+  // reports its key and value bytes for both sizes.
   virtual uint64_t SizeInUseBytes() = 0;
   // Writes a consistent image of the committed state (as of the call) to a new file `path`,
   // synced before returning, in the format this implementation's image opener reads
@@ -78,12 +84,13 @@ class Backend {
   // what a leader sends a follower that fell behind its compacted log. kAlreadyExists if
   // `path` exists.
   virtual Status CopyTo(const std::string& path) = 0;
-  // etcd's defragmentation: rewrites the data file without its free pages, so SizeBytes() drops
-  // to about SizeInUseBytes(); the contents are unchanged. Waits until every open ReadTxn (and
-  // any CopyTo) has finished and holds back new BeginRead/BeginWrite/CopyTo/Sync until done,
-  // so the caller must hold no ReadTxn itself (it would wait forever). kFailedPrecondition if a
-  // WriteTxn is open. A crash at any point leaves either the old file or the new one, whole.
-  // If the rewritten file cannot be reopened the backend fails every later call.
+  // etcd's defragmentation: rewrites the data file without its free pages, so the file shrinks
+  // to about SizeInUseBytes() and SizeBytes() drops to it; the contents are unchanged. Waits until
+  // every open ReadTxn (and any CopyTo) has finished and holds back new
+  // BeginRead/BeginWrite/CopyTo/Sync until done, so the caller must hold no ReadTxn itself (it
+  // would wait forever). kFailedPrecondition if a WriteTxn is open. A crash at any point leaves
+  // either the old file or the new one, whole. If the rewritten file cannot be reopened the backend
+  // fails every later call.
   virtual Status Defragment() = 0;
 };
 

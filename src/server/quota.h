@@ -1,5 +1,6 @@
 // etcd's backend quota (etcdserver/quota.go): a request that adds data has a cost, an estimate
-// of the bytes it adds; it fits while the backend's size plus that cost stays below the quota.
+// of the bytes it adds; it fits while the backend's size (etcd's dbSize, Backend::SizeBytes:
+// see docs/maintenance.md for what LMDB counts) plus that cost stays below the quota.
 // Checked twice, as etcd does: before proposing (the API refuses with "database space
 // exceeded" and raises the NOSPACE alarm) and when applying (the change is applied, but the
 // proposer is told the space is exceeded and the member raises the alarm).
@@ -28,7 +29,8 @@ inline uint64_t QuotaCost(const etcdserverpb::LeaseGrantRequest&) { return kQuot
 
 class Quota {
  public:
-  // `quota_bytes` 0 means etcd's default. `size_bytes` reports the backend's current size.
+  // `quota_bytes` 0 means etcd's default. `size_bytes` reports the backend's dbSize; it is
+  // called for every request, so it must be cheap.
   Quota(uint64_t quota_bytes, std::function<uint64_t()> size_bytes)
       : quota_bytes_(quota_bytes == 0 ? kDefaultQuotaBytes : quota_bytes),
         size_bytes_(std::move(size_bytes)) {}

@@ -206,7 +206,7 @@ class LmdbBackend final : public Backend {
         spec_(std::move(spec)),
         file_(spec_.file),
         dbis_(std::make_shared<const DbiMap>(std::move(dbis))) {
-    RefreshSize();
+    RefreshSizes(/*rewritten=*/true);
   }
   ~LmdbBackend() override {
     CHECK(!writer_open_) << "a WriteTxn outlived its Backend";
@@ -245,11 +245,10 @@ class LmdbBackend final : public Backend {
 
   Status Defragment() override;
 
-  // The file's size as of the last commit: the quota checks it for every write request, on
-  // the API thread and again when applying, so it must not cost a path lookup each time.
+  // Both as of the last commit (RefreshSizes): the quota checks SizeBytes for every write
+  // request, on the API thread and again when applying, so reading it must cost nothing.
   uint64_t SizeBytes() override { return size_bytes_.load(std::memory_order_relaxed); }
-
-  uint64_t SizeInUseBytes() override;
+  uint64_t SizeInUseBytes() override { return in_use_bytes_.load(std::memory_order_relaxed); }
 
   Status CopyTo(const std::string& path) override {
     GateUse use(&gate_);
@@ -294,13 +293,16 @@ class LmdbBackend final : public Backend {
     writer_open_ = false;
     gate_.Leave();
   }
-  // Caller is inside the gate (or holds it closed). Only commits grow the file.
-  void RefreshSize() {
-    int fd = -1;
-    struct stat st;
-    if (env_ != nullptr && mdb_env_get_fd(env_, &fd) == 0 && ::fstat(fd, &st) == 0) {
-      size_bytes_.store(static_cast<uint64_t>(st.st_size), std::memory_order_relaxed);
-    }
+  // Recomputes the sizes from the state the last commit left; `rewritten` when that state was
+  // just opened or defragmented, which starts the peak (SizeBytes) again from what is in use.
+  // Called by the writer inside the gate, or with the gate closed: one caller at a time, so
+  // the plain load-and-store of the peak races with nobody.
+  void RefreshSizes(bool rewritten) {
+    std::optional<uint64_t> in_use = InUseBytes();
+    if (!in_use) return;  // keep the last values; the next commit tries again
+    const uint64_t peak = size_bytes_.load(std::memory_order_relaxed);
+    in_use_bytes_.store(*in_use, std::memory_order_relaxed);
+    size_bytes_.store(rewritten ? *in_use : std::max(peak, *in_use), std::memory_order_relaxed);
   }
 
  private:
@@ -347,6 +349,13 @@ class LmdbBackend final : public Backend {
   // Defragment's body, with the gate closed and drained.
   Status RewriteCompactly();
 
+  // Bytes of the pages of the latest committed state (docs/maintenance.md, "What dbSize
+  // counts"): the two meta pages, and the branch, leaf and overflow pages of the free-page DB,
+  // the main DB and every bucket; pages on the free list are not counted. Read from each DB's
+  // record in one read txn, so it costs a lookup per bucket, whatever the size of the data or
+  // of the free list. nullopt if LMDB refuses the read txn.
+  std::optional<uint64_t> InUseBytes();
+
   // Replaced only by Defragment while the gate is closed (no user inside); null once a
   // defragmentation could not reopen the file (broken_ says why). Users read it after
   // Gate::Enter, whose mutex orders them after the replacement.
@@ -358,7 +367,9 @@ class LmdbBackend final : public Backend {
   std::mutex dbi_mu_;
   std::shared_ptr<const DbiMap> dbis_;  // guarded by dbi_mu_
   std::atomic<bool> writer_open_ = false;
-  std::atomic<uint64_t> size_bytes_ = 0;  // see SizeBytes
+  // Written by RefreshSizes only; see SizeBytes and SizeInUseBytes in backend.h.
+  std::atomic<uint64_t> size_bytes_ = 0;
+  std::atomic<uint64_t> in_use_bytes_ = 0;
 };
 
 class LmdbWriteTxn final : public WriteTxn, private LmdbTxnBase {
@@ -423,7 +434,7 @@ class LmdbWriteTxn final : public WriteTxn, private LmdbTxnBase {
     done_ = true;
     // mdb_txn_commit frees the txn whatever its outcome.
     int rc = created_.empty() ? mdb_txn_commit(txn_) : backend_->CommitAndPublish(txn_, created_);
-    if (rc == 0) backend_->RefreshSize();
+    if (rc == 0) backend_->RefreshSizes(/*rewritten=*/false);
     backend_->WriterDone();
     if (rc != 0) return FromMdb(rc, "commit", *file_);
     return OkStatus();
@@ -475,33 +486,25 @@ Result<std::unique_ptr<WriteTxn>> LmdbBackend::BeginWrite() {
   return std::unique_ptr<WriteTxn>(std::make_unique<LmdbWriteTxn>(this, txn));
 }
 
-uint64_t LmdbBackend::SizeInUseBytes() {
-  // Pages ever allocated minus the pages on LMDB's free list (what `mdb_stat -f` reports).
-  GateUse use(&gate_);
-  if (env_ == nullptr) return 0;
-  MDB_envinfo info;
-  MDB_stat stat;
-  if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &stat) != 0) return 0;
+std::optional<uint64_t> LmdbBackend::InUseBytes() {
+  if (env_ == nullptr) return std::nullopt;
   MDB_txn* txn = nullptr;
-  if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) != 0) return 0;
-  uint64_t free_pages = 0;
-  MDB_cursor* cursor = nullptr;
-  if (mdb_cursor_open(txn, /*FREE_DBI=*/0, &cursor) == 0) {
-    MDB_val k, v;
-    // Each free-list record is a page-number list whose first word is its length.
-    while (mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0) {
-      if (v.mv_size >= sizeof(size_t)) {
-        size_t count;
-        std::memcpy(&count, v.mv_data, sizeof(count));
-        free_pages += count;
-      }
-    }
-    mdb_cursor_close(cursor);
-  }
+  if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) != 0) return std::nullopt;
+  uint64_t pages = /*meta pages=*/2;
+  uint64_t page_bytes = 0;
+  auto add = [&](MDB_dbi dbi) {
+    MDB_stat stat;
+    if (mdb_stat(txn, dbi, &stat) != 0) return false;
+    page_bytes = stat.ms_psize;
+    pages += stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages;
+    return true;
+  };
+  bool ok = add(/*FREE_DBI=*/0) && add(/*MAIN_DBI=*/1);
+  // Every published handle names a committed bucket (CommitAndPublish), so each is valid here.
+  for (const auto& [name, dbi] : *dbis()) ok = ok && add(dbi);
   mdb_txn_abort(txn);
-  uint64_t total_pages = info.me_last_pgno + 1;
-  if (free_pages > total_pages) free_pages = total_pages;
-  return (total_pages - free_pages) * stat.ms_psize;
+  if (!ok) return std::nullopt;
+  return pages * page_bytes;
 }
 
 // Opens a handle for every bucket that already exists, so readers never call mdb_dbi_open.
@@ -625,9 +628,11 @@ Status LmdbBackend::RewriteCompactly() {
     return broken_;
   }
   env_ = *env;
-  RefreshSize();
-  std::lock_guard lock(dbi_mu_);
-  dbis_ = std::make_shared<const DbiMap>(std::move(dbis).value());
+  {
+    std::lock_guard lock(dbi_mu_);
+    dbis_ = std::make_shared<const DbiMap>(std::move(dbis).value());
+  }
+  RefreshSizes(/*rewritten=*/true);
   return status;
 }
 
