@@ -14,7 +14,10 @@ case "$flavour" in
   *) echo "usage: $0 [release|asan] [ninja targets...]" >&2; exit 2 ;;
 esac
 # ccache keys on paths relative to the checkout, so clones in other folders share one cache.
-export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}" CCACHE_NOHASHDIR=1
+# Preprocessor mode only: its key is the preprocessed text itself, so a header that differs
+# between two checkouts can never be taken for the other's (direct mode once returned an object
+# built against another worktree's older header).
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}" CCACHE_NOHASHDIR=1 CCACHE_NODIRECT=1
 read -ra ninja_flags <<<"${NINJA_FLAGS:-}"
 cmake -S . -B "$dir" -G Ninja "${args[@]}" >/dev/null
 ninja -C "$dir" "${ninja_flags[@]}" "${targets[@]}"

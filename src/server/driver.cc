@@ -65,7 +65,9 @@ void Driver::Stop() {
   // A clean stop ends with a checkpoint, so the next start replays no log (a member restarted
   // after a stop is back in tens of milliseconds instead of re-reading the log since the last
   // periodic checkpoint). The owner thread has exited: its state is ours now.
-  if (ran && !failed_.load() && options_.checkpoint_at_stop) Checkpoint();
+  if (ran && !failed_.load() && options_.checkpoint_at_stop) {
+    Checkpoint().IgnoreError();  // logged; the next start replays the log instead
+  }
 }
 
 void Driver::Propose(uint64_t id, std::string data, Done done) {
@@ -231,7 +233,10 @@ void Driver::Loop() {
     tasks.swap(tasks_);
     for (Task& t : tasks) t(OkStatus());
     ExpireDeadlines();
-    MaybeCheckpoint();
+    if (dolmen::Status s = MaybeCheckpoint(); !s.ok()) {
+      Fail(s);
+      return;
+    }
   }
 }
 
@@ -443,8 +448,9 @@ dolmen::Status Driver::ApplyCommitted(const std::vector<raft::Entry>& entries) {
     last = e.index.value();
     if (e.type == raft::EntryType::kConfChange) {
       // Raft's configuration is rebuilt from the log at every start, so conf changes are
-      // re-applied even below the backend's index; the membership update is idempotent.
-      status = ApplyConfChange(e);
+      // re-applied even below the backend's index; there the membership in the backend already
+      // holds their effect and that of every later entry up to that index, so it is left alone.
+      status = ApplyConfChange(e, /*in_backend=*/e.index.value() <= consistent);
     } else if (e.index.value() > consistent && !e.data.empty()) {
       status = ApplyNormal(e, &done);
     }
@@ -505,9 +511,17 @@ dolmen::Status Driver::ApplyNormal(const raft::Entry& e,
   return OkStatus();
 }
 
-dolmen::Status Driver::ApplyConfChange(const raft::Entry& e) {
+dolmen::Status Driver::ApplyConfChange(const raft::Entry& e, bool in_backend) {
   ASSIGN_OR_RETURN(raft::ConfChange cc, raft::DecodeConfChange(e.data));
   conf_state_ = node_->ApplyConfChange(cc);
+  if (in_backend) {
+    // Replayed at start: only Raft's configuration was missing. A member that was removed
+    // then is told so again, now.
+    if (cc.type == raft::ConfChangeType::kRemoveNode && cc.node_id == self_) {
+      return dolmen::Status(Code::kRemoved, "this member has been removed from the cluster");
+    }
+    return OkStatus();
+  }
   internal::Member member;
   if (!cc.context.empty() && !member.ParseFromString(cc.context)) {
     return Corruption("conf change at index " + std::to_string(e.index.value()) +
@@ -643,24 +657,34 @@ void Driver::ExpireDeadlines() {
   }
 }
 
-void Driver::MaybeCheckpoint() {
+dolmen::Status Driver::MaybeCheckpoint() {
   auto now = Clock::now();
   bool due =
       entries_since_checkpoint_ >= options_.checkpoint_entries ||
       (entries_since_checkpoint_ > 0 && now - last_checkpoint_ >= options_.checkpoint_interval);
-  if (due) Checkpoint();
+  return due ? Checkpoint() : OkStatus();
 }
 
-void Driver::Checkpoint() {
+dolmen::Status Driver::Checkpoint() {
   entries_since_checkpoint_ = 0;
   last_checkpoint_ = Clock::now();
   const uint64_t applied = applied_.load();
-  if (applied <= last_checkpoint_index_) return;
+  if (applied <= last_checkpoint_index_) return OkStatus();
   // The backend becomes durable up to `applied`; a snapshot marker there lets the log before it
   // go. The leader keeps catch_up_entries more in memory for followers slightly behind.
-  dolmen::Status s = deps_.store->Sync();
+  //
+  // A failed backend sync stops the member for good, as a failed WAL sync does: after a failed
+  // fsync the kernel may have dropped the dirty pages and cleared the error, so a retry would
+  // "succeed" over lost data and the log that could rebuild it would then be released. Nothing
+  // of the log is released here unless the sync succeeded.
+  if (dolmen::Status synced = deps_.store->Sync(); !synced.ok()) {
+    Log("checkpoint at index " + std::to_string(applied) +
+        ": the backend sync failed, stopping: " + synced.ToString());
+    return synced;
+  }
+  dolmen::Status s;
   auto term = deps_.storage->TermAt(Index(applied));
-  if (s.ok() && !term.ok()) s = term.status();
+  if (!term.ok()) s = term.status();
   raft::SnapshotMetadata meta;
   if (s.ok()) {
     meta.index = Index(applied);
@@ -678,11 +702,13 @@ void Driver::Checkpoint() {
   if (s.ok()) s = deps_.wal->CutIfAtLeast(kCutAtCheckpointBytes);
   if (s.ok()) s = deps_.wal->ReleaseTo(Index(applied + 1));
   if (!s.ok()) {
-    // Not fatal: the log still holds everything; the next checkpoint tries again.
+    // Not fatal here: the log still holds everything and the next checkpoint tries again (a
+    // failed WAL write is sticky inside the Wal, so the next append stops the member).
     Log("checkpoint at index " + std::to_string(applied) + " failed: " + s.ToString());
-    return;
+    return OkStatus();
   }
   last_checkpoint_index_ = applied;
+  return OkStatus();
 }
 
 void Driver::Fail(const dolmen::Status& s) {

@@ -182,11 +182,13 @@ class Driver {
   void SendMessages(std::vector<raft::Message> messages);
   dolmen::Status ApplyCommitted(const std::vector<raft::Entry>& entries);
   dolmen::Status ApplyNormal(const raft::Entry& e, std::vector<std::pair<Done, ApplyResult>>* done);
-  dolmen::Status ApplyConfChange(const raft::Entry& e);
+  // in_backend: the entry is at or below the backend's index (replayed at start).
+  dolmen::Status ApplyConfChange(const raft::Entry& e, bool in_backend);
   void ServeReads();
   void ExpireDeadlines();
-  void MaybeCheckpoint();
-  void Checkpoint();  // unconditionally (if anything was applied since the last one)
+  // Both return an error only when the member must stop: the backend sync failed.
+  dolmen::Status MaybeCheckpoint();
+  dolmen::Status Checkpoint();  // unconditionally (if anything was applied since the last one)
   void Fail(const dolmen::Status& s);
   void FailEverything(const dolmen::Status& s);
 

@@ -211,18 +211,23 @@ TEST_F(ServerTest, CleanStopLeavesNothingToReplay) {
 }
 
 // A backend whose write transactions fail to commit once `fail_commits` is set, as LMDB's do
-// when the disk is full (nothing of the failed transaction is published).
-class CommitFailingBackend final : public backend::Backend {
+// when the disk is full (nothing of the failed transaction is published), and whose syncs fail
+// once `fail_syncs` is set, as an fdatasync does on a failing disk.
+class FaultyBackend final : public backend::Backend {
  public:
-  explicit CommitFailingBackend(backend::Backend* base) : base_(base) {}
+  explicit FaultyBackend(backend::Backend* base) : base_(base) {}
   std::atomic<bool> fail_commits{false};
+  std::atomic<bool> fail_syncs{false};
 
   Result<std::unique_ptr<backend::ReadTxn>> BeginRead() override { return base_->BeginRead(); }
   Result<std::unique_ptr<backend::WriteTxn>> BeginWrite() override {
     ASSIGN_OR_RETURN(std::unique_ptr<backend::WriteTxn> txn, base_->BeginWrite());
     return std::unique_ptr<backend::WriteTxn>(std::make_unique<Txn>(std::move(txn), this));
   }
-  Status Sync() override { return base_->Sync(); }
+  Status Sync() override {
+    if (fail_syncs.load()) return Status(Code::kIoError, "fdatasync: Input/output error");
+    return base_->Sync();
+  }
   uint64_t SizeBytes() override { return base_->SizeBytes(); }
   uint64_t SizeInUseBytes() override { return base_->SizeInUseBytes(); }
   Status CopyTo(const std::string& path) override { return base_->CopyTo(path); }
@@ -231,7 +236,7 @@ class CommitFailingBackend final : public backend::Backend {
  private:
   class Txn final : public backend::WriteTxn {
    public:
-    Txn(std::unique_ptr<backend::WriteTxn> base, CommitFailingBackend* owner)
+    Txn(std::unique_ptr<backend::WriteTxn> base, FaultyBackend* owner)
         : base_(std::move(base)), owner_(owner) {}
     Result<std::optional<std::string>> Get(std::string_view b, std::string_view k) override {
       return base_->Get(b, k);
@@ -254,7 +259,7 @@ class CommitFailingBackend final : public backend::Backend {
 
    private:
     std::unique_ptr<backend::WriteTxn> base_;
-    CommitFailingBackend* owner_;
+    FaultyBackend* owner_;
   };
   backend::Backend* base_;
 };
@@ -271,21 +276,32 @@ std::optional<Result<T>> WaitAtMost(std::chrono::seconds limit,
   return f.get();
 }
 
-TEST_F(ServerTest, FailedBackendCommitAnswersEveryCaller) {
-  CommitFailingBackend failing(backend_.get());
-  ServerConfig c = Config(fs_.get());
-  c.open_backend = [&failing](const std::string&, const backend::Options&) {
-    return Result<std::unique_ptr<backend::Backend>>(std::make_unique<SharedBackend>(&failing));
-  };
-  auto opened = Server::Open(std::move(c));
-  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-  auto server = std::move(opened).value();
-  auto fatal_seen = std::make_shared<std::promise<Status>>();
-  server->SetFatalHandler([fatal_seen](const Status& st) { fatal_seen->set_value(st); });
-  server->Start();
+// A member on a FaultyBackend (over the fixture's backend), its fatal error kept in `fatal_`.
+class FaultyBackendTest : public ServerTest {
+ protected:
+  std::unique_ptr<Server> OpenOnFaulty(ServerConfig c) {
+    c.open_backend = [this](const std::string&, const backend::Options&) {
+      return Result<std::unique_ptr<backend::Backend>>(std::make_unique<SharedBackend>(&faulty_));
+    };
+    auto opened = Server::Open(std::move(c));
+    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    if (!opened.ok()) return nullptr;
+    auto server = std::move(opened).value();
+    server->SetFatalHandler([fatal = fatal_](const Status& st) { fatal->set_value(st); });
+    server->Start();
+    return server;
+  }
+
+  FaultyBackend faulty_{backend_.get()};
+  std::shared_ptr<std::promise<Status>> fatal_ = std::make_shared<std::promise<Status>>();
+};
+
+TEST_F(FaultyBackendTest, FailedBackendCommitAnswersEveryCaller) {
+  auto server = OpenOnFaulty(Config(fs_.get()));
+  ASSERT_NE(server, nullptr);
   ASSERT_TRUE(Put(server.get(), "before", "1").ok());
 
-  failing.fail_commits.store(true);
+  faulty_.fail_commits.store(true);
   etcdserverpb::PutRequest put;
   put.set_key("after");
   put.set_value("1");
@@ -293,7 +309,7 @@ TEST_F(ServerTest, FailedBackendCommitAnswersEveryCaller) {
                                                  [&](auto cb) { server->Put(put, cb); });
   ASSERT_TRUE(r.has_value()) << "the put in the failed batch was never answered";
   EXPECT_EQ(r->status().code(), Code::kStopped) << r->status().ToString();
-  auto fatal = fatal_seen->get_future();
+  auto fatal = fatal_->get_future();
   ASSERT_EQ(fatal.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   EXPECT_EQ(fatal.get().code(), Code::kIoError);
   // Work queued for the driver thread after the failure is answered too, never dropped.
@@ -302,6 +318,49 @@ TEST_F(ServerTest, FailedBackendCommitAnswersEveryCaller) {
   ASSERT_TRUE(hash.has_value()) << "Hash after the failure was never answered";
   EXPECT_EQ(hash->status().code(), Code::kStopped);
   server->Stop();
+}
+
+// A failed backend sync at a checkpoint stops the member for good (a retry could "succeed" over
+// pages the kernel dropped), and no log is released: every acknowledged write can still be
+// rebuilt from the WAL.
+TEST_F(FaultyBackendTest, FailedBackendSyncStopsTheMemberAndKeepsTheLog) {
+  ServerConfig c = Config(fs_.get());
+  c.driver.checkpoint_entries = 5;
+  auto server = OpenOnFaulty(std::move(c));
+  ASSERT_NE(server, nullptr);
+  faulty_.fail_syncs.store(true);
+
+  int acknowledged = 0;
+  for (int i = 0; i < 20; ++i) {
+    etcdserverpb::PutRequest put;
+    put.set_key("k" + std::to_string(i));
+    put.set_value("v");
+    auto r = WaitAtMost<etcdserverpb::PutResponse>(std::chrono::seconds(10),
+                                                   [&](auto cb) { server->Put(put, cb); });
+    ASSERT_TRUE(r.has_value()) << "put " << i << " was never answered";
+    if (!r->ok()) {
+      EXPECT_EQ(r->status().code(), Code::kStopped) << r->status().ToString();
+      break;
+    }
+    ++acknowledged;
+  }
+  auto fatal = fatal_->get_future();
+  ASSERT_EQ(fatal.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "the member went on after a failed backend sync";
+  EXPECT_EQ(fatal.get().code(), Code::kIoError);
+  EXPECT_LT(acknowledged, 20);
+  const Index applied = server->applied_index();
+  server->Stop();
+
+  auto wal = wal::Wal::Open(fs_.get(), "/data/member/wal", wal::Options{});
+  ASSERT_TRUE(wal.ok()) << wal.status().ToString();
+  const wal::Recovered& recovered = wal->second;
+  EXPECT_TRUE(!recovered.snapshot.has_value() || recovered.snapshot->index == Index(0))
+      << "a snapshot marker at " << recovered.snapshot->index.value()
+      << " after the backend never synced";
+  ASSERT_FALSE(recovered.entries.empty());
+  EXPECT_EQ(recovered.entries.front().index, Index(1));
+  EXPECT_GE(recovered.entries.back().index, applied);
 }
 
 TEST_F(ServerTest, FailedLogSyncIsNeverAcknowledged) {
@@ -407,6 +466,45 @@ TEST_F(ServerTest, MembershipChangesAndTheirChecks) {
   ASSERT_TRUE(Get(s.get(), "k").ok());
   EXPECT_EQ(s->membership().List().size(), 1u);
   EXPECT_TRUE(s->membership().IsRemoved(MemberId(added->member().id())));
+}
+
+// A conf change and a later MemberUpdate, both after the last checkpoint but already in the
+// backend: replaying the log at the next start must not bring back the conf change's older peer
+// URLs (the update, a normal entry below the backend's index, is not replayed).
+TEST_F(ServerTest, RestartKeepsPeerUrlsUpdatedAfterAConfChange) {
+  ServerConfig c = Config(fs_.get());
+  c.driver.checkpoint_at_stop = false;  // the log since the start is replayed at the next one
+  MemberId learner;
+  {
+    auto opened = Server::Open(c);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    auto s = std::move(opened).value();
+    s->Start();
+    ASSERT_TRUE(Put(s.get(), "k", "v").ok());
+    etcdserverpb::MemberAddRequest add;
+    add.add_peerurls("http://127.0.0.1:12380");
+    add.set_islearner(true);
+    auto added = Wait<etcdserverpb::MemberAddResponse>([&](auto cb) { s->MemberAdd(add, cb); });
+    ASSERT_TRUE(added.ok()) << added.status().ToString();
+    learner = MemberId(added->member().id());
+    etcdserverpb::MemberUpdateRequest update;
+    update.set_id(learner.value());
+    update.add_peerurls("http://127.0.0.1:22380");
+    ASSERT_TRUE(Wait<etcdserverpb::MemberUpdateResponse>([&](auto cb) {
+                  s->MemberUpdate(update, cb);
+                }).ok());
+    s->Stop();
+  }
+  auto opened = Server::Open(c);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto s = std::move(opened).value();
+  s->Start();
+  ASSERT_TRUE(Get(s.get(), "k").ok());  // linearizable: the log was replayed
+  auto member = s->membership().Get(learner);
+  ASSERT_TRUE(member.has_value());
+  ASSERT_EQ(member->peer_urls_size(), 1);
+  EXPECT_EQ(member->peer_urls(0), "http://127.0.0.1:22380");
+  EXPECT_TRUE(member->is_learner());
 }
 
 }  // namespace

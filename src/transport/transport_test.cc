@@ -227,7 +227,7 @@ TEST_F(TransportTest, RemovedMemberIsRefusedAndTold) {
   a->transport().AddPeer(b->AsPeer());
   ASSERT_TRUE(SendUntil(*a, kB, [&] { return !a->events.refused.empty(); }));
   a->events.monitor.Read([&] {
-    EXPECT_EQ(a->events.refused[0].second.code(), Code::kStopped);
+    EXPECT_EQ(a->events.refused[0].second.code(), Code::kRemoved);
     EXPECT_EQ(a->events.refused[0].second.message(), "member 1 has been removed from the cluster");
   });
   EXPECT_EQ(CountFrom(b->handler, kA), 0u);

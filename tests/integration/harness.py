@@ -362,6 +362,37 @@ class IntegrationTestCase(unittest.TestCase):
             raise AssertionError("harness error: %r" % errors)
         return results
 
+    def start_pair(self, extra_flags=()):
+        """Starts etcd and dolmen with the same extra flags. Returns ([etcd, dolmen], ids) with
+        ids mapping each label to its header ids, as `same` takes them."""
+        servers = self.start_servers(etcd_server(extra_flags=extra_flags),
+                                     dolmen_server(extra_flags=extra_flags))
+        return servers, {s.label: s.header_ids() for s in servers}
+
+    def same(self, servers, ids, *args, rc=0, out_has=None):
+        """Runs one etcdctl command on (etcd, dolmen) at once; etcd's answer must have exit code
+        `rc` (and `out_has` in its stdout or stderr), and dolmen's must equal it after
+        `normalize`. `ids` maps each server's label to its header ids. Returns etcd's normalised
+        stdout."""
+        def run(server):
+            code, out, err = server.etcdctl(*args)
+            return (code, normalize(out, server, ids[server.label]),
+                    normalize(err, server, ids[server.label]))
+        want, got = self.on_each(servers, run)
+        self.assertEqual(want[0], rc, "etcd: etcdctl %s -> %r" % (" ".join(args), want))
+        if out_has is not None:
+            self.assertIn(out_has, want[1] + want[2], "etcd: etcdctl %s" % " ".join(args))
+        self.assertEqual(want, got, "etcdctl %s: etcd vs %s" % (" ".join(args), servers[1].label))
+        return want[1]
+
+    @staticmethod
+    def status(server):
+        """The Status object of `etcdctl endpoint status -w json` for one server."""
+        rc, out, err = server.etcdctl("endpoint", "status", "-w", "json")
+        if rc != 0:
+            raise ServerError("%s: endpoint status failed: %s" % (server.label, err))
+        return json.loads(out)[0]["Status"]
+
     def new_server(self, server):
         """Registers a not yet started server with this test."""
         self._servers.append(server)

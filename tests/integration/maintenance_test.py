@@ -11,7 +11,6 @@ Run: /usr/bin/python3 maintenance_test.py --dolmen PATH [unittest args]
 """
 
 import hashlib
-import json
 
 import harness
 from harness import IntegrationTestCase
@@ -22,33 +21,6 @@ MAX_PUTS = 100       # bound on the fill loop
 
 
 class MaintenanceTest(IntegrationTestCase):
-
-    def start_pair(self, extra_flags=()):
-        servers = self.start_servers(harness.etcd_server(extra_flags=extra_flags),
-                                     harness.dolmen_server(extra_flags=extra_flags))
-        ids = {s.label: s.header_ids() for s in servers}
-        return servers, ids
-
-    def same(self, servers, ids, *args, rc=0, out_has=None):
-        """Runs one etcdctl command on both; etcd's answer must have `rc` (and `out_has`), and
-        dolmen's must equal it after normalisation. Returns etcd's normalised stdout."""
-        def run(server):
-            code, out, err = server.etcdctl(*args)
-            return (code, harness.normalize(out, server, ids[server.label]),
-                    harness.normalize(err, server, ids[server.label]))
-        want, got = self.on_each(servers, run)
-        self.assertEqual(want[0], rc, "etcd: etcdctl %s -> %r" % (" ".join(args), want))
-        if out_has is not None:
-            self.assertIn(out_has, want[1], "etcd: etcdctl %s" % " ".join(args))
-        self.assertEqual(want, got, "etcdctl %s: etcd vs %s" % (" ".join(args), servers[1].label))
-        return want[1]
-
-    @staticmethod
-    def status(server):
-        rc, out, err = server.etcdctl("endpoint", "status", "-w", "json")
-        if rc != 0:
-            raise harness.ServerError("%s: endpoint status failed: %s" % (server.label, err))
-        return json.loads(out)[0]["Status"]
 
     # -- hash -------------------------------------------------------------------------------
 

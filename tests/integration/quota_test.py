@@ -18,7 +18,6 @@ use, a fresh dolmen took one such put where etcd took 64.
 Run: /usr/bin/python3 quota_test.py --dolmen PATH [unittest args]
 """
 
-import json
 import sys
 
 import harness
@@ -35,33 +34,6 @@ def cost(key, value):
 
 
 class QuotaTest(IntegrationTestCase):
-
-    def start_pair(self, quota_bytes):
-        flags = ["--quota-backend-bytes", str(quota_bytes)]
-        servers = self.start_servers(harness.etcd_server(extra_flags=flags),
-                                     harness.dolmen_server(extra_flags=flags))
-        ids = {s.label: s.header_ids() for s in servers}
-        return servers, ids
-
-    def same(self, servers, ids, *args, rc=0, out_has=None):
-        """One etcdctl command on both; etcd's answer must have exit code `rc` (and `out_has`
-        in stdout or stderr) and dolmen's must equal it after normalisation."""
-        def run(server):
-            code, out, err = server.etcdctl(*args)
-            return (code, harness.normalize(out, server, ids[server.label]),
-                    harness.normalize(err, server, ids[server.label]))
-        want, got = self.on_each(servers, run)
-        self.assertEqual(want[0], rc, "etcd: etcdctl %s -> %r" % (" ".join(args), want))
-        if out_has is not None:
-            self.assertIn(out_has, want[1] + want[2], "etcd: etcdctl %s" % " ".join(args))
-        self.assertEqual(want, got, "etcdctl %s: etcd vs %s" % (" ".join(args), servers[1].label))
-
-    @staticmethod
-    def status(server):
-        rc, out, err = server.etcdctl("endpoint", "status", "-w", "json")
-        if rc != 0:
-            raise harness.ServerError("%s: endpoint status failed: %s" % (server.label, err))
-        return json.loads(out)[0]["Status"]
 
     def fill(self, servers, ids, prefix, value):
         """Puts prefix0000, prefix0001... on each server until one is refused. Returns the
@@ -88,7 +60,7 @@ class QuotaTest(IntegrationTestCase):
         return want, got
 
     def scenario(self, quota_bytes, value_bytes):
-        servers, ids = self.start_pair(quota_bytes)
+        servers, ids = self.start_pair(["--quota-backend-bytes", str(quota_bytes)])
         value = "v" * value_bytes
         self.same(servers, ids, "alarm", "list")
         for server in servers:  # a fresh member leaves most of the quota free
