@@ -350,7 +350,7 @@ TEST_F(FaultyBackendTest, FailedBackendSyncStopsTheMemberAndKeepsTheLog) {
   EXPECT_EQ(fatal.get().code(), Code::kIoError);
   EXPECT_LT(acknowledged, 20);
   const Index applied = server->applied_index();
-  server->Stop();
+  server.reset();  // stops it and releases the data dir
 
   auto wal = wal::Wal::Open(fs_.get(), "/data/member/wal", wal::Options{});
   ASSERT_TRUE(wal.ok()) << wal.status().ToString();
