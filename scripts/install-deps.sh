@@ -18,8 +18,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # reference clients and server the compatibility tests run against
   etcd-server etcd-client python3-etcd3
-  # tools the tests use; gnuplot draws bench/compare.py's plots (docs/benchmarks.md)
-  curl procps iproute2 python3 gnuplot-nox
+  # tools the tests use; gnuplot draws bench/compare.py's plots (docs/benchmarks.md);
+  # systemd provides systemd-analyze, which verifies deploy/systemd's units (tests/systemd)
+  curl procps iproute2 python3 gnuplot-nox systemd
 )
 
 missing=()

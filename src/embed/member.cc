@@ -29,6 +29,7 @@
 #include "api/require_leader.h"
 #include "api/watch_service.h"
 #include "embed/peer_link.h"
+#include "embed/systemd.h"
 #include "embed/version.h"
 #include "watch/hub.h"
 
@@ -88,6 +89,70 @@ class ShutdownDeadline {
   bool disarmed_ = false;
   std::thread thread_;
 };
+
+// Test-only hook (tests/systemd/notify_test.py): with DOLMEN_TEST_STALL_DRIVER_AFTER_MS=N, the
+// driver loop is blocked N ms after READY=1 by a task run through its inbox that waits until
+// shutdown, so a test can watch the watchdog stop pinging a loop that is really stuck (a SIGSTOP
+// would stop the pinger as well). Never set it outside tests: the member stops serving.
+class TestDriverStall {
+ public:
+  ~TestDriverStall() { Release(); }
+  void MaybeStart(server::Driver* driver) {
+    const char* env = std::getenv("DOLMEN_TEST_STALL_DRIVER_AFTER_MS");
+    if (env == nullptr || *env == '\0') return;
+    const auto after = std::chrono::milliseconds(std::strtoll(env, nullptr, 10));
+    Log("test hook DOLMEN_TEST_STALL_DRIVER_AFTER_MS: the driver loop stalls in " +
+        std::to_string(after.count()) + " ms");
+    thread_ = std::thread([this, driver, after] {
+      {
+        std::unique_lock lock(mu_);
+        if (cv_.wait_for(lock, after, [this] { return released_; })) return;
+      }
+      Log("test hook: stalling the driver loop");
+      driver->RunInOrder([this](Status) {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return released_; });
+      });
+    });
+  }
+  // Before the member stops: Driver::Stop joins the loop this holds.
+  void Release() {
+    {
+      std::lock_guard lock(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+// Takes one of `signals` (blocked in every thread) if one comes within `wait`.
+int TakeSignal(const sigset_t& signals, std::chrono::milliseconds wait) {
+  timespec timeout{static_cast<time_t>(wait.count() / 1000),
+                   static_cast<long>((wait.count() % 1000) * 1000000)};
+  int sig = sigtimedwait(&signals, nullptr, &timeout);
+  return sig > 0 ? sig : 0;
+}
+
+// The systemd watchdog, when the unit has WatchdogSec= (docs/systemd.md): null otherwise.
+std::unique_ptr<Watchdog> StartWatchdog(server::Driver* driver) {
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return nullptr;
+  const auto period = std::chrono::microseconds(usec / 2);
+  Log("systemd watchdog: WATCHDOG=1 every " + std::to_string(period.count() / 1000) +
+      " ms while the driver loop answers");
+  auto dog = std::make_unique<Watchdog>(
+      period, [driver](std::function<void(Status)> answer) { driver->RunInOrder(answer); },
+      [](const char* state) { sd_notify(0, state); }, Log);
+  dog->Start();
+  return dog;
+}
 
 void LogRemoved(const Status& why) {
   Log("the member has been permanently removed from the cluster (" + why.message() +
@@ -153,6 +218,9 @@ int RunMember(const Config& config) {
   }
   for (const auto& u : config.listen_peer) Log("serving peer traffic on " + u.text);
   member->Start();
+  // From the start of the driver loop: joining a cluster may take long, and the loop must be
+  // healthy meanwhile too.
+  std::unique_ptr<Watchdog> watchdog = StartWatchdog(member->driver());
   // Like etcd (ReadyNotify), serve clients only once this member's name and client URLs are in
   // the replicated membership; a signal still stops it while it waits (e.g. without quorum).
   while (!member->WaitPublished(std::chrono::milliseconds(200))) {
@@ -160,6 +228,8 @@ int RunMember(const Config& config) {
     int early = sigtimedwait(&signals, nullptr, &no_wait);
     if (early <= 0) continue;
     Log("stopping before serving clients");
+    sd_notify(0, "STOPPING=1");
+    watchdog.reset();
     member->Stop();
     peers.Stop();
     if (self_stop.reason() != SelfStop::kNone) return self_stop.exit_code();
@@ -222,16 +292,35 @@ int RunMember(const Config& config) {
   }
   if (!listening) {
     if (grpc_server) grpc_server->Shutdown();
+    watchdog.reset();
     member->Stop();
     peers.Stop();
     return 1;
   }
   for (const auto& u : config.listen_client) Log("serving client requests on " + u.text);
-  sd_notify(0, "READY=1");
 
+  // READY=1 once this member can serve a linearizable read: a read barrier (Raft ReadIndex,
+  // the one Range uses) passed, so a leader with a quorum confirmed it and this member applied
+  // everything committed before. Stricter than etcd 3.4, which is ready once published. A
+  // signal meanwhile stops the member without READY=1.
   int sig = 0;
-  sigwait(&signals, &sig);
+  TestDriverStall test_stall;
+  const bool ready = WaitUntilLinearizable(
+      [&member](std::function<void(Status)> answer) { member->driver()->ReadIndex(answer); },
+      [&signals, &sig](std::chrono::milliseconds wait) {
+        sig = TakeSignal(signals, wait);
+        return sig != 0;
+      },
+      Log);
+  if (ready) {
+    Log("serving linearizable reads, READY=1");
+    sd_notify(0, "READY=1");
+    test_stall.MaybeStart(member->driver());
+    sigwait(&signals, &sig);
+  }
   sd_notify(0, "STOPPING=1");
+  watchdog.reset();  // systemd stops watching at STOPPING=1; a stop has TimeoutStopSec=
+  test_stall.Release();
   switch (self_stop.reason()) {
     case SelfStop::kFatal:
       Log("shutting down after a fatal error");
