@@ -99,6 +99,10 @@ void RegisterFlags(FlagSet* f, Config* c) {
   f->AddInt("quota-backend-bytes", &c->quota_backend_bytes,
             "Raise alarms when backend size exceeds the given quota (0 defaults to low space "
             "quota).");
+  f->AddUint("experimental-wal-segment-bytes", &c->wal_segment_bytes,
+             "Size of a write-ahead log segment, preallocated in full (dolmen only; at least "
+             "65536). The data dir's file system keeps two segments plus 16 MiB free; below "
+             "that, writes are refused with the NOSPACE alarm.");
   f->Add("experimental-watch-progress-notify-interval", "10m0s",
          "Duration of periodic watch progress notifications.", [c](const std::string& v) {
            ASSIGN_OR_RETURN(int64_t ms, ParseGoDurationMs(v));
@@ -166,6 +170,9 @@ Status Validate(const FlagSet& flags, Config* c) {
   if (c->max_txn_ops <= 0) return InvalidArgument("--max-txn-ops must be positive");
   if (c->max_request_bytes == 0) return InvalidArgument("--max-request-bytes must be positive");
   if (c->quota_backend_bytes < 0) return InvalidArgument("--quota-backend-bytes must be >= 0");
+  if (c->wal_segment_bytes < 65536) {
+    return InvalidArgument("--experimental-wal-segment-bytes must be at least 65536");
+  }
   ASSIGN_OR_RETURN(c->listen_client, ParseUrls(c->listen_client_urls));
   ASSIGN_OR_RETURN(c->advertise_client, ParseUrls(c->advertise_client_urls));
   ASSIGN_OR_RETURN(c->advertise_peer, ParsePeerUrls(c->initial_advertise_peer_urls));
@@ -209,6 +216,7 @@ server::ServerConfig ToServerConfig(const Config& c) {
   s.max_txn_ops = c.max_txn_ops;
   s.max_request_bytes = c.max_request_bytes;
   s.quota_backend_bytes = static_cast<uint64_t>(c.quota_backend_bytes);
+  s.wal.segment_bytes = c.wal_segment_bytes;
   s.fs = io::PosixFileSystem();
   s.fetch_cluster_info =
       [](const std::vector<std::string>& peer_urls) -> Result<server::ClusterInfo> {

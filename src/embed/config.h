@@ -29,6 +29,9 @@ struct Config {
   int64_t max_txn_ops = 128;
   uint64_t max_request_bytes = 1572864;
   int64_t quota_backend_bytes = 0;
+  // --experimental-wal-segment-bytes (dolmen only; etcd's segments are always 64 MiB): the WAL
+  // segment size, which also sets the free-space reserve (docs/maintenance.md).
+  uint64_t wal_segment_bytes = 64ull << 20;
   // --experimental-watch-progress-notify-interval, already adjusted as etcd does.
   int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
   bool strict_reconfig_check = true;

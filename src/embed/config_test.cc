@@ -49,6 +49,19 @@ TEST(ConfigTest, RefusesWhatItCannotHonour) {
   EXPECT_FALSE(ParseAndValidate({"--max-txn-ops", "0"}, &e).ok());
 }
 
+TEST(ConfigTest, WalSegmentBytesSetsTheSegmentAndTheDiskReserve) {
+  Config c;
+  ASSERT_TRUE(ParseAndValidate({}, &c).ok());
+  EXPECT_EQ(ToServerConfig(c).wal.segment_bytes, 64u << 20);
+  Config d;
+  ASSERT_TRUE(ParseAndValidate({"--experimental-wal-segment-bytes", "1048576"}, &d).ok());
+  server::ServerConfig s = ToServerConfig(d);
+  EXPECT_EQ(s.wal.segment_bytes, 1u << 20);
+  EXPECT_EQ(s.disk_guard.reserve_bytes, 0u);  // the server derives it from the segment size
+  Config e;
+  EXPECT_FALSE(ParseAndValidate({"--experimental-wal-segment-bytes", "4096"}, &e).ok());
+}
+
 TEST(ConfigTest, WatchProgressNotifyIntervalIsAGoDurationAdjustedAsEtcd) {
   struct Case {
     const char* value;

@@ -71,6 +71,11 @@ void FaultInjectionFileSystem::TearNthAppend(uint64_t n, uint64_t keep_bytes) {
   torn_at_[counts_[Op::kAppend] + n] = keep_bytes;
 }
 
+void FaultInjectionFileSystem::SetAvailableBytes(std::optional<uint64_t> bytes) {
+  std::lock_guard lock(mu_);
+  available_bytes_ = bytes;
+}
+
 void FaultInjectionFileSystem::ClearFaults() {
   std::lock_guard lock(mu_);
   fail_at_.clear();
@@ -145,6 +150,14 @@ bool FaultInjectionFileSystem::Exists(const std::string& path) { return base_->E
 Result<std::unique_ptr<FileLock>> FaultInjectionFileSystem::LockFile(const std::string& path) {
   RETURN_IF_ERROR(Check(Op::kLock, "lock " + path));
   return base_->LockFile(path);
+}
+
+Result<uint64_t> FaultInjectionFileSystem::AvailableBytes(const std::string& dir) {
+  {
+    std::lock_guard lock(mu_);
+    if (available_bytes_) return *available_bytes_;
+  }
+  return base_->AvailableBytes(dir);
 }
 
 }  // namespace dolmen::io

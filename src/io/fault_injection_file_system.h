@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "io/file_system.h"
@@ -44,6 +45,9 @@ class FaultInjectionFileSystem final : public FileSystem {
   void FailAll(Op op, bool on);
   // The n-th Append from now writes only its first `keep_bytes` bytes, then fails.
   void TearNthAppend(uint64_t n, uint64_t keep_bytes);
+  // AvailableBytes answers `bytes` from now on (a disk that is filling up); nullopt: ask the
+  // base file system again.
+  void SetAvailableBytes(std::optional<uint64_t> bytes);
   // Forgets every pending failure.
   void ClearFaults();
   // Calls of `op` so far, failed ones included.
@@ -59,6 +63,7 @@ class FaultInjectionFileSystem final : public FileSystem {
   Status SyncDir(const std::string& dir) override;
   bool Exists(const std::string& path) override;
   Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override;
+  Result<uint64_t> AvailableBytes(const std::string& dir) override;
 
   // Counts the call and returns the injected failure for it, if any. `torn_keep` (Append only)
   // receives the number of bytes to write before failing when the call is torn.
@@ -71,6 +76,7 @@ class FaultInjectionFileSystem final : public FileSystem {
   std::map<Op, std::set<uint64_t>> fail_at_;  // absolute call numbers that fail
   std::set<Op> fail_all_;
   std::map<uint64_t, uint64_t> torn_at_;  // absolute Append number -> bytes kept
+  std::optional<uint64_t> available_bytes_;
 };
 
 }  // namespace dolmen::io

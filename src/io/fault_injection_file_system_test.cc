@@ -27,6 +27,15 @@ TEST_F(IoFaultInjectionTest, FailsTheNthSyncOnly) {
   EXPECT_EQ(fs_.Count(Op::kSync), 3u);
 }
 
+TEST_F(IoFaultInjectionTest, AvailableBytesIsSetOrAskedOfTheBase) {
+  // The memory file system has no free-space limit to report.
+  EXPECT_EQ(fs_.AvailableBytes("d").status().code(), Code::kUnimplemented);
+  fs_.SetAvailableBytes(4096);
+  EXPECT_EQ(*fs_.AvailableBytes("d"), 4096u);
+  fs_.SetAvailableBytes(std::nullopt);
+  EXPECT_EQ(fs_.AvailableBytes("d").status().code(), Code::kUnimplemented);
+}
+
 TEST_F(IoFaultInjectionTest, FailedAppendWritesNothing) {
   auto file = fs_.OpenForAppend("d/f").value();
   fs_.FailNth(Op::kAppend, 1);

@@ -91,6 +91,12 @@ class FileSystem {
   // Takes an exclusive lock on `path` (created if missing) so that two servers never share a
   // data dir. kUnavailable, naming the path, if another holder has it.
   virtual Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) = 0;
+  // Bytes an unprivileged writer may still write on the file system holding `dir` (statvfs:
+  // f_bavail * f_frsize), for the member's disk-space guard. kUnimplemented where the file
+  // system has no such limit (the memory fake), which turns the guard off.
+  virtual Result<uint64_t> AvailableBytes(const std::string& dir) {
+    return Status(Code::kUnimplemented, "no free-space information for " + dir);
+  }
 };
 
 // "a/b" + "c" -> "a/b/c".

@@ -68,8 +68,15 @@ Status Server::OpenMaintenance() {
     Log("alarm " + etcdserverpb::AlarmType_Name(m.alarm()) + " of member " +
         std::to_string(m.memberid()) + " is active");
   }
+  DiskGuardOptions disk = config_.disk_guard;
+  if (disk.reserve_bytes == 0) disk.reserve_bytes = DiskReserveBytes(config_.wal.segment_bytes);
+  disk_guard_ = std::make_unique<DiskGuard>(
+      disk, [fs = config_.fs, dir = config_.data_dir] { return fs->AvailableBytes(dir); }, clock_,
+      Log);
+  disk_guard_->SampleNow();  // logs at once if the member starts below its reserve
   quota_ = std::make_unique<Quota>(config_.quota_backend_bytes,
                                    [this] { return backend_->SizeBytes(); });
+  quota_->set_disk_guard(disk_guard_.get());
   if (quota_->quota_bytes() > kMaxRecommendedQuotaBytes) {
     Log("backend quota " + std::to_string(quota_->quota_bytes()) +
         " bytes exceeds the maximum recommended quota " +
@@ -93,8 +100,14 @@ Status Server::OpenMaintenance() {
 void Server::RaiseNoSpaceAlarm() {
   if (alarms_->Active(etcdserverpb::NOSPACE)) return;
   if (raising_no_space_.exchange(true)) return;
-  Log("request exceeded the backend quota of " + std::to_string(quota_->quota_bytes()) +
-      " bytes; raising the NOSPACE alarm");
+  if (quota_->disk_low()) {
+    Log("free space on the data dir's file system (" + std::to_string(disk_guard_->free_bytes()) +
+        " bytes) is below the reserve of " + std::to_string(disk_guard_->reserve_bytes()) +
+        " bytes; raising the NOSPACE alarm");
+  } else {
+    Log("request exceeded the backend quota of " + std::to_string(quota_->quota_bytes()) +
+        " bytes; raising the NOSPACE alarm");
+  }
   internal::InternalRequest request;
   auto* alarm = request.mutable_alarm();
   alarm->set_action(etcdserverpb::AlarmRequest::ACTIVATE);

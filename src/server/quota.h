@@ -10,6 +10,7 @@
 #include <functional>
 
 #include "etcdserverpb/rpc.pb.h"
+#include "server/disk_guard.h"
 
 namespace dolmen::server {
 
@@ -34,13 +35,24 @@ class Quota {
   Quota(uint64_t quota_bytes, std::function<uint64_t()> size_bytes)
       : quota_bytes_(quota_bytes == 0 ? kDefaultQuotaBytes : quota_bytes),
         size_bytes_(std::move(size_bytes)) {}
-  // A request that costs nothing always fits.
-  bool Available(uint64_t cost) const { return cost == 0 || size_bytes_() + cost < quota_bytes_; }
+  // Before the first Available: the data dir's file system must also keep its reserve free
+  // (disk_guard.h). Not owned; null: no disk check.
+  void set_disk_guard(DiskGuard* disk) { disk_ = disk; }
+  // A request that costs nothing always fits; one that costs something fits while the backend
+  // stays below the quota and the disk above its reserve.
+  bool Available(uint64_t cost) const {
+    if (cost == 0) return true;
+    if (size_bytes_() + cost >= quota_bytes_) return false;
+    return disk_ == nullptr || disk_->Admit(cost);
+  }
   uint64_t quota_bytes() const { return quota_bytes_; }
+  // Whether the last refusal could be the disk's (for the log line).
+  bool disk_low() const { return disk_ != nullptr && disk_->low(); }
 
  private:
   const uint64_t quota_bytes_;
   std::function<uint64_t()> size_bytes_;
+  DiskGuard* disk_ = nullptr;
 };
 
 }  // namespace dolmen::server

@@ -179,7 +179,7 @@ Status Server::OpenStorage() {
   Index applied = store_->ConsistentIndex();
 
   if (wal::Wal::Exists(fs, wal_dir)) {
-    ASSIGN_OR_RETURN(auto opened, wal::Wal::Open(fs, wal_dir, wal::Options{}));
+    ASSIGN_OR_RETURN(auto opened, wal::Wal::Open(fs, wal_dir, config_.wal));
     wal_ = std::move(opened.first);
     wal::Recovered& recovered = opened.second;
     for (const auto& note : recovered.repairs) Log("repaired write-ahead log: " + note);
@@ -214,12 +214,12 @@ Status Server::OpenStorage() {
   RETURN_IF_ERROR(Bootstrap(&entries, &hs));
   if (entries.empty()) {
     // Joining: nothing to log yet; the WAL starts empty.
-    ASSIGN_OR_RETURN(wal_, wal::Wal::Create(fs, wal_dir, EncodeMetadata(member_id_, cluster_id_),
-                                            wal::Options{}));
+    ASSIGN_OR_RETURN(
+        wal_, wal::Wal::Create(fs, wal_dir, EncodeMetadata(member_id_, cluster_id_), config_.wal));
     return StartRaft(nullptr, {}, {});
   }
   ASSIGN_OR_RETURN(
-      wal_, wal::Wal::Create(fs, wal_dir, EncodeMetadata(member_id_, cluster_id_), wal::Options{}));
+      wal_, wal::Wal::Create(fs, wal_dir, EncodeMetadata(member_id_, cluster_id_), config_.wal));
   RETURN_IF_ERROR(wal_->Append(entries, hs));
   RETURN_IF_ERROR(wal_->Sync());
   return StartRaft(nullptr, std::move(entries), hs);

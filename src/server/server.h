@@ -23,6 +23,7 @@
 #include "mvcc/store.h"
 #include "server/alarm_store.h"
 #include "server/applier.h"
+#include "server/disk_guard.h"
 #include "server/driver.h"
 #include "server/forwarder.h"
 #include "server/lease_expiry.h"
@@ -58,6 +59,11 @@ struct ServerConfig {
   int64_t max_txn_ops = 128;
   uint64_t max_request_bytes = 1536 * 1024;
   uint64_t quota_backend_bytes = 0;  // 0 = etcd's default (2 GiB)
+  wal::Options wal;
+  // The free space the data dir's file system must keep: below its reserve (0: DiskReserveBytes
+  // of wal.segment_bytes) requests that add data are refused and the NOSPACE alarm is raised
+  // (disk_guard.h). Off where fs->AvailableBytes is unimplemented (the memory fake).
+  DiskGuardOptions disk_guard;
   bool strict_reconfig_check = true;
   DriverOptions driver;
   // Leases: the clock their expiry follows (null: the system clock) and the leader's expiry
@@ -185,6 +191,7 @@ class Server {
   Revision current_revision() const { return store_->CurrentRevision(); }
   uint64_t backend_size_bytes() const { return backend_->SizeBytes(); }
   uint64_t backend_size_in_use_bytes() const { return backend_->SizeInUseBytes(); }
+  const DiskGuard& disk_guard() const { return *disk_guard_; }
   Result<mvcc::Store::HashKvResult> HashKv(Revision revision) const {
     return store_->HashKv(revision);
   }
@@ -269,6 +276,7 @@ class Server {
   LeaderClient* leader_client_ = nullptr;
   std::unique_ptr<Forwarder> forwarder_;  // after driver_: destroyed first
   std::unique_ptr<AlarmStore> alarms_;
+  std::unique_ptr<DiskGuard> disk_guard_;  // before quota_, which points at it
   std::unique_ptr<Quota> quota_;
   std::atomic<bool> raising_no_space_{false};
   std::atomic<uint64_t> next_snapshot_file_{1};

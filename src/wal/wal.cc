@@ -154,7 +154,12 @@ Result<std::pair<std::unique_ptr<Wal>, Recovered>> Wal::Open(io::FileSystem* fs,
   ASSIGN_OR_RETURN(wal->file_, fs->OpenForAppend(last_path));
   // Make a repair durable before anything is appended after it.
   if (must_sync) RETURN_IF_ERROR(wal->file_->Sync());
-  wal->file_->Preallocate(options.segment_bytes).IgnoreError();  // an optimization only
+  // The space the zeros held (cut above) is reserved again. Failing here, on a full disk, is
+  // better than failing on an append once the member serves (docs/wal.md).
+  if (Status s = wal->file_->Preallocate(options.segment_bytes); !s.ok()) {
+    return Status(s.code(), "wal: reserving " + std::to_string(options.segment_bytes) +
+                                " bytes for segment " + last_path + ": " + s.message());
+  }
 
   recovered.metadata = std::move(*metadata);
   recovered.hard_state = builder.hard_state();
@@ -169,8 +174,16 @@ Status Wal::StartSegment(uint64_t sequence, uint64_t first_index) {
   std::string temp = path + kTempSuffix;
   if (fs_->Exists(temp)) RETURN_IF_ERROR(fs_->Remove(temp));
   ASSIGN_OR_RETURN(auto file, fs_->OpenForAppend(temp));
-  // Space reservation is an optimization; a real lack of space shows up on Append.
-  file->Preallocate(options_.segment_bytes).IgnoreError();
+  // The whole segment's space is reserved up front, so appends inside it cannot run out of
+  // space; a file system without fallocate answers ok (io::WritableFile::Preallocate). A real
+  // failure (ENOSPC) fails the cut: appending into an unreserved segment would only meet the
+  // same full disk later, in the middle of a record.
+  if (Status s = file->Preallocate(options_.segment_bytes); !s.ok()) {
+    file->Close().IgnoreError();
+    fs_->Remove(temp).IgnoreError();  // give the partial reservation back; Open removes it too
+    return Status(s.code(), "wal: reserving " + std::to_string(options_.segment_bytes) +
+                                " bytes for segment " + path + ": " + s.message());
+  }
 
   // Every segment repeats the metadata and the latest state, so releasing older segments never
   // loses them.

@@ -79,7 +79,7 @@ TEST_F(WalFaultTest, TornAppendIsRepairedOnOpen) {
 }
 
 TEST_F(WalFaultTest, FailuresWhileCuttingASegmentAreReported) {
-  for (Op op : {Op::kSync, Op::kClose, Op::kOpen, Op::kRename, Op::kSyncDir}) {
+  for (Op op : {Op::kSync, Op::kClose, Op::kOpen, Op::kPreallocate, Op::kRename, Op::kSyncDir}) {
     SCOPED_TRACE(static_cast<int>(op));
     Recovered before = CrashAndRecover();
     uint64_t next = before.entries.back().index.value() + 1;
@@ -97,6 +97,18 @@ TEST_F(WalFaultTest, FailuresWhileCuttingASegmentAreReported) {
     ASSERT_TRUE(wal_->Append({MakeEntry(after.entries.back().index.value() + 1, 2)}, {}).ok());
     ASSERT_TRUE(wal_->Sync().ok());
   }
+}
+
+// A segment whose space cannot be reserved (ENOSPC from fallocate) is not used: the failure
+// surfaces from Open (and from a cut, above) instead of from an append into an unreserved file.
+TEST_F(WalFaultTest, FailedPreallocationFailsOpen) {
+  wal_.reset();
+  fs_.FailNth(Op::kPreallocate, 1);
+  Status s = Wal::Open(&fs_, kDir, options_).status();
+  EXPECT_EQ(s.code(), Code::kIoError);
+  EXPECT_NE(s.message().find("reserving 1024 bytes"), std::string::npos) << s.ToString();
+  auto [wal, rec] = MustOpen(&fs_, kDir, options_);
+  EXPECT_EQ(Indexes(rec.entries), (std::vector<uint64_t>{1, 2, 3}));
 }
 
 TEST_F(WalFaultTest, FailedRepairTruncateFailsOpen) {

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -264,6 +265,18 @@ class PosixFileSystemImpl final : public FileSystem {
       return ErrnoStatus("flock " + path, err);
     }
     return std::unique_ptr<FileLock>(new PosixFileLock(fd, path));
+  }
+
+  Result<uint64_t> AvailableBytes(const std::string& dir) override {
+    struct statvfs st;
+    int rc;
+    do {
+      rc = ::statvfs(dir.c_str(), &st);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) return ErrnoStatus("statvfs " + dir, errno);
+    // f_bavail, not f_bfree: what is left for a writer without root's reserved blocks, so a
+    // member run as root keeps the same margin.
+    return static_cast<uint64_t>(st.f_bavail) * static_cast<uint64_t>(st.f_frsize);
   }
 };
 

@@ -89,6 +89,14 @@ TEST_F(IoPosixFileSystemTest, DirectoryOperations) {
   EXPECT_EQ(fs_->Remove(JoinPath(sub, "y")).code(), Code::kNotFound);
 }
 
+TEST_F(IoPosixFileSystemTest, AvailableBytesFollowsStatvfs) {
+  auto free = fs_->AvailableBytes(dir_);
+  ASSERT_TRUE(free.ok()) << free.status().ToString();
+  EXPECT_GT(*free, 0u);
+  auto missing = fs_->AvailableBytes(JoinPath(dir_, "missing"));
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+}
+
 TEST_F(IoPosixFileSystemTest, LockIsExclusive) {
   std::string path = JoinPath(dir_, "LOCK");
   auto first = fs_->LockFile(path);
