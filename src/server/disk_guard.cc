@@ -48,7 +48,8 @@ void DiskGuard::SampleLocked(std::chrono::steady_clock::time_point now) {
   sampled_.store(true);
   Result<uint64_t> free = source_();
   if (!free.ok()) {
-    if (!source_failed_logged_ && log_) {
+    // kUnimplemented: a file system without such a limit (the memory fake): nothing to guard.
+    if (!source_failed_logged_ && log_ && free.status().code() != Code::kUnimplemented) {
       log_("cannot read the free space of the data dir's file system, not guarding it: " +
            free.status().ToString());
     }

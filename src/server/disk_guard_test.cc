@@ -102,6 +102,14 @@ TEST_F(DiskGuardTest, AnUnreadableFileSystemIsNotTakenForAFullOne) {
   EXPECT_NE(log_[0].find("statvfs: broken"), std::string::npos);
 }
 
+TEST_F(DiskGuardTest, AFileSystemWithoutALimitIsNotGuardedSilently) {
+  free_ = Status(Code::kUnimplemented, "memory file system");
+  DiskGuard g = Make();
+  g.SampleNow();
+  EXPECT_TRUE(g.Admit(1 << 30));
+  EXPECT_TRUE(log_.empty());
+}
+
 TEST(DiskReserveTest, TwoSegmentsAndTheBackendMargin) {
   EXPECT_EQ(DiskReserveBytes(64ull << 20), 144ull << 20);
   EXPECT_EQ(DiskReserveBytes(1ull << 20), 18ull << 20);
