@@ -15,6 +15,8 @@ packages=(
   # libraries we link
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
   liblmdb-dev libssl-dev libsystemd-dev
+  # yaml-cpp reads --config-file (etcd's YAML format); a maintained parser rather than our own
+  libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # reference clients and server the compatibility tests run against
   etcd-server etcd-client python3-etcd3

@@ -7,6 +7,7 @@
 
 #include "api/maintenance_service.h"
 #include "embed/config.h"
+#include "embed/config_file.h"
 #include "embed/flag_set.h"
 #include "embed/member.h"
 #include "embed/version.h"
@@ -24,11 +25,35 @@ int main(int argc, char** argv) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
   std::vector<std::string> warnings;
-  dolmen::Status parsed = flags.Parse(argc, argv, env, &warnings);
-  for (const auto& w : warnings) std::fprintf(stderr, "dolmen: warning: %s\n", w.c_str());
+  dolmen::Status parsed = flags.ParseArgs(argc, argv);
   if (!parsed.ok()) {
     std::fprintf(stderr, "dolmen: %s\nRun 'dolmen --help' for the flags.\n",
                  parsed.message().c_str());
+    return 2;
+  }
+  // etcd 3.4 (etcdmain/config.go parse): ETCD_CONFIG_FILE is read on its own, before any
+  // other variable, because a config file makes every other flag and ETCD_* be ignored.
+  std::string config_file = config.config_file;
+  for (const auto& kv : env) {
+    if (config_file.empty() && kv.rfind("ETCD_CONFIG_FILE=", 0) == 0) config_file = kv.substr(17);
+  }
+  if (!config.show_help && !config.show_version && !config_file.empty()) {
+    config = dolmen::embed::Config{};
+    flags = dolmen::embed::FlagSet{};
+    dolmen::embed::RegisterFlags(&flags, &config);
+    parsed = dolmen::embed::LoadConfigFile(config_file, &flags, &warnings);
+    if (parsed.ok()) {
+      std::fprintf(stderr,
+                   "dolmen: loaded server configuration, other configuration command line flags "
+                   "and environment variables will be ignored if provided (path %s)\n",
+                   config_file.c_str());
+    }
+  } else {
+    parsed = flags.ApplyEnv(env, &warnings);
+  }
+  for (const auto& w : warnings) std::fprintf(stderr, "dolmen: warning: %s\n", w.c_str());
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "dolmen: %s\n", parsed.message().c_str());
     return 2;
   }
   if (config.show_help) {

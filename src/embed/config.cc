@@ -24,12 +24,6 @@ void AddUrls(FlagSet* flags, const std::string& name, std::string* target, std::
   });
 }
 
-Status Unsupported(const std::string& flag) {
-  return InvalidArgument("--" + flag +
-                         " is not supported by this version of dolmen yet (TLS arrives with "
-                         "the TLS work); refusing to start rather than serve without it");
-}
-
 // A Go time.Duration ("10m0s", "1.5s", "300ms", "-1h"), in whole milliseconds; Go's flag
 // package reports any malformed value as "parse error".
 Result<int64_t> ParseGoDurationMs(const std::string& text) {
@@ -60,6 +54,12 @@ Result<int64_t> ParseGoDurationMs(const std::string& text) {
 }
 
 }  // namespace
+
+Status UnsupportedTls(const std::string& what) {
+  return InvalidArgument(what +
+                         " is not supported by this version of dolmen yet (TLS arrives with "
+                         "the TLS work); refusing to start rather than serve without it");
+}
 
 void RegisterFlags(FlagSet* f, Config* c) {
   f->AddString("name", &c->name, "Human-readable name for this member.");
@@ -128,6 +128,10 @@ void RegisterFlags(FlagSet* f, Config* c) {
   f->AddBool("peer-client-cert-auth", &c->peer_client_cert_auth,
              "Enable peer client cert authentication.");
   f->AddBool("peer-auto-tls", &c->peer_auto_tls, "Peer TLS using generated certificates.");
+  f->AddString("config-file", &c->config_file,
+               "Path to the server configuration file (etcd's YAML format). Note that if a "
+               "configuration file is provided, other command line flags and environment "
+               "variables will be ignored.");
   f->AddBool("version", &c->show_version, "Print the version and exit.");
   f->AddBool("help", &c->show_help, "Show this help and exit.");
   f->AddBool("h", &c->show_help, "Show this help and exit.");
@@ -188,7 +192,7 @@ Status Validate(const FlagSet& flags, Config* c) {
   for (const char* tls_flag : {"cert-file", "key-file", "trusted-ca-file", "client-cert-auth",
                                "auto-tls", "peer-cert-file", "peer-key-file",
                                "peer-trusted-ca-file", "peer-client-cert-auth", "peer-auto-tls"}) {
-    if (flags.WasSet(tls_flag)) return Unsupported(tls_flag);
+    if (flags.WasSet(tls_flag)) return UnsupportedTls(std::string("--") + tls_flag);
   }
   for (const Url& u : c->listen_client) {
     if (u.secure()) {

@@ -44,6 +44,8 @@ struct Config {
   std::string peer_cert_file, peer_key_file, peer_trusted_ca_file;
   bool client_cert_auth = false, peer_client_cert_auth = false;
   bool auto_tls = false, peer_auto_tls = false;
+  // --config-file / ETCD_CONFIG_FILE: when given, every other flag and ETCD_* is ignored.
+  std::string config_file;
   bool show_version = false;
   bool show_help = false;
 
@@ -60,6 +62,8 @@ struct Config {
 Result<std::vector<server::InitialMember>> ParseInitialCluster(const std::string& text);
 
 void RegisterFlags(FlagSet* flags, Config* config);
+// The refusal of a TLS setting this build cannot honour yet; `what` names the flag or key.
+Status UnsupportedTls(const std::string& what);
 // Applies defaults that depend on other flags, parses URL lists, and refuses what this build
 // cannot honour (with the reason).
 Status Validate(const FlagSet& flags, Config* config);

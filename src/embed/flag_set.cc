@@ -79,6 +79,11 @@ Status FlagSet::Set(const std::string& name, const std::string& value, const std
 
 Status FlagSet::Parse(int argc, const char* const* argv, const std::vector<std::string>& env,
                       std::vector<std::string>* warnings) {
+  RETURN_IF_ERROR(ParseArgs(argc, argv));
+  return ApplyEnv(env, warnings);
+}
+
+Status FlagSet::ParseArgs(int argc, const char* const* argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.size() < 2 || arg[0] != '-') {
@@ -110,7 +115,10 @@ Status FlagSet::Parse(int argc, const char* const* argv, const std::vector<std::
     }
     RETURN_IF_ERROR(Set(name, value, "flag -" + name));
   }
+  return OkStatus();
+}
 
+Status FlagSet::ApplyEnv(const std::vector<std::string>& env, std::vector<std::string>* warnings) {
   std::map<std::string, std::string> by_env;
   for (const auto& name : order_) by_env[EnvName(name)] = name;
   for (const auto& kv : env) {

@@ -30,6 +30,16 @@ class FlagSet {
   // Unknown ETCD_ variables are reported in `warnings`, as etcd does.
   Status Parse(int argc, const char* const* argv, const std::vector<std::string>& env,
                std::vector<std::string>* warnings);
+  // Parse's two halves, for callers that decide between them (--config-file ignores ETCD_*).
+  Status ParseArgs(int argc, const char* const* argv);
+  Status ApplyEnv(const std::vector<std::string>& env, std::vector<std::string>* warnings);
+
+  // Sets one flag from another source (a config file); `source` names it in the error, as
+  // in "invalid value \"x\" for <source>: <the flag's own message>".
+  bool Has(const std::string& name) const { return flags_.count(name) > 0; }
+  Status SetFrom(const std::string& name, const std::string& value, const std::string& source) {
+    return Set(name, value, source);
+  }
 
   bool WasSet(const std::string& name) const { return set_.count(name) > 0; }
   std::string Usage() const;
