@@ -2,62 +2,24 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+#include <string>
+
 #include "embed/config.h"
 
 namespace dolmen::embed {
 namespace {
 
 // Every key and value of etcd v3.4's etcd.conf.yml.sample, in its order and with its empty
-// values, quoting and flow list (the comments are left out).
-constexpr const char* kEtcdSample = R"(name: 'default'
-data-dir:
-wal-dir:
-snapshot-count: 10000
-heartbeat-interval: 100
-election-timeout: 1000
-quota-backend-bytes: 0
-listen-peer-urls: http://localhost:2380
-listen-client-urls: http://localhost:2379
-max-snapshots: 5
-max-wals: 5
-cors:
-initial-advertise-peer-urls: http://localhost:2380
-advertise-client-urls: http://localhost:2379
-discovery:
-discovery-fallback: 'proxy'
-discovery-proxy:
-discovery-srv:
-initial-cluster:
-initial-cluster-token: 'etcd-cluster'
-initial-cluster-state: 'new'
-strict-reconfig-check: false
-enable-v2: true
-enable-pprof: true
-proxy: 'off'
-proxy-failure-wait: 5000
-proxy-refresh-interval: 30000
-proxy-dial-timeout: 1000
-proxy-write-timeout: 5000
-proxy-read-timeout: 0
-client-transport-security:
-  cert-file:
-  key-file:
-  client-cert-auth: false
-  trusted-ca-file:
-  auto-tls: false
-peer-transport-security:
-  cert-file:
-  key-file:
-  client-cert-auth: false
-  trusted-ca-file:
-  auto-tls: false
-debug: false
-logger: zap
-log-outputs: [stderr]
-force-new-cluster: false
-auto-compaction-mode: periodic
-auto-compaction-retention: "1"
-)";
+// values, quoting and flow list (the comments are left out): tests/data/etcd-3.4.conf.yml, which
+// tests/integration/config_file_test.py starts etcd and dolmen from as well.
+std::string EtcdSample() {
+  std::ifstream in(DOLMEN_ETCD_SAMPLE_CONFIG);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 Status Load(const std::string& text, Config* c, std::vector<std::string>* warnings = nullptr) {
   FlagSet flags;
@@ -70,7 +32,9 @@ Status Load(const std::string& text, Config* c, std::vector<std::string>* warnin
 TEST(ConfigFileTest, EtcdSampleLoads) {
   Config c;
   std::vector<std::string> warnings;
-  Status s = Load(kEtcdSample, &c, &warnings);
+  const std::string sample = EtcdSample();
+  ASSERT_FALSE(sample.empty()) << "cannot read " << DOLMEN_ETCD_SAMPLE_CONFIG;
+  Status s = Load(sample, &c, &warnings);
   ASSERT_TRUE(s.ok()) << s.message();
   EXPECT_EQ(c.name, "default");
   EXPECT_EQ(c.data_dir, "default.dolmen");  // empty keeps the default, as etcd's null does

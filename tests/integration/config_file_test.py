@@ -17,57 +17,25 @@ from harness import IntegrationTestCase
 
 EXIT_WAIT_S = 8.0
 
-# The keys and values of etcd v3.4's etcd.conf.yml.sample (comments left out); {placeholders}
-# are this test's member. enable-v2 is left out: etcd 3.4 would then serve v2 too, which does
-# not change what this test looks at.
-SAMPLE = """name: '{name}'
-data-dir: {data_dir}
-wal-dir:
-snapshot-count: 10000
-heartbeat-interval: 100
-election-timeout: 1000
-quota-backend-bytes: 0
-listen-peer-urls: {peer_url}
-listen-client-urls: {client_url}
-max-snapshots: 5
-max-wals: 5
-cors:
-initial-advertise-peer-urls: {peer_url}
-advertise-client-urls: {client_url}
-discovery:
-discovery-fallback: 'proxy'
-discovery-proxy:
-discovery-srv:
-initial-cluster: {name}={peer_url}
-initial-cluster-token: 'etcd-cluster'
-initial-cluster-state: 'new'
-strict-reconfig-check: false
-enable-pprof: true
-proxy: 'off'
-proxy-failure-wait: 5000
-proxy-refresh-interval: 30000
-proxy-dial-timeout: 1000
-proxy-write-timeout: 5000
-proxy-read-timeout: 0
-client-transport-security:
-  cert-file:
-  key-file:
-  client-cert-auth: false
-  trusted-ca-file:
-  auto-tls: false
-peer-transport-security:
-  cert-file:
-  key-file:
-  client-cert-auth: false
-  trusted-ca-file:
-  auto-tls: false
-debug: false
-logger: zap
-log-outputs: [stderr]
-force-new-cluster: false
-auto-compaction-mode: periodic
-auto-compaction-retention: "1"
-"""
+# etcd v3.4's etcd.conf.yml.sample (comments left out), shared with src/embed's unit test.
+SAMPLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "data",
+                           "etcd-3.4.conf.yml")
+
+
+def sample_for(name, data_dir, client_url, peer_url):
+    """The sample with this test's member in it. enable-v2 is left out: etcd 3.4 would then
+    serve v2 too, which does not change what this test looks at."""
+    ours = {"name": "'%s'" % name, "data-dir": data_dir, "listen-peer-urls": peer_url,
+            "listen-client-urls": client_url, "initial-advertise-peer-urls": peer_url,
+            "advertise-client-urls": client_url, "initial-cluster": "%s=%s" % (name, peer_url)}
+    lines = []
+    with open(SAMPLE_PATH) as f:
+        for line in f.read().splitlines():
+            key = line.split(":", 1)[0]
+            if key == "enable-v2":
+                continue
+            lines.append("%s: %s" % (key, ours[key]) if key in ours else line)
+    return "\n".join(lines) + "\n"
 
 
 class ConfigFileServer(harness.Server):
@@ -83,10 +51,12 @@ class ConfigFileServer(harness.Server):
     def peer_url(self):
         return "http://" + self.peer_hostport
 
+    def sample_text(self):
+        return sample_for(self.name, self.data_dir, self.endpoint, self.peer_url)
+
     def _command(self):
         with open(self.config_path, "w") as f:
-            f.write(SAMPLE.format(name=self.name, data_dir=self.data_dir,
-                                  client_url=self.endpoint, peer_url=self.peer_url))
+            f.write(self.sample_text())
             f.write(self.extra_yaml)
         # /usr/bin/env execs the server, so the PID the harness stops is still the server's.
         return ["/usr/bin/env", "ETCD_NAME=from-env", "ETCD_SNAPSHOT_COUNT=not-a-number",
@@ -129,7 +99,7 @@ class ConfigFileTest(IntegrationTestCase):
             status = None
         server.stop()
         self.assertEqual(status, 2, server.log_text()[-1500:])
-        line = SAMPLE.count("\n") + 1
+        line = server.sample_text().count("\n") + 1
         self.assertIn('%s:%d: unknown key "listen-clients-urls"' % (server.config_path, line),
                       server.log_text())
 
