@@ -9,8 +9,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <system_error>
+#include <thread>
 
 namespace dolmen::io {
 namespace {
@@ -19,6 +23,20 @@ Status ErrnoStatus(const std::string& what, int err) {
   std::string message = what + ": " + std::strerror(err);
   if (err == ENOENT) return NotFound(message);
   return IoError(message);
+}
+
+// Test-only hook (tests/fault, the slow-disk scenarios): with DOLMEN_TEST_SLOW_SYNC_FILE=PATH,
+// every fdatasync of a written file first sleeps for the number of milliseconds written in PATH
+// (no delay if PATH is missing, empty or 0). PATH is read at each sync so that a test can make
+// one member's disk slow and fast again while it runs. Never set outside tests.
+void MaybeDelaySyncForTest() {
+  static const char* const path = std::getenv("DOLMEN_TEST_SLOW_SYNC_FILE");
+  if (path == nullptr || *path == '\0') return;
+  std::ifstream in(path);
+  long long delay_ms = 0;
+  if (in >> delay_ms && delay_ms > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+  }
 }
 
 class PosixWritableFile final : public WritableFile {
@@ -48,6 +66,7 @@ class PosixWritableFile final : public WritableFile {
 
   Status Sync() override {
     if (fd_ < 0) return IoError("sync " + path_ + ": file is closed");
+    MaybeDelaySyncForTest();
     if (::fdatasync(fd_) != 0) return ErrnoStatus("fdatasync " + path_, errno);
     return OkStatus();
   }
