@@ -210,6 +210,14 @@ class Watcher:
                     return max(best, r.rev)
             return best
 
+    def progress_at_least(self):
+        """The revision of the last progress notification (0 if none yet)."""
+        with self._lock:
+            for r in reversed(self.records):
+                if isinstance(r, Progress):
+                    return r.rev
+            return 0
+
     def _watchdog(self):
         while not self._stop.wait(0.2):
             with self._lock:
