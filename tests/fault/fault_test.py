@@ -75,6 +75,7 @@ class Scenario:
         self.workload = None
         self.watcher = None
         self.victim = None  # the member the fault will hit, if chosen before the clients start
+        self.expect_resumption = False  # the watcher's member is killed: its stream must end
         self.notes = []
 
     def note(self, text):
@@ -251,9 +252,13 @@ class FaultTest(cluster.ClusterTestCase):
                    [(a, r, w) for _, a, r, w in sc.watcher.resumptions]))
 
         self.assertIsNone(sc.watcher.failure, "the watch was canceled")
+        if sc.expect_resumption:
+            self.assertTrue(sc.watcher.resumptions, "the watcher's member was killed but its "
+                            "stream never ended: it was not cut off")
         res = lin.check(history)
         sc.note("linearizability: %s %s" % (res.outcome, res.reason))
         self.assertEqual(res.outcome, lin.OK, "history not linearizable:\n" + res.explain())
+        self._checker_rejects_a_stale_read(sc, history)
         try:
             summary = watch_checker.check(sc.watcher.records, history, workload.PREFIX,
                                           sc.watcher.start_rev, end_rev)
@@ -262,6 +267,24 @@ class FaultTest(cluster.ClusterTestCase):
         sc.note("watch: %s" % summary)
         hashes = sc.cluster.wait_hashkv_equal(end_rev)
         sc.note("HashKV at %d equal on all members: %r" % (end_rev, hashes))
+
+    def _checker_rejects_a_stale_read(self, sc, history):
+        """The checker is not vacuous on this real history: the same history plus one read,
+        after the last acknowledged write of a key, of the value that write replaced, must be
+        rejected."""
+        puts = [op for op in history if op.kind == "put" and not op.unknown
+                and op.key in workload.KEYS]
+        last = max(puts, key=lambda op: op.result["rev"])
+        older = [op for op in puts if op.key == last.key and op.result["rev"] < last.result["rev"]]
+        self.assertTrue(older, "no key was written twice: the history is too thin to check")
+        stale = max(older, key=lambda op: op.result["rev"])
+        end = max(op.ret for op in history if not op.unknown)
+        forged = lin.Op(999, "get", last.key, end + 1, end + 2, None,
+                        {"value": stale.value, "mod_rev": stale.result["rev"],
+                         "header_rev": max(op.revision() for op in history if not op.unknown)})
+        res = lin.check(history + [forged])
+        self.assertEqual(res.outcome, lin.ILLEGAL, "the checker accepted a forged stale read of "
+                         "%r: %s" % (last.key, res.explain()))
 
     def _final_reads(self, sc, leader):
         ep = workload.Endpoint("%s:%d" % (leader.ip, leader.client_port))
@@ -349,6 +372,7 @@ class FaultTest(cluster.ClusterTestCase):
     # -- kill -9 during background work --------------------------------------------------------
 
     def _kill_restart(self, sc, member, what):
+        sc.expect_resumption = sc.expect_resumption or member is sc.victim
         member.kill9()
         sc.note("kill -9 %s %s" % (member.name, what))
         others = sc.cluster.others(member)
@@ -446,6 +470,7 @@ class FaultTest(cluster.ClusterTestCase):
             c = sc.cluster
             leader = c.wait_leader(timeout=WAIT_S)
             follower = sc.victim if sc.victim is not leader else sc.rng.choice(c.others(leader))
+            sc.expect_resumption = follower is sc.victim
             follower.kill9()
             sc.note("kill -9 %s, then %d writes" % (follower.name, fill))
             sc.fill(fill)

@@ -26,9 +26,10 @@ reads must not see a revision older than an earlier operation's).
      time and the model. The search is bounded by a step budget; running out of it is reported
      as its own outcome (BUDGET), never as a pass and never as a hang.
 Before the search, unknown puts are simplified when values are unique per key (the fault tests
-write "c<client>-<seq>"): a put whose value no read and no watch ever saw is dropped (linearizing
-it last is always allowed and changes nothing), and a put whose value was seen gets that
-mod_revision and must have taken effect before the first read that saw it returned.
+write "c<client>-<seq>"): a put that nothing can have observed is dropped (linearizing it last is
+always allowed and changes nothing): no read and no watch saw its value, and no delete that
+removed something returned after its call (such a delete observes that the key existed, without
+its value); a put whose value a read saw must have taken effect before that read returned.
 """
 
 import collections
@@ -332,7 +333,14 @@ def simplify_unknown_puts(ops, seen_values=None):
             if seen_values is not None and op.value in seen_values:
                 out.append(op)
                 continue
-            continue  # never seen: linearize it last, i.e. leave it out
+            if any(d.kind == "delete" and not d.unknown and d.result["deleted"] > 0
+                   and d.ret > op.call for d in ops):
+                # A delete that removed something may have removed this value: its existence
+                # was observed even if its value was not. Keep it (it may take effect anywhere
+                # after its call).
+                out.append(op)
+                continue
+            continue  # never observed: linearize it last, i.e. leave it out
         out.append(op)
     return out
 
