@@ -13,6 +13,10 @@ linearization has reached. Operations:
                       set at mod_revision, and the read saw the store at H >= floor
   delete(key)      -> (deleted count, header revision H): deleted 1 needs the key to exist and
                       H > floor; deleted 0 needs it to be absent and H >= floor
+  cas(key, expect, value) -> (succeeded, header revision H): a txn comparing the key's value
+                      with `expect` (None: its create_revision with 0, i.e. absent) that puts
+                      `value` if equal; succeeded needs the comparison to hold and H > floor
+                      (the put is at H), failed needs it not to hold and H >= floor
 Etcd revisions totally order writes, so along a linearization they must strictly increase (and
 reads must not see a revision older than an earlier operation's).
 
@@ -42,17 +46,19 @@ DEFAULT_STEP_BUDGET = 2_000_000
 
 
 class Op:
-    """One client operation. kind: "put" | "get" | "delete". ret None: outcome unknown.
+    """One client operation. kind: "put" | "get" | "delete" | "cas". ret None: outcome unknown.
 
     result, when ret is not None:
       put:    {"rev": r}
       get:    {"value": v or None, "mod_rev": r or 0, "header_rev": H}
       delete: {"deleted": n, "header_rev": H}
+      cas:    {"succeeded": bool, "header_rev": H}
     """
 
-    __slots__ = ("client", "kind", "key", "value", "call", "ret", "result", "id")
+    __slots__ = ("client", "kind", "key", "value", "call", "ret", "result", "id", "expect")
 
-    def __init__(self, client, kind, key, call, ret=None, value=None, result=None):
+    def __init__(self, client, kind, key, call, ret=None, value=None, result=None,
+                 expect=None):
         self.client = client
         self.kind = kind
         self.key = key
@@ -61,6 +67,7 @@ class Op:
         self.ret = ret
         self.result = result
         self.id = None
+        self.expect = expect  # cas: the value compared against (None: the key must not exist)
 
     @property
     def unknown(self):
@@ -68,7 +75,7 @@ class Op:
 
     @property
     def is_write(self):
-        return self.kind in ("put", "delete")
+        return self.kind in ("put", "delete", "cas")
 
     def revision(self):
         """The store revision this (known) operation pins: a put's, a read's or a delete's
@@ -79,12 +86,18 @@ class Op:
 
     def advances(self):
         """True if this known operation created a new revision."""
-        return self.kind == "put" or (self.kind == "delete" and self.result["deleted"] > 0)
+        if self.kind == "put":
+            return True
+        if self.kind == "cas":
+            return self.result["succeeded"]
+        return self.kind == "delete" and self.result["deleted"] > 0
 
     def __repr__(self):
         end = "?" if self.ret is None else "%.6f" % self.ret
         if self.kind == "put":
             what = "put(%r, %r)" % (self.key, self.value)
+        elif self.kind == "cas":
+            what = "cas(%r, %r -> %r)" % (self.key, self.expect, self.value)
         else:
             what = "%s(%r)" % (self.kind, self.key)
         res = "unknown" if self.ret is None else self.result
@@ -157,6 +170,10 @@ def _step(state, op):
     if op.unknown:
         if op.kind == "put":
             return (op.value, None, floor)
+        if op.kind == "cas":
+            # Taking effect now: only if the comparison holds now (if it does not, "never"
+            # is the same as linearizing it last).
+            return (op.value, None, floor) if value == op.expect else state
         if op.kind == "delete":
             return (None, None, floor)
         return state  # an unknown read tells nothing
@@ -180,6 +197,15 @@ def _step(state, op):
         elif mod_rev != res["mod_rev"]:
             return None
         return (value, res["mod_rev"], h)
+    if op.kind == "cas":
+        h = res["header_rev"]
+        if res["succeeded"]:
+            if value != op.expect or h <= floor:
+                return None
+            return (op.value, h, h)
+        if value == op.expect or h < floor:
+            return None
+        return (value, mod_rev, h)
     if op.kind == "delete":
         h = res["header_rev"]
         if res["deleted"] > 0:
@@ -312,7 +338,7 @@ def simplify_unknown_puts(ops, seen_values=None):
     """For one key with unique put values: drops unknown puts whose value nobody saw, and bounds
     the others by the first read that saw them (see the module comment). `seen_values` adds
     {value: mod_revision} seen by other observers (a watch). Returns the new list."""
-    put_values = [op.value for op in ops if op.kind == "put"]
+    put_values = [op.value for op in ops if op.kind in ("put", "cas")]
     if len(put_values) != len(set(put_values)):
         return list(ops)  # values repeat: keep every op, the search handles them
     first_seen = {}  # value -> (ret of the first read that saw it, mod_rev)
@@ -323,7 +349,7 @@ def simplify_unknown_puts(ops, seen_values=None):
                 first_seen[v] = (op.ret, op.result["mod_rev"])
     out = []
     for op in ops:
-        if op.kind == "put" and op.unknown:
+        if op.kind in ("put", "cas") and op.unknown:
             if op.value in first_seen:
                 ret, _ = first_seen[op.value]
                 # Known to have taken effect; keep the revision unknown for the model (it is
@@ -333,16 +359,23 @@ def simplify_unknown_puts(ops, seen_values=None):
             if seen_values is not None and op.value in seen_values:
                 out.append(op)
                 continue
-            if any(d.kind == "delete" and not d.unknown and d.result["deleted"] > 0
-                   and d.ret > op.call for d in ops):
-                # A delete that removed something may have removed this value: its existence
-                # was observed even if its value was not. Keep it (it may take effect anywhere
-                # after its call).
+            if any(_observes_without_value(d) and d.ret > op.call for d in ops):
+                # A delete that removed something, or a failed compare-and-swap, may have seen
+                # this write without seeing its value (that the key existed, that it no longer
+                # held the compared value). Keep it: it may take effect anywhere after its call.
                 out.append(op)
                 continue
             continue  # never observed: linearize it last, i.e. leave it out
         out.append(op)
     return out
+
+
+def _observes_without_value(op):
+    if op.unknown:
+        return False
+    if op.kind == "delete":
+        return op.result["deleted"] > 0
+    return op.kind == "cas" and not op.result["succeeded"]
 
 
 class _UnknownEffectBefore(Op):
@@ -352,7 +385,7 @@ class _UnknownEffectBefore(Op):
     __slots__ = ()
 
     def __init__(self, op, ret):
-        super().__init__(op.client, op.kind, op.key, op.call, ret, op.value, None)
+        super().__init__(op.client, op.kind, op.key, op.call, ret, op.value, None, op.expect)
 
     @property
     def unknown(self):
@@ -387,5 +420,8 @@ def check(history, budget=DEFAULT_STEP_BUDGET, seen_values_by_key=None):
 
 def summarize(history):
     c = collections.Counter((op.kind, "unknown" if op.unknown else "ok") for op in history)
-    return ", ".join("%s %s: %d" % (k, s, n) for (k, s), n in sorted(c.items()))
+    swapped = sum(1 for op in history if op.kind == "cas" and not op.unknown
+                  and op.result["succeeded"])
+    return ", ".join("%s %s: %d" % (k, s, n) for (k, s), n in sorted(c.items())) + \
+        " (%d swaps succeeded)" % swapped
 

@@ -37,6 +37,15 @@ def delete(client, key, call, ret, deleted, header_rev):
                                                        "header_rev": header_rev})
 
 
+def cas(client, key, expect, value, call, ret, succeeded, header_rev):
+    return Op(client, "cas", key, call, ret, value, {"succeeded": succeeded,
+                                                     "header_rev": header_rev}, expect)
+
+
+def cas_unknown(client, key, expect, value, call):
+    return Op(client, "cas", key, call, None, value, None, expect)
+
+
 def delete_unknown(client, key, call):
     return Op(client, "delete", key, call)
 
@@ -106,6 +115,30 @@ class AcceptsValidHistories(unittest.TestCase):
             put_unknown(3, "a", "u", 4),
             delete(2, "a", 10, 11, 1, 5),
             get(1, "a", 12, 13, None, 0, 5),
+        ])
+
+    def test_compare_and_swap(self):
+        self.assertLinearizable([
+            cas(1, "a", None, "x", 0, 1, True, 2),       # created: it did not exist
+            cas(2, "a", None, "y", 2, 3, False, 2),      # exists now: fails, no new revision
+            cas(2, "a", "x", "y", 4, 5, True, 3),
+            cas(1, "a", "x", "z", 6, 7, False, 3),       # "x" is gone
+            get(1, "a", 8, 9, "y", 3, 3),
+        ])
+
+    def test_concurrent_compare_and_swaps_one_wins(self):
+        self.assertLinearizable([
+            put(0, "a", "x", 0, 1, 2),
+            cas(1, "a", "x", "p", 2, 10, True, 4),
+            cas(2, "a", "x", "q", 2, 10, False, 4),
+            get(3, "a", 11, 12, "p", 4, 4),
+        ])
+
+    def test_unknown_compare_and_swap_seen(self):
+        self.assertLinearizable([
+            put(0, "a", "x", 0, 1, 2),
+            cas_unknown(1, "a", "x", "p", 2),
+            get(3, "a", 11, 12, "p", 3, 3),
         ])
 
     def test_unknown_delete(self):
@@ -269,6 +302,27 @@ class RejectsBrokenHistories(unittest.TestCase):
             put_unknown(3, "a", "u", 20),  # called after the second delete returned
             delete(2, "a", 10, 11, 1, 5),
         ], "a delete of an absent key with only a later unknown put")
+
+    def test_lost_update_two_swaps_from_one_value(self):
+        # Both swaps from "x" succeed one after the other: the second must have failed.
+        self.assertIllegal([
+            put(0, "a", "x", 0, 1, 2),
+            cas(1, "a", "x", "p", 2, 3, True, 3),
+            cas(2, "a", "x", "q", 4, 5, True, 4),
+        ], "a lost update")
+
+    def test_swap_failed_although_the_value_matched(self):
+        self.assertIllegal([
+            put(0, "a", "x", 0, 1, 2),
+            cas(1, "a", "x", "p", 2, 3, False, 2),
+        ], "a failed swap whose comparison held")
+
+    def test_unknown_swap_seen_although_its_comparison_never_held(self):
+        self.assertIllegal([
+            put(0, "a", "x", 0, 1, 2),
+            cas_unknown(1, "a", "nope", "p", 2),
+            get(3, "a", 11, 12, "p", 3, 3),
+        ], "an unknown swap that took effect without its comparison holding")
 
     def test_mod_revision_above_header_revision(self):
         self.assertIllegal([

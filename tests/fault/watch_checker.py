@@ -9,8 +9,9 @@ logical stream. Checked here, given the client history (linearizability.Op) of t
   - no gaps: every write of the history that is known to have committed (acknowledged, or seen
     by a read) on a key under the prefix, with a revision in [start_revision, end_revision],
     has its event; end_revision is the last revision the watcher is known to have reached;
-  - every event is a write of the history: a PUT event carries the value of a put of that key
-    (at the put's acknowledged revision, if it was acknowledged), a DELETE event the revision of
+  - every event is a write of the history: a PUT event carries the value of a put or of a
+    compare-and-swap (not one that failed) of that key (at its acknowledged revision, if it was
+    acknowledged), a DELETE event the revision of
     a delete of that key that deleted it (or of a delete whose outcome is unknown);
   - prev_kv (the watch asks for it): a PUT's prev_kv is the key's previous event in the stream
     (None after a DELETE), a DELETE's prev_kv is the previous value; for a key's first event,
@@ -56,17 +57,17 @@ class WatchViolation(Exception):
 
 def committed_writes(history, prefix):
     """{revision: op} of the writes under `prefix` known to have committed, and {(key, value):
-    op} of every put (for matching PUT events)."""
+    op} of every put and compare-and-swap (for matching PUT events)."""
     by_rev = {}
     puts = {}
     seen_mod = {}
     for op in history:
         if not op.key.startswith(prefix):
             continue
-        if op.kind == "put":
+        if op.kind in ("put", "cas"):
             puts[(op.key, op.value)] = op
-            if not op.unknown:
-                by_rev[op.result["rev"]] = op
+            if not op.unknown and op.advances():
+                by_rev[op.revision()] = op
         elif op.kind == "delete" and not op.unknown and op.result["deleted"] > 0:
             by_rev[op.result["header_rev"]] = op
         elif op.kind == "get" and not op.unknown and op.result["value"] is not None:
@@ -141,9 +142,11 @@ def _check_matches_history(ev, by_rev, puts, deletes):
         op = puts.get((ev.key, ev.value))
         if op is None:
             raise WatchViolation("event %r: no client ever put this value" % (ev,))
-        if not op.unknown and op.result["rev"] != ev.mod_rev:
+        if not op.unknown and not op.advances():
+            raise WatchViolation("event %r: its compare-and-swap failed" % (ev,))
+        if not op.unknown and op.revision() != ev.mod_rev:
             raise WatchViolation("event %r: the put was acknowledged at revision %d"
-                                 % (ev, op.result["rev"]))
+                                 % (ev, op.revision()))
         return
     op = by_rev.get(ev.mod_rev)
     if op is not None:
@@ -170,5 +173,5 @@ def _check_prev_kv(ev, previous, puts):
         return
     value, rev = ev.prev
     op = puts.get((ev.key, value))
-    if op is None or rev >= ev.mod_rev or (not op.unknown and op.result["rev"] != rev):
+    if op is None or rev >= ev.mod_rev or (not op.unknown and op.revision() != rev):
         raise WatchViolation("event %r: prev_kv %r is no earlier put of this key" % (ev, ev.prev))

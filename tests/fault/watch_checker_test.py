@@ -103,6 +103,15 @@ class WatchCheckerTest(unittest.TestCase):
             wc.check(rec, history(), "/w/", 2, 5)
         self.assertIn("progress", str(ctx.exception))
 
+    def test_rejects_an_event_of_a_failed_compare_and_swap(self):
+        hist = history() + [Op(3, "cas", "/w/b", 10, 11, "swapped", {"succeeded": False,
+                                                                    "header_rev": 6}, "nope")]
+        rec = good_record()
+        rec.insert(5, E("put", "/w/b", "swapped", 7, ("z", 5), stream=1))
+        with self.assertRaises(wc.WatchViolation) as ctx:
+            wc.check(rec, hist, "/w/", 2, 7)
+        self.assertIn("compare-and-swap failed", str(ctx.exception))
+
     def test_rejects_an_event_outside_the_prefix(self):
         rec = good_record()
         rec.insert(5, E("put", "/other", "o", 6, None))

@@ -1,7 +1,8 @@
 """Concurrent clients and a watcher for the fault tests, recording what they saw.
 
 Clients: `Workload` runs N threads, each with a seeded random.Random (seed, client number), that
-put, get (linearizable) and delete keys of a small set under PREFIX through one member at a time
+put, get (linearizable), compare-and-swap (a txn: if the value is the one this client last saw,
+put a new one) and delete keys of a small set under PREFIX through one member at a time
 (python3-etcd3's generated gRPC stubs, each call with a short deadline). Values are unique:
 "c<client>-<seq>". Every operation is recorded as a linearizability.Op with its call and return
 times (time.monotonic); an operation that fails in any way (deadline, lost connection, no
@@ -30,7 +31,7 @@ PREFIX = "/fault/"
 KEYS = ["%sk%d" % (PREFIX, i) for i in range(5)]
 OP_TIMEOUT_S = 1.0
 MAX_OPS_PER_CLIENT = 20000
-STALL_S = 3.0
+STALL_S = 1.5  # a false alarm only costs a resumption, which is itself under test
 
 
 def _b(s):
@@ -92,6 +93,27 @@ def do_get(ep, recorder, client, key, timeout=OP_TIMEOUT_S):
     return op
 
 
+def do_cas(ep, recorder, client, key, expect, value, timeout=OP_TIMEOUT_S):
+    """A txn: if the key's value is `expect` (None: if the key does not exist), put `value`."""
+    if expect is None:
+        compare = etcdrpc.Compare(result=etcdrpc.Compare.EQUAL, target=etcdrpc.Compare.CREATE,
+                                  key=_b(key), create_revision=0)
+    else:
+        compare = etcdrpc.Compare(result=etcdrpc.Compare.EQUAL, target=etcdrpc.Compare.VALUE,
+                                  key=_b(key), value=_b(expect))
+    request = etcdrpc.TxnRequest(compare=[compare], success=[etcdrpc.RequestOp(
+        request_put=etcdrpc.PutRequest(key=_b(key), value=_b(value)))])
+    op = Op(client, "cas", key, time.monotonic(), value=value, expect=expect)
+    try:
+        resp = ep.kv.Txn(request, timeout)
+        op.ret = time.monotonic()
+        op.result = {"succeeded": resp.succeeded, "header_rev": resp.header.revision}
+    except grpc.RpcError:
+        pass  # unknown: it may have been committed
+    recorder.add(op)
+    return op
+
+
 def do_delete(ep, recorder, client, key, timeout=OP_TIMEOUT_S):
     op = Op(client, "delete", key, time.monotonic())
     try:
@@ -142,6 +164,7 @@ class Workload:
         eps = {}
         try:
             seq = 0
+            last_seen = {}  # key -> the value this client last read or wrote (None: absent)
             while not self._stop.is_set() and seq < MAX_OPS_PER_CLIENT:
                 addr = self.addresses[member]
                 ep = eps.get(addr) or eps.setdefault(addr, Endpoint(addr))
@@ -149,12 +172,23 @@ class Workload:
                 r = rng.random()
                 seq += 1
                 self.counts[client] = seq
-                if r < 0.5:
-                    op = do_put(ep, self.recorder, client, key, "c%d-%d" % (client, seq))
-                elif r < 0.92:
+                value = "c%d-%d" % (client, seq)
+                if r < 0.4:
+                    op = do_put(ep, self.recorder, client, key, value)
+                    if not op.unknown:
+                        last_seen[key] = value
+                elif r < 0.8:
                     op = do_get(ep, self.recorder, client, key)
+                    if op.result is not None:
+                        last_seen[key] = op.result["value"]
+                elif r < 0.92:
+                    op = do_cas(ep, self.recorder, client, key, last_seen.get(key), value)
+                    if not op.unknown and op.result["succeeded"]:
+                        last_seen[key] = value
                 else:
                     op = do_delete(ep, self.recorder, client, key)
+                    if not op.unknown:
+                        last_seen[key] = None
                 if op.unknown:
                     member = (member + 1) % len(self.addresses)
                     self._stop.wait(0.05)  # do not spin on a member that is down
