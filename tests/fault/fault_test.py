@@ -21,11 +21,13 @@ the clients' choices come from the seed; the servers' own timing does not, so a 
 same scenario, not necessarily the same interleaving).
 """
 
+import itertools
 import os
 import random
 import re
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import unittest
@@ -105,25 +107,24 @@ class Scenario:
         time.sleep(seconds)
 
     def current_revision(self):
-        ep = workload.Endpoint(self.addresses[0])
-        try:
-            deadline = time.monotonic() + WAIT_S
-            while True:
+        """The store revision, from a linearizable read through any member that answers (in
+        turn, not from the seeded rng: retries must not shift the scenario's choices)."""
+        deadline = time.monotonic() + WAIT_S
+        for attempt in itertools.count():
+            ep = workload.Endpoint(self.addresses[attempt % len(self.addresses)])
+            try:
                 op = workload.do_get(ep, workload.Recorder(), -1, END_MARKER, timeout=2)
-                if op.result is not None:
-                    return op.result["header_rev"]
-                if time.monotonic() >= deadline:
-                    self.test.fail("no revision from %s within %.0fs" % (ep.address, WAIT_S))
+            finally:
                 ep.close()
-                ep = workload.Endpoint(self.addresses[self.rng.randrange(3)])
-        finally:
-            ep.close()
+            if op.result is not None:
+                return op.result["header_rev"]
+            if time.monotonic() >= deadline:
+                self.test.fail("no revision from any member within %.0fs" % WAIT_S)
 
     def fill(self, count, prefix="/fill/", keys=200, threads=8, value_size=8):
         """Puts `count` values spread over `keys` keys outside the clients' prefix (many
         revisions for a compaction, a log long enough for a snapshot). Bounded: each put has a
         deadline, failures are retried on the next member up to `count` more times."""
-        import threading
         done = [0]
         failures = [0]
         lock = threading.Lock()
