@@ -29,11 +29,12 @@ reads must not see a revision older than an earlier operation's).
      Porcupine's checkSingle: it looks for an order of the key's operations that respects real
      time and the model. The search is bounded by a step budget; running out of it is reported
      as its own outcome (BUDGET), never as a pass and never as a hang.
-Before the search, unknown puts are simplified when values are unique per key (the fault tests
-write "c<client>-<seq>"): a put that nothing can have observed is dropped (linearizing it last is
-always allowed and changes nothing): no read and no watch saw its value, and no delete that
-removed something returned after its call (such a delete observes that the key existed, without
-its value); a put whose value a read saw must have taken effect before that read returned.
+Before the search, unknown puts and compare-and-swaps are simplified when values are unique per
+key (the fault tests write "c<client>-<seq>"): a write that nothing can have observed is dropped
+(linearizing it last is always allowed and changes nothing): no read and no watch saw its value,
+and no delete that removed something and no failed compare-and-swap returned after its call
+(those observe that the key existed, or held another value, without seeing which); a write whose
+value a read saw must have taken effect before that read returned.
 """
 
 import collections
@@ -379,8 +380,8 @@ def _observes_without_value(op):
 
 
 class _UnknownEffectBefore(Op):
-    """An unknown put that was observed: it took effect no later than `ret` (the first read that
-    saw it), with an unknown revision."""
+    """An unknown put or compare-and-swap that a read saw: it took effect no later than `ret`
+    (the first read that saw it), at a revision the model does not pin."""
 
     __slots__ = ()
 
