@@ -27,6 +27,7 @@ import random
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -48,6 +49,7 @@ AFTER_HEAL_ACKS = 50    # acknowledged operations after the heal: the cluster se
 PROGRESS_ACKS = 10      # acknowledged operations the majority must make during a fault
 WAIT_S = 20.0           # bound of every wait for progress, leaders and catch-up
 END_MARKER = workload.PREFIX + "zz-end"
+MIXED_ROUNDS = 4        # faults in a row in test_mixed_faults
 DEFRAG_STARTED = re.compile(r"starting (to )?defragment")
 
 
@@ -258,6 +260,12 @@ class FaultTest(cluster.ClusterTestCase):
                             "stream never ended: it was not cut off")
         res = lin.check(history)
         sc.note("linearizability: %s %s" % (res.outcome, res.reason))
+        if not res.ok:
+            path = os.path.join(tempfile.gettempdir(), "dolmen-fault-history-%s-%s.json"
+                                % (SEED, sc.name))
+            lin.save(history, path)
+            sc.note("history saved to %s (check it again: %s %s %s)"
+                    % (path, sys.executable, os.path.join(HERE, "linearizability.py"), path))
         self.assertEqual(res.outcome, lin.OK, "history not linearizable:\n" + res.explain())
         self._checker_rejects_a_stale_read(sc, history)
         try:
@@ -537,6 +545,38 @@ class FaultTest(cluster.ClusterTestCase):
         def fault(sc):
             self._slow_disk(sc, sc.cluster.wait_leader(timeout=WAIT_S), "leader")
         self.run_scenario("slow_disk_leader", fault, prepare=self._choose_leader)
+
+    # -- several faults in a row ---------------------------------------------------------------
+
+    def test_mixed_faults(self):
+        """Several seeded faults in a row on seeded members, each healed before the next: finds
+        what one fault at a time does not (a member rejoining after another was cut off)."""
+        kinds = ["isolate", "kill9", "sigstop"]
+        if cluster.CONFIG.server == "dolmen":
+            kinds.append("slow_disk")
+
+        def fault(sc):
+            c = sc.cluster
+            for round_no in range(MIXED_ROUNDS):
+                kind = sc.rng.choice(kinds)
+                victim = sc.rng.choice(c.members)
+                hold = sc.rng.uniform(0.3, 1.5)
+                sc.note("round %d: %s %s for %.1fs" % (round_no, kind, victim.name, hold))
+                if kind == "isolate":
+                    sc.net.isolate(victim.index)
+                elif kind == "kill9":
+                    sc.expect_resumption = sc.expect_resumption or victim is sc.victim
+                    victim.kill9()
+                elif kind == "sigstop":
+                    victim.sigstop()
+                else:
+                    victim.set_sync_delay_ms(sc.rng.choice([500, 1000, 2000]))
+                sc.hold(hold)
+                sc.wait_acks(PROGRESS_ACKS, "round %d (%s %s): the others"
+                             % (round_no, kind, victim.name), timeout=WAIT_S + 2)
+                sc.heal_all()
+                c.wait_healthy(timeout=30)
+        self.run_scenario("mixed_faults", fault, snapshot_count=200, prepare=self._choose_any)
 
 
 def main():

@@ -165,57 +165,71 @@ def check_revisions(history):
 
 # -- 2. per-key search ------------------------------------------------------------------------
 
+INITIAL_STATE = (None, None, 0, None, None)
+_NO_BOUND = float("inf")
+
+
 def _step(state, op):
-    """The model: returns the next state, or None if `op` cannot happen in `state`."""
-    value, mod_rev, floor = state
+    """The model: returns the next state, or None if `op` cannot happen in `state`.
+
+    state = (value, mod_revision, floor, lo, hi). value None: the key is absent. mod_revision
+    None with a value: set by a write whose revision r is unknown; then lo < r <= hi, where lo is
+    the floor when it took effect and hi the lowest header revision of the reads linearized
+    since (they saw it, so it was at or below their revision). floor: the highest revision the
+    linearization has reached."""
+    value, mod_rev, floor, lo, hi = state
     if op.unknown:
         if op.kind == "put":
-            return (op.value, None, floor)
+            return (op.value, None, floor, floor, _NO_BOUND)
         if op.kind == "cas":
             # Taking effect now: only if the comparison holds now (if it does not, "never"
             # is the same as linearizing it last).
-            return (op.value, None, floor) if value == op.expect else state
+            if value != op.expect:
+                return state
+            return (op.value, None, floor, floor, _NO_BOUND)
         if op.kind == "delete":
-            return (None, None, floor)
+            return (None, None, floor, None, None)
         return state  # an unknown read tells nothing
     res = op.result
     if op.kind == "put":
         if res["rev"] <= floor:
             return None
-        return (op.value, res["rev"], res["rev"])
+        return (op.value, res["rev"], res["rev"], None, None)
     if op.kind == "get":
         h = res["header_rev"]
         if h < floor:
             return None
         if res["value"] is None:
-            return (None, None, h) if value is None else None
+            return (None, None, h, None, None) if value is None else None
         if value != res["value"]:
             return None
         if mod_rev is None:
-            # set by an unknown write: it happened after `floor` and no later than this read
-            if not floor < res["mod_rev"] <= h:
+            # set by an unknown write: now its revision is known, within its bounds
+            if not lo < res["mod_rev"] <= min(hi, h):
                 return None
         elif mod_rev != res["mod_rev"]:
             return None
-        return (value, res["mod_rev"], h)
+        return (value, res["mod_rev"], h, None, None)
     if op.kind == "cas":
         h = res["header_rev"]
         if res["succeeded"]:
             if value != op.expect or h <= floor:
                 return None
-            return (op.value, h, h)
+            return (op.value, h, h, None, None)
         if value == op.expect or h < floor:
             return None
-        return (value, mod_rev, h)
+        if mod_rev is None and value is not None:
+            return (value, None, h, lo, min(hi, h))  # it saw the unknown write: r <= h
+        return (value, mod_rev, h, None, None)
     if op.kind == "delete":
         h = res["header_rev"]
         if res["deleted"] > 0:
             if value is None or h <= floor:
                 return None
-            return (None, None, h)
+            return (None, None, h, None, None)
         if value is not None or h < floor:
             return None
-        return (None, None, h)
+        return (None, None, h, None, None)
     raise ValueError("unknown operation kind %r" % op.kind)
 
 
@@ -272,7 +286,7 @@ def _unlift(node):
         node.next.prev = node
 
 
-def check_key(ops, initial=(None, None, 0), budget=DEFAULT_STEP_BUDGET):
+def check_key(ops, initial=INITIAL_STATE, budget=DEFAULT_STEP_BUDGET):
     """Wing & Gong / Lowe over the operations of one key. Returns a Result."""
     for i, op in enumerate(ops):
         op.id = i
@@ -320,7 +334,7 @@ def check_key(ops, initial=(None, None, 0), budget=DEFAULT_STEP_BUDGET):
 
 def _stuck_reason(ops, stuck_at):
     op, state = stuck_at
-    value, mod_rev, floor = state
+    value, mod_rev, floor = state[:3]
     return ("key %r: no linearization; the longest prefix found (state value=%r mod_revision=%s "
             "revision=%d) cannot be extended to %r" % (op.key, value, mod_rev, floor, op))
 
@@ -426,3 +440,30 @@ def summarize(history):
     return ", ".join("%s %s: %d" % (k, s, n) for (k, s), n in sorted(c.items())) + \
         " (%d swaps succeeded)" % swapped
 
+
+# -- saved histories ---------------------------------------------------------------------------
+
+def save(history, path):
+    """Writes a history as JSON (one object per operation), for `python3 linearizability.py
+    PATH` to check again, e.g. with a changed checker."""
+    import json
+    with open(path, "w") as f:
+        json.dump([{"client": op.client, "kind": op.kind, "key": op.key, "value": op.value,
+                    "expect": op.expect, "call": op.call, "ret": op.ret, "result": op.result}
+                   for op in history], f, indent=0)
+
+
+def load(path):
+    import json
+    with open(path) as f:
+        return [Op(d["client"], d["kind"], d["key"], d["call"], d["ret"], d["value"],
+                   d["result"], d["expect"]) for d in json.load(f)]
+
+
+if __name__ == "__main__":
+    import sys
+    if len(sys.argv) != 2:
+        sys.exit("usage: linearizability.py HISTORY.json (as saved by a failed fault test)")
+    result = check(load(sys.argv[1]))
+    print(result.explain())
+    sys.exit(0 if result.ok else 1)

@@ -141,6 +141,17 @@ class AcceptsValidHistories(unittest.TestCase):
             get(3, "a", 11, 12, "p", 3, 3),
         ])
 
+    def test_unknown_put_seen_by_a_failed_swap_then_read(self):
+        # Found by the fault tests (seed 954324532, slow_disk_leader): a failed swap at revision
+        # 70 between an unknown put (at 70) and the read that saw it. The swap raised the
+        # model's floor to 70 and the read's mod_revision 70 was taken for a write below it.
+        self.assertLinearizable([
+            put(1, "a", "x", 0, 1, 68),
+            put_unknown(3, "a", "u", 2),
+            cas(1, "a", "x", "y", 10, 11, False, 70),
+            get(1, "a", 12, 13, "u", 70, 70),
+        ])
+
     def test_unknown_delete(self):
         self.assertLinearizable([
             put(1, "a", "x", 0, 1, 2),
@@ -324,11 +335,35 @@ class RejectsBrokenHistories(unittest.TestCase):
             get(3, "a", 11, 12, "p", 3, 3),
         ], "an unknown swap that took effect without its comparison holding")
 
+    def test_unknown_put_below_a_swap_that_saw_it(self):
+        # The failed swap at 69 saw the unknown put (else "x" would still be there and it would
+        # have succeeded), so the put is at or below 69: a read at mod_revision 70 is wrong.
+        self.assertIllegal([
+            put(1, "a", "x", 0, 1, 68),
+            put_unknown(3, "a", "u", 2),
+            cas(1, "a", "x", "y", 10, 11, False, 69),
+            get(1, "a", 12, 13, "u", 70, 70),
+        ], "an unknown put above the revision of a swap that saw it")
+
     def test_mod_revision_above_header_revision(self):
         self.assertIllegal([
             put(1, "a", "x", 0, 1, 2),
             get(2, "a", 2, 3, "x", 2, 1),
         ], "a read from the future")
+
+
+class SavedHistories(unittest.TestCase):
+    def test_save_and_load_keep_the_verdict(self):
+        import tempfile
+        broken = [put(1, "a", "x", 0, 1, 2), cas_unknown(2, "a", "x", "y", 1.5),
+                  delete(3, "a", 3, 4, 1, 4), get(2, "a", 5, 6, None, 0, 4),
+                  get(2, "a", 7, 8, "x", 2, 4)]
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "h.json")
+            lin.save(broken, path)
+            loaded = lin.load(path)
+        self.assertEqual([repr(op) for op in loaded], [repr(op) for op in broken])
+        self.assertEqual(lin.check(loaded).outcome, lin.ILLEGAL)
 
 
 class Bounds(unittest.TestCase):
