@@ -409,6 +409,12 @@ class FaultTest(cluster.ClusterTestCase):
         def fault(sc):
             victim = sc.victim
             rev = sc.current_revision()
+            # The watcher (on the victim) must be past the compaction before its stream is cut,
+            # or it could only resume below the compacted revision (etcd cancels such a watch).
+            deadline = time.monotonic() + WAIT_S
+            while sc.watcher.reached() < rev:
+                self.assertLess(time.monotonic(), deadline, "the watcher did not reach %d" % rev)
+                time.sleep(0.01)
             # Compact through another member so the request itself survives the kill.
             via = sc.cluster.others(victim)[0]
             proc = subprocess.Popen(
