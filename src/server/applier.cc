@@ -351,6 +351,7 @@ ApplyResult Applier::Apply(const internal::InternalRequest& request) {
       out.status = result.status();
     }
   };
+  if (RefusedAsCorrupt(request, &out)) return out;
   switch (request.request_case()) {
     case internal::InternalRequest::kPut:
       ApplyWithQuota(QuotaCost(request.put()), &out, [&] { take(Put(request.put())); });
@@ -427,7 +428,19 @@ Result<etcdserverpb::CompactionResponse> Applier::Compact(
     out.mutable_header()->set_revision(store_->CurrentRevision().value());
     return out;
   }
+  // The compaction hash (etcd 3.6): the store at the compaction revision, taken with the
+  // previous compact revision, before compacting makes that revision unhashable. Out of range
+  // revisions are left to Compact to refuse.
+  std::optional<KvHash> compaction_hash;
+  if (compaction_hashes_ != nullptr) {
+    auto h = store_->HashKv(Revision(request.revision()));
+    if (h.ok()) {
+      compaction_hash =
+          KvHash{h->hash, h->compact_revision, h->hash_revision, store_->CurrentRevision()};
+    }
+  }
   Status s = store_->Compact(Revision(request.revision()));
+  if (s.ok() && compaction_hash) compaction_hashes_->Record(*compaction_hash);
   if (!s.ok()) {
     if (s.code() != Code::kCompacted && s.code() != Code::kFutureRevision) storage_failed_ = true;
     return s;
@@ -444,6 +457,23 @@ namespace dolmen::server {
 namespace {
 Status NoSpace() { return {Code::kNoSpace, "mvcc: database space exceeded"}; }
 }  // namespace
+
+bool Applier::RefusedAsCorrupt(const internal::InternalRequest& request, ApplyResult* out) const {
+  if (alarms_ == nullptr || !alarms_->Active(etcdserverpb::CORRUPT)) return false;
+  switch (request.request_case()) {
+    case internal::InternalRequest::kPut:
+    case internal::InternalRequest::kDeleteRange:
+    case internal::InternalRequest::kTxn:
+    case internal::InternalRequest::kCompaction:
+    case internal::InternalRequest::kLeaseGrant:
+    case internal::InternalRequest::kLeaseRevoke:
+      // src/api maps kCorruption to DATA_LOSS "etcdserver: " + message: etcd's ErrGRPCCorrupt.
+      out->status = Corruption("corrupt cluster");
+      return true;
+    default:
+      return false;
+  }
+}
 
 void Applier::ApplyWithQuota(uint64_t cost, ApplyResult* out, const std::function<void()>& apply) {
   if (cost > 0 && alarms_ != nullptr && alarms_->Active(etcdserverpb::NOSPACE)) {
