@@ -104,6 +104,8 @@ void Server::RaiseCorruptAlarm(MemberId member) {
   for (const auto& m : alarms_->Get(etcdserverpb::CORRUPT)) {
     if (m.memberid() == member.value()) return;  // already raised: nothing to propose
   }
+  Log("raising the CORRUPT alarm for member " + MemberHex(member) +
+      (member.value() == 0 ? " (the whole cluster)" : ""));
   internal::InternalRequest request;
   auto* alarm = request.mutable_alarm();
   alarm->set_action(etcdserverpb::AlarmRequest::ACTIVATE);

@@ -139,6 +139,7 @@ class CorruptionMonitor {
     // linearizableReadNotify); an error after the deadline.
     std::function<Status(std::chrono::milliseconds)> read_barrier;
     const CompactionHashes* compaction_hashes = nullptr;
+    // Raises the CORRUPT alarm naming the member (which logs it, unless it is active).
     std::function<void(MemberId)> raise_alarm;
     CheckLog log;
   };
