@@ -1,5 +1,6 @@
 #include "server/applier.h"
 
+#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
@@ -456,6 +457,21 @@ namespace dolmen::server {
 
 namespace {
 Status NoSpace() { return {Code::kNoSpace, "mvcc: database space exceeded"}; }
+
+bool IsActive(const AlarmStore& alarms, MemberId member, etcdserverpb::AlarmType type) {
+  for (const auto& m : alarms.Get(type)) {
+    if (m.memberid() == member.value()) return true;
+  }
+  return false;
+}
+
+// Every member logs an alarm that changes, as etcd's "alarm raised" / "alarm disarmed": the
+// operator of any member sees which alarm, for which member.
+void LogAlarm(const char* what, const etcdserverpb::AlarmMember& m) {
+  std::fprintf(stderr, "dolmen: alarm %s %s for member %llx\n",
+               etcdserverpb::AlarmType_Name(m.alarm()).c_str(), what,
+               static_cast<unsigned long long>(m.memberid()));
+}
 }  // namespace
 
 bool Applier::RefusedAsCorrupt(const internal::InternalRequest& request, ApplyResult* out) const {
@@ -506,11 +522,13 @@ Result<etcdserverpb::AlarmResponse> Applier::Alarm(const etcdserverpb::AlarmRequ
         storage_failed_ = true;
         return txn.status();
       }
+      const bool was_active = IsActive(*alarms_, member, request.alarm());
       auto m = alarms_->Activate(member, request.alarm(), *txn);
       if (!m.ok()) {
         storage_failed_ = true;
         return m.status();
       }
+      if (!was_active) LogAlarm("raised", *m);
       *response.add_alarms() = *m;
       break;
     }
@@ -525,7 +543,10 @@ Result<etcdserverpb::AlarmResponse> Applier::Alarm(const etcdserverpb::AlarmRequ
         storage_failed_ = true;
         return m.status();
       }
-      if (*m) *response.add_alarms() = **m;
+      if (*m) {
+        LogAlarm("disarmed", **m);
+        *response.add_alarms() = **m;
+      }
       break;
     }
     default:
