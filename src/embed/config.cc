@@ -120,6 +120,26 @@ void RegisterFlags(FlagSet* f, Config* c) {
            if (ms > 0) c->watch_progress_notify_interval_ms = std::max<int64_t>(ms, 100);
            return OkStatus();
          });
+  f->AddBool("experimental-initial-corrupt-check", &c->experimental_initial_corrupt_check,
+             "Enable to check data corruption before serving any client/peer traffic.");
+  f->Add("experimental-corrupt-check-time", "0s",
+         "Duration of time between cluster corruption check passes.", [c](const std::string& v) {
+           ASSIGN_OR_RETURN(int64_t ms, ParseGoDurationMs(v));
+           if (ms < 0) return InvalidArgument("must not be negative");
+           c->experimental_corrupt_check_time_ms = ms;
+           return OkStatus();
+         });
+  f->AddBool("experimental-compact-hash-check-enabled", &c->experimental_compact_hash_check_enabled,
+             "Enable leader to periodically check followers compaction hashes.");
+  f->Add("experimental-compact-hash-check-time", "1m0s",
+         "Duration of time between leader checks followers compaction hashes.",
+         [c](const std::string& v) {
+           ASSIGN_OR_RETURN(int64_t ms, ParseGoDurationMs(v));
+           // etcd refuses a non-positive interval.
+           if (ms <= 0) return InvalidArgument("must be positive");
+           c->experimental_compact_hash_check_time_ms = ms;
+           return OkStatus();
+         });
   f->AddBool("strict-reconfig-check", &c->strict_reconfig_check,
              "Reject reconfiguration requests that would cause quorum loss.");
   f->AddBool("enable-v2", &c->enable_v2, "Accept etcd V2 client requests (not served).");
@@ -226,6 +246,11 @@ server::ServerConfig ToServerConfig(const Config& c) {
   s.initial_cluster = c.initial_members;
   s.initial_cluster_existing = c.initial_cluster_state == "existing";
   s.strict_reconfig_check = c.strict_reconfig_check;
+  s.initial_corrupt_check = c.experimental_initial_corrupt_check;
+  s.corrupt_check_interval = std::chrono::milliseconds(c.experimental_corrupt_check_time_ms);
+  s.compact_hash_check_enabled = c.experimental_compact_hash_check_enabled;
+  s.compact_hash_check_interval =
+      std::chrono::milliseconds(c.experimental_compact_hash_check_time_ms);
   s.driver.tick_interval = std::chrono::milliseconds(c.heartbeat_interval_ms);
   // etcd's --snapshot-count: committed entries between two snapshots (our checkpoints).
   if (c.snapshot_count > 0) s.driver.checkpoint_entries = c.snapshot_count;

@@ -38,6 +38,11 @@ struct Config {
   int64_t backend_batch_limit = 0;
   // --experimental-watch-progress-notify-interval, already adjusted as etcd does.
   int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
+  // Corruption detection (docs/corruption.md), etcd's experimental flags.
+  bool experimental_initial_corrupt_check = false;
+  int64_t experimental_corrupt_check_time_ms = 0;  // 0: off
+  bool experimental_compact_hash_check_enabled = false;
+  int64_t experimental_compact_hash_check_time_ms = 60 * 1000;
   bool strict_reconfig_check = true;
   bool enable_v2 = false;
   std::string logger = "zap";

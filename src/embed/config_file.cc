@@ -61,8 +61,6 @@ const std::map<std::string, EtcdOnlyKey>& EtcdOnlyKeys() {
       {"backend-batch-interval", {"0", false}},
       {"backend-batch-limit", {"0", false}},
       {"unsafe-no-fsync", {"false", false}},
-      {"experimental-initial-corrupt-check", {"false", false}},
-      {"experimental-corrupt-check-time", {"0", false}},
       {"experimental-enable-v2v3", {"", true}},
       {"experimental-enable-lease-checkpoint", {"false", false}},
       {"experimental-enable-lease-checkpoint-persist", {"false", false}},
@@ -143,7 +141,11 @@ class Loader {
       if (value.IsNull()) return OkStatus();  // etcd keeps the default
       ASSIGN_OR_RETURN(std::string text, Text(key, value, lower == "log-outputs"));
       // A Go time.Duration in JSON is integer nanoseconds; the flag takes Go's duration text.
-      if (lower == "experimental-watch-progress-notify-interval") text += "ns";
+      if (lower == "experimental-watch-progress-notify-interval" ||
+          lower == "experimental-corrupt-check-time" ||
+          lower == "experimental-compact-hash-check-time") {
+        text += "ns";
+      }
       return flags_->SetFrom(lower, text, "key \"" + key + "\" (" + Where(key_node) + ")");
     }
     auto it = EtcdOnlyKeys().find(lower);

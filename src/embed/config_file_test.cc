@@ -59,6 +59,10 @@ Heartbeat-Interval: 50
 election-timeout: 500
 experimental-watch-progress-notify-interval: 2000000000
 initial-cluster: infra1=http://127.0.0.1:2380
+experimental-initial-corrupt-check: true
+experimental-corrupt-check-time: 3000000000
+experimental-compact-hash-check-enabled: true
+experimental-compact-hash-check-time: 500000000
 )",
                   &c);
   ASSERT_TRUE(s.ok()) << s.message();
@@ -66,6 +70,10 @@ initial-cluster: infra1=http://127.0.0.1:2380
   EXPECT_EQ(c.listen_client.size(), 2u);
   EXPECT_EQ(c.heartbeat_interval_ms, 50u);  // keys match case-insensitively, as in etcd
   EXPECT_EQ(c.watch_progress_notify_interval_ms, 2000);  // nanoseconds, as etcd's JSON
+  EXPECT_TRUE(c.experimental_initial_corrupt_check);
+  EXPECT_EQ(c.experimental_corrupt_check_time_ms, 3000);
+  EXPECT_TRUE(c.experimental_compact_hash_check_enabled);
+  EXPECT_EQ(c.experimental_compact_hash_check_time_ms, 500);
 }
 
 TEST(ConfigFileTest, UnknownKeyIsRefusedWithItsLine) {

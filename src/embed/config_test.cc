@@ -108,6 +108,56 @@ TEST(ConfigTest, BackendBatchFlagsSetTheDriversBackendCommits) {
   EXPECT_EQ(s2.message(), "--backend-batch-limit must not be negative");
 }
 
+// etcd's corruption-check flags (docs/corruption.md), their defaults and ETCD_* variables.
+TEST(ConfigTest, CorruptCheckFlagsAsEtcd) {
+  {
+    Config c;
+    ASSERT_TRUE(ParseAndValidate({}, &c).ok());
+    server::ServerConfig s = ToServerConfig(c);
+    EXPECT_FALSE(s.initial_corrupt_check);
+    EXPECT_EQ(s.corrupt_check_interval.count(), 0);  // off
+    EXPECT_FALSE(s.compact_hash_check_enabled);
+    EXPECT_EQ(s.compact_hash_check_interval.count(), 60000);
+  }
+  {
+    Config c;
+    ASSERT_TRUE(ParseAndValidate(
+                    {"--experimental-initial-corrupt-check", "--experimental-corrupt-check-time",
+                     "2m30s", "--experimental-compact-hash-check-enabled=true",
+                     "--experimental-compact-hash-check-time", "1.5s"},
+                    &c)
+                    .ok());
+    server::ServerConfig s = ToServerConfig(c);
+    EXPECT_TRUE(s.initial_corrupt_check);
+    EXPECT_EQ(s.corrupt_check_interval.count(), 150000);
+    EXPECT_TRUE(s.compact_hash_check_enabled);
+    EXPECT_EQ(s.compact_hash_check_interval.count(), 1500);
+  }
+  {
+    Config c;
+    FlagSet flags;
+    RegisterFlags(&flags, &c);
+    const char* argv[] = {"dolmen"};
+    std::vector<std::string> warnings;
+    ASSERT_TRUE(flags
+                    .Parse(1, argv,
+                           {"ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK=true",
+                            "ETCD_EXPERIMENTAL_CORRUPT_CHECK_TIME=5s"},
+                           &warnings)
+                    .ok());
+    EXPECT_TRUE(c.experimental_initial_corrupt_check);
+    EXPECT_EQ(c.experimental_corrupt_check_time_ms, 5000);
+    EXPECT_TRUE(warnings.empty());
+  }
+  Config c;
+  EXPECT_EQ(ParseAndValidate({"--experimental-corrupt-check-time", "-1s"}, &c).message(),
+            "invalid value \"-1s\" for flag -experimental-corrupt-check-time: must not be "
+            "negative");
+  EXPECT_EQ(ParseAndValidate({"--experimental-compact-hash-check-time", "0s"}, &c).message(),
+            "invalid value \"0s\" for flag -experimental-compact-hash-check-time: must be "
+            "positive");
+}
+
 TEST(ConfigTest, UnixPeerUrlsAsEtcdTakesThem) {
   Config c;
   Status s = ParseAndValidate(

@@ -217,6 +217,13 @@ int RunMember(const Config& config) {
     return 1;
   }
   for (const auto& u : config.listen_peer) Log("serving peer traffic on " + u.text);
+  // etcd's --experimental-initial-corrupt-check: compare with the peers before serving.
+  if (Status s = member->CheckInitialHashKv(); !s.ok()) {
+    Log("initial corruption check failed, refusing to start: " + s.message());
+    member->Stop();
+    peers.Stop();
+    return 1;
+  }
   member->Start();
   // From the start of the driver loop: joining a cluster may take long, and the loop must be
   // healthy meanwhile too.

@@ -29,6 +29,7 @@ Status PeerLink::Start(transport::Options options) {
   image_writer_ = std::thread([this] { RunImageWriter(); });
   server_->SetPeerSender(this);
   server_->SetLeaderClient(this);
+  server_->SetPeerHasher(this);
   SetPeers(server_->membership().List());
   return OkStatus();
 }
@@ -212,6 +213,29 @@ Result<std::vector<internal::Member>> PeerLink::MemberPromote(MemberId leader, M
   std::vector<internal::Member> out;
   for (const MemberInfo& info : members) out.push_back(ToMember(info));
   return out;
+}
+
+Result<transport::Handler::HashKv> PeerLink::ServeHashKv(int64_t revision) {
+  ASSIGN_OR_RETURN(server::KvHash h, server_->ServeHashKv(Revision(revision)));
+  HashKv out;
+  out.member = server_->member_id();
+  out.hash = h.hash;
+  out.compact_revision = h.compact_revision.value();
+  out.hash_revision = h.hash_revision.value();
+  out.revision = h.revision.value();
+  return out;
+}
+
+Result<server::KvHash> PeerLink::PeerHashKv(MemberId peer, Revision revision,
+                                            server::Deadline deadline) {
+  ASSIGN_OR_RETURN(HashKv h, transport_->PeerHashKv(peer, revision.value(), deadline));
+  if (h.member != peer) {
+    return Status(Code::kFailedPrecondition, "asked member " + server::MemberHex(peer) +
+                                                 " for its hash, member " +
+                                                 server::MemberHex(h.member) + " answered");
+  }
+  return server::KvHash{h.hash, Revision(h.compact_revision), Revision(h.hash_revision),
+                        Revision(h.revision)};
 }
 
 }  // namespace dolmen::embed

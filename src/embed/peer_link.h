@@ -21,6 +21,7 @@ namespace dolmen::embed {
 
 class PeerLink final : public server::PeerSender,
                        public server::LeaderClient,
+                       public server::PeerHasher,
                        public transport::Handler {
  public:
   // `on_removed` is called (from a transport thread) when a peer says we were removed.
@@ -45,6 +46,12 @@ class PeerLink final : public server::PeerSender,
   Result<int64_t> ServeLeaseRenew(int64_t lease_id, Deadline deadline) override;
   Result<LeaseTtl> ServeLeaseTimeToLive(int64_t lease_id, bool keys, Deadline deadline) override;
   Result<std::vector<MemberInfo>> ServePromoteMember(MemberId learner, Deadline deadline) override;
+  // A peer's corruption check asks for our hash.
+  Result<HashKv> ServeHashKv(int64_t revision) override;
+
+  // server::PeerHasher (the corruption checks): a peer's hash.
+  Result<server::KvHash> PeerHashKv(MemberId peer, Revision revision,
+                                    server::Deadline deadline) override;
 
   // server::LeaderClient (the server's forwarding threads): requests sent to the leader.
   Result<int64_t> LeaseRenew(MemberId leader, LeaseId id, server::Deadline deadline) override;

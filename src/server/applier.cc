@@ -1,5 +1,6 @@
 #include "server/applier.h"
 
+#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
@@ -351,6 +352,7 @@ ApplyResult Applier::Apply(const internal::InternalRequest& request) {
       out.status = result.status();
     }
   };
+  if (RefusedAsCorrupt(request, &out)) return out;
   switch (request.request_case()) {
     case internal::InternalRequest::kPut:
       ApplyWithQuota(QuotaCost(request.put()), &out, [&] { take(Put(request.put())); });
@@ -427,7 +429,19 @@ Result<etcdserverpb::CompactionResponse> Applier::Compact(
     out.mutable_header()->set_revision(store_->CurrentRevision().value());
     return out;
   }
+  // The compaction hash (etcd 3.6): the store at the compaction revision, taken with the
+  // previous compact revision, before compacting makes that revision unhashable. Out of range
+  // revisions are left to Compact to refuse.
+  std::optional<KvHash> compaction_hash;
+  if (compaction_hashes_ != nullptr) {
+    auto h = store_->HashKv(Revision(request.revision()));
+    if (h.ok()) {
+      compaction_hash =
+          KvHash{h->hash, h->compact_revision, h->hash_revision, store_->CurrentRevision()};
+    }
+  }
   Status s = store_->Compact(Revision(request.revision()));
+  if (s.ok() && compaction_hash) compaction_hashes_->Record(*compaction_hash);
   if (!s.ok()) {
     if (s.code() != Code::kCompacted && s.code() != Code::kFutureRevision) storage_failed_ = true;
     return s;
@@ -443,7 +457,39 @@ namespace dolmen::server {
 
 namespace {
 Status NoSpace() { return {Code::kNoSpace, "mvcc: database space exceeded"}; }
+
+bool IsActive(const AlarmStore& alarms, MemberId member, etcdserverpb::AlarmType type) {
+  for (const auto& m : alarms.Get(type)) {
+    if (m.memberid() == member.value()) return true;
+  }
+  return false;
+}
+
+// Every member logs an alarm that changes, as etcd's "alarm raised" / "alarm disarmed": the
+// operator of any member sees which alarm, for which member.
+void LogAlarm(const char* what, const etcdserverpb::AlarmMember& m) {
+  std::fprintf(stderr, "dolmen: alarm %s %s for member %llx\n",
+               etcdserverpb::AlarmType_Name(m.alarm()).c_str(), what,
+               static_cast<unsigned long long>(m.memberid()));
+}
 }  // namespace
+
+bool Applier::RefusedAsCorrupt(const internal::InternalRequest& request, ApplyResult* out) const {
+  if (alarms_ == nullptr || !alarms_->Active(etcdserverpb::CORRUPT)) return false;
+  switch (request.request_case()) {
+    case internal::InternalRequest::kPut:
+    case internal::InternalRequest::kDeleteRange:
+    case internal::InternalRequest::kTxn:
+    case internal::InternalRequest::kCompaction:
+    case internal::InternalRequest::kLeaseGrant:
+    case internal::InternalRequest::kLeaseRevoke:
+      // src/api maps kCorruption to DATA_LOSS "etcdserver: " + message: etcd's ErrGRPCCorrupt.
+      out->status = Corruption("corrupt cluster");
+      return true;
+    default:
+      return false;
+  }
+}
 
 void Applier::ApplyWithQuota(uint64_t cost, ApplyResult* out, const std::function<void()>& apply) {
   if (cost > 0 && alarms_ != nullptr && alarms_->Active(etcdserverpb::NOSPACE)) {
@@ -476,11 +522,13 @@ Result<etcdserverpb::AlarmResponse> Applier::Alarm(const etcdserverpb::AlarmRequ
         storage_failed_ = true;
         return txn.status();
       }
+      const bool was_active = IsActive(*alarms_, member, request.alarm());
       auto m = alarms_->Activate(member, request.alarm(), *txn);
       if (!m.ok()) {
         storage_failed_ = true;
         return m.status();
       }
+      if (!was_active) LogAlarm("raised", *m);
       *response.add_alarms() = *m;
       break;
     }
@@ -495,7 +543,10 @@ Result<etcdserverpb::AlarmResponse> Applier::Alarm(const etcdserverpb::AlarmRequ
         storage_failed_ = true;
         return m.status();
       }
-      if (*m) *response.add_alarms() = **m;
+      if (*m) {
+        LogAlarm("disarmed", **m);
+        *response.add_alarms() = **m;
+      }
       break;
     }
     default:

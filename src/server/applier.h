@@ -13,6 +13,7 @@
 #include "lease/lessor.h"
 #include "mvcc/store.h"
 #include "server/alarm_store.h"
+#include "server/corruption_check.h"
 #include "server/quota.h"
 
 namespace dolmen::server {
@@ -55,6 +56,10 @@ class Applier {
     quota_exceeded_ = std::move(exceeded);
   }
 
+  // Before the first Apply, with the compaction hash check on: each compaction first records
+  // the store's hash at the compaction revision here (docs/corruption.md).
+  void set_compaction_hashes(CompactionHashes* hashes) { compaction_hashes_ = hashes; }
+
   // When set, every change applied is appended here (in revision order) for watchers.
   void set_event_sink(std::vector<mvcc::Event>* sink) { event_sink_ = sink; }
 
@@ -78,6 +83,11 @@ class Applier {
       const etcdserverpb::DeleteRangeRequest& request);
   Result<etcdserverpb::CompactionResponse> Compact(const etcdserverpb::CompactionRequest& request);
   Result<etcdserverpb::AlarmResponse> Alarm(const etcdserverpb::AlarmRequest& request);
+  // etcd's corrupt applier: with a CORRUPT alarm active, the requests that change the store or
+  // leases (put, delete, txn through the log, compaction, lease grant and revoke) fail with
+  // "corrupt cluster" and change nothing. Alarms and membership still apply; reads, which
+  // need no log entry, are still served.
+  bool RefusedAsCorrupt(const internal::InternalRequest& request, ApplyResult* out) const;
   // The NOSPACE gate around a request that adds data (cost > 0): refused while the alarm is
   // active; otherwise applied by `apply`, and answered kNoSpace if it did not fit.
   void ApplyWithQuota(uint64_t cost, ApplyResult* out, const std::function<void()>& apply);
@@ -89,6 +99,7 @@ class Applier {
   AlarmStore* alarms_ = nullptr;
   const Quota* quota_ = nullptr;
   std::function<void()> quota_exceeded_;
+  CompactionHashes* compaction_hashes_ = nullptr;
   bool storage_failed_ = false;
 };
 

@@ -84,6 +84,10 @@ Status Server::OpenMaintenance() {
         std::to_string(kMaxRecommendedQuotaBytes));
   }
   applier_->set_alarms(alarms_.get(), quota_.get(), [this] { RaiseNoSpaceAlarm(); });
+  if (config_.compact_hash_check_enabled) {
+    compaction_hashes_ = std::make_unique<CompactionHashes>();
+    applier_->set_compaction_hashes(compaction_hashes_.get());
+  }
 
   const std::string member_dir = config_.data_dir + "/member";
   auto names = config_.fs->ListDir(member_dir);

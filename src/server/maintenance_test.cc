@@ -31,7 +31,8 @@ class MaintenanceTest : public ::testing::Test {
  protected:
   std::unique_ptr<Server> Open(const std::string& dir, uint64_t quota_bytes = 0,
                                io::FileSystem* fs = io::PosixFileSystem(),
-                               DiskGuardOptions disk_guard = {}) {
+                               DiskGuardOptions disk_guard = {},
+                               const std::function<void(ServerConfig*)>& tweak = nullptr) {
     ServerConfig c;
     c.name = "t";
     c.data_dir = dir;
@@ -47,6 +48,7 @@ class MaintenanceTest : public ::testing::Test {
     c.open_backend = [](const std::string& path, const backend::Options& options) {
       return backend::OpenLmdb(path, options);
     };
+    if (tweak) tweak(&c);
     auto s = Server::Open(std::move(c));
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     if (!s.ok()) return nullptr;
@@ -128,6 +130,111 @@ TEST_F(MaintenanceTest, NoSpaceAlarmCapsWritesUntilDisarmedAndSurvivesRestart) {
   EXPECT_EQ(again->alarms_size(), 0);  // nothing left to disarm
   EXPECT_TRUE(Put(s.get(), "b", "2").ok());
   EXPECT_TRUE(s->ActiveAlarms().empty());
+}
+
+// etcd's corrupt applier (docs/corruption.md): with a CORRUPT alarm active, requests that change
+// the store or leases fail with "corrupt cluster" and change nothing; reads and alarms work; the
+// alarm survives a restart and disarming lifts it.
+TEST_F(MaintenanceTest, CorruptAlarmRefusesWritesUntilDisarmedAndSurvivesRestart) {
+  auto s = Open(dir_.path());
+  ASSERT_TRUE(Put(s.get(), "a", "1").ok());
+  const uint64_t named = 0x1234;  // the alarm names the corrupt member, any member
+  auto raised = Alarm(s.get(), etcdserverpb::AlarmRequest::ACTIVATE, named, etcdserverpb::CORRUPT);
+  ASSERT_TRUE(raised.ok()) << raised.status().ToString();
+  const Revision before = s->current_revision();
+
+  auto expect_corrupt = [](const Status& st, const char* what) {
+    EXPECT_EQ(st.code(), Code::kCorruption) << what << ": " << st.ToString();
+    EXPECT_EQ(st.message(), "corrupt cluster") << what;
+  };
+  expect_corrupt(Put(s.get(), "b", "2").status(), "put");
+  expect_corrupt(Delete(s.get(), "a").status(), "delete");
+  expect_corrupt(Compact(s.get(), before.value()).status(), "compact");
+  etcdserverpb::TxnRequest with_delete;
+  with_delete.add_success()->mutable_request_delete_range()->set_key("a");
+  expect_corrupt(
+      Wait<etcdserverpb::TxnResponse>([&](auto cb) { s->Txn(with_delete, cb); }).status(),
+      "txn with a delete");
+  etcdserverpb::LeaseGrantRequest grant;
+  grant.set_ttl(60);
+  expect_corrupt(
+      Wait<etcdserverpb::LeaseGrantResponse>([&](auto cb) { s->LeaseGrant(grant, cb); }).status(),
+      "lease grant");
+  EXPECT_EQ(s->current_revision(), before);  // nothing changed
+
+  // Reads (never logged) are served, read-only txns too.
+  auto got = Get(s.get(), "a");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->kvs_size(), 1);
+  etcdserverpb::TxnRequest read_only;
+  read_only.add_success()->mutable_request_range()->set_key("a");
+  EXPECT_TRUE(Wait<etcdserverpb::TxnResponse>([&](auto cb) { s->Txn(read_only, cb); }).ok());
+
+  s.reset();
+  s = Open(dir_.path());
+  ASSERT_TRUE(s);
+  auto listed = Alarm(s.get(), etcdserverpb::AlarmRequest::GET);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->alarms_size(), 1);
+  EXPECT_EQ(listed->alarms(0).memberid(), named);
+  EXPECT_EQ(listed->alarms(0).alarm(), etcdserverpb::CORRUPT);
+  expect_corrupt(Put(s.get(), "b", "2").status(), "put after restart");
+
+  ASSERT_TRUE(
+      Alarm(s.get(), etcdserverpb::AlarmRequest::DEACTIVATE, named, etcdserverpb::CORRUPT).ok());
+  EXPECT_TRUE(Put(s.get(), "b", "2").ok());
+  EXPECT_TRUE(s->ActiveAlarms().empty());
+}
+
+// The hash a peer asks for: the store's, or (with the compaction hash check on) the one
+// recorded when the member compacted at that revision, which the store can no longer compute.
+TEST_F(MaintenanceTest, ServeHashKvAnswersRecordedCompactionHashes) {
+  auto s = Open(dir_.path(), 0, io::PosixFileSystem(), {},
+                [](ServerConfig* c) { c->compact_hash_check_enabled = true; });
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Put(s.get(), "k" + std::to_string(i), "v").ok());
+  const Revision at = s->current_revision();
+  auto before = s->ServeHashKv(at);
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  ASSERT_TRUE(Put(s.get(), "later", "v").ok());
+  ASSERT_TRUE(Compact(s.get(), at.value()).ok());
+  // The store itself refuses a compacted revision...
+  EXPECT_EQ(s->HashKv(at).status().code(), Code::kCompacted);
+  // ...the recorded hash answers it: the same hash as before the compaction.
+  auto recorded = s->ServeHashKv(at);
+  ASSERT_TRUE(recorded.ok()) << recorded.status().ToString();
+  EXPECT_EQ(recorded->hash, before->hash);
+  EXPECT_EQ(recorded->hash_revision, at);
+  EXPECT_EQ(recorded->compact_revision, Revision(0));
+  EXPECT_EQ(recorded->revision, s->current_revision());
+  // A revision neither recorded nor hashable stays an error; a future one too.
+  EXPECT_EQ(s->ServeHashKv(Revision(at.value() - 1)).status().code(), Code::kCompacted);
+  EXPECT_EQ(s->ServeHashKv(Revision(at.value() + 100)).status().code(), Code::kFutureRevision);
+}
+
+// The initial check as the member runs it: a member whose data dir is new is not checked; a
+// restarted one asks its peers (here none: a single member passes).
+TEST_F(MaintenanceTest, InitialCorruptCheckPassesForAMemberAlone) {
+  auto tweak = [](ServerConfig* c) { c->initial_corrupt_check = true; };
+  auto s = Open(dir_.path(), 0, io::PosixFileSystem(), {}, tweak);
+  EXPECT_TRUE(s->CheckInitialHashKv().ok());  // new data dir
+  ASSERT_TRUE(Put(s.get(), "a", "1").ok());
+  s.reset();
+  s = Open(dir_.path(), 0, io::PosixFileSystem(), {}, tweak);
+  ASSERT_TRUE(s);
+  // Restarted without a hasher: a wiring error, said so.
+  EXPECT_EQ(s->CheckInitialHashKv().code(), Code::kInternal);
+  // With one: no peer to ask, so no mismatch (the multi-member case is
+  // tests/cluster/corruption_test.py).
+  struct NoPeers : PeerHasher {
+    Result<KvHash> PeerHashKv(MemberId, Revision, std::chrono::steady_clock::time_point) override {
+      ++asked;
+      return Status(Code::kUnavailable, "no peers here");
+    }
+    int asked = 0;
+  } hasher;
+  s->SetPeerHasher(&hasher);
+  EXPECT_TRUE(s->CheckInitialHashKv().ok());
+  EXPECT_EQ(hasher.asked, 0);
 }
 
 TEST_F(MaintenanceTest, ExceedingTheQuotaRaisesTheAlarmBeforeAndAtApply) {

@@ -185,6 +185,7 @@ Status Server::OpenStorage() {
   Index applied = store_->ConsistentIndex();
 
   if (wal::Wal::Exists(fs, wal_dir)) {
+    restarted_ = true;
     ASSIGN_OR_RETURN(auto opened, wal::Wal::Open(fs, wal_dir, config_.wal));
     wal_ = std::move(opened.first);
     wal::Recovered& recovered = opened.second;
@@ -421,6 +422,7 @@ void Server::Start() {
   driver_->Start();
   StartLeases();
   PublishAttributes();
+  StartCorruptionMonitor();
 }
 
 // etcd's "publish": the member records its name and client URLs in the replicated
@@ -459,6 +461,8 @@ void Server::Stop() {
   if (forwarder_) forwarder_->Stop();
   StopLeases();
   if (driver_) driver_->Stop();
+  // After the driver: a read barrier the monitor waits for then fails at once.
+  if (corruption_monitor_) corruption_monitor_->Stop();
   if (store_ && !failed_.load()) {
     // A clean stop leaves the backend durable so the next start replays nothing.
     Status s = store_->Sync();

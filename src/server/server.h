@@ -23,6 +23,7 @@
 #include "mvcc/store.h"
 #include "server/alarm_store.h"
 #include "server/applier.h"
+#include "server/corruption_check.h"
 #include "server/disk_guard.h"
 #include "server/driver.h"
 #include "server/forwarder.h"
@@ -65,6 +66,13 @@ struct ServerConfig {
   // (disk_guard.h). Off where fs->AvailableBytes is unimplemented (the memory fake).
   DiskGuardOptions disk_guard;
   bool strict_reconfig_check = true;
+  // Corruption detection (corruption_check.h, docs/corruption.md): etcd's
+  // --experimental-initial-corrupt-check, --experimental-corrupt-check-time (0: off),
+  // --experimental-compact-hash-check-enabled and --experimental-compact-hash-check-time.
+  bool initial_corrupt_check = false;
+  std::chrono::milliseconds corrupt_check_interval{0};
+  bool compact_hash_check_enabled = false;
+  std::chrono::milliseconds compact_hash_check_interval{60000};
   DriverOptions driver;
   // Leases: the clock their expiry follows (null: the system clock) and the leader's expiry
   // checker (its promote extension is always one election timeout).
@@ -98,6 +106,9 @@ class Server {
   // Before Start: how a follower reaches the leader with the requests only the leader answers
   // (forwarder.h). Not owned. Without one, a follower answers them "not leader".
   void SetLeaderClient(LeaderClient* client) { leader_client_ = client; }
+  // Before Start: how this member asks peers for their hashes (corruption checks). Not owned.
+  // Without one, no periodic or compaction hash check runs.
+  void SetPeerHasher(PeerHasher* hasher) { peer_hasher_ = hasher; }
   Driver* driver() { return driver_.get(); }
   const Membership& membership() const { return *membership_; }
 
@@ -196,6 +207,15 @@ class Server {
     return store_->HashKv(revision);
   }
 
+  // Corruption detection (corruption.cc, docs/corruption.md).
+  // etcd's CheckInitialHashKV, after Open and before Start, with the peer hasher set: OK when
+  // the check is off, the data dir was new, or no peer with the same compact revision has
+  // another hash; kCorruption "<id> found data inconsistency with peers" otherwise.
+  Status CheckInitialHashKv();
+  // A peer's request for this member's hash at `revision` (0: current): a hash recorded at
+  // that compaction if there is one, else the store's HashKv. Any thread.
+  Result<KvHash> ServeHashKv(Revision revision) const;
+
   // Maintenance (maintenance.cc, docs/maintenance.md).
   // etcd's Alarm: GET, ACTIVATE and DEACTIVATE all go through the log.
   void Alarm(const etcdserverpb::AlarmRequest& r, Callback<etcdserverpb::AlarmResponse> done);
@@ -266,6 +286,10 @@ class Server {
   Status OpenMaintenance();
   // Proposes this member's NOSPACE alarm unless it is active or already being proposed.
   void RaiseNoSpaceAlarm();
+  // Proposes a CORRUPT alarm naming `member` unless that one is active (corruption.cc).
+  void RaiseCorruptAlarm(MemberId member);
+  // From Start to Stop when a periodic or compaction hash check is on and a hasher is set.
+  void StartCorruptionMonitor();
 
   ServerConfig config_;
   MemberId member_id_;
@@ -289,6 +313,10 @@ class Server {
   std::unique_ptr<DiskGuard> disk_guard_;  // before quota_, which points at it
   std::unique_ptr<Quota> quota_;
   std::atomic<bool> raising_no_space_{false};
+  PeerHasher* peer_hasher_ = nullptr;
+  bool restarted_ = false;  // the data dir held a log: the initial corruption check applies
+  std::unique_ptr<CompactionHashes> compaction_hashes_;    // recorded by the applier
+  std::unique_ptr<CorruptionMonitor> corruption_monitor_;  // leader checks; stopped first
   std::atomic<uint64_t> next_snapshot_file_{1};
   std::atomic<bool> failed_{false};
   std::atomic<bool> stopped_{false};

@@ -68,6 +68,12 @@ void EncodeForwardStatus(const Status& status, peer::ForwardStatus* out) {
     case Code::kStopped:
       error = peer::FORWARD_ERROR_STOPPED;
       break;
+    case Code::kCompacted:
+      error = peer::FORWARD_ERROR_COMPACTED;
+      break;
+    case Code::kFutureRevision:
+      error = peer::FORWARD_ERROR_FUTURE_REVISION;
+      break;
     default:
       break;
   }
@@ -91,6 +97,10 @@ Status DecodeForwardStatus(const peer::ForwardStatus& in) {
       return Status(Code::kTimeout, in.message());
     case peer::FORWARD_ERROR_STOPPED:
       return Status(Code::kStopped, in.message());
+    case peer::FORWARD_ERROR_COMPACTED:
+      return Status(Code::kCompacted, in.message());
+    case peer::FORWARD_ERROR_FUTURE_REVISION:
+      return Status(Code::kFutureRevision, in.message());
     default:  // OTHER, or a value a newer member added
       return Status(Code::kInternal,
                     in.message().empty() ? "forwarded request failed" : in.message());
@@ -143,6 +153,24 @@ Result<std::vector<Handler::MemberInfo>> CallPromoteMember(const ForwardChannels
   return members;
 }
 
+Result<Handler::HashKv> CallHashKv(const ForwardChannels& channels, const peer::Header& header,
+                                   int64_t revision, Handler::Deadline deadline) {
+  peer::HashKVRequest request;
+  *request.mutable_header() = header;
+  request.set_revision(revision);
+  peer::HashKVResponse response;
+  RETURN_IF_ERROR(CallEach(channels, request, &response, deadline,
+                           [](peer::Peer::Stub* stub, grpc::ClientContext* c, const auto& req,
+                              auto* resp) { return stub->HashKV(c, req, resp); }));
+  Handler::HashKv out;
+  out.member = MemberId(response.member_id());
+  out.hash = response.hash();
+  out.compact_revision = response.compact_revision();
+  out.hash_revision = response.hash_revision();
+  out.revision = response.revision();
+  return out;
+}
+
 // Members that serve no forwarded requests (test handlers) answer every one as "not served".
 Result<int64_t> Handler::ServeLeaseRenew(int64_t, Deadline) {
   return Status(Code::kUnimplemented, "forwarded requests are not served by this member");
@@ -152,6 +180,13 @@ Result<Handler::LeaseTtl> Handler::ServeLeaseTimeToLive(int64_t, bool, Deadline)
 }
 Result<std::vector<Handler::MemberInfo>> Handler::ServePromoteMember(MemberId, Deadline) {
   return Status(Code::kUnimplemented, "forwarded requests are not served by this member");
+}
+
+Result<Handler::HashKv> Handler::ServeHashKv(int64_t) {
+  return Status(Code::kUnimplemented, "hash requests are not served by this member");
+}
+Result<Handler::HashKv> Transport::PeerHashKv(MemberId, int64_t, Handler::Deadline) {
+  return Status(Code::kUnimplemented, "this transport does not ask peers for hashes");
 }
 
 }  // namespace dolmen::transport

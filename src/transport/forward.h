@@ -34,4 +34,7 @@ Result<std::vector<Handler::MemberInfo>> CallPromoteMember(const ForwardChannels
                                                            MemberId learner,
                                                            Handler::Deadline deadline);
 
+Result<Handler::HashKv> CallHashKv(const ForwardChannels& channels, const peer::Header& header,
+                                   int64_t revision, Handler::Deadline deadline);
+
 }  // namespace dolmen::transport

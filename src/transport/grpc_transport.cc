@@ -70,6 +70,8 @@ class GrpcTransport final : public Transport {
                                                    Handler::Deadline deadline) override;
   Result<std::vector<Handler::MemberInfo>> ForwardPromoteMember(
       MemberId to, MemberId learner, Handler::Deadline deadline) override;
+  Result<Handler::HashKv> PeerHashKv(MemberId to, int64_t revision,
+                                     Handler::Deadline deadline) override;
 
  private:
   ForwardChannels ForwardChannelsFor(const std::vector<std::string>& targets) const;
@@ -229,6 +231,12 @@ Result<std::vector<Handler::MemberInfo>> GrpcTransport::ForwardPromoteMember(
     MemberId to, MemberId learner, Handler::Deadline deadline) {
   ASSIGN_OR_RETURN(auto target, ForwardTo(to));
   return CallPromoteMember(target.first, target.second, learner, deadline);
+}
+
+Result<Handler::HashKv> GrpcTransport::PeerHashKv(MemberId to, int64_t revision,
+                                                  Handler::Deadline deadline) {
+  ASSIGN_OR_RETURN(auto target, ForwardTo(to));
+  return CallHashKv(target.first, target.second, revision, deadline);
 }
 
 void GrpcTransport::Send(std::vector<raft::Message> messages) {

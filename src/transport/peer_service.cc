@@ -229,4 +229,22 @@ grpc::Status PeerService::PromoteMember(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status PeerService::HashKV(grpc::ServerContext* context, const peer::HashKVRequest* request,
+                                 peer::HashKVResponse* response) {
+  grpc::Status admitted = Admit(context, request->header());
+  if (!admitted.ok()) return admitted;
+  if (request->revision() < 0) return Malformed("hash request for a negative revision");
+  Result<Handler::HashKv> hash = handler_->ServeHashKv(request->revision());
+  if (!hash.ok()) {
+    EncodeForwardStatus(hash.status(), response->mutable_status());
+    return grpc::Status::OK;
+  }
+  response->set_member_id(hash->member.value());
+  response->set_hash(hash->hash);
+  response->set_compact_revision(hash->compact_revision);
+  response->set_hash_revision(hash->hash_revision);
+  response->set_revision(hash->revision);
+  return grpc::Status::OK;
+}
+
 }  // namespace dolmen::transport

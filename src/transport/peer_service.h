@@ -36,6 +36,9 @@ class PeerService final : public peer::Peer::Service {
   grpc::Status PromoteMember(grpc::ServerContext* context,
                              const peer::PromoteMemberRequest* request,
                              peer::PromoteMemberResponse* response) override;
+  // A peer's corruption check: admitted like a forwarded request, answered by the Handler.
+  grpc::Status HashKV(grpc::ServerContext* context, const peer::HashKVRequest* request,
+                      peer::HashKVResponse* response) override;
 
  private:
   // OK if a sender with this header may talk to us; otherwise the status that ends its call.

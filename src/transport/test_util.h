@@ -79,6 +79,7 @@ class RecordingHandler : public Handler {
   std::function<Result<int64_t>(int64_t lease_id)> on_lease_renew;
   std::function<Result<LeaseTtl>(int64_t lease_id, bool keys)> on_lease_ttl;
   std::function<Result<std::vector<MemberInfo>>(MemberId learner)> on_promote;
+  std::function<Result<HashKv>(int64_t revision)> on_hash_kv;
   Result<int64_t> ServeLeaseRenew(int64_t lease_id, Deadline deadline) override {
     return on_lease_renew ? on_lease_renew(lease_id) : Handler::ServeLeaseRenew(lease_id, deadline);
   }
@@ -88,6 +89,9 @@ class RecordingHandler : public Handler {
   }
   Result<std::vector<MemberInfo>> ServePromoteMember(MemberId learner, Deadline deadline) override {
     return on_promote ? on_promote(learner) : Handler::ServePromoteMember(learner, deadline);
+  }
+  Result<HashKv> ServeHashKv(int64_t revision) override {
+    return on_hash_kv ? on_hash_kv(revision) : Handler::ServeHashKv(revision);
   }
 
   // While blocked, OnMessages waits (bounded by 30 s) before recording: a stuck server.

@@ -76,6 +76,20 @@ class Handler {
   virtual Result<LeaseTtl> ServeLeaseTimeToLive(int64_t lease_id, bool keys, Deadline deadline);
   // Promotes a learner; returns the membership after it.
   virtual Result<std::vector<MemberInfo>> ServePromoteMember(MemberId learner, Deadline deadline);
+
+  // A peer's corruption check asks for this member's HashKV at `revision` (0: current),
+  // answered by this member whether it leads or not (docs/corruption.md). Must not block for
+  // long (it hashes the store). Codes: kCompacted, kFutureRevision.
+  struct HashKv {
+    MemberId member;  // who answered
+    uint32_t hash = 0;
+    int64_t compact_revision = 0;
+    int64_t hash_revision = 0;
+    int64_t revision = 0;  // the member's current revision
+
+    bool operator==(const HashKv&) const = default;
+  };
+  virtual Result<HashKv> ServeHashKv(int64_t revision);
 };
 
 struct Options {
@@ -140,6 +154,11 @@ class Transport {
                                                            Handler::Deadline deadline) = 0;
   virtual Result<std::vector<Handler::MemberInfo>> ForwardPromoteMember(
       MemberId to, MemberId learner, Handler::Deadline deadline) = 0;
+  // Asks peer `to` for its HashKV at `revision` (Handler::ServeHashKv), like the forwarded
+  // requests: each URL in turn, never past `deadline`, the same failure codes plus
+  // kCompacted and kFutureRevision. Transports without it answer kUnimplemented.
+  virtual Result<Handler::HashKv> PeerHashKv(MemberId to, int64_t revision,
+                                             Handler::Deadline deadline);
 
   // Set before Start. All three are called from one transport notifier thread, one at a time,
   // never from inside Send or SendSnapshot.

@@ -572,6 +572,50 @@ TEST_F(TransportTest, ForwardedRequestsCarryAnswersAndErrors) {
       Code::kDeadlineExceeded);
 }
 
+// Peer.HashKV (the corruption checks): any member answers; its hash and revisions travel, and
+// so do "compacted" and "future revision"; a peer of another cluster is not asked.
+TEST_F(TransportTest, HashKvCarriesTheHashAndTheRevisionErrors) {
+  auto a = MakeNode(kA);
+  auto b = MakeNode(kB);
+  std::atomic<int> calls{0};
+  b->handler.on_hash_kv = [&](int64_t revision) -> Result<Handler::HashKv> {
+    ++calls;
+    if (revision == 3)
+      return Status(Code::kCompacted, "mvcc: required revision has been compacted");
+    if (revision > 100) {
+      return Status(Code::kFutureRevision, "mvcc: required revision is a future revision");
+    }
+    return Handler::HashKv{kB, 0xdeadbeef, 5, revision, 100};
+  };
+  a->transport().AddPeer(b->AsPeer());
+  auto deadline = [] { return std::chrono::steady_clock::now() + 5s; };
+
+  Result<Handler::HashKv> hash = a->transport().PeerHashKv(kB, 42, deadline());
+  ASSERT_TRUE(hash.ok()) << hash.status().ToString();
+  EXPECT_EQ(*hash, (Handler::HashKv{kB, 0xdeadbeef, 5, 42, 100}));
+  Status compacted = a->transport().PeerHashKv(kB, 3, deadline()).status();
+  EXPECT_EQ(compacted.code(), Code::kCompacted);
+  EXPECT_EQ(compacted.message(), "mvcc: required revision has been compacted");
+  EXPECT_EQ(a->transport().PeerHashKv(kB, 101, deadline()).status().code(), Code::kFutureRevision);
+  EXPECT_EQ(calls.load(), 3);
+
+  // A member that serves no hashes (the Handler default) says so.
+  auto c = MakeNode(kC);
+  a->transport().AddPeer(c->AsPeer());
+  EXPECT_EQ(a->transport().PeerHashKv(kC, 1, deadline()).status().code(), Code::kInternal);
+
+  // Another cluster's member is refused before its handler runs.
+  auto d = MakeNode(MemberId(0xd), ClusterId(0xee));
+  d->handler.on_hash_kv = [&](int64_t) -> Result<Handler::HashKv> {
+    ++calls;
+    return Handler::HashKv{};
+  };
+  a->transport().AddPeer(d->AsPeer());
+  EXPECT_EQ(a->transport().PeerHashKv(MemberId(0xd), 1, deadline()).status().code(),
+            Code::kUnavailable);
+  EXPECT_EQ(calls.load(), 3);
+}
+
 TEST_F(TransportTest, TakenPortIsAClearError) {
   auto a = MakeNode(kA);
   Options options;

@@ -231,6 +231,7 @@ class Member:
         self.proc = None
         self.starts = 0
         self.flags = {}
+        self.extra_args = []  # more server flags, after the harness's own
 
     @property
     def endpoint(self):
@@ -276,7 +277,7 @@ class Member:
                 "--heartbeat-interval", str(CONFIG.heartbeat_ms),
                 "--election-timeout", str(CONFIG.election_ms),
                 "--snapshot-count", str(f["snapshot_count"]),
-                "--strict-reconfig-check"]
+                "--strict-reconfig-check"] + list(self.extra_args)
 
     def spawn(self):
         """Starts the process (main thread only) without waiting for readiness."""
@@ -378,8 +379,9 @@ class Cluster:
     leaving it stops every member by PID and removes the temp dir."""
 
     def __init__(self, size, token="dolmen-cluster-test", snapshot_count=10000, prefix="m",
-                 binary=None, unix_peers=False):
+                 binary=None, unix_peers=False, member_args=()):
         self.binary = binary or CONFIG.binary
+        self.member_args = list(member_args)  # extra server flags for every member
         self.token = token
         self.snapshot_count = snapshot_count
         self.dir = tempfile.mkdtemp(prefix="dolmen-cluster-%s-" % CONFIG.server)
@@ -442,6 +444,7 @@ class Cluster:
                                            self.dir if self.unix_peers else None))
             for m in self.members:
                 m.wipe_data()
+                m.extra_args = list(self.member_args)
                 m.configure(self.initial_cluster(), "new", self.token, self.snapshot_count)
             for m in self.members:
                 m.spawn()
