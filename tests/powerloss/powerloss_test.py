@@ -1,0 +1,404 @@
+#!/usr/bin/python3
+"""Power-loss test: acknowledged writes survive a power cut at any moment, or the member refuses
+to start. (README.md in this folder; the model is in tools/powerloss/README.md.)
+
+1. Record: one dolmen member on loopback, on an empty data dir, with the recorder preloaded
+   (every write and sync under the data dir goes to a trace) and frequent checkpoints, so LMDB
+   is synced, WAL segments are cut and released, and LMDB reuses freed pages during the run.
+   WRITERS threads (python3-etcd3) put new keys, overwrite and delete their own keys, and one
+   compacts now and then; each acknowledged write is noted with its value, revision and the
+   CLOCK_MONOTONIC time of the answer. Then the member gets SIGKILL.
+2. For each of CUTS cut points drawn from the trace (seeded; half of them shortly after an LMDB
+   sync or a WAL segment release, where the danger is), reconstruct_image builds the disk as it
+   could be after a power cut right after that record, a member starts on it (no preload), and:
+     - it serves, every write acknowledged before the cut is there with its value and mod
+       revision, or a later write of the same key (acknowledged or not, with a higher revision)
+       replaced it; no key holds a value nobody wrote; its revision is at least the highest
+       acknowledged before the cut; OR
+     - it refuses to start: exits with a non-zero status (not a signal) and an error message,
+       within START_TIMEOUT_S. Allowed, and counted in the summary.
+   Anything else fails: a silent loss, a wrong value or revision, a revision gone back, a crash
+   (signal, sanitizer report), a hang, a read error from a member that started.
+
+Replay one case:  powerloss_test.py --dolmen D --preload P --seed S --cut N [--keep]
+(the recording is replayed too: the writers' timing varies, so a replay records a new trace;
+with --keep the failing trace and image stay on disk for reconstruct.py and inspection).
+"""
+
+import argparse
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools", "powerloss"))
+
+import etcd3  # noqa: E402
+from etcd3 import etcdrpc  # noqa: E402
+
+import harness  # noqa: E402
+import reconstruct  # noqa: E402
+
+WRITERS = 4
+OPS_PER_WRITER = 700           # bound on the load; RECORD_SECONDS bounds it in time too
+RECORD_SECONDS = 6.0
+SNAPSHOT_COUNT = 200           # a checkpoint (LMDB sync + WAL release) every 200 entries
+WAL_SEGMENT_BYTES = 65536      # the smallest allowed: segments are cut and released often
+CUTS = 30
+START_TIMEOUT_S = 30.0
+CLIENT_TIMEOUT_S = 5
+PREFIX = b"pl/"
+CHECK_PREFIX_END = b"pl0"
+
+
+class Member(harness.Server):
+    """A dolmen member that counts as ready once it logged READY=1 (which it does when it can
+    serve a linearizable read: src/embed/member.cc): much faster to poll than etcdctl, which
+    matters with one start per cut."""
+
+    def wait_ready(self, timeout=START_TIMEOUT_S):
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                rc = self.proc.returncode
+                self._reap()
+                raise harness.ServerError("%s exited with status %s before becoming ready"
+                                          % (self.label, rc))
+            if "READY=1" in self.log_text().rsplit("\n=== start #", 1)[-1]:
+                return
+            if time.monotonic() >= deadline:
+                raise harness.ServerError("%s not ready after %.0fs" % (self.label, timeout))
+            time.sleep(0.02)
+
+
+class RecordedServer(Member):
+    """A dolmen member whose command line runs it under the recorder (env prefix, same PID
+    through setpriv's and env's exec)."""
+
+    def __init__(self, binary, preload, trace, flags):
+        super().__init__("dolmen", binary, label="dolmen-recorded", extra_flags=flags)
+        os.makedirs(self.data_dir)
+        self.env_prefix = ["/usr/bin/env", "LD_PRELOAD=" + preload,
+                           "DOLMEN_POWERLOSS_DIR=" + os.path.realpath(self.data_dir),
+                           "DOLMEN_POWERLOSS_TRACE=" + trace]
+        if asan_build(binary):
+            # The recorder comes before libasan in the library list; ASan's check that it comes
+            # first is about its own interceptors, which still run (the recorder forwards to
+            # the next definition, libasan's).
+            options = os.environ.get("ASAN_OPTIONS", "")
+            self.env_prefix.append("ASAN_OPTIONS=" + ":".join(
+                o for o in (options, "verify_asan_link_order=0") if o))
+
+    def _command(self):
+        return self.env_prefix + super()._command()
+
+
+def asan_build(binary):
+    try:
+        out = subprocess.run(["/usr/bin/ldd", binary], capture_output=True, text=True,
+                             timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "libasan" in out
+
+
+class Writer(threading.Thread):
+    """Puts new keys pl/w<id>/<n>, overwrites and deletes its own keys, one at a time. Every
+    operation goes in `history[key]` in order as [kind, value, revision, ack_time], revision
+    and ack_time None while unanswered (an error leaves it so: unknown outcome)."""
+
+    def __init__(self, port, writer_no, seed, deadline):
+        super().__init__(name="writer-%d" % writer_no, daemon=True)
+        self.port = port
+        self.writer_no = writer_no
+        self.rng = random.Random("%d:%d" % (seed, writer_no))
+        self.deadline = deadline
+        self.history = {}
+        self.acked = 0
+        self.error = None
+
+    def run(self):
+        client = etcd3.client(host=harness.LOOPBACK, port=self.port, timeout=CLIENT_TIMEOUT_S)
+        live = []
+        try:
+            for n in range(OPS_PER_WRITER):
+                if time.monotonic() > self.deadline:
+                    return
+                roll = self.rng.random()
+                if live and roll < 0.2:
+                    key, kind = self.rng.choice(live), "put"
+                elif live and roll < 0.27:
+                    key, kind = live.pop(self.rng.randrange(len(live))), "delete"
+                else:
+                    key, kind = b"%sw%d/%05d" % (PREFIX, self.writer_no, n), "put"
+                    live.append(key)
+                value = b"w%d-op%d-%016x" % (self.writer_no, n, self.rng.getrandbits(64))
+                value += b"." * self.rng.randrange(0, 600)  # fill LMDB pages faster
+                entry = [kind, value if kind == "put" else None, None, None]
+                self.history.setdefault(key, []).append(entry)
+                if kind == "put":
+                    revision = client.put(key, value).header.revision
+                else:
+                    revision = client.delete(key, return_response=True).header.revision
+                entry[2], entry[3] = revision, time.monotonic()
+                self.acked += 1
+                if self.writer_no == 0 and n % 250 == 249 and revision > 100:
+                    client.compact(revision - 100)  # frees LMDB pages for reuse
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            self.error = "%s: %s" % (type(e).__name__, e)
+        finally:
+            client.close()
+
+
+def member_flags():
+    return ["--snapshot-count", str(SNAPSHOT_COUNT),
+            "--experimental-wal-segment-bytes", str(WAL_SEGMENT_BYTES)]
+
+
+def record(args, work_dir):
+    """Runs the recorded member under load; returns (trace path, histories)."""
+    trace = os.path.join(work_dir, "trace")
+    server = RecordedServer(args.dolmen, args.preload, trace, member_flags())
+    try:
+        server.start()
+        deadline = time.monotonic() + args.record_seconds
+        writers = [Writer(server.client_port, w, args.seed, deadline) for w in range(WRITERS)]
+        for w in writers:
+            w.start()
+        for w in writers:
+            w.join(args.record_seconds + 60)
+            if w.is_alive():
+                raise AssertionError("%s did not finish" % w.name)
+        errors = [w.error for w in writers if w.error]
+        if errors:
+            raise AssertionError("writers failed against the live member: %r\n%s"
+                                 % (errors, server.log_text()[-5000:]))
+        server.kill9()
+    finally:
+        server.stop()
+        if not args.keep:
+            shutil.rmtree(server.tmp_dir, ignore_errors=True)
+    history = {}
+    for w in writers:
+        history.update(w.history)
+    print("recorded: %d writes acknowledged by %d writers; trace %d bytes"
+          % (sum(w.acked for w in writers), WRITERS, os.path.getsize(trace)), flush=True)
+    return trace, history
+
+
+def choose_cuts(records, seed, count):
+    """`count` sequence numbers: half uniformly over the trace, half within a few hundred
+    records after an LMDB sync or a WAL segment release."""
+    rng = random.Random(seed)
+    last = records[-1].seq
+    dangerous = [r.seq for r in records
+                 if (r.op == reconstruct.SYNC and r.path.endswith("data.mdb"))
+                 or (r.op == reconstruct.UNLINK and r.path.endswith(".wal"))]
+    cuts = set()
+    while len(cuts) < min(count, last):
+        if dangerous and len(cuts) % 2 == 0:
+            cuts.add(min(last, rng.choice(dangerous) + rng.randrange(1, 300)))
+        else:
+            cuts.add(rng.randint(1, last))
+    return sorted(cuts)
+
+
+def expected_failures(history, cut_time, stored, revision):
+    """What is wrong with (stored, revision) for a cut at cut_time; [] if nothing."""
+    problems = []
+    max_acked = 0
+    for key, ops in history.items():
+        acked_before = [i for i, op in enumerate(ops) if op[3] is not None and op[3] < cut_time]
+        first = acked_before[-1] if acked_before else None
+        if first is not None:
+            max_acked = max(max_acked, ops[first][2])
+        # Allowed states: that of the last write acknowledged before the cut, or of any later
+        # one; with none acknowledged, also "never written".
+        candidates = ops[first:] if first is not None else ops
+        got = stored.get(key)
+        ok = first is None and got is None
+        for op in candidates:
+            kind, value, rev, _ = op
+            if kind == "delete":
+                ok = ok or got is None
+            elif got is not None and got[0] == value:
+                if rev is not None:
+                    ok = ok or got[1] == rev
+                else:  # never acknowledged: its revision is unknown but after the last ack
+                    ok = ok or first is None or got[1] > ops[first][2]
+        if not ok:
+            problems.append("key %r: stored %s; %s" % (key, describe(got, ops),
+                                                       describe_acked(ops, first)))
+    written = {key for key in history}
+    for key in stored:
+        if key not in written:
+            problems.append("key %r stored, never written" % key)
+    if revision < max_acked:
+        problems.append("revision %d is below %d, acknowledged before the cut"
+                        % (revision, max_acked))
+    return problems
+
+
+def describe(got, ops):
+    """A stored (value, mod_revision), compared with the values written to its key."""
+    if got is None:
+        return "nothing"
+    value, revision = got
+    text = "mod_revision %d, value of %d bytes" % (revision, len(value))
+    for op in ops:
+        if op[1] is not None and len(op[1]) == len(value) and op[1] != value:
+            at = next(i for i in range(len(value)) if value[i] != op[1][i])
+            text += " (differs from the value written at revision %s from byte %d: %r...)" % (
+                op[2], at, value[at:at + 16])
+            break
+        if op[1] == value:
+            text += " (the value written at revision %s)" % op[2]
+            break
+    else:
+        text += " never written to this key: %r..." % value[:32]
+    return text
+
+
+def describe_acked(ops, first):
+    if first is None:
+        return "no write acknowledged before the cut"
+    kind, _, revision, _ = ops[first]
+    return "the last write acknowledged before the cut: %s at revision %d" % (kind, revision)
+
+
+def read_state(port):
+    client = etcd3.client(host=harness.LOOPBACK, port=port, timeout=10)
+    try:
+        request = etcdrpc.RangeRequest(key=PREFIX, range_end=CHECK_PREFIX_END)
+        response = client.kvstub.Range(request, client.timeout)
+        return ({kv.key: (kv.value, kv.mod_revision) for kv in response.kvs},
+                response.header.revision)
+    finally:
+        client.close()
+
+
+def check_cut(args, records, history, cut, work_dir):
+    """Returns ("ok" | "refused", detail) or raises AssertionError with what went wrong."""
+    cut_record = next(r for r in records if r.seq >= cut)
+    cut_time = cut_record.ts_ns / 1e9
+    server = Member("dolmen", args.dolmen, label="cut-%d" % cut,
+                            extra_flags=member_flags())
+    try:
+        stats = reconstruct.reconstruct(records, cut, args.seed, server.data_dir,
+                                        lossless=args.lossless)
+        detail = "image %s" % stats
+        try:
+            server.start(timeout=START_TIMEOUT_S)
+        except harness.ServerError as e:
+            log = server.log_text()
+            last_start = log.rsplit("\n=== start #", 1)[-1]
+            exited = "exited with status" in str(e) and "None" not in str(e)
+            status = int(str(e).split("exited with status ")[1].split()[0]) if exited else None
+            if status is None:
+                raise AssertionError("cut %d: the member hung at start: %s\n%s"
+                                     % (cut, e, last_start[-3000:]))
+            if status <= 0 or "Sanitizer" in last_start or "CHECK" in last_start:
+                raise AssertionError("cut %d: the member crashed at start (status %d)\n%s"
+                                     % (cut, status, last_start[-3000:]))
+            message = [line for line in last_start.splitlines()[1:] if line.strip()]
+            if not message:
+                raise AssertionError("cut %d: the member exited %d without a message"
+                                     % (cut, status))
+            return "refused", "%s; exit %d: %s" % (detail, status, message[-1][:300])
+        try:
+            stored, revision = read_state(server.client_port)
+        except Exception as e:  # noqa: BLE001
+            raise AssertionError("cut %d: the member started but reading failed: %s\n%s"
+                                 % (cut, e, server.log_text()[-3000:]))
+        problems = expected_failures(history, cut_time, stored, revision)
+        if problems:
+            raise AssertionError("cut %d: %d problem(s), e.g.:\n  %s\n%s"
+                                 % (cut, len(problems), "\n  ".join(problems[:10]), detail))
+        status = server.stop()
+        if status not in (0, -signal.SIGTERM):
+            raise AssertionError("cut %d: the member exited %s on SIGTERM\n%s"
+                                 % (cut, status, server.log_text()[-3000:]))
+        return "ok", "%s; %d keys, revision %d" % (detail, len(stored), revision)
+    finally:
+        server.stop()
+        if not args.keep:
+            shutil.rmtree(server.tmp_dir, ignore_errors=True)
+        else:
+            print("  kept image of cut %d in %s" % (cut, server.data_dir))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dolmen", required=True)
+    parser.add_argument("--preload", required=True, help="libdolmen_powerloss_preload.so")
+    parser.add_argument("--etcdctl", default="/usr/bin/etcdctl")
+    parser.add_argument("--seed", type=int, default=int(os.environ.get("DOLMEN_POWERLOSS_SEED",
+                                                                       "0")))
+    parser.add_argument("--cut", type=int, action="append",
+                        help="check only this cut point (repeatable)")
+    parser.add_argument("--cuts", type=int, default=CUTS, help="number of cut points")
+    parser.add_argument("--record-seconds", type=float, default=RECORD_SECONDS)
+    parser.add_argument("--keep", action="store_true", help="keep the trace and the images")
+    parser.add_argument("--lossless", action="store_true",
+                        help="control experiment: images keep every operation up to the cut "
+                        "(a kill -9, not a power cut); every cut must then pass")
+    args = parser.parse_args()
+    for path in (args.dolmen, args.etcdctl):
+        if not os.access(path, os.X_OK):
+            parser.error("%s is not an executable file" % path)
+    if not os.path.isfile(args.preload):
+        parser.error("--preload %s does not exist" % args.preload)
+    args.dolmen, args.preload = os.path.abspath(args.dolmen), os.path.abspath(args.preload)
+    if not args.seed:
+        args.seed = random.SystemRandom().randrange(1, 2**31)
+    harness.CONFIG.etcdctl = args.etcdctl
+    harness.CONFIG.keep = args.keep
+    if asan_build(args.dolmen) and args.cut is None and args.cuts == CUTS:
+        args.cuts = CUTS // 3  # each start costs several times more under ASan
+    replay = "%s --dolmen %s --preload %s --seed %d" % (
+        os.path.abspath(__file__), args.dolmen, args.preload, args.seed)
+    print("powerloss_test seed %d (replay: %s)" % (args.seed, replay), flush=True)
+
+    work_dir = tempfile.mkdtemp(prefix="dolmen-powerloss-")
+    failed = False
+    try:
+        trace, history = record(args, work_dir)
+        records = reconstruct.read_trace(trace)
+        cuts = args.cut or choose_cuts(records, args.seed, args.cuts)
+        print("trace: %d records; cuts %s" % (len(records), cuts), flush=True)
+        outcomes = {"ok": 0, "refused": 0}
+        failures = []
+        for cut in cuts:
+            try:
+                outcome, detail = check_cut(args, records, history, cut, work_dir)
+            except AssertionError as e:
+                failures.append(cut)
+                print("FAIL %s\n  replay: %s --cut %d --keep" % (e, replay, cut), flush=True)
+                continue
+            outcomes[outcome] += 1
+            print("cut %d: %s (%s)" % (cut, outcome, detail), flush=True)
+        print("summary: %d cuts, %d ok, %d refused to start, %d failed%s"
+              % (len(cuts), outcomes["ok"], outcomes["refused"], len(failures),
+                 " (cuts %s)" % failures if failures else ""), flush=True)
+        failed = bool(failures)
+    except AssertionError as e:
+        print("FAIL %s\n  replay: %s" % (e, replay), flush=True)
+        failed = True
+    finally:
+        if args.keep:
+            print("trace and work files kept in %s" % work_dir)
+        else:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
