@@ -26,6 +26,7 @@ with --keep the failing trace and image stay on disk for reconstruct.py and insp
 """
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -193,6 +194,26 @@ def record(args, work_dir):
     return trace, history
 
 
+HISTORY_FILE = "history.json"
+
+
+def save_history(history, work_dir):
+    """Writes the writers' history next to the trace, so that a failing cut can be replayed
+    exactly (--recording) without recording again."""
+    rows = [[key.hex(), [[kind, value.hex() if value is not None else None, rev, ack]
+                         for kind, value, rev, ack in ops]] for key, ops in history.items()]
+    with open(os.path.join(work_dir, HISTORY_FILE), "w") as f:
+        json.dump(rows, f)
+
+
+def load_history(work_dir):
+    with open(os.path.join(work_dir, HISTORY_FILE)) as f:
+        rows = json.load(f)
+    return {bytes.fromhex(key): [[kind, bytes.fromhex(value) if value is not None else None,
+                                  rev, ack] for kind, value, rev, ack in ops]
+            for key, ops in rows}
+
+
 def choose_cuts(records, seed, count):
     """`count` sequence numbers: half uniformly over the trace, half within a few hundred
     records after an LMDB sync or a WAL segment release."""
@@ -347,6 +368,9 @@ def main():
     parser.add_argument("--cuts", type=int, default=CUTS, help="number of cut points")
     parser.add_argument("--record-seconds", type=float, default=RECORD_SECONDS)
     parser.add_argument("--keep", action="store_true", help="keep the trace and the images")
+    parser.add_argument("--recording", metavar="DIR",
+                        help="check cuts of a kept recording (trace + history.json) instead of "
+                        "recording a new one: replays a failing cut exactly")
     parser.add_argument("--lossless", action="store_true",
                         help="control experiment: images keep every operation up to the cut "
                         "(a kill -9, not a power cut); every cut must then pass")
@@ -367,10 +391,14 @@ def main():
         os.path.abspath(__file__), args.dolmen, args.preload, args.seed)
     print("powerloss_test seed %d (replay: %s)" % (args.seed, replay), flush=True)
 
-    work_dir = tempfile.mkdtemp(prefix="dolmen-powerloss-")
-    failed = False
+    work_dir = args.recording or tempfile.mkdtemp(prefix="dolmen-powerloss-")
+    failed = keep_recording = False
     try:
-        trace, history = record(args, work_dir)
+        if args.recording:
+            trace, history = os.path.join(work_dir, "trace"), load_history(work_dir)
+        else:
+            trace, history = record(args, work_dir)
+            save_history(history, work_dir)
         records = reconstruct.read_trace(trace)
         cuts = args.cut or choose_cuts(records, args.seed, args.cuts)
         print("trace: %d records; cuts %s" % (len(records), cuts), flush=True)
@@ -381,7 +409,9 @@ def main():
                 outcome, detail = check_cut(args, records, history, cut, work_dir)
             except AssertionError as e:
                 failures.append(cut)
-                print("FAIL %s\n  replay: %s --cut %d --keep" % (e, replay, cut), flush=True)
+                keep_recording = True
+                print("FAIL %s\n  replay this cut on this recording: %s --recording %s --cut %d "
+                      "--keep" % (e, replay, work_dir, cut), flush=True)
                 continue
             outcomes[outcome] += 1
             print("cut %d: %s (%s)" % (cut, outcome, detail), flush=True)
@@ -393,8 +423,8 @@ def main():
         print("FAIL %s\n  replay: %s" % (e, replay), flush=True)
         failed = True
     finally:
-        if args.keep:
-            print("trace and work files kept in %s" % work_dir)
+        if args.keep or keep_recording or args.recording:
+            print("recording (trace, history.json) kept in %s" % work_dir)
         else:
             shutil.rmtree(work_dir, ignore_errors=True)
     return 1 if failed else 0

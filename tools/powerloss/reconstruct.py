@@ -2,8 +2,8 @@
 """Rebuilds a data directory as the disk could be after a power cut (README.md in this folder).
 
 Input: a trace written by the recorder (libdolmen_powerloss_preload.so; format in
-trace_format.md), a cut point (a sequence number: the power goes at the moment right after that
-record) and a seed. Output: a directory holding one disk state that the model below allows.
+docs/formats/powerloss-trace.md), a cut point (a sequence number: the power goes at the moment
+right after that record) and a seed. Output: a directory holding one disk state that the model below allows.
 Same trace, cut and seed: same directory, byte for byte.
 
 The model (ext4 with data=ordered, conservative where ext4 is vague; README.md says more):

@@ -3,7 +3,7 @@
 // Every call that changes what is on disk under $DOLMEN_POWERLOSS_DIR is passed on to libc
 // (found with dlsym(RTLD_NEXT)) and then appended, with its data, a global sequence number and a
 // CLOCK_MONOTONIC timestamp, to the trace file $DOLMEN_POWERLOSS_TRACE. The trace format is in
-// trace_format.md; reconstruct.py reads it back.
+// docs/formats/powerloss-trace.md; reconstruct.py reads it back.
 //
 // Contract:
 //  - Thread-safe: one mutex serialises the fd table and the trace appends (never held across the
@@ -39,7 +39,7 @@
 
 namespace {
 
-// Operation codes and flags: keep in step with trace_format.md and reconstruct.py.
+// Operation codes and flags: keep in step with docs/formats/powerloss-trace.md and reconstruct.py.
 enum Op : uint8_t {
   kCreate = 1,     // open with O_CREAT: path, ino
   kWrite = 2,      // path, ino, a = offset, data
