@@ -313,7 +313,7 @@ def check_cut(args, records, history, cut, work_dir):
                             extra_flags=member_flags())
     try:
         stats = reconstruct.reconstruct(records, cut, args.seed, server.data_dir,
-                                        lossless=args.lossless)
+                                        lossless=args.lossless, model=args.model)
         detail = "image %s" % stats
         try:
             server.start(timeout=START_TIMEOUT_S)
@@ -371,6 +371,8 @@ def main():
     parser.add_argument("--recording", metavar="DIR",
                         help="check cuts of a kept recording (trace + history.json) instead of "
                         "recording a new one: replays a failing cut exactly")
+    parser.add_argument("--model", choices=("sectors", "writes"), default="sectors",
+                        help="how unsynced writes reach the disk (tools/powerloss/README.md)")
     parser.add_argument("--lossless", action="store_true",
                         help="control experiment: images keep every operation up to the cut "
                         "(a kill -9, not a power cut); every cut must then pass")
@@ -387,8 +389,8 @@ def main():
     harness.CONFIG.keep = args.keep
     if asan_build(args.dolmen) and args.cut is None and args.cuts == CUTS:
         args.cuts = CUTS // 3  # each start costs several times more under ASan
-    replay = "%s --dolmen %s --preload %s --seed %d" % (
-        os.path.abspath(__file__), args.dolmen, args.preload, args.seed)
+    replay = "%s --dolmen %s --preload %s --seed %d --model %s" % (
+        os.path.abspath(__file__), args.dolmen, args.preload, args.seed, args.model)
     print("powerloss_test seed %d (replay: %s)" % (args.seed, replay), flush=True)
 
     work_dir = args.recording or tempfile.mkdtemp(prefix="dolmen-powerloss-")

@@ -3,17 +3,20 @@
 
 Input: a trace written by the recorder (libdolmen_powerloss_preload.so; format in
 docs/formats/powerloss-trace.md), a cut point (a sequence number: the power goes at the moment
-right after that record) and a seed. Output: a directory holding one disk state that the model below allows.
-Same trace, cut and seed: same directory, byte for byte.
+right after that record) and a seed. Output: a directory holding one disk state that the model
+below allows. Same trace, cut and seed: same directory, byte for byte.
 
 The model (ext4 with data=ordered, conservative where ext4 is vague; README.md says more):
   Data. Per file, a write, truncate or fallocate recorded before an fsync/fdatasync of that file
   was called is durable (fdatasync counts: it writes the data and the size needed to read it).
   A write through an O_SYNC/O_DSYNC fd (or with RWF_[D]SYNC) is durable when it returns.
-  sync_file_range and msync make nothing durable. Every other write before the cut is, on its
-  own, kept whole, dropped, or torn: only some of its sectors (512 B or 4 KiB, one size per
-  image) reach the disk, either a prefix of them or a random subset. A dropped or torn write
-  that extended the file may still leave the file's new size behind, zero-filled. An unsynced
+  sync_file_range and msync make nothing durable. What else was written before the cut:
+  --model sectors (default): each sector (512 B or 4 KiB, one size per image) written since
+  the file's last sync holds the page cache's content of one moment since then (the synced
+  content or that after one of the writes touching it, chosen per sector), and the size is that
+  after a random prefix of the unsynced size changes. --model writes: every unsynced write on
+  its own is kept whole, dropped, or torn (a prefix or a random subset of its sectors); a
+  dropped or torn write that extended the file may leave the new size, zero-filled; an unsynced
   truncate or fallocate is kept or dropped.
   Names. Creations, renames, unlinks and mkdirs are journalled in order, so what survives is a
   prefix of them (jbd2 commits transactions in order). The prefix holds at least every such
@@ -187,9 +190,10 @@ class Replay:
 class Image:
     """Builds one image from a Replay with one random generator."""
 
-    def __init__(self, replay, rng, lossless=False):
+    def __init__(self, replay, rng, lossless=False, model="sectors"):
         self.replay = replay
         self.rng = rng
+        self.model = model
         self.lossless = lossless  # the control: the disk as a process crash leaves it
         self.sector = rng.choice((512, 4096))
         self.stats = collections.Counter()
@@ -224,6 +228,78 @@ class Image:
         return paths, dirs
 
     def content(self, f):
+        return self._by_sectors(f) if self.model == "sectors" else self._by_writes(f)
+
+    def _by_sectors(self, f):
+        """The "sectors" model: each sector holds what the page cache held for it at one moment
+        since the file's last sync (the synced content, or that after one of the unsynced
+        writes touching it, chosen per sector), and the file's size is that after a prefix of
+        its unsynced size changes (metadata is journalled in order). A multi-sector write can
+        thus be torn, and sectors (pages) reach the disk in any order, but no sector ever holds
+        a mix of two moments."""
+        data = bytearray()
+        pending = []  # the unsynced operations, in order
+        for r in f.ops:
+            durable = r.seq < f.synced_before or self.lossless
+            if durable and not pending:
+                self._apply(data, r)
+            else:
+                pending.append((r, durable or (r.op == WRITE and r.flags & FLAG_SYNC_WRITE)))
+        if not pending:
+            return data
+        sector = self.sector
+        synced_size = len(data)
+        touched, at_least = {}, {}
+        size, size_changes, must_keep = len(data), [], 0
+        for i, (r, durable) in enumerate(pending):
+            if r.op == WRITE and len(r.data):
+                for s in range(r.a // sector, (r.a + len(r.data) - 1) // sector + 1):
+                    touched.setdefault(s, []).append(i + 1)
+                    if durable:
+                        at_least[s] = i + 1
+                new_size = max(size, r.a + len(r.data))
+            elif r.op == TRUNCATE:
+                new_size = r.a
+            elif r.op == FALLOCATE and not r.aux & FALLOC_FL_KEEP_SIZE:
+                new_size = max(size, r.a + r.b)
+            else:
+                new_size = size
+            if new_size != size:
+                size_changes.append((i, new_size))
+                size = new_size
+                if durable:
+                    must_keep = len(size_changes)
+        version = {}
+        for s, versions in touched.items():
+            choices = [v for v in [0] + versions if v >= at_least.get(s, 0)]
+            version[s] = self.rng.choice(choices)
+            self.stats["sectors_new" if version[s] == versions[-1] else
+                       "sectors_old" if version[s] == 0 else "sectors_between"] += 1
+        kept_sizes = self.rng.randint(must_keep, len(size_changes))
+        self.stats["size_changes_lost"] += len(size_changes) - kept_sizes
+        last_kept_op = size_changes[kept_sizes - 1][0] if kept_sizes else -1
+        for i, (r, _) in enumerate(pending):
+            if r.op == WRITE:
+                end = r.a + len(r.data)
+                for s in range(r.a // sector, (end - 1) // sector + 1 if len(r.data) else 0):
+                    if i < version[s]:
+                        lo, hi = max(r.a, s * sector), min(end, (s + 1) * sector)
+                        self._put(data, lo, r.data[lo - r.a:hi - r.a])
+            elif r.op == TRUNCATE and i <= last_kept_op and r.a < len(data):
+                data[r.a:] = bytes(len(data) - r.a)  # what a shrink dropped reads as zeros
+        self._resize(data, size_changes[kept_sizes - 1][1] if kept_sizes else synced_size)
+        return data
+
+    def _apply(self, data, r):
+        if r.op == WRITE:
+            self._put(data, r.a, r.data)
+        elif r.op == TRUNCATE:
+            self._resize(data, r.a)
+        elif r.op == FALLOCATE and not r.aux & FALLOC_FL_KEEP_SIZE and r.a + r.b > len(data):
+            self._resize(data, r.a + r.b)
+
+    def _by_writes(self, f):
+        """The "writes" model: each unsynced write on its own kept, dropped or torn."""
         data = bytearray()
         for r in f.ops:
             durable = (r.seq < f.synced_before or (r.op == WRITE and r.flags & FLAG_SYNC_WRITE)
@@ -284,13 +360,14 @@ class Image:
         data[offset:offset + len(chunk)] = chunk
 
 
-def reconstruct(records, cut, seed, out_dir, names_model="ext4", lossless=False):
+def reconstruct(records, cut, seed, out_dir, names_model="ext4", lossless=False,
+                model="sectors"):
     """Writes the image for (cut, seed) into out_dir (created; must not exist). Returns a dict
     of what the model chose (counts), for reports. lossless=True keeps every operation up to
     the cut, as a process crash (kill -9) would: the control experiment."""
     replay = Replay(records, cut, names_model)
     rng = random.Random("%d:%d" % (seed, cut))
-    image = Image(replay, rng, lossless)
+    image = Image(replay, rng, lossless, model)
     paths, dirs = image.names()
     os.makedirs(out_dir)
     for d in sorted(dirs, key=lambda p: p.count("/")):
@@ -301,6 +378,7 @@ def reconstruct(records, cut, seed, out_dir, names_model="ext4", lossless=False)
         with open(target, "wb") as f:
             f.write(image.content(replay.files[fid]) if fid is not None else b"")
     stats = dict(image.stats)
+    stats["model"] = model
     stats["sector"] = image.sector
     stats["files"] = len(paths)
     if replay.warnings:
@@ -338,6 +416,8 @@ def main(argv=None):
                         help="what makes a creation or rename durable (see the model)")
     parser.add_argument("--lossless", action="store_true",
                         help="keep every operation up to the cut (a process crash, no power cut)")
+    parser.add_argument("--model", choices=("sectors", "writes"), default="sectors",
+                        help="how unsynced writes reach the disk (see the model)")
     parser.add_argument("--dump", action="store_true")
     parser.add_argument("--summary", action="store_true")
     args = parser.parse_args(argv)
@@ -357,7 +437,8 @@ def main(argv=None):
         parser.error("--cut and --out are needed to build an image")
     if os.path.exists(args.out):
         parser.error("--out %s exists; pass a new directory" % args.out)
-    print(reconstruct(records, args.cut, args.seed, args.out, args.names, args.lossless))
+    print(reconstruct(records, args.cut, args.seed, args.out, args.names, args.lossless,
+                      args.model))
     return 0
 
 
