@@ -53,7 +53,7 @@ RECORD_SECONDS = 6.0
 SNAPSHOT_COUNT = 200           # a checkpoint (LMDB sync + WAL release) every 200 entries
 WAL_SEGMENT_BYTES = 65536      # the smallest allowed: segments are cut and released often
 CUTS = 30
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 15.0   # a start takes well under a second (a few under ASan)
 CLIENT_TIMEOUT_S = 5
 PREFIX = b"pl/"
 CHECK_PREFIX_END = b"pl0"
@@ -164,11 +164,13 @@ def member_flags():
 
 
 def record(args, work_dir):
-    """Runs the recorded member under load; returns (trace path, histories)."""
+    """Runs the recorded member under load; returns (trace path, histories, the monotonic
+    time in ns at which the member was ready)."""
     trace = os.path.join(work_dir, "trace")
     server = RecordedServer(args.dolmen, args.preload, trace, member_flags())
     try:
         server.start()
+        ready_ns = time.monotonic_ns()  # the same clock as the trace's timestamps
         deadline = time.monotonic() + args.record_seconds
         writers = [Writer(server.client_port, w, args.seed, deadline) for w in range(WRITERS)]
         for w in writers:
@@ -191,44 +193,50 @@ def record(args, work_dir):
         history.update(w.history)
     print("recorded: %d writes acknowledged by %d writers; trace %d bytes"
           % (sum(w.acked for w in writers), WRITERS, os.path.getsize(trace)), flush=True)
-    return trace, history
+    return trace, history, ready_ns
 
 
 HISTORY_FILE = "history.json"
 
 
-def save_history(history, work_dir):
+def save_history(history, ready_ns, work_dir):
     """Writes the writers' history next to the trace, so that a failing cut can be replayed
     exactly (--recording) without recording again."""
     rows = [[key.hex(), [[kind, value.hex() if value is not None else None, rev, ack]
                          for kind, value, rev, ack in ops]] for key, ops in history.items()]
     with open(os.path.join(work_dir, HISTORY_FILE), "w") as f:
-        json.dump(rows, f)
+        json.dump({"ready_ns": ready_ns, "keys": rows}, f)
 
 
 def load_history(work_dir):
     with open(os.path.join(work_dir, HISTORY_FILE)) as f:
-        rows = json.load(f)
+        saved = json.load(f)
     return {bytes.fromhex(key): [[kind, bytes.fromhex(value) if value is not None else None,
                                   rev, ack] for kind, value, rev, ack in ops]
-            for key, ops in rows}
+            for key, ops in saved["keys"]}, saved["ready_ns"]
 
 
-def choose_cuts(records, seed, count):
-    """`count` sequence numbers: half uniformly over the trace, half within a few hundred
-    records after an LMDB sync or a WAL segment release."""
+def choose_cuts(records, seed, count, ready_ns):
+    """`count` sequence numbers after the member's first start completed: half uniformly, half
+    within a few hundred records after an LMDB sync or a WAL segment release."""
     rng = random.Random(seed)
+    first = next((r.seq for r in records if r.ts_ns >= ready_ns), records[-1].seq)
     last = records[-1].seq
-    dangerous = [r.seq for r in records
-                 if (r.op == reconstruct.SYNC and r.path.endswith("data.mdb"))
-                 or (r.op == reconstruct.UNLINK and r.path.endswith(".wal"))]
+    dangerous = [r.seq for r in records if r.seq >= first and (
+        (r.op == reconstruct.SYNC and r.path.endswith("data.mdb"))
+        or (r.op == reconstruct.UNLINK and r.path.endswith(".wal")))]
     cuts = set()
-    while len(cuts) < min(count, last):
+    while len(cuts) < min(count, last - first + 1):
         if dangerous and len(cuts) % 2 == 0:
             cuts.add(min(last, rng.choice(dangerous) + rng.randrange(1, 300)))
         else:
-            cuts.add(rng.randint(1, last))
+            cuts.add(rng.randint(first, last))
     return sorted(cuts)
+
+
+def first_start_cuts(records, ready_ns):
+    """Every record of the member's first start, up to its readiness: the bootstrap."""
+    return [r.seq for r in records if r.ts_ns < ready_ns]
 
 
 def expected_failures(history, cut_time, stored, revision):
@@ -366,6 +374,9 @@ def main():
     parser.add_argument("--cut", type=int, action="append",
                         help="check only this cut point (repeatable)")
     parser.add_argument("--cuts", type=int, default=CUTS, help="number of cut points")
+    parser.add_argument("--first-start", action="store_true",
+                        help="cut at every record of the member's first start (bootstrap) "
+                        "instead of --cuts points after it")
     parser.add_argument("--record-seconds", type=float, default=RECORD_SECONDS)
     parser.add_argument("--keep", action="store_true", help="keep the trace and the images")
     parser.add_argument("--recording", metavar="DIR",
@@ -387,22 +398,31 @@ def main():
         args.seed = random.SystemRandom().randrange(1, 2**31)
     harness.CONFIG.etcdctl = args.etcdctl
     harness.CONFIG.keep = args.keep
+    if args.first_start:
+        args.record_seconds = min(args.record_seconds, 1.0)  # only the start is looked at
     if asan_build(args.dolmen) and args.cut is None and args.cuts == CUTS:
         args.cuts = CUTS // 3  # each start costs several times more under ASan
-    replay = "%s --dolmen %s --preload %s --seed %d --model %s" % (
-        os.path.abspath(__file__), args.dolmen, args.preload, args.seed, args.model)
+    replay = "%s --dolmen %s --preload %s --seed %d --model %s%s" % (
+        os.path.abspath(__file__), args.dolmen, args.preload, args.seed, args.model,
+        " --first-start" if args.first_start else "")
     print("powerloss_test seed %d (replay: %s)" % (args.seed, replay), flush=True)
 
     work_dir = args.recording or tempfile.mkdtemp(prefix="dolmen-powerloss-")
     failed = keep_recording = False
     try:
         if args.recording:
-            trace, history = os.path.join(work_dir, "trace"), load_history(work_dir)
+            trace = os.path.join(work_dir, "trace")
+            history, ready_ns = load_history(work_dir)
         else:
-            trace, history = record(args, work_dir)
-            save_history(history, work_dir)
+            trace, history, ready_ns = record(args, work_dir)
+            save_history(history, ready_ns, work_dir)
         records = reconstruct.read_trace(trace)
-        cuts = args.cut or choose_cuts(records, args.seed, args.cuts)
+        if args.cut:
+            cuts = args.cut
+        elif args.first_start:
+            cuts = first_start_cuts(records, ready_ns)
+        else:
+            cuts = choose_cuts(records, args.seed, args.cuts, ready_ns)
         print("trace: %d records; cuts %s" % (len(records), cuts), flush=True)
         outcomes = {"ok": 0, "refused": 0}
         failures = []

@@ -203,7 +203,10 @@ class Image:
         ops = self.replay.name_ops
         low, high = self.replay.min_names, len(ops)
         roll = self.rng.random()
-        count = high if roll < 0.3 or self.lossless else low if roll < 0.5 else self.rng.randint(low, high)
+        if roll < 0.3 or self.lossless:
+            count = high
+        else:
+            count = low if roll < 0.5 else self.rng.randint(low, high)
         self.stats["name_ops_kept"] = count
         self.stats["name_ops_lost"] = high - count
         paths, dirs = {}, set()
