@@ -72,22 +72,27 @@ class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
 grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext* ctx,
                                                      const etcdserverpb::StatusRequest*,
                                                      etcdserverpb::StatusResponse* response) {
-  server_->FillHeader(response->mutable_header());
-  response->mutable_header()->set_revision(server_->current_revision().value());
-  response->set_version(kEtcdApiVersion);
-  response->set_dbsize(static_cast<int64_t>(server_->backend_size_bytes()));
-  response->set_dbsizeinuse(static_cast<int64_t>(server_->backend_size_in_use_bytes()));
-  response->set_leader(server_->leader().value());
-  response->set_raftindex(server_->commit_index().value());
-  response->set_raftappliedindex(server_->applied_index().value());
-  response->set_raftterm(server_->term().value());
-  auto self = server_->membership().Get(server_->member_id());
-  response->set_islearner(self && self->is_learner());
-  if (server_->leader().value() == 0) response->add_errors("etcdserver: no leader");
-  for (const auto& alarm : server_->ActiveAlarms()) response->add_errors(AlarmText(alarm));
   auto* reactor = ctx->DefaultReactor();
   if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
-  reactor->Finish(grpc::Status::OK);
+  // The backend's sizes change when the driver commits its batch of applied entries: report
+  // them after a commit of everything applied so far, so a delete or compaction just answered
+  // shows in dbSizeInUse (as it does on etcd). A stopped driver reports the last sizes.
+  server_->AfterBackendCommit([this, reactor, response](dolmen::Status) {
+    server_->FillHeader(response->mutable_header());
+    response->mutable_header()->set_revision(server_->current_revision().value());
+    response->set_version(kEtcdApiVersion);
+    response->set_dbsize(static_cast<int64_t>(server_->backend_size_bytes()));
+    response->set_dbsizeinuse(static_cast<int64_t>(server_->backend_size_in_use_bytes()));
+    response->set_leader(server_->leader().value());
+    response->set_raftindex(server_->commit_index().value());
+    response->set_raftappliedindex(server_->applied_index().value());
+    response->set_raftterm(server_->term().value());
+    auto self = server_->membership().Get(server_->member_id());
+    response->set_islearner(self && self->is_learner());
+    if (server_->leader().value() == 0) response->add_errors("etcdserver: no leader");
+    for (const auto& alarm : server_->ActiveAlarms()) response->add_errors(AlarmText(alarm));
+    reactor->Finish(grpc::Status::OK);
+  });
   return reactor;
 }
 

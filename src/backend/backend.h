@@ -3,9 +3,11 @@
 // the only code that includes lmdb.h) and a memory fake (memory_backend.h) for tests and the
 // simulator.
 //
-// Durability is NOT this layer's job: Commit() makes a transaction visible to later readers but
-// does not fsync. The write-ahead log makes applied entries durable; Sync() is the checkpoint
-// that lets the log be truncated (see docs/mvcc.md).
+// Durability: Commit() makes a transaction visible to later readers and, on LMDB, orders it on
+// disk (its pages are synced before the meta page that publishes it), so after a power cut the
+// backend opens at a whole committed state no older than the last Sync(), never on a mix; the
+// newest commits may be missing. The write-ahead log holds those; Sync() is the checkpoint
+// that lets the log be truncated (see docs/mvcc.md, docs/durability.md).
 #pragma once
 
 #include <cstdint>
@@ -44,8 +46,9 @@ class WriteTxn : public ReadTxn {
   virtual Status Delete(std::string_view bucket, std::string_view key) = 0;
   // Deletes every key of `bucket`; the bucket itself stays. A missing bucket is not an error.
   virtual Status ClearBucket(std::string_view bucket) = 0;
-  // Publishes the writes to readers that begin afterwards; not synced to disk. The txn is
-  // finished afterwards whatever the outcome; on error nothing was published.
+  // Publishes the writes to readers that begin afterwards; ordered on disk but not necessarily
+  // durable until Sync() (see above). The txn is finished afterwards whatever the outcome; on
+  // error nothing was published.
   virtual Status Commit() = 0;
 };
 

@@ -231,6 +231,13 @@ void Driver::Loop() {
     ServeReads();
     std::vector<Task> tasks;
     tasks.swap(tasks_);
+    // Tasks (hashes, defragmentation, snapshots) see a backend that holds every applied entry.
+    dolmen::Status committed = tasks.empty() ? MaybeCommitBatch() : CommitBatch();
+    if (!committed.ok()) {
+      tasks_ = std::move(tasks);  // answered by Fail
+      Fail(committed);
+      return;
+    }
     for (Task& t : tasks) t(OkStatus());
     ExpireDeadlines();
     if (dolmen::Status s = MaybeCheckpoint(); !s.ok()) {
@@ -247,8 +254,9 @@ bool Driver::WaitForWork(Inbox* inbox) {
            !inbox_.reads.empty() || !inbox_.messages.empty() || !inbox_.reports.empty() ||
            !inbox_.tasks.empty() || !inbox_.transfers.empty();
   };
+  const Clock::time_point wake = NextWake();
   while (!has_work()) {
-    const auto left = next_tick_ - Clock::now();
+    const auto left = wake - Clock::now();
     if (left <= Clock::duration::zero()) break;
     cv_.WaitWithTimeout(&mu_, absl::FromChrono(left));
   }
@@ -406,6 +414,8 @@ dolmen::Status Driver::PersistSnapshot(const raft::Snapshot& snapshot) {
 
 dolmen::Status Driver::ApplySnapshot(const raft::Snapshot& snapshot) {
   const raft::SnapshotMetadata& meta = snapshot.metadata;
+  // Installing replaces the backend's contents in one txn: nothing may be left uncommitted.
+  RETURN_IF_ERROR(CommitBatch());
   RETURN_IF_ERROR(deps_.install_snapshot(meta));
   conf_state_ = meta.conf_state;
   applied_.store(std::max(applied_.load(), meta.index.value()));
@@ -461,10 +471,15 @@ dolmen::Status Driver::ApplyCommitted(const std::vector<raft::Entry>& entries) {
   // committed and answered, and the removal is reported after.
   const bool removed = status.code() == Code::kRemoved;
   if (status.ok() || removed) {
-    if (dolmen::Status committed = deps_.store->Commit(Index(std::max(last, consistent)));
-        !committed.ok()) {
-      status = committed;
-    }
+    if (uncommitted_entries_ == 0) uncommitted_since_ = Clock::now();
+    uncommitted_entries_ += entries.size();
+    for (const raft::Entry& e : entries) uncommitted_bytes_ += e.data.size();
+    uncommitted_index_ = std::max({uncommitted_index_, last, consistent});
+    // Answered now, committed to the backend later: every entry here is already in this
+    // member's synced log, which keeps it until a checkpoint made the backend durable past it.
+    // A removal ends the member, so what came before it is committed at once.
+    dolmen::Status committed = removed ? CommitBatch() : MaybeCommitBatch();
+    if (!committed.ok()) status = committed;
   }
   if (!status.ok() && status.code() != Code::kRemoved) {
     // Nothing of this batch is acknowledged, but every caller hears so: a reply dropped here
@@ -657,6 +672,28 @@ void Driver::ExpireDeadlines() {
   }
 }
 
+dolmen::Status Driver::MaybeCommitBatch() {
+  const bool due = uncommitted_entries_ >= options_.backend_commit_entries ||
+                   uncommitted_bytes_ >= options_.backend_commit_bytes ||
+                   (uncommitted_entries_ > 0 &&
+                    Clock::now() - uncommitted_since_ >= options_.backend_commit_interval);
+  return due ? CommitBatch() : OkStatus();
+}
+
+dolmen::Status Driver::CommitBatch() {
+  if (uncommitted_entries_ == 0) return OkStatus();
+  uncommitted_entries_ = 0;
+  uncommitted_bytes_ = 0;
+  // A failed commit is fatal (the caller stops the member): the batch's entries are in the log,
+  // which is never released past what the backend holds durably.
+  return deps_.store->Commit(Index(uncommitted_index_));
+}
+
+Clock::time_point Driver::NextWake() const {
+  if (uncommitted_entries_ == 0) return next_tick_;
+  return std::min(next_tick_, uncommitted_since_ + options_.backend_commit_interval);
+}
+
 dolmen::Status Driver::MaybeCheckpoint() {
   auto now = Clock::now();
   bool due =
@@ -668,6 +705,8 @@ dolmen::Status Driver::MaybeCheckpoint() {
 dolmen::Status Driver::Checkpoint() {
   entries_since_checkpoint_ = 0;
   last_checkpoint_ = Clock::now();
+  // The checkpoint covers every applied entry: commit them to the backend first.
+  RETURN_IF_ERROR(CommitBatch());
   const uint64_t applied = applied_.load();
   if (applied <= last_checkpoint_index_) return OkStatus();
   // The backend becomes durable up to `applied`; a snapshot marker there lets the log before it

@@ -3,8 +3,11 @@
 // Each turn it: ticks Raft on schedule; steps messages that arrived from peers; proposes the
 // requests that queued up meanwhile as one batch; then handles Raft's Ready in the order the
 // Ready contract requires (docs/raft.md): persist entries and hard state to the WAL with one
-// fdatasync, send messages, apply committed entries to the store (one backend commit per
-// Ready, carrying the applied index), answer waiting reads, Advance.
+// fdatasync, send messages, apply committed entries to the store, answer waiting reads, Advance.
+// Applied entries reach the backend in batches that span many Readys (one backend commit, with
+// the applied index, per backend_commit_interval or so): readers and watchers see an entry as
+// soon as it is applied, and the write-ahead log holds it until a checkpoint has made the
+// backend durable past it (docs/durability.md).
 //
 // One member and many run through this same path; a single voter elects itself at once.
 // Callers on other threads only queue work (bounded) and get callbacks.
@@ -44,6 +47,13 @@ struct DriverOptions {
   // Stop ends with a checkpoint (so the next start replays nothing). Tests that stage a crash
   // turn it off: a crashed member does not get to checkpoint.
   bool checkpoint_at_stop = true;
+  // Applied entries are committed to the backend (on LMDB: their pages fdatasynced, then the
+  // meta page written) when the oldest uncommitted one is this old, or when this many entries
+  // or bytes of them wait, whichever comes first; also before a checkpoint, a snapshot install
+  // and every RunInOrder task. etcd commits its bbolt batch every 100 ms or 10000 writes.
+  std::chrono::milliseconds backend_commit_interval{100};
+  uint64_t backend_commit_entries = 10000;
+  uint64_t backend_commit_bytes = 32u << 20;
   // Entries the leader keeps in memory behind a checkpoint for slow followers.
   uint64_t catch_up_entries = 5000;
   // Raft time: one tick per heartbeat interval; elections after election_ticks ticks.
@@ -122,7 +132,9 @@ class Driver {
   void ReadIndex(std::function<void(Status)> done);
   // Thread-safe. Runs `task(OK)` on the owner thread after everything queued before it. If the
   // driver stops or fails first, `task` runs with kStopped instead (on the caller's thread when
-  // already stopped): every task runs exactly once, so no caller waits forever.
+  // already stopped): every task runs exactly once, so no caller waits forever. Tasks run
+  // between turns, after the store's batch is committed: the backend then holds every applied
+  // entry and no backend write txn is open.
   void RunInOrder(Task task);
   // Thread-safe. Messages from peers.
   void Step(std::vector<raft::Message> messages);
@@ -187,6 +199,10 @@ class Driver {
   void ServeReads();
   void ExpireDeadlines();
   // Both return an error only when the member must stop: the backend sync failed.
+  // Commits the store's batch if it is due (or at once), recording the applied index.
+  dolmen::Status MaybeCommitBatch();
+  dolmen::Status CommitBatch();
+  std::chrono::steady_clock::time_point NextWake() const;
   dolmen::Status MaybeCheckpoint();
   dolmen::Status Checkpoint();  // unconditionally (if anything was applied since the last one)
   void Fail(const dolmen::Status& s);
@@ -232,6 +248,11 @@ class Driver {
   std::chrono::steady_clock::time_point last_checkpoint_;
   std::vector<Task> tasks_;
   uint64_t last_checkpoint_index_ = 0;
+  // Applied but not yet committed to the backend (the store's batch).
+  uint64_t uncommitted_entries_ = 0;
+  uint64_t uncommitted_bytes_ = 0;
+  uint64_t uncommitted_index_ = 0;  // the consistent index the next commit records
+  std::chrono::steady_clock::time_point uncommitted_since_;
   std::vector<std::pair<MemberId, Read>> leader_waits_;  // MoveLeader callers
   std::thread thread_;
 };

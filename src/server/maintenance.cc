@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <cstdio>
+#include <future>
 
 #include "server/server.h"
 
@@ -177,7 +178,18 @@ void Server::Defragment(std::function<void(Status)> done) {
   });
 }
 
+void Server::AfterBackendCommit(std::function<void(Status)> done) {
+  // The driver commits its batch before it runs a task (Driver::RunInOrder).
+  driver_->RunInOrder(std::move(done));
+}
+
 Result<std::unique_ptr<BackendSnapshot>> Server::OpenSnapshot() {
+  // The driver commits applied entries to the backend in batches; a turn of its own makes it
+  // commit everything applied so far, so the snapshot holds every write acknowledged before
+  // it was asked for (etcd forces a commit of its batch the same way).
+  std::promise<Status> committed;
+  AfterBackendCommit([&committed](Status stopped) { committed.set_value(stopped); });
+  RETURN_IF_ERROR(committed.get_future().get());
   std::string path = config_.data_dir + "/member/" + kSnapshotTempPrefix +
                      std::to_string(next_snapshot_file_.fetch_add(1)) + ".tmp";
   RETURN_IF_ERROR(backend_->CopyTo(path));

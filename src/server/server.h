@@ -210,8 +210,13 @@ class Server {
   void Hash(Callback<BackendHash> done);
   // etcd's Defragment, on the driver thread where no backend write txn is open.
   void Defragment(std::function<void(Status)> done);
+  // Runs `done` on the driver thread once every entry applied so far is committed to the
+  // backend (with the driver's stop status if it stopped first), e.g. to report the backend's
+  // sizes as of the last applied write.
+  void AfterBackendCommit(std::function<void(Status)> done);
   // A consistent copy of the backend for the Snapshot stream, in a temporary file under the
-  // data dir. Runs on the calling thread, concurrently with writes.
+  // data dir, holding every entry applied when it was called (it waits for the driver to commit
+  // its batch). Copies on the calling thread, concurrently with writes.
   Result<std::unique_ptr<BackendSnapshot>> OpenSnapshot();
 
  private:

@@ -655,7 +655,13 @@ Result<std::unique_ptr<Backend>> OpenLmdb(const std::string& dir, const Options&
   // A defragmentation that crashed before its rename leaves its copy behind; the data file is
   // the old one, whole.
   ::unlink((dir + "/data.mdb.defrag").c_str());
-  return OpenEnv(EnvSpec{dir, dir + "/data.mdb", MDB_NOSYNC | MDB_NOTLS, options});
+  // MDB_NOMETASYNC, not MDB_NOSYNC: each commit fdatasyncs its data pages before it writes the
+  // meta page that points at them, so whatever meta page a power cut leaves on disk points at
+  // pages that are there. Only the newest commit may be undone (its meta page unsynced); the
+  // write-ahead log holds it. With MDB_NOSYNC a meta page could reach the disk before its pages,
+  // and pages of the last synced state could already be reused: a member could then open
+  // cleanly on garbage (docs/mvcc.md, "Durability").
+  return OpenEnv(EnvSpec{dir, dir + "/data.mdb", MDB_NOMETASYNC | MDB_NOTLS, options});
 }
 
 }  // namespace dolmen::backend

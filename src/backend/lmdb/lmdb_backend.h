@@ -1,8 +1,9 @@
 // The real Backend, on LMDB. This folder is the only code that includes lmdb.h.
 //
-// The environment is opened with MDB_NOSYNC | MDB_NOTLS: commits are not fsynced (the
-// write-ahead log provides durability; Backend::Sync is the checkpoint), and read txns are not
-// tied to threads. Buckets are LMDB named databases.
+// The environment is opened with MDB_NOMETASYNC | MDB_NOTLS: a commit fdatasyncs its data pages
+// and then writes the meta page without syncing it (so a power cut can undo only the newest
+// commit, never expose pages that did not reach the disk); Backend::Sync also syncs the meta
+// page. Read txns are not tied to threads. Buckets are LMDB named databases.
 #pragma once
 
 #include <memory>
