@@ -76,15 +76,21 @@ std::atomic<uint64_t> g_seq_snapshot{1};  // g_next_seq, readable without the lo
 std::atomic<uint8_t> g_tracked[kMaxFds];  // fast path: is this fd under the dir?
 FdInfo* g_fds[kMaxFds];                   // guarded by g_mu
 
+// Says why on stderr (without going through our own write) and stops: a recorder that cannot
+// record would make the reconstructed disks lie.
+[[noreturn]] void Die(const char* why) {
+  static const char prefix[] = "dolmen powerloss recorder: ";
+  long ignored = ::syscall(SYS_write, 2, prefix, sizeof prefix - 1);
+  ignored = ::syscall(SYS_write, 2, why, strlen(why));
+  ignored = ::syscall(SYS_write, 2, "\n", 1);
+  (void)ignored;
+  abort();
+}
+
 template <typename Fn>
 Fn Real(const char* name) {
   void* sym = dlsym(RTLD_NEXT, name);
-  if (sym == nullptr) {
-    static const char msg[] = "dolmen powerloss recorder: dlsym failed\n";
-    long ignored = ::syscall(SYS_write, 2, msg, sizeof msg - 1);  // not through our write()
-    (void)ignored;
-    abort();
-  }
+  if (sym == nullptr) Die(name);
   return reinterpret_cast<Fn>(sym);
 }
 
@@ -120,12 +126,12 @@ void Init() {
   REAL(write);
   REAL(lseek);
   int fd = real_open(trace, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) abort();  // asked to record and cannot: a silent pass-through would lie
+  if (fd < 0) Die("cannot open $DOLMEN_POWERLOSS_TRACE");
   if (real_lseek(fd, 0, SEEK_END) == 0) {
     char header[12];
     memcpy(header, kMagic, 8);
     memcpy(header + 8, &kVersion, 4);
-    if (real_write(fd, header, sizeof header) != sizeof header) abort();
+    if (real_write(fd, header, sizeof header) != sizeof header) Die("cannot write the trace");
   }
   g_trace_fd = fd;
   g_dir = new std::string(Normalize(dir));
@@ -237,7 +243,7 @@ void Append(const Record& r, const struct iovec* iov = nullptr, int iovcnt = 0) 
   size_t off = 0;
   while (off < buf.size()) {  // a regular file takes it whole; loop for EINTR/short writes
     ssize_t n = real_write(g_trace_fd, buf.data() + off, buf.size() - off);
-    if (n <= 0) abort();  // a trace with a hole would reconstruct a wrong disk
+    if (n <= 0) Die("cannot write the trace");  // a trace with a hole would lie
     off += static_cast<size_t>(n);
   }
   pthread_mutex_unlock(&g_mu);
@@ -317,18 +323,17 @@ void AfterOpen(int fd, int dirfd, const char* path, int flags) {
   }
 }
 
-void RecordWrite(int fd, const FdInfo& info, uint64_t offset, const struct iovec* iov, int iovcnt) {
+void RecordWrite(const FdInfo& info, uint64_t offset, const struct iovec* iov, int iovcnt) {
   Record r(kWrite);
   r.path = info.rel;
   r.ino = info.ino;
   r.a = offset;
   r.flags = info.sync_writes ? kFlagSyncWrite : 0;
-  (void)fd;
   Append(r, iov, iovcnt);
 }
 
 // Records `n` bytes of `iov` written at `offset` (a short write records only what went out).
-void RecordWritten(int fd, const FdInfo& info, uint64_t offset, const struct iovec* iov, int iovcnt,
+void RecordWritten(const FdInfo& info, uint64_t offset, const struct iovec* iov, int iovcnt,
                    size_t n) {
   struct iovec cut[64];
   int cnt = 0;
@@ -341,7 +346,7 @@ void RecordWritten(int fd, const FdInfo& info, uint64_t offset, const struct iov
       left -= take;
     }
     struct iovec one = {joined.data(), joined.size()};
-    RecordWrite(fd, info, offset, &one, 1);
+    RecordWrite(info, offset, &one, 1);
     return;
   }
   for (int i = 0; i < iovcnt && left > 0; ++i) {
@@ -349,7 +354,7 @@ void RecordWritten(int fd, const FdInfo& info, uint64_t offset, const struct iov
     cut[cnt++] = {iov[i].iov_base, take};
     left -= take;
   }
-  RecordWrite(fd, info, offset, cut, cnt);
+  RecordWrite(info, offset, cut, cnt);
 }
 
 void RecordSync(int fd, uint32_t kind, uint64_t covers) {
@@ -404,6 +409,18 @@ void RecordRename(int olddirfd, const char* oldpath, int newdirfd, const char* n
   pthread_mutex_unlock(&g_mu);
 }
 
+void RecordFallocate(int fd, int mode, off_t offset, off_t len) {
+  FdInfo info;
+  if (!Lookup(fd, &info)) return;
+  Record r(kFallocate);
+  r.path = info.rel;
+  r.ino = info.ino;
+  r.a = static_cast<uint64_t>(offset);
+  r.b = static_cast<uint64_t>(len);
+  r.aux = static_cast<uint32_t>(mode);
+  Append(r);
+}
+
 int OpenMode(int flags, va_list ap) {
   return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(ap, int) : 0;
 }
@@ -411,7 +428,7 @@ int OpenMode(int flags, va_list ap) {
 ssize_t WriteAt(int fd, const struct iovec* iov, int iovcnt, ssize_t n, uint64_t offset) {
   if (n > 0) {
     FdInfo info;
-    if (Lookup(fd, &info)) RecordWritten(fd, info, offset, iov, iovcnt, static_cast<size_t>(n));
+    if (Lookup(fd, &info)) RecordWritten(info, offset, iov, iovcnt, static_cast<size_t>(n));
   }
   return n;
 }
@@ -545,7 +562,7 @@ ssize_t write(int fd, const void* buf, size_t count) {
   struct iovec iov = {const_cast<void*>(buf), count};
   if (n > 0 && known) {
     uint64_t at = info.append ? AppendedAt(fd, n) : static_cast<uint64_t>(before);
-    RecordWritten(fd, info, at, &iov, 1, static_cast<size_t>(n));
+    RecordWritten(info, at, &iov, 1, static_cast<size_t>(n));
   }
   return n;
 }
@@ -559,7 +576,7 @@ ssize_t writev(int fd, const struct iovec* iov, int iovcnt) {
   ssize_t n = real_writev(fd, iov, iovcnt);
   if (n > 0 && known) {
     uint64_t at = info.append ? AppendedAt(fd, n) : static_cast<uint64_t>(before);
-    RecordWritten(fd, info, at, iov, iovcnt, static_cast<size_t>(n));
+    RecordWritten(info, at, iov, iovcnt, static_cast<size_t>(n));
   }
   return n;
 }
@@ -605,7 +622,7 @@ ssize_t pwritev2(int fd, const struct iovec* iov, int iovcnt, off_t offset, int 
     uint64_t at = offset == -1 && info.append ? AppendedAt(fd, n) : static_cast<uint64_t>(before);
     // RWF_SYNC / RWF_DSYNC make this one write durable, like O_SYNC.
     if (flags & (RWF_SYNC | RWF_DSYNC)) info.sync_writes = true;
-    RecordWritten(fd, info, at, iov, iovcnt, static_cast<size_t>(n));
+    RecordWritten(info, at, iov, iovcnt, static_cast<size_t>(n));
   }
   return n;
 }
@@ -625,18 +642,6 @@ int ftruncate(int fd, off_t length) {
 }
 
 int ftruncate64(int fd, off64_t length) { return ftruncate(fd, static_cast<off_t>(length)); }
-
-static void RecordFallocate(int fd, int mode, off_t offset, off_t len) {
-  FdInfo info;
-  if (!Lookup(fd, &info)) return;
-  Record r(kFallocate);
-  r.path = info.rel;
-  r.ino = info.ino;
-  r.a = static_cast<uint64_t>(offset);
-  r.b = static_cast<uint64_t>(len);
-  r.aux = static_cast<uint32_t>(mode);
-  Append(r);
-}
 
 int fallocate(int fd, int mode, off_t offset, off_t len) {
   REAL(fallocate);
