@@ -8,9 +8,11 @@ to start. (README.md in this folder; the model is in tools/powerloss/README.md.)
    WRITERS threads (python3-etcd3) put new keys, overwrite and delete their own keys, and one
    compacts now and then; each acknowledged write is noted with its value, revision and the
    CLOCK_MONOTONIC time of the answer. Then the member gets SIGKILL.
-2. For each of CUTS cut points drawn from the trace (seeded; half of them shortly after an LMDB
-   sync or a WAL segment release, where the danger is), reconstruct_image builds the disk as it
-   could be after a power cut right after that record, a member starts on it (no preload), and:
+2. For each of CUTS cut points drawn from the trace after the first start completed (seeded;
+   half of them shortly after an LMDB sync or a WAL segment release, where the danger is;
+   --first-start: every record of the first start instead), tools/powerloss/reconstruct.py
+   builds the disk as it could be after a power cut right after that record, a member starts on
+   it (no preload), and:
      - it serves, every write acknowledged before the cut is there with its value and mod
        revision, or a later write of the same key (acknowledged or not, with a higher revision)
        replaced it; no key holds a value nobody wrote; its revision is at least the highest
@@ -20,9 +22,10 @@ to start. (README.md in this folder; the model is in tools/powerloss/README.md.)
    Anything else fails: a silent loss, a wrong value or revision, a revision gone back, a crash
    (signal, sanitizer report), a hang, a read error from a member that started.
 
-Replay one case:  powerloss_test.py --dolmen D --preload P --seed S --cut N [--keep]
-(the recording is replayed too: the writers' timing varies, so a replay records a new trace;
-with --keep the failing trace and image stay on disk for reconstruct.py and inspection).
+Replay: a failing run keeps its recording (trace + history.json) and prints, per failing cut,
+  powerloss_test.py --dolmen D --preload P --seed S --model M --recording DIR --cut N --keep
+which checks that cut on that recording again, exactly (--keep also keeps the image). --seed S
+alone makes the same choices on a new recording (the writers' timing varies between runs).
 """
 
 import argparse
@@ -62,13 +65,15 @@ CHECK_PREFIX_END = b"pl0"
 class Member(harness.Server):
     """A dolmen member that counts as ready once it logged READY=1 (which it does when it can
     serve a linearizable read: src/embed/member.cc): much faster to poll than etcdctl, which
-    matters with one start per cut."""
+    matters with one start per cut. `exit_status` is set when it exits before that."""
+
+    exit_status = None
 
     def wait_ready(self, timeout=START_TIMEOUT_S):
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                rc = self.proc.returncode
+                rc = self.exit_status = self.proc.returncode
                 self._reap()
                 raise harness.ServerError("%s exited with status %s before becoming ready"
                                           % (self.label, rc))
@@ -239,7 +244,7 @@ def first_start_cuts(records, ready_ns):
     return [r.seq for r in records if r.ts_ns < ready_ns]
 
 
-def expected_failures(history, cut_time, stored, revision):
+def problems_in(history, cut_time, stored, revision):
     """What is wrong with (stored, revision) for a cut at cut_time; [] if nothing."""
     problems = []
     max_acked = 0
@@ -313,12 +318,11 @@ def read_state(port):
         client.close()
 
 
-def check_cut(args, records, history, cut, work_dir):
+def check_cut(args, records, history, cut):
     """Returns ("ok" | "refused", detail) or raises AssertionError with what went wrong."""
     cut_record = next(r for r in records if r.seq >= cut)
     cut_time = cut_record.ts_ns / 1e9
-    server = Member("dolmen", args.dolmen, label="cut-%d" % cut,
-                            extra_flags=member_flags())
+    server = Member("dolmen", args.dolmen, label="cut-%d" % cut, extra_flags=member_flags())
     try:
         stats = reconstruct.reconstruct(records, cut, args.seed, server.data_dir,
                                         lossless=args.lossless, model=args.model)
@@ -328,12 +332,11 @@ def check_cut(args, records, history, cut, work_dir):
         except harness.ServerError as e:
             log = server.log_text()
             last_start = log.rsplit("\n=== start #", 1)[-1]
-            exited = "exited with status" in str(e) and "None" not in str(e)
-            status = int(str(e).split("exited with status ")[1].split()[0]) if exited else None
+            status = server.exit_status
             if status is None:
                 raise AssertionError("cut %d: the member hung at start: %s\n%s"
                                      % (cut, e, last_start[-3000:]))
-            if status <= 0 or "Sanitizer" in last_start or "CHECK" in last_start:
+            if status <= 0 or "Sanitizer" in last_start or "CHECK failed" in last_start:
                 raise AssertionError("cut %d: the member crashed at start (status %d)\n%s"
                                      % (cut, status, last_start[-3000:]))
             message = [line for line in last_start.splitlines()[1:] if line.strip()]
@@ -346,7 +349,7 @@ def check_cut(args, records, history, cut, work_dir):
         except Exception as e:  # noqa: BLE001
             raise AssertionError("cut %d: the member started but reading failed: %s\n%s"
                                  % (cut, e, server.log_text()[-3000:]))
-        problems = expected_failures(history, cut_time, stored, revision)
+        problems = problems_in(history, cut_time, stored, revision)
         if problems:
             raise AssertionError("cut %d: %d problem(s), e.g.:\n  %s\n%s"
                                  % (cut, len(problems), "\n  ".join(problems[:10]), detail))
@@ -428,7 +431,7 @@ def main():
         failures = []
         for cut in cuts:
             try:
-                outcome, detail = check_cut(args, records, history, cut, work_dir)
+                outcome, detail = check_cut(args, records, history, cut)
             except AssertionError as e:
                 failures.append(cut)
                 keep_recording = True
