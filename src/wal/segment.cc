@@ -1,5 +1,6 @@
 #include "wal/segment.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 
@@ -21,6 +22,19 @@ std::optional<uint64_t> FindValidRecord(std::string_view data, uint64_t from) {
     if (ParseRecordAt(data, q).problem == RecordProblem::kNone) return q;
   }
   return std::nullopt;
+}
+
+// Disks write whole sectors; the smallest in use is 512 bytes.
+constexpr uint64_t kDiskSectorBytes = 512;
+
+// Whether [from, to) of `data` holds a whole disk sector (aligned in the file) of zeros.
+bool HoldsZeroSector(std::string_view data, uint64_t from, uint64_t to) {
+  to = std::min<uint64_t>(to, data.size());
+  for (uint64_t s = (from + kDiskSectorBytes - 1) / kDiskSectorBytes * kDiskSectorBytes;
+       s + kDiskSectorBytes <= to; s += kDiskSectorBytes) {
+    if (AllZero(data.substr(s, kDiskSectorBytes))) return true;
+  }
+  return false;
 }
 
 Status SegmentCorruption(const std::string& path, uint64_t offset, const std::string& what) {
@@ -92,6 +106,18 @@ Result<SegmentScan> ScanSegment(std::string_view data, const std::string& path, 
       parse.problem == RecordProblem::kBadPayload || parse.problem == RecordProblem::kIncomplete;
   uint64_t search_from = header_trusted ? parse.end : offset + kRecordAlignment;
   if (auto next = FindValidRecord(data, search_from)) {
+    // A power cut can leave a later unsynced sector on disk and an earlier one as the
+    // preallocated zeros: page write-back is not ordered. In the last segment, damage up to the
+    // next valid record that holds a whole zero sector is taken for such a torn write (etcd's
+    // reader looks for zero sectors in the damaged record the same way), and the log is cut
+    // there: the records after it were written later, so no sync covered them and none was
+    // acknowledged. Damage without a zero sector stays corruption.
+    if (is_last && HoldsZeroSector(data, offset, *next)) {
+      scan.tail = SegmentScan::Tail::kTorn;
+      scan.tail_note = what + " holding a zero sector (a write torn by a power cut), and " +
+                       "unsynced records after it";
+      return scan;
+    }
     return SegmentCorruption(
         path, offset, what + ", followed by a valid record at offset " + std::to_string(*next));
   }

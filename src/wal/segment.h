@@ -29,7 +29,9 @@ struct SegmentScan {
   enum class Tail {
     kClean,  // the records fill the file exactly
     kZeros,  // zero bytes follow the last record
-    kTorn,   // a damaged record that nothing valid follows (only for the last segment)
+    kTorn,   // the last segment only: a damaged record that nothing valid follows, or one
+             // holding a whole zero disk sector (a write torn by a power cut; what follows it
+             // was never synced)
   };
   SegmentHeader header;
   std::vector<RawRecord> records;  // payloads point into the scanned bytes

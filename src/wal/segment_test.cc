@@ -78,6 +78,42 @@ TEST(WalScanSegmentTest, DamagedLastRecordIsTorn) {
   EXPECT_EQ(scan->valid_end, offsets[2]);
 }
 
+// A power cut that kept a later unsynced sector and lost an earlier one (still the
+// preallocated zeros) leaves a damaged record followed by valid ones.
+TEST(WalScanSegmentTest, DamagedRecordHoldingAZeroSectorIsATornWriteInTheLastSegment) {
+  std::string bytes;
+  EncodeSegmentHeader({0, 1}, &bytes);
+  std::vector<uint64_t> offsets;
+  for (int i = 0; i < 4; ++i) {
+    offsets.push_back(bytes.size());
+    EncodeRecord(RecordType::kMetadata, std::string(1500, static_cast<char>('a' + i)), &bytes);
+  }
+  // Record 1 spans at least one whole aligned sector; the first one loses its bytes.
+  const uint64_t sector = (offsets[1] + 511) / 512 * 512;
+  ASSERT_LE(sector + 512, offsets[2]);
+  std::string torn = bytes;
+  torn.replace(sector, 512, 512, '\0');
+  auto scan = ScanSegment(torn, "seg", true);
+  ASSERT_TRUE(scan.ok()) << scan.status().ToString();
+  EXPECT_EQ(scan->tail, SegmentScan::Tail::kTorn);
+  EXPECT_EQ(scan->valid_end, offsets[1]);
+  EXPECT_EQ(scan->records.size(), 1u);
+  EXPECT_NE(scan->tail_note.find("zero sector"), std::string::npos) << scan->tail_note;
+  // The header's sector lost: the same.
+  std::string headless = bytes;
+  headless.replace(offsets[1] / 512 * 512, 512, 512, '\0');
+  auto headless_scan = ScanSegment(headless, "seg", true);
+  ASSERT_TRUE(headless_scan.ok()) << headless_scan.status().ToString();
+  EXPECT_EQ(headless_scan->tail, SegmentScan::Tail::kTorn);
+  EXPECT_LE(headless_scan->valid_end, offsets[1]);
+  // Not in an earlier segment, and not without a whole zero sector (a flipped byte, a sector
+  // zeroed only in part).
+  EXPECT_EQ(ScanSegment(torn, "seg", false).status().code(), Code::kCorruption);
+  std::string partly = bytes;
+  partly.replace(sector, 511, 511, '\0');
+  EXPECT_EQ(ScanSegment(partly, "seg", true).status().code(), Code::kCorruption);
+}
+
 TEST(WalScanSegmentTest, BadHeaderIsCorruptionEvenInTheLastSegment) {
   std::string bytes = MakeSegment(1);
   bytes[0] = 'X';
