@@ -584,6 +584,31 @@ TEST_F(BackendLmdbTest, GarbageFileIsCorruptionNamingTheFile) {
   EXPECT_NE(b.status().message().find(path + "/data.mdb"), std::string::npos);
 }
 
+// A power cut before the first commit reached the disk can leave the data file's size with
+// none of its bytes. It holds nothing: it is created again rather than refused; a file with a
+// single non-zero byte is still LMDB's to judge.
+TEST_F(BackendLmdbTest, AllZeroFileNeverCommittedIsCreatedAgain) {
+  std::string path = dir_.path() + "/db";
+  std::filesystem::create_directories(path);
+  { std::ofstream(path + "/data.mdb", std::ios::binary) << std::string(8192, '\0'); }
+  auto b = OpenLmdb(path, Options());
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  {
+    auto w = (*b)->BeginWrite();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Put("bucket", "k", "v").ok());
+    ASSERT_TRUE((*w)->Commit().ok());
+  }
+  b->reset();
+
+  std::string almost(8192, '\0');
+  almost[5000] = 1;
+  { std::ofstream(path + "/data.mdb", std::ios::binary | std::ios::trunc) << almost; }
+  auto refused = OpenLmdb(path, Options());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kCorruption) << refused.status().ToString();
+}
+
 TEST_F(BackendLmdbTest, DefragmentShrinksTheFileToWhatIsInUse) {
   std::string path = dir_.path() + "/db";
   auto b = OpenLmdb(path, Options());

@@ -103,6 +103,16 @@ void RegisterFlags(FlagSet* f, Config* c) {
              "Size of a write-ahead log segment, preallocated in full (dolmen only; at least "
              "65536). The data dir's file system keeps two segments plus 16 MiB free; below "
              "that, writes are refused with the NOSPACE alarm.");
+  f->Add("backend-batch-interval", "0",
+         "BackendBatchInterval is the maximum time before commit the backend transaction.",
+         [c](const std::string& v) {
+           ASSIGN_OR_RETURN(int64_t ms, ParseGoDurationMs(v));
+           if (ms < 0) return InvalidArgument("must not be negative");
+           c->backend_batch_interval_ms = ms;
+           return OkStatus();
+         });
+  f->AddInt("backend-batch-limit", &c->backend_batch_limit,
+            "BackendBatchLimit is the maximum operations before commit the backend transaction.");
   f->Add("experimental-watch-progress-notify-interval", "10m0s",
          "Duration of periodic watch progress notifications.", [c](const std::string& v) {
            ASSIGN_OR_RETURN(int64_t ms, ParseGoDurationMs(v));
@@ -172,6 +182,9 @@ Status Validate(const FlagSet& flags, Config* c) {
     c->initial_cluster = c->name + "=" + c->initial_advertise_peer_urls;
   }
   if (c->max_txn_ops <= 0) return InvalidArgument("--max-txn-ops must be positive");
+  if (c->backend_batch_limit < 0) {
+    return InvalidArgument("--backend-batch-limit must not be negative");
+  }
   if (c->max_request_bytes == 0) return InvalidArgument("--max-request-bytes must be positive");
   if (c->quota_backend_bytes < 0) return InvalidArgument("--quota-backend-bytes must be >= 0");
   if (c->wal_segment_bytes < 65536) {
@@ -217,6 +230,13 @@ server::ServerConfig ToServerConfig(const Config& c) {
   // etcd's --snapshot-count: committed entries between two snapshots (our checkpoints).
   if (c.snapshot_count > 0) s.driver.checkpoint_entries = c.snapshot_count;
   s.driver.election_ticks = static_cast<int>(c.election_timeout_ms / c.heartbeat_interval_ms);
+  // etcd's backend batch: 0 keeps the default (100 ms, 10,000 entries).
+  if (c.backend_batch_interval_ms > 0) {
+    s.driver.backend_commit_interval = std::chrono::milliseconds(c.backend_batch_interval_ms);
+  }
+  if (c.backend_batch_limit > 0) {
+    s.driver.backend_commit_entries = static_cast<uint64_t>(c.backend_batch_limit);
+  }
   s.max_txn_ops = c.max_txn_ops;
   s.max_request_bytes = c.max_request_bytes;
   s.quota_backend_bytes = static_cast<uint64_t>(c.quota_backend_bytes);

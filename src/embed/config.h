@@ -32,6 +32,10 @@ struct Config {
   // --experimental-wal-segment-bytes (dolmen only; etcd's segments are always 64 MiB): the WAL
   // segment size, which also sets the free-space reserve (docs/maintenance.md).
   uint64_t wal_segment_bytes = 64ull << 20;
+  // --backend-batch-interval / --backend-batch-limit: how long applied entries wait, and how
+  // many, before the backend commits them (0: the defaults, 100 ms and 10,000, as etcd).
+  int64_t backend_batch_interval_ms = 0;
+  int64_t backend_batch_limit = 0;
   // --experimental-watch-progress-notify-interval, already adjusted as etcd does.
   int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
   bool strict_reconfig_check = true;

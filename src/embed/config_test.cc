@@ -86,6 +86,28 @@ TEST(ConfigTest, WatchProgressNotifyIntervalIsAGoDurationAdjustedAsEtcd) {
   }
 }
 
+TEST(ConfigTest, BackendBatchFlagsSetTheDriversBackendCommits) {
+  Config defaults;
+  ASSERT_TRUE(ParseAndValidate({}, &defaults).ok());
+  server::ServerConfig d = ToServerConfig(defaults);
+  EXPECT_EQ(d.driver.backend_commit_interval, std::chrono::milliseconds(100));
+  EXPECT_EQ(d.driver.backend_commit_entries, 10000u);
+
+  Config c;
+  ASSERT_TRUE(
+      ParseAndValidate({"--backend-batch-interval", "25ms", "--backend-batch-limit", "500"}, &c)
+          .ok());
+  server::ServerConfig s = ToServerConfig(c);
+  EXPECT_EQ(s.driver.backend_commit_interval, std::chrono::milliseconds(25));
+  EXPECT_EQ(s.driver.backend_commit_entries, 500u);
+
+  Config bad;
+  EXPECT_FALSE(ParseAndValidate({"--backend-batch-interval", "-1s"}, &bad).ok());
+  Config bad_limit;
+  Status s2 = ParseAndValidate({"--backend-batch-limit", "-3"}, &bad_limit);
+  EXPECT_EQ(s2.message(), "--backend-batch-limit must not be negative");
+}
+
 TEST(ConfigTest, UnixPeerUrlsAsEtcdTakesThem) {
   Config c;
   Status s = ParseAndValidate(

@@ -551,9 +551,14 @@ Status Store::Commit(Index applied_index) {
   batch_.reset();
   if (!s.ok()) return Poison(s);
   // The backend now holds every pending version; readers that start after this find them there.
-  std::unique_lock lock(mu_);
-  pending_.clear();
-  consistent_index_ = applied_index.value();
+  // A batch spans many turns (thousands of versions): the map is freed after the lock is let go,
+  // so readers wait only for the swap.
+  std::map<std::string, std::string, std::less<>> committed;
+  {
+    std::unique_lock lock(mu_);
+    committed.swap(pending_);
+    consistent_index_ = applied_index.value();
+  }
   format_written_ = true;
   return OkStatus();
 }

@@ -13,6 +13,12 @@
 namespace dolmen::server {
 namespace {
 
+std::string IdHex(uint64_t id) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
 // WAL metadata: which member and cluster this log belongs to. Format version 1:
 // [u8 version=1][fixed64 member_id][fixed64 cluster_id].
 constexpr char kMetadataVersion = 1;
@@ -184,6 +190,7 @@ Status Server::OpenStorage() {
     wal::Recovered& recovered = opened.second;
     for (const auto& note : recovered.repairs) Log("repaired write-ahead log: " + note);
     RETURN_IF_ERROR(DecodeMetadata(recovered.metadata, wal_dir, &member_id_, &cluster_id_));
+    if (BootstrapNeverReachedTheLog(recovered, applied)) return FinishBootstrap(wal_dir);
     if (recovered.snapshot && recovered.snapshot->index > applied) {
       // The log recorded a snapshot from the leader that the backend does not hold: the
       // member stopped between the two. The image waits in the snap dir.
@@ -220,6 +227,38 @@ Status Server::OpenStorage() {
   }
   ASSIGN_OR_RETURN(
       wal_, wal::Wal::Create(fs, wal_dir, EncodeMetadata(member_id_, cluster_id_), config_.wal));
+  RETURN_IF_ERROR(wal_->Append(entries, hs));
+  RETURN_IF_ERROR(wal_->Sync());
+  return StartRaft(nullptr, std::move(entries), hs);
+}
+
+bool Server::BootstrapNeverReachedTheLog(const wal::Recovered& recovered, Index applied) const {
+  // A member that starts a new cluster creates its log, then appends the bootstrap entries and
+  // syncs them. A power cut (or kill -9) between the two leaves a log with nothing in it: no
+  // entry, no vote, nothing applied. Such a member never said or acknowledged anything, and
+  // started as is it would wait forever for a configuration. A joining member's log is empty
+  // until the leader reaches it, which is normal.
+  return !config_.initial_cluster_existing && recovered.entries.empty() &&
+         !recovered.snapshot.has_value() && recovered.hard_state.IsEmpty() && applied.value() == 0;
+}
+
+Status Server::FinishBootstrap(const std::string& wal_dir) {
+  const MemberId logged_member = member_id_;
+  const ClusterId logged_cluster = cluster_id_;
+  std::vector<raft::Entry> entries;
+  raft::HardState hs;
+  RETURN_IF_ERROR(Bootstrap(&entries, &hs));
+  if (member_id_ != logged_member || cluster_id_ != logged_cluster) {
+    return Status(
+        Code::kFailedPrecondition,
+        "the write-ahead log in " + wal_dir + " was created for member " +
+            IdHex(logged_member.value()) + " of cluster " + IdHex(logged_cluster.value()) +
+            " and holds no entries; these flags describe member " + IdHex(member_id_.value()) +
+            " of cluster " + IdHex(cluster_id_.value()) + ": remove the data dir to start over");
+  }
+  Log("the write-ahead log in " + wal_dir +
+      " holds no entries: the first start stopped before its bootstrap reached the disk; "
+      "bootstrapping again");
   RETURN_IF_ERROR(wal_->Append(entries, hs));
   RETURN_IF_ERROR(wal_->Sync());
   return StartRaft(nullptr, std::move(entries), hs);

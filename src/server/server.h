@@ -222,6 +222,11 @@ class Server {
  private:
   explicit Server(ServerConfig config);
   Status OpenStorage();
+  // A new cluster's member whose first start was cut between creating its log and syncing the
+  // bootstrap entries into it: finish the bootstrap (same flags, same ids) instead of waiting
+  // forever for a configuration.
+  bool BootstrapNeverReachedTheLog(const wal::Recovered& recovered, Index applied) const;
+  Status FinishBootstrap(const std::string& wal_dir);
   // A new data dir: the members of --initial-cluster, as conf-change entries at term 1.
   Status Bootstrap(std::vector<raft::Entry>* entries, raft::HardState* hs);
   // --initial-cluster-state existing: learn the cluster from its members; start empty.

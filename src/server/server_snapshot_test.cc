@@ -225,8 +225,7 @@ TEST_F(ServerSnapshotTest, StartInstallsAnImageTheLogRecordedButTheBackendLacks)
   (*reopened)->Start();
   EXPECT_TRUE(Eventually(
       [&] {
-        return CountKeys(reopened->get()) == 200 &&
-               (*reopened)->membership().List().size() == 2u;
+        return CountKeys(reopened->get()) == 200 && (*reopened)->membership().List().size() == 2u;
       },
       std::chrono::seconds(10)))
       << CountKeys(reopened->get()) << " keys, " << (*reopened)->membership().List().size()

@@ -13,6 +13,7 @@
 #include "io/fault_injection_file_system.h"
 #include "io/memory_file_system.h"
 #include "server/test_support.h"
+#include "wal/wal.h"
 
 namespace dolmen::server {
 namespace {
@@ -405,6 +406,36 @@ TEST_F(ServerTest, FailedLogSyncIsNeverAcknowledged) {
   EXPECT_TRUE(server->failed());
   // Later writes are refused too, not queued forever.
   EXPECT_EQ(Put(server.get(), "later", "1").status().code(), Code::kStopped);
+}
+
+// Found by the power-loss tester: a first start cut between creating the log and syncing the
+// bootstrap entries into it left a member that restarted and never elected itself. It now
+// finishes the bootstrap (nothing was said or acknowledged before), unless its flags name
+// another member or cluster than the log.
+TEST_F(ServerTest, FirstStartCutBeforeTheBootstrapEntriesReachedTheLogBootstrapsAgain) {
+  auto cut_first_start = [&] {
+    io::FaultInjectionFileSystem faulty(fs_.get());
+    faulty.FailNth(io::FaultInjectionFileSystem::Op::kSync, 2);  // 1: the segment, 2: entries
+    auto s = Server::Open(Config(&faulty));
+    ASSERT_FALSE(s.ok()) << "the bootstrap's sync was meant to fail";
+    fs_->Crash(io::CrashOptions{io::CrashOptions::Tail::kDrop, std::nullopt, 1});
+    ASSERT_TRUE(wal::Wal::Exists(fs_.get(), "/data/member/wal"));
+  };
+  cut_first_start();
+
+  ServerConfig other = Config(fs_.get());
+  other.cluster_token = "another-cluster";
+  auto refused = Server::Open(std::move(other));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("remove the data dir"), std::string::npos)
+      << refused.status().message();
+
+  auto s = Open();
+  ASSERT_NE(s, nullptr);
+  auto put = Put(s.get(), "k", "v");
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_EQ(put->header().revision(), 2);
 }
 
 TEST_F(ServerTest, CorruptLogStopsStartupNamingTheFile) {

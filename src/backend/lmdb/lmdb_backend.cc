@@ -638,6 +638,44 @@ Status LmdbBackend::RewriteCompactly() {
 
 }  // namespace
 
+// A data file that holds only zero bytes never had a commit reach the disk: LMDB writes its
+// meta pages (never zero) at the first commit, and a power cut before that commit was synced
+// can leave the file's size on disk with none of its bytes (found by the power-loss tester on
+// a member's very first start). It holds nothing, so it is removed and created again, where
+// LMDB would refuse it as "not an LMDB file". Any non-zero byte leaves the file to LMDB.
+Status RemoveIfNeverCommitted(const std::string& file) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return OkStatus();
+    return IoError("open " + file + ": " + std::strerror(errno));
+  }
+  struct stat st;
+  bool zeros = ::fstat(fd, &st) == 0 && st.st_size > 0;
+  char buf[1 << 16];
+  // Bounded: a data file of real size is never all zeros after a commit, so read at most 16 MiB.
+  constexpr off_t kMaxScan = 16 << 20;
+  for (off_t at = 0; zeros && at < st.st_size; at += sizeof buf) {
+    if (at >= kMaxScan) {
+      zeros = false;
+      break;
+    }
+    ssize_t n = ::pread(fd, buf, sizeof buf, at);
+    if (n <= 0) {
+      zeros = false;
+      break;
+    }
+    zeros = std::all_of(buf, buf + n, [](char c) { return c == 0; });
+  }
+  ::close(fd);
+  if (!zeros) return OkStatus();
+  std::fprintf(stderr,
+               "dolmen: %s holds only zero bytes (no commit ever reached the disk, e.g. a power "
+               "cut during the first start): creating it again\n",
+               file.c_str());
+  if (::unlink(file.c_str()) != 0) return IoError("unlink " + file + ": " + std::strerror(errno));
+  return OkStatus();
+}
+
 Result<std::unique_ptr<Backend>> OpenLmdbImage(const std::string& file) {
   struct stat st;
   if (::stat(file.c_str(), &st) != 0) {
@@ -655,6 +693,7 @@ Result<std::unique_ptr<Backend>> OpenLmdb(const std::string& dir, const Options&
   // A defragmentation that crashed before its rename leaves its copy behind; the data file is
   // the old one, whole.
   ::unlink((dir + "/data.mdb.defrag").c_str());
+  RETURN_IF_ERROR(RemoveIfNeverCommitted(dir + "/data.mdb"));
   // MDB_NOMETASYNC, not MDB_NOSYNC: each commit fdatasyncs its data pages before it writes the
   // meta page that points at them, so whatever meta page a power cut leaves on disk points at
   // pages that are there. Only the newest commit may be undone (its meta page unsynced); the
