@@ -170,12 +170,13 @@ def member_flags():
 
 def record(args, work_dir):
     """Runs the recorded member under load; returns (trace path, histories, the monotonic
-    time in ns at which the member was ready)."""
+    time in ns at which the member was ready, its [client port, peer port])."""
     trace = os.path.join(work_dir, "trace")
     server = RecordedServer(args.dolmen, args.preload, trace, member_flags())
     try:
         server.start()
         ready_ns = time.monotonic_ns()  # the same clock as the trace's timestamps
+        ports = [server.client_port, server.peer_port]
         deadline = time.monotonic() + args.record_seconds
         writers = [Writer(server.client_port, w, args.seed, deadline) for w in range(WRITERS)]
         for w in writers:
@@ -198,19 +199,19 @@ def record(args, work_dir):
         history.update(w.history)
     print("recorded: %d writes acknowledged by %d writers; trace %d bytes"
           % (sum(w.acked for w in writers), WRITERS, os.path.getsize(trace)), flush=True)
-    return trace, history, ready_ns
+    return trace, history, ready_ns, ports
 
 
 HISTORY_FILE = "history.json"
 
 
-def save_history(history, ready_ns, work_dir):
+def save_history(history, ready_ns, ports, work_dir):
     """Writes the writers' history next to the trace, so that a failing cut can be replayed
     exactly (--recording) without recording again."""
     rows = [[key.hex(), [[kind, value.hex() if value is not None else None, rev, ack]
                          for kind, value, rev, ack in ops]] for key, ops in history.items()]
     with open(os.path.join(work_dir, HISTORY_FILE), "w") as f:
-        json.dump({"ready_ns": ready_ns, "keys": rows}, f)
+        json.dump({"ready_ns": ready_ns, "ports": ports, "keys": rows}, f)
 
 
 def load_history(work_dir):
@@ -218,7 +219,7 @@ def load_history(work_dir):
         saved = json.load(f)
     return {bytes.fromhex(key): [[kind, bytes.fromhex(value) if value is not None else None,
                                   rev, ack] for kind, value, rev, ack in ops]
-            for key, ops in saved["keys"]}, saved["ready_ns"]
+            for key, ops in saved["keys"]}, saved["ready_ns"], saved.get("ports")
 
 
 def choose_cuts(records, seed, count, ready_ns):
@@ -318,7 +319,19 @@ def read_state(port):
         client.close()
 
 
-def check_cut(args, records, history, cut, lossless):
+def start_on_ports(server, ports):
+    """Starts `server` on the recorded member's ports: the same peer URL means the same flags,
+    hence the same member and cluster ids, as after a real power cut. (A recording without
+    ports, from an older run, gets fresh ones.)"""
+    if not ports:
+        server.start(timeout=START_TIMEOUT_S)
+        return
+    server.client_port, server.peer_port = ports
+    server.spawn()
+    server.wait_ready(START_TIMEOUT_S)
+
+
+def check_cut(args, records, history, cut, lossless, ports):
     """Returns ("ok" | "refused", detail) or raises AssertionError with what went wrong."""
     cut_record = next(r for r in records if r.seq >= cut)
     cut_time = cut_record.ts_ns / 1e9
@@ -328,10 +341,13 @@ def check_cut(args, records, history, cut, lossless):
                                         lossless=lossless, model=args.model)
         detail = "image %s" % stats
         try:
-            server.start(timeout=START_TIMEOUT_S)
+            start_on_ports(server, ports)
         except harness.ServerError as e:
             log = server.log_text()
             last_start = log.rsplit("\n=== start #", 1)[-1]
+            if ports and "address already in use" in last_start:
+                raise AssertionError("cut %d: a port of the recorded member (%s) was taken by "
+                                     "another process meanwhile; run again" % (cut, ports))
             status = server.exit_status
             if status is None:
                 raise AssertionError("cut %d: the member hung at start: %s\n%s"
@@ -415,10 +431,10 @@ def main():
     try:
         if args.recording:
             trace = os.path.join(work_dir, "trace")
-            history, ready_ns = load_history(work_dir)
+            history, ready_ns, ports = load_history(work_dir)
         else:
-            trace, history, ready_ns = record(args, work_dir)
-            save_history(history, ready_ns, work_dir)
+            trace, history, ready_ns, ports = record(args, work_dir)
+            save_history(history, ready_ns, ports, work_dir)
         records = reconstruct.read_trace(trace)
         if args.cut:
             cuts = args.cut
@@ -437,7 +453,7 @@ def main():
         for cut, lossless in checks:
             flags = " --lossless" if lossless else ""
             try:
-                outcome, detail = check_cut(args, records, history, cut, lossless)
+                outcome, detail = check_cut(args, records, history, cut, lossless, ports)
             except AssertionError as e:
                 failures.append("%d%s" % (cut, flags))
                 keep_recording = True
