@@ -8,9 +8,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <system_error>
+#include <thread>
 
 namespace dolmen::io {
 namespace {
@@ -19,6 +25,26 @@ Status ErrnoStatus(const std::string& what, int err) {
   std::string message = what + ": " + std::strerror(err);
   if (err == ENOENT) return NotFound(message);
   return IoError(message);
+}
+
+// Test-only hook (tests/fault, the slow-disk scenarios): with DOLMEN_TEST_SLOW_SYNC_FILE=PATH,
+// every fdatasync of a written file first sleeps for the number of milliseconds written in PATH
+// (no delay if PATH is missing, empty or 0). PATH is read at each sync so that a test can make
+// one member's disk slow and fast again while it runs; each change of the delay is logged once,
+// which lets the test see that the hook is active. Never set outside tests.
+void MaybeDelaySyncForTest() {
+  static const char* const path = std::getenv("DOLMEN_TEST_SLOW_SYNC_FILE");
+  if (path == nullptr || *path == '\0') return;
+  static std::atomic<long long> logged_ms{0};
+  std::ifstream in(path);
+  long long delay_ms = 0;
+  if (!(in >> delay_ms) || delay_ms < 0) delay_ms = 0;
+  if (logged_ms.exchange(delay_ms) != delay_ms) {
+    std::fprintf(stderr,
+                 "dolmen: test hook DOLMEN_TEST_SLOW_SYNC_FILE: fdatasync delayed by %lld ms\n",
+                 delay_ms);
+  }
+  if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
 }
 
 class PosixWritableFile final : public WritableFile {
@@ -48,6 +74,7 @@ class PosixWritableFile final : public WritableFile {
 
   Status Sync() override {
     if (fd_ < 0) return IoError("sync " + path_ + ": file is closed");
+    MaybeDelaySyncForTest();
     if (::fdatasync(fd_) != 0) return ErrnoStatus("fdatasync " + path_, errno);
     return OkStatus();
   }
