@@ -109,6 +109,8 @@ include=$(IFS=,; echo "${packages[*]}")
 # No Recommends: they would bring in e.g. the whole of perl for nothing dolmen runs. The
 # merged-usr hook lays out /usr the way bookworm does without the usrmerge package (which would
 # bring in perl too). force-unsafe-io: no fsync per file; a failed build is simply redone.
+# Hooks are run by mmdebstrap with the root file system as "$1": single quotes are meant.
+# shellcheck disable=SC2016
 mmdebstrap --quiet --variant=essential --include="$include" \
   --aptopt='APT::Install-Recommends "false"' \
   --dpkgopt=force-unsafe-io \

@@ -338,14 +338,16 @@ def main():
         probe = sandbox.podman("run", "--rm", "--net", "host", TAG, "/usr/local/bin/etcd",
                                "--version", check=False)
         # DOLMEN_CONTAINER_TEST_FALLBACK=1 takes the fallback path on purpose (to check it).
-        if probe.returncode == 0 and os.environ.get("DOLMEN_CONTAINER_TEST_FALLBACK") != "1":
+        forced = os.environ.get("DOLMEN_CONTAINER_TEST_FALLBACK") == "1"
+        if probe.returncode == 0 and not forced:
             inspect = json.loads(sandbox.podman("image", "inspect", TAG).stdout)[0]
             member = PodmanMember(sandbox, data_dir, name, command)
             image_user = inspect["Config"].get("User", "")
             size = inspect["Size"]
         else:
-            print("=" * 78 + "\ncontainer_test: PODMAN CANNOT RUN CONTAINERS HERE:\n"
-                  f"{probe.stderr.strip()}\ncontainer_test: FALLING BACK to the image's root "
+            why = ("DOLMEN_CONTAINER_TEST_FALLBACK=1" if forced else
+                   "PODMAN CANNOT RUN CONTAINERS HERE:\n" + probe.stderr.strip())
+            print("=" * 78 + f"\ncontainer_test: {why}\ncontainer_test: FALLING BACK to the image's root "
                   "file system (from the OCI archive) under unshare + chroot\n" + "=" * 78,
                   flush=True)
             rootfs, config = unpack_image(archive, os.path.join(tmp, "unpacked"))
