@@ -37,14 +37,17 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+pkg_of() {
+  case "$1" in ldd) echo libc-bin ;; flock) echo util-linux ;; *) echo "$1" ;; esac
+}
 die() {
   echo "build.sh: $*" >&2
   exit 1
 }
 [ "$(id -u)" -eq 0 ] || die "must run as root (mmdebstrap and buildah mount need it)"
-for tool in mmdebstrap buildah ldd dpkg; do
+for tool in mmdebstrap buildah ldd dpkg flock; do
   command -v "$tool" >/dev/null 2>&1 ||
-    die "'$tool' not found; scripts/install-deps.sh installs it (Debian package: ${tool/ldd/libc-bin})"
+    die "'$tool' not found; scripts/install-deps.sh installs it (Debian package: $(pkg_of "$tool"))"
 done
 [ -x "$dolmen" ] || die "no dolmen binary at '$dolmen' (scripts/build.sh release dolmen makes it)"
 "$dolmen" --version >/dev/null 2>&1 || die "'$dolmen' does not run (--version failed)"
@@ -106,6 +109,9 @@ for p in "${strip_paths[@]}"; do
   dpkgopts+=(--dpkgopt="path-exclude=$p/*")
 done
 include=$(IFS=,; echo "${packages[*]}")
+# One build at a time per deb cache (another worktree may build too): the hooks rewrite it.
+exec 9>"$cache/.lock"
+flock 9
 # No Recommends: they would bring in e.g. the whole of perl for nothing dolmen runs. The
 # merged-usr hook lays out /usr the way bookworm does without the usrmerge package (which would
 # bring in perl too). force-unsafe-io: no fsync per file; a failed build is simply redone.
