@@ -326,9 +326,10 @@ def main():
         assert shutil.which(tool), f"{tool} is missing: scripts/install-deps.sh installs it"
 
     tmp = tempfile.mkdtemp(prefix="dolmen-container-test-")
-    sandbox = PodmanSandbox(os.path.join(tmp, "podman"))
+    sandbox = None
     member = None
     try:
+        sandbox = PodmanSandbox(os.path.join(tmp, "podman"))
         archive = build_or_reuse(args, sandbox)
         client_port, peer_port = harness.pick_free_port(), harness.pick_free_port()
         data_dir = os.path.join(tmp, "etcd-data")
@@ -363,7 +364,8 @@ def main():
     finally:
         if member is not None:
             member.remove()
-        sandbox.cleanup()
+        if sandbox is not None:
+            sandbox.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
