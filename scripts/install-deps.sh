@@ -23,6 +23,10 @@ packages=(
   # tools the tests use; gnuplot draws bench/compare.py's plots (docs/benchmarks.md);
   # systemd provides systemd-analyze, which verifies deploy/systemd's units (tests/systemd)
   curl procps iproute2 python3 gnuplot-nox systemd
+  # deploy/container/build.sh makes the image (mmdebstrap: root file system from Debian
+  # packages; buildah: OCI image); tests/container runs it with podman, on runc (crun refuses
+  # the hybrid cgroup layout of Docker-style CI hosts); uidmap for podman's user namespaces
+  podman buildah mmdebstrap runc uidmap
 )
 
 missing=()
