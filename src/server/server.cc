@@ -176,7 +176,7 @@ Status Server::OpenStorage() {
     backend_options.map_size_bytes =
         std::max<uint64_t>(backend_options.map_size_bytes, config_.quota_backend_bytes * 2);
   }
-  ASSIGN_OR_RETURN(backend_, config_.open_backend(member_dir + "/db", backend_options));
+  ASSIGN_OR_RETURN(backend_, OpenBackend(member_dir + "/db", wal_dir, backend_options));
   ASSIGN_OR_RETURN(store_, mvcc::Store::Open(backend_.get()));
   RETURN_IF_ERROR(OpenLeases());
   membership_ = std::make_unique<Membership>();
@@ -220,6 +220,9 @@ Status Server::OpenStorage() {
   std::vector<raft::Entry> entries;
   raft::HardState hs;
   RETURN_IF_ERROR(Bootstrap(&entries, &hs));
+  // The backend's first state (its meta pages, a joiner's membership) is durable before the log
+  // exists: a data dir with a log always has a backend LMDB can open (OpenBackend relies on it).
+  RETURN_IF_ERROR(backend_->Sync());
   if (entries.empty()) {
     // Joining: nothing to log yet; the WAL starts empty.
     ASSIGN_OR_RETURN(
@@ -231,6 +234,33 @@ Status Server::OpenStorage() {
   RETURN_IF_ERROR(wal_->Append(entries, hs));
   RETURN_IF_ERROR(wal_->Sync());
   return StartRaft(nullptr, std::move(entries), hs);
+}
+
+Result<std::unique_ptr<backend::Backend>> Server::OpenBackend(const std::string& dir,
+                                                              const std::string& wal_dir,
+                                                              const backend::Options& options) {
+  auto opened = config_.open_backend(dir, options);
+  if (opened.ok() || opened.status().code() != Code::kCorruption ||
+      wal::Wal::Exists(config_.fs, wal_dir)) {
+    return opened;
+  }
+  // No log yet: the member's first start stopped before it (the backend is synced before the
+  // log is created), so nothing was ever applied or acknowledged, and a power cut can leave a
+  // data file whose first pages never reached the disk. It is kept aside, not deleted, in case
+  // an operator put it there, and the start goes on with a new one.
+  std::string aside = dir + ".unreadable";
+  for (int n = 1; config_.fs->Exists(aside); ++n) aside = dir + ".unreadable." + std::to_string(n);
+  RETURN_IF_ERROR(config_.fs->CreateDirs(aside));
+  ASSIGN_OR_RETURN(std::vector<std::string> files, config_.fs->ListDir(dir));
+  for (const std::string& name : files) {
+    RETURN_IF_ERROR(config_.fs->Rename(dir + "/" + name, aside + "/" + name));
+  }
+  RETURN_IF_ERROR(config_.fs->SyncDir(dir));
+  Log("the storage backend in " + dir + " cannot be read (" + opened.status().message() +
+      ") and there is no write-ahead log yet, so the first start was cut short before anything "
+      "was applied: moved it to " +
+      aside + " and creating a new one");
+  return config_.open_backend(dir, options);
 }
 
 bool Server::BootstrapNeverReachedTheLog(const wal::Recovered& recovered, Index applied) const {

@@ -245,6 +245,11 @@ class Server {
   // A new cluster's member whose first start was cut between creating its log and syncing the
   // bootstrap entries into it: finish the bootstrap (same flags, same ids) instead of waiting
   // forever for a configuration.
+  // Opens the storage backend; one that cannot be read before any log exists (a first start
+  // cut short) is moved aside and created again.
+  Result<std::unique_ptr<backend::Backend>> OpenBackend(const std::string& dir,
+                                                        const std::string& wal_dir,
+                                                        const backend::Options& options);
   bool BootstrapNeverReachedTheLog(const wal::Recovered& recovered, Index applied) const;
   Status FinishBootstrap(const std::string& wal_dir);
   // A new data dir: the members of --initial-cluster, as conf-change entries at term 1.

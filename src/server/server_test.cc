@@ -438,6 +438,46 @@ TEST_F(ServerTest, FirstStartCutBeforeTheBootstrapEntriesReachedTheLogBootstraps
   EXPECT_EQ(put->header().revision(), 2);
 }
 
+// A first start cut before the backend's first sync can leave a data file LMDB cannot read;
+// before any log exists nothing was applied, so it is moved aside and the start goes on. Once
+// a log exists the same error stops the start.
+TEST_F(ServerTest, UnreadableBackendWithoutALogIsMovedAsideAndWithALogStopsTheStart) {
+  auto with_unreadable_file = [this](io::FileSystem* fs) {
+    ServerConfig c = Config(fs);
+    c.open_backend = [this, fs](
+                         const std::string& dir,
+                         const backend::Options&) -> Result<std::unique_ptr<backend::Backend>> {
+      if (fs->Exists(dir + "/data.mdb")) {
+        return Corruption(dir + "/data.mdb: MDB_INVALID: File is not an LMDB file");
+      }
+      return std::unique_ptr<backend::Backend>(std::make_unique<SharedBackend>(backend_.get()));
+    };
+    return c;
+  };
+  auto place_unreadable_file = [this] {
+    ASSERT_TRUE(fs_->CreateDirs("/data/member/db").ok());
+    auto f = fs_->OpenForAppend("/data/member/db/data.mdb");
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->Append(std::string(4096, 'x')).ok());
+    ASSERT_TRUE((*f)->Close().ok());
+  };
+  place_unreadable_file();
+  {
+    auto opened = Server::Open(with_unreadable_file(fs_.get()));
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    EXPECT_TRUE(fs_->Exists("/data/member/db.unreadable/data.mdb")) << "kept aside";
+    auto s = std::move(opened).value();
+    s->Start();
+    ASSERT_TRUE(Put(s.get(), "k", "v").ok());
+    s->Stop();
+  }
+  place_unreadable_file();
+  auto refused = Server::Open(with_unreadable_file(fs_.get()));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kCorruption);
+  EXPECT_NE(refused.status().message().find("MDB_INVALID"), std::string::npos);
+}
+
 TEST_F(ServerTest, CorruptLogStopsStartupNamingTheFile) {
   {
     auto s = Open();

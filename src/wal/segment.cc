@@ -27,12 +27,20 @@ std::optional<uint64_t> FindValidRecord(std::string_view data, uint64_t from) {
 // Disks write whole sectors; the smallest in use is 512 bytes.
 constexpr uint64_t kDiskSectorBytes = 512;
 
-// Whether [from, to) of `data` holds a whole disk sector (aligned in the file) of zeros.
-bool HoldsZeroSector(std::string_view data, uint64_t from, uint64_t to) {
+// Whether the damaged bytes [from, to) of `data` show a disk sector whose write was lost: the
+// part of some sector that lies in the range is zeros and runs to the sector's end, and is
+// either the whole sector or, for the sector where the damage starts (its beginning holds the
+// end of the last good record, written and synced before), at least a record header. The
+// zeros are the segment's preallocated space, which no record header ever is.
+bool ShowsALostSector(std::string_view data, uint64_t from, uint64_t to) {
   to = std::min<uint64_t>(to, data.size());
-  for (uint64_t s = (from + kDiskSectorBytes - 1) / kDiskSectorBytes * kDiskSectorBytes;
-       s + kDiskSectorBytes <= to; s += kDiskSectorBytes) {
-    if (AllZero(data.substr(s, kDiskSectorBytes))) return true;
+  for (uint64_t s = from / kDiskSectorBytes * kDiskSectorBytes; s + kDiskSectorBytes <= to;
+       s += kDiskSectorBytes) {
+    const uint64_t start = std::max(s, from);
+    const uint64_t length = s + kDiskSectorBytes - start;
+    if ((start == s || length >= kRecordHeaderBytes) && AllZero(data.substr(start, length))) {
+      return true;
+    }
   }
   return false;
 }
@@ -108,13 +116,13 @@ Result<SegmentScan> ScanSegment(std::string_view data, const std::string& path, 
   if (auto next = FindValidRecord(data, search_from)) {
     // A power cut can leave a later unsynced sector on disk and an earlier one as the
     // preallocated zeros: page write-back is not ordered. In the last segment, damage up to the
-    // next valid record that holds a whole zero sector is taken for such a torn write (etcd's
-    // reader looks for zero sectors in the damaged record the same way), and the log is cut
-    // there: the records after it were written later, so no sync covered them and none was
-    // acknowledged. Damage without a zero sector stays corruption.
-    if (is_last && HoldsZeroSector(data, offset, *next)) {
+    // next valid record that shows such a lost sector is taken for a torn write (etcd's reader
+    // looks for zero sectors in the damaged record the same way), and the log is cut there:
+    // the records after it were written later, so no sync covered them and none was
+    // acknowledged. Damage without a lost sector stays corruption.
+    if (is_last && ShowsALostSector(data, offset, *next)) {
       scan.tail = SegmentScan::Tail::kTorn;
-      scan.tail_note = what + " holding a zero sector (a write torn by a power cut), and " +
+      scan.tail_note = what + " where a disk sector's write was lost (torn by a power cut), and " +
                        "unsynced records after it";
       return scan;
     }
