@@ -64,22 +64,27 @@ class CorruptionTest(ClusterTestCase):
         status = member.status()
         return status["header"]["revision"] if status else None
 
+    def write_keys_to_a_caught_up_follower(self, c, prefix):
+        """Puts KEYS keys (one holding PRISTINE) through the leader and waits until a follower
+        has them all. The corrupted member is that follower, so that the leader, whose data is
+        good, judges. Returns (leader, follower, follower's id)."""
+        leader = c.wait_leader()
+        for i in range(KEYS):
+            value = PRISTINE.decode() if i == 7 else "value-%04d" % i
+            rc, _, err = leader.etcdctl("put", "%sk%02d" % (prefix, i), value)
+            self.assertEqual(rc, 0, err)
+        victim = next(m for m in c.members if m is not leader)
+        want = self.revision(leader)
+        self.assertEventually(lambda: self.revision(victim) == want, 10,
+                              "%s catches up to revision %s" % (victim.name, want))
+        return leader, victim, c.member_id(victim)
+
     def test_corrupt_member_is_refused_at_start_then_alarmed_by_the_periodic_check(self):
         periodic = ["--experimental-corrupt-check-time", CHECK_INTERVAL]
         # A small --snapshot-count: etcd 3.4 knows its peers at start only from a snapshot (its
         # initial check asks nobody without one, "no corruption"), so every member takes some.
         c = self.new_cluster(3, member_args=periodic, snapshot_count=5)
-        leader = c.wait_leader()
-        for i in range(KEYS):
-            value = PRISTINE.decode() if i == 7 else "value-%04d" % i
-            rc, _, err = leader.etcdctl("put", "/corrupt/k%02d" % i, value)
-            self.assertEqual(rc, 0, err)
-        # The corrupted one is a follower, so that the leader, whose data is good, judges.
-        victim = next(m for m in c.members if m is not leader)
-        victim_id = c.member_id(victim)
-        want = self.revision(leader)
-        self.assertEventually(lambda: self.revision(victim) == want, 10,
-                              "%s catches up to revision %s" % (victim.name, want))
+        leader, victim, victim_id = self.write_keys_to_a_caught_up_follower(c, "/corrupt/")
         # The leader's periodic check has seen equal hashes all along: no alarm yet.
         rc, out, err = leader.etcdctl("alarm", "list")
         self.assertEqual((rc, out), (0, ""), err)
@@ -178,16 +183,8 @@ class CorruptionTest(ClusterTestCase):
                           proc.stderr)
             return
         c = self.new_cluster(3, member_args=flags)
-        leader = c.wait_leader()
-        for i in range(KEYS):
-            value = PRISTINE.decode() if i == 7 else "value-%04d" % i
-            rc, _, err = leader.etcdctl("put", "/compact/k%02d" % i, value)
-            self.assertEqual(rc, 0, err)
-        victim = next(m for m in c.members if m is not leader)
-        victim_id = c.member_id(victim)
+        leader, victim, victim_id = self.write_keys_to_a_caught_up_follower(c, "/compact/")
         want = self.revision(leader)
-        self.assertEventually(lambda: self.revision(victim) == want, 10,
-                              "%s catches up to revision %s" % (victim.name, want))
         self.assertIsNotNone(victim.stop())
         rewritten = sum(rewrite_in_place(p, PRISTINE, TAMPERED) for p in backend_files(victim))
         self.assertGreaterEqual(rewritten, 1)
