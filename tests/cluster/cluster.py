@@ -170,8 +170,12 @@ def probe_multi_member(binary):
                     rc, out, _ = run_etcdctl(member.endpoint, ["member", "list", "-w", "json"],
                                              timeout=max(0.5, min(2.0, deadline -
                                                                   time.monotonic())))
-                    if rc == 0:
-                        members_listed = len(json.loads(out).get("members", []))
+                    members = json.loads(out).get("members", []) if rc == 0 else []
+                    # Until it publishes, the member does not listen on its client port, and
+                    # a test running beside this one may have picked the same free port: only
+                    # an answer that lists this member's peer URL is this member's.
+                    if any(member.peer_url in m.get("peerURLs", []) for m in members):
+                        members_listed = len(members)
                 except subprocess.TimeoutExpired:
                     pass  # not serving clients: e.g. etcd waiting for a quorum to publish
             if members_listed is not None and members_listed < 2:
