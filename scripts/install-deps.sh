@@ -17,12 +17,18 @@ packages=(
   liblmdb-dev libssl-dev libsystemd-dev
   # yaml-cpp reads --config-file (etcd's YAML format); a maintained parser rather than our own
   libyaml-cpp-dev
+  # spdlog writes the structured (zap-style JSON) logs; libmicrohttpd serves HTTP/1.1 on the
+  # client and metrics ports (it adopts connections we accepted and classified ourselves);
+  # nlohmann-json builds and reads the HTTP endpoints' JSON
+  libspdlog-dev libmicrohttpd-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # reference clients and server the compatibility tests run against
   etcd-server etcd-client python3-etcd3
   # tools the tests use; gnuplot draws bench/compare.py's plots (docs/benchmarks.md);
   # systemd provides systemd-analyze, which verifies deploy/systemd's units (tests/systemd)
   curl procps iproute2 python3 gnuplot-nox systemd
+  # promtool (Debian prometheus) checks /metrics and evaluates etcd's alert rules (tests/http)
+  prometheus
   # deploy/container/build.sh makes the image (mmdebstrap: root file system from Debian
   # packages; buildah: OCI image); tests/container runs it with podman, on runc (crun refuses
   # the hybrid cgroup layout of Docker-style CI hosts); uidmap for podman's user namespaces
