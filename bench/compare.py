@@ -20,6 +20,7 @@ stopped by its PID (SIGTERM, then SIGKILL), also on failure, and dies with this 
 import argparse
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -44,14 +45,20 @@ _LIVE = set()  # Members whose process may be running; stopped by stop_all()
 
 
 def pick_free_port(taken):
-    for _ in range(100):  # bounded: collisions with our own picks are rare
+    # Below the kernel's ephemeral range (from 32768), so no outgoing connection can hold it.
+    rng = random.Random()
+    for _ in range(200):  # bounded; a free port turns up within a few tries
+        port = rng.randint(20000, 32767)
+        if port in taken:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((LOOPBACK, 0))
-            port = s.getsockname()[1]
-        if port not in taken:
-            taken.add(port)
-            return port
-    raise RuntimeError("no free loopback port")
+            try:
+                s.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        taken.add(port)
+        return port
+    raise RuntimeError("no free loopback port below 32768")
 
 
 def clean_env():

@@ -19,6 +19,7 @@ import argparse
 import atexit
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -82,10 +83,30 @@ def main():
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 
-def pick_free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+# Ports handed out by this process, so that one test never gets the same port twice.
+_PICKED_PORTS = set()
+
+
+def pick_free_port(host=LOOPBACK):
+    """A port below 32768 that is free on `host` now.
+
+    Below the kernel's ephemeral range (32768-60999 on Linux), so no outgoing connection of any
+    process can be holding it by the time the server binds; picked at random among 12,768, so
+    tests running side by side rarely pick the same one (and a test's own picks never repeat).
+    """
+    rng = random.Random()  # from os.urandom: processes started together pick differently
+    for _ in range(200):  # bounded; a free port is found within a few tries in practice
+        port = rng.randint(20000, 32767)
+        if port in _PICKED_PORTS:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _PICKED_PORTS.add(port)
+        return port
+    raise RuntimeError("no free port below 32768 on " + host + " after 200 tries")
 
 
 # Servers run under `setpriv --pdeathsig KILL`, which asks the kernel for SIGKILL when the thread

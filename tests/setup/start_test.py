@@ -16,6 +16,9 @@ import sys
 import tempfile
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import harness  # noqa: E402  (pick_free_port)
+
 ROOT = None
 TIMEOUT_S = 60
 
@@ -37,9 +40,7 @@ exit 7
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return harness.pick_free_port()
 
 
 class StartTest(unittest.TestCase):
@@ -99,7 +100,7 @@ class StartTest(unittest.TestCase):
 
     def held_port_case(self, which):
         with socket.socket() as holder:
-            holder.bind(("127.0.0.1", 0))
+            holder.bind(("127.0.0.1", free_port()))
             holder.listen()
             held = holder.getsockname()[1]
             other = free_port()

@@ -34,6 +34,9 @@ import tempfile
 import time
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import harness  # noqa: E402  (pick_free_port)
+
 LOOPBACK = "127.0.0.1"
 SETPRIV = "/usr/bin/setpriv"
 WATCHDOG_USEC = 400000  # pings every 200 ms
@@ -44,17 +47,7 @@ ARGS = argparse.Namespace(dolmen=None, etcdctl="/usr/bin/etcdctl")
 
 
 def pick_ports(count):
-    socks, ports = [], []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((LOOPBACK, 0))
-            socks.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in socks:
-            s.close()
-    return ports
+    return [harness.pick_free_port() for _ in range(count)]
 
 
 def etcdctl(endpoint, *args):
