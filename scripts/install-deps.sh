@@ -29,6 +29,8 @@ packages=(
   curl procps iproute2 python3 gnuplot-nox systemd
   # promtool (Debian prometheus) checks /metrics and evaluates etcd's alert rules (tests/http)
   prometheus
+  # dnsmasq serves the SRV records of the DNS discovery tests (tests/discovery), on loopback
+  dnsmasq-base
   # deploy/container/build.sh makes the image (mmdebstrap: root file system from Debian
   # packages; buildah: OCI image); tests/container runs it with podman, on runc (crun refuses
   # the hybrid cgroup layout of Docker-style CI hosts); uidmap for podman's user namespaces
