@@ -6,6 +6,7 @@
 
 #include "dolmen/internal.pb.h"
 #include "raft/conf_change.h"
+#include "server/server_metrics.h"
 
 namespace dolmen::server {
 namespace {
@@ -240,6 +241,7 @@ void Driver::Loop() {
     }
     for (Task& t : tasks) t(OkStatus());
     ExpireDeadlines();
+    metric::ProposalsPending().Set(static_cast<double>(waiting_.size() + in_flight_.size()));
     if (dolmen::Status s = MaybeCheckpoint(); !s.ok()) {
       Fail(s);
       return;
@@ -348,6 +350,7 @@ dolmen::Status Driver::HandleReady() {
     // already hold a read index stay valid. As etcd, only a new leader (not its loss) counts.
     const uint64_t lead = rd.soft_state->lead.value();
     if (lead != 0) {
+      metric::LeaderChanges().Inc();
       for (auto it = reads_issued_.begin(); it != reads_issued_.end();) {
         auto asked = read_leader_.find(it->first);
         // Asked of this very leader (Raft knew it before this Ready told us): still good.
@@ -448,6 +451,7 @@ void Driver::SendMessages(std::vector<raft::Message> messages) {
 
 dolmen::Status Driver::ApplyCommitted(const std::vector<raft::Entry>& entries) {
   if (entries.empty()) return OkStatus();
+  metric::ApplyBatchEntries().Observe(static_cast<double>(entries.size()));
   const uint64_t consistent = deps_.store->ConsistentIndex().value();
   std::vector<mvcc::Event> events;
   std::vector<std::pair<Done, ApplyResult>> done;
@@ -606,6 +610,7 @@ void Driver::ExpireDeadlines() {
   while (!waiting_.empty() && waiting_.front().deadline <= now) {
     auto done = std::move(waiting_.front().done);
     waiting_.pop_front();
+    metric::ProposalsFailed().Inc();
     done(ApplyResult{why(), {}});
   }
   for (auto it = in_flight_.begin(); it != in_flight_.end();) {
@@ -615,6 +620,7 @@ void Driver::ExpireDeadlines() {
     }
     auto done = std::move(it->second.done);
     it = in_flight_.erase(it);
+    metric::ProposalsFailed().Inc();
     done(ApplyResult{why(), {}});
   }
   while (!conf_waiting_.empty() && conf_waiting_.front().deadline <= now) {
@@ -686,7 +692,11 @@ dolmen::Status Driver::CommitBatch() {
   uncommitted_bytes_ = 0;
   // A failed commit is fatal (the caller stops the member): the batch's entries are in the log,
   // which is never released past what the backend holds durably.
-  return deps_.store->Commit(Index(uncommitted_index_));
+  const auto start = Clock::now();
+  dolmen::Status committed = deps_.store->Commit(Index(uncommitted_index_));
+  metric::BackendCommitSeconds().Observe(
+      std::chrono::duration<double>(Clock::now() - start).count());
+  return committed;
 }
 
 Clock::time_point Driver::NextWake() const {

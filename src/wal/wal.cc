@@ -1,7 +1,9 @@
 #include "wal/wal.h"
 
 #include <algorithm>
+#include <chrono>
 
+#include "metrics/metrics.h"
 #include "wal/log_builder.h"
 #include "wal/payload.h"
 #include "wal/record.h"
@@ -9,6 +11,23 @@
 
 namespace dolmen::wal {
 namespace {
+
+// etcd_disk_wal_fsync_duration_seconds (etcd: wal/metrics.go): every sync of a segment that
+// makes appended records durable.
+metrics::Histogram& FsyncSeconds() {
+  static metrics::Histogram& m = metrics::DefaultRegistry().AddHistogram(
+      "etcd_disk_wal_fsync_duration_seconds", "The latency distributions of fsync called by WAL.",
+      metrics::ExponentialBuckets(0.001, 2, 14));
+  return m;
+}
+
+Status TimedSync(io::WritableFile* file) {
+  const auto start = std::chrono::steady_clock::now();
+  Status s = file->Sync();
+  FsyncSeconds().Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return s;
+}
 
 // Held for the Wal's lifetime: a second process (or a second Wal in this one) on the same
 // directory would interleave segments.
@@ -219,7 +238,7 @@ Status Wal::CutIfAtLeast(uint64_t bytes) {
   // damage in any segment but the last as corruption, and zeros after the records as damage
   // too (only the last segment may keep its preallocated tail).
   if (Status s = file_->TrimPreallocation(); !s.ok()) return Fail(s);
-  if (Status s = file_->Sync(); !s.ok()) return Fail(s);
+  if (Status s = TimedSync(file_.get()); !s.ok()) return Fail(s);
   if (Status s = file_->Close(); !s.ok()) return Fail(s);
   file_.reset();
   if (Status s = StartSegment(segments_.back().sequence + 1, last_index_.value() + 1); !s.ok()) {
@@ -289,7 +308,7 @@ Status Wal::Append(const std::vector<raft::Entry>& entries, const raft::HardStat
 Status Wal::Sync() {
   if (!failed_.ok()) return failed_;
   CHECK(file_ != nullptr) << "wal: Sync after Close";
-  if (Status s = file_->Sync(); !s.ok()) return Fail(s);
+  if (Status s = TimedSync(file_.get()); !s.ok()) return Fail(s);
   return OkStatus();
 }
 

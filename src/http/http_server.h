@@ -1,0 +1,86 @@
+#pragma once
+
+// An HTTP/1.1 server (libmicrohttpd) that calls one handler per request. It serves sockets it
+// listens on itself (--listen-metrics-urls) and connections accepted elsewhere and handed over
+// (AdoptConnection: the client port's listener tells HTTP/1.x from gRPC by the first bytes).
+//
+// Threads: one per connection (libmicrohttpd's thread-per-connection mode), so a handler may
+// block, e.g. /health waiting for a linearizable read, without holding up other requests. The
+// number of connections is bounded (Options::max_connections).
+
+#include <sys/socket.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+struct MHD_Daemon;
+
+namespace dolmen::http {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // without the query string
+  // Query parameters in order, decoded; a key given without '=' has an empty value (Go's
+  // url.Values keeps it too, so `?verbose` is present).
+  std::vector<std::pair<std::string, std::string>> query;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+
+  bool HasQuery(const std::string& key) const;
+  std::vector<std::string> QueryValues(const std::string& key) const;
+  std::string Header(const std::string& lower_case_name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+
+  // What Go's http.Error writes: text/plain, nosniff, and `text` plus a newline.
+  static Response Error(int status, const std::string& text);
+};
+
+using Handler = std::function<Response(const Request&)>;
+
+struct Options {
+  unsigned max_connections = 1024;
+  size_t max_body_bytes = 8 << 20;  // a larger body is answered 413
+  unsigned idle_timeout_seconds = 300;
+};
+
+class HttpServer {
+ public:
+  HttpServer(Handler handler, Options options = {});
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Listens on host:port (port 0: any; see ports()). Callable more than once.
+  Status Listen(const std::string& host, const std::string& port);
+  // Serves a connection accepted elsewhere; takes ownership of `fd` (closed when done, also on
+  // failure). Bytes the acceptor only peeked at (MSG_PEEK) are read again here.
+  Status AdoptConnection(int fd, const sockaddr* peer, socklen_t peer_len);
+  // The ports Listen bound, in order.
+  std::vector<int> ports() const;
+  // Stops serving and joins every connection thread.
+  void Stop();
+
+ private:
+  MHD_Daemon* StartDaemon(int listen_fd);
+  friend struct Dispatch;
+
+  Handler handler_;
+  Options options_;
+  std::mutex mu_;
+  std::vector<MHD_Daemon*> daemons_;
+  std::vector<int> ports_;
+  MHD_Daemon* adopter_ = nullptr;  // created on the first AdoptConnection
+};
+
+}  // namespace dolmen::http
