@@ -53,6 +53,12 @@ Result<int64_t> ParseGoDurationMs(const std::string& text) {
   return static_cast<int64_t>(sign * total_ms);
 }
 
+// A URL list that may be empty (etcd's --listen-metrics-urls default).
+Result<std::vector<Url>> ParseOptionalUrls(const std::string& text) {
+  if (text.empty()) return std::vector<Url>{};
+  return ParseUrls(text);
+}
+
 }  // namespace
 
 Status UnsupportedTls(const std::string& what) {
@@ -158,6 +164,12 @@ void RegisterFlags(FlagSet* f, Config* c) {
   f->AddBool("peer-client-cert-auth", &c->peer_client_cert_auth,
              "Enable peer client cert authentication.");
   f->AddBool("peer-auto-tls", &c->peer_auto_tls, "Peer TLS using generated certificates.");
+  // The HTTP side (docs/http.md).
+  AddUrls(f, "listen-metrics-urls", &c->listen_metrics_urls,
+          "List of URLs to listen on for the metrics and health endpoints.", ParseOptionalUrls);
+  f->AddString("metrics", &c->metrics,
+               "Set level of detail for exported metrics, specify 'extensive' to include "
+               "histogram metrics");
   f->AddString("config-file", &c->config_file,
                "Path to the server configuration file (etcd's YAML format). Note that if a "
                "configuration file is provided, other command line flags and environment "
@@ -226,6 +238,13 @@ Status Validate(const FlagSet& flags, Config* c) {
                                "auto-tls", "peer-cert-file", "peer-key-file",
                                "peer-trusted-ca-file", "peer-client-cert-auth", "peer-auto-tls"}) {
     if (flags.WasSet(tls_flag)) return UnsupportedTls(std::string("--") + tls_flag);
+  }
+  ASSIGN_OR_RETURN(c->listen_metrics, ParseOptionalUrls(c->listen_metrics_urls));
+  for (const Url& u : c->listen_metrics) {
+    if (u.scheme != "http") {
+      return InvalidArgument("--listen-metrics-urls: " + u.text +
+                             ": only http URLs are served for metrics in this version");
+    }
   }
   for (const Url& u : c->listen_client) {
     if (u.secure()) {

@@ -53,6 +53,10 @@ struct Config {
   std::string peer_cert_file, peer_key_file, peer_trusted_ca_file;
   bool client_cert_auth = false, peer_client_cert_auth = false;
   bool auto_tls = false, peer_auto_tls = false;
+  // --listen-metrics-urls: extra listeners for /metrics and the health endpoints (http only
+  // until TLS); --metrics: "basic", or "extensive" to add grpc_server_handling_seconds.
+  std::string listen_metrics_urls;
+  std::string metrics = "basic";
   // --config-file / ETCD_CONFIG_FILE: when given, every other flag and ETCD_* is ignored.
   std::string config_file;
   bool show_version = false;
@@ -63,6 +67,7 @@ struct Config {
   std::vector<Url> advertise_client;
   std::vector<Url> advertise_peer;
   std::vector<Url> listen_peer;
+  std::vector<Url> listen_metrics;
   std::vector<server::InitialMember> initial_members;
 };
 

@@ -46,8 +46,6 @@ const std::map<std::string, EtcdOnlyKey>& EtcdOnlyKeys() {
       {"auto-compaction-mode", {"periodic", false}},
       {"auto-compaction-retention", {"0", false}},
       {"cipher-suites", {"", true}},
-      {"listen-metrics-urls", {"", true}},
-      {"metrics", {"basic", false}},
       {"enable-grpc-gateway", {"true", false}},
       {"auth-token", {"simple", true}},
       {"auth-token-ttl", {"300", false}},
