@@ -31,6 +31,7 @@
 #include "embed/peer_link.h"
 #include "embed/systemd.h"
 #include "embed/version.h"
+#include "transport/client_listener.h"
 #include "watch/hub.h"
 
 namespace dolmen::embed {
@@ -154,6 +155,12 @@ std::unique_ptr<Watchdog> StartWatchdog(server::Driver* driver) {
   return dog;
 }
 
+std::vector<transport::ClientUrl> ClientUrls(const std::vector<Url>& urls) {
+  std::vector<transport::ClientUrl> out;
+  for (const Url& u : urls) out.push_back({u.text, u.ListenAddress(), u.secure()});
+  return out;
+}
+
 void LogRemoved(const Status& why) {
   Log("the member has been permanently removed from the cluster (" + why.message() +
       "), stopping; its data dir must be removed before it joins the cluster again");
@@ -261,12 +268,9 @@ int RunMember(const Config& config) {
   api::CatchAllService catch_all;
   api::WatchService watch(member.get(), &watch_hub, &leader_monitor);
 
+  // No listening ports of gRPC's own: our listener owns the client sockets and hands gRPC the
+  // HTTP/2 connections (transport/client_listener.h), so HTTP/1 and TLS share the port.
   grpc::ServerBuilder builder;
-  std::vector<int> ports(config.listen_client.size(), 0);
-  for (size_t i = 0; i < config.listen_client.size(); ++i) {
-    builder.AddListeningPort(config.listen_client[i].ListenAddress(),
-                             grpc::InsecureServerCredentials(), &ports[i]);
-  }
   // The hard transport cap sits above etcd's limit so that api/ can answer requests between
   // the two with etcd's own message (see api/request_size.h).
   builder.SetMaxReceiveMessageSize(static_cast<int>(
@@ -289,15 +293,13 @@ int RunMember(const Config& config) {
   builder.RegisterService(&watch);
   builder.RegisterCallbackGenericService(&catch_all);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
-  bool listening = grpc_server != nullptr;
-  for (size_t i = 0; listening && i < ports.size(); ++i) {
-    if (ports[i] == 0) {
-      Log("cannot listen on " + config.listen_client[i].text +
-          ": address in use, not permitted, or not local");
-      listening = false;
-    }
-  }
-  if (!listening) {
+  transport::ClientListener client_listener(ClientUrls(config.listen_client));
+  Status listening = grpc_server != nullptr ? client_listener.Bind()
+                                            : Internal("the client gRPC server did not start");
+  if (listening.ok()) listening = client_listener.Start(grpc_server.get());
+  if (!listening.ok()) {
+    Log(listening.message());
+    client_listener.Stop();
     if (grpc_server) grpc_server->Shutdown();
     watchdog.reset();
     member->Stop();
@@ -344,6 +346,7 @@ int RunMember(const Config& config) {
                self_stop.reason() == SelfStop::kNone ? 128 + sig : self_stop.exit_code());
   // Watch streams never end by themselves: end them first, then in-flight RPCs get a grace
   // period to finish; the member then fails whatever is queued.
+  client_listener.Stop();  // no new connections; those gRPC has stay until its shutdown
   watch.Shutdown();
   grpc_server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   member->Stop();
