@@ -28,6 +28,7 @@
 #include "api/request_size.h"
 #include "api/require_leader.h"
 #include "api/watch_service.h"
+#include "embed/member_http.h"
 #include "embed/peer_link.h"
 #include "embed/systemd.h"
 #include "embed/version.h"
@@ -232,6 +233,16 @@ int RunMember(const Config& config) {
     return 1;
   }
   member->Start();
+  // The HTTP side (docs/http.md): health and metrics on --listen-metrics-urls from now on, so a
+  // probe sees a member that is not serving yet; on the client URLs once they serve.
+  MemberHttp http(member.get(), config);
+  if (Status s = http.ListenMetrics(); !s.ok()) {
+    Log(s.message());
+    member->Stop();
+    peers.Stop();
+    return 1;
+  }
+  for (const auto& u : config.listen_metrics) Log("serving metrics and health on " + u.text);
   // From the start of the driver loop: joining a cluster may take long, and the loop must be
   // healthy meanwhile too.
   std::unique_ptr<Watchdog> watchdog = StartWatchdog(member->driver());
@@ -244,6 +255,7 @@ int RunMember(const Config& config) {
     Log("stopping before serving clients");
     sd_notify(0, "STOPPING=1");
     watchdog.reset();
+    http.Stop();
     member->Stop();
     peers.Stop();
     if (self_stop.reason() != SelfStop::kNone) return self_stop.exit_code();
@@ -292,14 +304,21 @@ int RunMember(const Config& config) {
   builder.RegisterService(&cluster);
   builder.RegisterService(&watch);
   builder.RegisterCallbackGenericService(&catch_all);
+  {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(http.GrpcMetrics());
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   transport::ClientListener client_listener(ClientUrls(config.listen_client));
+  client_listener.SetHttpHandler(http.ClientHandler());
   Status listening = grpc_server != nullptr ? client_listener.Bind()
                                             : Internal("the client gRPC server did not start");
   if (listening.ok()) listening = client_listener.Start(grpc_server.get());
   if (!listening.ok()) {
     Log(listening.message());
     client_listener.Stop();
+    http.Stop();
     if (grpc_server) grpc_server->Shutdown();
     watchdog.reset();
     member->Stop();
@@ -347,6 +366,7 @@ int RunMember(const Config& config) {
   // Watch streams never end by themselves: end them first, then in-flight RPCs get a grace
   // period to finish; the member then fails whatever is queued.
   client_listener.Stop();  // no new connections; those gRPC has stay until its shutdown
+  http.Stop();
   watch.Shutdown();
   grpc_server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   member->Stop();

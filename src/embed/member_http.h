@@ -1,0 +1,44 @@
+#pragma once
+
+// The HTTP side of a running member (docs/http.md): the endpoints on --listen-metrics-urls and
+// on the client URLs (connections the client listener hands over), the member's scrape-time
+// metrics, and the gRPC metrics interceptor. Declared after the server it serves, so it is
+// destroyed (and stops serving) first.
+
+#include <grpcpp/support/server_interceptor.h>
+
+#include <memory>
+#include <string>
+
+#include "embed/config.h"
+#include "http/endpoints.h"
+#include "http/health.h"
+#include "http/http_server.h"
+#include "http/member_metrics.h"
+#include "server/server.h"
+#include "transport/client_listener.h"
+
+namespace dolmen::embed {
+
+class MemberHttp {
+ public:
+  MemberHttp(server::Server* server, const Config& config);
+  ~MemberHttp() { Stop(); }
+
+  // Listens on every --listen-metrics-urls entry; the first failure is returned.
+  Status ListenMetrics();
+  // The client listener's handler for HTTP/1 connections.
+  transport::HttpHandler ClientHandler();
+  // The interceptor factory to give the gRPC server builder (grpc_server_* metrics).
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> GrpcMetrics() const;
+  void Stop();
+
+ private:
+  const Config& config_;
+  http::HealthChecks checks_;
+  http::MemberMetrics member_metrics_;
+  http::HttpServer client_;
+  http::HttpServer metrics_;
+};
+
+}  // namespace dolmen::embed
