@@ -156,6 +156,16 @@ GrpcMetricsFactory::Method GrpcMetricsFactory::Resolve(const std::string& type,
   return m;
 }
 
+void GrpcMetricsFactory::PreRegister(const std::string& full_method, ServerRpcInfo::Type type) {
+  const size_t slash = full_method.rfind('/');
+  if (slash == std::string::npos || slash == 0) return;
+  auto name = std::make_unique<std::string>(full_method);
+  methods_.emplace(
+      *name, std::make_unique<Method>(Resolve(TypeName(type), full_method.substr(1, slash - 1),
+                                              full_method.substr(slash + 1))));
+  names_.push_back(std::move(name));
+}
+
 GrpcMetricsFactory::Method* GrpcMetricsFactory::Find(const char* full_method,
                                                      ServerRpcInfo::Type type) {
   auto it = methods_.find(std::string_view(full_method));

@@ -29,6 +29,9 @@ class GrpcMetricsFactory : public grpc::experimental::ServerInterceptorFactoryIn
   // `untyped` ones by the generic catch-all service (raw bytes, not counted).
   GrpcMetricsFactory(metrics::Registry* registry, const std::vector<std::string>& typed,
                      const std::vector<std::string>& untyped, bool handling_time_histogram);
+  // Pre-registers one method whose descriptor is not linked in ("/grpc.health.v1.Health/Check").
+  // Before the server starts only (the table is read without a lock afterwards).
+  void PreRegister(const std::string& full_method, grpc::experimental::ServerRpcInfo::Type type);
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override;
 

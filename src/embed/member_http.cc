@@ -6,6 +6,8 @@
 #include "api/grpc_metrics.h"
 #include "api/maintenance_service.h"
 #include "metrics/process.h"
+#include "server/server_metrics.h"
+#include "wal/wal.h"
 
 namespace dolmen::embed {
 namespace {
@@ -43,6 +45,9 @@ MemberHttp::MemberHttp(server::Server* server, const Config& config)
               ServerOptions(config)),
       metrics_(http::MakeEndpoints(&checks_, &metrics::DefaultRegistry(), Options(false))) {
   metrics::RegisterProcessMetrics(metrics::DefaultRegistry());
+  http::RegisterEndpointMetrics();
+  server::metric::RegisterAll();
+  wal::RegisterWalMetrics();
 }
 
 Status MemberHttp::ListenMetrics() {
@@ -69,12 +74,17 @@ transport::HttpHandler MemberHttp::ClientHandler() {
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MemberHttp::GrpcMetrics()
     const {
-  return std::make_unique<api::GrpcMetricsFactory>(
+  auto factory = std::make_unique<api::GrpcMetricsFactory>(
       &metrics::DefaultRegistry(),
       std::vector<std::string>{"etcdserverpb.KV", "etcdserverpb.Watch", "etcdserverpb.Lease",
                                "etcdserverpb.Cluster", "etcdserverpb.Maintenance", "v3lockpb.Lock",
                                "v3electionpb.Election"},
       std::vector<std::string>{"etcdserverpb.Auth"}, config_.metrics == "extensive");
+  // etcd serves gRPC's health service too; its descriptor is not linked into dolmen.
+  using Type = grpc::experimental::ServerRpcInfo::Type;
+  factory->PreRegister("/grpc.health.v1.Health/Check", Type::UNARY);
+  factory->PreRegister("/grpc.health.v1.Health/Watch", Type::SERVER_STREAMING);
+  return factory;
 }
 
 void MemberHttp::Stop() {

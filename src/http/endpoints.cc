@@ -42,14 +42,22 @@ metrics::Counter& HealthFailures() {
   return c;
 }
 
-void RecordCheck(const std::string& type, const std::string& name, bool ok) {
+metrics::GaugeFamily& CheckGauge() {
   static metrics::GaugeFamily& gauge = metrics::DefaultRegistry().AddGaugeFamily(
       "etcd_server_healthcheck", "The result of each kind of healthcheck.", {"type", "name"});
+  return gauge;
+}
+
+metrics::CounterFamily& CheckTotal() {
   static metrics::CounterFamily& total = metrics::DefaultRegistry().AddCounterFamily(
       "etcd_server_healthchecks_total", "The total number of each kind of healthcheck.",
       {"type", "name", "status"});
-  gauge.With({type, name}).Set(ok ? 1 : 0);
-  total.With({type, name, ok ? "success" : "error"}).Inc();
+  return total;
+}
+
+void RecordCheck(const std::string& type, const std::string& name, bool ok) {
+  CheckGauge().With({type, name}).Set(ok ? 1 : 0);
+  CheckTotal().With({type, name, ok ? "success" : "error"}).Inc();
 }
 
 Response Health(HealthChecks* checks, const Request& req) {
@@ -120,6 +128,13 @@ bool MatchChecks(const std::string& path, const std::string& root,
 }
 
 }  // namespace
+
+void RegisterEndpointMetrics() {
+  HealthSuccess();
+  HealthFailures();
+  CheckGauge();
+  CheckTotal();
+}
 
 Handler MakeEndpoints(HealthChecks* checks, metrics::Registry* registry, EndpointOptions options) {
   return [checks, registry, options](const Request& req) -> Response {

@@ -19,6 +19,9 @@ struct EndpointOptions {
   std::string cluster_version;  // "3.5.0"
 };
 
+// Registers the health counters and gauges, so they are exposed before the first probe.
+void RegisterEndpointMetrics();
+
 // The handler for one kind of listener. `checks` and `registry` must outlive it.
 Handler MakeEndpoints(HealthChecks* checks, metrics::Registry* registry, EndpointOptions options);
 

@@ -1,5 +1,6 @@
 #include "metrics/metrics.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -111,13 +112,20 @@ const char* TypeName(Type t) {
   return "untyped";
 }
 
-// `{a="x",b="y"}` (with `extra` appended, e.g. le="0.5"), or nothing without labels.
+// `{a="x",b="y"}` (with `extra` appended, e.g. le="0.5"), or nothing without labels. Pairs are
+// sorted by label name, as Prometheus's Go client writes them (etcd's grpc_server_handled_total
+// reads {grpc_code,grpc_method,grpc_service,grpc_type}); `extra` (le) comes last, as there.
 std::string LabelText(const std::vector<std::string>& names, const std::vector<std::string>& values,
                       const std::string& extra = "") {
-  std::string out;
+  std::vector<std::pair<std::string, std::string>> pairs;
   for (size_t i = 0; i < names.size() && i < values.size(); ++i) {
+    pairs.emplace_back(names[i], values[i]);
+  }
+  std::sort(pairs.begin(), pairs.end());
+  std::string out;
+  for (const auto& [name, value] : pairs) {
     out += out.empty() ? "{" : ",";
-    out += names[i] + "=\"" + EscapeLabelValue(values[i]) + "\"";
+    out += name + "=\"" + EscapeLabelValue(value) + "\"";
   }
   if (!extra.empty()) out += (out.empty() ? "{" : ",") + extra;
   if (!out.empty()) out += "}";

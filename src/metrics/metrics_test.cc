@@ -37,16 +37,17 @@ TEST(Registry, ExposesCountersAndGaugesSortedWithHelpAndType) {
             "# HELP b_gauge A gauge.\n# TYPE b_gauge gauge\nb_gauge 2.5\n");
 }
 
+// Label pairs are written sorted by name (uppercase first, byte order), as Go's client does.
 TEST(Registry, LabelledFamilyEscapesValuesAndSkipsEmptyFamilies) {
   Registry r;
-  CounterFamily& f = r.AddCounterFamily("x_total", "X.", {"To", "code"});
+  CounterFamily& f = r.AddCounterFamily("x_total", "X.", {"code", "To"});
   r.AddCounterFamily("unused_total", "Never used.", {"a"});
-  f.With({"a\"b", "c\\d\n"}).Add(5);
-  f.With({"2", "ok"}).Inc();
+  f.With({"c\\d\n", "a\"b"}).Add(5);
+  f.With({"ok", "2"}).Inc();
   EXPECT_EQ(r.Expose(),
             "# HELP x_total X.\n# TYPE x_total counter\n"
-            "x_total{To=\"2\",code=\"ok\"} 1\n"
-            "x_total{To=\"a\\\"b\",code=\"c\\\\d\\n\"} 5\n");
+            "x_total{To=\"a\\\"b\",code=\"c\\\\d\\n\"} 5\n"
+            "x_total{To=\"2\",code=\"ok\"} 1\n");
 }
 
 TEST(Histogram, CumulativeBucketsSumAndCount) {

@@ -52,4 +52,14 @@ metrics::Histogram& ApplyBatchEntries() {
   return m;
 }
 
+void RegisterAll() {
+  LeaderChanges();
+  ProposalsFailed();
+  ProposalsPending();
+  BackendCommitSeconds();
+  SlowReadIndexes();
+  ReadIndexesFailed();
+  ApplyBatchEntries();
+}
+
 }  // namespace dolmen::server::metric

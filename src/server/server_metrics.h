@@ -16,4 +16,7 @@ metrics::Counter& SlowReadIndexes();         // etcd_server_slow_read_indexes_to
 metrics::Counter& ReadIndexesFailed();       // etcd_server_read_indexes_failed_total
 metrics::Histogram& ApplyBatchEntries();     // dolmen_server_apply_batch_entries
 
+// Registers all of the above, so each is exposed (at 0) before its first update, as etcd's are.
+void RegisterAll();
+
 }  // namespace dolmen::server::metric

@@ -54,6 +54,8 @@ Status RecordCorruption(const std::string& path, uint64_t offset, const std::str
 
 }  // namespace
 
+void RegisterWalMetrics() { FsyncSeconds(); }
+
 Wal::Wal(io::FileSystem* fs, std::string dir, std::string metadata, const Options& options)
     : fs_(fs), dir_(std::move(dir)), metadata_(std::move(metadata)), options_(options) {}
 

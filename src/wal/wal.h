@@ -37,6 +37,9 @@ struct Recovered {
   std::vector<std::string> repairs;
 };
 
+// Registers etcd_disk_wal_fsync_duration_seconds, so it is exposed before the first sync.
+void RegisterWalMetrics();
+
 class Wal {
  public:
   // Whether `dir` holds at least one WAL segment.
