@@ -16,6 +16,7 @@
 #include "base/check.h"
 #include "transport/admission.h"
 #include "transport/grpc_handoff.h"
+#include "transport/peer_metrics.h"
 #include "transport/socket.h"
 #include "transport/stream_frame.h"
 #include "transport/url.h"
@@ -107,6 +108,7 @@ void PeerListener::ServeStream(int fd) {
   const size_t max_frame = options_.max_envelope_bytes + kEnvelopeSlack;
   bool first = true;
   peer::Envelope envelope;
+  metrics::Counter* received_bytes = nullptr;  // the sender's, once its header is admitted
   while (true) {
     Result<std::string> frame = ReadFrame(fd, max_frame);
     if (!frame.ok()) {
@@ -135,6 +137,10 @@ void PeerListener::ServeStream(int fd) {
         Refuse(fd, peer::StreamClose::REASON_MALFORMED, "dolmen: " + admission.message);
         return;
     }
+    if (received_bytes == nullptr) {
+      received_bytes = &PeerReceivedBytes(MemberId(envelope.header().from()));
+    }
+    received_bytes->Add(frame->size() + kFrameHeaderBytes);
     if (std::exchange(first, false) && on_peer_stream_) {
       on_peer_stream_(MemberId(envelope.header().from()));
     }

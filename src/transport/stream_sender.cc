@@ -11,6 +11,7 @@
 
 #include "base/coding.h"
 #include "transport/codec.h"
+#include "transport/peer_metrics.h"
 #include "transport/socket.h"
 #include "transport/stream_frame.h"
 
@@ -56,6 +57,8 @@ StreamSender::StreamSender(const Options& options, MemberId peer, std::vector<st
                            Notifier* notifier)
     : options_(options),
       peer_(peer),
+      sent_bytes_(&PeerSentBytes(peer)),
+      sent_failures_(&PeerSentFailures(peer)),
       notifier_(notifier),
       wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       targets_(std::move(targets)),
@@ -85,14 +88,14 @@ void StreamSender::Stop() {
 }
 
 void StreamSender::Enqueue(std::vector<raft::Message> messages) {
-  bool dropped = false;
+  uint64_t dropped = 0;
   bool oversized = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
     for (raft::Message& m : messages) {
       if (!accepting_ || control_.size() + data_.size() >= options_.max_queued_messages_per_peer) {
-        dropped = true;
+        ++dropped;
       } else if (IsDataMessage(m.type)) {
         data_.push_back(std::move(m));
       } else {
@@ -103,7 +106,8 @@ void StreamSender::Enqueue(std::vector<raft::Message> messages) {
     // and it sends what queued meanwhile: nothing to do here.
     if (pending_sent_ == pending_.size()) PumpLocked(&oversized);
   }
-  if (dropped || oversized) notifier_->Unreachable(peer_);
+  if (dropped > 0) sent_failures_->Add(dropped);
+  if (dropped > 0 || oversized) notifier_->Unreachable(peer_);
 }
 
 void StreamSender::UpdateTargets(std::vector<std::string> targets) {
@@ -248,6 +252,7 @@ void StreamSender::PumpLocked(bool* oversized) {
                        MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
       pending_sent_ += static_cast<size_t>(n);
+      sent_bytes_->Add(static_cast<uint64_t>(n));
       backoff_ = options_.min_backoff;
       continue;
     }
@@ -315,6 +320,7 @@ void StreamSender::OnFailure(Status refusal) {
   if (stopping_) return;  // the stream was cancelled by Stop, not lost
   if (!refusal.ok()) notifier_->Refused(peer_, std::move(refusal));
   notifier_->Unreachable(peer_);
+  sent_failures_->Add(control_.size() + data_.size());
   DropQueuedLocked();
   accepting_ = false;
   ++target_index_;  // the next attempt tries the peer's next URL

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "dolmen/peer.pb.h"
+#include "metrics/metrics.h"
 #include "raft/message.h"
 #include "transport/notifier.h"
 #include "transport/transport.h"
@@ -86,6 +87,8 @@ class StreamSender {
 
   const Options options_;
   const MemberId peer_;
+  metrics::Counter* const sent_bytes_;     // etcd_network_peer_sent_bytes_total{To=peer_}
+  metrics::Counter* const sent_failures_;  // ..._sent_failures_total: messages dropped
   Notifier* const notifier_;
   int wake_fd_ = -1;  // eventfd: wakes the connection thread (stop, retarget, pending bytes)
 
