@@ -170,6 +170,29 @@ class Bench:
         report["command"] = " ".join(cmd)
         return report
 
+    def start(self, endpoints, workload, args, max_seconds):
+        """Starts a run in the background; finish() waits for its report."""
+        self.runs += 1
+        out = os.path.join(self.out_dir, "run-%04d.json" % self.runs)
+        cmd = [self.binary, workload, "--endpoints", ",".join(endpoints), "--json-out", out,
+               "--max-seconds", str(int(max(1, max_seconds)))] + [str(a) for a in args]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return proc, out, cmd
+
+    def finish(self, started, timeout_s):
+        proc, out, cmd = started
+        try:
+            output, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+        if not os.path.exists(out):
+            raise RuntimeError("%s failed (%d): %s" % (" ".join(cmd), proc.returncode, output))
+        with open(out) as f:
+            report = json.load(f)
+        report["command"] = " ".join(cmd)
+        return report
+
     def linearizable_read_ok(self, endpoint):
         cmd = [self.binary, "range", "--endpoints", endpoint, "--total", "1",
                "--range-key", "probe", "--request-timeout-ms", "500", "--max-seconds", "2"]
@@ -218,6 +241,18 @@ class Cluster:
             if st["Status"]["header"]["member_id"] == st["Status"]["leader"]:
                 return st["Endpoint"]
         raise RuntimeError("%s has no leader: %s" % (self.system, proc.stdout))
+
+    def max_term(self):
+        """The highest Raft term any member reports (etcdctl endpoint status)."""
+        env = clean_env()
+        env["ETCDCTL_API"] = "3"
+        proc = subprocess.run([ETCDCTL, "--endpoints", ",".join(self.endpoints),
+                               "--command-timeout=5s", "endpoint", "status", "-w", "json"],
+                              capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, env=env)
+        terms = [st["Status"]["header"]["raft_term"] for st in json.loads(proc.stdout or "[]")]
+        if not terms:
+            raise RuntimeError("endpoint status of %s failed: %s" % (self.system, proc.stderr))
+        return max(terms)
 
     def start(self, bench):
         for m in self.members:
@@ -359,6 +394,48 @@ def run_keys_phase(a, bench, clusters, results, errors, commands):
             wait_read(bench, member, READY_TIMEOUT_S)
             seconds = time.monotonic() - start
             record(results, system, {"restart to first read s": seconds})
+
+
+def run_mixed_phase(a, bench, clusters, results, errors, commands):
+    """Kubernetes' pattern: readers list a large prefix linearizably from the leader while one
+    client writes. A read that runs on the Raft loop delays every write behind it; this phase
+    shows it as put p99 and put rate under the readers' load, and counts elections."""
+    key_size, prefix = 20, "0" * 15  # the loaded keys alone match the prefix
+    for system in SYSTEMS:
+        report = bench.run(clusters[system].endpoints, "put",
+                           ["--conns", a.conns, "--clients", a.load_clients,
+                            "--total", a.mixed_keys, "--key-space", a.mixed_keys,
+                            "--sequential-keys", "--key-size", key_size,
+                            "--val-size", a.mixed_val_size], a.load_timeout)
+        check(report, "%s mixed load" % system, errors)
+    time.sleep(a.settle_s)
+    name = "mixed %d keys" % a.mixed_keys
+    for turn in range(a.turns):
+        for system in SYSTEMS:
+            c = clusters[system]
+            leader = c.leader_endpoint()
+            term_before = c.max_term()
+            readers = bench.start([leader], "range",
+                                  ["--conns", 2, "--clients", 2, "--total", 10**9,
+                                   "--range-key", prefix, "--prefix", "--consistency", "l",
+                                   "--request-timeout-ms", 60000], a.mixed_seconds)
+            put = bench.run([leader], "put",
+                            ["--clients", 1, "--total", 10**9, "--key-space", 1000,
+                             "--key-size", 8, "--val-size", a.mixed_val_size],
+                            a.mixed_seconds + 15)
+            ranges = bench.finish(readers, a.mixed_seconds + 90)
+            commands.setdefault(name + " put", put["command"])
+            commands.setdefault(name + " range", ranges["command"])
+            check(put, "%s %s put turn %d" % (system, name, turn + 1), errors)
+            check(ranges, "%s %s range turn %d" % (system, name, turn + 1), errors)
+            lat = put["requests"]["latency_ms"]
+            record(results, system, {
+                "%s put qps" % name: put["requests"]["per_second"],
+                "%s put p99 ms" % name: lat["p99"],
+                "%s put max ms" % name: lat["max"],
+                "%s range qps" % name: ranges["requests"]["per_second"],
+                "%s elections" % name: c.max_term() - term_before})
+        print("turn %d: %s done" % (turn + 1, name), flush=True)
 
 
 # -- clients sweep ---------------------------------------------------------------------------
@@ -516,6 +593,12 @@ def targets(m, a):
         ("restart-to-first-read <= 0.5x", ratio("restart to first read s"), lambda r: r <= 0.5),
         ("1-client put p50 <= 0.5x", ratio("put-1-client p50 ms"), lambda r: r <= 0.5),
     ]
+    if a.mixed_keys > 0:
+        name = "mixed %d keys" % a.mixed_keys
+        rows += [("%s: put p99 <= 0.5x etcd's" % name, ratio(name + " put p99 ms"),
+                  lambda r: r <= 0.5),
+                 ("%s: put rate >= 2x etcd's" % name, ratio(name + " put qps"),
+                  lambda r: r >= 2)]
     # The issue's own store size first, when measured; the full load's figure as well.
     if 0 < a.range_keys < a.keys:
         rows.append(loaded_read_row(a.range_keys))
@@ -572,6 +655,12 @@ def parse_args(argv):
                    help="when below --keys: load this many keys first and measure the one-key "
                         "read there too (the issue's 'reads do not slow down' target is stated "
                         "at 100,000 keys); 0 skips it")
+    p.add_argument("--mixed-keys", type=int, default=0,
+                   help="keys (--mixed-val-size each) that two readers list linearizably from "
+                        "the leader while one client puts, for --mixed-seconds per turn (issue "
+                        "18: 20000); 0 skips that phase")
+    p.add_argument("--mixed-val-size", type=int, default=1024)
+    p.add_argument("--mixed-seconds", type=float, default=20.0)
     p.add_argument("--load-clients", type=int, default=64)
     p.add_argument("--settle-s", type=float, default=2.0)
     p.add_argument("--run-timeout", type=float, default=300.0, help="bound on each bench run")
@@ -686,6 +775,8 @@ def main(argv=None):
         run_turns(a, bench, clusters, results, errors, commands)
         if a.keys > 0:
             run_keys_phase(a, bench, clusters, results, errors, commands)
+        if a.mixed_keys > 0:
+            run_mixed_phase(a, bench, clusters, results, errors, commands)
 
     run_servers(a, work)
     m = medians(results)

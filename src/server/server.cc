@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
+#include <thread>
 #include <utility>
 
 #include "base/coding.h"
@@ -22,6 +24,9 @@ std::string IdHex(uint64_t id) {
 // WAL metadata: which member and cluster this log belongs to. Format version 1:
 // [u8 version=1][fixed64 member_id][fixed64 cluster_id].
 constexpr char kMetadataVersion = 1;
+// Linearizable reads waiting for a read thread; beyond this they are refused with etcd's "too
+// many requests" (each waiting read holds only its request, not its answer).
+constexpr size_t kMaxQueuedReads = 10000;
 
 std::string EncodeMetadata(MemberId member, ClusterId cluster) {
   std::string out(1, kMetadataVersion);
@@ -353,6 +358,8 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
                                        failed_.store(true);
                                        if (on_fatal_) on_fatal_(s);
                                      });
+  read_pool_ = std::make_unique<ReadPool>(
+      static_cast<int>(std::max(2u, std::thread::hardware_concurrency())), kMaxQueuedReads);
   return OkStatus();
 }
 
@@ -491,6 +498,7 @@ void Server::Stop() {
   if (forwarder_) forwarder_->Stop();
   StopLeases();
   if (driver_) driver_->Stop();
+  if (read_pool_) read_pool_->Stop();  // answers the reads already past their barrier
   // After the driver: a read barrier the monitor waits for then fails at once.
   if (corruption_monitor_) corruption_monitor_->Stop();
   if (store_ && !failed_.load()) {
@@ -550,7 +558,13 @@ void Server::ReadBarrier(bool serializable, std::function<void(Status)> read) {
     read(OkStatus());
     return;
   }
-  driver_->ReadIndex(std::move(read));
+  driver_->ReadIndex([this, read = std::move(read)](Status barrier) mutable {
+    if (!barrier.ok()) return read(barrier);
+    // On the driver thread: hand the read over, so a long range never delays Raft's next turn.
+    auto shared = std::make_shared<std::function<void(Status)>>(std::move(read));
+    Status posted = read_pool_->Post([shared] { (*shared)(OkStatus()); });
+    if (!posted.ok()) (*shared)(posted);
+  });
 }
 
 void Server::Range(const etcdserverpb::RangeRequest& r,
@@ -598,7 +612,7 @@ void Server::Txn(const etcdserverpb::TxnRequest& r, Callback<etcdserverpb::TxnRe
     // Reads need no log entry. After the read barrier they run on the driver thread, which
     // gives all their compares and ranges one consistent view.
     auto shared = std::make_shared<Callback<etcdserverpb::TxnResponse>>(std::move(done));
-    ReadBarrier(IsSerializable(r), [this, r, shared](Status barrier) {
+    auto read = [this, r, shared](Status barrier) {
       if (!barrier.ok()) return (*shared)(barrier);
       driver_->RunInOrder([this, r, shared](Status stopped) {
         if (!stopped.ok()) return (*shared)(stopped);
@@ -606,7 +620,12 @@ void Server::Txn(const etcdserverpb::TxnRequest& r, Callback<etcdserverpb::TxnRe
         if (result.ok()) FillHeader(result->mutable_header());
         (*shared)(std::move(result));
       });
-    });
+    };
+    if (IsSerializable(r)) {
+      read(OkStatus());
+    } else {
+      driver_->ReadIndex(std::move(read));
+    }
     return;
   }
   internal::InternalRequest request;

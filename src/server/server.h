@@ -31,6 +31,7 @@
 #include "server/maintenance.h"
 #include "server/membership.h"
 #include "server/quota.h"
+#include "server/read_pool.h"
 #include "server/snapshot_images.h"
 #include "wal/wal.h"
 
@@ -267,8 +268,9 @@ class Server {
                std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   // etcd's rule: a learner serves serializable reads only.
   Status RefuseIfLearner() const;
-  // Runs `read` once a linearizable read may be served (after ReadIndex), or at once for a
-  // serializable one; `read` gets a non-ok Status when the barrier failed.
+  // Runs `read` once a linearizable read may be served (after ReadIndex; then on read_pool_,
+  // never on the driver thread), or at once for a serializable one; `read` gets a non-ok Status
+  // when the barrier failed or too many reads are waiting.
   void ReadBarrier(bool serializable, std::function<void(Status)> read);
   template <typename Response>
   void ProposeAndReply(internal::InternalRequest request, Callback<Response> done);
@@ -308,6 +310,9 @@ class Server {
   std::unique_ptr<Membership> membership_;
   std::unique_ptr<raft::MemoryStorage> raft_storage_;
   std::unique_ptr<Driver> driver_;
+  // Linearizable reads past their barrier; stopped after driver_, so no barrier completes into a
+  // stopped pool, and before the store goes.
+  std::unique_ptr<ReadPool> read_pool_;
   SystemClock system_clock_;
   const Clock* clock_ = nullptr;  // config_.clock or system_clock_
   std::unique_ptr<lease::Lessor> lessor_;
