@@ -28,6 +28,7 @@ COMPACTED = "etcdserver: mvcc: required revision has been compacted"
 COMPACTION_WAIT_S = 30.0  # the periodic compaction is due 2-5 s after the writes
 POLL_S = 0.2
 EXIT_WAIT_S = 15.0
+LOG_WAIT_S = 10.0
 REVISION_HOOK = "DOLMEN_TEST_REVISION_COMPACTION_INTERVAL_MS"
 # What each server logs once it compacted on its own.
 LOGGED = {"dolmen": "auto compaction (", "etcd": "Finished auto-compaction at revision"}
@@ -48,6 +49,17 @@ def wait_compacted(server, revision, key="k"):
         time.sleep(POLL_S)
 
 
+def wait_logged(server, text):
+    """Polls the server's log for `text` (the line follows the compaction's apply by a moment);
+    True once it is there, False after LOG_WAIT_S."""
+    deadline = time.monotonic() + LOG_WAIT_S
+    while text not in server.log_text():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_S)
+    return True
+
+
 class AutoCompactionTest(IntegrationTestCase):
 
     def test_periodic_compacts_what_is_older_than_the_retention(self):
@@ -61,7 +73,8 @@ class AutoCompactionTest(IntegrationTestCase):
         self.same(servers, ids, "get", "k", "--rev=2", rc=1, out_has=COMPACTED)
         self.same(servers, ids, "get", "k", out_has="k\nv2")
         for server in servers:
-            self.assertIn(LOGGED[server.kind], server.log_text(), server.label)
+            self.assertTrue(wait_logged(server, LOGGED[server.kind]),
+                            "%s did not log %r" % (server.label, LOGGED[server.kind]))
 
     def test_revision_mode_keeps_the_last_revisions(self):
         os.environ[REVISION_HOOK] = "200"  # read by dolmen only; etcd ignores it
@@ -75,8 +88,8 @@ class AutoCompactionTest(IntegrationTestCase):
             took = wait_compacted(under_test, 5)  # compacted to 11 - 5 = 6
             rc, out, err = under_test.etcdctl("get", "k", "--rev=6")
             self.assertEqual((rc, out), (0, "k\nv4\n"), err)
-            self.assertIn("auto compaction (revision, retention 5 revisions) at revision 6: done",
-                          under_test.log_text())
+            self.assertTrue(wait_logged(
+                under_test, "auto compaction (revision, retention 5 revisions) at revision 6: done"))
             self.assertLess(took, 60)
         # etcd checks every 5 minutes: nothing is compacted yet (this also holds for the
         # reference run, where both sides are etcd).
