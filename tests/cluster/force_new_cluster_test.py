@@ -3,7 +3,9 @@
 A 3-member cluster gets KEYS keys; two members are stopped by PID; the survivor cannot write
 (no quorum). Restarted on its data dir with --force-new-cluster it leads a one-member cluster
 (same cluster id): `member list` shows only itself, every key written before is there, new
-writes succeed, and its log carries the warning. Restarted again without the flag it stays so.
+writes succeed, and its log carries the warning. One of the removed members, restarted on its
+old data dir, is refused and stops (it logs that it was removed). Restarted again without the
+flag the survivor stays alone.
 Then a new member is added with `member add`, joins with an empty data dir and has every key.
 Run against etcd 3.4 as the reference (same steps, same outcome)."""
 
@@ -14,6 +16,8 @@ from cluster import ClusterTestCase
 
 KEYS = 50
 NO_QUORUM_TIMEOUT = "--command-timeout=3s"
+REMOVED_EXIT_WAIT_S = 30.0
+REMOVED_LOG = "the member has been permanently removed from the cluster"
 # What each server logs when it forces the new cluster.
 WARNING = {"dolmen": "WARNING: --force-new-cluster: forcing member",
            "etcd": "forcing restart of member"}
@@ -66,6 +70,14 @@ class ForceNewClusterTest(ClusterTestCase):
         self.assertEqual(self.keys(survivor), KEYS)
         rc, out, err = survivor.etcdctl("put", "fk/after", "yes")
         self.assertEqual((rc, out.strip()), (0, "OK"), err)
+
+        # A removed member restarted on its old data dir is refused by the survivor and stops.
+        removed = next(m for m in c.members if m is not survivor)
+        removed.spawn()
+        status = removed.wait_exit(REMOVED_EXIT_WAIT_S)
+        self.assertIsNotNone(status, "%s still runs after its removal" % removed.name)
+        self.assertIn(REMOVED_LOG, removed.last_start_log())
+        self.assertEqual(len(c.member_list_json(via=survivor)), 1)
 
         # Without the flag from now on: still alone, with its data.
         survivor.extra_args.remove("--force-new-cluster")
