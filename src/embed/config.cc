@@ -1,6 +1,8 @@
 #include "embed/config.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <map>
 #include <string_view>
 
@@ -140,6 +142,16 @@ void RegisterFlags(FlagSet* f, Config* c) {
            c->experimental_compact_hash_check_time_ms = ms;
            return OkStatus();
          });
+  // Auto-compaction and --force-new-cluster (docs/maintenance.md, docs/membership.md).
+  f->AddString("auto-compaction-retention", &c->auto_compaction_retention,
+               "Auto compaction retention for mvcc key value store. 0 means disable auto "
+               "compaction.");
+  f->AddString("auto-compaction-mode", &c->auto_compaction_mode,
+               "interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for "
+               "duration based retention, defaulting to hours if no time unit is provided (e.g. "
+               "'5m'). 'revision' for revision number based retention.");
+  f->AddBool("force-new-cluster", &c->force_new_cluster,
+             "Force to create a new one member cluster.");
   f->AddBool("strict-reconfig-check", &c->strict_reconfig_check,
              "Reject reconfiguration requests that would cause quorum loss.");
   f->AddBool("enable-v2", &c->enable_v2, "Accept etcd V2 client requests (not served).");
@@ -165,6 +177,51 @@ void RegisterFlags(FlagSet* f, Config* c) {
   f->AddBool("version", &c->show_version, "Print the version and exit.");
   f->AddBool("help", &c->show_help, "Show this help and exit.");
   f->AddBool("h", &c->show_help, "Show this help and exit.");
+}
+
+Result<server::AutoCompactionOptions> ParseAutoCompaction(const std::string& mode,
+                                                          const std::string& retention) {
+  server::AutoCompactionOptions out;
+  if (mode == "periodic") {
+    out.mode = server::AutoCompactionMode::kPeriodic;
+  } else if (mode == "revision") {
+    out.mode = server::AutoCompactionMode::kRevision;
+  } else {
+    return InvalidArgument("unknown auto-compaction-mode \"" + mode + "\"");
+  }
+  // Go's strconv.Atoi: optional sign, decimal digits, no overflow.
+  const size_t digits_from = !retention.empty() && retention[0] == '+' ? 1 : 0;
+  const bool integer = retention.size() > digits_from && retention.size() - digits_from <= 18 &&
+                       retention.find_first_not_of("0123456789", digits_from) == std::string::npos;
+  if (integer) {
+    const int64_t n = std::stoll(retention.substr(digits_from));
+    if (out.mode == server::AutoCompactionMode::kPeriodic) {
+      if (n > std::chrono::nanoseconds::max().count() / 3600000000000) {
+        return InvalidArgument("--auto-compaction-retention " + retention + " is too long");
+      }
+      out.retention_time = std::chrono::hours(n);
+    } else {
+      out.retention_revisions = n;
+    }
+    return out;
+  }
+  auto ms = ParseGoDurationMs(retention);
+  if (!ms.ok()) {
+    return InvalidArgument("error parsing CompactionRetention: time: invalid duration \"" +
+                           retention + "\"");
+  }
+  if (*ms < 0) {
+    return InvalidArgument("--auto-compaction-retention " + retention + " is negative");
+  }
+  if (*ms > std::chrono::nanoseconds::max().count() / 1000000) {
+    return InvalidArgument("--auto-compaction-retention " + retention + " is too long");
+  }
+  if (out.mode == server::AutoCompactionMode::kPeriodic) {
+    out.retention_time = std::chrono::milliseconds(*ms);
+  } else {
+    out.retention_revisions = *ms * 1000000;  // etcd: int64(time.Duration), in nanoseconds
+  }
+  return out;
 }
 
 Result<std::vector<server::InitialMember>> ParseInitialCluster(const std::string& text) {
@@ -210,6 +267,8 @@ Status Validate(const FlagSet& flags, Config* c) {
   if (c->wal_segment_bytes < 65536) {
     return InvalidArgument("--experimental-wal-segment-bytes must be at least 65536");
   }
+  ASSIGN_OR_RETURN(c->auto_compaction,
+                   ParseAutoCompaction(c->auto_compaction_mode, c->auto_compaction_retention));
   ASSIGN_OR_RETURN(c->listen_client, ParseUrls(c->listen_client_urls));
   ASSIGN_OR_RETURN(c->advertise_client, ParseUrls(c->advertise_client_urls));
   ASSIGN_OR_RETURN(c->advertise_peer, ParsePeerUrls(c->initial_advertise_peer_urls));
@@ -251,6 +310,15 @@ server::ServerConfig ToServerConfig(const Config& c) {
   s.compact_hash_check_enabled = c.experimental_compact_hash_check_enabled;
   s.compact_hash_check_interval =
       std::chrono::milliseconds(c.experimental_compact_hash_check_time_ms);
+  s.auto_compaction = c.auto_compaction;
+  // Test-only hook (tests/integration/auto_compaction_test.py): etcd's revision compactor
+  // checks every 5 minutes, too slow for a test; DOLMEN_TEST_REVISION_COMPACTION_INTERVAL_MS
+  // shortens it. Never set it outside tests.
+  if (const char* env = std::getenv("DOLMEN_TEST_REVISION_COMPACTION_INTERVAL_MS")) {
+    const long long ms = std::strtoll(env, nullptr, 10);
+    if (ms > 0) s.auto_compaction.revision_check_interval = std::chrono::milliseconds(ms);
+  }
+  s.force_new_cluster = c.force_new_cluster;
   s.driver.tick_interval = std::chrono::milliseconds(c.heartbeat_interval_ms);
   // etcd's --snapshot-count: committed entries between two snapshots (our checkpoints).
   if (c.snapshot_count > 0) s.driver.checkpoint_entries = c.snapshot_count;

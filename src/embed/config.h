@@ -44,6 +44,12 @@ struct Config {
   bool experimental_compact_hash_check_enabled = false;
   int64_t experimental_compact_hash_check_time_ms = 60 * 1000;
   bool strict_reconfig_check = true;
+  // --auto-compaction-mode / --auto-compaction-retention / --force-new-cluster (etcd's; the
+  // retention's meaning depends on the mode, so it is parsed in Validate).
+  std::string auto_compaction_mode = "periodic";
+  std::string auto_compaction_retention = "0";
+  bool force_new_cluster = false;
+  server::AutoCompactionOptions auto_compaction;  // filled by Validate
   bool enable_v2 = false;
   std::string logger = "zap";
   std::string log_level = "info";
@@ -65,6 +71,12 @@ struct Config {
   std::vector<Url> listen_peer;
   std::vector<server::InitialMember> initial_members;
 };
+
+// etcd's parseCompactionRetention: a bare non-negative integer is hours (periodic) or a
+// revision count (revision); anything else is a Go duration (in revision mode its nanoseconds
+// are the count, as etcd reads it). Negative retentions are refused.
+Result<server::AutoCompactionOptions> ParseAutoCompaction(const std::string& mode,
+                                                          const std::string& retention);
 
 // Parses --initial-cluster ("infra0=http://10.0.1.10:2380,infra1=http://10.0.1.11:2380"; a name
 // may repeat to give a member several URLs).

@@ -44,8 +44,12 @@ TEST(ConfigFileTest, EtcdSampleLoads) {
   EXPECT_EQ(c.log_outputs, "stderr");
   ASSERT_EQ(c.listen_client.size(), 1u);
   EXPECT_EQ(c.listen_client[0].ListenAddress(), "localhost:2379");
-  // enable-pprof and auto-compaction-retention differ from etcd's defaults: ignored, said so.
-  ASSERT_EQ(warnings.size(), 2u);
+  // auto-compaction-retention: "1" in periodic mode is one hour.
+  EXPECT_EQ(c.auto_compaction.mode, server::AutoCompactionMode::kPeriodic);
+  EXPECT_EQ(c.auto_compaction.retention_time, std::chrono::hours(1));
+  EXPECT_FALSE(c.force_new_cluster);
+  // enable-pprof differs from etcd's default: ignored, said so.
+  ASSERT_EQ(warnings.size(), 1u);
   EXPECT_EQ(warnings[0],
             "etcd.conf.yml:24: key \"enable-pprof\" (etcd's --enable-pprof) is not implemented "
             "by this version of dolmen; ignored");

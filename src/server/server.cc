@@ -216,7 +216,11 @@ Status Server::OpenStorage() {
                         std::to_string(first) + " but the backend has applied only up to " +
                         std::to_string(applied.value()));
     }
+    if (config_.force_new_cluster) RETURN_IF_ERROR(ForceStandalone(&recovered, applied));
     return StartRaft(&recovered, {}, {});
+  }
+  if (config_.force_new_cluster) {
+    Log("--force-new-cluster has no effect on a new data dir: starting a new cluster");
   }
   if (applied.value() > 0) {
     return Corruption("data dir " + config_.data_dir + " has a backend applied to index " +
@@ -239,6 +243,31 @@ Status Server::OpenStorage() {
   RETURN_IF_ERROR(wal_->Append(entries, hs));
   RETURN_IF_ERROR(wal_->Sync());
   return StartRaft(nullptr, std::move(entries), hs);
+}
+
+Status Server::ForceStandalone(wal::Recovered* recovered, Index applied) {
+  internal::Member self;
+  if (auto known = membership_->Get(member_id_)) self = *known;
+  if (self.peer_urls().empty()) {
+    for (const auto& u : config_.peer_urls) self.add_peer_urls(u);
+  }
+  ASSIGN_OR_RETURN(StandaloneRestart plan,
+                   PlanStandaloneRestart(recovered, applied, member_id_, self));
+  // The conf changes overwrite the discarded tail and are durable, with the commit index that
+  // covers them, before Raft starts: a crash now restarts as the one-member cluster too.
+  RETURN_IF_ERROR(wal_->Append(plan.appended, recovered->hard_state));
+  RETURN_IF_ERROR(wal_->Sync());
+  std::string removed;
+  for (MemberId id : plan.removed) removed += (removed.empty() ? "" : ", ") + IdHex(id.value());
+  Log("WARNING: --force-new-cluster: forcing member " + IdHex(member_id_.value()) + " of cluster " +
+      IdHex(cluster_id_.value()) + " into a one-member cluster at commit index " +
+      std::to_string(plan.commit.value()) + " (discarded " +
+      std::to_string(plan.discarded_entries) + " uncommitted log entries; removing members: " +
+      (removed.empty() ? "none" : removed) + (plan.added_self ? "; added itself" : "") +
+      "). Acknowledged writes the other members held past this member's log are lost. Never "
+      "restart the removed members on their old data dirs: add them back with 'etcdctl member "
+      "add' and empty data dirs. Start this member without --force-new-cluster from now on");
+  return OkStatus();
 }
 
 Result<std::unique_ptr<backend::Backend>> Server::OpenBackend(const std::string& dir,
@@ -460,6 +489,28 @@ void Server::Start() {
   StartLeases();
   PublishAttributes();
   StartCorruptionMonitor();
+  StartAutoCompaction();
+}
+
+void Server::StartAutoCompaction() {
+  if (!config_.auto_compaction.enabled()) return;
+  AutoCompactor::Deps deps;
+  deps.clock = clock_;
+  deps.is_leader = [this] { return IsLeader(); };
+  deps.current_revision = [this] { return store_->CurrentRevision(); };
+  // An ordinary Compaction request through the log, as a client's (etcd's compactor calls
+  // the server's Compact too), so every member compacts at the same index.
+  deps.compact = [this](Revision revision, std::function<void(Status)> done) {
+    etcdserverpb::CompactionRequest request;
+    request.set_revision(revision.value());
+    Compact(request, [done = std::move(done)](Result<etcdserverpb::CompactionResponse> r) {
+      done(r.status());
+    });
+  };
+  deps.log = Log;
+  auto_compactor_ = std::make_unique<AutoCompactor>(
+      NewCompactionPolicy(config_.auto_compaction, clock_->Now()), std::move(deps));
+  auto_compactor_->Start();
 }
 
 // etcd's "publish": the member records its name and client URLs in the replicated
@@ -494,6 +545,8 @@ void Server::PublishAttributes() {
 
 void Server::Stop() {
   if (stopped_.exchange(true)) return;
+  // First: it proposes through the driver.
+  if (auto_compactor_) auto_compactor_->Stop();
   // Before the driver: forwarded requests and the lease checker call into it.
   if (forwarder_) forwarder_->Stop();
   StopLeases();

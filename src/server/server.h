@@ -23,9 +23,12 @@
 #include "mvcc/store.h"
 #include "server/alarm_store.h"
 #include "server/applier.h"
+#include "server/auto_compaction.h"
+#include "server/auto_compactor.h"
 #include "server/corruption_check.h"
 #include "server/disk_guard.h"
 #include "server/driver.h"
+#include "server/force_new_cluster.h"
 #include "server/forwarder.h"
 #include "server/lease_expiry.h"
 #include "server/maintenance.h"
@@ -74,6 +77,12 @@ struct ServerConfig {
   std::chrono::milliseconds corrupt_check_interval{0};
   bool compact_hash_check_enabled = false;
   std::chrono::milliseconds compact_hash_check_interval{60000};
+  // --auto-compaction-mode / --auto-compaction-retention (auto_compaction.h): the leader
+  // compacts on its own. Off by default, as etcd.
+  AutoCompactionOptions auto_compaction;
+  // --force-new-cluster (force_new_cluster.h): a member restarted on an existing data dir
+  // makes itself the only member of its cluster. No effect on a new data dir, as etcd.
+  bool force_new_cluster = false;
   DriverOptions driver;
   // Leases: the clock their expiry follows (null: the system clock) and the leader's expiry
   // checker (its promote extension is always one election timeout).
@@ -253,6 +262,9 @@ class Server {
                                                         const backend::Options& options);
   bool BootstrapNeverReachedTheLog(const wal::Recovered& recovered, Index applied) const;
   Status FinishBootstrap(const std::string& wal_dir);
+  // --force-new-cluster on a restart: rewrites `recovered` (and its log) into a one-member
+  // cluster of this member (force_new_cluster.h).
+  Status ForceStandalone(wal::Recovered* recovered, Index applied);
   // A new data dir: the members of --initial-cluster, as conf-change entries at term 1.
   Status Bootstrap(std::vector<raft::Entry>* entries, raft::HardState* hs);
   // --initial-cluster-state existing: learn the cluster from its members; start empty.
@@ -297,6 +309,8 @@ class Server {
   void RaiseCorruptAlarm(MemberId member);
   // From Start to Stop when a periodic or compaction hash check is on and a hasher is set.
   void StartCorruptionMonitor();
+  // From Start to Stop when config_.auto_compaction is on.
+  void StartAutoCompaction();
 
   ServerConfig config_;
   MemberId member_id_;
@@ -327,6 +341,7 @@ class Server {
   bool restarted_ = false;  // the data dir held a log: the initial corruption check applies
   std::unique_ptr<CompactionHashes> compaction_hashes_;    // recorded by the applier
   std::unique_ptr<CorruptionMonitor> corruption_monitor_;  // leader checks; stopped first
+  std::unique_ptr<AutoCompactor> auto_compactor_;          // proposes; stopped first
   std::atomic<uint64_t> next_snapshot_file_{1};
   std::atomic<bool> failed_{false};
   std::atomic<bool> stopped_{false};
