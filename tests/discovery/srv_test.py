@@ -267,6 +267,28 @@ class SrvTest(unittest.TestCase):
                          [member_id(["http://" + u.split("://", 1)[1]])
                           for x in etcd_list for u in x["peerURLs"]])
 
+    def test_service_name_suffixes_the_records_on_both_sides(self):
+        # --discovery-srv-name prod: _etcd-server(-ssl)-prod and _etcd-client-prod, for the
+        # servers and for etcdctl. One member each, etcd 3.4 on -ssl records as above.
+        for kind, service, secure in (("etcd", "_etcd-server-ssl-prod._tcp", True),
+                                      ("dolmen", "_etcd-server-prod._tcp", False)):
+            m, = self.new_members(kind, count=1, secure_peer=secure,
+                                  extra=["--discovery-srv-name", "prod"])
+            self.ns.start_dns({m.host: m.ip}, [(service, m.host, m.peer_port),
+                                               ("_etcd-client-prod._tcp", m.host, m.client_port)])
+            m.start()
+            listed = self.wait_formed([m])
+            scheme = "https" if secure else "http"
+            self.assertEqual(listed[0]["peerURLs"],
+                             ["%s://%s.%s:%d" % (scheme, m.host, DOMAIN, m.peer_port)])
+            # (etcdctl's `endpoint health` without --cluster ignores --discovery-srv.)
+            rc, out, err = self.etcdctl("--discovery-srv-name", "prod", "member", "list")
+            self.assertEqual(rc, 0, err)
+            self.assertIn(", started, n1, %s://" % scheme, out)
+            rc, out, err = self.etcdctl("--discovery-srv-name", "prod", "put", "k", kind)
+            self.assertEqual((rc, out.strip()), (0, "OK"), err)
+            m.stop()
+
     def test_missing_records_give_etcds_error(self):
         etcd, = self.new_members("etcd", count=1, secure_peer=True)
         dolmen, = self.new_members("dolmen", count=1, first_index=2,
