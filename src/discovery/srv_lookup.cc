@@ -38,17 +38,17 @@ class ResolverState {
   bool initialized_ = false;
 };
 
-// What res_nquery's failure means when no answer could be read at all.
-std::string NoAnswerReason(int h_error) {
-  switch (h_error) {
-    case HOST_NOT_FOUND:
-    case NO_DATA:
-      return "no such host";
-    case TRY_AGAIN:
-      return "no answer from the name server (timed out, refused or SERVFAIL)";
-    default:
-      return "server misbehaving";
+// Why res_nsearch failed (-1). It fails on any rcode but NOERROR and on an empty answer, and
+// leaves the response it read, if any, in `answer`: its header tells which failure it was (Go's
+// words). With no response at all (timed out, refused) the buffer holds no response header.
+Status QueryFailure(const std::vector<uint8_t>& answer) {
+  const bool is_response = (answer[2] & 0x80) != 0;
+  if (!is_response) {
+    return Unavailable("no answer from the name server (timed out or connection refused)");
   }
+  const int rcode = answer[3] & 0x0f;
+  if (rcode == ns_r_noerror || rcode == ns_r_nxdomain) return NotFound("no such host");
+  return Unavailable("server misbehaving");
 }
 
 class SeededFromDevice final : public Random {
@@ -71,19 +71,13 @@ Result<std::vector<SrvRecord>> LookupSrv(const std::string& service, const std::
   }
   const std::string where = "lookup " + name + " on " + resolver.FirstServer() + ": ";
   std::vector<uint8_t> answer(NS_MAXMSG);
-  // res_nquery fails (-1) on any rcode but NOERROR and on an empty answer; the message it read,
-  // if any, is still in the buffer, and its header says which failure it was.
-  resolver.get()->res_h_errno = 0;
-  int size = res_nquery(resolver.get(), name.c_str(), ns_c_in, ns_t_srv, answer.data(),
-                        static_cast<int>(answer.size()));
-  Result<std::vector<SrvRecord>> records = NotFound("no such host");
-  if (size > 0) {
-    records = ParseSrvAnswer(answer.data(), std::min<size_t>(size, answer.size()));
-  } else if (resolver.get()->res_h_errno == TRY_AGAIN || resolver.get()->res_h_errno == 0) {
-    records = Unavailable(NoAnswerReason(TRY_AGAIN));
-  } else {
-    records = NotFound(NoAnswerReason(resolver.get()->res_h_errno));
-  }
+  // res_nsearch, not res_nquery: like Go's resolver, it also tries resolv.conf's search
+  // domains (after the name as given, which has at least `ndots` dots here).
+  int size = res_nsearch(resolver.get(), name.c_str(), ns_c_in, ns_t_srv, answer.data(),
+                         static_cast<int>(answer.size()));
+  Result<std::vector<SrvRecord>> records =
+      size > 0 ? ParseSrvAnswer(answer.data(), std::min<size_t>(size, answer.size()))
+               : Result<std::vector<SrvRecord>>(QueryFailure(answer));
   if (!records.ok()) return Status(records.status().code(), where + records.status().message());
   SeededFromDevice random;
   OrderSrvRecords(&records.value(), &random);

@@ -1,5 +1,5 @@
 // The system's resolver, as etcd's Go resolver uses it: SRV queries through libresolv
-// (res_nquery: /etc/resolv.conf's name servers, timeouts, attempts and options) and host names
+// (res_nsearch: /etc/resolv.conf's name servers, timeouts, attempts and options) and host names
 // through getaddrinfo (/etc/hosts, then DNS, as nsswitch.conf says). Blocking calls; used once,
 // before the member starts.
 #pragma once

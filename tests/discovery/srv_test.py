@@ -63,6 +63,7 @@ class Member:
         os.makedirs(self.dir)
         self.log_path = os.path.join(self.dir, "server.log")
         self.proc = None
+        self.domain = DOMAIN
 
     @property
     def client_url(self):
@@ -74,7 +75,7 @@ class Member:
         cmd = [binary, "--name", self.name, "--data-dir", os.path.join(self.dir, "data"),
                "--listen-client-urls", self.client_url, "--advertise-client-urls", self.client_url,
                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-               "--discovery-srv", DOMAIN,
+               "--discovery-srv", self.domain,
                "--heartbeat-interval", "50", "--election-timeout", "500"]
         if self.scheme == "https":
             cmd.append("--peer-auto-tls")
@@ -305,6 +306,23 @@ class SrvTest(unittest.TestCase):
                              "_etcd-server lookup _etcd-server._tcp.%s on 127.0.0.1:53: "
                              "no such host" % DOMAIN)
         self.assertNotIn("DNS SRV discovery attempt", dolmen.log_text())  # 0s: one attempt
+
+    def test_a_refusing_server_is_server_misbehaving_as_in_etcd(self):
+        # dnsmasq serves only example.test and answers REFUSED for other.test.
+        self.ns.start_dns({}, [])
+        etcd, = self.new_members("etcd", count=1, secure_peer=True)
+        dolmen, = self.new_members("dolmen", count=1, first_index=2,
+                                   extra=["--experimental-discovery-srv-wait", "0s"])
+        for m in (etcd, dolmen):
+            m.domain = "other.test"
+            m.start()
+        etcd_error = ("error setting up initial cluster: error querying DNS SRV records for "
+                      "_etcd-server-ssl lookup _etcd-server-ssl._tcp.other.test on "
+                      "127.0.0.1:53: server misbehaving")
+        self.assertExitsWith(etcd, etcd_error)
+        self.assertExitsWith(dolmen, etcd_error + "; error querying DNS SRV records for "
+                             "_etcd-server lookup _etcd-server._tcp.other.test on 127.0.0.1:53: "
+                             "server misbehaving")
 
     def test_waits_a_bounded_time_and_then_fails(self):
         dolmen, = self.new_members("dolmen", count=1,
