@@ -38,7 +38,7 @@ Status BootstrapFromSrv(Config* config, const std::function<void(const std::stri
   if (config->discovery_srv.empty()) return OkStatus();
   if (wal::Wal::Exists(io::PosixFileSystem(), config->data_dir + "/member/wal")) {
     log("data dir " + config->data_dir +
-        " is already initialized: --discovery-srv is not needed and DNS is not asked");
+        " is already initialized: --discovery-srv is not needed and SRV records are not asked for");
     return OkStatus();
   }
   const discovery::SrvQuery query = QueryFrom(*config);

@@ -238,6 +238,24 @@ class SrvTest(unittest.TestCase):
                                         endpoints=m.client_url)
             self.assertEqual((rc, out.strip()), (0, "srv"), err)
 
+        # A restart on its data dir keeps the membership and never asks for SRV records (as
+        # etcd): with them withdrawn, n1 comes back and serves the key. (The A records stay:
+        # the peer URLs are the targets' host names, which every member dials, in etcd too.)
+        self.ns.start_dns({m.host: m.ip for m in members}, [])
+        members[0].stop()
+        members[0].start()
+        deadline = time.monotonic() + FORM_TIMEOUT_S
+        while True:
+            self.assertIsNone(members[0].proc.poll(), "n1 exited after its restart")
+            rc, out, err = self.etcdctl("get", "found-by", "--print-value-only",
+                                        endpoints=members[0].client_url)
+            if rc == 0 and out.strip() == "srv":
+                break
+            self.assertLess(time.monotonic(), deadline, "n1 not serving after restart: " + err)
+            time.sleep(0.2)
+        self.assertIn("is already initialized: --discovery-srv is not needed",
+                      members[0].log_text())
+
     def test_same_member_list_as_etcd34(self):
         # etcd 3.4 on _etcd-server-ssl records (https peers, auto TLS), then dolmen on plain
         # ones with the same names, addresses and ports.
