@@ -42,7 +42,7 @@ Result<std::vector<std::string>> GetSrvCluster(const std::string& scheme,
   int temp_name = 0;
   for (const SrvRecord& record : *records) {
     const std::string port = std::to_string(record.port);
-    // Go's resolver takes a bracketed IPv6 literal; a target is a name, never bracketed.
+    // Resolved the same way as the advertised URLs, so equal addresses mean this member.
     auto addr = resolver.resolve_tcp(record.target, port);
     if (!addr.ok()) {
       last_error = addr.status();
