@@ -190,6 +190,41 @@ class SrvTest(unittest.TestCase):
                           % (FORM_TIMEOUT_S, last))
             time.sleep(0.2)
 
+    def start_writer(self, members):
+        """writer.py inside the namespace, its stdout (acknowledged keys) in a file."""
+        stop_file = os.path.join(self.root, "writer.stop")
+        out = open(os.path.join(self.root, "writer.out"), "wb")
+        cmd = self.ns.exec_prefix() + [
+            sys.executable, os.path.join(HERE, "writer.py"), "--stop-file", stop_file,
+            "--max-seconds", str(FORM_TIMEOUT_S * 2)] + [
+            "%s:%d" % (m.ip, m.client_port) for m in members]
+        proc = subprocess.Popen(harness._die_with_parent_prefix() + cmd, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, env=harness._clean_env())
+        out.close()
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        return proc, stop_file, out.name
+
+    def check_writer(self, writer, members):
+        """Stops the writer; every key it saw acknowledged is on every member."""
+        proc, stop_file, out_path = writer
+        open(stop_file, "w").close()
+        try:
+            rc = proc.wait(EXIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.fail("writer did not stop")
+        with open(out_path, errors="replace") as f:
+            lines = f.read().splitlines()
+        acked = [line for line in lines if line.startswith("w/")]
+        self.assertEqual(rc, 0, "writer failed: %s" % lines[-5:])
+        self.assertGreater(len(acked), 10, "the writer got almost nothing acknowledged")
+        for m in members:
+            rc, out, err = self.etcdctl("get", "w/", "--prefix", "--keys-only",
+                                        endpoints=m.client_url)
+            self.assertEqual(rc, 0, err)
+            present = set(line for line in out.splitlines() if line)
+            lost = [k for k in acked if k not in present]
+            self.assertEqual(lost, [], "acknowledged puts missing on %s" % m.name)
+
     def expected_members(self, members, scheme):
         out = []
         for m in members:
@@ -220,6 +255,9 @@ class SrvTest(unittest.TestCase):
             time.sleep(0.1)
         self.publish(members)
         listed = self.wait_formed(members)
+        # A writer runs from here to the end (through n1's restart); no acknowledged put may
+        # be lost.
+        writer = self.start_writer(members)
         # Each member as etcd derives it: its --name, the SRV target's host name and port in
         # the peer URL (not the advertised IP), etcd's id from that URL and the token.
         self.assertEqual([{k: x.get(k) for k in ("ID", "name", "peerURLs", "clientURLs")}
@@ -255,6 +293,7 @@ class SrvTest(unittest.TestCase):
             time.sleep(0.2)
         self.assertIn("is already initialized: --discovery-srv is not needed",
                       members[0].log_text())
+        self.check_writer(writer, members)
 
     def test_same_member_list_as_etcd34(self):
         # etcd 3.4 on _etcd-server-ssl records (https peers, auto TLS), then dolmen on plain
