@@ -94,6 +94,18 @@ void RegisterFlags(FlagSet* f, Config* c) {
          });
   f->AddString("initial-cluster-token", &c->initial_cluster_token,
                "Initial cluster token for the etcd cluster during bootstrap.");
+  f->AddString("discovery-srv", &c->discovery_srv, "DNS domain used to bootstrap initial cluster.");
+  f->AddString("discovery-srv-name", &c->discovery_srv_name,
+               "Service name to query when using DNS discovery.");
+  f->Add("experimental-discovery-srv-wait", "1m0s",
+         "How long to keep asking DNS while the --discovery-srv records are missing or do not "
+         "name this member yet (dolmen only; 0s asks once, as etcd).",
+         [c](const std::string& v) {
+           ASSIGN_OR_RETURN(int64_t ms, ParseGoDurationMs(v));
+           if (ms < 0) return InvalidArgument("must not be negative");
+           c->discovery_srv_wait_ms = ms;
+           return OkStatus();
+         });
   f->AddInt("max-txn-ops", &c->max_txn_ops,
             "Maximum number of operations permitted in a transaction.");
   f->AddUint("max-request-bytes", &c->max_request_bytes,
@@ -255,7 +267,19 @@ Status Validate(const FlagSet& flags, Config* c) {
   if (!c->wal_dir.empty()) {
     return InvalidArgument("--wal-dir is not supported yet: the log lives under --data-dir");
   }
-  if (c->initial_cluster.empty()) {
+  // --discovery-srv: the initial cluster comes from DNS at start (embed/srv_bootstrap.h). etcd
+  // takes its own default initial cluster (as read back from a config file) as unset.
+  if (!c->discovery_srv.empty()) {
+    if (!c->initial_cluster.empty() && c->initial_cluster != "default=http://localhost:2380") {
+      return InvalidArgument(
+          "multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", "
+          "\"discovery\" or \"discovery-srv\"");
+    }
+    c->initial_cluster.clear();
+  } else if (!c->discovery_srv_name.empty()) {
+    return InvalidArgument("--discovery-srv-name is set without --discovery-srv");
+  }
+  if (c->initial_cluster.empty() && c->discovery_srv.empty()) {
     c->initial_cluster = c->name + "=" + c->initial_advertise_peer_urls;
   }
   if (c->max_txn_ops <= 0) return InvalidArgument("--max-txn-ops must be positive");
@@ -273,7 +297,9 @@ Status Validate(const FlagSet& flags, Config* c) {
   ASSIGN_OR_RETURN(c->advertise_client, ParseUrls(c->advertise_client_urls));
   ASSIGN_OR_RETURN(c->advertise_peer, ParsePeerUrls(c->initial_advertise_peer_urls));
   ASSIGN_OR_RETURN(c->listen_peer, ParsePeerUrls(c->listen_peer_urls));
-  ASSIGN_OR_RETURN(c->initial_members, ParseInitialCluster(c->initial_cluster));
+  if (c->discovery_srv.empty()) {
+    ASSIGN_OR_RETURN(c->initial_members, ParseInitialCluster(c->initial_cluster));
+  }
   if (c->heartbeat_interval_ms == 0) return InvalidArgument("--heartbeat-interval must be > 0");
   if (c->election_timeout_ms < 5 * c->heartbeat_interval_ms) {
     // etcd's rule: an election timeout must leave room for several heartbeats.

@@ -23,6 +23,11 @@ struct Config {
   std::string initial_cluster;  // default "<name>=<initial-advertise-peer-urls>"
   std::string initial_cluster_state = "new";
   std::string initial_cluster_token = "etcd-cluster";
+  // DNS SRV discovery (docs/discovery.md): the initial cluster from _etcd-server(-ssl)._tcp
+  // records of this domain, looked up at the first start (embed/srv_bootstrap.h).
+  std::string discovery_srv;
+  std::string discovery_srv_name;
+  int64_t discovery_srv_wait_ms = 60 * 1000;  // --experimental-discovery-srv-wait (dolmen only)
   uint64_t snapshot_count = 100000;
   uint64_t heartbeat_interval_ms = 100;
   uint64_t election_timeout_ms = 1000;

@@ -28,8 +28,6 @@ const std::map<std::string, EtcdOnlyKey>& EtcdOnlyKeys() {
       {"cors", {"", false}},
       {"host-whitelist", {"", false}},
       {"discovery", {"", true}},
-      {"discovery-srv", {"", true}},
-      {"discovery-srv-name", {"", true}},
       {"discovery-proxy", {"", true}},
       {"discovery-fallback", {"proxy", false}},
       {"proxy", {"off", true}},

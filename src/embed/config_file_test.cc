@@ -124,8 +124,8 @@ TEST(ConfigFileTest, TlsBlocksAreRefusedUntilTlsIsImplemented) {
 
 TEST(ConfigFileTest, EtcdOnlyKeysThatMatterAreRefused) {
   Config c;
-  EXPECT_EQ(Load("name: a\ndiscovery-srv: example.com\n", &c).message(),
-            "etcd.conf.yml:2: key \"discovery-srv\" (etcd's --discovery-srv) is not supported "
+  EXPECT_EQ(Load("name: a\nproxy: on\n", &c).message(),
+            "etcd.conf.yml:2: key \"proxy\" (etcd's --proxy) is not supported "
             "by this version of dolmen; refusing to start without it");
   Config d;
   EXPECT_TRUE(Load("force-new-cluster: false\nproxy: off\n", &d).ok());

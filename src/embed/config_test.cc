@@ -185,5 +185,33 @@ TEST(ConfigTest, UnixPeerUrlsAsEtcdTakesThem) {
   EXPECT_TRUE(ParseAndValidate({"--listen-client-urls", "unix:///tmp/c"}, &g).ok());
 }
 
+TEST(ConfigTest, DiscoverySrvReplacesTheInitialClusterAndRefusesBoth) {
+  Config c;
+  ASSERT_TRUE(
+      ParseAndValidate({"--discovery-srv", "example.com", "--discovery-srv-name", "prod"}, &c)
+          .ok());
+  EXPECT_EQ(c.discovery_srv, "example.com");
+  EXPECT_EQ(c.discovery_srv_name, "prod");
+  EXPECT_EQ(c.discovery_srv_wait_ms, 60000);
+  EXPECT_TRUE(c.initial_cluster.empty());  // filled from DNS at start (srv_bootstrap.h)
+  EXPECT_TRUE(c.initial_members.empty());
+  Config both;
+  EXPECT_EQ(
+      ParseAndValidate(
+          {"--discovery-srv", "example.com", "--initial-cluster", "a=http://10.0.0.1:2380"}, &both)
+          .message(),
+      "multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", "
+      "\"discovery\" or \"discovery-srv\"");
+  Config name_only;
+  EXPECT_FALSE(ParseAndValidate({"--discovery-srv-name", "prod"}, &name_only).ok());
+  Config wait;
+  ASSERT_TRUE(ParseAndValidate(
+                  {"--discovery-srv", "x.test", "--experimental-discovery-srv-wait", "0s"}, &wait)
+                  .ok());
+  EXPECT_EQ(wait.discovery_srv_wait_ms, 0);
+  Config bad_wait;
+  EXPECT_FALSE(ParseAndValidate({"--experimental-discovery-srv-wait", "-1s"}, &bad_wait).ok());
+}
+
 }  // namespace
 }  // namespace dolmen::embed

@@ -29,6 +29,7 @@
 #include "api/require_leader.h"
 #include "api/watch_service.h"
 #include "embed/peer_link.h"
+#include "embed/srv_bootstrap.h"
 #include "embed/systemd.h"
 #include "embed/version.h"
 #include "watch/hub.h"
@@ -161,7 +162,13 @@ void LogRemoved(const Status& why) {
 
 }  // namespace
 
-int RunMember(const Config& config) {
+int RunMember(const Config& flags_config) {
+  // --discovery-srv: the initial cluster from DNS, before anything else (docs/discovery.md).
+  Config config = flags_config;
+  if (Status s = BootstrapFromSrv(&config, Log); !s.ok()) {
+    Log("error setting up initial cluster: " + s.message());
+    return 1;
+  }
   // Signals are taken synchronously by this thread (sigwait); every thread started below
   // inherits the mask, so none of them is interrupted.
   sigset_t signals;
