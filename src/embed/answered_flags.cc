@@ -187,8 +187,8 @@ std::string RefusalMessage(const AnsweredFlag& f) {
 
 void RegisterAnsweredFlags(FlagSet* flags, std::map<std::string, std::string>* values) {
   for (const AnsweredFlag& f : AnsweredFlags()) {
-    std::string help = f.refused ? "Not supported by dolmen (" + f.reason + ")."
-                                 : "Accepted with no effect (" + f.reason + ").";
+    std::string help = f.refused ? "Not supported by dolmen: " + f.reason + "."
+                                 : "Accepted with no effect: " + f.reason + ".";
     auto set = [&f, values](const std::string& v) -> Status {
       ASSIGN_OR_RETURN(std::string canonical, Canonical(f, v));
       (*values)[f.name] = canonical;
