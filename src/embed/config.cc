@@ -4,10 +4,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <string_view>
 
 #include "backend/lmdb/lmdb_backend.h"
+#include "embed/answered_flags.h"
 #include "embed/member_record.h"
+#include "io/no_sync_file_system.h"
 #include "io/posix/posix_file_system.h"
 #include "transport/transport.h"
 
@@ -26,42 +29,124 @@ void AddUrls(FlagSet* flags, const std::string& name, std::string* target, std::
   });
 }
 
-// A Go time.Duration ("10m0s", "1.5s", "300ms", "-1h"), in whole milliseconds; Go's flag
-// package reports any malformed value as "parse error".
-Result<int64_t> ParseGoDurationMs(const std::string& text) {
-  static const std::map<std::string, double, std::less<>> kUnitMs = {
-      {"ns", 1e-6}, {"us", 1e-3}, {"\xc2\xb5s", 1e-3}, {"\xce\xbcs", 1e-3},
-      {"ms", 1},    {"s", 1e3},   {"m", 60e3},         {"h", 3600e3}};
+// A Go time.Duration in units of `unit_ns` nanoseconds (rounded toward zero).
+Result<int64_t> ParseGoDuration(const std::string& text, double unit_ns) {
+  static const std::map<std::string, double, std::less<>> kUnitNs = {
+      {"ns", 1},   {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3},
+      {"ms", 1e6}, {"s", 1e9},  {"m", 60e9},        {"h", 3600e9}};
   auto is_number = [](char ch) { return ch == '.' || (ch >= '0' && ch <= '9'); };
   size_t i = 0;
   double sign = 1;
   if (i < text.size() && (text[i] == '-' || text[i] == '+')) sign = text[i++] == '-' ? -1 : 1;
   if (text.substr(i) == "0") return int64_t{0};
   if (i == text.size()) return InvalidArgument("parse error");
-  double total_ms = 0;
+  double total = 0;
   while (i < text.size()) {
     size_t start = i;
     while (i < text.size() && is_number(text[i])) ++i;
     std::string number = text.substr(start, i - start);
     start = i;
     while (i < text.size() && !is_number(text[i])) ++i;
-    auto unit = kUnitMs.find(std::string_view(text).substr(start, i - start));
+    auto unit = kUnitNs.find(std::string_view(text).substr(start, i - start));
     if (number.empty() || number == "." || number.size() > 30 ||
-        std::count(number.begin(), number.end(), '.') > 1 || unit == kUnitMs.end()) {
+        std::count(number.begin(), number.end(), '.') > 1 || unit == kUnitNs.end()) {
       return InvalidArgument("parse error");
     }
-    total_ms += std::stod(number) * unit->second;
+    total += std::stod(number) * (unit->second / unit_ns);
   }
-  return static_cast<int64_t>(sign * total_ms);
+  return static_cast<int64_t>(sign * total);
+}
+
+// A Go-duration flag stored in `target` (ms or ns) after `check`.
+void AddDuration(FlagSet* flags, const std::string& name, const std::string& default_text,
+                 std::string help, int64_t* target, double unit_ns, bool allow_negative) {
+  flags->Add(name, default_text, std::move(help),
+             [target, unit_ns, allow_negative](const std::string& v) {
+               ASSIGN_OR_RETURN(int64_t value, ParseGoDuration(v, unit_ns));
+               if (value < 0 && !allow_negative) return InvalidArgument("must not be negative");
+               *target = value;
+               return OkStatus();
+             });
 }
 
 }  // namespace
+
+Result<int64_t> ParseGoDurationMs(const std::string& text) { return ParseGoDuration(text, 1e6); }
+Result<int64_t> ParseGoDurationNs(const std::string& text) { return ParseGoDuration(text, 1); }
+
+bool IsDurationFlag(const std::string& name) {
+  static const std::set<std::string> kNames = {"backend-batch-interval",
+                                               "experimental-watch-progress-notify-interval",
+                                               "experimental-corrupt-check-time",
+                                               "experimental-compact-hash-check-time",
+                                               "grpc-keepalive-min-time",
+                                               "grpc-keepalive-interval",
+                                               "grpc-keepalive-timeout",
+                                               "experimental-warning-apply-duration",
+                                               "experimental-warning-unary-request-duration",
+                                               "warning-unary-request-duration",
+                                               "experimental-downgrade-check-time",
+                                               "experimental-compaction-sleep-interval",
+                                               "raft-read-timeout",
+                                               "raft-write-timeout"};
+  return kNames.count(name) > 0;
+}
 
 Status UnsupportedTls(const std::string& what) {
   return InvalidArgument(what +
                          " is not supported by this version of dolmen yet (TLS arrives with "
                          "the TLS work); refusing to start rather than serve without it");
 }
+
+namespace {
+
+// etcd 3.5's gRPC, Raft and durability tuning flags (docs/flags.md says what each does here).
+void RegisterTuningFlags(FlagSet* f, Config* c) {
+  f->AddUint("max-concurrent-streams", &c->max_concurrent_streams,
+             "Maximum concurrent streams that each client can open at a time.");
+  AddDuration(f, "grpc-keepalive-min-time", "5s",
+              "Minimum interval duration that a client should wait before pinging server.",
+              &c->grpc_keepalive_min_time_ms, 1e6, false);
+  AddDuration(f, "grpc-keepalive-interval", "2h0m0s",
+              "Frequency duration of server-to-client ping to check if a connection is alive (0 "
+              "to disable).",
+              &c->grpc_keepalive_interval_ms, 1e6, false);
+  AddDuration(f, "grpc-keepalive-timeout", "20s",
+              "Additional duration of wait before closing a non-responsive connection (0 to "
+              "disable).",
+              &c->grpc_keepalive_timeout_ms, 1e6, false);
+  f->AddBool("socket-reuse-port", &c->socket_reuse_port,
+             "Enable to set socket option SO_REUSEPORT on listeners allowing rebinding of a port "
+             "already in use.");
+  const std::string catchup_help =
+      "Number of entries for a slow follower to catch up after compacting the raft storage "
+      "entries.";
+  f->AddUint("snapshot-catchup-entries", &c->snapshot_catchup_entries, catchup_help);
+  f->AddUint("experimental-snapshot-catchup-entries", &c->snapshot_catchup_entries,
+             catchup_help + " (etcd 3.5's name for --snapshot-catchup-entries)");
+  f->AddBool("pre-vote", &c->pre_vote, "Enable to run an additional Raft election phase.");
+  f->AddBool("initial-election-tick-advance", &c->initial_election_tick_advance,
+             "Whether to fast-forward initial election ticks on boot for faster election.");
+  const std::string learners_help =
+      "Sets the maximum number of learners that can be available in the cluster membership.";
+  f->AddInt("max-learners", &c->max_learners, learners_help);
+  f->AddInt("experimental-max-learners", &c->max_learners,
+            learners_help + " (etcd 3.5's name for --max-learners)");
+  f->AddBool("unsafe-no-fsync", &c->unsafe_no_fsync,
+             "Disables fsync, unsafe, will cause data loss.");
+  AddDuration(f, "experimental-warning-apply-duration", "100ms",
+              "Time duration after which a warning is generated if request takes more time.",
+              &c->warning_apply_duration_ns, 1, false);
+  const std::string unary_help =
+      "Time duration after which a warning is generated if a unary request takes more time.";
+  AddDuration(f, "warning-unary-request-duration", "300ms", unary_help,
+              &c->warning_unary_request_duration_ns, 1, false);
+  AddDuration(f, "experimental-warning-unary-request-duration", "300ms",
+              unary_help + " (etcd 3.5's name for --warning-unary-request-duration)",
+              &c->warning_unary_request_duration_ns, 1, false);
+}
+
+}  // namespace
 
 void RegisterFlags(FlagSet* f, Config* c) {
   f->AddString("name", &c->name, "Human-readable name for this member.");
@@ -166,7 +251,8 @@ void RegisterFlags(FlagSet* f, Config* c) {
              "Force to create a new one member cluster.");
   f->AddBool("strict-reconfig-check", &c->strict_reconfig_check,
              "Reject reconfiguration requests that would cause quorum loss.");
-  f->AddBool("enable-v2", &c->enable_v2, "Accept etcd V2 client requests (not served).");
+  RegisterTuningFlags(f, c);
+  RegisterAnsweredFlags(f, &c->answered_values);
   f->AddString("logger", &c->logger, "Accepted for compatibility; dolmen logs to stderr.");
   f->AddString("log-level", &c->log_level, "Accepted for compatibility.");
   f->AddString("log-outputs", &c->log_outputs, "Accepted for compatibility.");
@@ -262,10 +348,47 @@ Result<std::vector<server::InitialMember>> ParseInitialCluster(const std::string
   return out;
 }
 
+namespace {
+
+// etcd 3.5's experimental names and their 3.6 successors set the same value: giving both is
+// ambiguous, and refused as etcd 3.6 refuses it for the warning duration.
+Status CheckOneOfEachPair(const FlagSet& flags) {
+  for (const auto& [old_name, new_name] : std::vector<std::pair<std::string, std::string>>{
+           {"experimental-snapshot-catchup-entries", "snapshot-catchup-entries"},
+           {"experimental-max-learners", "max-learners"},
+           {"experimental-warning-unary-request-duration", "warning-unary-request-duration"}}) {
+    if (flags.WasSet(old_name) && flags.WasSet(new_name)) {
+      return InvalidArgument("both --" + old_name + " and --" + new_name +
+                             " flags are set. Use only --" + new_name);
+    }
+  }
+  return OkStatus();
+}
+
+Status ValidateTuning(const FlagSet& flags, const Config& c) {
+  RETURN_IF_ERROR(CheckOneOfEachPair(flags));
+  if (c.max_concurrent_streams == 0) {
+    return InvalidArgument("--max-concurrent-streams must be positive");
+  }
+  if (c.max_learners < 1) return InvalidArgument("--max-learners must be at least 1");
+  if (c.snapshot_catchup_entries == 0) {
+    return InvalidArgument("--snapshot-catchup-entries must be positive");
+  }
+  return CheckAnsweredFlags(flags, c.answered_values);
+}
+
+}  // namespace
+
 Status Validate(const FlagSet& flags, Config* c) {
   if (c->data_dir.empty()) c->data_dir = c->name + ".dolmen";
-  if (!c->wal_dir.empty()) {
-    return InvalidArgument("--wal-dir is not supported yet: the log lives under --data-dir");
+  RETURN_IF_ERROR(ValidateTuning(flags, *c));
+  c->startup_warnings = NoEffectNotes(flags);
+  c->grpc_keepalive_min_time_explicit = flags.WasSet("grpc-keepalive-min-time");
+  if (c->unsafe_no_fsync) {
+    c->startup_warnings.push_back(
+        "--unsafe-no-fsync: the write-ahead log and the backend are NEVER fsynced; a power "
+        "loss or kernel crash can lose acknowledged writes and break Raft's guarantees. Use "
+        "only for tests and throwaway clusters");
   }
   // --discovery-srv: the initial cluster comes from DNS at start (embed/srv_bootstrap.h). etcd
   // takes its own default initial cluster (as read back from a config file) as unset.
@@ -356,11 +479,23 @@ server::ServerConfig ToServerConfig(const Config& c) {
   if (c.backend_batch_limit > 0) {
     s.driver.backend_commit_entries = static_cast<uint64_t>(c.backend_batch_limit);
   }
+  s.wal_dir = c.wal_dir;
+  s.max_learners = static_cast<int>(c.max_learners);
+  s.pre_vote = c.pre_vote;
+  s.driver.catch_up_entries = c.snapshot_catchup_entries;
+  s.driver.initial_election_tick_advance = c.initial_election_tick_advance;
+  s.driver.warning_apply_duration = std::chrono::nanoseconds(c.warning_apply_duration_ns);
   s.max_txn_ops = c.max_txn_ops;
   s.max_request_bytes = c.max_request_bytes;
   s.quota_backend_bytes = static_cast<uint64_t>(c.quota_backend_bytes);
   s.wal.segment_bytes = c.wal_segment_bytes;
   s.fs = io::PosixFileSystem();
+  if (c.unsafe_no_fsync) {
+    // etcd's --unsafe-no-fsync: nothing is fsynced, neither the log nor the backend.
+    static io::NoSyncFileSystem no_sync(io::PosixFileSystem());
+    s.fs = &no_sync;
+    s.backend_no_sync = true;
+  }
   s.fetch_cluster_info =
       [](const std::vector<std::string>& peer_urls) -> Result<server::ClusterInfo> {
     ASSIGN_OR_RETURN(transport::ClusterInfo info,

@@ -2,6 +2,7 @@
 // ETCD_* variables. Validated into the pieces the server and listeners need.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,28 @@ struct Config {
   bool force_new_cluster = false;
   server::AutoCompactionOptions auto_compaction;  // filled by Validate
   bool enable_v2 = false;
+  // etcd 3.5's tuning flags (docs/flags.md). gRPC: 0 streams means etcd's default
+  // (math.MaxUint32: gRPC's own, unlimited); keepalive durations in ms.
+  uint64_t max_concurrent_streams = 4294967295u;
+  int64_t grpc_keepalive_min_time_ms = 5000;
+  bool grpc_keepalive_min_time_explicit = false;  // set by Validate: the flag was given
+  int64_t grpc_keepalive_interval_ms = 2 * 3600 * 1000;
+  int64_t grpc_keepalive_timeout_ms = 20 * 1000;
+  bool socket_reuse_port = false;
+  // Raft: entries kept behind a checkpoint for slow followers (--snapshot-catchup-entries,
+  // etcd 3.5's --experimental-snapshot-catchup-entries), pre-vote, the first election's
+  // tick advance, the learner limit (--max-learners / --experimental-max-learners).
+  uint64_t snapshot_catchup_entries = 5000;
+  bool pre_vote = true;
+  bool initial_election_tick_advance = true;
+  int64_t max_learners = 1;
+  // Durability off (--unsafe-no-fsync): no fsync of the WAL or the backend.
+  bool unsafe_no_fsync = false;
+  // Slow-operation warnings, in nanoseconds (etcd: 100 ms and 300 ms).
+  int64_t warning_apply_duration_ns = 100 * 1000 * 1000;
+  int64_t warning_unary_request_duration_ns = 300 * 1000 * 1000;
+  // Values of the flags dolmen accepts without effect or refuses (answered_flags.h), by name.
+  std::map<std::string, std::string> answered_values;
   std::string logger = "zap";
   std::string log_level = "info";
   std::string log_outputs = "default";
@@ -75,6 +98,9 @@ struct Config {
   std::vector<Url> advertise_peer;
   std::vector<Url> listen_peer;
   std::vector<server::InitialMember> initial_members;
+  // Lines the member logs once at start-up: flags accepted with no effect, and the warning
+  // that --unsafe-no-fsync gives up durability.
+  std::vector<std::string> startup_warnings;
 };
 
 // etcd's parseCompactionRetention: a bare non-negative integer is hours (periodic) or a
@@ -88,6 +114,12 @@ Result<server::AutoCompactionOptions> ParseAutoCompaction(const std::string& mod
 Result<std::vector<server::InitialMember>> ParseInitialCluster(const std::string& text);
 
 void RegisterFlags(FlagSet* flags, Config* config);
+// A Go time.Duration ("10m0s", "1.5s", "300ms", "1ns", "-1h"): Go's flag package reports any
+// malformed value as "parse error".
+Result<int64_t> ParseGoDurationMs(const std::string& text);
+Result<int64_t> ParseGoDurationNs(const std::string& text);
+// Whether a flag takes a Go duration: a config file gives those as integer nanoseconds.
+bool IsDurationFlag(const std::string& name);
 // The refusal of a TLS setting this build cannot honour yet; `what` names the flag or key.
 Status UnsupportedTls(const std::string& what);
 // Applies defaults that depend on other flags, parses URL lists, and refuses what this build

@@ -14,6 +14,8 @@ namespace dolmen::embed {
 namespace {
 
 // etcd 3.4 keys (embed.Config's and etcdmain's json tags) that dolmen has no flag for, with
+// (a key that is also a flag, e.g. one answered_flags.h accepts or refuses, is the flag's:
+// Top looks flags up first)
 // etcd's default as it reads back from YAML. A value other than the default is refused when
 // ignoring it would change what the member does with data or membership; otherwise it is
 // ignored with a warning.
@@ -136,11 +138,7 @@ class Loader {
       if (value.IsNull()) return OkStatus();  // etcd keeps the default
       ASSIGN_OR_RETURN(std::string text, Text(key, value, lower == "log-outputs"));
       // A Go time.Duration in JSON is integer nanoseconds; the flag takes Go's duration text.
-      if (lower == "experimental-watch-progress-notify-interval" ||
-          lower == "experimental-corrupt-check-time" ||
-          lower == "experimental-compact-hash-check-time") {
-        text += "ns";
-      }
+      if (IsDurationFlag(lower)) text += "ns";
       return flags_->SetFrom(lower, text, "key \"" + key + "\" (" + Where(key_node) + ")");
     }
     auto it = EtcdOnlyKeys().find(lower);

@@ -27,6 +27,7 @@
 #include "api/not_implemented.h"
 #include "api/request_size.h"
 #include "api/require_leader.h"
+#include "api/slow_request_log.h"
 #include "api/watch_service.h"
 #include "embed/peer_link.h"
 #include "embed/srv_bootstrap.h"
@@ -155,6 +156,46 @@ std::unique_ptr<Watchdog> StartWatchdog(server::Driver* driver) {
   return dog;
 }
 
+// etcd's --max-concurrent-streams, --grpc-keepalive-* and --warning-unary-request-duration on
+// the client port's gRPC server (etcd: v3rpc/grpc.go, embed/serve.go).
+void ApplyGrpcTuning(const Config& config, grpc::ServerBuilder* builder) {
+  // etcd's default, math.MaxUint32, is "no limit": gRPC's own default.
+  if (config.max_concurrent_streams < 4294967295u) {
+    builder->AddChannelArgument(
+        GRPC_ARG_MAX_CONCURRENT_STREAMS,
+        static_cast<int>(std::min<uint64_t>(config.max_concurrent_streams, INT_MAX)));
+  }
+  // etcd pings each client every interval and drops it if no answer comes within the timeout;
+  // both must be positive, as in etcd.
+  if (config.grpc_keepalive_interval_ms > 0 && config.grpc_keepalive_timeout_ms > 0) {
+    builder->AddChannelArgument(
+        GRPC_ARG_KEEPALIVE_TIME_MS,
+        static_cast<int>(std::min<int64_t>(config.grpc_keepalive_interval_ms, INT_MAX)));
+    builder->AddChannelArgument(
+        GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+        static_cast<int>(std::min<int64_t>(config.grpc_keepalive_timeout_ms, INT_MAX)));
+  }
+  if (config.grpc_keepalive_min_time_explicit) {
+    // etcd's enforcement policy, when asked for: a client pinging more often than min-time
+    // gets GOAWAY "too_many_pings" after two strikes, as from Go's gRPC server.
+    builder->AddChannelArgument(
+        GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+        static_cast<int>(std::min<int64_t>(config.grpc_keepalive_min_time_ms, INT_MAX)));
+    builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  } else {
+    // Clients such as etcdctl ping every few seconds; gRPC's default would answer that with
+    // GOAWAY "too_many_pings" and cut long watches.
+    builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+    builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  }
+  // Keepalive pings flow (both ways) while a connection has no call open too.
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(
+      api::NewSlowRequestLog(std::chrono::nanoseconds(config.warning_unary_request_duration_ns)));
+  builder->experimental().SetInterceptorCreators(std::move(creators));
+}
+
 void LogRemoved(const Status& why) {
   Log("the member has been permanently removed from the cluster (" + why.message() +
       "), stopping; its data dir must be removed before it joins the cluster again");
@@ -178,6 +219,7 @@ int RunMember(const Config& flags_config) {
   sigaddset(&signals, SIGUSR1);  // raised when the member stops by itself (SelfStopper)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  for (const auto& warning : config.startup_warnings) Log("warning: " + warning);
   Log(std::string("version ") + kDolmenVersion + ", etcd API " + api::kEtcdApiVersion + ", name " +
       config.name + ", data dir " + config.data_dir);
   auto opened = server::Server::Open(ToServerConfig(config));
@@ -279,14 +321,11 @@ int RunMember(const Config& flags_config) {
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<uint64_t>(4 * (config.max_request_bytes + api::kGrpcOverheadBytes), INT_MAX)));
   builder.SetMaxSendMessageSize(INT_MAX);
-  // Clients such as etcdctl ping every few seconds; gRPC's default would answer that with
-  // GOAWAY "too_many_pings" and cut long watches.
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   // gRPC would otherwise bind with SO_REUSEPORT, letting a second member share a port it
-  // should be refused (etcd fails with "bind: address already in use").
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // should be refused (etcd fails with "bind: address already in use"), unless the operator
+  // asks for it with etcd's --socket-reuse-port.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, config.socket_reuse_port ? 1 : 0);
+  ApplyGrpcTuning(config, &builder);
   builder.RegisterService(&kv);
   builder.RegisterService(&lease);
   builder.RegisterService(&lock);

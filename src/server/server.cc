@@ -171,11 +171,12 @@ Status Server::Bootstrap(std::vector<raft::Entry>* entries, raft::HardState* hs)
 Status Server::OpenStorage() {
   io::FileSystem* fs = config_.fs;
   const std::string member_dir = config_.data_dir + "/member";
-  const std::string wal_dir = member_dir + "/wal";
+  const std::string wal_dir = config_.wal_dir.empty() ? member_dir + "/wal" : config_.wal_dir;
   RETURN_IF_ERROR(fs->CreateDirs(member_dir));
   ASSIGN_OR_RETURN(lock_, fs->LockFile(member_dir + "/LOCK"));
 
   backend::Options backend_options;
+  backend_options.no_sync = config_.backend_no_sync;
   if (config_.quota_backend_bytes > 0) {
     // The map is address space, not disk: leave room above the quota for LMDB's own pages.
     backend_options.map_size_bytes =
@@ -355,6 +356,7 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
   rc.id = member_id_;
   rc.election_ticks = config_.driver.election_ticks;
   rc.heartbeat_ticks = 1;
+  rc.pre_vote = config_.pre_vote;
   rc.storage = raft_storage_.get();
   // Raft re-emits committed entries after the snapshot; the apply path skips those the backend
   // already holds but replays conf changes, which rebuilds Raft's configuration.

@@ -54,6 +54,8 @@ struct ClusterInfo {
 struct ServerConfig {
   std::string name = "default";
   std::string data_dir;
+  // etcd's --wal-dir: the write-ahead log's directory; empty means <data_dir>/member/wal.
+  std::string wal_dir;
   std::vector<std::string> peer_urls;    // this member's advertised peer URLs
   std::vector<std::string> client_urls;  // this member's advertised client URLs
   // --initial-cluster; empty means this member alone with peer_urls. Used only when the data
@@ -70,6 +72,12 @@ struct ServerConfig {
   // (disk_guard.h). Off where fs->AvailableBytes is unimplemented (the memory fake).
   DiskGuardOptions disk_guard;
   bool strict_reconfig_check = true;
+  // etcd's --max-learners: MemberAdd of a learner beyond this many is refused.
+  int max_learners = 1;
+  // etcd's --pre-vote (Raft §9.6): on by default since etcd 3.5.
+  bool pre_vote = true;
+  // etcd's --unsafe-no-fsync, for the backend (the WAL's syncs go through `fs`).
+  bool backend_no_sync = false;
   // Corruption detection (corruption_check.h, docs/corruption.md): etcd's
   // --experimental-initial-corrupt-check, --experimental-corrupt-check-time (0: off),
   // --experimental-compact-hash-check-enabled and --experimental-compact-hash-check-time.
