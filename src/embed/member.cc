@@ -30,6 +30,7 @@
 #include "api/watch_service.h"
 #include "embed/peer_link.h"
 #include "embed/systemd.h"
+#include "embed/tls_config.h"
 #include "embed/version.h"
 #include "transport/client_listener.h"
 #include "watch/hub.h"
@@ -161,6 +162,24 @@ std::vector<transport::ClientUrl> ClientUrls(const std::vector<Url>& urls) {
   return out;
 }
 
+// https client URLs: the server context, reloaded as its files change (docs/tls.md).
+Status SetUpClientTls(const Config& config, transport::ClientListener* listener) {
+  bool secure = false;
+  for (const Url& u : config.listen_client) secure = secure || u.secure();
+  if (!secure) return OkStatus();
+  ASSIGN_OR_RETURN(std::unique_ptr<tls::ReloadingContext> context,
+                   tls::ReloadingContext::New(tls::ReloadingContext::Kind::kServer,
+                                              ClientTlsOptions(config), false, Log));
+  const tls::Options& o = context->options();
+  Log("client TLS: certificate " + o.cert_file +
+      (o.RequiresClientCert()
+           ? ", client certificates required (CA " +
+                 (o.trusted_ca_file.empty() ? std::string("system roots") : o.trusted_ca_file) + ")"
+           : ", client certificates not checked"));
+  listener->SetTls(std::move(context), Log);
+  return OkStatus();
+}
+
 void LogRemoved(const Status& why) {
   Log("the member has been permanently removed from the cluster (" + why.message() +
       "), stopping; its data dir must be removed before it joins the cluster again");
@@ -177,6 +196,9 @@ int RunMember(const Config& config) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGUSR1);  // raised when the member stops by itself (SelfStopper)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A write to a connection the client has closed must fail with EPIPE, not end the process:
+  // OpenSSL writes TLS records with write(2), which raises SIGPIPE (tls/connection.h).
+  signal(SIGPIPE, SIG_IGN);
 
   Log(std::string("version ") + kDolmenVersion + ", etcd API " + api::kEtcdApiVersion + ", name " +
       config.name + ", data dir " + config.data_dir);
@@ -294,6 +316,14 @@ int RunMember(const Config& config) {
   builder.RegisterCallbackGenericService(&catch_all);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   transport::ClientListener client_listener(ClientUrls(config.listen_client));
+  if (Status s = SetUpClientTls(config, &client_listener); !s.ok()) {
+    Log("cannot serve clients over TLS: " + s.message());
+    if (grpc_server) grpc_server->Shutdown();
+    watchdog.reset();
+    member->Stop();
+    peers.Stop();
+    return 1;
+  }
   Status listening = grpc_server != nullptr ? client_listener.Bind()
                                             : Internal("the client gRPC server did not start");
   if (listening.ok()) listening = client_listener.Start(grpc_server.get());
@@ -306,7 +336,9 @@ int RunMember(const Config& config) {
     peers.Stop();
     return 1;
   }
-  for (const auto& u : config.listen_client) Log("serving client requests on " + u.text);
+  for (const auto& u : config.listen_client) {
+    Log("serving client requests on " + u.text + (u.secure() ? " (TLS)" : ""));
+  }
 
   // READY=1 once this member can serve a linearizable read: a read barrier (Raft ReadIndex,
   // the one Range uses) passed, so a leader with a quorum confirmed it and this member applied

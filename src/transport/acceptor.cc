@@ -80,6 +80,13 @@ int AcceptedConnection::Release() {
   return std::exchange(fd_, -1);
 }
 
+bool AcceptedConnection::HandOverUnlessStopping(const std::function<void()>& hand_over) {
+  std::lock_guard<std::mutex> lock(acceptor_->mu_);
+  if (acceptor_->stopping_) return false;
+  hand_over();
+  return true;
+}
+
 Acceptor::~Acceptor() {
   Stop();
   for (const Listening& l : listening_) CloseListening(l.socket);

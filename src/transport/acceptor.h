@@ -48,6 +48,9 @@ class AcceptedConnection {
   // Hands the socket over to a new owner, who closes it. Returns -1 (and keeps the socket, to
   // be closed when serve returns) if the acceptor is stopping.
   int Release();
+  // Runs `hand_over` (which gives something of this connection's to another server) unless the
+  // acceptor is stopping; false if it was not run. Stop waits for it.
+  bool HandOverUnlessStopping(const std::function<void()>& hand_over);
 
  private:
   friend class Acceptor;

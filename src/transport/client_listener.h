@@ -8,8 +8,14 @@
 //   - anything else goes to the HTTP handler set with SetHttpHandler; until one is set, it is
 //     answered "404 Not Found" and closed.
 //
-// Threads: see acceptor.h (one acceptor; one short-lived thread per connection until its
-// protocol is known, at most 64 undecided at once, 10 s to speak).
+// https URLs: the listener does the TLS handshake (tls/connection.h) and tells the protocols
+// apart after it (ALPN "h2", or the decrypted first bytes); since gRPC adopts only plaintext
+// sockets, the decrypted bytes then travel through a socketpair, whose other end the
+// connection's thread proxies to the TLS connection as long as it lives.
+//
+// Threads: see acceptor.h (one acceptor; one thread per connection until its protocol is
+// known, at most 64 undecided at once, 10 s to speak; for TLS connections the thread stays
+// as their proxy).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -19,6 +25,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "tls/context.h"
 #include "transport/acceptor.h"
 
 namespace dolmen::transport {
@@ -48,6 +55,13 @@ class ClientListener {
 
   // Before Start.
   void SetHttpHandler(HttpHandler handler) { http_handler_ = std::move(handler); }
+  // Before Start, when a URL has tls: the server context (reloaded as its files change), and
+  // where refused handshakes are logged.
+  void SetTls(std::shared_ptr<tls::ReloadingContext> context,
+              std::function<void(const std::string&)> log) {
+    tls_ = std::move(context);
+    log_ = std::move(log);
+  }
 
   // Binds every URL: kUnavailable "cannot listen on <url>: address in use, not permitted, or
   // not local" (for a unix URL: what is in the way) if one cannot be bound, binding none.
@@ -60,9 +74,14 @@ class ClientListener {
 
  private:
   void Serve(AcceptedConnection& connection);
+  // An https URL's connection: handshake, tell the protocol apart by ALPN or the decrypted
+  // first bytes, hand one end of a socketpair over and proxy to it until the connection ends.
+  void ServeTls(AcceptedConnection& connection, const ClientUrl& url);
 
   const std::vector<ClientUrl> urls_;
   HttpHandler http_handler_;
+  std::shared_ptr<tls::ReloadingContext> tls_;
+  std::function<void(const std::string&)> log_;
   grpc::Server* grpc_server_ = nullptr;
   std::vector<Acceptor::Listening> bound_;  // from Bind until Start
   Acceptor acceptor_;
