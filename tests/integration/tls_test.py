@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Client TLS against etcd 3.4 and dolmen (docs/tls.md): etcdctl 3.4 and python3-etcd3 over
+https with a client certificate; clients without a certificate, with one from another CA, an
+expired one or a revoked one (--client-crl-file) refused with no key written; https and http
+client URLs side by side; and the certificate and CA on disk replaced while a client writes.
+Certificates come from a throwaway CA made with the openssl CLI (tls_certs.py)."""
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import tls_certs  # noqa: E402
+
+import etcd3  # noqa: E402
+
+# Bounds for the waits of this file.
+RELOAD_WAIT_S = 15.0
+WRITER_MAX_PUTS = 100000
+WRITER_MAX_S = 40.0
+# A refused client gives up after this (etcdctl would otherwise retry for its command timeout).
+REFUSED_TIMEOUT = "--command-timeout=3s"
+
+
+def tls_client_flags(ca, cert=None):
+    flags = ["--cacert", ca]
+    if cert is not None:
+        flags += ["--cert", cert[0], "--key", cert[1]]
+    return flags
+
+
+def last_error_line(text):
+    lines = [line for line in text.splitlines() if line.startswith("Error:")]
+    return lines[-1] if lines else text
+
+
+class TlsTest(harness.IntegrationTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="dolmen-it-tls-certs-")
+        cls.ca = tls_certs.TestCa(os.path.join(cls.tmp, "ca"), "dolmen-test-ca")
+        cls.other_ca = tls_certs.TestCa(os.path.join(cls.tmp, "other"), "other-ca")
+        cls.server_cert = cls.ca.issue("server", "server", ips=[harness.LOOPBACK],
+                                       dns=["localhost"])
+        cls.client_cert = cls.ca.issue("client", "root")
+        cls.foreign_cert = cls.other_ca.issue("foreign", "root")
+        cls.expired_cert = cls.ca.issue("expired", "root", days_from=-3, days_to=-1)
+        cls.revoked_cert = cls.ca.issue("revoked", "root")
+        cls.ca.revoke(cls.revoked_cert[0])
+        cls.crl = cls.ca.write_crl(os.path.join(cls.tmp, "crl.pem"))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def server_flags(self, extra=()):
+        return ["--cert-file", self.server_cert[0], "--key-file", self.server_cert[1],
+                "--trusted-ca-file", self.ca.cert] + list(extra)
+
+    def tls_servers(self, flags, makers=(harness.etcd_server, harness.dolmen_server)):
+        servers = []
+        for make in makers:
+            server = make(extra_flags=flags)
+            server.client_scheme = "https"
+            server.etcdctl_flags = tls_client_flags(self.ca.cert, self.client_cert)
+            servers.append(server)
+        self.start_servers(*servers)
+        return servers, {s.label: s.header_ids() for s in servers}
+
+    def test_client_certificates_accepted_and_refused(self):
+        servers, ids = self.tls_servers(self.server_flags(
+            ["--client-cert-auth", "--client-crl-file", self.crl]))
+        self.same(servers, ids, "put", "good", "1", out_has="OK")
+        refused = {
+            "no certificate": tls_client_flags(self.ca.cert),
+            "another CA": tls_client_flags(self.ca.cert, self.foreign_cert),
+            "expired": tls_client_flags(self.ca.cert, self.expired_cert),
+            "revoked": tls_client_flags(self.ca.cert, self.revoked_cert),
+        }
+        for why, flags in refused.items():
+            def put(server, flags=flags, why=why):
+                return harness.run_etcdctl(server.endpoint,
+                                           flags + [REFUSED_TIMEOUT, "put", "bad", why],
+                                           timeout=30)
+            etcd, dolmen = self.on_each(servers, put)
+            self.assertNotEqual(etcd[0], 0, "etcd accepted a client with %s" % why)
+            self.assertEqual(dolmen[0], etcd[0], "%s: etcd %r, dolmen %r" % (why, etcd, dolmen))
+            self.assertEqual(last_error_line(dolmen[2]), last_error_line(etcd[2]), why)
+        # Nothing a refused client sent was written.
+        out = self.same(servers, ids, "get", "", "--prefix", "--keys-only")
+        self.assertEqual(out.split(), ["good"])
+        # Dolmen says why, with the client's address.
+        log = servers[1].log_text()
+        if servers[1].kind == "dolmen":
+            for reason in ("peer did not return a certificate", "certificate has expired",
+                           "certificate revoked", "unable to get local issuer certificate"):
+                self.assertIn(reason, log)
+
+    def test_https_and_http_urls_side_by_side(self):
+        plain_ports = {}
+        servers = []
+        for make in (harness.etcd_server, harness.dolmen_server):
+            server = make()
+            server.client_port = harness.pick_free_port()
+            server.peer_port = harness.pick_free_port()
+            plain = harness.pick_free_port()
+            while len({server.client_port, server.peer_port, plain}) < 3:
+                plain = harness.pick_free_port()
+            server.extra_flags = self.server_flags([
+                "--listen-client-urls", "https://%s:%d,http://%s:%d" % (
+                    harness.LOOPBACK, server.client_port, harness.LOOPBACK, plain)])
+            server.client_scheme = "https"
+            server.etcdctl_flags = tls_client_flags(self.ca.cert, self.client_cert)
+            plain_ports[server.label] = plain
+            servers.append(server)
+        self.start_servers(*servers)
+        ids = {s.label: s.header_ids() for s in servers}
+        self.same(servers, ids, "put", "k", "over-tls", out_has="OK")
+
+        def plain_put(server):
+            return harness.run_etcdctl("http://%s:%d" % (harness.LOOPBACK,
+                                                          plain_ports[server.label]),
+                                       ["put", "k", "plain"])
+        etcd, dolmen = self.on_each(servers, plain_put)
+        self.assertEqual(etcd[:2], (0, "OK\n"))
+        self.assertEqual(dolmen[:2], etcd[:2])
+
+        # Plaintext on the https URL is refused.
+        def plain_on_tls(server):
+            return harness.run_etcdctl("http://" + server.hostport, [REFUSED_TIMEOUT, "get", "k"],
+                                       timeout=30)
+        etcd, dolmen = self.on_each(servers, plain_on_tls)
+        self.assertNotEqual(etcd[0], 0)
+        self.assertEqual(dolmen[0], etcd[0])
+        self.assertIn("plain", self.same(servers, ids, "get", "k", "--print-value-only"))
+
+    def test_python_client_over_tls(self):
+        servers, _ = self.tls_servers(self.server_flags(["--client-cert-auth"]))
+        for server in servers:
+            client = etcd3.client(harness.LOOPBACK, server.client_port, ca_cert=self.ca.cert,
+                                  cert_key=self.client_cert[1], cert_cert=self.client_cert[0],
+                                  timeout=10)
+            try:
+                client.put("py", "tls-" + server.label)
+                value, meta = client.get("py")
+                self.assertEqual(value, ("tls-" + server.label).encode(), server.label)
+                self.assertEqual(meta.key, b"py")
+            finally:
+                client.close()
+
+    def test_certificate_and_ca_replaced_without_restart(self):
+        """The server's certificate and the CA file change on disk while a client writes over
+        a connection made before. New connections see the new certificate (etcd and dolmen);
+        dolmen also trusts the new CA for client certificates, where etcd keeps the CA it
+        started with (etcd-io/etcd#11555). The existing connection and the writes go on."""
+        live = os.path.join(self.tmp, "live-%d" % os.getpid())
+        os.makedirs(live, exist_ok=True)
+        files = {name: os.path.join(live, name) for name in ("server.pem", "server.key",
+                                                             "ca.pem")}
+        shutil.copy(self.server_cert[0], files["server.pem"])
+        shutil.copy(self.server_cert[1], files["server.key"])
+        shutil.copy(self.ca.cert, files["ca.pem"])
+        new_ca = tls_certs.TestCa(os.path.join(self.tmp, "rotated-%d" % os.getpid()), "new-ca")
+        new_server = new_ca.issue("server", "server", ips=[harness.LOOPBACK])
+        new_client = new_ca.issue("client", "root")
+        server = harness.dolmen_server(extra_flags=[
+            "--cert-file", files["server.pem"], "--key-file", files["server.key"],
+            "--trusted-ca-file", files["ca.pem"], "--client-cert-auth"])
+        server.client_scheme = "https"
+        server.etcdctl_flags = tls_client_flags(self.ca.cert, self.client_cert)
+        self.start_servers(server)
+
+        client = etcd3.client(harness.LOOPBACK, server.client_port, ca_cert=self.ca.cert,
+                              cert_key=self.client_cert[1], cert_cert=self.client_cert[0],
+                              timeout=10)
+        self.addCleanup(client.close)
+        client.put("writer-0", "0")  # the connection exists before the files change
+        stop = threading.Event()
+        written, failures = [], []
+
+        def writer():
+            deadline = time.monotonic() + WRITER_MAX_S
+            for i in range(1, WRITER_MAX_PUTS):
+                if stop.is_set() or time.monotonic() > deadline:
+                    return
+                try:
+                    client.put("writer-%d" % i, str(i))
+                    written.append(i)
+                except Exception as e:  # noqa: BLE001 - every failure is reported
+                    failures.append(repr(e))
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            # Replace each file by rename, as certificate tools do, key first.
+            for name, source in (("server.key", new_server[1]), ("server.pem", new_server[0]),
+                                 ("ca.pem", new_ca.cert)):
+                shutil.copy(source, files[name] + ".new")
+                os.rename(files[name] + ".new", files[name])
+            etcd_like = server.kind == "etcd"
+            # etcd keeps trusting the CA it started with; dolmen trusts the new one.
+            accepted = new_client if not etcd_like else self.client_cert
+            refused = self.client_cert if not etcd_like else new_client
+            deadline = time.monotonic() + RELOAD_WAIT_S
+            while True:
+                rc, out, err = harness.run_etcdctl(
+                    server.endpoint,
+                    tls_client_flags(new_ca.cert, accepted) + [REFUSED_TIMEOUT, "put", "n", "1"],
+                    timeout=30)
+                if rc == 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            self.assertEqual((rc, out), (0, "OK\n"), "new connection after the change: " + err)
+            # A client still trusting only the old CA refuses the new server certificate.
+            rc, _, _ = harness.run_etcdctl(
+                server.endpoint, tls_client_flags(self.ca.cert, self.client_cert) +
+                [REFUSED_TIMEOUT, "get", "n"], timeout=30)
+            self.assertNotEqual(rc, 0)
+            rc, _, _ = harness.run_etcdctl(
+                server.endpoint, tls_client_flags(new_ca.cert, refused) +
+                [REFUSED_TIMEOUT, "get", "n"], timeout=30)
+            self.assertNotEqual(rc, 0, "client certificate that the server should not trust")
+            before = len(written)
+            deadline = time.monotonic() + RELOAD_WAIT_S
+            while len(written) < before + 10 and not failures and thread.is_alive() and \
+                    time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            thread.join(WRITER_MAX_S + 10)
+        self.assertEqual(failures, [], "writes over the existing connection failed")
+        self.assertGreaterEqual(len(written), before + 10,
+                                "the existing connection stopped writing after the change")
+        self.assertEqual(client.get("writer-%d" % written[-1])[0], str(written[-1]).encode())
+
+
+if __name__ == "__main__":
+    harness.main()
