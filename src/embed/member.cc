@@ -378,12 +378,14 @@ int RunMember(const Config& config) {
                self_stop.reason() == SelfStop::kNone ? 128 + sig : self_stop.exit_code());
   // Watch streams never end by themselves: end them first, then in-flight RPCs get a grace
   // period to finish; the member then fails whatever is queued.
-  client_listener.Stop();  // no new connections; those gRPC has stay until its shutdown
+  // No new connections; those gRPC has (TLS ones through their proxies) get the grace period.
+  client_listener.StopAccepting();
   watch.Shutdown();
   grpc_server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   member->Stop();
   peers.Stop();
   grpc_server->Wait();
+  client_listener.Stop();
   deadline.Disarm();
   Log("stopped");
   if (self_stop.reason() != SelfStop::kNone) return self_stop.exit_code();

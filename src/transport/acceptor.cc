@@ -103,11 +103,11 @@ Status Acceptor::Start(std::vector<Listening> listening, Serve serve) {
   return OkStatus();
 }
 
-void Acceptor::Stop() {
+void Acceptor::StopAccepting() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return;
-    stopping_ = true;
+    if (accepting_stopped_) return;
+    accepting_stopped_ = true;
   }
   if (wake_fd_ >= 0) SignalEventFd(wake_fd_);
   if (acceptor_.joinable()) acceptor_.join();
@@ -115,6 +115,15 @@ void Acceptor::Stop() {
   // would let clients connect and then hang until their deadline).
   for (const Listening& l : listening_) CloseListening(l.socket);
   listening_.clear();
+}
+
+void Acceptor::Stop() {
+  StopAccepting();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
   std::list<std::unique_ptr<AcceptedConnection>> connections;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -145,7 +154,7 @@ void Acceptor::AcceptLoop() {
       int fd = ::accept4(fds[i].fd, reinterpret_cast<sockaddr*>(&addr), &addr_len, SOCK_CLOEXEC);
       if (fd < 0) continue;  // the peer gave up, or a transient shortage: keep serving
       std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) {
+      if (accepting_stopped_) {
         ::close(fd);
         return;
       }

@@ -68,8 +68,10 @@ class ClientListener {
   Status Bind();
   // Starts accepting; HTTP/2 connections go to `grpc_server`, which must outlive Stop.
   [[nodiscard]] Status Start(grpc::Server* grpc_server);
-  // Stops accepting and joins the connection threads. Sockets already handed over (to gRPC or
-  // the HTTP handler) are theirs to close. Idempotent.
+  // Stops accepting; connections already accepted (and TLS proxies) go on.
+  void StopAccepting() { acceptor_.StopAccepting(); }
+  // Stops accepting and joins the connection threads (ending the TLS proxies). Sockets already
+  // handed over (to gRPC or the HTTP handler) are theirs to close. Idempotent.
   void Stop();
 
  private:
