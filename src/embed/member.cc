@@ -164,12 +164,9 @@ std::vector<transport::ClientUrl> ClientUrls(const std::vector<Url>& urls) {
 
 // https client URLs: the server context, reloaded as its files change (docs/tls.md).
 Status SetUpClientTls(const Config& config, transport::ClientListener* listener) {
-  bool secure = false;
-  for (const Url& u : config.listen_client) secure = secure || u.secure();
-  if (!secure) return OkStatus();
-  ASSIGN_OR_RETURN(std::unique_ptr<tls::ReloadingContext> context,
-                   tls::ReloadingContext::New(tls::ReloadingContext::Kind::kServer,
-                                              ClientTlsOptions(config), false, Log));
+  ASSIGN_OR_RETURN(std::shared_ptr<tls::ReloadingContext> context,
+                   NewClientTlsContext(config, Log));
+  if (context == nullptr) return OkStatus();
   const tls::Options& o = context->options();
   Log("client TLS: certificate " + o.cert_file +
       (o.RequiresClientCert()
@@ -240,6 +237,11 @@ int RunMember(const Config& config) {
   peer_options.snapshot_dir = config.data_dir + "/member/snap";
   std::error_code dir_error;
   std::filesystem::create_directories(peer_options.snapshot_dir, dir_error);
+  if (Status s = PreparePeerAutoTls(config, Log); !s.ok()) {
+    Log("peer auto-TLS: " + s.message());
+    member->Stop();
+    return 1;
+  }
   if (Status s = peers.Start(peer_options); !s.ok()) {
     Log("cannot serve peers on " + config.listen_peer_urls + ": " + s.message());
     member->Stop();

@@ -1,6 +1,9 @@
 #include "embed/tls_config.h"
 
+#include <chrono>
+
 #include "tls/context.h"
+#include "tls/self_cert.h"
 
 namespace dolmen::embed {
 namespace {
@@ -59,28 +62,28 @@ void RegisterTlsFlags(FlagSet* f, Config* c) {
 Status ValidateTls(const FlagSet&, const Config& c) {
   // Given a value other than its default (a config file may spell out the defaults).
   const std::pair<const char*, bool> not_yet[] = {
-      {"auto-tls", c.auto_tls},
       {"peer-cert-file", !c.peer_cert_file.empty()},
       {"peer-key-file", !c.peer_key_file.empty()},
       {"peer-trusted-ca-file", !c.peer_trusted_ca_file.empty()},
       {"peer-client-cert-auth", c.peer_client_cert_auth},
-      {"peer-auto-tls", c.peer_auto_tls},
       {"peer-crl-file", !c.peer_crl_file.empty()},
       {"peer-cert-allowed-cn", !c.peer_cert_allowed_cn.empty()},
       {"peer-cert-allowed-hostname", !c.peer_cert_allowed_hostname.empty()},
-      {"self-signed-cert-validity", c.self_signed_cert_validity_years != 1},
   };
   for (const auto& [flag, set] : not_yet) {
     if (set) return UnsupportedTls(std::string("--") + flag);
   }
   const tls::Options client = ClientTlsOptions(c);
   for (const Url& u : c.listen_client) {
-    if (u.secure() && client.empty()) {
+    if (u.secure() && client.empty() && !c.auto_tls) {
       return InvalidArgument(
           "TLS key/cert (--cert-file, --key-file) must be provided for client "
           "url " +
           u.text + " with HTTPS scheme");
     }
+  }
+  if ((c.auto_tls || c.peer_auto_tls) && c.self_signed_cert_validity_years == 0) {
+    return InvalidArgument("selfSignedCertValidity is invalid,it should be greater than 0");
   }
   return tls::Validate(client);
 }
@@ -96,6 +99,72 @@ tls::Options ClientTlsOptions(const Config& c) {
   o.min_version = c.tls_min_version;
   o.max_version = c.tls_max_version;
   return o;
+}
+
+namespace {
+
+// The hosts of a URL list, for a self-signed certificate's SANs (etcd takes the listen URLs).
+std::vector<std::string> Hosts(const std::vector<Url>& urls) {
+  std::vector<std::string> hosts;
+  for (const Url& u : urls) {
+    if (u.scheme == "http" || u.scheme == "https") hosts.push_back(u.host);
+  }
+  return hosts;
+}
+
+constexpr auto kAutoTlsCheckEvery = std::chrono::hours(1);
+
+}  // namespace
+
+Result<std::shared_ptr<tls::ReloadingContext>> NewClientTlsContext(const Config& c, LogFn log) {
+  bool secure = false;
+  for (const Url& u : c.listen_client) secure = secure || u.secure();
+  if (!secure) return std::shared_ptr<tls::ReloadingContext>();
+  tls::Options options = ClientTlsOptions(c);
+  std::function<void()> renew;
+  if (c.auto_tls && !options.empty()) {
+    log("ignoring client auto TLS since certs given");
+  } else if (c.auto_tls) {
+    const std::string dir = c.data_dir + "/fixtures/client";
+    const std::vector<std::string> hosts = Hosts(c.listen_client);
+    const int years = static_cast<int>(c.self_signed_cert_validity_years);
+    ASSIGN_OR_RETURN(tls::SelfCertFiles files, tls::EnsureSelfCert(dir, hosts, years, log));
+    options.cert_file = files.cert_file;
+    options.key_file = files.key_file;
+    log("auto-TLS: client traffic is encrypted with a self-signed certificate, which no client "
+        "can verify: it protects against eavesdropping, not against an impostor (clients must "
+        "skip verification, e.g. etcdctl --insecure-skip-tls-verify); use --cert-file and "
+        "--key-file from a CA your clients trust to authenticate this member");
+    renew = [dir, hosts, years, log] {
+      Result<tls::SelfCertFiles> renewed = tls::EnsureSelfCert(dir, hosts, years, log);
+      if (!renewed.ok()) log("auto-TLS: cannot renew: " + renewed.status().message());
+    };
+  }
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<tls::ReloadingContext> context,
+      tls::ReloadingContext::New(tls::ReloadingContext::Kind::kServer, options, false, log));
+  if (renew)
+    context->SetRefresh(renew,
+                        std::chrono::duration_cast<std::chrono::seconds>(kAutoTlsCheckEvery));
+  return std::shared_ptr<tls::ReloadingContext>(std::move(context));
+}
+
+Status PreparePeerAutoTls(const Config& c, LogFn log) {
+  if (!c.peer_auto_tls) return OkStatus();
+  if (!c.peer_cert_file.empty()) {
+    log("ignoring peer auto TLS since certs given");
+    return OkStatus();
+  }
+  ASSIGN_OR_RETURN(tls::SelfCertFiles files,
+                   tls::EnsureSelfCert(c.data_dir + "/fixtures/peer", Hosts(c.listen_peer),
+                                       static_cast<int>(c.self_signed_cert_validity_years), log));
+  (void)files;
+  for (const Url& u : c.listen_peer) {
+    log("scheme is HTTP while key and cert files are present; ignoring key and cert files "
+        "(peer-url " +
+        u.text + ")");
+  }
+  return OkStatus();
 }
 
 }  // namespace dolmen::embed

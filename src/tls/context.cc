@@ -214,6 +214,15 @@ Result<SslCtxPtr> ReloadingContext::Build() const {
 }
 
 SslCtxPtr ReloadingContext::Current() {
+  if (refresh_) {
+    std::unique_lock<std::mutex> refresh_lock(refresh_mu_, std::try_to_lock);
+    const auto now = std::chrono::steady_clock::now();
+    // One connection refreshes; others meanwhile go on with what is there.
+    if (refresh_lock.owns_lock() && now >= next_refresh_) {
+      next_refresh_ = now + refresh_every_;
+      refresh_();
+    }
+  }
   const Ids ids = Identify();
   std::lock_guard<std::mutex> lock(mu_);
   if (ids == ids_ || ids == failed_ids_) return current_;

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -52,6 +53,12 @@ class ReloadingContext {
 
   // The context to use for a new connection: rebuilt first if a file changed. Thread-safe.
   SslCtxPtr Current();
+  // Before serving: `refresh` runs (on a connection's thread, before the files are looked at)
+  // at most once per `every`, e.g. to renew an auto-TLS certificate in place.
+  void SetRefresh(std::function<void()> refresh, std::chrono::seconds every) {
+    refresh_ = std::move(refresh);
+    refresh_every_ = every;
+  }
   const Options& options() const { return options_; }
 
   // Which file a path names and its version, as far as stat tells.
@@ -78,6 +85,11 @@ class ReloadingContext {
   const Options options_;
   const bool skip_verify_;
   const LogFn log_;
+
+  std::function<void()> refresh_;
+  std::chrono::seconds refresh_every_{0};
+  std::mutex refresh_mu_;
+  std::chrono::steady_clock::time_point next_refresh_{};  // guarded by refresh_mu_
 
   std::mutex mu_;
   SslCtxPtr current_;  // guarded by mu_

@@ -3,7 +3,9 @@
 https with a client certificate; clients without a certificate, with one from another CA, an
 expired one or a revoked one (--client-crl-file) refused with no key written; https and http
 client URLs side by side; and the certificate and CA on disk replaced while a client writes.
-Certificates come from a throwaway CA made with the openssl CLI (tls_certs.py)."""
+Auto-TLS: etcdctl with --insecure-skip-tls-verify, the fixtures files, reuse on restart, and
+(dolmen only) renewal of a certificate close to its end. Certificates come from a throwaway CA
+made with the openssl CLI (tls_certs.py)."""
 import os
 import shutil
 import sys
@@ -30,6 +32,11 @@ def tls_client_flags(ca, cert=None):
     if cert is not None:
         flags += ["--cert", cert[0], "--key", cert[1]]
     return flags
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def last_error_line(text):
@@ -234,6 +241,60 @@ class TlsTest(harness.IntegrationTestCase):
         self.assertGreaterEqual(len(written), before + 10,
                                 "the existing connection stopped writing after the change")
         self.assertEqual(client.get("writer-%d" % written[-1])[0], str(written[-1]).encode())
+
+
+class AutoTlsTest(harness.IntegrationTestCase):
+    def test_auto_tls_serves_reuses_and_renews(self):
+        servers = []
+        for make in (harness.etcd_server, harness.dolmen_server):
+            server = make(extra_flags=["--auto-tls", "--peer-auto-tls"])
+            server.client_scheme = "https"
+            server.etcdctl_flags = ["--insecure-transport=false", "--insecure-skip-tls-verify"]
+            servers.append(server)
+        self.start_servers(*servers)
+        ids = {s.label: s.header_ids() for s in servers}
+        self.same(servers, ids, "put", "k", "v", out_has="OK")
+        self.assertEqual(self.same(servers, ids, "get", "k", "--print-value-only"), "v\n")
+
+        def fixtures(server):
+            paths = {}
+            for side in ("client", "peer"):
+                for name in ("cert.pem", "key.pem"):
+                    path = os.path.join(server.data_dir, "fixtures", side, name)
+                    self.assertTrue(os.path.isfile(path), "%s: no %s" % (server.label, path))
+                    paths[side + "/" + name] = path
+            self.assertEqual(os.stat(paths["client/key.pem"]).st_mode & 0o777, 0o600,
+                             server.label)
+            return {k: read_bytes(v) for k, v in paths.items()}
+        first = [fixtures(s) for s in servers]
+        # A restart reuses the files.
+        for server in servers:
+            server.stop()
+            server.start()
+        self.assertEqual([fixtures(s) for s in servers], first)
+        self.same(servers, ids, "get", "k", "--print-value-only")
+
+        # Dolmen only (etcd reuses the files unchecked): a certificate with less than a tenth of
+        # its validity left is renewed in place at start-up.
+        dolmen = servers[1]
+        if dolmen.kind != "dolmen":
+            return
+        dolmen.stop()
+        certs = tempfile.mkdtemp(prefix="dolmen-it-tls-renew-")
+        self.addCleanup(shutil.rmtree, certs, True)
+        ca = tls_certs.TestCa(certs, "old")
+        old = ca.issue("old", "old", ips=[harness.LOOPBACK], days_from=-20, days_to=1)
+        client_dir = os.path.join(dolmen.data_dir, "fixtures", "client")
+        shutil.copy(old[0], os.path.join(client_dir, "cert.pem"))
+        shutil.copy(old[1], os.path.join(client_dir, "key.pem"))
+        old_pem = read_bytes(old[0])
+        dolmen.start()
+        renewed = read_bytes(os.path.join(client_dir, "cert.pem"))
+        self.assertNotEqual(renewed, old_pem, "a certificate about to expire was kept")
+        self.assertNotEqual(renewed, first[1]["client/cert.pem"])
+        self.assertIn("less than 10% of its validity is left", dolmen.log_text())
+        rc, out, err = dolmen.etcdctl("get", "k", "--print-value-only")
+        self.assertEqual((rc, out), (0, "v\n"), err)
 
 
 if __name__ == "__main__":
