@@ -297,5 +297,35 @@ class AutoTlsTest(harness.IntegrationTestCase):
         self.assertEqual((rc, out), (0, "v\n"), err)
 
 
+class LabCommandTest(harness.IntegrationTestCase):
+    EXIT_WAIT_S = 40  # etcd resolves names for up to 30 s; IP addresses it does not
+
+    def test_initial_cluster_https_but_advertised_http_is_refused(self):
+        """The lab's literal command: --initial-cluster names this member with https while
+        --initial-advertise-peer-urls says http. etcd refuses to bootstrap with its message;
+        dolmen refuses with the same message and one line saying which flag to change."""
+        for make in (harness.etcd_server, harness.dolmen_server):
+            server = self.new_server(make())
+            server.peer_flags = False  # the test gives the peer flags itself
+            server.client_port = harness.pick_free_port()
+            server.peer_port = harness.pick_free_port()
+            peer = "%s:%d" % (harness.LOOPBACK, server.peer_port)
+            server.extra_flags = ["--listen-peer-urls", "http://" + peer,
+                                  "--initial-advertise-peer-urls", "http://" + peer,
+                                  "--initial-cluster", "m1=https://" + peer]
+            server.spawn()
+            rc = server.proc.wait(self.EXIT_WAIT_S)
+            self.assertNotEqual(rc, 0, "%s bootstrapped an inconsistent member" % server.label)
+            want = ("--initial-cluster has m1=https://{p} but missing from "
+                    "--initial-advertise-peer-urls=http://{p} (resolved urls: "
+                    "\"http://{p}\" != \"https://{p}\")").format(p=peer)
+            log = server.log_text()
+            self.assertIn(want, log, server.label)
+            if server.kind == "dolmen":
+                self.assertIn("the two differ only in the scheme: make "
+                              "--initial-advertise-peer-urls (and --listen-peer-urls) say "
+                              "https://" + peer, log)
+
+
 if __name__ == "__main__":
     harness.main()
