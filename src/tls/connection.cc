@@ -190,6 +190,11 @@ void ServerConnection::ProxyTo(int plain_fd) {
     if (tls_wants_write || !to_tls.empty()) fds[0].events |= POLLOUT;
     if (plain_open && to_tls.size() < kBufferBytes) fds[1].events |= POLLIN;
     if (!to_plain.empty()) fds[1].events |= POLLOUT;
+    // A side we wait for nothing from is left out: a closed socket reports POLLHUP even when
+    // no event is asked for, which would spin this loop until the other side closes too.
+    for (pollfd& p : fds) {
+      if (p.events == 0) p.fd = -1;
+    }
     if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;
     // A socket shut down (by Stop) or reset shows as POLLHUP/POLLERR: the reads and writes
     // above then fail and end the loop.
