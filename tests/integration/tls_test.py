@@ -8,10 +8,13 @@ Auto-TLS: etcdctl with --insecure-skip-tls-verify, the fixtures files, reuse on 
 made with the openssl CLI (tls_certs.py)."""
 import os
 import shutil
+import ssl
 import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -143,6 +146,25 @@ class TlsTest(harness.IntegrationTestCase):
         self.assertNotEqual(etcd[0], 0)
         self.assertEqual(dolmen[0], etcd[0])
         self.assertIn("plain", self.same(servers, ids, "get", "k", "--print-value-only"))
+
+        # HTTP/1.1 shares both ports with gRPC: a path no one serves is Go's 404 on both
+        # servers, in plaintext and over TLS.
+        def http_get(server):
+            tls = ssl.create_default_context(cafile=self.ca.cert)
+            tls.load_cert_chain(self.client_cert[0], self.client_cert[1])
+            answers = []
+            for url, context in (("http://%s:%d" % (harness.LOOPBACK, plain_ports[server.label]),
+                                  None), ("https://" + server.hostport, tls)):
+                try:
+                    with urllib.request.urlopen(url + "/dolmen-no-such-path", timeout=10,
+                                                context=context) as r:
+                        answers.append((r.status, r.read()))
+                except urllib.error.HTTPError as e:
+                    answers.append((e.code, e.read()))
+            return answers
+        etcd, dolmen = self.on_each(servers, http_get)
+        self.assertEqual(etcd, [(404, b"404 page not found\n")] * 2)
+        self.assertEqual(dolmen, etcd)
 
     def test_python_client_over_tls(self):
         servers, _ = self.tls_servers(self.server_flags(["--client-cert-auth"]))
