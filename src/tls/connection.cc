@@ -4,6 +4,8 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,6 +41,16 @@ bool WaitFor(int fd, int error, Clock::time_point deadline) {
   }
 }
 
+// OpenSSL writes records with write(2), which raises SIGPIPE once the client has gone; on this
+// thread it must fail with EPIPE instead, whatever the process does with SIGPIPE (a blocked,
+// thread-directed SIGPIPE stays pending and harmless).
+void BlockSigpipeOnThisThread() {
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+}
+
 }  // namespace
 
 Result<std::pair<int, int>> NewSocketPair() {
@@ -54,6 +66,7 @@ Result<std::unique_ptr<ServerConnection>> ServerConnection::Accept(const SslCtxP
   SSL* ssl = SSL_new(ctx.get());
   if (ssl == nullptr) return Internal("SSL_new: " + LastSslError());
   std::unique_ptr<ServerConnection> c(new ServerConnection(ctx, ssl, fd));
+  BlockSigpipeOnThisThread();
   SetNonBlocking(fd);
   SSL_set_fd(ssl, fd);
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -112,6 +125,7 @@ size_t ServerConnection::Peek(char* buf, size_t n, int timeout_ms) {
 }
 
 void ServerConnection::ProxyTo(int plain_fd) {
+  BlockSigpipeOnThisThread();
   SetNonBlocking(plain_fd);
   std::string to_plain;  // decrypted, not yet written to plain_fd
   std::string to_tls;    // read from plain_fd, not yet taken by SSL_write

@@ -3,8 +3,9 @@
 // the TLS connection and a plaintext socket (one end of a socketpair whose other end a
 // plaintext server, such as gRPC, reads as if the client were local).
 //
-// Threads: one per connection, the caller's. The socket is switched to non-blocking; it stays
-// the caller's (the caller closes it, and may shutdown() it from another thread to end the
+// Threads: one per connection, the caller's, on which SIGPIPE is blocked from Accept on (a
+// client that went away is then an EPIPE, not a signal). The socket is switched to non-blocking; it
+// stays the caller's (the caller closes it, and may shutdown() it from another thread to end the
 // proxy early).
 #pragma once
 

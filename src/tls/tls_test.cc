@@ -127,7 +127,7 @@ TEST(ServerConnectionTest, ProxiesLargeStreamsBothWays) {
       ssize_t n = ::read(plain->second, buf, sizeof(buf));
       if (n <= 0) break;
       for (ssize_t off = 0; off < n;) {
-        ssize_t w = ::write(plain->second, buf + off, n - off);
+        ssize_t w = ::send(plain->second, buf + off, n - off, MSG_NOSIGNAL);
         if (w <= 0) return;
         off += w;
       }
