@@ -61,6 +61,24 @@ def pick_free_port(taken):
     raise RuntimeError("no free loopback port below 32768")
 
 
+# --client-tls: (cert, key, ca) of a throwaway CA's server certificate; both systems then serve
+# clients over https with it, and every client (dolmen-bench, etcdctl) verifies it.
+CLIENT_TLS = None
+
+
+def make_client_tls(directory):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                    "tests", "integration"))
+    import tls_certs  # noqa: E402 - test helper: a CA made with the openssl CLI
+    ca = tls_certs.TestCa(os.path.join(directory, "tls-ca"), "compare-ca")
+    cert, key = ca.issue("server", "server", ips=[LOOPBACK])
+    return cert, key, ca.cert
+
+
+def client_scheme():
+    return "https://" if CLIENT_TLS else "http://"
+
+
 def clean_env():
     # ETCD_* variables would configure etcd behind our back (etcd reads flags from them).
     return {k: v for k, v in os.environ.items()
@@ -90,14 +108,16 @@ class Member:
         return "http://%s:%d" % (LOOPBACK, self.peer_port)
 
     def command(self):
-        client_url = "http://" + self.endpoint
+        client_url = client_scheme() + self.endpoint
+        tls = ["--cert-file", CLIENT_TLS[0], "--key-file", CLIENT_TLS[1]] if CLIENT_TLS else []
         return [self.binary, "--name", self.name, "--data-dir", self.data_dir,
                 "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
                 "--listen-peer-urls", self.peer_url,
                 "--initial-advertise-peer-urls", self.peer_url,
                 "--initial-cluster", self.initial_cluster,
                 "--initial-cluster-state", "new",
-                "--initial-cluster-token", "bench-" + os.path.basename(os.path.dirname(self.dir))]
+                "--initial-cluster-token",
+                "bench-" + os.path.basename(os.path.dirname(self.dir))] + tls
 
     def spawn(self):
         prefix = [SETPRIV, "--pdeathsig", "KILL", "--"] if os.access(SETPRIV, os.X_OK) else []
@@ -161,6 +181,8 @@ class Bench:
         out = os.path.join(self.out_dir, "run-%04d.json" % self.runs)
         cmd = [self.binary, workload, "--endpoints", ",".join(endpoints), "--json-out", out,
                "--max-seconds", str(int(max(1, timeout_s - 15)))] + [str(a) for a in args]
+        if CLIENT_TLS:
+            cmd += ["--cacert", CLIENT_TLS[2]]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
         if not os.path.exists(out):
             raise RuntimeError("%s failed (%d): %s%s" % (" ".join(cmd), proc.returncode,
@@ -196,6 +218,8 @@ class Bench:
     def linearizable_read_ok(self, endpoint):
         cmd = [self.binary, "range", "--endpoints", endpoint, "--total", "1",
                "--range-key", "probe", "--request-timeout-ms", "500", "--max-seconds", "2"]
+        if CLIENT_TLS:
+            cmd += ["--cacert", CLIENT_TLS[2]]
         try:
             return subprocess.run(cmd, capture_output=True, timeout=PROBE_TIMEOUT_S).returncode == 0
         except subprocess.TimeoutExpired:
@@ -232,14 +256,16 @@ class Cluster:
         """The endpoint of the member that leads now (etcdctl endpoint status)."""
         env = clean_env()
         env["ETCDCTL_API"] = "3"
-        proc = subprocess.run([ETCDCTL, "--endpoints", ",".join(self.endpoints),
-                               "--command-timeout=5s", "endpoint", "status", "-w", "json"],
+        tls = ["--cacert", CLIENT_TLS[2]] if CLIENT_TLS else []
+        proc = subprocess.run([ETCDCTL, "--endpoints",
+                               ",".join(client_scheme() + e for e in self.endpoints)] + tls +
+                              ["--command-timeout=5s", "endpoint", "status", "-w", "json"],
                               capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, env=env)
         if proc.returncode != 0:
             raise RuntimeError("endpoint status of %s failed: %s" % (self.system, proc.stderr))
         for st in json.loads(proc.stdout):
             if st["Status"]["header"]["member_id"] == st["Status"]["leader"]:
-                return st["Endpoint"]
+                return st["Endpoint"].split("://")[-1]
         raise RuntimeError("%s has no leader: %s" % (self.system, proc.stdout))
 
     def max_term(self):
@@ -667,6 +693,9 @@ def parse_args(argv):
     p.add_argument("--load-timeout", type=float, default=1800.0)
     p.add_argument("--md-out", default="compare.md")
     p.add_argument("--json-out", default="compare.json")
+    p.add_argument("--client-tls", action="store_true",
+                   help="both systems serve clients over https (a throwaway CA's certificate, "
+                        "made with the openssl CLI); the clients verify it")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (data, logs, runs)")
     p.add_argument("--sweep-clients", default=None,
                    help="comma-separated client counts (e.g. 1,16,64,256,1024): run the clients "
@@ -723,6 +752,9 @@ def run_servers(a, work):
     server by PID. Returns what work returned."""
     tmp = tempfile.mkdtemp(prefix="dolmen-compare-")
     bench = Bench(a.bench, tmp)
+    global CLIENT_TLS
+    if a.client_tls:
+        CLIENT_TLS = make_client_tls(tmp)
     # SIGTERM (e.g. a ctest timeout) must still stop our servers by PID.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     clusters = None

@@ -11,6 +11,7 @@
 #include "embed/answered_flags.h"
 #include "embed/member_record.h"
 #include "io/no_sync_file_system.h"
+#include "embed/tls_config.h"
 #include "io/posix/posix_file_system.h"
 #include "transport/transport.h"
 
@@ -256,18 +257,7 @@ void RegisterFlags(FlagSet* f, Config* c) {
   f->AddString("logger", &c->logger, "Accepted for compatibility; dolmen logs to stderr.");
   f->AddString("log-level", &c->log_level, "Accepted for compatibility.");
   f->AddString("log-outputs", &c->log_outputs, "Accepted for compatibility.");
-  f->AddString("cert-file", &c->cert_file, "Path to the client server TLS cert file.");
-  f->AddString("key-file", &c->key_file, "Path to the client server TLS key file.");
-  f->AddString("trusted-ca-file", &c->trusted_ca_file, "Path to the client server TLS trusted CA.");
-  f->AddBool("client-cert-auth", &c->client_cert_auth, "Enable client cert authentication.");
-  f->AddBool("auto-tls", &c->auto_tls, "Client TLS using generated certificates.");
-  f->AddString("peer-cert-file", &c->peer_cert_file, "Path to the peer server TLS cert file.");
-  f->AddString("peer-key-file", &c->peer_key_file, "Path to the peer server TLS key file.");
-  f->AddString("peer-trusted-ca-file", &c->peer_trusted_ca_file,
-               "Path to the peer server TLS trusted CA file.");
-  f->AddBool("peer-client-cert-auth", &c->peer_client_cert_auth,
-             "Enable peer client cert authentication.");
-  f->AddBool("peer-auto-tls", &c->peer_auto_tls, "Peer TLS using generated certificates.");
+  RegisterTlsFlags(f, c);
   f->AddString("config-file", &c->config_file,
                "Path to the server configuration file (etcd's YAML format). Note that if a "
                "configuration file is provided, other command line flags and environment "
@@ -430,17 +420,7 @@ Status Validate(const FlagSet& flags, Config* c) {
                            "ms] should be at least as 5 times as --heartbeat-interval[" +
                            std::to_string(c->heartbeat_interval_ms) + "ms]");
   }
-  for (const char* tls_flag : {"cert-file", "key-file", "trusted-ca-file", "client-cert-auth",
-                               "auto-tls", "peer-cert-file", "peer-key-file",
-                               "peer-trusted-ca-file", "peer-client-cert-auth", "peer-auto-tls"}) {
-    if (flags.WasSet(tls_flag)) return UnsupportedTls(std::string("--") + tls_flag);
-  }
-  for (const Url& u : c->listen_client) {
-    if (u.secure()) {
-      return InvalidArgument("listen URL " + u.text +
-                             " needs TLS, which this version of dolmen does not serve yet");
-    }
-  }
+  RETURN_IF_ERROR(ValidateTls(flags, *c));
   return OkStatus();
 }
 

@@ -82,11 +82,15 @@ struct Config {
   std::string logger = "zap";
   std::string log_level = "info";
   std::string log_outputs = "default";
-  // TLS: recognised so a configuration is refused clearly rather than misread.
-  std::string cert_file, key_file, trusted_ca_file;
-  std::string peer_cert_file, peer_key_file, peer_trusted_ca_file;
+  // TLS (embed/tls_config.h registers and checks these flags).
+  std::string cert_file, key_file, trusted_ca_file, client_crl_file;
+  std::string peer_cert_file, peer_key_file, peer_trusted_ca_file, peer_crl_file;
+  std::string peer_cert_allowed_cn, peer_cert_allowed_hostname;
   bool client_cert_auth = false, peer_client_cert_auth = false;
   bool auto_tls = false, peer_auto_tls = false;
+  std::string cipher_suites;  // comma-separated Go names
+  std::string tls_min_version = "TLS1.2", tls_max_version;
+  uint64_t self_signed_cert_validity_years = 1;
   // --config-file / ETCD_CONFIG_FILE: when given, every other flag and ETCD_* is ignored.
   std::string config_file;
   bool show_version = false;

@@ -42,7 +42,6 @@ const std::map<std::string, EtcdOnlyKey>& EtcdOnlyKeys() {
       {"debug", {"false", false}},
       {"log-package-levels", {"", false}},
       {"log-output", {"", false}},
-      {"cipher-suites", {"", true}},
       {"listen-metrics-urls", {"", true}},
       {"metrics", {"basic", false}},
       {"enable-grpc-gateway", {"true", false}},
@@ -136,7 +135,8 @@ class Loader {
     }
     if (flags_->Has(lower)) {
       if (value.IsNull()) return OkStatus();  // etcd keeps the default
-      ASSIGN_OR_RETURN(std::string text, Text(key, value, lower == "log-outputs"));
+      ASSIGN_OR_RETURN(std::string text,
+                       Text(key, value, lower == "log-outputs" || lower == "cipher-suites"));
       // A Go time.Duration in JSON is integer nanoseconds; the flag takes Go's duration text.
       if (IsDurationFlag(lower)) text += "ns";
       return flags_->SetFrom(lower, text, "key \"" + key + "\" (" + Where(key_node) + ")");
@@ -144,7 +144,7 @@ class Loader {
     auto it = EtcdOnlyKeys().find(lower);
     if (it == EtcdOnlyKeys().end()) return Error(key_node, "unknown key \"" + key + "\"");
     if (value.IsNull()) return OkStatus();
-    bool list = lower == "log-output" || lower == "cipher-suites";
+    bool list = lower == "log-output";
     ASSIGN_OR_RETURN(std::string text, Text(key, value, list));
     if (text == it->second.default_text) return OkStatus();
     if (it->second.refuse) {
@@ -156,8 +156,8 @@ class Loader {
     return OkStatus();
   }
 
-  // TLS settings: dolmen refuses them until TLS is implemented, as it refuses the flags; an
-  // empty value or false is etcd's default and loads.
+  // A transport-security block: each key sets the flag it stands for (peer-... in
+  // peer-transport-security), so the flags' own checks apply.
   Status Tls(const std::string& block, const YAML::Node& value, const std::string& prefix) {
     if (value.IsNull()) return OkStatus();
     if (!value.IsMap()) return Error(value, "key \"" + block + "\": expected a mapping");
@@ -169,23 +169,9 @@ class Loader {
       }
       if (kv.second.IsNull()) continue;
       ASSIGN_OR_RETURN(std::string text, Text(key, kv.second, false));
-      const std::string flag = prefix + it->second;
-      // Parse with the flag's own setter on a scratch set, so a bad boolean reads as it would
-      // on the command line, without marking the real flag as given.
-      Config scratch;
-      FlagSet scratch_flags;
-      RegisterFlags(&scratch_flags, &scratch);
-      RETURN_IF_ERROR(scratch_flags.SetFrom(
-          flag, text, "key \"" + block + "." + key + "\" (" + Where(kv.first) + ")"));
-      bool is_default =
-          text.empty() || (scratch.cert_file.empty() && scratch.key_file.empty() &&
-                           scratch.trusted_ca_file.empty() && !scratch.client_cert_auth &&
-                           !scratch.auto_tls && scratch.peer_cert_file.empty() &&
-                           scratch.peer_key_file.empty() && scratch.peer_trusted_ca_file.empty() &&
-                           !scratch.peer_client_cert_auth && !scratch.peer_auto_tls);
-      if (!is_default) {
-        return UnsupportedTls("key \"" + block + "." + key + "\" (" + Where(kv.first) + ")");
-      }
+      RETURN_IF_ERROR(
+          flags_->SetFrom(prefix + it->second, text,
+                          "key \"" + block + "." + key + "\" (" + Where(kv.first) + ")"));
     }
     return OkStatus();
   }

@@ -44,11 +44,42 @@ TEST(ConfigTest, BadUrlNamesTheFlag) {
 
 TEST(ConfigTest, RefusesWhatItCannotHonour) {
   Config c;
-  EXPECT_FALSE(ParseAndValidate({"--auto-tls"}, &c).ok());
+  EXPECT_FALSE(ParseAndValidate({"--wal-dir", "/tmp/wal"}, &c).ok());
   Config d;
   EXPECT_FALSE(ParseAndValidate({"--initial-cluster-state", "old"}, &d).ok());
   Config e;
   EXPECT_FALSE(ParseAndValidate({"--max-txn-ops", "0"}, &e).ok());
+}
+
+TEST(ConfigTest, TlsFlagsAreCheckedWithEtcdsMessages) {
+  Config a;
+  EXPECT_EQ(ParseAndValidate({"--listen-client-urls", "https://127.0.0.1:2379"}, &a).message(),
+            "TLS key/cert (--cert-file, --key-file) must be provided for client url "
+            "https://127.0.0.1:2379 with HTTPS scheme");
+  Config b;
+  EXPECT_EQ(ParseAndValidate({"--tls-min-version", "TLS1.3", "--tls-max-version", "TLS1.2"}, &b)
+                .message(),
+            "min version (TLS1.3) is greater than max version (TLS1.2)");
+  Config c;
+  EXPECT_EQ(ParseAndValidate({"--tls-min-version", "TLS1.1"}, &c).message(),
+            "unexpected TLS version \"TLS1.1\" (must be one of: TLS1.2, TLS1.3)");
+  Config d;
+  EXPECT_EQ(ParseAndValidate({"--cipher-suites", "TLS_FAST"}, &d).message(),
+            "unexpected TLS cipher suite \"TLS_FAST\"");
+  Config e;
+  EXPECT_EQ(ParseAndValidate({"--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                              "--tls-min-version", "TLS1.3"},
+                             &e)
+                .message(),
+            "cipher suites cannot be configured when only TLS1.3 is enabled");
+  Config f;
+  EXPECT_EQ(ParseAndValidate({"--cert-file", "/s.pem"}, &f).message(),
+            "KeyFile and CertFile must both be present[key: , cert: /s.pem]");
+  Config g;
+  ASSERT_TRUE(ParseAndValidate({"--listen-client-urls", "https://127.0.0.1:2379", "--cert-file",
+                                "/s.pem", "--key-file", "/s.key", "--client-cert-auth"},
+                               &g)
+                  .ok());
 }
 
 TEST(ConfigTest, WalSegmentBytesSetsTheSegmentAndTheDiskReserve) {

@@ -32,7 +32,9 @@
 #include "embed/peer_link.h"
 #include "embed/srv_bootstrap.h"
 #include "embed/systemd.h"
+#include "embed/tls_config.h"
 #include "embed/version.h"
+#include "transport/client_listener.h"
 #include "watch/hub.h"
 
 namespace dolmen::embed {
@@ -196,6 +198,27 @@ void ApplyGrpcTuning(const Config& config, grpc::ServerBuilder* builder) {
   builder->experimental().SetInterceptorCreators(std::move(creators));
 }
 
+std::vector<transport::ClientUrl> ClientUrls(const std::vector<Url>& urls) {
+  std::vector<transport::ClientUrl> out;
+  for (const Url& u : urls) out.push_back({u.text, u.ListenAddress(), u.secure()});
+  return out;
+}
+
+// https client URLs: the server context, reloaded as its files change (docs/tls.md).
+Status SetUpClientTls(const Config& config, transport::ClientListener* listener) {
+  ASSIGN_OR_RETURN(std::shared_ptr<tls::ReloadingContext> context,
+                   NewClientTlsContext(config, Log));
+  if (context == nullptr) return OkStatus();
+  const tls::Options& o = context->options();
+  Log("client TLS: certificate " + o.cert_file +
+      (o.RequiresClientCert()
+           ? ", client certificates required (CA " +
+                 (o.trusted_ca_file.empty() ? std::string("system roots") : o.trusted_ca_file) + ")"
+           : ", client certificates not checked"));
+  listener->SetTls(std::move(context), Log);
+  return OkStatus();
+}
+
 void LogRemoved(const Status& why) {
   Log("the member has been permanently removed from the cluster (" + why.message() +
       "), stopping; its data dir must be removed before it joins the cluster again");
@@ -218,6 +241,9 @@ int RunMember(const Config& flags_config) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGUSR1);  // raised when the member stops by itself (SelfStopper)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A write to a connection the client has closed must fail with EPIPE, not end the process:
+  // OpenSSL writes TLS records with write(2), which raises SIGPIPE (tls/connection.h).
+  signal(SIGPIPE, SIG_IGN);
 
   for (const auto& warning : config.startup_warnings) Log("warning: " + warning);
   Log(std::string("version ") + kDolmenVersion + ", etcd API " + api::kEtcdApiVersion + ", name " +
@@ -260,6 +286,11 @@ int RunMember(const Config& flags_config) {
   peer_options.snapshot_dir = config.data_dir + "/member/snap";
   std::error_code dir_error;
   std::filesystem::create_directories(peer_options.snapshot_dir, dir_error);
+  if (Status s = PreparePeerAutoTls(config, Log); !s.ok()) {
+    Log("peer auto-TLS: " + s.message());
+    member->Stop();
+    return 1;
+  }
   if (Status s = peers.Start(peer_options); !s.ok()) {
     Log("cannot serve peers on " + config.listen_peer_urls + ": " + s.message());
     member->Stop();
@@ -310,21 +341,14 @@ int RunMember(const Config& flags_config) {
   api::CatchAllService catch_all;
   api::WatchService watch(member.get(), &watch_hub, &leader_monitor);
 
+  // No listening ports of gRPC's own: our listener owns the client sockets and hands gRPC the
+  // HTTP/2 connections (transport/client_listener.h), so HTTP/1 and TLS share the port.
   grpc::ServerBuilder builder;
-  std::vector<int> ports(config.listen_client.size(), 0);
-  for (size_t i = 0; i < config.listen_client.size(); ++i) {
-    builder.AddListeningPort(config.listen_client[i].ListenAddress(),
-                             grpc::InsecureServerCredentials(), &ports[i]);
-  }
   // The hard transport cap sits above etcd's limit so that api/ can answer requests between
   // the two with etcd's own message (see api/request_size.h).
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<uint64_t>(4 * (config.max_request_bytes + api::kGrpcOverheadBytes), INT_MAX)));
   builder.SetMaxSendMessageSize(INT_MAX);
-  // gRPC would otherwise bind with SO_REUSEPORT, letting a second member share a port it
-  // should be refused (etcd fails with "bind: address already in use"), unless the operator
-  // asks for it with etcd's --socket-reuse-port.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, config.socket_reuse_port ? 1 : 0);
   ApplyGrpcTuning(config, &builder);
   builder.RegisterService(&kv);
   builder.RegisterService(&lease);
@@ -335,22 +359,33 @@ int RunMember(const Config& flags_config) {
   builder.RegisterService(&watch);
   builder.RegisterCallbackGenericService(&catch_all);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
-  bool listening = grpc_server != nullptr;
-  for (size_t i = 0; listening && i < ports.size(); ++i) {
-    if (ports[i] == 0) {
-      Log("cannot listen on " + config.listen_client[i].text +
-          ": address in use, not permitted, or not local");
-      listening = false;
-    }
-  }
-  if (!listening) {
+  transport::ClientListener client_listener(ClientUrls(config.listen_client));
+  // A second member on the same port is refused (etcd: "bind: address already in use") unless
+  // the operator asks for sharing with etcd's --socket-reuse-port.
+  client_listener.SetReusePort(config.socket_reuse_port);
+  if (Status s = SetUpClientTls(config, &client_listener); !s.ok()) {
+    Log("cannot serve clients over TLS: " + s.message());
     if (grpc_server) grpc_server->Shutdown();
     watchdog.reset();
     member->Stop();
     peers.Stop();
     return 1;
   }
-  for (const auto& u : config.listen_client) Log("serving client requests on " + u.text);
+  Status listening = grpc_server != nullptr ? client_listener.Bind()
+                                            : Internal("the client gRPC server did not start");
+  if (listening.ok()) listening = client_listener.Start(grpc_server.get());
+  if (!listening.ok()) {
+    Log(listening.message());
+    client_listener.Stop();
+    if (grpc_server) grpc_server->Shutdown();
+    watchdog.reset();
+    member->Stop();
+    peers.Stop();
+    return 1;
+  }
+  for (const auto& u : config.listen_client) {
+    Log("serving client requests on " + u.text + (u.secure() ? " (TLS)" : ""));
+  }
 
   // READY=1 once this member can serve a linearizable read: a read barrier (Raft ReadIndex,
   // the one Range uses) passed, so a leader with a quorum confirmed it and this member applied
@@ -390,11 +425,14 @@ int RunMember(const Config& flags_config) {
                self_stop.reason() == SelfStop::kNone ? 128 + sig : self_stop.exit_code());
   // Watch streams never end by themselves: end them first, then in-flight RPCs get a grace
   // period to finish; the member then fails whatever is queued.
+  // No new connections; those gRPC has (TLS ones through their proxies) get the grace period.
+  client_listener.StopAccepting();
   watch.Shutdown();
   grpc_server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   member->Stop();
   peers.Stop();
   grpc_server->Wait();
+  client_listener.Stop();
   deadline.Disarm();
   Log("stopped");
   if (self_stop.reason() != SelfStop::kNone) return self_stop.exit_code();

@@ -52,6 +52,51 @@ std::string JoinUrls(const std::vector<std::string>& v) {
   return out;
 }
 
+// Go's %q of a string list, as etcd prints one: ["a" "b"].
+std::string QuotedList(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? " \"" : "\"") + v[i] + "\"";
+  return out + "]";
+}
+
+// What etcd's netutil.URLStringsEqual reports for two sorted lists that differ (no names are
+// resolved here: both sides are compared as written).
+std::string UrlListDifference(const std::vector<std::string>& advertised,
+                              const std::vector<std::string>& initial) {
+  if (advertised.size() != initial.size()) {
+    return "len(" + QuotedList(advertised) + ") != len(" + QuotedList(initial) + ")";
+  }
+  for (size_t i = 0; i < advertised.size(); ++i) {
+    if (advertised[i] != initial[i]) {
+      return "resolved urls: \"" + advertised[i] + "\" != \"" + initial[i] + "\"";
+    }
+  }
+  return "";
+}
+
+// One line on which flag to change. The common case (the lab's command) differs only in the
+// scheme: the member would listen for one and be dialled with the other.
+std::string AdvertiseMismatchHint(const std::string& name,
+                                  const std::vector<std::string>& advertised,
+                                  const std::vector<std::string>& initial) {
+  auto without_scheme = [](const std::string& url) {
+    size_t sep = url.find("://");
+    return sep == std::string::npos ? url : url.substr(sep);
+  };
+  bool only_scheme = advertised.size() == initial.size();
+  for (size_t i = 0; only_scheme && i < advertised.size(); ++i) {
+    only_scheme = without_scheme(advertised[i]) == without_scheme(initial[i]);
+  }
+  if (only_scheme) {
+    return "the two differ only in the scheme: make --initial-advertise-peer-urls (and "
+           "--listen-peer-urls) say " +
+           JoinUrls(initial) + ", or --initial-cluster say " + name + "=" + JoinUrls(advertised) +
+           "; both must name the same URLs";
+  }
+  return "make --initial-advertise-peer-urls list exactly the URLs --initial-cluster gives " +
+         name + " (" + JoinUrls(initial) + "), or change --initial-cluster";
+}
+
 void Log(const std::string& line) { std::fprintf(stderr, "dolmen: %s\n", line.c_str()); }
 
 }  // namespace
@@ -138,9 +183,11 @@ Status Server::Bootstrap(std::vector<raft::Entry>* entries, raft::HardState* hs)
   std::sort(mine.begin(), mine.end());
   std::sort(advertised.begin(), advertised.end());
   if (!advertised.empty() && mine != advertised) {
-    return InvalidArgument(
-        "--initial-cluster has " + config_.name + "=" + JoinUrls(self->peer_urls) +
-        " but missing from --initial-advertise-peer-urls=" + JoinUrls(config_.peer_urls));
+    return InvalidArgument("--initial-cluster has " + config_.name + "=" +
+                           JoinUrls(self->peer_urls) + " but missing from " +
+                           "--initial-advertise-peer-urls=" + JoinUrls(advertised) + " (" +
+                           UrlListDifference(advertised, mine) + ")\n" +
+                           AdvertiseMismatchHint(config_.name, advertised, mine));
   }
   member_id_ = ComputeMemberId(self->peer_urls, config_.cluster_token);
   cluster_id_ = ComputeClusterId(ids);

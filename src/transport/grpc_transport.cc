@@ -121,7 +121,7 @@ Status GrpcTransport::Start() {
   builder.RegisterService(&service_);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) return Internal("the peer gRPC server did not start");
-  listener_.Start(server.get());
+  RETURN_IF_ERROR(listener_.Start(server.get()));
   std::lock_guard<std::mutex> lock(mu_);
   CHECK(!started_) << "Transport started twice";
   server_ = std::move(server);

@@ -14,16 +14,13 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <atomic>
 #include <functional>
-#include <list>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "base/status.h"
 #include "dolmen/peer.pb.h"
+#include "transport/acceptor.h"
 #include "transport/socket.h"
 #include "transport/transport.h"
 
@@ -45,43 +42,28 @@ class PeerListener {
   Status Bind();
   // Starts accepting. Connections that are not message streams go to `grpc_server`, which must
   // outlive Stop.
-  void Start(grpc::Server* grpc_server);
+  [[nodiscard]] Status Start(grpc::Server* grpc_server);
   // Stops accepting (closes the listening sockets and removes the files of unix ones), ends every
   // message stream and joins all threads: afterwards no Handler method runs from here.
   // Idempotent.
   void Stop();
 
  private:
-  struct Connection {
-    int fd = -1;  // guarded by mu_; -1 once closed or handed to gRPC
-    std::thread thread;
-    std::atomic<bool> done{false};
-  };
-
-  void AcceptLoop();
   // A connection's thread: tells the protocols apart, then serves a message stream or hands
   // the socket to gRPC.
-  void Serve(Connection* connection);
+  void Serve(AcceptedConnection& connection);
   void ServeStream(int fd);
   // Ends a message stream on purpose: the reason first, then an orderly close.
   void Refuse(int fd, peer::StreamClose::Reason reason, const std::string& message);
-  // Closes the connection's socket unless it was handed over; marks it closed.
-  void Release(Connection* connection);
-  void ReapDoneLocked();
 
   const Options options_;
   Handler* const handler_;
   std::function<void(MemberId)> on_peer_stream_;
   grpc::Server* grpc_server_ = nullptr;
 
-  std::vector<ListeningSocket> listeners_;  // removed (with a unix socket's file) by Stop
-  int wake_fd_ = -1;                        // eventfd: wakes the acceptor to stop
-  std::thread acceptor_;
-
-  std::mutex mu_;
-  bool stopping_ = false;                               // guarded by mu_
-  std::list<std::unique_ptr<Connection>> connections_;  // guarded by mu_
-  int undecided_ = 0;  // guarded by mu_: connections whose first bytes are awaited
+  std::vector<ListeningSocket> bound_;  // from Bind until Start hands them to acceptor_
+  Acceptor acceptor_;
+  bool started_ = false;
 };
 
 }  // namespace dolmen::transport

@@ -18,7 +18,7 @@ ALLOWED = {
     "lease": {"base", "io", "backend"},
     "auth": {"base", "io", "backend"},
     "watch": {"base", "io", "backend", "mvcc"},
-    "transport": {"base", "raft"} | PROTO,
+    "transport": {"base", "raft", "tls"} | PROTO,
     "server": set(CORE) | {"transport"} | PROTO,
     "tls": {"base"},
     "api": set(CORE) | {"transport", "server", "tls"} | PROTO,
