@@ -61,6 +61,24 @@ def pick_free_port(taken):
     raise RuntimeError("no free loopback port below 32768")
 
 
+# --client-tls: (cert, key, ca) of a throwaway CA's server certificate; both systems then serve
+# clients over https with it, and every client (dolmen-bench, etcdctl) verifies it.
+CLIENT_TLS = None
+
+
+def make_client_tls(directory):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                    "tests", "integration"))
+    import tls_certs  # noqa: E402 - test helper: a CA made with the openssl CLI
+    ca = tls_certs.TestCa(os.path.join(directory, "tls-ca"), "compare-ca")
+    cert, key = ca.issue("server", "server", ips=[LOOPBACK])
+    return cert, key, ca.cert
+
+
+def client_scheme():
+    return "https://" if CLIENT_TLS else "http://"
+
+
 def clean_env():
     # ETCD_* variables would configure etcd behind our back (etcd reads flags from them).
     return {k: v for k, v in os.environ.items()
@@ -90,14 +108,16 @@ class Member:
         return "http://%s:%d" % (LOOPBACK, self.peer_port)
 
     def command(self):
-        client_url = "http://" + self.endpoint
+        client_url = client_scheme() + self.endpoint
+        tls = ["--cert-file", CLIENT_TLS[0], "--key-file", CLIENT_TLS[1]] if CLIENT_TLS else []
         return [self.binary, "--name", self.name, "--data-dir", self.data_dir,
                 "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
                 "--listen-peer-urls", self.peer_url,
                 "--initial-advertise-peer-urls", self.peer_url,
                 "--initial-cluster", self.initial_cluster,
                 "--initial-cluster-state", "new",
-                "--initial-cluster-token", "bench-" + os.path.basename(os.path.dirname(self.dir))]
+                "--initial-cluster-token",
+                "bench-" + os.path.basename(os.path.dirname(self.dir))] + tls
 
     def spawn(self):
         prefix = [SETPRIV, "--pdeathsig", "KILL", "--"] if os.access(SETPRIV, os.X_OK) else []
@@ -161,6 +181,8 @@ class Bench:
         out = os.path.join(self.out_dir, "run-%04d.json" % self.runs)
         cmd = [self.binary, workload, "--endpoints", ",".join(endpoints), "--json-out", out,
                "--max-seconds", str(int(max(1, timeout_s - 15)))] + [str(a) for a in args]
+        if CLIENT_TLS:
+            cmd += ["--cacert", CLIENT_TLS[2]]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
         if not os.path.exists(out):
             raise RuntimeError("%s failed (%d): %s%s" % (" ".join(cmd), proc.returncode,
@@ -170,9 +192,34 @@ class Bench:
         report["command"] = " ".join(cmd)
         return report
 
+    def start(self, endpoints, workload, args, max_seconds):
+        """Starts a run in the background; finish() waits for its report."""
+        self.runs += 1
+        out = os.path.join(self.out_dir, "run-%04d.json" % self.runs)
+        cmd = [self.binary, workload, "--endpoints", ",".join(endpoints), "--json-out", out,
+               "--max-seconds", str(int(max(1, max_seconds)))] + [str(a) for a in args]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return proc, out, cmd
+
+    def finish(self, started, timeout_s):
+        proc, out, cmd = started
+        try:
+            output, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+        if not os.path.exists(out):
+            raise RuntimeError("%s failed (%d): %s" % (" ".join(cmd), proc.returncode, output))
+        with open(out) as f:
+            report = json.load(f)
+        report["command"] = " ".join(cmd)
+        return report
+
     def linearizable_read_ok(self, endpoint):
         cmd = [self.binary, "range", "--endpoints", endpoint, "--total", "1",
                "--range-key", "probe", "--request-timeout-ms", "500", "--max-seconds", "2"]
+        if CLIENT_TLS:
+            cmd += ["--cacert", CLIENT_TLS[2]]
         try:
             return subprocess.run(cmd, capture_output=True, timeout=PROBE_TIMEOUT_S).returncode == 0
         except subprocess.TimeoutExpired:
@@ -209,15 +256,29 @@ class Cluster:
         """The endpoint of the member that leads now (etcdctl endpoint status)."""
         env = clean_env()
         env["ETCDCTL_API"] = "3"
-        proc = subprocess.run([ETCDCTL, "--endpoints", ",".join(self.endpoints),
-                               "--command-timeout=5s", "endpoint", "status", "-w", "json"],
+        tls = ["--cacert", CLIENT_TLS[2]] if CLIENT_TLS else []
+        proc = subprocess.run([ETCDCTL, "--endpoints",
+                               ",".join(client_scheme() + e for e in self.endpoints)] + tls +
+                              ["--command-timeout=5s", "endpoint", "status", "-w", "json"],
                               capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, env=env)
         if proc.returncode != 0:
             raise RuntimeError("endpoint status of %s failed: %s" % (self.system, proc.stderr))
         for st in json.loads(proc.stdout):
             if st["Status"]["header"]["member_id"] == st["Status"]["leader"]:
-                return st["Endpoint"]
+                return st["Endpoint"].split("://")[-1]
         raise RuntimeError("%s has no leader: %s" % (self.system, proc.stdout))
+
+    def max_term(self):
+        """The highest Raft term any member reports (etcdctl endpoint status)."""
+        env = clean_env()
+        env["ETCDCTL_API"] = "3"
+        proc = subprocess.run([ETCDCTL, "--endpoints", ",".join(self.endpoints),
+                               "--command-timeout=5s", "endpoint", "status", "-w", "json"],
+                              capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, env=env)
+        terms = [st["Status"]["header"]["raft_term"] for st in json.loads(proc.stdout or "[]")]
+        if not terms:
+            raise RuntimeError("endpoint status of %s failed: %s" % (self.system, proc.stderr))
+        return max(terms)
 
     def start(self, bench):
         for m in self.members:
@@ -359,6 +420,48 @@ def run_keys_phase(a, bench, clusters, results, errors, commands):
             wait_read(bench, member, READY_TIMEOUT_S)
             seconds = time.monotonic() - start
             record(results, system, {"restart to first read s": seconds})
+
+
+def run_mixed_phase(a, bench, clusters, results, errors, commands):
+    """Kubernetes' pattern: readers list a large prefix linearizably from the leader while one
+    client writes. A read that runs on the Raft loop delays every write behind it; this phase
+    shows it as put p99 and put rate under the readers' load, and counts elections."""
+    key_size, prefix = 20, "0" * 15  # the loaded keys alone match the prefix
+    for system in SYSTEMS:
+        report = bench.run(clusters[system].endpoints, "put",
+                           ["--conns", a.conns, "--clients", a.load_clients,
+                            "--total", a.mixed_keys, "--key-space", a.mixed_keys,
+                            "--sequential-keys", "--key-size", key_size,
+                            "--val-size", a.mixed_val_size], a.load_timeout)
+        check(report, "%s mixed load" % system, errors)
+    time.sleep(a.settle_s)
+    name = "mixed %d keys" % a.mixed_keys
+    for turn in range(a.turns):
+        for system in SYSTEMS:
+            c = clusters[system]
+            leader = c.leader_endpoint()
+            term_before = c.max_term()
+            readers = bench.start([leader], "range",
+                                  ["--conns", 2, "--clients", 2, "--total", 10**9,
+                                   "--range-key", prefix, "--prefix", "--consistency", "l",
+                                   "--request-timeout-ms", 60000], a.mixed_seconds)
+            put = bench.run([leader], "put",
+                            ["--clients", 1, "--total", 10**9, "--key-space", 1000,
+                             "--key-size", 8, "--val-size", a.mixed_val_size],
+                            a.mixed_seconds + 15)
+            ranges = bench.finish(readers, a.mixed_seconds + 90)
+            commands.setdefault(name + " put", put["command"])
+            commands.setdefault(name + " range", ranges["command"])
+            check(put, "%s %s put turn %d" % (system, name, turn + 1), errors)
+            check(ranges, "%s %s range turn %d" % (system, name, turn + 1), errors)
+            lat = put["requests"]["latency_ms"]
+            record(results, system, {
+                "%s put qps" % name: put["requests"]["per_second"],
+                "%s put p99 ms" % name: lat["p99"],
+                "%s put max ms" % name: lat["max"],
+                "%s range qps" % name: ranges["requests"]["per_second"],
+                "%s elections" % name: c.max_term() - term_before})
+        print("turn %d: %s done" % (turn + 1, name), flush=True)
 
 
 # -- clients sweep ---------------------------------------------------------------------------
@@ -516,6 +619,12 @@ def targets(m, a):
         ("restart-to-first-read <= 0.5x", ratio("restart to first read s"), lambda r: r <= 0.5),
         ("1-client put p50 <= 0.5x", ratio("put-1-client p50 ms"), lambda r: r <= 0.5),
     ]
+    if a.mixed_keys > 0:
+        name = "mixed %d keys" % a.mixed_keys
+        rows += [("%s: put p99 <= 0.5x etcd's" % name, ratio(name + " put p99 ms"),
+                  lambda r: r <= 0.5),
+                 ("%s: put rate >= 2x etcd's" % name, ratio(name + " put qps"),
+                  lambda r: r >= 2)]
     # The issue's own store size first, when measured; the full load's figure as well.
     if 0 < a.range_keys < a.keys:
         rows.append(loaded_read_row(a.range_keys))
@@ -572,12 +681,21 @@ def parse_args(argv):
                    help="when below --keys: load this many keys first and measure the one-key "
                         "read there too (the issue's 'reads do not slow down' target is stated "
                         "at 100,000 keys); 0 skips it")
+    p.add_argument("--mixed-keys", type=int, default=0,
+                   help="keys (--mixed-val-size each) that two readers list linearizably from "
+                        "the leader while one client puts, for --mixed-seconds per turn (issue "
+                        "18: 20000); 0 skips that phase")
+    p.add_argument("--mixed-val-size", type=int, default=1024)
+    p.add_argument("--mixed-seconds", type=float, default=20.0)
     p.add_argument("--load-clients", type=int, default=64)
     p.add_argument("--settle-s", type=float, default=2.0)
     p.add_argument("--run-timeout", type=float, default=300.0, help="bound on each bench run")
     p.add_argument("--load-timeout", type=float, default=1800.0)
     p.add_argument("--md-out", default="compare.md")
     p.add_argument("--json-out", default="compare.json")
+    p.add_argument("--client-tls", action="store_true",
+                   help="both systems serve clients over https (a throwaway CA's certificate, "
+                        "made with the openssl CLI); the clients verify it")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (data, logs, runs)")
     p.add_argument("--sweep-clients", default=None,
                    help="comma-separated client counts (e.g. 1,16,64,256,1024): run the clients "
@@ -634,6 +752,9 @@ def run_servers(a, work):
     server by PID. Returns what work returned."""
     tmp = tempfile.mkdtemp(prefix="dolmen-compare-")
     bench = Bench(a.bench, tmp)
+    global CLIENT_TLS
+    if a.client_tls:
+        CLIENT_TLS = make_client_tls(tmp)
     # SIGTERM (e.g. a ctest timeout) must still stop our servers by PID.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     clusters = None
@@ -686,6 +807,8 @@ def main(argv=None):
         run_turns(a, bench, clusters, results, errors, commands)
         if a.keys > 0:
             run_keys_phase(a, bench, clusters, results, errors, commands)
+        if a.mixed_keys > 0:
+            run_mixed_phase(a, bench, clusters, results, errors, commands)
 
     run_servers(a, work)
     m = medians(results)

@@ -44,6 +44,7 @@ std::string Usage() {
          "  --endpoints=h:p,...   --conns=N  --clients=N  --total=N\n"
          "  --key-size=N  --val-size=N  --key-space=N  --sequential-keys\n"
          "  --consistency=l|s  --json-out=FILE  --max-seconds=S  --request-timeout-ms=MS\n"
+         "  --cacert=FILE (TLS)  --cert=FILE --key=FILE (client certificate)\n"
          "  range:  --range-key=K  --prefix  --limit=N\n"
          "  watch:  --watchers=N  --watch-streams=N  --watch-key=K   (--total puts)\n"
          "  lease-keepalive:  --lease-ttl=S   (--total keep-alives over --clients leases)\n";
@@ -84,6 +85,9 @@ std::string ParseOptions(int argc, char** argv, Options* o) {
          return true;
        }},
       {"json-out", str_flag(&o->json_out)},
+      {"cacert", str_flag(&o->cacert)},
+      {"cert", str_flag(&o->cert)},
+      {"key", str_flag(&o->key)},
       {"max-seconds",
        [o](const std::string& v) {
          int64_t s = 0;

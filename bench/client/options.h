@@ -20,6 +20,9 @@ struct Options {
   bool sequential_keys = false;
   bool linearizable = true;  // --consistency l|s
   std::string json_out;
+  // TLS: a PEM CA bundle to verify the servers with (set: connect over TLS), and optionally a
+  // client certificate and key.
+  std::string cacert, cert, key;
   // Bounds: the whole run, and each request.
   double max_seconds = 300;
   int request_timeout_ms = 10000;

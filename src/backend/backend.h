@@ -59,6 +59,9 @@ inline constexpr size_t kMaxKeyBytes = 511;
 struct Options {
   // Upper bound of the data file; writes past it fail with Code::kNoSpace.
   uint64_t map_size_bytes = 8ull << 30;
+  // etcd's --unsafe-no-fsync: commits and Sync() skip fsync (a power cut can lose or tear
+  // committed transactions). Only for tests and throwaway members.
+  bool no_sync = false;
 };
 
 // Thread-safe: any thread may BeginRead; readers run concurrently with the writer. At most one

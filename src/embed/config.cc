@@ -1,11 +1,17 @@
 #include "embed/config.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <map>
+#include <set>
 #include <string_view>
 
 #include "backend/lmdb/lmdb_backend.h"
+#include "embed/answered_flags.h"
 #include "embed/member_record.h"
+#include "embed/tls_config.h"
+#include "io/no_sync_file_system.h"
 #include "io/posix/posix_file_system.h"
 #include "transport/transport.h"
 
@@ -24,33 +30,44 @@ void AddUrls(FlagSet* flags, const std::string& name, std::string* target, std::
   });
 }
 
-// A Go time.Duration ("10m0s", "1.5s", "300ms", "-1h"), in whole milliseconds; Go's flag
-// package reports any malformed value as "parse error".
-Result<int64_t> ParseGoDurationMs(const std::string& text) {
-  static const std::map<std::string, double, std::less<>> kUnitMs = {
-      {"ns", 1e-6}, {"us", 1e-3}, {"\xc2\xb5s", 1e-3}, {"\xce\xbcs", 1e-3},
-      {"ms", 1},    {"s", 1e3},   {"m", 60e3},         {"h", 3600e3}};
+// A Go time.Duration in units of `unit_ns` nanoseconds (rounded toward zero).
+Result<int64_t> ParseGoDuration(const std::string& text, double unit_ns) {
+  static const std::map<std::string, double, std::less<>> kUnitNs = {
+      {"ns", 1},   {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3},
+      {"ms", 1e6}, {"s", 1e9},  {"m", 60e9},        {"h", 3600e9}};
   auto is_number = [](char ch) { return ch == '.' || (ch >= '0' && ch <= '9'); };
   size_t i = 0;
   double sign = 1;
   if (i < text.size() && (text[i] == '-' || text[i] == '+')) sign = text[i++] == '-' ? -1 : 1;
   if (text.substr(i) == "0") return int64_t{0};
   if (i == text.size()) return InvalidArgument("parse error");
-  double total_ms = 0;
+  double total = 0;
   while (i < text.size()) {
     size_t start = i;
     while (i < text.size() && is_number(text[i])) ++i;
     std::string number = text.substr(start, i - start);
     start = i;
     while (i < text.size() && !is_number(text[i])) ++i;
-    auto unit = kUnitMs.find(std::string_view(text).substr(start, i - start));
+    auto unit = kUnitNs.find(std::string_view(text).substr(start, i - start));
     if (number.empty() || number == "." || number.size() > 30 ||
-        std::count(number.begin(), number.end(), '.') > 1 || unit == kUnitMs.end()) {
+        std::count(number.begin(), number.end(), '.') > 1 || unit == kUnitNs.end()) {
       return InvalidArgument("parse error");
     }
-    total_ms += std::stod(number) * unit->second;
+    total += std::stod(number) * (unit->second / unit_ns);
   }
-  return static_cast<int64_t>(sign * total_ms);
+  return static_cast<int64_t>(sign * total);
+}
+
+// A Go-duration flag stored in `target` (ms or ns) after `check`.
+void AddDuration(FlagSet* flags, const std::string& name, const std::string& default_text,
+                 std::string help, int64_t* target, double unit_ns, bool allow_negative) {
+  flags->Add(name, default_text, std::move(help),
+             [target, unit_ns, allow_negative](const std::string& v) {
+               ASSIGN_OR_RETURN(int64_t value, ParseGoDuration(v, unit_ns));
+               if (value < 0 && !allow_negative) return InvalidArgument("must not be negative");
+               *target = value;
+               return OkStatus();
+             });
 }
 
 // A URL list that may be empty (etcd's --listen-metrics-urls default).
@@ -61,11 +78,82 @@ Result<std::vector<Url>> ParseOptionalUrls(const std::string& text) {
 
 }  // namespace
 
+Result<int64_t> ParseGoDurationMs(const std::string& text) { return ParseGoDuration(text, 1e6); }
+Result<int64_t> ParseGoDurationNs(const std::string& text) { return ParseGoDuration(text, 1); }
+
+bool IsDurationFlag(const std::string& name) {
+  static const std::set<std::string> kNames = {"backend-batch-interval",
+                                               "experimental-watch-progress-notify-interval",
+                                               "experimental-corrupt-check-time",
+                                               "experimental-compact-hash-check-time",
+                                               "grpc-keepalive-min-time",
+                                               "grpc-keepalive-interval",
+                                               "grpc-keepalive-timeout",
+                                               "experimental-warning-apply-duration",
+                                               "experimental-warning-unary-request-duration",
+                                               "warning-unary-request-duration",
+                                               "experimental-downgrade-check-time",
+                                               "experimental-compaction-sleep-interval",
+                                               "raft-read-timeout",
+                                               "raft-write-timeout"};
+  return kNames.count(name) > 0;
+}
+
 Status UnsupportedTls(const std::string& what) {
   return InvalidArgument(what +
                          " is not supported by this version of dolmen yet (TLS arrives with "
                          "the TLS work); refusing to start rather than serve without it");
 }
+
+namespace {
+
+// etcd 3.5's gRPC, Raft and durability tuning flags (docs/flags.md says what each does here).
+void RegisterTuningFlags(FlagSet* f, Config* c) {
+  f->AddUint("max-concurrent-streams", &c->max_concurrent_streams,
+             "Maximum concurrent streams that each client can open at a time.");
+  AddDuration(f, "grpc-keepalive-min-time", "5s",
+              "Minimum interval duration that a client should wait before pinging server.",
+              &c->grpc_keepalive_min_time_ms, 1e6, false);
+  AddDuration(f, "grpc-keepalive-interval", "2h0m0s",
+              "Frequency duration of server-to-client ping to check if a connection is alive (0 "
+              "to disable).",
+              &c->grpc_keepalive_interval_ms, 1e6, false);
+  AddDuration(f, "grpc-keepalive-timeout", "20s",
+              "Additional duration of wait before closing a non-responsive connection (0 to "
+              "disable).",
+              &c->grpc_keepalive_timeout_ms, 1e6, false);
+  f->AddBool("socket-reuse-port", &c->socket_reuse_port,
+             "Enable to set socket option SO_REUSEPORT on listeners allowing rebinding of a port "
+             "already in use.");
+  const std::string catchup_help =
+      "Number of entries for a slow follower to catch up after compacting the raft storage "
+      "entries.";
+  f->AddUint("snapshot-catchup-entries", &c->snapshot_catchup_entries, catchup_help);
+  f->AddUint("experimental-snapshot-catchup-entries", &c->snapshot_catchup_entries,
+             catchup_help + " (etcd 3.5's name for --snapshot-catchup-entries)");
+  f->AddBool("pre-vote", &c->pre_vote, "Enable to run an additional Raft election phase.");
+  f->AddBool("initial-election-tick-advance", &c->initial_election_tick_advance,
+             "Whether to fast-forward initial election ticks on boot for faster election.");
+  const std::string learners_help =
+      "Sets the maximum number of learners that can be available in the cluster membership.";
+  f->AddInt("max-learners", &c->max_learners, learners_help);
+  f->AddInt("experimental-max-learners", &c->max_learners,
+            learners_help + " (etcd 3.5's name for --max-learners)");
+  f->AddBool("unsafe-no-fsync", &c->unsafe_no_fsync,
+             "Disables fsync, unsafe, will cause data loss.");
+  AddDuration(f, "experimental-warning-apply-duration", "100ms",
+              "Time duration after which a warning is generated if request takes more time.",
+              &c->warning_apply_duration_ns, 1, false);
+  const std::string unary_help =
+      "Time duration after which a warning is generated if a unary request takes more time.";
+  AddDuration(f, "warning-unary-request-duration", "300ms", unary_help,
+              &c->warning_unary_request_duration_ns, 1, false);
+  AddDuration(f, "experimental-warning-unary-request-duration", "300ms",
+              unary_help + " (etcd 3.5's name for --warning-unary-request-duration)",
+              &c->warning_unary_request_duration_ns, 1, false);
+}
+
+}  // namespace
 
 void RegisterFlags(FlagSet* f, Config* c) {
   f->AddString("name", &c->name, "Human-readable name for this member.");
@@ -98,6 +186,18 @@ void RegisterFlags(FlagSet* f, Config* c) {
          });
   f->AddString("initial-cluster-token", &c->initial_cluster_token,
                "Initial cluster token for the etcd cluster during bootstrap.");
+  f->AddString("discovery-srv", &c->discovery_srv, "DNS domain used to bootstrap initial cluster.");
+  f->AddString("discovery-srv-name", &c->discovery_srv_name,
+               "Service name to query when using DNS discovery.");
+  f->Add("experimental-discovery-srv-wait", "1m0s",
+         "How long to keep asking DNS while the --discovery-srv records are missing or do not "
+         "name this member yet (dolmen only; 0s asks once, as etcd).",
+         [c](const std::string& v) {
+           ASSIGN_OR_RETURN(int64_t ms, ParseGoDurationMs(v));
+           if (ms < 0) return InvalidArgument("must not be negative");
+           c->discovery_srv_wait_ms = ms;
+           return OkStatus();
+         });
   f->AddInt("max-txn-ops", &c->max_txn_ops,
             "Maximum number of operations permitted in a transaction.");
   f->AddUint("max-request-bytes", &c->max_request_bytes,
@@ -146,24 +246,24 @@ void RegisterFlags(FlagSet* f, Config* c) {
            c->experimental_compact_hash_check_time_ms = ms;
            return OkStatus();
          });
+  // Auto-compaction and --force-new-cluster (docs/maintenance.md, docs/membership.md).
+  f->AddString("auto-compaction-retention", &c->auto_compaction_retention,
+               "Auto compaction retention for mvcc key value store. 0 means disable auto "
+               "compaction.");
+  f->AddString("auto-compaction-mode", &c->auto_compaction_mode,
+               "interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for "
+               "duration based retention, defaulting to hours if no time unit is provided (e.g. "
+               "'5m'). 'revision' for revision number based retention.");
+  f->AddBool("force-new-cluster", &c->force_new_cluster,
+             "Force to create a new one member cluster.");
   f->AddBool("strict-reconfig-check", &c->strict_reconfig_check,
              "Reject reconfiguration requests that would cause quorum loss.");
-  f->AddBool("enable-v2", &c->enable_v2, "Accept etcd V2 client requests (not served).");
+  RegisterTuningFlags(f, c);
+  RegisterAnsweredFlags(f, &c->answered_values);
   f->AddString("logger", &c->logger, "Accepted for compatibility; dolmen logs to stderr.");
   f->AddString("log-level", &c->log_level, "Accepted for compatibility.");
   f->AddString("log-outputs", &c->log_outputs, "Accepted for compatibility.");
-  f->AddString("cert-file", &c->cert_file, "Path to the client server TLS cert file.");
-  f->AddString("key-file", &c->key_file, "Path to the client server TLS key file.");
-  f->AddString("trusted-ca-file", &c->trusted_ca_file, "Path to the client server TLS trusted CA.");
-  f->AddBool("client-cert-auth", &c->client_cert_auth, "Enable client cert authentication.");
-  f->AddBool("auto-tls", &c->auto_tls, "Client TLS using generated certificates.");
-  f->AddString("peer-cert-file", &c->peer_cert_file, "Path to the peer server TLS cert file.");
-  f->AddString("peer-key-file", &c->peer_key_file, "Path to the peer server TLS key file.");
-  f->AddString("peer-trusted-ca-file", &c->peer_trusted_ca_file,
-               "Path to the peer server TLS trusted CA file.");
-  f->AddBool("peer-client-cert-auth", &c->peer_client_cert_auth,
-             "Enable peer client cert authentication.");
-  f->AddBool("peer-auto-tls", &c->peer_auto_tls, "Peer TLS using generated certificates.");
+  RegisterTlsFlags(f, c);
   // The HTTP side (docs/http.md).
   AddUrls(f, "listen-metrics-urls", &c->listen_metrics_urls,
           "List of URLs to listen on for the metrics and health endpoints.", ParseOptionalUrls);
@@ -177,6 +277,51 @@ void RegisterFlags(FlagSet* f, Config* c) {
   f->AddBool("version", &c->show_version, "Print the version and exit.");
   f->AddBool("help", &c->show_help, "Show this help and exit.");
   f->AddBool("h", &c->show_help, "Show this help and exit.");
+}
+
+Result<server::AutoCompactionOptions> ParseAutoCompaction(const std::string& mode,
+                                                          const std::string& retention) {
+  server::AutoCompactionOptions out;
+  if (mode == "periodic") {
+    out.mode = server::AutoCompactionMode::kPeriodic;
+  } else if (mode == "revision") {
+    out.mode = server::AutoCompactionMode::kRevision;
+  } else {
+    return InvalidArgument("unknown auto-compaction-mode \"" + mode + "\"");
+  }
+  // Go's strconv.Atoi: optional sign, decimal digits, no overflow.
+  const size_t digits_from = !retention.empty() && retention[0] == '+' ? 1 : 0;
+  const bool integer = retention.size() > digits_from && retention.size() - digits_from <= 18 &&
+                       retention.find_first_not_of("0123456789", digits_from) == std::string::npos;
+  if (integer) {
+    const int64_t n = std::stoll(retention.substr(digits_from));
+    if (out.mode == server::AutoCompactionMode::kPeriodic) {
+      if (n > std::chrono::nanoseconds::max().count() / 3600000000000) {
+        return InvalidArgument("--auto-compaction-retention " + retention + " is too long");
+      }
+      out.retention_time = std::chrono::hours(n);
+    } else {
+      out.retention_revisions = n;
+    }
+    return out;
+  }
+  auto ms = ParseGoDurationMs(retention);
+  if (!ms.ok()) {
+    return InvalidArgument("error parsing CompactionRetention: time: invalid duration \"" +
+                           retention + "\"");
+  }
+  if (*ms < 0) {
+    return InvalidArgument("--auto-compaction-retention " + retention + " is negative");
+  }
+  if (*ms > std::chrono::nanoseconds::max().count() / 1000000) {
+    return InvalidArgument("--auto-compaction-retention " + retention + " is too long");
+  }
+  if (out.mode == server::AutoCompactionMode::kPeriodic) {
+    out.retention_time = std::chrono::milliseconds(*ms);
+  } else {
+    out.retention_revisions = *ms * 1000000;  // etcd: int64(time.Duration), in nanoseconds
+  }
+  return out;
 }
 
 Result<std::vector<server::InitialMember>> ParseInitialCluster(const std::string& text) {
@@ -205,12 +350,61 @@ Result<std::vector<server::InitialMember>> ParseInitialCluster(const std::string
   return out;
 }
 
+namespace {
+
+// etcd 3.5's experimental names and their 3.6 successors set the same value: giving both is
+// ambiguous, and refused as etcd 3.6 refuses it for the warning duration.
+Status CheckOneOfEachPair(const FlagSet& flags) {
+  for (const auto& [old_name, new_name] : std::vector<std::pair<std::string, std::string>>{
+           {"experimental-snapshot-catchup-entries", "snapshot-catchup-entries"},
+           {"experimental-max-learners", "max-learners"},
+           {"experimental-warning-unary-request-duration", "warning-unary-request-duration"}}) {
+    if (flags.WasSet(old_name) && flags.WasSet(new_name)) {
+      return InvalidArgument("both --" + old_name + " and --" + new_name +
+                             " flags are set. Use only --" + new_name);
+    }
+  }
+  return OkStatus();
+}
+
+Status ValidateTuning(const FlagSet& flags, const Config& c) {
+  RETURN_IF_ERROR(CheckOneOfEachPair(flags));
+  if (c.max_concurrent_streams == 0) {
+    return InvalidArgument("--max-concurrent-streams must be positive");
+  }
+  if (c.max_learners < 1) return InvalidArgument("--max-learners must be at least 1");
+  if (c.snapshot_catchup_entries == 0) {
+    return InvalidArgument("--snapshot-catchup-entries must be positive");
+  }
+  return CheckAnsweredFlags(flags, c.answered_values);
+}
+
+}  // namespace
+
 Status Validate(const FlagSet& flags, Config* c) {
   if (c->data_dir.empty()) c->data_dir = c->name + ".dolmen";
-  if (!c->wal_dir.empty()) {
-    return InvalidArgument("--wal-dir is not supported yet: the log lives under --data-dir");
+  RETURN_IF_ERROR(ValidateTuning(flags, *c));
+  c->startup_warnings = NoEffectNotes(flags);
+  c->grpc_keepalive_min_time_explicit = flags.WasSet("grpc-keepalive-min-time");
+  if (c->unsafe_no_fsync) {
+    c->startup_warnings.push_back(
+        "--unsafe-no-fsync: the write-ahead log and the backend are NEVER fsynced; a power "
+        "loss or kernel crash can lose acknowledged writes and break Raft's guarantees. Use "
+        "only for tests and throwaway clusters");
   }
-  if (c->initial_cluster.empty()) {
+  // --discovery-srv: the initial cluster comes from DNS at start (embed/srv_bootstrap.h). etcd
+  // takes its own default initial cluster (as read back from a config file) as unset.
+  if (!c->discovery_srv.empty()) {
+    if (!c->initial_cluster.empty() && c->initial_cluster != "default=http://localhost:2380") {
+      return InvalidArgument(
+          "multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", "
+          "\"discovery\" or \"discovery-srv\"");
+    }
+    c->initial_cluster.clear();
+  } else if (!c->discovery_srv_name.empty()) {
+    return InvalidArgument("--discovery-srv-name is set without --discovery-srv");
+  }
+  if (c->initial_cluster.empty() && c->discovery_srv.empty()) {
     c->initial_cluster = c->name + "=" + c->initial_advertise_peer_urls;
   }
   if (c->max_txn_ops <= 0) return InvalidArgument("--max-txn-ops must be positive");
@@ -222,11 +416,15 @@ Status Validate(const FlagSet& flags, Config* c) {
   if (c->wal_segment_bytes < 65536) {
     return InvalidArgument("--experimental-wal-segment-bytes must be at least 65536");
   }
+  ASSIGN_OR_RETURN(c->auto_compaction,
+                   ParseAutoCompaction(c->auto_compaction_mode, c->auto_compaction_retention));
   ASSIGN_OR_RETURN(c->listen_client, ParseUrls(c->listen_client_urls));
   ASSIGN_OR_RETURN(c->advertise_client, ParseUrls(c->advertise_client_urls));
   ASSIGN_OR_RETURN(c->advertise_peer, ParsePeerUrls(c->initial_advertise_peer_urls));
   ASSIGN_OR_RETURN(c->listen_peer, ParsePeerUrls(c->listen_peer_urls));
-  ASSIGN_OR_RETURN(c->initial_members, ParseInitialCluster(c->initial_cluster));
+  if (c->discovery_srv.empty()) {
+    ASSIGN_OR_RETURN(c->initial_members, ParseInitialCluster(c->initial_cluster));
+  }
   if (c->heartbeat_interval_ms == 0) return InvalidArgument("--heartbeat-interval must be > 0");
   if (c->election_timeout_ms < 5 * c->heartbeat_interval_ms) {
     // etcd's rule: an election timeout must leave room for several heartbeats.
@@ -234,22 +432,12 @@ Status Validate(const FlagSet& flags, Config* c) {
                            "ms] should be at least as 5 times as --heartbeat-interval[" +
                            std::to_string(c->heartbeat_interval_ms) + "ms]");
   }
-  for (const char* tls_flag : {"cert-file", "key-file", "trusted-ca-file", "client-cert-auth",
-                               "auto-tls", "peer-cert-file", "peer-key-file",
-                               "peer-trusted-ca-file", "peer-client-cert-auth", "peer-auto-tls"}) {
-    if (flags.WasSet(tls_flag)) return UnsupportedTls(std::string("--") + tls_flag);
-  }
+  RETURN_IF_ERROR(ValidateTls(flags, *c));
   ASSIGN_OR_RETURN(c->listen_metrics, ParseOptionalUrls(c->listen_metrics_urls));
   for (const Url& u : c->listen_metrics) {
     if (u.scheme != "http") {
       return InvalidArgument("--listen-metrics-urls: " + u.text +
                              ": only http URLs are served for metrics in this version");
-    }
-  }
-  for (const Url& u : c->listen_client) {
-    if (u.secure()) {
-      return InvalidArgument("listen URL " + u.text +
-                             " needs TLS, which this version of dolmen does not serve yet");
     }
   }
   return OkStatus();
@@ -270,6 +458,15 @@ server::ServerConfig ToServerConfig(const Config& c) {
   s.compact_hash_check_enabled = c.experimental_compact_hash_check_enabled;
   s.compact_hash_check_interval =
       std::chrono::milliseconds(c.experimental_compact_hash_check_time_ms);
+  s.auto_compaction = c.auto_compaction;
+  // Test-only hook (tests/integration/auto_compaction_test.py): etcd's revision compactor
+  // checks every 5 minutes, too slow for a test; DOLMEN_TEST_REVISION_COMPACTION_INTERVAL_MS
+  // shortens it. Never set it outside tests.
+  if (const char* env = std::getenv("DOLMEN_TEST_REVISION_COMPACTION_INTERVAL_MS")) {
+    const long long ms = std::strtoll(env, nullptr, 10);
+    if (ms > 0) s.auto_compaction.revision_check_interval = std::chrono::milliseconds(ms);
+  }
+  s.force_new_cluster = c.force_new_cluster;
   s.driver.tick_interval = std::chrono::milliseconds(c.heartbeat_interval_ms);
   // etcd's --snapshot-count: committed entries between two snapshots (our checkpoints).
   if (c.snapshot_count > 0) s.driver.checkpoint_entries = c.snapshot_count;
@@ -281,11 +478,23 @@ server::ServerConfig ToServerConfig(const Config& c) {
   if (c.backend_batch_limit > 0) {
     s.driver.backend_commit_entries = static_cast<uint64_t>(c.backend_batch_limit);
   }
+  s.wal_dir = c.wal_dir;
+  s.max_learners = static_cast<int>(c.max_learners);
+  s.pre_vote = c.pre_vote;
+  s.driver.catch_up_entries = c.snapshot_catchup_entries;
+  s.driver.initial_election_tick_advance = c.initial_election_tick_advance;
+  s.driver.warning_apply_duration = std::chrono::nanoseconds(c.warning_apply_duration_ns);
   s.max_txn_ops = c.max_txn_ops;
   s.max_request_bytes = c.max_request_bytes;
   s.quota_backend_bytes = static_cast<uint64_t>(c.quota_backend_bytes);
   s.wal.segment_bytes = c.wal_segment_bytes;
   s.fs = io::PosixFileSystem();
+  if (c.unsafe_no_fsync) {
+    // etcd's --unsafe-no-fsync: nothing is fsynced, neither the log nor the backend.
+    static io::NoSyncFileSystem no_sync(io::PosixFileSystem());
+    s.fs = &no_sync;
+    s.backend_no_sync = true;
+  }
   s.fetch_cluster_info =
       [](const std::vector<std::string>& peer_urls) -> Result<server::ClusterInfo> {
     ASSIGN_OR_RETURN(transport::ClusterInfo info,

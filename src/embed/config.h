@@ -2,6 +2,7 @@
 // ETCD_* variables. Validated into the pieces the server and listeners need.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,11 @@ struct Config {
   std::string initial_cluster;  // default "<name>=<initial-advertise-peer-urls>"
   std::string initial_cluster_state = "new";
   std::string initial_cluster_token = "etcd-cluster";
+  // DNS SRV discovery (docs/discovery.md): the initial cluster from _etcd-server(-ssl)._tcp
+  // records of this domain, looked up at the first start (embed/srv_bootstrap.h).
+  std::string discovery_srv;
+  std::string discovery_srv_name;
+  int64_t discovery_srv_wait_ms = 60 * 1000;  // --experimental-discovery-srv-wait (dolmen only)
   uint64_t snapshot_count = 100000;
   uint64_t heartbeat_interval_ms = 100;
   uint64_t election_timeout_ms = 1000;
@@ -44,15 +50,47 @@ struct Config {
   bool experimental_compact_hash_check_enabled = false;
   int64_t experimental_compact_hash_check_time_ms = 60 * 1000;
   bool strict_reconfig_check = true;
+  // --auto-compaction-mode / --auto-compaction-retention / --force-new-cluster (etcd's; the
+  // retention's meaning depends on the mode, so it is parsed in Validate).
+  std::string auto_compaction_mode = "periodic";
+  std::string auto_compaction_retention = "0";
+  bool force_new_cluster = false;
+  server::AutoCompactionOptions auto_compaction;  // filled by Validate
   bool enable_v2 = false;
+  // etcd 3.5's tuning flags (docs/flags.md). gRPC: 0 streams means etcd's default
+  // (math.MaxUint32: gRPC's own, unlimited); keepalive durations in ms.
+  uint64_t max_concurrent_streams = 4294967295u;
+  int64_t grpc_keepalive_min_time_ms = 5000;
+  bool grpc_keepalive_min_time_explicit = false;  // set by Validate: the flag was given
+  int64_t grpc_keepalive_interval_ms = 2 * 3600 * 1000;
+  int64_t grpc_keepalive_timeout_ms = 20 * 1000;
+  bool socket_reuse_port = false;
+  // Raft: entries kept behind a checkpoint for slow followers (--snapshot-catchup-entries,
+  // etcd 3.5's --experimental-snapshot-catchup-entries), pre-vote, the first election's
+  // tick advance, the learner limit (--max-learners / --experimental-max-learners).
+  uint64_t snapshot_catchup_entries = 5000;
+  bool pre_vote = true;
+  bool initial_election_tick_advance = true;
+  int64_t max_learners = 1;
+  // Durability off (--unsafe-no-fsync): no fsync of the WAL or the backend.
+  bool unsafe_no_fsync = false;
+  // Slow-operation warnings, in nanoseconds (etcd: 100 ms and 300 ms).
+  int64_t warning_apply_duration_ns = 100 * 1000 * 1000;
+  int64_t warning_unary_request_duration_ns = 300 * 1000 * 1000;
+  // Values of the flags dolmen accepts without effect or refuses (answered_flags.h), by name.
+  std::map<std::string, std::string> answered_values;
   std::string logger = "zap";
   std::string log_level = "info";
   std::string log_outputs = "default";
-  // TLS: recognised so a configuration is refused clearly rather than misread.
-  std::string cert_file, key_file, trusted_ca_file;
-  std::string peer_cert_file, peer_key_file, peer_trusted_ca_file;
+  // TLS (embed/tls_config.h registers and checks these flags).
+  std::string cert_file, key_file, trusted_ca_file, client_crl_file;
+  std::string peer_cert_file, peer_key_file, peer_trusted_ca_file, peer_crl_file;
+  std::string peer_cert_allowed_cn, peer_cert_allowed_hostname;
   bool client_cert_auth = false, peer_client_cert_auth = false;
   bool auto_tls = false, peer_auto_tls = false;
+  std::string cipher_suites;  // comma-separated Go names
+  std::string tls_min_version = "TLS1.2", tls_max_version;
+  uint64_t self_signed_cert_validity_years = 1;
   // --listen-metrics-urls: extra listeners for /metrics and the health endpoints (http only
   // until TLS); --metrics: "basic", or "extensive" to add grpc_server_handling_seconds.
   std::string listen_metrics_urls;
@@ -69,13 +107,28 @@ struct Config {
   std::vector<Url> listen_peer;
   std::vector<Url> listen_metrics;
   std::vector<server::InitialMember> initial_members;
+  // Lines the member logs once at start-up: flags accepted with no effect, and the warning
+  // that --unsafe-no-fsync gives up durability.
+  std::vector<std::string> startup_warnings;
 };
+
+// etcd's parseCompactionRetention: a bare non-negative integer is hours (periodic) or a
+// revision count (revision); anything else is a Go duration (in revision mode its nanoseconds
+// are the count, as etcd reads it). Negative retentions are refused.
+Result<server::AutoCompactionOptions> ParseAutoCompaction(const std::string& mode,
+                                                          const std::string& retention);
 
 // Parses --initial-cluster ("infra0=http://10.0.1.10:2380,infra1=http://10.0.1.11:2380"; a name
 // may repeat to give a member several URLs).
 Result<std::vector<server::InitialMember>> ParseInitialCluster(const std::string& text);
 
 void RegisterFlags(FlagSet* flags, Config* config);
+// A Go time.Duration ("10m0s", "1.5s", "300ms", "1ns", "-1h"): Go's flag package reports any
+// malformed value as "parse error".
+Result<int64_t> ParseGoDurationMs(const std::string& text);
+Result<int64_t> ParseGoDurationNs(const std::string& text);
+// Whether a flag takes a Go duration: a config file gives those as integer nanoseconds.
+bool IsDurationFlag(const std::string& name);
 // The refusal of a TLS setting this build cannot honour yet; `what` names the flag or key.
 Status UnsupportedTls(const std::string& what);
 // Applies defaults that depend on other flags, parses URL lists, and refuses what this build

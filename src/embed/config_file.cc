@@ -14,6 +14,8 @@ namespace dolmen::embed {
 namespace {
 
 // etcd 3.4 keys (embed.Config's and etcdmain's json tags) that dolmen has no flag for, with
+// (a key that is also a flag, e.g. one answered_flags.h accepts or refuses, is the flag's:
+// Top looks flags up first)
 // etcd's default as it reads back from YAML. A value other than the default is refused when
 // ignoring it would change what the member does with data or membership; otherwise it is
 // ignored with a warning.
@@ -28,8 +30,6 @@ const std::map<std::string, EtcdOnlyKey>& EtcdOnlyKeys() {
       {"cors", {"", false}},
       {"host-whitelist", {"", false}},
       {"discovery", {"", true}},
-      {"discovery-srv", {"", true}},
-      {"discovery-srv-name", {"", true}},
       {"discovery-proxy", {"", true}},
       {"discovery-fallback", {"proxy", false}},
       {"proxy", {"off", true}},
@@ -42,10 +42,6 @@ const std::map<std::string, EtcdOnlyKey>& EtcdOnlyKeys() {
       {"debug", {"false", false}},
       {"log-package-levels", {"", false}},
       {"log-output", {"", false}},
-      {"force-new-cluster", {"false", true}},
-      {"auto-compaction-mode", {"periodic", false}},
-      {"auto-compaction-retention", {"0", false}},
-      {"cipher-suites", {"", true}},
       {"enable-grpc-gateway", {"true", false}},
       {"auth-token", {"simple", true}},
       {"auth-token-ttl", {"300", false}},
@@ -137,19 +133,16 @@ class Loader {
     }
     if (flags_->Has(lower)) {
       if (value.IsNull()) return OkStatus();  // etcd keeps the default
-      ASSIGN_OR_RETURN(std::string text, Text(key, value, lower == "log-outputs"));
+      ASSIGN_OR_RETURN(std::string text,
+                       Text(key, value, lower == "log-outputs" || lower == "cipher-suites"));
       // A Go time.Duration in JSON is integer nanoseconds; the flag takes Go's duration text.
-      if (lower == "experimental-watch-progress-notify-interval" ||
-          lower == "experimental-corrupt-check-time" ||
-          lower == "experimental-compact-hash-check-time") {
-        text += "ns";
-      }
+      if (IsDurationFlag(lower)) text += "ns";
       return flags_->SetFrom(lower, text, "key \"" + key + "\" (" + Where(key_node) + ")");
     }
     auto it = EtcdOnlyKeys().find(lower);
     if (it == EtcdOnlyKeys().end()) return Error(key_node, "unknown key \"" + key + "\"");
     if (value.IsNull()) return OkStatus();
-    bool list = lower == "log-output" || lower == "cipher-suites";
+    bool list = lower == "log-output";
     ASSIGN_OR_RETURN(std::string text, Text(key, value, list));
     if (text == it->second.default_text) return OkStatus();
     if (it->second.refuse) {
@@ -161,8 +154,8 @@ class Loader {
     return OkStatus();
   }
 
-  // TLS settings: dolmen refuses them until TLS is implemented, as it refuses the flags; an
-  // empty value or false is etcd's default and loads.
+  // A transport-security block: each key sets the flag it stands for (peer-... in
+  // peer-transport-security), so the flags' own checks apply.
   Status Tls(const std::string& block, const YAML::Node& value, const std::string& prefix) {
     if (value.IsNull()) return OkStatus();
     if (!value.IsMap()) return Error(value, "key \"" + block + "\": expected a mapping");
@@ -174,23 +167,9 @@ class Loader {
       }
       if (kv.second.IsNull()) continue;
       ASSIGN_OR_RETURN(std::string text, Text(key, kv.second, false));
-      const std::string flag = prefix + it->second;
-      // Parse with the flag's own setter on a scratch set, so a bad boolean reads as it would
-      // on the command line, without marking the real flag as given.
-      Config scratch;
-      FlagSet scratch_flags;
-      RegisterFlags(&scratch_flags, &scratch);
-      RETURN_IF_ERROR(scratch_flags.SetFrom(
-          flag, text, "key \"" + block + "." + key + "\" (" + Where(kv.first) + ")"));
-      bool is_default =
-          text.empty() || (scratch.cert_file.empty() && scratch.key_file.empty() &&
-                           scratch.trusted_ca_file.empty() && !scratch.client_cert_auth &&
-                           !scratch.auto_tls && scratch.peer_cert_file.empty() &&
-                           scratch.peer_key_file.empty() && scratch.peer_trusted_ca_file.empty() &&
-                           !scratch.peer_client_cert_auth && !scratch.peer_auto_tls);
-      if (!is_default) {
-        return UnsupportedTls("key \"" + block + "." + key + "\" (" + Where(kv.first) + ")");
-      }
+      RETURN_IF_ERROR(
+          flags_->SetFrom(prefix + it->second, text,
+                          "key \"" + block + "." + key + "\" (" + Where(kv.first) + ")"));
     }
     return OkStatus();
   }

@@ -44,8 +44,12 @@ TEST(ConfigFileTest, EtcdSampleLoads) {
   EXPECT_EQ(c.log_outputs, "stderr");
   ASSERT_EQ(c.listen_client.size(), 1u);
   EXPECT_EQ(c.listen_client[0].ListenAddress(), "localhost:2379");
-  // enable-pprof and auto-compaction-retention differ from etcd's defaults: ignored, said so.
-  ASSERT_EQ(warnings.size(), 2u);
+  // auto-compaction-retention: "1" in periodic mode is one hour.
+  EXPECT_EQ(c.auto_compaction.mode, server::AutoCompactionMode::kPeriodic);
+  EXPECT_EQ(c.auto_compaction.retention_time, std::chrono::hours(1));
+  EXPECT_FALSE(c.force_new_cluster);
+  // enable-pprof differs from etcd's default: ignored, said so.
+  ASSERT_EQ(warnings.size(), 1u);
   EXPECT_EQ(warnings[0],
             "etcd.conf.yml:24: key \"enable-pprof\" (etcd's --enable-pprof) is not implemented "
             "by this version of dolmen; ignored");
@@ -104,24 +108,37 @@ TEST(ConfigFileTest, BadValuesGetTheFlagsMessage) {
   EXPECT_EQ(Load("name: [a\n", &g).message().rfind("etcd.conf.yml:", 0), 0u);
 }
 
-TEST(ConfigFileTest, TlsBlocksAreRefusedUntilTlsIsImplemented) {
+TEST(ConfigFileTest, TlsBlocksSetTheTlsFlags) {
   Config c;
-  EXPECT_EQ(Load("peer-transport-security:\n  auto-tls: true\n", &c).message(),
-            "key \"peer-transport-security.auto-tls\" (etcd.conf.yml:2) is not supported by "
-            "this version of dolmen yet (TLS arrives with the TLS work); refusing to start "
-            "rather than serve without it");
+  ASSERT_TRUE(Load("client-transport-security:\n  cert-file: /s.pem\n  key-file: /s.key\n"
+                   "  trusted-ca-file: /ca.pem\n  client-cert-auth: true\n"
+                   "cipher-suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n",
+                   &c)
+                  .ok());
+  EXPECT_EQ(c.cert_file, "/s.pem");
+  EXPECT_EQ(c.key_file, "/s.key");
+  EXPECT_EQ(c.trusted_ca_file, "/ca.pem");
+  EXPECT_TRUE(c.client_cert_auth);
+  // Peer TLS is not served yet: its block is refused, naming the flag it sets.
   Config d;
-  EXPECT_FALSE(Load("client-transport-security:\n  cert-file: /etc/ssl/server.pem\n", &d).ok());
+  EXPECT_EQ(Load("peer-transport-security:\n  cert-file: /p.pem\n  key-file: /p.key\n", &d)
+                .message(),
+            "--peer-cert-file is not supported by this version of dolmen yet (TLS arrives with "
+            "the TLS work); refusing to start rather than serve without it");
+  EXPECT_EQ(c.cipher_suites, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
   Config e;
   EXPECT_EQ(Load("client-transport-security:\n  client-cert-auth: maybe\n", &e).message(),
             "invalid value \"maybe\" for key \"client-transport-security.client-cert-auth\" "
             "(etcd.conf.yml:2): parse error");
+  Config f;
+  EXPECT_EQ(Load("client-transport-security:\n  crl-file: /x\n", &f).message(),
+            "etcd.conf.yml:2: unknown key \"crl-file\" in client-transport-security");
 }
 
 TEST(ConfigFileTest, EtcdOnlyKeysThatMatterAreRefused) {
   Config c;
-  EXPECT_EQ(Load("name: a\ndiscovery-srv: example.com\n", &c).message(),
-            "etcd.conf.yml:2: key \"discovery-srv\" (etcd's --discovery-srv) is not supported "
+  EXPECT_EQ(Load("name: a\nproxy: on\n", &c).message(),
+            "etcd.conf.yml:2: key \"proxy\" (etcd's --proxy) is not supported "
             "by this version of dolmen; refusing to start without it");
   Config d;
   EXPECT_TRUE(Load("force-new-cluster: false\nproxy: off\n", &d).ok());

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "embed/answered_flags.h"
+
 namespace dolmen::embed {
 namespace {
 
@@ -42,11 +44,42 @@ TEST(ConfigTest, BadUrlNamesTheFlag) {
 
 TEST(ConfigTest, RefusesWhatItCannotHonour) {
   Config c;
-  EXPECT_FALSE(ParseAndValidate({"--auto-tls"}, &c).ok());
+  EXPECT_FALSE(ParseAndValidate({"--wal-dir", "/tmp/wal"}, &c).ok());
   Config d;
   EXPECT_FALSE(ParseAndValidate({"--initial-cluster-state", "old"}, &d).ok());
   Config e;
   EXPECT_FALSE(ParseAndValidate({"--max-txn-ops", "0"}, &e).ok());
+}
+
+TEST(ConfigTest, TlsFlagsAreCheckedWithEtcdsMessages) {
+  Config a;
+  EXPECT_EQ(ParseAndValidate({"--listen-client-urls", "https://127.0.0.1:2379"}, &a).message(),
+            "TLS key/cert (--cert-file, --key-file) must be provided for client url "
+            "https://127.0.0.1:2379 with HTTPS scheme");
+  Config b;
+  EXPECT_EQ(ParseAndValidate({"--tls-min-version", "TLS1.3", "--tls-max-version", "TLS1.2"}, &b)
+                .message(),
+            "min version (TLS1.3) is greater than max version (TLS1.2)");
+  Config c;
+  EXPECT_EQ(ParseAndValidate({"--tls-min-version", "TLS1.1"}, &c).message(),
+            "unexpected TLS version \"TLS1.1\" (must be one of: TLS1.2, TLS1.3)");
+  Config d;
+  EXPECT_EQ(ParseAndValidate({"--cipher-suites", "TLS_FAST"}, &d).message(),
+            "unexpected TLS cipher suite \"TLS_FAST\"");
+  Config e;
+  EXPECT_EQ(ParseAndValidate({"--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                              "--tls-min-version", "TLS1.3"},
+                             &e)
+                .message(),
+            "cipher suites cannot be configured when only TLS1.3 is enabled");
+  Config f;
+  EXPECT_EQ(ParseAndValidate({"--cert-file", "/s.pem"}, &f).message(),
+            "KeyFile and CertFile must both be present[key: , cert: /s.pem]");
+  Config g;
+  ASSERT_TRUE(ParseAndValidate({"--listen-client-urls", "https://127.0.0.1:2379", "--cert-file",
+                                "/s.pem", "--key-file", "/s.key", "--client-cert-auth"},
+                               &g)
+                  .ok());
 }
 
 TEST(ConfigTest, WalSegmentBytesSetsTheSegmentAndTheDiskReserve) {
@@ -183,6 +216,188 @@ TEST(ConfigTest, UnixPeerUrlsAsEtcdTakesThem) {
             "URL address does not have the form \"host:port\": unix:///tmp/m1");
   Config g;  // a client URL may still name a path
   EXPECT_TRUE(ParseAndValidate({"--listen-client-urls", "unix:///tmp/c"}, &g).ok());
+}
+
+TEST(ConfigTest, DiscoverySrvReplacesTheInitialClusterAndRefusesBoth) {
+  Config c;
+  ASSERT_TRUE(
+      ParseAndValidate({"--discovery-srv", "example.com", "--discovery-srv-name", "prod"}, &c)
+          .ok());
+  EXPECT_EQ(c.discovery_srv, "example.com");
+  EXPECT_EQ(c.discovery_srv_name, "prod");
+  EXPECT_EQ(c.discovery_srv_wait_ms, 60000);
+  EXPECT_TRUE(c.initial_cluster.empty());  // filled from DNS at start (srv_bootstrap.h)
+  EXPECT_TRUE(c.initial_members.empty());
+  Config both;
+  EXPECT_EQ(
+      ParseAndValidate(
+          {"--discovery-srv", "example.com", "--initial-cluster", "a=http://10.0.0.1:2380"}, &both)
+          .message(),
+      "multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", "
+      "\"discovery\" or \"discovery-srv\"");
+  Config name_only;
+  EXPECT_FALSE(ParseAndValidate({"--discovery-srv-name", "prod"}, &name_only).ok());
+  Config wait;
+  ASSERT_TRUE(ParseAndValidate(
+                  {"--discovery-srv", "x.test", "--experimental-discovery-srv-wait", "0s"}, &wait)
+                  .ok());
+  EXPECT_EQ(wait.discovery_srv_wait_ms, 0);
+  Config bad_wait;
+  EXPECT_FALSE(ParseAndValidate({"--experimental-discovery-srv-wait", "-1s"}, &bad_wait).ok());
+}
+
+TEST(ConfigTest, TuningFlagDefaultsAreEtcds) {
+  Config c;
+  ASSERT_TRUE(ParseAndValidate({}, &c).ok());
+  EXPECT_EQ(c.max_concurrent_streams, 4294967295u);
+  EXPECT_EQ(c.grpc_keepalive_min_time_ms, 5000);
+  EXPECT_FALSE(c.grpc_keepalive_min_time_explicit);
+  EXPECT_EQ(c.grpc_keepalive_interval_ms, 7200000);
+  EXPECT_EQ(c.grpc_keepalive_timeout_ms, 20000);
+  EXPECT_EQ(c.warning_apply_duration_ns, 100000000);
+  EXPECT_EQ(c.warning_unary_request_duration_ns, 300000000);
+  server::ServerConfig s = ToServerConfig(c);
+  EXPECT_TRUE(s.pre_vote);
+  EXPECT_TRUE(s.driver.initial_election_tick_advance);
+  EXPECT_EQ(s.max_learners, 1);
+  EXPECT_EQ(s.driver.catch_up_entries, 5000u);
+  EXPECT_FALSE(s.backend_no_sync);
+  EXPECT_EQ(s.wal_dir, "");
+  EXPECT_TRUE(c.startup_warnings.empty());
+}
+
+TEST(ConfigTest, TuningFlagsReachTheServer) {
+  Config c;
+  Status st = ParseAndValidate({"--pre-vote=false",
+                                "--initial-election-tick-advance=false",
+                                "--max-learners",
+                                "3",
+                                "--snapshot-catchup-entries",
+                                "77",
+                                "--experimental-warning-apply-duration",
+                                "1ns",
+                                "--warning-unary-request-duration",
+                                "1.5ms",
+                                "--grpc-keepalive-min-time",
+                                "10s",
+                                "--grpc-keepalive-interval",
+                                "200ms",
+                                "--grpc-keepalive-timeout",
+                                "1m",
+                                "--max-concurrent-streams",
+                                "2",
+                                "--wal-dir",
+                                "/tmp/w",
+                                "--unsafe-no-fsync"},
+                               &c);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  server::ServerConfig s = ToServerConfig(c);
+  EXPECT_FALSE(s.pre_vote);
+  EXPECT_FALSE(s.driver.initial_election_tick_advance);
+  EXPECT_EQ(s.max_learners, 3);
+  EXPECT_EQ(s.driver.catch_up_entries, 77u);
+  EXPECT_EQ(s.driver.warning_apply_duration.count(), 1);
+  EXPECT_EQ(c.warning_unary_request_duration_ns, 1500000);
+  EXPECT_EQ(c.grpc_keepalive_min_time_ms, 10000);
+  EXPECT_TRUE(c.grpc_keepalive_min_time_explicit);
+  EXPECT_EQ(c.grpc_keepalive_interval_ms, 200);
+  EXPECT_EQ(c.grpc_keepalive_timeout_ms, 60000);
+  EXPECT_EQ(c.max_concurrent_streams, 2u);
+  EXPECT_EQ(s.wal_dir, "/tmp/w");
+  EXPECT_TRUE(s.backend_no_sync);
+  ASSERT_EQ(c.startup_warnings.size(), 1u);
+  EXPECT_NE(c.startup_warnings[0].find("--unsafe-no-fsync"), std::string::npos);
+}
+
+TEST(ConfigTest, Etcd35NamesSetTheSameValuesAndBothAtOnceAreRefused) {
+  Config c;
+  ASSERT_TRUE(ParseAndValidate(
+                  {"--experimental-max-learners", "2", "--experimental-snapshot-catchup-entries",
+                   "9", "--experimental-warning-unary-request-duration", "2s"},
+                  &c)
+                  .ok());
+  EXPECT_EQ(ToServerConfig(c).max_learners, 2);
+  EXPECT_EQ(ToServerConfig(c).driver.catch_up_entries, 9u);
+  EXPECT_EQ(c.warning_unary_request_duration_ns, 2000000000);
+  Config d;
+  EXPECT_EQ(
+      ParseAndValidate({"--experimental-max-learners", "2", "--max-learners", "3"}, &d).message(),
+      "both --experimental-max-learners and --max-learners flags are set. Use only "
+      "--max-learners");
+}
+
+TEST(ConfigTest, TuningFlagsRefuseBadValues) {
+  struct Case {
+    std::vector<const char*> args;
+    const char* message;
+  };
+  for (const Case& tc : {
+           Case{{"--max-learners", "0"}, "--max-learners must be at least 1"},
+           Case{{"--max-concurrent-streams", "0"}, "--max-concurrent-streams must be positive"},
+           Case{{"--snapshot-catchup-entries", "0"}, "--snapshot-catchup-entries must be positive"},
+           Case{{"--grpc-keepalive-timeout", "-1s"},
+                "invalid value \"-1s\" for flag -grpc-keepalive-timeout: must not be negative"},
+           Case{{"--grpc-keepalive-interval", "5"},
+                "invalid value \"5\" for flag -grpc-keepalive-interval: parse error"},
+           Case{{"--pre-vote=maybe"}, "invalid value \"maybe\" for flag -pre-vote: parse error"},
+       }) {
+    Config c;
+    EXPECT_EQ(ParseAndValidate(tc.args, &c).message(), tc.message) << tc.args[0];
+  }
+}
+
+TEST(ConfigTest, GoDurationsToTheNanosecond) {
+  EXPECT_EQ(*ParseGoDurationNs("1ns"), 1);
+  EXPECT_EQ(*ParseGoDurationNs("2h45m"), (2 * 3600 + 45 * 60) * 1000000000ll);
+  EXPECT_EQ(*ParseGoDurationNs("1.5us"), 1500);
+  EXPECT_EQ(*ParseGoDurationMs("10m0s"), 600000);
+  EXPECT_FALSE(ParseGoDurationNs("3 s").ok());
+}
+
+// Every flag dolmen answers without implementing it: a no-effect flag starts (with a note), a
+// refused flag is refused with its one line unless it is given its harmless value.
+TEST(ConfigTest, AnsweredFlagsAreAcceptedOrRefused) {
+  auto sample = [](const AnsweredFlag& f) -> std::string {
+    switch (f.kind) {
+      case AnsweredFlag::Kind::kBool:
+        return f.default_text == "true" ? "false" : "true";
+      case AnsweredFlag::Kind::kUint:
+      case AnsweredFlag::Kind::kInt:
+        return "7";
+      case AnsweredFlag::Kind::kDuration:
+        return "3s";
+      case AnsweredFlag::Kind::kText:
+        return f.valid_values.empty() ? "something" : "gone";
+      case AnsweredFlag::Kind::kIgnored:
+        return "x";
+    }
+    return "";
+  };
+  for (const AnsweredFlag& f : AnsweredFlags()) {
+    const std::string arg = "--" + f.name + "=" + sample(f);
+    Config c;
+    Status s = ParseAndValidate({arg.c_str()}, &c);
+    if (f.refused) {
+      EXPECT_EQ(s.message(), RefusalMessage(f)) << arg;
+      EXPECT_EQ(s.message().rfind("--" + f.name + " is not supported by dolmen: ", 0), 0u);
+      const std::string harmless = "--" + f.name + "=" + f.harmless;
+      Config d;
+      EXPECT_TRUE(ParseAndValidate({harmless.c_str()}, &d).ok()) << harmless;
+    } else {
+      ASSERT_TRUE(s.ok()) << arg << ": " << s.ToString();
+      ASSERT_EQ(c.startup_warnings.size(), 1u) << arg;
+      EXPECT_EQ(c.startup_warnings[0], "--" + f.name + " is accepted with no effect: " + f.reason);
+    }
+  }
+  Config bad_number;
+  EXPECT_EQ(ParseAndValidate({"--max-wals", "many"}, &bad_number).message(),
+            "invalid value \"many\" for flag -max-wals: parse error");
+  Config bad_phase;
+  EXPECT_EQ(ParseAndValidate({"--v2-deprecation", "soon"}, &bad_phase).message(),
+            "invalid value \"soon\" for flag -v2-deprecation: valid values include "
+            "not-yet,write-only,write-only-drop-data,gone");
+  Config legacy;  // etcd's ignored flags take no value
+  EXPECT_TRUE(ParseAndValidate({"--snapshot", "--v"}, &legacy).ok());
 }
 
 }  // namespace

@@ -14,7 +14,9 @@ std::string EnvName(const std::string& flag) {
   return out;
 }
 
-Status ParseBool(const std::string& v, bool* out) {
+}  // namespace
+
+Status ParseGoBool(const std::string& v, bool* out) {
   if (v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True") {
     *out = true;
     return OkStatus();
@@ -25,6 +27,8 @@ Status ParseBool(const std::string& v, bool* out) {
   }
   return InvalidArgument("parse error");
 }
+
+namespace {
 
 template <typename T>
 Status ParseNumber(const std::string& v, T* out) {
@@ -54,7 +58,13 @@ void FlagSet::AddString(const std::string& name, std::string* target, std::strin
 
 void FlagSet::AddBool(const std::string& name, bool* target, std::string help) {
   Add(name, *target ? "true" : "false", std::move(help),
-      [target](const std::string& v) { return ParseBool(v, target); });
+      [target](const std::string& v) { return ParseGoBool(v, target); });
+  flags_[name].is_bool = true;
+}
+
+void FlagSet::AddBoolSetter(const std::string& name, bool default_value, std::string help,
+                            Setter set) {
+  Add(name, default_value ? "true" : "false", std::move(help), std::move(set));
   flags_[name].is_bool = true;
 }
 

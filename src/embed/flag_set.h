@@ -14,6 +14,10 @@
 
 namespace dolmen::embed {
 
+// Go's strconv.ParseBool, which Go's flag package uses: 1 t T true TRUE True, and the same for
+// false; anything else is "parse error".
+Status ParseGoBool(const std::string& text, bool* out);
+
 class FlagSet {
  public:
   // `set` parses a value and stores it; it returns a message (without the flag's name) when
@@ -25,6 +29,8 @@ class FlagSet {
   void AddInt(const std::string& name, int64_t* target, std::string help);
   void AddUint(const std::string& name, uint64_t* target, std::string help);
   void Add(const std::string& name, std::string default_text, std::string help, Setter set);
+  // A boolean flag with its own setter: "--name" alone passes "true", as for AddBool.
+  void AddBoolSetter(const std::string& name, bool default_value, std::string help, Setter set);
 
   // Parses argv[1..]; then fills flags not given from ETCD_* variables in `env` ("K=V").
   // Unknown ETCD_ variables are reported in `warnings`, as etcd does.
@@ -42,6 +48,8 @@ class FlagSet {
   }
 
   bool WasSet(const std::string& name) const { return set_.count(name) > 0; }
+  // Every flag's name, in the order they were added.
+  const std::vector<std::string>& Names() const { return order_; }
   std::string Usage() const;
 
  private:

@@ -27,10 +27,13 @@
 #include "api/not_implemented.h"
 #include "api/request_size.h"
 #include "api/require_leader.h"
+#include "api/slow_request_log.h"
 #include "api/watch_service.h"
 #include "embed/member_http.h"
 #include "embed/peer_link.h"
+#include "embed/srv_bootstrap.h"
 #include "embed/systemd.h"
+#include "embed/tls_config.h"
 #include "embed/version.h"
 #include "transport/client_listener.h"
 #include "watch/hub.h"
@@ -156,10 +159,65 @@ std::unique_ptr<Watchdog> StartWatchdog(server::Driver* driver) {
   return dog;
 }
 
+// etcd's --max-concurrent-streams, --grpc-keepalive-* and --warning-unary-request-duration on
+// the client port's gRPC server (etcd: v3rpc/grpc.go, embed/serve.go).
+void ApplyGrpcTuning(const Config& config, grpc::ServerBuilder* builder) {
+  // etcd's default, math.MaxUint32, is "no limit": gRPC's own default.
+  if (config.max_concurrent_streams < 4294967295u) {
+    builder->AddChannelArgument(
+        GRPC_ARG_MAX_CONCURRENT_STREAMS,
+        static_cast<int>(std::min<uint64_t>(config.max_concurrent_streams, INT_MAX)));
+  }
+  // etcd pings each client every interval and drops it if no answer comes within the timeout;
+  // both must be positive, as in etcd.
+  if (config.grpc_keepalive_interval_ms > 0 && config.grpc_keepalive_timeout_ms > 0) {
+    builder->AddChannelArgument(
+        GRPC_ARG_KEEPALIVE_TIME_MS,
+        static_cast<int>(std::min<int64_t>(config.grpc_keepalive_interval_ms, INT_MAX)));
+    builder->AddChannelArgument(
+        GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+        static_cast<int>(std::min<int64_t>(config.grpc_keepalive_timeout_ms, INT_MAX)));
+  }
+  if (config.grpc_keepalive_min_time_explicit) {
+    // etcd's enforcement policy, when asked for: a client pinging more often than min-time
+    // gets GOAWAY "too_many_pings" after two strikes, as from Go's gRPC server.
+    builder->AddChannelArgument(
+        GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+        static_cast<int>(std::min<int64_t>(config.grpc_keepalive_min_time_ms, INT_MAX)));
+    builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  } else {
+    // Clients such as etcdctl ping every few seconds; gRPC's default would answer that with
+    // GOAWAY "too_many_pings" and cut long watches.
+    builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+    builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  }
+  // Keepalive pings flow (both ways) while a connection has no call open too.
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(
+      api::NewSlowRequestLog(std::chrono::nanoseconds(config.warning_unary_request_duration_ns)));
+  builder->experimental().SetInterceptorCreators(std::move(creators));
+}
+
 std::vector<transport::ClientUrl> ClientUrls(const std::vector<Url>& urls) {
   std::vector<transport::ClientUrl> out;
   for (const Url& u : urls) out.push_back({u.text, u.ListenAddress(), u.secure()});
   return out;
+}
+
+// https client URLs: the server context, reloaded as its files change (docs/tls.md).
+Status SetUpClientTls(const Config& config, transport::ClientListener* listener) {
+  ASSIGN_OR_RETURN(std::shared_ptr<tls::ReloadingContext> context,
+                   NewClientTlsContext(config, Log));
+  if (context == nullptr) return OkStatus();
+  const tls::Options& o = context->options();
+  Log("client TLS: certificate " + o.cert_file +
+      (o.RequiresClientCert()
+           ? ", client certificates required (CA " +
+                 (o.trusted_ca_file.empty() ? std::string("system roots") : o.trusted_ca_file) + ")"
+           : ", client certificates not checked"));
+  listener->SetTls(std::move(context), Log);
+  return OkStatus();
 }
 
 void LogRemoved(const Status& why) {
@@ -169,7 +227,13 @@ void LogRemoved(const Status& why) {
 
 }  // namespace
 
-int RunMember(const Config& config) {
+int RunMember(const Config& flags_config) {
+  // --discovery-srv: the initial cluster from DNS, before anything else (docs/discovery.md).
+  Config config = flags_config;
+  if (Status s = BootstrapFromSrv(&config, Log); !s.ok()) {
+    Log("error setting up initial cluster: " + s.message());
+    return 1;
+  }
   // Signals are taken synchronously by this thread (sigwait); every thread started below
   // inherits the mask, so none of them is interrupted.
   sigset_t signals;
@@ -178,7 +242,11 @@ int RunMember(const Config& config) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGUSR1);  // raised when the member stops by itself (SelfStopper)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A write to a connection the client has closed must fail with EPIPE, not end the process:
+  // OpenSSL writes TLS records with write(2), which raises SIGPIPE (tls/connection.h).
+  signal(SIGPIPE, SIG_IGN);
 
+  for (const auto& warning : config.startup_warnings) Log("warning: " + warning);
   Log(std::string("version ") + kDolmenVersion + ", etcd API " + api::kEtcdApiVersion + ", name " +
       config.name + ", data dir " + config.data_dir);
   auto opened = server::Server::Open(ToServerConfig(config));
@@ -219,6 +287,11 @@ int RunMember(const Config& config) {
   peer_options.snapshot_dir = config.data_dir + "/member/snap";
   std::error_code dir_error;
   std::filesystem::create_directories(peer_options.snapshot_dir, dir_error);
+  if (Status s = PreparePeerAutoTls(config, Log); !s.ok()) {
+    Log("peer auto-TLS: " + s.message());
+    member->Stop();
+    return 1;
+  }
   if (Status s = peers.Start(peer_options); !s.ok()) {
     Log("cannot serve peers on " + config.listen_peer_urls + ": " + s.message());
     member->Stop();
@@ -288,14 +361,7 @@ int RunMember(const Config& config) {
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<uint64_t>(4 * (config.max_request_bytes + api::kGrpcOverheadBytes), INT_MAX)));
   builder.SetMaxSendMessageSize(INT_MAX);
-  // Clients such as etcdctl ping every few seconds; gRPC's default would answer that with
-  // GOAWAY "too_many_pings" and cut long watches.
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  // gRPC would otherwise bind with SO_REUSEPORT, letting a second member share a port it
-  // should be refused (etcd fails with "bind: address already in use").
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  ApplyGrpcTuning(config, &builder);
   builder.RegisterService(&kv);
   builder.RegisterService(&lease);
   builder.RegisterService(&lock);
@@ -312,6 +378,17 @@ int RunMember(const Config& config) {
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   transport::ClientListener client_listener(ClientUrls(config.listen_client));
   client_listener.SetHttpHandler(http.ClientHandler());
+  // A second member on the same port is refused (etcd: "bind: address already in use") unless
+  // the operator asks for sharing with etcd's --socket-reuse-port.
+  client_listener.SetReusePort(config.socket_reuse_port);
+  if (Status s = SetUpClientTls(config, &client_listener); !s.ok()) {
+    Log("cannot serve clients over TLS: " + s.message());
+    if (grpc_server) grpc_server->Shutdown();
+    watchdog.reset();
+    member->Stop();
+    peers.Stop();
+    return 1;
+  }
   Status listening = grpc_server != nullptr ? client_listener.Bind()
                                             : Internal("the client gRPC server did not start");
   if (listening.ok()) listening = client_listener.Start(grpc_server.get());
@@ -325,7 +402,9 @@ int RunMember(const Config& config) {
     peers.Stop();
     return 1;
   }
-  for (const auto& u : config.listen_client) Log("serving client requests on " + u.text);
+  for (const auto& u : config.listen_client) {
+    Log("serving client requests on " + u.text + (u.secure() ? " (TLS)" : ""));
+  }
 
   // READY=1 once this member can serve a linearizable read: a read barrier (Raft ReadIndex,
   // the one Range uses) passed, so a leader with a quorum confirmed it and this member applied
@@ -365,13 +444,15 @@ int RunMember(const Config& config) {
                self_stop.reason() == SelfStop::kNone ? 128 + sig : self_stop.exit_code());
   // Watch streams never end by themselves: end them first, then in-flight RPCs get a grace
   // period to finish; the member then fails whatever is queued.
-  client_listener.Stop();  // no new connections; those gRPC has stay until its shutdown
+  // No new connections; those gRPC has (TLS ones through their proxies) get the grace period.
+  client_listener.StopAccepting();
   http.Stop();
   watch.Shutdown();
   grpc_server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   member->Stop();
   peers.Stop();
   grpc_server->Wait();
+  client_listener.Stop();
   deadline.Disarm();
   Log("stopped");
   if (self_stop.reason() != SelfStop::kNone) return self_stop.exit_code();

@@ -178,6 +178,10 @@ Status HttpServer::Listen(const std::string& host, const std::string& port) {
 
 Status HttpServer::AdoptConnection(int fd, const sockaddr* peer, socklen_t peer_len) {
   std::unique_lock lock(mu_);
+  if (stopped_) {
+    close(fd);
+    return Status(Code::kUnavailable, "http: stopped");
+  }
   if (adopter_ == nullptr) adopter_ = StartDaemon(-1);
   if (adopter_ == nullptr) {
     close(fd);
@@ -201,6 +205,7 @@ void HttpServer::Stop() {
   std::vector<MHD_Daemon*> daemons;
   {
     std::lock_guard lock(mu_);
+    stopped_ = true;
     daemons.swap(daemons_);
     if (adopter_ != nullptr) daemons.push_back(adopter_);
     adopter_ = nullptr;

@@ -81,6 +81,7 @@ class HttpServer {
   std::vector<MHD_Daemon*> daemons_;
   std::vector<int> ports_;
   MHD_Daemon* adopter_ = nullptr;  // created on the first AdoptConnection
+  bool stopped_ = false;           // after Stop, connections are refused
 };
 
 }  // namespace dolmen::http

@@ -78,7 +78,7 @@ void Server::MemberAdd(const etcdserverpb::MemberAddRequest& r,
   if (r.islearner()) {
     size_t learners = 0;
     for (const auto& m : membership_->List()) learners += m.is_learner() ? 1 : 0;
-    if (learners >= 1) {
+    if (learners >= static_cast<size_t>(std::max(config_.max_learners, 1))) {
       return done(Status(Code::kFailedPrecondition, "too many learner members in cluster"));
     }
   } else if (Status s = CheckQuorumAfter(+1, MemberId()); !s.ok()) {

@@ -45,7 +45,7 @@ void Driver::Start() {
   if (conf_state_.voters.size() == 1 && conf_state_.voters[0] == self_) {
     // Alone: no one to wait for, lead at once.
     (void)node_->Campaign();
-  } else {
+  } else if (options_.initial_election_tick_advance) {
     // Like etcd's initial election tick advance: a restarted cluster elects a leader after
     // one tick rather than a whole election timeout.
     for (int i = 0; i + 1 < options_.election_ticks; ++i) node_->Tick();
@@ -466,7 +466,9 @@ dolmen::Status Driver::ApplyCommitted(const std::vector<raft::Entry>& entries) {
       // holds their effect and that of every later entry up to that index, so it is left alone.
       status = ApplyConfChange(e, /*in_backend=*/e.index.value() <= consistent);
     } else if (e.index.value() > consistent && !e.data.empty()) {
+      const auto started = Clock::now();
       status = ApplyNormal(e, &done);
+      WarnIfSlowApply(e, Clock::now() - started);
     }
     if (!status.ok()) break;
   }
@@ -498,6 +500,21 @@ dolmen::Status Driver::ApplyCommitted(const std::vector<raft::Entry>& entries) {
   // Watchers hear of a batch only once readers can see it.
   if (observer_ && !events.empty()) observer_(std::move(events), deps_.store->CurrentRevision());
   return status;  // OK, or this member's removal
+}
+
+void Driver::WarnIfSlowApply(const raft::Entry& e, std::chrono::nanoseconds took) const {
+  if (took <= options_.warning_apply_duration) return;
+  // etcd logs the whole request; values can be large or secret, so the kind and index do here.
+  internal::InternalRequest request;
+  std::string kind = "unknown";
+  if (request.ParseFromString(e.data)) {
+    const auto* oneof = request.GetDescriptor()->FindOneofByName("request");
+    const auto* field = request.GetReflection()->GetOneofFieldDescriptor(request, oneof);
+    if (field != nullptr) kind = field->name();
+  }
+  Log("warning: apply request took too long (took " + std::to_string(took.count()) +
+      "ns, expected-duration " + std::to_string(options_.warning_apply_duration.count()) +
+      "ns, index " + std::to_string(e.index.value()) + ", request " + kind + ")");
 }
 
 dolmen::Status Driver::ApplyNormal(const raft::Entry& e,

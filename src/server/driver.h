@@ -59,6 +59,13 @@ struct DriverOptions {
   // Raft time: one tick per heartbeat interval; elections after election_ticks ticks.
   std::chrono::milliseconds tick_interval{100};
   int election_ticks = 10;
+  // etcd's --initial-election-tick-advance: a member of a multi-member cluster starts with
+  // all but one election tick elapsed, so its first election comes after one tick instead of
+  // a whole election timeout. Off: it waits a full timeout to hear from a leader first.
+  bool initial_election_tick_advance = true;
+  // etcd's --experimental-warning-apply-duration: applying one entry slower than this logs a
+  // warning ("apply request took too long").
+  std::chrono::nanoseconds warning_apply_duration{100 * 1000 * 1000};
   // A proposal or read not done by then fails with "request timed out" (etcd: 5 s + 2
   // election timeouts).
   std::chrono::milliseconds request_timeout{7000};
@@ -194,6 +201,8 @@ class Driver {
   void SendMessages(std::vector<raft::Message> messages);
   dolmen::Status ApplyCommitted(const std::vector<raft::Entry>& entries);
   dolmen::Status ApplyNormal(const raft::Entry& e, std::vector<std::pair<Done, ApplyResult>>* done);
+  // --experimental-warning-apply-duration: one warning line for an entry applied slowly.
+  void WarnIfSlowApply(const raft::Entry& e, std::chrono::nanoseconds took) const;
   // in_backend: the entry is at or below the backend's index (replayed at start).
   dolmen::Status ApplyConfChange(const raft::Entry& e, bool in_backend);
   void ServeReads();

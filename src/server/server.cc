@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
+#include <thread>
 #include <utility>
 
 #include "base/coding.h"
@@ -22,6 +24,9 @@ std::string IdHex(uint64_t id) {
 // WAL metadata: which member and cluster this log belongs to. Format version 1:
 // [u8 version=1][fixed64 member_id][fixed64 cluster_id].
 constexpr char kMetadataVersion = 1;
+// Linearizable reads waiting for a read thread; beyond this they are refused with etcd's "too
+// many requests" (each waiting read holds only its request, not its answer).
+constexpr size_t kMaxQueuedReads = 10000;
 
 std::string EncodeMetadata(MemberId member, ClusterId cluster) {
   std::string out(1, kMetadataVersion);
@@ -45,6 +50,51 @@ std::string JoinUrls(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
   return out;
+}
+
+// Go's %q of a string list, as etcd prints one: ["a" "b"].
+std::string QuotedList(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? " \"" : "\"") + v[i] + "\"";
+  return out + "]";
+}
+
+// What etcd's netutil.URLStringsEqual reports for two sorted lists that differ (no names are
+// resolved here: both sides are compared as written).
+std::string UrlListDifference(const std::vector<std::string>& advertised,
+                              const std::vector<std::string>& initial) {
+  if (advertised.size() != initial.size()) {
+    return "len(" + QuotedList(advertised) + ") != len(" + QuotedList(initial) + ")";
+  }
+  for (size_t i = 0; i < advertised.size(); ++i) {
+    if (advertised[i] != initial[i]) {
+      return "resolved urls: \"" + advertised[i] + "\" != \"" + initial[i] + "\"";
+    }
+  }
+  return "";
+}
+
+// One line on which flag to change. The common case (the lab's command) differs only in the
+// scheme: the member would listen for one and be dialled with the other.
+std::string AdvertiseMismatchHint(const std::string& name,
+                                  const std::vector<std::string>& advertised,
+                                  const std::vector<std::string>& initial) {
+  auto without_scheme = [](const std::string& url) {
+    size_t sep = url.find("://");
+    return sep == std::string::npos ? url : url.substr(sep);
+  };
+  bool only_scheme = advertised.size() == initial.size();
+  for (size_t i = 0; only_scheme && i < advertised.size(); ++i) {
+    only_scheme = without_scheme(advertised[i]) == without_scheme(initial[i]);
+  }
+  if (only_scheme) {
+    return "the two differ only in the scheme: make --initial-advertise-peer-urls (and "
+           "--listen-peer-urls) say " +
+           JoinUrls(initial) + ", or --initial-cluster say " + name + "=" + JoinUrls(advertised) +
+           "; both must name the same URLs";
+  }
+  return "make --initial-advertise-peer-urls list exactly the URLs --initial-cluster gives " +
+         name + " (" + JoinUrls(initial) + "), or change --initial-cluster";
 }
 
 void Log(const std::string& line) { std::fprintf(stderr, "dolmen: %s\n", line.c_str()); }
@@ -133,9 +183,11 @@ Status Server::Bootstrap(std::vector<raft::Entry>* entries, raft::HardState* hs)
   std::sort(mine.begin(), mine.end());
   std::sort(advertised.begin(), advertised.end());
   if (!advertised.empty() && mine != advertised) {
-    return InvalidArgument(
-        "--initial-cluster has " + config_.name + "=" + JoinUrls(self->peer_urls) +
-        " but missing from --initial-advertise-peer-urls=" + JoinUrls(config_.peer_urls));
+    return InvalidArgument("--initial-cluster has " + config_.name + "=" +
+                           JoinUrls(self->peer_urls) + " but missing from " +
+                           "--initial-advertise-peer-urls=" + JoinUrls(advertised) + " (" +
+                           UrlListDifference(advertised, mine) + ")\n" +
+                           AdvertiseMismatchHint(config_.name, advertised, mine));
   }
   member_id_ = ComputeMemberId(self->peer_urls, config_.cluster_token);
   cluster_id_ = ComputeClusterId(ids);
@@ -166,11 +218,12 @@ Status Server::Bootstrap(std::vector<raft::Entry>* entries, raft::HardState* hs)
 Status Server::OpenStorage() {
   io::FileSystem* fs = config_.fs;
   const std::string member_dir = config_.data_dir + "/member";
-  const std::string wal_dir = member_dir + "/wal";
+  const std::string wal_dir = config_.wal_dir.empty() ? member_dir + "/wal" : config_.wal_dir;
   RETURN_IF_ERROR(fs->CreateDirs(member_dir));
   ASSIGN_OR_RETURN(lock_, fs->LockFile(member_dir + "/LOCK"));
 
   backend::Options backend_options;
+  backend_options.no_sync = config_.backend_no_sync;
   if (config_.quota_backend_bytes > 0) {
     // The map is address space, not disk: leave room above the quota for LMDB's own pages.
     backend_options.map_size_bytes =
@@ -211,7 +264,11 @@ Status Server::OpenStorage() {
                         std::to_string(first) + " but the backend has applied only up to " +
                         std::to_string(applied.value()));
     }
+    if (config_.force_new_cluster) RETURN_IF_ERROR(ForceStandalone(&recovered, applied));
     return StartRaft(&recovered, {}, {});
+  }
+  if (config_.force_new_cluster) {
+    Log("--force-new-cluster has no effect on a new data dir: starting a new cluster");
   }
   if (applied.value() > 0) {
     return Corruption("data dir " + config_.data_dir + " has a backend applied to index " +
@@ -234,6 +291,31 @@ Status Server::OpenStorage() {
   RETURN_IF_ERROR(wal_->Append(entries, hs));
   RETURN_IF_ERROR(wal_->Sync());
   return StartRaft(nullptr, std::move(entries), hs);
+}
+
+Status Server::ForceStandalone(wal::Recovered* recovered, Index applied) {
+  internal::Member self;
+  if (auto known = membership_->Get(member_id_)) self = *known;
+  if (self.peer_urls().empty()) {
+    for (const auto& u : config_.peer_urls) self.add_peer_urls(u);
+  }
+  ASSIGN_OR_RETURN(StandaloneRestart plan,
+                   PlanStandaloneRestart(recovered, applied, member_id_, self));
+  // The conf changes overwrite the discarded tail and are durable, with the commit index that
+  // covers them, before Raft starts: a crash now restarts as the one-member cluster too.
+  RETURN_IF_ERROR(wal_->Append(plan.appended, recovered->hard_state));
+  RETURN_IF_ERROR(wal_->Sync());
+  std::string removed;
+  for (MemberId id : plan.removed) removed += (removed.empty() ? "" : ", ") + IdHex(id.value());
+  Log("WARNING: --force-new-cluster: forcing member " + IdHex(member_id_.value()) + " of cluster " +
+      IdHex(cluster_id_.value()) + " into a one-member cluster at commit index " +
+      std::to_string(plan.commit.value()) + " (discarded " +
+      std::to_string(plan.discarded_entries) + " uncommitted log entries; removing members: " +
+      (removed.empty() ? "none" : removed) + (plan.added_self ? "; added itself" : "") +
+      "). Acknowledged writes the other members held past this member's log are lost. Never "
+      "restart the removed members on their old data dirs: add them back with 'etcdctl member "
+      "add' and empty data dirs. Start this member without --force-new-cluster from now on");
+  return OkStatus();
 }
 
 Result<std::unique_ptr<backend::Backend>> Server::OpenBackend(const std::string& dir,
@@ -321,6 +403,7 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
   rc.id = member_id_;
   rc.election_ticks = config_.driver.election_ticks;
   rc.heartbeat_ticks = 1;
+  rc.pre_vote = config_.pre_vote;
   rc.storage = raft_storage_.get();
   // Raft re-emits committed entries after the snapshot; the apply path skips those the backend
   // already holds but replays conf changes, which rebuilds Raft's configuration.
@@ -353,6 +436,8 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
                                        failed_.store(true);
                                        if (on_fatal_) on_fatal_(s);
                                      });
+  read_pool_ = std::make_unique<ReadPool>(
+      static_cast<int>(std::max(2u, std::thread::hardware_concurrency())), kMaxQueuedReads);
   return OkStatus();
 }
 
@@ -453,6 +538,28 @@ void Server::Start() {
   StartLeases();
   PublishAttributes();
   StartCorruptionMonitor();
+  StartAutoCompaction();
+}
+
+void Server::StartAutoCompaction() {
+  if (!config_.auto_compaction.enabled()) return;
+  AutoCompactor::Deps deps;
+  deps.clock = clock_;
+  deps.is_leader = [this] { return IsLeader(); };
+  deps.current_revision = [this] { return store_->CurrentRevision(); };
+  // An ordinary Compaction request through the log, as a client's (etcd's compactor calls
+  // the server's Compact too), so every member compacts at the same index.
+  deps.compact = [this](Revision revision, std::function<void(Status)> done) {
+    etcdserverpb::CompactionRequest request;
+    request.set_revision(revision.value());
+    Compact(request, [done = std::move(done)](Result<etcdserverpb::CompactionResponse> r) {
+      done(r.status());
+    });
+  };
+  deps.log = Log;
+  auto_compactor_ = std::make_unique<AutoCompactor>(
+      NewCompactionPolicy(config_.auto_compaction, clock_->Now()), std::move(deps));
+  auto_compactor_->Start();
 }
 
 // etcd's "publish": the member records its name and client URLs in the replicated
@@ -487,10 +594,13 @@ void Server::PublishAttributes() {
 
 void Server::Stop() {
   if (stopped_.exchange(true)) return;
+  // First: it proposes through the driver.
+  if (auto_compactor_) auto_compactor_->Stop();
   // Before the driver: forwarded requests and the lease checker call into it.
   if (forwarder_) forwarder_->Stop();
   StopLeases();
   if (driver_) driver_->Stop();
+  if (read_pool_) read_pool_->Stop();  // answers the reads already past their barrier
   // After the driver: a read barrier the monitor waits for then fails at once.
   if (corruption_monitor_) corruption_monitor_->Stop();
   if (store_ && !failed_.load()) {
@@ -550,7 +660,13 @@ void Server::ReadBarrier(bool serializable, std::function<void(Status)> read) {
     read(OkStatus());
     return;
   }
-  driver_->ReadIndex(std::move(read));
+  driver_->ReadIndex([this, read = std::move(read)](Status barrier) mutable {
+    if (!barrier.ok()) return read(barrier);
+    // On the driver thread: hand the read over, so a long range never delays Raft's next turn.
+    auto shared = std::make_shared<std::function<void(Status)>>(std::move(read));
+    Status posted = read_pool_->Post([shared] { (*shared)(OkStatus()); });
+    if (!posted.ok()) (*shared)(posted);
+  });
 }
 
 void Server::Range(const etcdserverpb::RangeRequest& r,
@@ -598,7 +714,7 @@ void Server::Txn(const etcdserverpb::TxnRequest& r, Callback<etcdserverpb::TxnRe
     // Reads need no log entry. After the read barrier they run on the driver thread, which
     // gives all their compares and ranges one consistent view.
     auto shared = std::make_shared<Callback<etcdserverpb::TxnResponse>>(std::move(done));
-    ReadBarrier(IsSerializable(r), [this, r, shared](Status barrier) {
+    auto read = [this, r, shared](Status barrier) {
       if (!barrier.ok()) return (*shared)(barrier);
       driver_->RunInOrder([this, r, shared](Status stopped) {
         if (!stopped.ok()) return (*shared)(stopped);
@@ -606,7 +722,12 @@ void Server::Txn(const etcdserverpb::TxnRequest& r, Callback<etcdserverpb::TxnRe
         if (result.ok()) FillHeader(result->mutable_header());
         (*shared)(std::move(result));
       });
-    });
+    };
+    if (IsSerializable(r)) {
+      read(OkStatus());
+    } else {
+      driver_->ReadIndex(std::move(read));
+    }
     return;
   }
   internal::InternalRequest request;

@@ -23,14 +23,18 @@
 #include "mvcc/store.h"
 #include "server/alarm_store.h"
 #include "server/applier.h"
+#include "server/auto_compaction.h"
+#include "server/auto_compactor.h"
 #include "server/corruption_check.h"
 #include "server/disk_guard.h"
 #include "server/driver.h"
+#include "server/force_new_cluster.h"
 #include "server/forwarder.h"
 #include "server/lease_expiry.h"
 #include "server/maintenance.h"
 #include "server/membership.h"
 #include "server/quota.h"
+#include "server/read_pool.h"
 #include "server/snapshot_images.h"
 #include "wal/wal.h"
 
@@ -50,6 +54,8 @@ struct ClusterInfo {
 struct ServerConfig {
   std::string name = "default";
   std::string data_dir;
+  // etcd's --wal-dir: the write-ahead log's directory; empty means <data_dir>/member/wal.
+  std::string wal_dir;
   std::vector<std::string> peer_urls;    // this member's advertised peer URLs
   std::vector<std::string> client_urls;  // this member's advertised client URLs
   // --initial-cluster; empty means this member alone with peer_urls. Used only when the data
@@ -66,6 +72,12 @@ struct ServerConfig {
   // (disk_guard.h). Off where fs->AvailableBytes is unimplemented (the memory fake).
   DiskGuardOptions disk_guard;
   bool strict_reconfig_check = true;
+  // etcd's --max-learners: MemberAdd of a learner beyond this many is refused.
+  int max_learners = 1;
+  // etcd's --pre-vote (Raft §9.6): on by default since etcd 3.5.
+  bool pre_vote = true;
+  // etcd's --unsafe-no-fsync, for the backend (the WAL's syncs go through `fs`).
+  bool backend_no_sync = false;
   // Corruption detection (corruption_check.h, docs/corruption.md): etcd's
   // --experimental-initial-corrupt-check, --experimental-corrupt-check-time (0: off),
   // --experimental-compact-hash-check-enabled and --experimental-compact-hash-check-time.
@@ -73,6 +85,12 @@ struct ServerConfig {
   std::chrono::milliseconds corrupt_check_interval{0};
   bool compact_hash_check_enabled = false;
   std::chrono::milliseconds compact_hash_check_interval{60000};
+  // --auto-compaction-mode / --auto-compaction-retention (auto_compaction.h): the leader
+  // compacts on its own. Off by default, as etcd.
+  AutoCompactionOptions auto_compaction;
+  // --force-new-cluster (force_new_cluster.h): a member restarted on an existing data dir
+  // makes itself the only member of its cluster. No effect on a new data dir, as etcd.
+  bool force_new_cluster = false;
   DriverOptions driver;
   // Leases: the clock their expiry follows (null: the system clock) and the leader's expiry
   // checker (its promote extension is always one election timeout).
@@ -252,6 +270,9 @@ class Server {
                                                         const backend::Options& options);
   bool BootstrapNeverReachedTheLog(const wal::Recovered& recovered, Index applied) const;
   Status FinishBootstrap(const std::string& wal_dir);
+  // --force-new-cluster on a restart: rewrites `recovered` (and its log) into a one-member
+  // cluster of this member (force_new_cluster.h).
+  Status ForceStandalone(wal::Recovered* recovered, Index applied);
   // A new data dir: the members of --initial-cluster, as conf-change entries at term 1.
   Status Bootstrap(std::vector<raft::Entry>* entries, raft::HardState* hs);
   // --initial-cluster-state existing: learn the cluster from its members; start empty.
@@ -267,8 +288,9 @@ class Server {
                std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   // etcd's rule: a learner serves serializable reads only.
   Status RefuseIfLearner() const;
-  // Runs `read` once a linearizable read may be served (after ReadIndex), or at once for a
-  // serializable one; `read` gets a non-ok Status when the barrier failed.
+  // Runs `read` once a linearizable read may be served (after ReadIndex; then on read_pool_,
+  // never on the driver thread), or at once for a serializable one; `read` gets a non-ok Status
+  // when the barrier failed or too many reads are waiting.
   void ReadBarrier(bool serializable, std::function<void(Status)> read);
   template <typename Response>
   void ProposeAndReply(internal::InternalRequest request, Callback<Response> done);
@@ -295,6 +317,8 @@ class Server {
   void RaiseCorruptAlarm(MemberId member);
   // From Start to Stop when a periodic or compaction hash check is on and a hasher is set.
   void StartCorruptionMonitor();
+  // From Start to Stop when config_.auto_compaction is on.
+  void StartAutoCompaction();
 
   ServerConfig config_;
   MemberId member_id_;
@@ -308,6 +332,9 @@ class Server {
   std::unique_ptr<Membership> membership_;
   std::unique_ptr<raft::MemoryStorage> raft_storage_;
   std::unique_ptr<Driver> driver_;
+  // Linearizable reads past their barrier; stopped after driver_, so no barrier completes into a
+  // stopped pool, and before the store goes.
+  std::unique_ptr<ReadPool> read_pool_;
   SystemClock system_clock_;
   const Clock* clock_ = nullptr;  // config_.clock or system_clock_
   std::unique_ptr<lease::Lessor> lessor_;
@@ -322,6 +349,7 @@ class Server {
   bool restarted_ = false;  // the data dir held a log: the initial corruption check applies
   std::unique_ptr<CompactionHashes> compaction_hashes_;    // recorded by the applier
   std::unique_ptr<CorruptionMonitor> corruption_monitor_;  // leader checks; stopped first
+  std::unique_ptr<AutoCompactor> auto_compactor_;          // proposes; stopped first
   std::atomic<uint64_t> next_snapshot_file_{1};
   std::atomic<bool> failed_{false};
   std::atomic<bool> stopped_{false};

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <future>
 #include <optional>
+#include <thread>
 
 #include "backend/memory_backend.h"
 #include "io/fault_injection_file_system.h"
@@ -77,6 +78,45 @@ TEST_F(ServerTest, PutGetHeaderAndRevisions) {
   EXPECT_EQ(g->kvs(0).create_revision(), 2);
   EXPECT_EQ(g->kvs(0).mod_revision(), 3);
   EXPECT_EQ(g->header().revision(), 3);
+}
+
+// A Put completes on the driver thread; a linearizable Range must not run there (a long scan
+// would delay Raft's next turn), while a serializable one runs on the caller's thread.
+TEST_F(ServerTest, LinearizableRangeIsServedOffTheDriverThread) {
+  auto s = Open();
+  ASSERT_TRUE(Put(s.get(), "a", "1").ok());
+  auto thread_of = [](const std::function<void(std::function<void()>)>& call) {
+    std::promise<std::thread::id> where;
+    call([&where] { where.set_value(std::this_thread::get_id()); });
+    return where.get_future().get();
+  };
+  etcdserverpb::PutRequest put;
+  put.set_key("b");
+  put.set_value("2");
+  std::thread::id driver = thread_of([&](std::function<void()> mark) {
+    s->Put(put, [mark](Result<etcdserverpb::PutResponse> r) {
+      EXPECT_TRUE(r.ok());
+      mark();
+    });
+  });
+  etcdserverpb::RangeRequest range;
+  range.set_key("a");
+  std::thread::id linearizable = thread_of([&](std::function<void()> mark) {
+    s->Range(range, [mark](Result<etcdserverpb::RangeResponse> r) {
+      EXPECT_TRUE(r.ok() && r->kvs_size() == 1);
+      mark();
+    });
+  });
+  EXPECT_NE(linearizable, driver);
+  EXPECT_NE(linearizable, std::this_thread::get_id());
+  range.set_serializable(true);
+  std::thread::id serializable = thread_of([&](std::function<void()> mark) {
+    s->Range(range, [mark](Result<etcdserverpb::RangeResponse> r) {
+      EXPECT_TRUE(r.ok());
+      mark();
+    });
+  });
+  EXPECT_EQ(serializable, std::this_thread::get_id());
 }
 
 TEST_F(ServerTest, TxnBranchesAndNestedHeaders) {

@@ -80,6 +80,13 @@ int AcceptedConnection::Release() {
   return std::exchange(fd_, -1);
 }
 
+bool AcceptedConnection::HandOverUnlessStopping(const std::function<void()>& hand_over) {
+  std::lock_guard<std::mutex> lock(acceptor_->mu_);
+  if (acceptor_->stopping_) return false;
+  hand_over();
+  return true;
+}
+
 Acceptor::~Acceptor() {
   Stop();
   for (const Listening& l : listening_) CloseListening(l.socket);
@@ -96,11 +103,11 @@ Status Acceptor::Start(std::vector<Listening> listening, Serve serve) {
   return OkStatus();
 }
 
-void Acceptor::Stop() {
+void Acceptor::StopAccepting() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return;
-    stopping_ = true;
+    if (accepting_stopped_) return;
+    accepting_stopped_ = true;
   }
   if (wake_fd_ >= 0) SignalEventFd(wake_fd_);
   if (acceptor_.joinable()) acceptor_.join();
@@ -108,6 +115,15 @@ void Acceptor::Stop() {
   // would let clients connect and then hang until their deadline).
   for (const Listening& l : listening_) CloseListening(l.socket);
   listening_.clear();
+}
+
+void Acceptor::Stop() {
+  StopAccepting();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
   std::list<std::unique_ptr<AcceptedConnection>> connections;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -138,7 +154,7 @@ void Acceptor::AcceptLoop() {
       int fd = ::accept4(fds[i].fd, reinterpret_cast<sockaddr*>(&addr), &addr_len, SOCK_CLOEXEC);
       if (fd < 0) continue;  // the peer gave up, or a transient shortage: keep serving
       std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) {
+      if (accepting_stopped_) {
         ::close(fd);
         return;
       }

@@ -48,6 +48,9 @@ class AcceptedConnection {
   // Hands the socket over to a new owner, who closes it. Returns -1 (and keeps the socket, to
   // be closed when serve returns) if the acceptor is stopping.
   int Release();
+  // Runs `hand_over` (which gives something of this connection's to another server) unless the
+  // acceptor is stopping; false if it was not run. Stop waits for it.
+  bool HandOverUnlessStopping(const std::function<void()>& hand_over);
 
  private:
   friend class Acceptor;
@@ -75,8 +78,11 @@ class Acceptor {
   // accepting. `serve` runs once per connection on its own thread; the socket is closed when it
   // returns unless it was released.
   Status Start(std::vector<Listening> listening, Serve serve);
-  // Stops accepting, closes the listening sockets, shuts down every connection not released
-  // and joins every thread. Idempotent.
+  // Stops accepting and closes the listening sockets; connections already accepted go on.
+  // Idempotent.
+  void StopAccepting();
+  // StopAccepting, then shuts down every connection not released and joins every thread.
+  // Idempotent.
   void Stop();
 
  private:
@@ -92,7 +98,8 @@ class Acceptor {
   std::thread acceptor_;
 
   std::mutex mu_;
-  bool stopping_ = false;                                       // guarded by mu_
+  bool stopping_ = false;           // guarded by mu_: no new connection is handed over
+  bool accepting_stopped_ = false;  // guarded by mu_
   std::list<std::unique_ptr<AcceptedConnection>> connections_;  // guarded by mu_
   int undecided_ = 0;                                           // guarded by mu_
 };

@@ -3,11 +3,15 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string_view>
+#include <thread>
 
 #include "base/check.h"
+#include "tls/connection.h"
 #include "transport/grpc_handoff.h"
 #include "transport/socket.h"
 #include "transport/stream_frame.h"
@@ -67,7 +71,7 @@ ClientListener::~ClientListener() {
 Status ClientListener::Bind() {
   CHECK(bound_.empty() && !started_) << "ClientListener bound twice";
   for (size_t i = 0; i < urls_.size(); ++i) {
-    Result<std::vector<ListeningSocket>> sockets = ListenOn(urls_[i].target);
+    Result<std::vector<ListeningSocket>> sockets = ListenOn(urls_[i].target, reuse_port_);
     if (!sockets.ok()) {
       for (const Acceptor::Listening& l : bound_) CloseListening(l.socket);
       bound_.clear();
@@ -93,10 +97,15 @@ void ClientListener::Stop() { acceptor_.Stop(); }
 
 void ClientListener::Serve(AcceptedConnection& connection) {
   const ClientUrl& url = urls_[connection.source()];
+  if (url.tls) {
+    ServeTls(connection, url);
+    return;
+  }
   char prefix[kHttp2PrefixBytes];
   const size_t n = connection.PeekPrefix(prefix, sizeof(prefix), kFirstBytesTimeoutS);
   connection.Decided();
   if (n == 0) return;  // silent or closed: nothing to serve
+  const ConnectionInfo info{url.text, connection.remote(), false};
   if (IsHttp2Preface(std::string_view(prefix, n))) {
     SetNoDelay(connection.fd());
     HandToGrpc(grpc_server_, connection);
@@ -106,9 +115,66 @@ void ClientListener::Serve(AcceptedConnection& connection) {
     AnswerNotFound(connection.fd());
     return;
   }
-  ConnectionInfo info{url.text, connection.remote(), url.tls};
   const int fd = connection.Release();
   if (fd >= 0) http_handler_(fd, info);
+}
+
+void ClientListener::ServeTls(AcceptedConnection& connection, const ClientUrl& url) {
+  CHECK(tls_ != nullptr) << "https client URL " << url.text << " without a TLS context";
+  SetNoDelay(connection.fd());
+  auto accepted =
+      tls::ServerConnection::Accept(tls_->Current(), connection.fd(), kFirstBytesTimeoutS * 1000);
+  if (!accepted.ok()) {
+    connection.Decided();
+    if (log_)
+      log_("refused a client on " + url.text + " from " + connection.remote() + ": " +
+           accepted.status().message());
+    return;
+  }
+  std::unique_ptr<tls::ServerConnection> tls_connection = std::move(accepted).value();
+  char prefix[kHttp2PrefixBytes];
+  size_t n = 0;
+  if (tls_connection->alpn() == "h2") {
+    std::memcpy(prefix, "PRI ", kHttp2PrefixBytes);
+    n = kHttp2PrefixBytes;
+  } else {
+    n = tls_connection->Peek(prefix, sizeof(prefix), kFirstBytesTimeoutS * 1000);
+  }
+  connection.Decided();
+  if (n == 0) return;
+  auto pair = tls::NewSocketPair();
+  if (!pair.ok()) {
+    if (log_) log_("cannot serve a TLS client on " + url.text + ": " + pair.status().message());
+    return;
+  }
+  const auto [ours, theirs] = *pair;
+  const ConnectionInfo info{url.text, connection.remote(), true};
+  bool handed = connection.HandOverUnlessStopping([&] {
+    if (IsHttp2Preface(std::string_view(prefix, n))) {
+      HandToGrpc(grpc_server_, theirs);
+    } else if (http_handler_) {
+      http_handler_(theirs, info);
+    } else {
+      // Answered by a thread of its own below; the socket is ours until then.
+    }
+  });
+  if (!handed) {
+    ::close(theirs);
+    ::close(ours);
+    return;
+  }
+  if (!IsHttp2Preface(std::string_view(prefix, n)) && !http_handler_) {
+    std::thread answer([theirs] {
+      AnswerNotFound(theirs);
+      ::close(theirs);
+    });
+    tls_connection->ProxyTo(ours);
+    ::close(ours);
+    answer.join();
+    return;
+  }
+  tls_connection->ProxyTo(ours);
+  ::close(ours);
 }
 
 }  // namespace dolmen::transport

@@ -8,8 +8,14 @@
 //   - anything else goes to the HTTP handler set with SetHttpHandler; until one is set, it is
 //     answered "404 Not Found" and closed.
 //
-// Threads: see acceptor.h (one acceptor; one short-lived thread per connection until its
-// protocol is known, at most 64 undecided at once, 10 s to speak).
+// https URLs: the listener does the TLS handshake (tls/connection.h) and tells the protocols
+// apart after it (ALPN "h2", or the decrypted first bytes); since gRPC adopts only plaintext
+// sockets, the decrypted bytes then travel through a socketpair, whose other end the
+// connection's thread proxies to the TLS connection as long as it lives.
+//
+// Threads: see acceptor.h (one acceptor; one thread per connection until its protocol is
+// known, at most 64 undecided at once, 10 s to speak; for TLS connections the thread stays
+// as their proxy).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -19,6 +25,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "tls/context.h"
 #include "transport/acceptor.h"
 
 namespace dolmen::transport {
@@ -46,23 +53,40 @@ class ClientListener {
   explicit ClientListener(std::vector<ClientUrl> urls);
   ~ClientListener();  // Stop()
 
+  // Before Bind: SO_REUSEPORT on the client sockets (etcd's --socket-reuse-port).
+  void SetReusePort(bool reuse_port) { reuse_port_ = reuse_port; }
   // Before Start.
   void SetHttpHandler(HttpHandler handler) { http_handler_ = std::move(handler); }
+  // Before Start, when a URL has tls: the server context (reloaded as its files change), and
+  // where refused handshakes are logged.
+  void SetTls(std::shared_ptr<tls::ReloadingContext> context,
+              std::function<void(const std::string&)> log) {
+    tls_ = std::move(context);
+    log_ = std::move(log);
+  }
 
   // Binds every URL: kUnavailable "cannot listen on <url>: address in use, not permitted, or
   // not local" (for a unix URL: what is in the way) if one cannot be bound, binding none.
   Status Bind();
   // Starts accepting; HTTP/2 connections go to `grpc_server`, which must outlive Stop.
   [[nodiscard]] Status Start(grpc::Server* grpc_server);
-  // Stops accepting and joins the connection threads. Sockets already handed over (to gRPC or
-  // the HTTP handler) are theirs to close. Idempotent.
+  // Stops accepting; connections already accepted (and TLS proxies) go on.
+  void StopAccepting() { acceptor_.StopAccepting(); }
+  // Stops accepting and joins the connection threads (ending the TLS proxies). Sockets already
+  // handed over (to gRPC or the HTTP handler) are theirs to close. Idempotent.
   void Stop();
 
  private:
   void Serve(AcceptedConnection& connection);
+  // An https URL's connection: handshake, tell the protocol apart by ALPN or the decrypted
+  // first bytes, hand one end of a socketpair over and proxy to it until the connection ends.
+  void ServeTls(AcceptedConnection& connection, const ClientUrl& url);
 
   const std::vector<ClientUrl> urls_;
+  bool reuse_port_ = false;
   HttpHandler http_handler_;
+  std::shared_ptr<tls::ReloadingContext> tls_;
+  std::function<void(const std::string&)> log_;
   grpc::Server* grpc_server_ = nullptr;
   std::vector<Acceptor::Listening> bound_;  // from Bind until Start
   Acceptor acceptor_;

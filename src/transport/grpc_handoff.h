@@ -1,5 +1,5 @@
-// Handing an accepted, still plaintext connection to a gRPC server (gRPC C++ 1.51 adopts only
-// plaintext sockets; TLS connections reach it through a proxy, see tls/proxy.h).
+// Handing a connected plaintext socket to a gRPC server (gRPC C++ 1.51 adopts only plaintext
+// sockets; a TLS connection reaches it as one end of a socketpair, see tls/connection.h).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -8,7 +8,10 @@
 
 namespace dolmen::transport {
 
-// gRPC owns the socket afterwards (and closes it). Does nothing while the acceptor stops.
+// gRPC owns `fd` afterwards (and closes it).
+void HandToGrpc(grpc::Server* server, int fd);
+// The accepted socket itself. Does nothing while the acceptor stops (the socket is then
+// closed with the connection).
 void HandToGrpc(grpc::Server* server, AcceptedConnection& connection);
 
 }  // namespace dolmen::transport

@@ -174,7 +174,7 @@ Result<int> ConnectOne(int family, const sockaddr* addr, socklen_t len, const st
 
 }  // namespace
 
-Result<std::vector<ListeningSocket>> ListenOn(const std::string& target) {
+Result<std::vector<ListeningSocket>> ListenOn(const std::string& target, bool reuse_port) {
   if (IsUnixTarget(target)) return ListenOnUnix(target.substr(kUnixPrefix.size()));
   ASSIGN_OR_RETURN(AddrInfoPtr addrs, Resolve(target, /*passive=*/true));
   std::vector<ListeningSocket> sockets;
@@ -188,8 +188,10 @@ Result<std::vector<ListeningSocket>> ListenOn(const std::string& target) {
     sockets.emplace_back().fd = fd;
     int one = 1;
     // SO_REUSEADDR so a restarted member can bind while old connections linger in TIME_WAIT;
-    // never SO_REUSEPORT, which would let a second member share the port.
+    // SO_REUSEPORT, which lets a second process share the port, only when asked for
+    // (etcd's --socket-reuse-port).
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (ai->ai_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) return fail(Errno("bind " + target));
     if (::listen(fd, SOMAXCONN) != 0) return fail(Errno("listen " + target));

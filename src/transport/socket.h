@@ -30,7 +30,8 @@ struct ListeningSocket {
 // already at the path is removed first only if nobody accepts connections on it (left by a
 // process that died): a live one is "in use", and a file that is not a socket is never removed.
 // (etcd removes whatever is at the path, and so takes the socket of a member that still runs.)
-Result<std::vector<ListeningSocket>> ListenOn(const std::string& target);
+// `reuse_port` sets SO_REUSEPORT on TCP sockets (etcd's --socket-reuse-port).
+Result<std::vector<ListeningSocket>> ListenOn(const std::string& target, bool reuse_port = false);
 
 // Closes the socket; for a unix socket first removes its file, if the file at the path is still
 // the one bind made.

@@ -12,10 +12,11 @@ import subprocess
 import sys
 import tempfile
 
-TIMEOUT_S = 100
+TIMEOUT_S = 130
 WORKLOADS = ["put", "put-1-client", "range-l", "range-s", "txn-put", "watch", "lease-keepalive"]
 KEYS = 300
 RANGE_KEYS = 100  # the loaded read is also measured part way through the load
+MIXED_KEYS = 50  # listed by two readers while one client puts
 
 
 def main():
@@ -27,7 +28,8 @@ def main():
                "--turns", "1", "--conns", "2", "--clients", "4", "--total", "40",
                "--total-1client", "10", "--key-space", "20", "--watchers", "4",
                "--watch-puts", "10", "--watch-clients", "2", "--keys", str(KEYS),
-               "--range-keys", str(RANGE_KEYS),
+               "--range-keys", str(RANGE_KEYS), "--mixed-keys", str(MIXED_KEYS),
+               "--mixed-seconds", "2",
                "--load-clients", "8", "--settle-s", "0", "--run-timeout", "40",
                "--md-out", md, "--json-out", js]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
@@ -42,7 +44,9 @@ def main():
         failures = []
         for w in WORKLOADS + ["range-l-1key-before-load", "range-l-1key-of-%dkeys" % RANGE_KEYS,
                               "range-l-1key-of-%dkeys" % KEYS,
-                              "range-l-random-of-%dkeys" % KEYS]:
+                              "range-l-random-of-%dkeys" % KEYS,
+                              "mixed %d keys put" % MIXED_KEYS,
+                              "mixed %d keys range" % MIXED_KEYS]:
             row = figures.get("%s qps" % w)
             if row is None or row["ratio"] is None or ("| %s qps |" % w) not in table:
                 failures.append("no ratio for %s qps" % w)

@@ -165,6 +165,10 @@ class Server:
         self.name = name
         self.label = label or kind
         self.peer_flags = peer_flags
+        # https for a TLS client URL; then etcdctl_flags (--cacert, --cert, --key) go with every
+        # etcdctl this harness runs against it, readiness checks included.
+        self.client_scheme = "http"
+        self.etcdctl_flags = []
         self.tmp_dir = tempfile.mkdtemp(prefix="dolmen-it-%s-" % self.label)
         self.data_dir = os.path.join(self.tmp_dir, "data")
         self.log_path = os.path.join(self.tmp_dir, "server.log")
@@ -177,7 +181,7 @@ class Server:
 
     @property
     def endpoint(self):
-        return "http://%s:%d" % (LOOPBACK, self.client_port)
+        return "%s://%s:%d" % (self.client_scheme, LOOPBACK, self.client_port)
 
     @property
     def hostport(self):
@@ -230,7 +234,8 @@ class Server:
                 raise ServerError("%s exited with status %s before becoming ready"
                                   % (self.label, rc))
             try:
-                last = run_etcdctl(self.endpoint, ["endpoint", "health"], timeout=5)
+                last = run_etcdctl(self.endpoint, self.etcdctl_flags + ["endpoint", "health"],
+                                   timeout=5)
                 if last[0] == 0:
                     return
             except subprocess.TimeoutExpired:
@@ -308,7 +313,8 @@ class Server:
     # -- clients -----------------------------------------------------------------------------
 
     def etcdctl(self, *args, stdin=None, timeout=ETCDCTL_TIMEOUT_S, binary=False):
-        return run_etcdctl(self.endpoint, args, stdin=stdin, timeout=timeout, binary=binary)
+        return run_etcdctl(self.endpoint, self.etcdctl_flags + list(args), stdin=stdin,
+                           timeout=timeout, binary=binary)
 
     def header_ids(self):
         """(cluster_id, member_id) as reported in a response header; a read, so it does not

@@ -20,7 +20,7 @@ ALLOWED = {
     "lease": {"base", "io", "backend"},
     "auth": {"base", "io", "backend"},
     "watch": {"base", "io", "backend", "mvcc"},
-    "transport": {"metrics", "base", "raft"} | PROTO,
+    "transport": {"metrics", "base", "raft", "tls"} | PROTO,
     "server": set(CORE) | {"transport"} | PROTO,
     "tls": {"base"},
     "api": set(CORE) | {"transport", "server", "tls"} | PROTO,

@@ -237,6 +237,7 @@ class LmdbBackend final : public Backend {
   Status Sync() override {
     GateUse use(&gate_);
     if (env_ == nullptr) return broken_;
+    if (spec_.options.no_sync) return OkStatus();  // --unsafe-no-fsync
     int rc = mdb_env_sync(env_, 1);
     if (rc != 0) return FromMdb(rc, "sync", file_);
     ReleaseMappedPages();
@@ -700,7 +701,9 @@ Result<std::unique_ptr<Backend>> OpenLmdb(const std::string& dir, const Options&
   // write-ahead log holds it. With MDB_NOSYNC a meta page could reach the disk before its pages,
   // and pages of the last synced state could already be reused: a member could then open
   // cleanly on garbage (docs/mvcc.md, "Durability").
-  return OpenEnv(EnvSpec{dir, dir + "/data.mdb", MDB_NOMETASYNC | MDB_NOTLS, options});
+  // --unsafe-no-fsync (options.no_sync): MDB_NOSYNC, no sync at commit at all.
+  const unsigned int sync_flag = options.no_sync ? MDB_NOSYNC : MDB_NOMETASYNC;
+  return OpenEnv(EnvSpec{dir, dir + "/data.mdb", sync_flag | MDB_NOTLS, options});
 }
 
 }  // namespace dolmen::backend

@@ -1,0 +1,63 @@
+// Runs a CompactionPolicy (auto_compaction.h) on its own thread from Server::Start to
+// Server::Stop: each round samples the store's revision, waits the policy's interval and, when
+// this member leads (etcd pauses its compactor on followers), proposes the compaction the
+// policy asks for as an ordinary Compaction request through the log, then logs one line with
+// the outcome.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "base/clock.h"
+#include "base/ids.h"
+#include "base/status.h"
+#include "server/auto_compaction.h"
+
+namespace dolmen::server {
+
+class AutoCompactor {
+ public:
+  struct Deps {
+    const Clock* clock = nullptr;
+    std::function<bool()> is_leader;
+    std::function<Revision()> current_revision;
+    // Proposes a compaction at `revision`; `done` gets its outcome once applied (or failed),
+    // on any thread.
+    std::function<void(Revision revision, std::function<void(Status)> done)> compact;
+    std::function<void(const std::string&)> log;
+    // Waits `d`; false once the compactor is stopping. Null: wait on the real clock (tests
+    // pass one that advances a ManualClock instead).
+    std::function<bool(std::chrono::nanoseconds d)> wait;
+  };
+
+  AutoCompactor(std::unique_ptr<CompactionPolicy> policy, Deps deps);
+  ~AutoCompactor();  // Stop
+  AutoCompactor(const AutoCompactor&) = delete;
+  AutoCompactor& operator=(const AutoCompactor&) = delete;
+
+  void Start();
+  // Ends the thread; a compaction in flight is not waited for (its outcome is dropped).
+  void Stop();
+  // The rounds themselves, on the calling thread, until deps.wait returns false or Stop.
+  // What Start's thread runs; tests call it directly with a wait that advances their clock.
+  void Run();
+
+ private:
+  // Proposes and waits for the outcome; nullopt when stopping first.
+  std::optional<Status> CompactAndWait(Revision revision);
+  bool WaitOrStop(std::chrono::nanoseconds d);
+
+  std::unique_ptr<CompactionPolicy> policy_;
+  Deps deps_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace dolmen::server

@@ -1,0 +1,203 @@
+#include <gtest/gtest.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tls/connection.h"
+#include "tls/context.h"
+#include "tls/self_cert.h"
+
+namespace dolmen::tls {
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/dolmen-tls-test-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+Options ServerOptions(const SelfCertFiles& files) {
+  Options o;
+  o.cert_file = files.cert_file;
+  o.key_file = files.key_file;
+  return o;
+}
+
+TEST(SelfCertTest, MadeOnceThenReused) {
+  TempDir dir;
+  std::vector<std::string> logs;
+  auto log = [&](const std::string& line) { logs.push_back(line); };
+  Result<SelfCertFiles> first = EnsureSelfCert(dir.path() + "/client", {"127.0.0.1"}, 1, log);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_NE(logs[0].find("(none yet)"), std::string::npos) << logs[0];
+  EXPECT_EQ(std::filesystem::status(first->key_file).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  Result<SelfCertFiles> again = EnsureSelfCert(dir.path() + "/client", {"127.0.0.1"}, 1, log);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(logs.size(), 1u) << "a usable pair was replaced";
+  EXPECT_TRUE(NewServerContext(ServerOptions(*again)).ok());
+  EXPECT_EQ(EnsureSelfCert(dir.path() + "/x", {}, 0, log).status().message(),
+            "selfSignedCertValidity is invalid,it should be greater than 0");
+}
+
+TEST(SelfCertTest, UnparsableFilesAreReplaced) {
+  TempDir dir;
+  const std::string sub = dir.path() + "/peer";
+  std::filesystem::create_directories(sub);
+  std::ofstream(sub + "/cert.pem") << "not a certificate";
+  std::ofstream(sub + "/key.pem") << "not a key";
+  std::vector<std::string> logs;
+  Result<SelfCertFiles> files =
+      EnsureSelfCert(sub, {"localhost"}, 1, [&](const std::string& l) { logs.push_back(l); });
+  ASSERT_TRUE(files.ok());
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_NE(logs[0].find("do not parse"), std::string::npos) << logs[0];
+}
+
+TEST(ReloadingContextTest, KeepsTheOldContextUntilNewFilesLoad) {
+  TempDir dir;
+  Result<SelfCertFiles> files = EnsureSelfCert(dir.path() + "/a", {"127.0.0.1"}, 1, nullptr);
+  ASSERT_TRUE(files.ok());
+  std::vector<std::string> logs;
+  auto context = ReloadingContext::New(ReloadingContext::Kind::kServer, ServerOptions(*files),
+                                       false, [&](const std::string& l) { logs.push_back(l); });
+  ASSERT_TRUE(context.ok()) << context.status().ToString();
+  SslCtxPtr first = (*context)->Current();
+  EXPECT_EQ((*context)->Current(), first) << "rebuilt without a change";
+
+  // A half-written certificate: the old context stays, and the failure is logged once.
+  std::ofstream(files->cert_file, std::ios::trunc) << "-----BEGIN CERTIFICATE-----\n";
+  EXPECT_EQ((*context)->Current(), first);
+  EXPECT_EQ((*context)->Current(), first);
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_NE(logs[0].find("keeping the previous ones"), std::string::npos) << logs[0];
+
+  // A whole new pair, renamed into place: the next connection gets a new context.
+  Result<SelfCertFiles> other = EnsureSelfCert(dir.path() + "/b", {"127.0.0.1"}, 1, nullptr);
+  ASSERT_TRUE(other.ok());
+  std::filesystem::rename(other->key_file, files->key_file);
+  std::filesystem::rename(other->cert_file, files->cert_file);
+  SslCtxPtr renewed = (*context)->Current();
+  EXPECT_NE(renewed, first);
+  EXPECT_EQ((*context)->Current(), renewed);
+}
+
+TEST(ServerConnectionTest, ProxiesLargeStreamsBothWays) {
+  TempDir dir;
+  Result<SelfCertFiles> files = EnsureSelfCert(dir.path() + "/s", {"127.0.0.1"}, 1, nullptr);
+  ASSERT_TRUE(files.ok());
+  Result<SslCtxPtr> server_ctx = NewServerContext(ServerOptions(*files));
+  Result<SslCtxPtr> client_ctx = NewClientContext(Options{}, /*skip_verify=*/true);
+  ASSERT_TRUE(server_ctx.ok() && client_ctx.ok());
+  int wire[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, wire), 0);
+  Result<std::pair<int, int>> plain = NewSocketPair();
+  ASSERT_TRUE(plain.ok());
+
+  // The server side: handshake, then proxy to plain->first until the client closes.
+  std::thread server([&] {
+    auto connection = ServerConnection::Accept(*server_ctx, wire[0], 5000);
+    ASSERT_TRUE(connection.ok()) << connection.status().ToString();
+    char prefix[4];
+    EXPECT_EQ((*connection)->Peek(prefix, sizeof(prefix), 5000), 4u);
+    EXPECT_EQ(std::string(prefix, 4), "PRI ");
+    (*connection)->ProxyTo(plain->first);
+    ::close(plain->first);
+  });
+  // The plaintext server: echoes everything back.
+  std::thread echo([&] {
+    char buf[8192];
+    while (true) {
+      ssize_t n = ::read(plain->second, buf, sizeof(buf));
+      if (n <= 0) break;
+      for (ssize_t off = 0; off < n;) {
+        ssize_t w = ::send(plain->second, buf + off, n - off, MSG_NOSIGNAL);
+        if (w <= 0) return;
+        off += w;
+      }
+    }
+    ::close(plain->second);
+  });
+
+  SSL* ssl = SSL_new(client_ctx->get());
+  SSL_set_fd(ssl, wire[1]);
+  ASSERT_EQ(SSL_connect(ssl), 1) << LastSslError();
+  // 4 MiB, far beyond every buffer on the way, written and read by two threads so that
+  // back-pressure cannot deadlock the test itself.
+  std::string sent(4 << 20, '\0');
+  for (size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<char>(i * 7 + 1);
+  std::memcpy(sent.data(), "PRI ", 4);
+  std::string received;
+  std::thread reader([&] {
+    char buf[16384];
+    while (received.size() < sent.size()) {
+      int n = SSL_read(ssl, buf, sizeof(buf));
+      if (n <= 0) break;
+      received.append(buf, n);
+    }
+  });
+  for (size_t off = 0; off < sent.size();) {
+    int n = SSL_write(ssl, sent.data() + off,
+                      static_cast<int>(std::min<size_t>(65536, sent.size() - off)));
+    ASSERT_GT(n, 0);
+    off += n;
+  }
+  reader.join();
+  EXPECT_TRUE(received == sent) << "echoed " << received.size() << " of " << sent.size();
+  SSL_shutdown(ssl);
+  ::shutdown(wire[1], SHUT_RDWR);
+  server.join();
+  echo.join();
+  SSL_free(ssl);
+  ::close(wire[0]);
+  ::close(wire[1]);
+}
+
+TEST(ServerConnectionTest, RefusedHandshakeSaysWhy) {
+  TempDir dir;
+  Result<SelfCertFiles> files = EnsureSelfCert(dir.path() + "/s", {"127.0.0.1"}, 1, nullptr);
+  ASSERT_TRUE(files.ok());
+  Options o = ServerOptions(*files);
+  o.client_cert_auth = true;  // and the client below has no certificate
+  Result<SslCtxPtr> server_ctx = NewServerContext(o);
+  Result<SslCtxPtr> client_ctx = NewClientContext(Options{}, true);
+  ASSERT_TRUE(server_ctx.ok() && client_ctx.ok());
+  int wire[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, wire), 0);
+  std::thread client([&] {
+    SSL* ssl = SSL_new(client_ctx->get());
+    SSL_set_fd(ssl, wire[1]);
+    SSL_connect(ssl);
+    char c;
+    SSL_read(ssl, &c, 1);  // TLS 1.3: the refusal arrives after the client's Finished
+    SSL_free(ssl);
+    ::shutdown(wire[1], SHUT_RDWR);
+  });
+  auto connection = ServerConnection::Accept(*server_ctx, wire[0], 5000);
+  client.join();
+  ASSERT_FALSE(connection.ok());
+  EXPECT_NE(connection.status().message().find("peer did not return a certificate"),
+            std::string::npos)
+      << connection.status().message();
+  ::close(wire[0]);
+  ::close(wire[1]);
+}
+
+}  // namespace
+}  // namespace dolmen::tls

@@ -1,0 +1,353 @@
+#!/usr/bin/env python3
+"""Client TLS against etcd 3.4 and dolmen (docs/tls.md): etcdctl 3.4 and python3-etcd3 over
+https with a client certificate; clients without a certificate, with one from another CA, an
+expired one or a revoked one (--client-crl-file) refused with no key written; https and http
+client URLs side by side; and the certificate and CA on disk replaced while a client writes.
+Auto-TLS: etcdctl with --insecure-skip-tls-verify, the fixtures files, reuse on restart, and
+(dolmen only) renewal of a certificate close to its end. Certificates come from a throwaway CA
+made with the openssl CLI (tls_certs.py)."""
+import os
+import shutil
+import ssl
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import tls_certs  # noqa: E402
+
+import etcd3  # noqa: E402
+
+# Bounds for the waits of this file.
+RELOAD_WAIT_S = 15.0
+WRITER_MAX_PUTS = 100000
+WRITER_MAX_S = 40.0
+# A refused client gives up after this (etcdctl would otherwise retry for its command timeout).
+REFUSED_TIMEOUT = "--command-timeout=3s"
+
+
+def tls_client_flags(ca, cert=None):
+    flags = ["--cacert", ca]
+    if cert is not None:
+        flags += ["--cert", cert[0], "--key", cert[1]]
+    return flags
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def last_error_line(text):
+    lines = [line for line in text.splitlines() if line.startswith("Error:")]
+    return lines[-1] if lines else text
+
+
+class TlsTest(harness.IntegrationTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="dolmen-it-tls-certs-")
+        cls.ca = tls_certs.TestCa(os.path.join(cls.tmp, "ca"), "dolmen-test-ca")
+        cls.other_ca = tls_certs.TestCa(os.path.join(cls.tmp, "other"), "other-ca")
+        cls.server_cert = cls.ca.issue("server", "server", ips=[harness.LOOPBACK],
+                                       dns=["localhost"])
+        cls.client_cert = cls.ca.issue("client", "root")
+        cls.foreign_cert = cls.other_ca.issue("foreign", "root")
+        cls.expired_cert = cls.ca.issue("expired", "root", days_from=-3, days_to=-1)
+        cls.revoked_cert = cls.ca.issue("revoked", "root")
+        cls.ca.revoke(cls.revoked_cert[0])
+        cls.crl = cls.ca.write_crl(os.path.join(cls.tmp, "crl.pem"))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def server_flags(self, extra=()):
+        return ["--cert-file", self.server_cert[0], "--key-file", self.server_cert[1],
+                "--trusted-ca-file", self.ca.cert] + list(extra)
+
+    def tls_servers(self, flags, makers=(harness.etcd_server, harness.dolmen_server)):
+        servers = []
+        for make in makers:
+            server = make(extra_flags=flags)
+            server.client_scheme = "https"
+            server.etcdctl_flags = tls_client_flags(self.ca.cert, self.client_cert)
+            servers.append(server)
+        self.start_servers(*servers)
+        return servers, {s.label: s.header_ids() for s in servers}
+
+    def test_client_certificates_accepted_and_refused(self):
+        servers, ids = self.tls_servers(self.server_flags(
+            ["--client-cert-auth", "--client-crl-file", self.crl]))
+        self.same(servers, ids, "put", "good", "1", out_has="OK")
+        refused = {
+            "no certificate": tls_client_flags(self.ca.cert),
+            "another CA": tls_client_flags(self.ca.cert, self.foreign_cert),
+            "expired": tls_client_flags(self.ca.cert, self.expired_cert),
+            "revoked": tls_client_flags(self.ca.cert, self.revoked_cert),
+        }
+        for why, flags in refused.items():
+            def put(server, flags=flags, why=why):
+                return harness.run_etcdctl(server.endpoint,
+                                           flags + [REFUSED_TIMEOUT, "put", "bad", why],
+                                           timeout=30)
+            etcd, dolmen = self.on_each(servers, put)
+            self.assertNotEqual(etcd[0], 0, "etcd accepted a client with %s" % why)
+            self.assertEqual(dolmen[0], etcd[0], "%s: etcd %r, dolmen %r" % (why, etcd, dolmen))
+            self.assertEqual(last_error_line(dolmen[2]), last_error_line(etcd[2]), why)
+        # Nothing a refused client sent was written.
+        out = self.same(servers, ids, "get", "", "--prefix", "--keys-only")
+        self.assertEqual(out.split(), ["good"])
+        # Dolmen says why, with the client's address.
+        log = servers[1].log_text()
+        if servers[1].kind == "dolmen":
+            for reason in ("peer did not return a certificate", "certificate has expired",
+                           "certificate revoked", "unable to get local issuer certificate"):
+                self.assertIn(reason, log)
+
+    def test_https_and_http_urls_side_by_side(self):
+        plain_ports = {}
+        servers = []
+        for make in (harness.etcd_server, harness.dolmen_server):
+            server = make()
+            server.client_port = harness.pick_free_port()
+            server.peer_port = harness.pick_free_port()
+            plain = harness.pick_free_port()
+            while len({server.client_port, server.peer_port, plain}) < 3:
+                plain = harness.pick_free_port()
+            server.extra_flags = self.server_flags([
+                "--listen-client-urls", "https://%s:%d,http://%s:%d" % (
+                    harness.LOOPBACK, server.client_port, harness.LOOPBACK, plain)])
+            server.client_scheme = "https"
+            server.etcdctl_flags = tls_client_flags(self.ca.cert, self.client_cert)
+            plain_ports[server.label] = plain
+            servers.append(server)
+        self.start_servers(*servers)
+        ids = {s.label: s.header_ids() for s in servers}
+        self.same(servers, ids, "put", "k", "over-tls", out_has="OK")
+
+        def plain_put(server):
+            return harness.run_etcdctl("http://%s:%d" % (harness.LOOPBACK,
+                                                          plain_ports[server.label]),
+                                       ["put", "k", "plain"])
+        etcd, dolmen = self.on_each(servers, plain_put)
+        self.assertEqual(etcd[:2], (0, "OK\n"))
+        self.assertEqual(dolmen[:2], etcd[:2])
+
+        # Plaintext on the https URL is refused.
+        def plain_on_tls(server):
+            return harness.run_etcdctl("http://" + server.hostport, [REFUSED_TIMEOUT, "get", "k"],
+                                       timeout=30)
+        etcd, dolmen = self.on_each(servers, plain_on_tls)
+        self.assertNotEqual(etcd[0], 0)
+        self.assertEqual(dolmen[0], etcd[0])
+        self.assertIn("plain", self.same(servers, ids, "get", "k", "--print-value-only"))
+
+        # HTTP/1.1 shares both ports with gRPC: a path no one serves is Go's 404 on both
+        # servers, in plaintext and over TLS.
+        def http_get(server):
+            tls = ssl.create_default_context(cafile=self.ca.cert)
+            tls.load_cert_chain(self.client_cert[0], self.client_cert[1])
+            answers = []
+            for url, context in (("http://%s:%d" % (harness.LOOPBACK, plain_ports[server.label]),
+                                  None), ("https://" + server.hostport, tls)):
+                try:
+                    with urllib.request.urlopen(url + "/dolmen-no-such-path", timeout=10,
+                                                context=context) as r:
+                        answers.append((r.status, r.read()))
+                except urllib.error.HTTPError as e:
+                    answers.append((e.code, e.read()))
+            return answers
+        etcd, dolmen = self.on_each(servers, http_get)
+        self.assertEqual(etcd, [(404, b"404 page not found\n")] * 2)
+        self.assertEqual(dolmen, etcd)
+
+    def test_python_client_over_tls(self):
+        servers, _ = self.tls_servers(self.server_flags(["--client-cert-auth"]))
+        for server in servers:
+            client = etcd3.client(harness.LOOPBACK, server.client_port, ca_cert=self.ca.cert,
+                                  cert_key=self.client_cert[1], cert_cert=self.client_cert[0],
+                                  timeout=10)
+            try:
+                client.put("py", "tls-" + server.label)
+                value, meta = client.get("py")
+                self.assertEqual(value, ("tls-" + server.label).encode(), server.label)
+                self.assertEqual(meta.key, b"py")
+            finally:
+                client.close()
+
+    def test_certificate_and_ca_replaced_without_restart(self):
+        """The server's certificate and the CA file change on disk while a client writes over
+        a connection made before. New connections see the new certificate (etcd and dolmen);
+        dolmen also trusts the new CA for client certificates, where etcd keeps the CA it
+        started with (etcd-io/etcd#11555). The existing connection and the writes go on."""
+        live = os.path.join(self.tmp, "live-%d" % os.getpid())
+        os.makedirs(live, exist_ok=True)
+        files = {name: os.path.join(live, name) for name in ("server.pem", "server.key",
+                                                             "ca.pem")}
+        shutil.copy(self.server_cert[0], files["server.pem"])
+        shutil.copy(self.server_cert[1], files["server.key"])
+        shutil.copy(self.ca.cert, files["ca.pem"])
+        new_ca = tls_certs.TestCa(os.path.join(self.tmp, "rotated-%d" % os.getpid()), "new-ca")
+        new_server = new_ca.issue("server", "server", ips=[harness.LOOPBACK])
+        new_client = new_ca.issue("client", "root")
+        server = harness.dolmen_server(extra_flags=[
+            "--cert-file", files["server.pem"], "--key-file", files["server.key"],
+            "--trusted-ca-file", files["ca.pem"], "--client-cert-auth"])
+        server.client_scheme = "https"
+        server.etcdctl_flags = tls_client_flags(self.ca.cert, self.client_cert)
+        self.start_servers(server)
+
+        client = etcd3.client(harness.LOOPBACK, server.client_port, ca_cert=self.ca.cert,
+                              cert_key=self.client_cert[1], cert_cert=self.client_cert[0],
+                              timeout=10)
+        self.addCleanup(client.close)
+        client.put("writer-0", "0")  # the connection exists before the files change
+        stop = threading.Event()
+        written, failures = [], []
+
+        def writer():
+            deadline = time.monotonic() + WRITER_MAX_S
+            for i in range(1, WRITER_MAX_PUTS):
+                if stop.is_set() or time.monotonic() > deadline:
+                    return
+                try:
+                    client.put("writer-%d" % i, str(i))
+                    written.append(i)
+                except Exception as e:  # noqa: BLE001 - every failure is reported
+                    failures.append(repr(e))
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            # Replace each file by rename, as certificate tools do, key first.
+            for name, source in (("server.key", new_server[1]), ("server.pem", new_server[0]),
+                                 ("ca.pem", new_ca.cert)):
+                shutil.copy(source, files[name] + ".new")
+                os.rename(files[name] + ".new", files[name])
+            etcd_like = server.kind == "etcd"
+            # etcd keeps trusting the CA it started with; dolmen trusts the new one.
+            accepted = new_client if not etcd_like else self.client_cert
+            refused = self.client_cert if not etcd_like else new_client
+            deadline = time.monotonic() + RELOAD_WAIT_S
+            while True:
+                rc, out, err = harness.run_etcdctl(
+                    server.endpoint,
+                    tls_client_flags(new_ca.cert, accepted) + [REFUSED_TIMEOUT, "put", "n", "1"],
+                    timeout=30)
+                if rc == 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            self.assertEqual((rc, out), (0, "OK\n"), "new connection after the change: " + err)
+            # A client still trusting only the old CA refuses the new server certificate.
+            rc, _, _ = harness.run_etcdctl(
+                server.endpoint, tls_client_flags(self.ca.cert, self.client_cert) +
+                [REFUSED_TIMEOUT, "get", "n"], timeout=30)
+            self.assertNotEqual(rc, 0)
+            rc, _, _ = harness.run_etcdctl(
+                server.endpoint, tls_client_flags(new_ca.cert, refused) +
+                [REFUSED_TIMEOUT, "get", "n"], timeout=30)
+            self.assertNotEqual(rc, 0, "client certificate that the server should not trust")
+            before = len(written)
+            deadline = time.monotonic() + RELOAD_WAIT_S
+            while len(written) < before + 10 and not failures and thread.is_alive() and \
+                    time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            thread.join(WRITER_MAX_S + 10)
+        self.assertEqual(failures, [], "writes over the existing connection failed")
+        self.assertGreaterEqual(len(written), before + 10,
+                                "the existing connection stopped writing after the change")
+        self.assertEqual(client.get("writer-%d" % written[-1])[0], str(written[-1]).encode())
+
+
+class AutoTlsTest(harness.IntegrationTestCase):
+    def test_auto_tls_serves_reuses_and_renews(self):
+        servers = []
+        for make in (harness.etcd_server, harness.dolmen_server):
+            server = make(extra_flags=["--auto-tls", "--peer-auto-tls"])
+            server.client_scheme = "https"
+            server.etcdctl_flags = ["--insecure-transport=false", "--insecure-skip-tls-verify"]
+            servers.append(server)
+        self.start_servers(*servers)
+        ids = {s.label: s.header_ids() for s in servers}
+        self.same(servers, ids, "put", "k", "v", out_has="OK")
+        self.assertEqual(self.same(servers, ids, "get", "k", "--print-value-only"), "v\n")
+
+        def fixtures(server):
+            paths = {}
+            for side in ("client", "peer"):
+                for name in ("cert.pem", "key.pem"):
+                    path = os.path.join(server.data_dir, "fixtures", side, name)
+                    self.assertTrue(os.path.isfile(path), "%s: no %s" % (server.label, path))
+                    paths[side + "/" + name] = path
+            self.assertEqual(os.stat(paths["client/key.pem"]).st_mode & 0o777, 0o600,
+                             server.label)
+            return {k: read_bytes(v) for k, v in paths.items()}
+        first = [fixtures(s) for s in servers]
+        # A restart reuses the files.
+        for server in servers:
+            server.stop()
+            server.start()
+        self.assertEqual([fixtures(s) for s in servers], first)
+        self.same(servers, ids, "get", "k", "--print-value-only")
+
+        # Dolmen only (etcd reuses the files unchecked): a certificate with less than a tenth of
+        # its validity left is renewed in place at start-up.
+        dolmen = servers[1]
+        if dolmen.kind != "dolmen":
+            return
+        dolmen.stop()
+        certs = tempfile.mkdtemp(prefix="dolmen-it-tls-renew-")
+        self.addCleanup(shutil.rmtree, certs, True)
+        ca = tls_certs.TestCa(certs, "old")
+        old = ca.issue("old", "old", ips=[harness.LOOPBACK], days_from=-20, days_to=1)
+        client_dir = os.path.join(dolmen.data_dir, "fixtures", "client")
+        shutil.copy(old[0], os.path.join(client_dir, "cert.pem"))
+        shutil.copy(old[1], os.path.join(client_dir, "key.pem"))
+        old_pem = read_bytes(old[0])
+        dolmen.start()
+        renewed = read_bytes(os.path.join(client_dir, "cert.pem"))
+        self.assertNotEqual(renewed, old_pem, "a certificate about to expire was kept")
+        self.assertNotEqual(renewed, first[1]["client/cert.pem"])
+        self.assertIn("less than 10% of its validity is left", dolmen.log_text())
+        rc, out, err = dolmen.etcdctl("get", "k", "--print-value-only")
+        self.assertEqual((rc, out), (0, "v\n"), err)
+
+
+class LabCommandTest(harness.IntegrationTestCase):
+    EXIT_WAIT_S = 40  # etcd resolves names for up to 30 s; IP addresses it does not
+
+    def test_initial_cluster_https_but_advertised_http_is_refused(self):
+        """The lab's literal command: --initial-cluster names this member with https while
+        --initial-advertise-peer-urls says http. etcd refuses to bootstrap with its message;
+        dolmen refuses with the same message and one line saying which flag to change."""
+        for make in (harness.etcd_server, harness.dolmen_server):
+            server = self.new_server(make())
+            server.peer_flags = False  # the test gives the peer flags itself
+            server.client_port = harness.pick_free_port()
+            server.peer_port = harness.pick_free_port()
+            peer = "%s:%d" % (harness.LOOPBACK, server.peer_port)
+            server.extra_flags = ["--listen-peer-urls", "http://" + peer,
+                                  "--initial-advertise-peer-urls", "http://" + peer,
+                                  "--initial-cluster", "m1=https://" + peer]
+            server.spawn()
+            rc = server.proc.wait(self.EXIT_WAIT_S)
+            self.assertNotEqual(rc, 0, "%s bootstrapped an inconsistent member" % server.label)
+            want = ("--initial-cluster has m1=https://{p} but missing from "
+                    "--initial-advertise-peer-urls=http://{p} (resolved urls: "
+                    "\"http://{p}\" != \"https://{p}\")").format(p=peer)
+            log = server.log_text()
+            self.assertIn(want, log, server.label)
+            if server.kind == "dolmen":
+                self.assertIn("the two differ only in the scheme: make "
+                              "--initial-advertise-peer-urls (and --listen-peer-urls) say "
+                              "https://" + peer, log)
+
+
+if __name__ == "__main__":
+    harness.main()
