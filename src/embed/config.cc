@@ -10,8 +10,8 @@
 #include "backend/lmdb/lmdb_backend.h"
 #include "embed/answered_flags.h"
 #include "embed/member_record.h"
-#include "io/no_sync_file_system.h"
 #include "embed/tls_config.h"
+#include "io/no_sync_file_system.h"
 #include "io/posix/posix_file_system.h"
 #include "transport/transport.h"
 
@@ -94,9 +94,7 @@ bool IsDurationFlag(const std::string& name) {
 }
 
 Status UnsupportedTls(const std::string& what) {
-  return InvalidArgument(what +
-                         " is not supported by this version of dolmen yet (TLS arrives with "
-                         "the TLS work); refusing to start rather than serve without it");
+  return InvalidArgument(what + " is not supported by dolmen: " + kNoPeerTls);
 }
 
 namespace {
