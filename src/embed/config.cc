@@ -100,9 +100,7 @@ bool IsDurationFlag(const std::string& name) {
 }
 
 Status UnsupportedTls(const std::string& what) {
-  return InvalidArgument(what +
-                         " is not supported by this version of dolmen yet (TLS arrives with "
-                         "the TLS work); refusing to start rather than serve without it");
+  return InvalidArgument(what + " is not supported by dolmen: " + kNoPeerTls);
 }
 
 namespace {

@@ -131,6 +131,10 @@ Result<int64_t> ParseGoDurationNs(const std::string& text);
 bool IsDurationFlag(const std::string& name);
 // The refusal of a TLS setting this build cannot honour yet; `what` names the flag or key.
 Status UnsupportedTls(const std::string& what);
+// Why: the one clause docs/flags.md quotes for each peer TLS flag.
+inline constexpr char kNoPeerTls[] =
+    "peer TLS is not implemented yet (the member refuses to start rather than talk to its peers "
+    "without the TLS it was asked for)";
 // Applies defaults that depend on other flags, parses URL lists, and refuses what this build
 // cannot honour (with the reason).
 Status Validate(const FlagSet& flags, Config* config);

@@ -121,10 +121,9 @@ TEST(ConfigFileTest, TlsBlocksSetTheTlsFlags) {
   EXPECT_TRUE(c.client_cert_auth);
   // Peer TLS is not served yet: its block is refused, naming the flag it sets.
   Config d;
-  EXPECT_EQ(Load("peer-transport-security:\n  cert-file: /p.pem\n  key-file: /p.key\n", &d)
-                .message(),
-            "--peer-cert-file is not supported by this version of dolmen yet (TLS arrives with "
-            "the TLS work); refusing to start rather than serve without it");
+  EXPECT_EQ(
+      Load("peer-transport-security:\n  cert-file: /p.pem\n  key-file: /p.key\n", &d).message(),
+      std::string("--peer-cert-file is not supported by dolmen: ") + kNoPeerTls);
   EXPECT_EQ(c.cipher_suites, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
   Config e;
   EXPECT_EQ(Load("client-transport-security:\n  client-cert-auth: maybe\n", &e).message(),
