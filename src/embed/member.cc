@@ -160,8 +160,12 @@ std::unique_ptr<Watchdog> StartWatchdog(server::Driver* driver) {
 }
 
 // etcd's --max-concurrent-streams, --grpc-keepalive-* and --warning-unary-request-duration on
-// the client port's gRPC server (etcd: v3rpc/grpc.go, embed/serve.go).
-void ApplyGrpcTuning(const Config& config, grpc::ServerBuilder* builder) {
+// the client port's gRPC server (etcd: v3rpc/grpc.go, embed/serve.go). `interceptors` are
+// installed with the slow-request log (gRPC keeps only the last SetInterceptorCreators list).
+void ApplyGrpcTuning(
+    const Config& config, grpc::ServerBuilder* builder,
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors) {
   // etcd's default, math.MaxUint32, is "no limit": gRPC's own default.
   if (config.max_concurrent_streams < 4294967295u) {
     builder->AddChannelArgument(
@@ -193,7 +197,8 @@ void ApplyGrpcTuning(const Config& config, grpc::ServerBuilder* builder) {
   }
   // Keepalive pings flow (both ways) while a connection has no call open too.
   builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators =
+      std::move(interceptors);
   creators.push_back(
       api::NewSlowRequestLog(std::chrono::nanoseconds(config.warning_unary_request_duration_ns)));
   builder->experimental().SetInterceptorCreators(std::move(creators));
@@ -361,7 +366,12 @@ int RunMember(const Config& flags_config) {
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<uint64_t>(4 * (config.max_request_bytes + api::kGrpcOverheadBytes), INT_MAX)));
   builder.SetMaxSendMessageSize(INT_MAX);
-  ApplyGrpcTuning(config, &builder);
+  {
+    // grpc_server_* metrics (docs/http.md), alongside the slow-request log.
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> metrics;
+    metrics.push_back(http.GrpcMetrics());
+    ApplyGrpcTuning(config, &builder, std::move(metrics));
+  }
   builder.RegisterService(&kv);
   builder.RegisterService(&lease);
   builder.RegisterService(&lock);
@@ -370,11 +380,6 @@ int RunMember(const Config& flags_config) {
   builder.RegisterService(&cluster);
   builder.RegisterService(&watch);
   builder.RegisterCallbackGenericService(&catch_all);
-  {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    creators.push_back(http.GrpcMetrics());
-    builder.experimental().SetInterceptorCreators(std::move(creators));
-  }
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   transport::ClientListener client_listener(ClientUrls(config.listen_client));
   client_listener.SetHttpHandler(http.ClientHandler());
