@@ -7,6 +7,7 @@
 #include "backend/lmdb/lmdb_backend.h"
 #include "embed/member_record.h"
 #include "io/posix/posix_file_system.h"
+#include "log/outputs.h"
 #include "transport/transport.h"
 
 namespace dolmen::embed {
@@ -143,9 +144,20 @@ void RegisterFlags(FlagSet* f, Config* c) {
   f->AddBool("strict-reconfig-check", &c->strict_reconfig_check,
              "Reject reconfiguration requests that would cause quorum loss.");
   f->AddBool("enable-v2", &c->enable_v2, "Accept etcd V2 client requests (not served).");
-  f->AddString("logger", &c->logger, "Accepted for compatibility; dolmen logs to stderr.");
-  f->AddString("log-level", &c->log_level, "Accepted for compatibility.");
-  f->AddString("log-outputs", &c->log_outputs, "Accepted for compatibility.");
+  // Logging (docs/logging.md): main hands these to log::Configure, which refuses what etcd
+  // refuses; the level is checked here already, so a bad one reads as a bad flag value.
+  f->AddString("logger", &c->logger, "Currently only supports 'zap' for structured logging.");
+  f->Add("log-level", c->log_level,
+         "Configures log level. Only supports debug, info, warn, error, panic, or fatal. "
+         "Default 'info'.",
+         [c](const std::string& v) {
+           RETURN_IF_ERROR(log::ParseLevel(v).status());
+           c->log_level = v;
+           return OkStatus();
+         });
+  f->AddString("log-outputs", &c->log_outputs,
+               "Specify 'stdout' or 'stderr' to skip journald logging even when running under "
+               "systemd, or list of comma separated output targets.");
   f->AddString("cert-file", &c->cert_file, "Path to the client server TLS cert file.");
   f->AddString("key-file", &c->key_file, "Path to the client server TLS key file.");
   f->AddString("trusted-ca-file", &c->trusted_ca_file, "Path to the client server TLS trusted CA.");

@@ -31,6 +31,7 @@
 #include "embed/peer_link.h"
 #include "embed/systemd.h"
 #include "embed/version.h"
+#include "log/log.h"
 #include "watch/hub.h"
 
 namespace dolmen::embed {
@@ -41,7 +42,9 @@ constexpr auto kShutdownGrace = std::chrono::seconds(5);
 // whose reply never comes) must not keep systemd's Restart= or a container runtime from acting.
 constexpr auto kShutdownLimit = std::chrono::seconds(20);
 
-void Log(const std::string& line) { std::fprintf(stderr, "dolmen: %s\n", line.c_str()); }
+// What the systemd helpers (embed/systemd.h) report: why the member is not ready yet, the
+// watchdog stopping and resuming. All of it is worth an operator's attention.
+void LogNotice(const std::string& line) { log::Warn(line); }
 
 // Why the member stops by itself (a signal from outside leaves it kNone). The first reason wins.
 // A removal is the cluster's decision, not a failure: like etcd, the process then exits 0, so
@@ -69,7 +72,8 @@ class ShutdownDeadline {
     thread_ = std::thread([this, limit, exit_code] {
       std::unique_lock lock(mu_);
       if (cv_.wait_for(lock, limit, [this] { return disarmed_; })) return;
-      Log("shutdown did not finish within " + std::to_string(limit.count()) + " s, exiting");
+      log::Error("shutdown did not finish in time, exiting", {{"limit", limit}});
+      log::Flush();
       std::fflush(nullptr);
       std::_Exit(exit_code);
     });
@@ -101,14 +105,14 @@ class TestDriverStall {
     const char* env = std::getenv("DOLMEN_TEST_STALL_DRIVER_AFTER_MS");
     if (env == nullptr || *env == '\0') return;
     const auto after = std::chrono::milliseconds(std::strtoll(env, nullptr, 10));
-    Log("test hook DOLMEN_TEST_STALL_DRIVER_AFTER_MS: the driver loop stalls in " +
-        std::to_string(after.count()) + " ms");
+    log::Warn("test hook DOLMEN_TEST_STALL_DRIVER_AFTER_MS: the driver loop will stall",
+              {{"after", after}});
     thread_ = std::thread([this, driver, after] {
       {
         std::unique_lock lock(mu_);
         if (cv_.wait_for(lock, after, [this] { return released_; })) return;
       }
-      Log("test hook: stalling the driver loop");
+      log::Warn("test hook: stalling the driver loop");
       driver->RunInOrder([this](Status) {
         std::unique_lock lock(mu_);
         cv_.wait(lock, [this] { return released_; });
@@ -145,18 +149,21 @@ std::unique_ptr<Watchdog> StartWatchdog(server::Driver* driver) {
   uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return nullptr;
   const auto period = std::chrono::microseconds(usec / 2);
-  Log("systemd watchdog: WATCHDOG=1 every " + std::to_string(period.count() / 1000) +
-      " ms while the driver loop answers");
+  log::Info("systemd watchdog: WATCHDOG=1 while the driver loop answers",
+            {{"interval", std::chrono::duration_cast<std::chrono::milliseconds>(period)}});
   auto dog = std::make_unique<Watchdog>(
       period, [driver](std::function<void(Status)> answer) { driver->RunInOrder(answer); },
-      [](const char* state) { sd_notify(0, state); }, Log);
+      [](const char* state) { sd_notify(0, state); }, LogNotice);
   dog->Start();
   return dog;
 }
 
 void LogRemoved(const Status& why) {
-  Log("the member has been permanently removed from the cluster (" + why.message() +
-      "), stopping; its data dir must be removed before it joins the cluster again");
+  // etcd: "the member has been permanently removed from the cluster".
+  log::Warn(
+      "the member has been permanently removed from the cluster; its data dir must be removed "
+      "before it joins the cluster again",
+      {{"error", why.message()}});
 }
 
 }  // namespace
@@ -171,11 +178,16 @@ int RunMember(const Config& config) {
   sigaddset(&signals, SIGUSR1);  // raised when the member stops by itself (SelfStopper)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  Log(std::string("version ") + kDolmenVersion + ", etcd API " + api::kEtcdApiVersion + ", name " +
-      config.name + ", data dir " + config.data_dir);
+  log::Info("starting dolmen", {{"dolmen-version", kDolmenVersion},
+                                {"etcd-api-version", api::kEtcdApiVersion},
+                                {"name", config.name},
+                                {"data-dir", config.data_dir},
+                                {"log-level", config.log_level},
+                                {"log-outputs", config.log_outputs}});
   auto opened = server::Server::Open(ToServerConfig(config));
   if (!opened.ok()) {
-    Log("cannot open data dir " + config.data_dir + ": " + opened.status().ToString());
+    log::Error("cannot open the data dir, refusing to start",
+               {{"data-dir", config.data_dir}, {"error", opened.status().ToString()}});
     return 1;
   }
   std::unique_ptr<server::Server> member = std::move(opened).value();
@@ -186,7 +198,7 @@ int RunMember(const Config& config) {
       self_stop.Stop(SelfStop::kRemoved);
       return;
     }
-    Log("fatal storage error, stopping: " + s.ToString());
+    log::Error("fatal storage error, stopping", {{"error", s.ToString()}});
     self_stop.Stop(SelfStop::kFatal);
   });
   // Watchers see every applied batch: the hub must observe from the first apply on.
@@ -212,14 +224,17 @@ int RunMember(const Config& config) {
   std::error_code dir_error;
   std::filesystem::create_directories(peer_options.snapshot_dir, dir_error);
   if (Status s = peers.Start(peer_options); !s.ok()) {
-    Log("cannot serve peers on " + config.listen_peer_urls + ": " + s.message());
+    log::Error("cannot serve peers, refusing to start",
+               {{"listen-peer-urls", config.listen_peer_urls}, {"error", s.message()}});
     member->Stop();
     return 1;
   }
-  for (const auto& u : config.listen_peer) Log("serving peer traffic on " + u.text);
+  log::Info("serving peer traffic", {{"listen-peer-urls", UrlTexts(config.listen_peer)},
+                                     {"local-member-id", log::Hex(member->member_id().value())},
+                                     {"cluster-id", log::Hex(member->cluster_id().value())}});
   // etcd's --experimental-initial-corrupt-check: compare with the peers before serving.
   if (Status s = member->CheckInitialHashKv(); !s.ok()) {
-    Log("initial corruption check failed, refusing to start: " + s.message());
+    log::Error("initial corruption check failed, refusing to start", {{"error", s.message()}});
     member->Stop();
     peers.Stop();
     return 1;
@@ -234,7 +249,7 @@ int RunMember(const Config& config) {
     timespec no_wait{0, 0};
     int early = sigtimedwait(&signals, nullptr, &no_wait);
     if (early <= 0) continue;
-    Log("stopping before serving clients");
+    log::Info("stopping before serving clients");
     sd_notify(0, "STOPPING=1");
     watchdog.reset();
     member->Stop();
@@ -292,8 +307,9 @@ int RunMember(const Config& config) {
   bool listening = grpc_server != nullptr;
   for (size_t i = 0; listening && i < ports.size(); ++i) {
     if (ports[i] == 0) {
-      Log("cannot listen on " + config.listen_client[i].text +
-          ": address in use, not permitted, or not local");
+      log::Error("cannot listen for clients, refusing to start",
+                 {{"listen-client-url", config.listen_client[i].text},
+                  {"error", "address in use, not permitted, or not local"}});
       listening = false;
     }
   }
@@ -304,7 +320,7 @@ int RunMember(const Config& config) {
     peers.Stop();
     return 1;
   }
-  for (const auto& u : config.listen_client) Log("serving client requests on " + u.text);
+  log::Info("serving client traffic", {{"listen-client-urls", UrlTexts(config.listen_client)}});
 
   // READY=1 once this member can serve a linearizable read: a read barrier (Raft ReadIndex,
   // the one Range uses) passed, so a leader with a quorum confirmed it and this member applied
@@ -318,9 +334,9 @@ int RunMember(const Config& config) {
         sig = TakeSignal(signals, wait);
         return sig != 0;
       },
-      Log);
+      LogNotice);
   if (ready) {
-    Log("serving linearizable reads, READY=1");
+    log::Info("serving linearizable reads, READY=1");
     sd_notify(0, "READY=1");
     test_stall.MaybeStart(member->driver());
     sigwait(&signals, &sig);
@@ -330,13 +346,14 @@ int RunMember(const Config& config) {
   test_stall.Release();
   switch (self_stop.reason()) {
     case SelfStop::kFatal:
-      Log("shutting down after a fatal error");
+      log::Error("shutting down after a fatal error");
       break;
     case SelfStop::kRemoved:
-      Log("shutting down: removed from the cluster");
+      log::Warn("shutting down: removed from the cluster");
       break;
     case SelfStop::kNone:
-      Log(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
+      log::Info(sig == SIGINT ? "received SIGINT, shutting down"
+                              : "received SIGTERM, shutting down");
       break;
   }
   ShutdownDeadline deadline;
@@ -350,7 +367,7 @@ int RunMember(const Config& config) {
   peers.Stop();
   grpc_server->Wait();
   deadline.Disarm();
-  Log("stopped");
+  log::Info("stopped");
   if (self_stop.reason() != SelfStop::kNone) return self_stop.exit_code();
   // Like etcd, die by the signal that stopped us, so a supervisor sees "killed by SIGTERM".
   std::fflush(nullptr);
