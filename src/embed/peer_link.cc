@@ -16,8 +16,12 @@ Status PeerLink::Start(transport::Options options) {
   transport_->on_unreachable = [this](MemberId id) { server_->driver()->ReportUnreachable(id); };
   transport_->on_snapshot_status = [this](MemberId id, bool ok) { SnapshotSent(id, ok); };
   transport_->on_refused = [this](MemberId peer, Status why) {
-    log::Warn("a peer refused this member",
-              {{"remote-peer-id", log::Hex(peer.value())}, {"error", why.message()}});
+    std::string& logged = logged_refusals_[peer];
+    if (logged != why.message()) {
+      logged = why.message();
+      log::Warn("a peer refused this member",
+                {{"remote-peer-id", log::Hex(peer.value())}, {"error", why.message()}});
+    }
     if (why.code() == Code::kRemoved && on_removed_) on_removed_(why);
   };
   RETURN_IF_ERROR(transport_->Start());
