@@ -52,8 +52,10 @@ class SpdlogSink : public Sink {
     });
   }
   void Write(Level level, std::string_view line, std::string_view file) override {
-    // `file` is the tail of a source_location file name, so it ends in a NUL.
-    logger_.log(spdlog::source_loc{file.data(), 0, ""}, SpdlogLevel(level),
+    // spdlog wants a C string for the file (the journal sink reads it); a copy, since a caller's
+    // view need not end in a NUL.
+    const std::string file_name(file);
+    logger_.log(spdlog::source_loc{file_name.c_str(), 0, ""}, SpdlogLevel(level),
                 spdlog::string_view_t(line.data(), line.size()));
   }
   void Flush() override { logger_.flush(); }
