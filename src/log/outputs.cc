@@ -15,6 +15,7 @@
 #include <cstring>
 #include <set>
 
+#include "base/check.h"
 #include "log/journal_sink.h"
 
 namespace dolmen::log {
@@ -171,6 +172,17 @@ Result<std::shared_ptr<Sink>> OpenOutputs(const std::vector<std::string>& given)
   return std::shared_ptr<Sink>(std::make_shared<SpdlogSink>(std::move(sinks)));
 }
 
+namespace {
+
+// A failed CHECK (base/check.h) as a log line; the process aborts right after, so it is flushed.
+void WriteCheckFailure(const std::string& text) {
+  Write(Level::kPanic, "CHECK failed", std::initializer_list<Field>{{"check", text}},
+        std::source_location::current());
+  Flush();
+}
+
+}  // namespace
+
 Status Configure(const Options& options) {
   if (options.logger == "capnslog") {
     return InvalidArgument("--logger=capnslog is removed in v3.5");
@@ -182,6 +194,7 @@ Status Configure(const Options& options) {
   ASSIGN_OR_RETURN(std::shared_ptr<Sink> sink, OpenOutputs(SplitOutputs(options.outputs)));
   SetSink(std::move(sink));
   SetLevel(level);
+  SetCheckFailureWriter(WriteCheckFailure);
   return OkStatus();
 }
 

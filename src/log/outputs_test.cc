@@ -7,6 +7,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "base/check.h"
+
 namespace dolmen::log {
 namespace {
 
@@ -97,6 +99,28 @@ TEST(LoggerFlag, ConfigureSwitchesLevelAndOutput) {
   EXPECT_EQ(j["msg"], "kept");
   EXPECT_EQ(j["k"], "v");
   EXPECT_FALSE(std::getline(in, line)) << line;
+  std::filesystem::remove(path);
+}
+
+TEST(LogDeath, FailedCheckIsALogLineInTheConfiguredOutput) {
+  const std::string path = testing::TempDir() + "/check_test_" + std::to_string(getpid());
+  std::filesystem::remove(path);
+  Options o;
+  o.outputs = path;
+  EXPECT_DEATH(
+      {
+        if (Configure(o).ok()) CHECK(1 + 1 == 3) << "arithmetic";
+      },
+      "");
+  std::ifstream in(path);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line)) << "nothing in " << path;
+  auto j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["level"], "panic");
+  EXPECT_EQ(j["msg"], "CHECK failed");
+  EXPECT_NE(j["check"].get<std::string>().find("CHECK failed: 1 + 1 == 3 arithmetic"),
+            std::string::npos)
+      << line;
   std::filesystem::remove(path);
 }
 
