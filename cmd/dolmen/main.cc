@@ -11,6 +11,8 @@
 #include "embed/flag_set.h"
 #include "embed/member.h"
 #include "embed/version.h"
+#include "log/log.h"
+#include "log/outputs.h"
 
 extern char** environ;
 
@@ -42,17 +44,13 @@ int main(int argc, char** argv) {
     flags = dolmen::embed::FlagSet{};
     dolmen::embed::RegisterFlags(&flags, &config);
     parsed = dolmen::embed::LoadConfigFile(config_file, &flags, &warnings);
-    if (parsed.ok()) {
-      std::fprintf(stderr,
-                   "dolmen: loaded server configuration, other configuration command line flags "
-                   "and environment variables will be ignored if provided (path %s)\n",
-                   config_file.c_str());
-    }
   } else {
     parsed = flags.ApplyEnv(env, &warnings);
   }
-  for (const auto& w : warnings) std::fprintf(stderr, "dolmen: warning: %s\n", w.c_str());
+  // Until logging is configured (it is configured by these very flags), what goes wrong is a
+  // usage error, printed as plain text as Go's flag package prints etcd's.
   if (!parsed.ok()) {
+    for (const auto& w : warnings) std::fprintf(stderr, "dolmen: warning: %s\n", w.c_str());
     std::fprintf(stderr, "dolmen: %s\n", parsed.message().c_str());
     return 2;
   }
@@ -68,8 +66,26 @@ int main(int argc, char** argv) {
                 dolmen::api::kEtcdApiVersion);
     return 0;
   }
-  if (dolmen::Status s = dolmen::embed::Validate(flags, &config); !s.ok()) {
+  // From here on, every line goes through the logger (docs/logging.md).
+  dolmen::log::Options log_options;
+  log_options.logger = config.logger;
+  log_options.level = config.log_level;
+  log_options.outputs = config.log_outputs;
+  if (dolmen::Status s = dolmen::log::Configure(log_options); !s.ok()) {
     std::fprintf(stderr, "dolmen: %s\n", s.message().c_str());
+    return 2;
+  }
+  if (!config_file.empty()) {
+    // etcd's words (etcdmain/config.go).
+    dolmen::log::Info(
+        "loaded server configuration, other configuration command line flags and environment "
+        "variables will be ignored if provided",
+        {{"path", config_file}});
+  }
+  for (const auto& w : warnings) dolmen::log::Warn(w);
+  if (dolmen::Status s = dolmen::embed::Validate(flags, &config); !s.ok()) {
+    // etcd logs a refused configuration as "failed to verify flags" with the reason.
+    dolmen::log::Error("failed to verify flags", {{"error", s.message()}});
     return 2;
   }
   return dolmen::embed::RunMember(config);

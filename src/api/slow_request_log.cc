@@ -1,7 +1,8 @@
 #include "api/slow_request_log.h"
 
-#include <cstdio>
 #include <string>
+
+#include "log/log.h"
 
 namespace dolmen::api {
 namespace {
@@ -21,13 +22,9 @@ class SlowRequestInterceptor final : public grpc::experimental::Interceptor {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       const auto took = std::chrono::steady_clock::now() - start_;
       if (took > threshold_) {
-        std::fprintf(stderr,
-                     "dolmen: warning: request stats: %s took too long (time spent %lld ns, "
-                     "expected-duration %lld ns)\n",
-                     method_.c_str(),
-                     static_cast<long long>(
-                         std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()),
-                     static_cast<long long>(threshold_.count()));
+        // etcd 3.5 logs "request stats" at warn level for a unary request over the threshold.
+        log::Warn("request stats",
+                  {{"method", method_}, {"time spent", took}, {"expected-duration", threshold_}});
       }
     }
     methods->Proceed();

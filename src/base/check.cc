@@ -1,7 +1,17 @@
 #include "base/check.h"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+
+namespace dolmen {
+namespace {
+std::atomic<CheckFailureWriter> check_failure_writer{nullptr};
+}  // namespace
+
+void SetCheckFailureWriter(CheckFailureWriter writer) { check_failure_writer.store(writer); }
+
+}  // namespace dolmen
 
 namespace dolmen::internal {
 
@@ -10,7 +20,11 @@ CheckFailure::CheckFailure(const char* file, int line, const char* condition) {
 }
 
 CheckFailure::~CheckFailure() {
-  std::fprintf(stderr, "%s\n", stream_.str().c_str());
+  if (CheckFailureWriter writer = check_failure_writer.load(); writer != nullptr) {
+    writer(stream_.str());
+  } else {
+    std::fprintf(stderr, "%s\n", stream_.str().c_str());
+  }
   std::fflush(stderr);
   std::abort();
 }

@@ -4,6 +4,17 @@
 #pragma once
 
 #include <sstream>
+#include <string>
+
+namespace dolmen {
+
+// Where a failed CHECK's text goes before the process aborts. Unset, it is printed to stderr;
+// src/log installs one that writes it as a log line (level "panic"), so a member logging to a
+// file or the journal records there why it stopped. Must not throw.
+using CheckFailureWriter = void (*)(const std::string& text);
+void SetCheckFailureWriter(CheckFailureWriter writer);
+
+}  // namespace dolmen
 
 namespace dolmen::internal {
 

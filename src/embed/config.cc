@@ -13,6 +13,7 @@
 #include "embed/tls_config.h"
 #include "io/no_sync_file_system.h"
 #include "io/posix/posix_file_system.h"
+#include "log/outputs.h"
 #include "transport/transport.h"
 
 namespace dolmen::embed {
@@ -258,9 +259,20 @@ void RegisterFlags(FlagSet* f, Config* c) {
              "Reject reconfiguration requests that would cause quorum loss.");
   RegisterTuningFlags(f, c);
   RegisterAnsweredFlags(f, &c->answered_values);
-  f->AddString("logger", &c->logger, "Accepted for compatibility; dolmen logs to stderr.");
-  f->AddString("log-level", &c->log_level, "Accepted for compatibility.");
-  f->AddString("log-outputs", &c->log_outputs, "Accepted for compatibility.");
+  // Logging (docs/logging.md): main hands these to log::Configure, which refuses what etcd
+  // refuses; the level is checked here already, so a bad one reads as a bad flag value.
+  f->AddString("logger", &c->logger, "Currently only supports 'zap' for structured logging.");
+  f->Add("log-level", c->log_level,
+         "Configures log level. Only supports debug, info, warn, error, panic, or fatal. "
+         "Default 'info'.",
+         [c](const std::string& v) {
+           RETURN_IF_ERROR(log::ParseLevel(v).status());
+           c->log_level = v;
+           return OkStatus();
+         });
+  f->AddString("log-outputs", &c->log_outputs,
+               "Specify 'stdout' or 'stderr' to skip journald logging even when running under "
+               "systemd, or list of comma separated output targets.");
   RegisterTlsFlags(f, c);
   // The HTTP side (docs/http.md).
   AddUrls(f, "listen-metrics-urls", &c->listen_metrics_urls,

@@ -29,6 +29,18 @@ Status Load(const std::string& text, Config* c, std::vector<std::string>* warnin
   return Validate(flags, c);
 }
 
+TEST(ConfigFileTest, LogKeys) {
+  Config c;
+  ASSERT_TRUE(Load("logger: zap\nlog-level: warn\nlog-outputs: [stdout, /tmp/m.log]\n", &c).ok());
+  EXPECT_EQ(c.logger, "zap");
+  EXPECT_EQ(c.log_level, "warn");
+  EXPECT_EQ(c.log_outputs, "stdout,/tmp/m.log");  // as --log-outputs=stdout,/tmp/m.log
+  Config bad;
+  EXPECT_EQ(Load("name: x\nlog-level: loud\n", &bad).message(),
+            "invalid value \"loud\" for key \"log-level\" (etcd.conf.yml:2): unrecognized level: "
+            "\"loud\"");
+}
+
 TEST(ConfigFileTest, EtcdSampleLoads) {
   Config c;
   std::vector<std::string> warnings;

@@ -28,6 +28,20 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(s.max_request_bytes, 1572864u);
 }
 
+TEST(ConfigTest, LogFlags) {
+  Config c;
+  ASSERT_TRUE(
+      ParseAndValidate(
+          {"--log-level", "warn", "--log-outputs", "stdout,/tmp/x.log", "--logger", "zap"}, &c)
+          .ok());
+  EXPECT_EQ(c.log_level, "warn");
+  EXPECT_EQ(c.log_outputs, "stdout,/tmp/x.log");
+  EXPECT_EQ(c.logger, "zap");
+  Config bad;
+  EXPECT_EQ(ParseAndValidate({"--log-level", "loud"}, &bad).message(),
+            "invalid value \"loud\" for flag -log-level: unrecognized level: \"loud\"");
+}
+
 TEST(ConfigTest, DataDirFollowsName) {
   Config c;
   ASSERT_TRUE(ParseAndValidate({"--name", "infra1"}, &c).ok());

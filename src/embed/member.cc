@@ -35,6 +35,7 @@
 #include "embed/systemd.h"
 #include "embed/tls_config.h"
 #include "embed/version.h"
+#include "log/log.h"
 #include "transport/client_listener.h"
 #include "watch/hub.h"
 
@@ -46,7 +47,9 @@ constexpr auto kShutdownGrace = std::chrono::seconds(5);
 // whose reply never comes) must not keep systemd's Restart= or a container runtime from acting.
 constexpr auto kShutdownLimit = std::chrono::seconds(20);
 
-void Log(const std::string& line) { std::fprintf(stderr, "dolmen: %s\n", line.c_str()); }
+// What the systemd helpers (embed/systemd.h) report: why the member is not ready yet, the
+// watchdog stopping and resuming. All of it is worth an operator's attention.
+void LogNotice(const std::string& line) { log::Warn(line); }
 
 // Why the member stops by itself (a signal from outside leaves it kNone). The first reason wins.
 // A removal is the cluster's decision, not a failure: like etcd, the process then exits 0, so
@@ -74,7 +77,8 @@ class ShutdownDeadline {
     thread_ = std::thread([this, limit, exit_code] {
       std::unique_lock lock(mu_);
       if (cv_.wait_for(lock, limit, [this] { return disarmed_; })) return;
-      Log("shutdown did not finish within " + std::to_string(limit.count()) + " s, exiting");
+      log::Error("shutdown did not finish in time, exiting", {{"limit", limit}});
+      log::Flush();
       std::fflush(nullptr);
       std::_Exit(exit_code);
     });
@@ -106,14 +110,14 @@ class TestDriverStall {
     const char* env = std::getenv("DOLMEN_TEST_STALL_DRIVER_AFTER_MS");
     if (env == nullptr || *env == '\0') return;
     const auto after = std::chrono::milliseconds(std::strtoll(env, nullptr, 10));
-    Log("test hook DOLMEN_TEST_STALL_DRIVER_AFTER_MS: the driver loop stalls in " +
-        std::to_string(after.count()) + " ms");
+    log::Warn("test hook DOLMEN_TEST_STALL_DRIVER_AFTER_MS: the driver loop will stall",
+              {{"after", after}});
     thread_ = std::thread([this, driver, after] {
       {
         std::unique_lock lock(mu_);
         if (cv_.wait_for(lock, after, [this] { return released_; })) return;
       }
-      Log("test hook: stalling the driver loop");
+      log::Warn("test hook: stalling the driver loop");
       driver->RunInOrder([this](Status) {
         std::unique_lock lock(mu_);
         cv_.wait(lock, [this] { return released_; });
@@ -150,11 +154,11 @@ std::unique_ptr<Watchdog> StartWatchdog(server::Driver* driver) {
   uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return nullptr;
   const auto period = std::chrono::microseconds(usec / 2);
-  Log("systemd watchdog: WATCHDOG=1 every " + std::to_string(period.count() / 1000) +
-      " ms while the driver loop answers");
+  log::Info("systemd watchdog: WATCHDOG=1 while the driver loop answers",
+            {{"interval", std::chrono::duration_cast<std::chrono::milliseconds>(period)}});
   auto dog = std::make_unique<Watchdog>(
       period, [driver](std::function<void(Status)> answer) { driver->RunInOrder(answer); },
-      [](const char* state) { sd_notify(0, state); }, Log);
+      [](const char* state) { sd_notify(0, state); }, LogNotice);
   dog->Start();
   return dog;
 }
@@ -210,24 +214,33 @@ std::vector<transport::ClientUrl> ClientUrls(const std::vector<Url>& urls) {
   return out;
 }
 
+// For the pieces that report through a plain callback (TLS contexts and handshakes, auto-TLS,
+// DNS discovery): what they report is a warning (a refused handshake, a file that failed to
+// reload, a certificate that encrypts but does not authenticate) or a step worth seeing.
+void LogWarning(const std::string& line) { log::Warn(line); }
+void LogStep(const std::string& line) { log::Info(line); }
+
 // https client URLs: the server context, reloaded as its files change (docs/tls.md).
 Status SetUpClientTls(const Config& config, transport::ClientListener* listener) {
   ASSIGN_OR_RETURN(std::shared_ptr<tls::ReloadingContext> context,
-                   NewClientTlsContext(config, Log));
+                   NewClientTlsContext(config, LogWarning));
   if (context == nullptr) return OkStatus();
   const tls::Options& o = context->options();
-  Log("client TLS: certificate " + o.cert_file +
-      (o.RequiresClientCert()
-           ? ", client certificates required (CA " +
-                 (o.trusted_ca_file.empty() ? std::string("system roots") : o.trusted_ca_file) + ")"
-           : ", client certificates not checked"));
-  listener->SetTls(std::move(context), Log);
+  log::Info("client TLS",
+            {{"cert-file", o.cert_file},
+             {"client-cert-auth", o.RequiresClientCert()},
+             {"trusted-ca-file",
+              o.trusted_ca_file.empty() ? std::string("system roots") : o.trusted_ca_file}});
+  listener->SetTls(std::move(context), LogWarning);
   return OkStatus();
 }
 
 void LogRemoved(const Status& why) {
-  Log("the member has been permanently removed from the cluster (" + why.message() +
-      "), stopping; its data dir must be removed before it joins the cluster again");
+  // etcd: "the member has been permanently removed from the cluster".
+  log::Warn(
+      "the member has been permanently removed from the cluster; its data dir must be removed "
+      "before it joins the cluster again",
+      {{"error", why.message()}});
 }
 
 }  // namespace
@@ -235,8 +248,8 @@ void LogRemoved(const Status& why) {
 int RunMember(const Config& flags_config) {
   // --discovery-srv: the initial cluster from DNS, before anything else (docs/discovery.md).
   Config config = flags_config;
-  if (Status s = BootstrapFromSrv(&config, Log); !s.ok()) {
-    Log("error setting up initial cluster: " + s.message());
+  if (Status s = BootstrapFromSrv(&config, LogStep); !s.ok()) {
+    log::Error("error setting up initial cluster: " + s.message());
     return 1;
   }
   // Signals are taken synchronously by this thread (sigwait); every thread started below
@@ -251,12 +264,17 @@ int RunMember(const Config& flags_config) {
   // OpenSSL writes TLS records with write(2), which raises SIGPIPE (tls/connection.h).
   signal(SIGPIPE, SIG_IGN);
 
-  for (const auto& warning : config.startup_warnings) Log("warning: " + warning);
-  Log(std::string("version ") + kDolmenVersion + ", etcd API " + api::kEtcdApiVersion + ", name " +
-      config.name + ", data dir " + config.data_dir);
+  for (const auto& warning : config.startup_warnings) log::Warn(warning);
+  log::Info("starting dolmen", {{"dolmen-version", kDolmenVersion},
+                                {"etcd-api-version", api::kEtcdApiVersion},
+                                {"name", config.name},
+                                {"data-dir", config.data_dir},
+                                {"log-level", config.log_level},
+                                {"log-outputs", config.log_outputs}});
   auto opened = server::Server::Open(ToServerConfig(config));
   if (!opened.ok()) {
-    Log("cannot open data dir " + config.data_dir + ": " + opened.status().ToString());
+    log::Error("cannot open the data dir, refusing to start",
+               {{"data-dir", config.data_dir}, {"error", opened.status().ToString()}});
     return 1;
   }
   std::unique_ptr<server::Server> member = std::move(opened).value();
@@ -267,7 +285,7 @@ int RunMember(const Config& flags_config) {
       self_stop.Stop(SelfStop::kRemoved);
       return;
     }
-    Log("fatal storage error, stopping: " + s.ToString());
+    log::Error("fatal storage error, stopping", {{"error", s.ToString()}});
     self_stop.Stop(SelfStop::kFatal);
   });
   // Watchers see every applied batch: the hub must observe from the first apply on.
@@ -292,20 +310,23 @@ int RunMember(const Config& flags_config) {
   peer_options.snapshot_dir = config.data_dir + "/member/snap";
   std::error_code dir_error;
   std::filesystem::create_directories(peer_options.snapshot_dir, dir_error);
-  if (Status s = PreparePeerAutoTls(config, Log); !s.ok()) {
-    Log("peer auto-TLS: " + s.message());
+  if (Status s = PreparePeerAutoTls(config, LogWarning); !s.ok()) {
+    log::Error("peer auto-TLS failed, refusing to start", {{"error", s.message()}});
     member->Stop();
     return 1;
   }
   if (Status s = peers.Start(peer_options); !s.ok()) {
-    Log("cannot serve peers on " + config.listen_peer_urls + ": " + s.message());
+    log::Error("cannot serve peers, refusing to start",
+               {{"listen-peer-urls", config.listen_peer_urls}, {"error", s.message()}});
     member->Stop();
     return 1;
   }
-  for (const auto& u : config.listen_peer) Log("serving peer traffic on " + u.text);
+  log::Info("serving peer traffic", {{"listen-peer-urls", UrlTexts(config.listen_peer)},
+                                     {"local-member-id", log::Hex(member->member_id().value())},
+                                     {"cluster-id", log::Hex(member->cluster_id().value())}});
   // etcd's --experimental-initial-corrupt-check: compare with the peers before serving.
   if (Status s = member->CheckInitialHashKv(); !s.ok()) {
-    Log("initial corruption check failed, refusing to start: " + s.message());
+    log::Error("initial corruption check failed, refusing to start", {{"error", s.message()}});
     member->Stop();
     peers.Stop();
     return 1;
@@ -315,12 +336,14 @@ int RunMember(const Config& flags_config) {
   // probe sees a member that is not serving yet; on the client URLs once they serve.
   MemberHttp http(member.get(), config);
   if (Status s = http.ListenMetrics(); !s.ok()) {
-    Log(s.message());
+    log::Error("cannot serve metrics, refusing to start", {{"error", s.message()}});
     member->Stop();
     peers.Stop();
     return 1;
   }
-  for (const auto& u : config.listen_metrics) Log("serving metrics and health on " + u.text);
+  for (const auto& u : config.listen_metrics) {
+    log::Info("serving metrics and health", {{"listen-metrics-url", u.text}});
+  }
   // From the start of the driver loop: joining a cluster may take long, and the loop must be
   // healthy meanwhile too.
   std::unique_ptr<Watchdog> watchdog = StartWatchdog(member->driver());
@@ -330,7 +353,7 @@ int RunMember(const Config& flags_config) {
     timespec no_wait{0, 0};
     int early = sigtimedwait(&signals, nullptr, &no_wait);
     if (early <= 0) continue;
-    Log("stopping before serving clients");
+    log::Info("stopping before serving clients");
     sd_notify(0, "STOPPING=1");
     watchdog.reset();
     http.Stop();
@@ -387,7 +410,7 @@ int RunMember(const Config& flags_config) {
   // the operator asks for sharing with etcd's --socket-reuse-port.
   client_listener.SetReusePort(config.socket_reuse_port);
   if (Status s = SetUpClientTls(config, &client_listener); !s.ok()) {
-    Log("cannot serve clients over TLS: " + s.message());
+    log::Error("cannot serve clients over TLS, refusing to start", {{"error", s.message()}});
     if (grpc_server) grpc_server->Shutdown();
     watchdog.reset();
     member->Stop();
@@ -398,7 +421,7 @@ int RunMember(const Config& flags_config) {
                                             : Internal("the client gRPC server did not start");
   if (listening.ok()) listening = client_listener.Start(grpc_server.get());
   if (!listening.ok()) {
-    Log(listening.message());
+    log::Error("cannot listen for clients, refusing to start", {{"error", listening.message()}});
     client_listener.Stop();
     http.Stop();
     if (grpc_server) grpc_server->Shutdown();
@@ -408,7 +431,7 @@ int RunMember(const Config& flags_config) {
     return 1;
   }
   for (const auto& u : config.listen_client) {
-    Log("serving client requests on " + u.text + (u.secure() ? " (TLS)" : ""));
+    log::Info("serving client traffic", {{"listen-client-url", u.text}, {"tls", u.secure()}});
   }
 
   // READY=1 once this member can serve a linearizable read: a read barrier (Raft ReadIndex,
@@ -423,9 +446,9 @@ int RunMember(const Config& flags_config) {
         sig = TakeSignal(signals, wait);
         return sig != 0;
       },
-      Log);
+      LogNotice);
   if (ready) {
-    Log("serving linearizable reads, READY=1");
+    log::Info("serving linearizable reads, READY=1");
     sd_notify(0, "READY=1");
     test_stall.MaybeStart(member->driver());
     sigwait(&signals, &sig);
@@ -435,13 +458,14 @@ int RunMember(const Config& flags_config) {
   test_stall.Release();
   switch (self_stop.reason()) {
     case SelfStop::kFatal:
-      Log("shutting down after a fatal error");
+      log::Error("shutting down after a fatal error");
       break;
     case SelfStop::kRemoved:
-      Log("shutting down: removed from the cluster");
+      log::Warn("shutting down: removed from the cluster");
       break;
     case SelfStop::kNone:
-      Log(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
+      log::Info(sig == SIGINT ? "received SIGINT, shutting down"
+                              : "received SIGTERM, shutting down");
       break;
   }
   ShutdownDeadline deadline;
@@ -459,7 +483,7 @@ int RunMember(const Config& flags_config) {
   grpc_server->Wait();
   client_listener.Stop();
   deadline.Disarm();
-  Log("stopped");
+  log::Info("stopped");
   if (self_stop.reason() != SelfStop::kNone) return self_stop.exit_code();
   // Like etcd, die by the signal that stopped us, so a supervisor sees "killed by SIGTERM".
   std::fflush(nullptr);

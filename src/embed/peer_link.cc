@@ -7,22 +7,21 @@
 #include <memory>
 
 #include "embed/member_record.h"
+#include "log/log.h"
 
 namespace dolmen::embed {
-namespace {
-
-void Log(const std::string& line) { std::fprintf(stderr, "dolmen: %s\n", line.c_str()); }
-
-}  // namespace
 
 Status PeerLink::Start(transport::Options options) {
   ASSIGN_OR_RETURN(transport_, transport::NewGrpcTransport(options, this));
   transport_->on_unreachable = [this](MemberId id) { server_->driver()->ReportUnreachable(id); };
   transport_->on_snapshot_status = [this](MemberId id, bool ok) { SnapshotSent(id, ok); };
   transport_->on_refused = [this](MemberId peer, Status why) {
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(peer.value()));
-    Log(std::string("peer ") + hex + " refused this member: " + why.message());
+    std::string& logged = logged_refusals_[peer];
+    if (logged != why.message()) {
+      logged = why.message();
+      log::Warn("a peer refused this member",
+                {{"remote-peer-id", log::Hex(peer.value())}, {"error", why.message()}});
+    }
     if (why.code() == Code::kRemoved && on_removed_) on_removed_(why);
   };
   RETURN_IF_ERROR(transport_->Start());
@@ -82,7 +81,8 @@ void PeerLink::RunImageWriter() {
     const MemberId to = message.to;
     Result<std::string> path = server_->WriteSnapshotImage(to);
     if (!path.ok()) {
-      Log("cannot write the snapshot image for a follower: " + path.status().ToString());
+      log::Warn("cannot write the snapshot image for a follower",
+                {{"remote-peer-id", log::Hex(to.value())}, {"error", path.status().ToString()}});
       server_->driver()->ReportSnapshot(to, false);
       continue;
     }
@@ -142,8 +142,8 @@ void PeerLink::OnSnapshot(raft::Message message, std::string db_path) {
   const uint64_t index = message.snapshot ? message.snapshot->metadata.index.value() : 0;
   Status s = server_->ReceiveSnapshot(std::move(message), db_path);
   if (!s.ok()) {
-    Log("refused the snapshot from the leader (index " + std::to_string(index) +
-        "): " + s.ToString());
+    log::Warn("refused the snapshot from the leader",
+              {{"snapshot-index", index}, {"error", s.ToString()}});
   }
 }
 

@@ -71,6 +71,9 @@ class PeerLink final : public server::PeerSender,
   std::function<void(const Status&)> on_removed_;
   std::unique_ptr<transport::Transport> transport_;
   std::vector<MemberId> known_;  // peers handed to the transport; driver thread
+  // The last refusal logged per peer, so a peer that keeps refusing (this member retries with
+  // backoff) is logged once per reason. The transport's notifier thread only.
+  std::map<MemberId, std::string> logged_refusals_;
 
   std::mutex image_mu_;
   std::condition_variable image_cv_;

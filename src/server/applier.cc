@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "log/log.h"
 #include "server/lease_apply.h"
 
 namespace dolmen::server {
@@ -468,9 +469,8 @@ bool IsActive(const AlarmStore& alarms, MemberId member, etcdserverpb::AlarmType
 // Every member logs an alarm that changes, as etcd's "alarm raised" / "alarm disarmed": the
 // operator of any member sees which alarm, for which member.
 void LogAlarm(const char* what, const etcdserverpb::AlarmMember& m) {
-  std::fprintf(stderr, "dolmen: alarm %s %s for member %llx\n",
-               etcdserverpb::AlarmType_Name(m.alarm()).c_str(), what,
-               static_cast<unsigned long long>(m.memberid()));
+  log::Warn(what,
+            {{"alarm", etcdserverpb::AlarmType_Name(m.alarm())}, {"from", log::Hex(m.memberid())}});
 }
 }  // namespace
 
@@ -528,7 +528,7 @@ Result<etcdserverpb::AlarmResponse> Applier::Alarm(const etcdserverpb::AlarmRequ
         storage_failed_ = true;
         return m.status();
       }
-      if (!was_active) LogAlarm("raised", *m);
+      if (!was_active) LogAlarm("alarm raised", *m);
       *response.add_alarms() = *m;
       break;
     }
@@ -544,7 +544,7 @@ Result<etcdserverpb::AlarmResponse> Applier::Alarm(const etcdserverpb::AlarmRequ
         return m.status();
       }
       if (*m) {
-        LogAlarm("disarmed", **m);
+        LogAlarm("alarm disarmed", **m);
         *response.add_alarms() = **m;
       }
       break;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <set>
 
+#include "log/log.h"
 #include "raft/conf_change.h"
 #include "server/member_id.h"
 #include "server/server.h"
@@ -28,6 +29,20 @@ bool ValidPeerUrl(const std::string& u) {
   std::string rest = u.substr(sep + 3);
   return (scheme == "http" || scheme == "https" || scheme == "unix" || scheme == "unixs") &&
          rest.find(':') != std::string::npos && rest.find('/') == std::string::npos;
+}
+
+// Every refused membership request is logged once, with its reason, by the member that was asked
+// (a promotion forwarded to the leader is logged where the client asked).
+template <typename Response>
+Callback<Response> LogRefusal(const char* request, uint64_t member_id, Callback<Response> done) {
+  return [request, member_id, done = std::move(done)](Result<Response> result) {
+    if (!result.ok()) {
+      log::Warn("refused a membership change", {{"request", request},
+                                                {"member-id", log::Hex(member_id)},
+                                                {"error", result.status().ToString()}});
+    }
+    done(std::move(result));
+  };
 }
 
 void FillMember(const internal::Member& m, etcdserverpb::Member* out) {
@@ -65,6 +80,7 @@ Status Server::CheckQuorumAfter(int voter_delta, MemberId excluded) const {
 
 void Server::MemberAdd(const etcdserverpb::MemberAddRequest& r,
                        Callback<etcdserverpb::MemberAddResponse> done) {
+  done = LogRefusal("MemberAdd", 0, std::move(done));
   if (r.peerurls().empty())
     return done(Status(Code::kInvalidArgument, "given member URLs are invalid"));
   std::set<std::string> in_use;
@@ -109,6 +125,7 @@ void Server::MemberAdd(const etcdserverpb::MemberAddRequest& r,
 
 void Server::MemberRemove(const etcdserverpb::MemberRemoveRequest& r,
                           Callback<etcdserverpb::MemberRemoveResponse> done) {
+  done = LogRefusal("MemberRemove", r.id(), std::move(done));
   MemberId id(r.id());
   auto member = membership_->Get(id);
   if (!member) return done(MemberNotFound());
@@ -129,6 +146,7 @@ void Server::MemberRemove(const etcdserverpb::MemberRemoveRequest& r,
 
 void Server::MemberUpdate(const etcdserverpb::MemberUpdateRequest& r,
                           Callback<etcdserverpb::MemberUpdateResponse> done) {
+  done = LogRefusal("MemberUpdate", r.id(), std::move(done));
   if (!membership_->Get(MemberId(r.id()))) return done(MemberNotFound());
   for (const auto& u : r.peerurls()) {
     if (!ValidPeerUrl(u))
@@ -149,6 +167,7 @@ void Server::MemberUpdate(const etcdserverpb::MemberUpdateRequest& r,
 
 void Server::MemberPromote(const etcdserverpb::MemberPromoteRequest& r,
                            Callback<etcdserverpb::MemberPromoteResponse> done) {
+  done = LogRefusal("MemberPromote", r.id(), std::move(done));
   // etcd's PromoteMember: try here; only the leader knows whether the learner caught up, so
   // "not leader" sends it to the leader, until a final answer or the request timeout.
   MemberPromoteHere(r, [this, r, done](Result<etcdserverpb::MemberPromoteResponse> here) {

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "dolmen/internal.pb.h"
+#include "log/log.h"
 #include "raft/conf_change.h"
 #include "server/server_metrics.h"
 
@@ -16,8 +17,6 @@ using Clock = std::chrono::steady_clock;
 bool SameChange(const raft::ConfChange& a, const raft::ConfChange& b) {
   return a.type == b.type && a.node_id == b.node_id;
 }
-
-void Log(const std::string& line) { std::fprintf(stderr, "dolmen: %s\n", line.c_str()); }
 
 }  // namespace
 
@@ -340,8 +339,44 @@ void Driver::IssueReadIndex() {
   reads_unissued_.clear();
 }
 
+// As etcd's raft logs them ("became leader at term 2", "raft.node: ... elected leader ...",
+// "changed leader from ... to ...", "lost leader ..."), once per change, with the term.
+void Driver::LogSoftState(const raft::SoftState& now) {
+  const raft::SoftState before = logged_soft_state_;
+  logged_soft_state_ = now;
+  const uint64_t term = node_->raft().term().value();
+  const std::string self = log::Hex(self_.value());
+  if (now.role != before.role) {
+    if (now.role == raft::Role::kLeader) {
+      log::Info("became leader", {{"local-member-id", self}, {"term", term}});
+    } else {
+      log::Debug("changed role", {{"local-member-id", self},
+                                  {"from", raft::RoleName(before.role)},
+                                  {"to", raft::RoleName(now.role)},
+                                  {"term", term}});
+    }
+  }
+  // This member winning is "became leader" above: one line per change.
+  if (now.lead == before.lead || now.lead == self_) return;
+  if (now.lead.value() == 0) {
+    log::Info("lost leader", {{"local-member-id", self},
+                              {"lost-leader-id", log::Hex(before.lead.value())},
+                              {"term", term}});
+  } else if (before.lead.value() == 0) {
+    log::Info(
+        "elected leader",
+        {{"local-member-id", self}, {"leader-id", log::Hex(now.lead.value())}, {"term", term}});
+  } else {
+    log::Info("changed leader", {{"local-member-id", self},
+                                 {"from", log::Hex(before.lead.value())},
+                                 {"to", log::Hex(now.lead.value())},
+                                 {"term", term}});
+  }
+}
+
 dolmen::Status Driver::HandleReady() {
   raft::Ready rd = node_->GetReady();
+  if (rd.soft_state) LogSoftState(*rd.soft_state);
   if (rd.soft_state && rd.soft_state->lead.value() != leader_.load()) {
     leader_.store(rd.soft_state->lead.value());
     if (leader_observer_) leader_observer_(rd.soft_state->lead);
@@ -427,8 +462,8 @@ dolmen::Status Driver::ApplySnapshot(const raft::Snapshot& snapshot) {
   last_checkpoint_ = Clock::now();
   // The installed backend is synced and holds everything up to the snapshot.
   if (dolmen::Status s = deps_.wal->ReleaseTo(Index(meta.index.value() + 1)); !s.ok()) {
-    Log("releasing the log below snapshot index " + std::to_string(meta.index.value()) +
-        " failed: " + s.ToString());
+    log::Warn("releasing the log below the snapshot failed",
+              {{"snapshot-index", meta.index.value()}, {"error", s.ToString()}});
   }
   if (deps_.peers) deps_.peers->SetPeers(deps_.membership->List());
   if (restore_observer_) restore_observer_(deps_.store->CurrentRevision());
@@ -512,9 +547,10 @@ void Driver::WarnIfSlowApply(const raft::Entry& e, std::chrono::nanoseconds took
     const auto* field = request.GetReflection()->GetOneofFieldDescriptor(request, oneof);
     if (field != nullptr) kind = field->name();
   }
-  Log("warning: apply request took too long (took " + std::to_string(took.count()) +
-      "ns, expected-duration " + std::to_string(options_.warning_apply_duration.count()) +
-      "ns, index " + std::to_string(e.index.value()) + ", request " + kind + ")");
+  log::Warn("apply request took too long", {{"took", took},
+                                            {"expected-duration", options_.warning_apply_duration},
+                                            {"index", e.index.value()},
+                                            {"request", kind}});
 }
 
 dolmen::Status Driver::ApplyNormal(const raft::Entry& e,
@@ -530,6 +566,7 @@ dolmen::Status Driver::ApplyNormal(const raft::Entry& e,
                         ? deps_.membership->SetAttributes(request.member_attributes(), txn)
                         : deps_.membership->UpdatePeerUrls(request.member_update(), txn);
     if (!result.status.ok()) return result.status;
+    LogMemberUpdate(request);
     if (deps_.peers) deps_.peers->SetPeers(deps_.membership->List());
   } else {
     result = deps_.applier->Apply(request);
@@ -545,6 +582,34 @@ dolmen::Status Driver::ApplyNormal(const raft::Entry& e,
     in_flight_.erase(it);
   }
   return OkStatus();
+}
+
+// Membership changes are logged where they are applied, once: entries replayed at start (already
+// in the backend) are not logged again. Field names are etcd's (membership/cluster.go).
+void Driver::LogMemberAdded(const internal::Member& member, Index index) {
+  const std::vector<std::string> urls(member.peer_urls().begin(), member.peer_urls().end());
+  log::Info("added member", {{"local-member-id", log::Hex(self_.value())},
+                             {"added-peer-id", log::Hex(member.id())},
+                             {"added-peer-peer-urls", urls},
+                             {"added-peer-is-learner", member.is_learner()},
+                             {"index", index.value()}});
+}
+
+void Driver::LogMemberUpdate(const internal::InternalRequest& request) {
+  if (request.has_member_attributes()) {
+    const auto& a = request.member_attributes();
+    const std::vector<std::string> urls(a.client_urls().begin(), a.client_urls().end());
+    log::Info("published member attributes", {{"local-member-id", log::Hex(self_.value())},
+                                              {"member-id", log::Hex(a.id())},
+                                              {"name", a.name()},
+                                              {"client-urls", urls}});
+    return;
+  }
+  const auto& u = request.member_update();
+  const std::vector<std::string> urls(u.peer_urls().begin(), u.peer_urls().end());
+  log::Info("updated member", {{"local-member-id", log::Hex(self_.value())},
+                               {"updated-remote-peer-id", log::Hex(u.id())},
+                               {"updated-remote-peer-urls", urls}});
 }
 
 dolmen::Status Driver::ApplyConfChange(const raft::Entry& e, bool in_backend) {
@@ -570,18 +635,26 @@ dolmen::Status Driver::ApplyConfChange(const raft::Entry& e, bool in_backend) {
       auto existing = deps_.membership->Get(cc.node_id);
       if (existing && existing->is_learner()) {
         RETURN_IF_ERROR(deps_.membership->Promote(cc.node_id, txn));
+        log::Info("promote member", {{"local-member-id", log::Hex(self_.value())},
+                                     {"promoted-member-id", log::Hex(cc.node_id.value())},
+                                     {"index", e.index.value()}});
       } else {
         member.set_is_learner(false);
         RETURN_IF_ERROR(deps_.membership->Add(member, txn));
+        LogMemberAdded(member, e.index);
       }
       break;
     }
     case raft::ConfChangeType::kAddLearner:
       member.set_is_learner(true);
       RETURN_IF_ERROR(deps_.membership->Add(member, txn));
+      LogMemberAdded(member, e.index);
       break;
     case raft::ConfChangeType::kRemoveNode:
       RETURN_IF_ERROR(deps_.membership->Remove(cc.node_id, txn));
+      log::Info("removed member", {{"local-member-id", log::Hex(self_.value())},
+                                   {"removed-remote-peer-id", log::Hex(cc.node_id.value())},
+                                   {"index", e.index.value()}});
       break;
   }
   if (deps_.peers) deps_.peers->SetPeers(deps_.membership->List());
@@ -744,8 +817,8 @@ dolmen::Status Driver::Checkpoint() {
   // "succeed" over lost data and the log that could rebuild it would then be released. Nothing
   // of the log is released here unless the sync succeeded.
   if (dolmen::Status synced = deps_.store->Sync(); !synced.ok()) {
-    Log("checkpoint at index " + std::to_string(applied) +
-        ": the backend sync failed, stopping: " + synced.ToString());
+    log::Error("checkpoint: the backend sync failed, stopping",
+               {{"applied-index", applied}, {"error", synced.ToString()}});
     return synced;
   }
   dolmen::Status s;
@@ -770,7 +843,7 @@ dolmen::Status Driver::Checkpoint() {
   if (!s.ok()) {
     // Not fatal here: the log still holds everything and the next checkpoint tries again (a
     // failed WAL write is sticky inside the Wal, so the next append stops the member).
-    Log("checkpoint at index " + std::to_string(applied) + " failed: " + s.ToString());
+    log::Warn("checkpoint failed", {{"applied-index", applied}, {"error", s.ToString()}});
     return OkStatus();
   }
   last_checkpoint_index_ = applied;

@@ -195,6 +195,10 @@ class Driver {
   void ProposeWaiting();
   void IssueReadIndex();
   dolmen::Status HandleReady();
+  // Logs each change of leader or role once (info; role changes short of leader at debug).
+  void LogSoftState(const raft::SoftState& now);
+  void LogMemberAdded(const internal::Member& member, Index index);
+  void LogMemberUpdate(const internal::InternalRequest& request);
   dolmen::Status Persist(const raft::Ready& rd);
   dolmen::Status PersistSnapshot(const raft::Snapshot& snapshot);
   dolmen::Status ApplySnapshot(const raft::Snapshot& snapshot);
@@ -242,6 +246,7 @@ class Driver {
   std::atomic<uint64_t> commit_{0};
 
   // Owner thread only.
+  raft::SoftState logged_soft_state_;       // the last leadership LogSoftState reported
   std::deque<Proposal> waiting_;            // not yet accepted by Raft (no leader yet)
   std::map<uint64_t, Proposal> in_flight_;  // accepted; awaiting apply, by request id
   std::deque<ConfProposal> conf_waiting_;

@@ -5,12 +5,11 @@
 #include <cstdio>
 #include <future>
 
+#include "log/log.h"
 #include "server/server.h"
 
 namespace dolmen::server {
 namespace {
-
-void Log(const std::string& line) { std::fprintf(stderr, "dolmen: %s\n", line.c_str()); }
 
 // Member-local state left out of the backend hash, as etcd leaves out its consistent index:
 // each member records the log index it applied, which differs while members catch up
@@ -32,7 +31,7 @@ BackendSnapshot::BackendSnapshot(io::FileSystem* fs, std::string path, uint64_t 
 BackendSnapshot::~BackendSnapshot() {
   EVP_MD_CTX_free(sha_);
   Status s = fs_->Remove(path_);
-  if (!s.ok()) Log("removing snapshot file: " + s.ToString());
+  if (!s.ok()) log::Warn("cannot remove a snapshot file", {{"error", s.ToString()}});
 }
 
 Result<std::string> BackendSnapshot::Next(size_t max_bytes) {
@@ -66,22 +65,23 @@ Status Server::OpenMaintenance() {
   alarms_ = std::make_unique<AlarmStore>();
   RETURN_IF_ERROR(alarms_->Load(backend_.get()));
   for (const auto& m : alarms_->Get(etcdserverpb::NONE)) {
-    Log("alarm " + etcdserverpb::AlarmType_Name(m.alarm()) + " of member " +
-        std::to_string(m.memberid()) + " is active");
+    log::Warn("alarm is active", {{"alarm", etcdserverpb::AlarmType_Name(m.alarm())},
+                                  {"from", log::Hex(m.memberid())}});
   }
   DiskGuardOptions disk = config_.disk_guard;
   if (disk.reserve_bytes == 0) disk.reserve_bytes = DiskReserveBytes(config_.wal.segment_bytes);
   disk_guard_ = std::make_unique<DiskGuard>(
       disk, [fs = config_.fs, dir = config_.data_dir] { return fs->AvailableBytes(dir); }, clock_,
-      Log);
+      [](const std::string& line) { log::Warn(line); });
   disk_guard_->SampleNow();  // logs at once if the member starts below its reserve
   quota_ = std::make_unique<Quota>(config_.quota_backend_bytes,
                                    [this] { return backend_->SizeBytes(); });
   quota_->set_disk_guard(disk_guard_.get());
   if (quota_->quota_bytes() > kMaxRecommendedQuotaBytes) {
-    Log("backend quota " + std::to_string(quota_->quota_bytes()) +
-        " bytes exceeds the maximum recommended quota " +
-        std::to_string(kMaxRecommendedQuotaBytes));
+    // etcd's warning, with etcd's field names.
+    log::Warn("quota exceeds the maximum value",
+              {{"quota-size-bytes", quota_->quota_bytes()},
+               {"quota-maximum-size-bytes", kMaxRecommendedQuotaBytes}});
   }
   applier_->set_alarms(alarms_.get(), quota_.get(), [this] { RaiseNoSpaceAlarm(); });
   if (config_.compact_hash_check_enabled) {
@@ -95,7 +95,9 @@ Status Server::OpenMaintenance() {
     for (const auto& name : *names) {
       if (name.starts_with(kSnapshotTempPrefix) && name.ends_with(".tmp")) {
         Status s = config_.fs->Remove(io::JoinPath(member_dir, name));
-        if (!s.ok()) Log("removing leftover snapshot file: " + s.ToString());
+        if (!s.ok()) {
+          log::Warn("cannot remove a leftover snapshot file", {{"error", s.ToString()}});
+        }
       }
     }
   }
@@ -106,12 +108,14 @@ void Server::RaiseNoSpaceAlarm() {
   if (alarms_->Active(etcdserverpb::NOSPACE)) return;
   if (raising_no_space_.exchange(true)) return;
   if (quota_->disk_low()) {
-    Log("free space on the data dir's file system (" + std::to_string(disk_guard_->free_bytes()) +
-        " bytes) is below the reserve of " + std::to_string(disk_guard_->reserve_bytes()) +
-        " bytes; raising the NOSPACE alarm");
+    log::Warn(
+        "free space on the data dir's file system is below the reserve; raising the "
+        "NOSPACE alarm",
+        {{"free-bytes", disk_guard_->free_bytes()},
+         {"reserve-bytes", disk_guard_->reserve_bytes()}});
   } else {
-    Log("request exceeded the backend quota of " + std::to_string(quota_->quota_bytes()) +
-        " bytes; raising the NOSPACE alarm");
+    log::Warn("a request exceeded the backend quota; raising the NOSPACE alarm",
+              {{"quota-size-bytes", quota_->quota_bytes()}});
   }
   internal::InternalRequest request;
   auto* alarm = request.mutable_alarm();
@@ -120,7 +124,9 @@ void Server::RaiseNoSpaceAlarm() {
   alarm->set_alarm(etcdserverpb::NOSPACE);
   Propose(std::move(request), [this](ApplyResult result) {
     raising_no_space_ = false;
-    if (!result.status.ok()) Log("raising the NOSPACE alarm: " + result.status.ToString());
+    if (!result.status.ok()) {
+      log::Error("failed to raise the NOSPACE alarm", {{"error", result.status.ToString()}});
+    }
   });
 }
 
@@ -169,14 +175,16 @@ void Server::Defragment(std::function<void(Status)> done) {
   // and this thread holds no read txn; readers on other threads are waited for.
   driver_->RunInOrder([this, shared](Status stopped) {
     if (!stopped.ok()) return (*shared)(stopped);
-    Log("starting to defragment the storage backend");
+    log::Info("starting to defragment the storage backend");
     uint64_t before = backend_->SizeBytes();
     Status s = backend_->Defragment();
     if (s.ok()) {
-      Log("finished defragmenting the storage backend: " + std::to_string(before) + " -> " +
-          std::to_string(backend_->SizeBytes()) + " bytes");
+      log::Info("finished defragmenting the storage backend",
+                {{"current-db-size-bytes-diff",
+                  static_cast<int64_t>(backend_->SizeBytes()) - static_cast<int64_t>(before)},
+                 {"current-db-size-bytes", backend_->SizeBytes()}});
     } else {
-      Log("failed to defragment the storage backend: " + s.ToString());
+      log::Warn("failed to defragment the storage backend", {{"error", s.ToString()}});
     }
     (*shared)(s);
   });

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "base/coding.h"
+#include "log/log.h"
 #include "raft/conf_change.h"
 #include "server/member_id.h"
 #include "server/request_checks.h"
@@ -96,8 +97,6 @@ std::string AdvertiseMismatchHint(const std::string& name,
   return "make --initial-advertise-peer-urls list exactly the URLs --initial-cluster gives " +
          name + " (" + JoinUrls(initial) + "), or change --initial-cluster";
 }
-
-void Log(const std::string& line) { std::fprintf(stderr, "dolmen: %s\n", line.c_str()); }
 
 }  // namespace
 
@@ -242,14 +241,16 @@ Status Server::OpenStorage() {
     ASSIGN_OR_RETURN(auto opened, wal::Wal::Open(fs, wal_dir, config_.wal));
     wal_ = std::move(opened.first);
     wal::Recovered& recovered = opened.second;
-    for (const auto& note : recovered.repairs) Log("repaired write-ahead log: " + note);
+    for (const auto& note : recovered.repairs) {
+      log::Warn("repaired the write-ahead log", {{"wal-dir", wal_dir}, {"repair", note}});
+    }
     RETURN_IF_ERROR(DecodeMetadata(recovered.metadata, wal_dir, &member_id_, &cluster_id_));
     if (BootstrapNeverReachedTheLog(recovered, applied)) return FinishBootstrap(wal_dir);
     if (recovered.snapshot && recovered.snapshot->index > applied) {
       // The log recorded a snapshot from the leader that the backend does not hold: the
       // member stopped between the two. The image waits in the snap dir.
-      Log("installing the snapshot image at index " +
-          std::to_string(recovered.snapshot->index.value()) + " that the last run received");
+      log::Info("installing the snapshot image that the last run received",
+                {{"snapshot-index", recovered.snapshot->index.value()}});
       RETURN_IF_ERROR(RestoreFromImage(recovered.snapshot->index));
       RETURN_IF_ERROR(ReloadLeases());
       RETURN_IF_ERROR(membership_->Load(backend_.get()));
@@ -268,7 +269,7 @@ Status Server::OpenStorage() {
     return StartRaft(&recovered, {}, {});
   }
   if (config_.force_new_cluster) {
-    Log("--force-new-cluster has no effect on a new data dir: starting a new cluster");
+    log::Info("--force-new-cluster has no effect on a new data dir: starting a new cluster");
   }
   if (applied.value() > 0) {
     return Corruption("data dir " + config_.data_dir + " has a backend applied to index " +
@@ -307,14 +308,17 @@ Status Server::ForceStandalone(wal::Recovered* recovered, Index applied) {
   RETURN_IF_ERROR(wal_->Sync());
   std::string removed;
   for (MemberId id : plan.removed) removed += (removed.empty() ? "" : ", ") + IdHex(id.value());
-  Log("WARNING: --force-new-cluster: forcing member " + IdHex(member_id_.value()) + " of cluster " +
-      IdHex(cluster_id_.value()) + " into a one-member cluster at commit index " +
-      std::to_string(plan.commit.value()) + " (discarded " +
-      std::to_string(plan.discarded_entries) + " uncommitted log entries; removing members: " +
-      (removed.empty() ? "none" : removed) + (plan.added_self ? "; added itself" : "") +
-      "). Acknowledged writes the other members held past this member's log are lost. Never "
+  log::Warn(
+      "WARNING: --force-new-cluster: forcing this member into a one-member cluster. "
+      "Acknowledged writes the other members held past this member's log are lost. Never "
       "restart the removed members on their old data dirs: add them back with 'etcdctl member "
-      "add' and empty data dirs. Start this member without --force-new-cluster from now on");
+      "add' and empty data dirs. Start this member without --force-new-cluster from now on",
+      {{"local-member-id", log::Hex(member_id_.value())},
+       {"cluster-id", log::Hex(cluster_id_.value())},
+       {"commit-index", plan.commit.value()},
+       {"discarded-uncommitted-entries", plan.discarded_entries},
+       {"removed-members", removed.empty() ? std::string("none") : removed},
+       {"added-itself", plan.added_self}});
   return OkStatus();
 }
 
@@ -338,10 +342,10 @@ Result<std::unique_ptr<backend::Backend>> Server::OpenBackend(const std::string&
     RETURN_IF_ERROR(config_.fs->Rename(dir + "/" + name, aside + "/" + name));
   }
   RETURN_IF_ERROR(config_.fs->SyncDir(dir));
-  Log("the storage backend in " + dir + " cannot be read (" + opened.status().message() +
-      ") and there is no write-ahead log yet, so the first start was cut short before anything "
-      "was applied: moved it to " +
-      aside + " and creating a new one");
+  log::Warn(
+      "the storage backend cannot be read and there is no write-ahead log yet, so the first "
+      "start was cut short before anything was applied: moved it aside, creating a new one",
+      {{"path", dir}, {"moved-to", aside}, {"error", opened.status().message()}});
   return config_.open_backend(dir, options);
 }
 
@@ -369,9 +373,10 @@ Status Server::FinishBootstrap(const std::string& wal_dir) {
             " and holds no entries; these flags describe member " + IdHex(member_id_.value()) +
             " of cluster " + IdHex(cluster_id_.value()) + ": remove the data dir to start over");
   }
-  Log("the write-ahead log in " + wal_dir +
-      " holds no entries: the first start stopped before its bootstrap reached the disk; "
-      "bootstrapping again");
+  log::Warn(
+      "the write-ahead log holds no entries: the first start stopped before its bootstrap "
+      "reached the disk; bootstrapping again",
+      {{"wal-dir", wal_dir}});
   RETURN_IF_ERROR(wal_->Append(entries, hs));
   RETURN_IF_ERROR(wal_->Sync());
   return StartRaft(nullptr, std::move(entries), hs);
@@ -477,8 +482,9 @@ Status Server::InstallSnapshot(const raft::SnapshotMetadata& meta) {
   RETURN_IF_ERROR(membership_->Load(backend_.get()));
   if (alarms_) RETURN_IF_ERROR(alarms_->Load(backend_.get()));  // the leader's alarms now
   images_->RemoveUpTo(meta.index, /*include_outgoing=*/false);
-  Log("installed the leader's snapshot at index " + std::to_string(meta.index.value()) +
-      " (store revision " + std::to_string(store_->CurrentRevision().value()) + ")");
+  // etcd: "applied snapshot" / "restored mvcc store".
+  log::Info("installed the leader's snapshot", {{"snapshot-index", meta.index.value()},
+                                                {"revision", store_->CurrentRevision().value()}});
   return OkStatus();
 }
 
@@ -556,7 +562,7 @@ void Server::StartAutoCompaction() {
       done(r.status());
     });
   };
-  deps.log = Log;
+  deps.log = [](const std::string& line) { log::Info(line); };
   auto_compactor_ = std::make_unique<AutoCompactor>(
       NewCompactionPolicy(config_.auto_compaction, clock_->Now()), std::move(deps));
   auto_compactor_->Start();
@@ -606,7 +612,7 @@ void Server::Stop() {
   if (store_ && !failed_.load()) {
     // A clean stop leaves the backend durable so the next start replays nothing.
     Status s = store_->Sync();
-    if (!s.ok()) Log("backend sync at stop: " + s.ToString());
+    if (!s.ok()) log::Error("backend sync at stop failed", {{"error", s.ToString()}});
   }
 }
 

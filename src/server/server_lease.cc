@@ -4,6 +4,7 @@
 #include <memory>
 #include <utility>
 
+#include "log/log.h"
 #include "server/server.h"
 
 namespace dolmen::server {
@@ -66,8 +67,9 @@ Status Server::ReloadLeases() {
     // A key whose lease is gone cannot come from our apply path (revoke deletes the keys in
     // the same backend txn); like etcd, keep the key rather than refuse to start.
     if (!lessor_->Attach(kv.lease, kv.key).ok()) {
-      std::fprintf(stderr, "dolmen: key %s names lease %lld, which does not exist\n",
-                   kv.key.c_str(), static_cast<long long>(kv.lease.value()));
+      // etcd: "failed to attach a lease".
+      log::Warn("a key names a lease that does not exist; keeping the key",
+                {{"key", kv.key}, {"lease-id", log::Hex(static_cast<uint64_t>(kv.lease.value()))}});
     }
   }
   return OkStatus();

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "log/log.h"
+
 namespace dolmen::server {
 namespace {
 
@@ -51,8 +53,9 @@ void SnapshotImages::RemoveUpTo(Index index, bool include_outgoing) {
                  (include_outgoing && name.starts_with(kOutgoingPrefix) && name.ends_with(".db"));
     if (!stale) continue;
     Status s = fs_->Remove(io::JoinPath(dir_, name));
-    if (!s.ok())
-      std::fprintf(stderr, "dolmen: removing %s: %s\n", name.c_str(), s.ToString().c_str());
+    if (!s.ok()) {
+      log::Warn("cannot remove a stale snapshot image", {{"name", name}, {"error", s.ToString()}});
+    }
   }
 }
 

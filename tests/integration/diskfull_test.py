@@ -99,7 +99,9 @@ class DiskFullTest(IntegrationTestCase):
         rc, out, err = server.etcdctl("alarm", "list")
         self.assertEqual(rc, 0, err)
         self.assertRegex(out, r"^memberID:\d+ alarm:NOSPACE \n$")
-        self.assertIn("below the reserve of %d bytes" % RESERVE_BYTES, server.log_text())
+        self.assertRegex(server.log_text(), r'"msg":"free space on the data dir\'s file system is '
+                         r'below the reserve; raising the NOSPACE alarm",.*"reserve-bytes":%d\b'
+                         % RESERVE_BYTES)
 
         # 2. Another file takes most of what is left.
         filler = os.path.join(server.data_dir, "filler")

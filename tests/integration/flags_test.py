@@ -217,13 +217,16 @@ class FlagsTest(IntegrationTestCase):
             rc, out, err = server.etcdctl("put", "k", "v")
             self.assertEqual(rc, 0, err)
         wait_for(lambda: "apply request took too long" in warned.log_text(), "the apply warning")
-        wait_for(lambda: re.search(r"request stats: /etcdserverpb\.KV/Put took too long",
+        wait_for(lambda: re.search(r'"msg":"request stats","method":"/etcdserverpb\.KV/Put"',
                                    warned.log_text()), "the unary request warning")
-        self.assertRegex(warned.log_text(), r"expected-duration 1ns, index \d+, request put\)")
+        self.assertRegex(warned.log_text(),
+                         r'"msg":"apply request took too long".*"expected-duration":"1ns",'
+                         r'"index":\d+,"request":"put"')
         # The default thresholds (100 ms, 300 ms) are far above a put on loopback.
         rc, out, err = default.etcdctl("get", "k")
         self.assertEqual(rc, 0, err)
         self.assertNotIn("took too long", default.log_text())
+        self.assertNotIn("request stats", default.log_text())
 
     def test_max_concurrent_streams(self):
         default, one = self.start([], ["--max-concurrent-streams=1"])

@@ -7,26 +7,29 @@ import re
 import sys
 
 PROTO = {"etcdserverpb", "mvccpb", "authpb", "v3lockpb", "v3electionpb", "dolmen"}
-CORE = ["base", "metrics", "raft", "io", "wal", "backend", "mvcc", "lease", "auth", "watch"]
+CORE = ["base", "log", "metrics", "raft", "io", "wal", "backend", "mvcc", "lease", "auth", "watch"]
+# log (structured logging) sits on base; every layer above base may log except raft, which is a
+# pure state machine.
 ALLOWED = {
     "base": set(),
+    "log": {"base"},
     # Any layer may count: metrics depends on base only.
     "metrics": {"base"},
     "raft": {"base"},
-    "io": {"base"},
-    "wal": {"metrics", "base", "io", "raft"},
-    "backend": {"metrics", "base", "io"},
-    "mvcc": {"base", "io", "backend"},
-    "lease": {"base", "io", "backend"},
-    "auth": {"base", "io", "backend"},
-    "watch": {"base", "io", "backend", "mvcc"},
-    "transport": {"metrics", "base", "raft", "tls"} | PROTO,
+    "io": {"base", "log"},
+    "wal": {"metrics", "base", "log", "io", "raft"},
+    "backend": {"metrics", "base", "log", "io"},
+    "mvcc": {"base", "log", "io", "backend"},
+    "lease": {"base", "log", "io", "backend"},
+    "auth": {"base", "log", "io", "backend"},
+    "watch": {"base", "log", "io", "backend", "mvcc"},
+    "transport": {"metrics", "base", "log", "raft", "tls"} | PROTO,
     "server": set(CORE) | {"transport"} | PROTO,
-    "tls": {"base"},
+    "tls": {"base", "log"},
     "api": set(CORE) | {"transport", "server", "tls"} | PROTO,
     "http": set(CORE) | {"transport", "server", "api"} | PROTO,
-    "client": {"base", "tls"} | PROTO,
-    "discovery": {"base"},
+    "client": {"base", "log", "tls"} | PROTO,
+    "discovery": {"base", "log"},
     "embed": set(CORE) | {"transport", "server", "tls", "api", "http", "client", "discovery"} | PROTO,
     "sim": set(CORE) | {"transport", "server"} | PROTO,
 }

@@ -219,7 +219,9 @@ class NotifyTest(unittest.TestCase):
         ready = m.notify.time_of("READY=1")
         m.notify.wait_for(lambda ms: m.notify.count("WATCHDOG=1", after=ready) >= 3, 10,
                           "three WATCHDOG=1 after READY=1")
-        self.assertIn("systemd watchdog: WATCHDOG=1 every 200 ms", m.log_text())
+        # A JSON log line (docs/logging.md): the period as Go prints a duration.
+        self.assertRegex(m.log_text(), r'"msg":"systemd watchdog: WATCHDOG=1 while the driver '
+                                       r'loop answers","interval":"200ms"')
         self.stop_and_check(m)
 
     def test_watchdog_stops_when_the_driver_loop_is_stalled(self):

@@ -18,6 +18,7 @@
 #include <mutex>
 
 #include "base/check.h"
+#include "log/log.h"
 
 namespace dolmen::backend {
 namespace {
@@ -669,10 +670,10 @@ Status RemoveIfNeverCommitted(const std::string& file) {
   }
   ::close(fd);
   if (!zeros) return OkStatus();
-  std::fprintf(stderr,
-               "dolmen: %s holds only zero bytes (no commit ever reached the disk, e.g. a power "
-               "cut during the first start): creating it again\n",
-               file.c_str());
+  log::Warn(
+      "the backend file holds only zero bytes (no commit ever reached the disk, e.g. a power cut "
+      "during the first start): creating it again",
+      {{"path", file}});
   if (::unlink(file.c_str()) != 0) return IoError("unlink " + file + ": " + std::strerror(errno));
   return OkStatus();
 }

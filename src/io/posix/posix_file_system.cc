@@ -18,6 +18,8 @@
 #include <system_error>
 #include <thread>
 
+#include "log/log.h"
+
 namespace dolmen::io {
 namespace {
 
@@ -40,9 +42,9 @@ void MaybeDelaySyncForTest() {
   long long delay_ms = 0;
   if (!(in >> delay_ms) || delay_ms < 0) delay_ms = 0;
   if (logged_ms.exchange(delay_ms) != delay_ms) {
-    std::fprintf(stderr,
-                 "dolmen: test hook DOLMEN_TEST_SLOW_SYNC_FILE: fdatasync delayed by %lld ms\n",
-                 delay_ms);
+    log::Warn("test hook DOLMEN_TEST_SLOW_SYNC_FILE: fdatasync delayed by " +
+                  std::to_string(delay_ms) + " ms",
+              {{"delay", std::chrono::milliseconds(delay_ms)}});
   }
   if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
 }
