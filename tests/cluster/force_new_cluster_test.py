@@ -19,7 +19,7 @@ NO_QUORUM_TIMEOUT = "--command-timeout=3s"
 REMOVED_EXIT_WAIT_S = 30.0
 REMOVED_LOG = "the member has been permanently removed from the cluster"
 # What each server logs when it forces the new cluster.
-WARNING = {"dolmen": "WARNING: --force-new-cluster: forcing member",
+WARNING = {"dolmen": "WARNING: --force-new-cluster: forcing this member into a one-member cluster",
            "etcd": "forcing restart of member"}
 
 

@@ -236,7 +236,7 @@ class SrvTest(unittest.TestCase):
     def assertExitsWith(self, member, text):
         rc = member.wait_exit()
         self.assertNotEqual(rc, 0, "%s %s exited 0" % (member.kind, member.name))
-        self.assertIn(text, member.log_text())
+        self.assertIn(text, harness.readable_log(member.log_text()))
         return rc
 
     # -- tests ---------------------------------------------------------------------------------

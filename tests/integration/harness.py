@@ -83,6 +83,27 @@ def main():
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 
+def readable_log(text):
+    """The log with each JSON line (dolmen's and etcd's zap lines) turned into its message and
+    its string fields, one per line, unescaped: what a reader sees, so that a test can look for
+    a message that has quotes or newlines in it."""
+    out = []
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            out.append(line)
+            continue
+        if not isinstance(entry, dict):
+            out.append(line)
+            continue
+        out.append(str(entry.get("msg", "")))
+        for key, value in entry.items():
+            if key not in ("level", "ts", "caller", "msg") and isinstance(value, str):
+                out.extend(value.splitlines() or [""])
+    return "\n".join(out)
+
+
 # Ports handed out by this process, so that one test never gets the same port twice.
 _PICKED_PORTS = set()
 

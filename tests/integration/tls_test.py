@@ -341,7 +341,7 @@ class LabCommandTest(harness.IntegrationTestCase):
             want = ("--initial-cluster has m1=https://{p} but missing from "
                     "--initial-advertise-peer-urls=http://{p} (resolved urls: "
                     "\"http://{p}\" != \"https://{p}\")").format(p=peer)
-            log = server.log_text()
+            log = harness.readable_log(server.log_text())
             self.assertIn(want, log, server.label)
             if server.kind == "dolmen":
                 self.assertIn("the two differ only in the scheme: make "
