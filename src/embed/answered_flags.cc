@@ -149,12 +149,7 @@ std::vector<AnsweredFlag> MakeTable() {
 template <typename T>
 Status CheckNumber(const std::string& v) {
   T parsed{};
-  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);
-  if (ec == std::errc::result_out_of_range) return InvalidArgument("value out of range");
-  if (ec != std::errc() || ptr != v.data() + v.size() || v.empty()) {
-    return InvalidArgument("parse error");
-  }
-  return OkStatus();
+  return ParseNumber(v, &parsed);
 }
 
 // Checks `value` for the flag's kind and returns the form compared with its harmless value.

@@ -3,18 +3,12 @@
 #include <gtest/gtest.h>
 
 #include "embed/answered_flags.h"
+#include "embed/config_test_support.h"
 
 namespace dolmen::embed {
 namespace {
 
-Status ParseAndValidate(std::vector<const char*> args, Config* c) {
-  FlagSet flags;
-  RegisterFlags(&flags, c);
-  args.insert(args.begin(), "dolmen");
-  std::vector<std::string> warnings;
-  RETURN_IF_ERROR(flags.Parse(static_cast<int>(args.size()), args.data(), {}, &warnings));
-  return Validate(flags, c);
-}
+using ::dolmen::embed::testing::ParseAndValidate;
 
 TEST(ConfigTest, Defaults) {
   Config c;

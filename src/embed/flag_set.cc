@@ -28,22 +28,6 @@ Status ParseGoBool(const std::string& v, bool* out) {
   return InvalidArgument("parse error");
 }
 
-namespace {
-
-template <typename T>
-Status ParseNumber(const std::string& v, T* out) {
-  T parsed{};
-  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);
-  if (ec == std::errc::result_out_of_range) return InvalidArgument("value out of range");
-  if (ec != std::errc() || ptr != v.data() + v.size() || v.empty()) {
-    return InvalidArgument("parse error");
-  }
-  *out = parsed;
-  return OkStatus();
-}
-
-}  // namespace
-
 void FlagSet::Add(const std::string& name, std::string default_text, std::string help, Setter set) {
   if (!flags_.count(name)) order_.push_back(name);
   flags_[name] = Flag{std::move(default_text), std::move(help), false, std::move(set)};

@@ -5,6 +5,7 @@
 // (single-dash short options) that would misread etcd's "-name".
 #pragma once
 
+#include <charconv>
 #include <functional>
 #include <map>
 #include <string>
@@ -13,6 +14,20 @@
 #include "base/status.h"
 
 namespace dolmen::embed {
+
+// A whole decimal number of type T, as Go's flag package reads one ("parse error", "value out
+// of range").
+template <typename T>
+Status ParseNumber(const std::string& v, T* out) {
+  T parsed{};
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);
+  if (ec == std::errc::result_out_of_range) return InvalidArgument("value out of range");
+  if (ec != std::errc() || ptr != v.data() + v.size() || v.empty()) {
+    return InvalidArgument("parse error");
+  }
+  *out = parsed;
+  return OkStatus();
+}
 
 // Go's strconv.ParseBool, which Go's flag package uses: 1 t T true TRUE True, and the same for
 // false; anything else is "parse error".
