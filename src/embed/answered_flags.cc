@@ -63,7 +63,8 @@ std::vector<AnsweredFlag> MakeTable() {
                "dolmen has no v2 store, so every deprecation phase already holds",
                "not-yet,write-only,write-only-drop-data,gone"),
       NoEffect("enable-grpc-gateway", Kind::kBool, "true",
-               "the JSON gateway belongs to the HTTP endpoints (docs/http.md)"),
+               "the JSON gateway (/v3/...) is not served yet; the other HTTP endpoints are "
+               "(docs/http.md)"),
       NoEffect("bcrypt-cost", Kind::kUint, "10", kNoAuth),
       NoEffect("auth-token-ttl", Kind::kUint, "300", kNoAuth),
       NoEffect("experimental-distributed-tracing-address", Kind::kText, "localhost:4317",
@@ -107,6 +108,21 @@ std::vector<AnsweredFlag> MakeTable() {
       Refused("peer-client-key-file", Kind::kText, "", "", kNoPeerTls),
       Refused("experimental-peer-skip-client-san-verification", Kind::kBool, "false", "false",
               kNoPeerTls),
+      Refused("listen-client-http-urls", Kind::kText, "", "",
+              "a separate HTTP-only client listener is not implemented",
+              "the HTTP endpoints are served on --listen-client-urls (beside gRPC) and on "
+              "--listen-metrics-urls"),
+      NoEffect("enable-pprof", Kind::kBool, "false",
+               "Go's pprof profiler has no counterpart in a C++ server (perf against the "
+               "member's pid does that job); etcd's sample config file turns it on"),
+      Refused("log-format", Kind::kText, "json", "json",
+              "only etcd's default JSON lines are written (docs/logging.md)"),
+      Refused("enable-log-rotation", Kind::kBool, "false", "false", "log rotation is not built in",
+              "--log-outputs=systemd/journal, or logrotate with copytruncate"),
+      NoEffect("log-rotation-config-json", Kind::kText,
+               "{\"maxsize\": 100, \"maxage\": 0, \"maxbackups\": 0, \"localtime\": false, "
+               "\"compress\": false}",
+               "it is read only with --enable-log-rotation, which dolmen refuses"),
       Refused("discovery", Kind::kText, "", "",
               "discovery through a discovery service (etcd's v2 discovery URL) is not "
               "implemented",

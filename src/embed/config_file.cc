@@ -38,7 +38,6 @@ const std::map<std::string, EtcdOnlyKey>& EtcdOnlyKeys() {
       {"proxy-dial-timeout", {"1000", false}},
       {"proxy-write-timeout", {"5000", false}},
       {"proxy-read-timeout", {"0", false}},
-      {"enable-pprof", {"false", false}},
       {"debug", {"false", false}},
       {"log-package-levels", {"", false}},
       {"log-output", {"", false}},
