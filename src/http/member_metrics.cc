@@ -1,17 +1,10 @@
 #include "http/member_metrics.h"
 
-#include <cstdio>
-
+#include "log/log.h"
 #include "server/quota.h"
 
 namespace dolmen::http {
 namespace {
-
-std::string Hex(uint64_t id) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(id));
-  return buf;
-}
 
 // "3.5.0" -> "3.5": etcd labels etcd_cluster_version with major.minor.
 std::string MajorMinor(const std::string& version) {
@@ -64,7 +57,7 @@ MemberMetrics::MemberMetrics(server::Server* s, metrics::Registry* registry,
   r.AddGaugeFunc(
       "etcd_debugging_mvcc_current_revision", "The current revision of store.",
       [s] { return static_cast<double>(s->current_revision().value()); }, owner);
-  const std::string id = Hex(s->member_id().value());
+  const std::string id = log::Hex(s->member_id().value());
   r.AddCollector(
       "etcd_server_id",
       "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.",

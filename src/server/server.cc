@@ -16,12 +16,6 @@
 namespace dolmen::server {
 namespace {
 
-std::string IdHex(uint64_t id) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(id));
-  return buf;
-}
-
 // WAL metadata: which member and cluster this log belongs to. Format version 1:
 // [u8 version=1][fixed64 member_id][fixed64 cluster_id].
 constexpr char kMetadataVersion = 1;
@@ -307,7 +301,7 @@ Status Server::ForceStandalone(wal::Recovered* recovered, Index applied) {
   RETURN_IF_ERROR(wal_->Append(plan.appended, recovered->hard_state));
   RETURN_IF_ERROR(wal_->Sync());
   std::string removed;
-  for (MemberId id : plan.removed) removed += (removed.empty() ? "" : ", ") + IdHex(id.value());
+  for (MemberId id : plan.removed) removed += (removed.empty() ? "" : ", ") + log::Hex(id.value());
   log::Warn(
       "WARNING: --force-new-cluster: forcing this member into a one-member cluster. "
       "Acknowledged writes the other members held past this member's log are lost. Never "
@@ -369,9 +363,9 @@ Status Server::FinishBootstrap(const std::string& wal_dir) {
     return Status(
         Code::kFailedPrecondition,
         "the write-ahead log in " + wal_dir + " was created for member " +
-            IdHex(logged_member.value()) + " of cluster " + IdHex(logged_cluster.value()) +
-            " and holds no entries; these flags describe member " + IdHex(member_id_.value()) +
-            " of cluster " + IdHex(cluster_id_.value()) + ": remove the data dir to start over");
+            log::Hex(logged_member.value()) + " of cluster " + log::Hex(logged_cluster.value()) +
+            " and holds no entries; these flags describe member " + log::Hex(member_id_.value()) +
+            " of cluster " + log::Hex(cluster_id_.value()) + ": remove the data dir to start over");
   }
   log::Warn(
       "the write-ahead log holds no entries: the first start stopped before its bootstrap "
