@@ -283,7 +283,7 @@ class Server:
     def port_was_taken(self):
         """True if the last start exited because a port was in use (the pick_free_port race)."""
         last_start = self.log_text().rsplit("\n=== start #", 1)[-1]
-        return self.proc is None and "address already in use" in last_start
+        return self.proc is None and "address already in use" in last_start.lower()
 
     def _reap(self):
         _LIVE_SERVERS.discard(self)
