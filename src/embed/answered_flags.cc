@@ -108,10 +108,6 @@ std::vector<AnsweredFlag> MakeTable() {
       Refused("peer-client-key-file", Kind::kText, "", "", kNoPeerTls),
       Refused("experimental-peer-skip-client-san-verification", Kind::kBool, "false", "false",
               kNoPeerTls),
-      Refused("listen-client-http-urls", Kind::kText, "", "",
-              "a separate HTTP-only client listener is not implemented",
-              "the HTTP endpoints are served on --listen-client-urls (beside gRPC) and on "
-              "--listen-metrics-urls"),
       NoEffect("enable-pprof", Kind::kBool, "false",
                "Go's pprof profiler has no counterpart in a C++ server (perf against the "
                "member's pid does that job); etcd's sample config file turns it on"),

@@ -62,9 +62,10 @@ Result<std::pair<int, int>> NewSocketPair() {
 }
 
 Result<std::unique_ptr<ServerConnection>> ServerConnection::Accept(const SslCtxPtr& ctx, int fd,
-                                                                   int timeout_ms) {
+                                                                   int timeout_ms, Alpn alpn) {
   SSL* ssl = SSL_new(ctx.get());
   if (ssl == nullptr) return Internal("SSL_new: " + LastSslError());
+  SetServerAlpn(ssl, alpn);
   std::unique_ptr<ServerConnection> c(new ServerConnection(ctx, ssl, fd));
   BlockSigpipeOnThisThread();
   SetNonBlocking(fd);

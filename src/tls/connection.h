@@ -23,9 +23,10 @@ class ServerConnection {
  public:
   // Handshakes as the server on `fd`, within `timeout_ms`. Fails (with OpenSSL's reason:
   // "certificate verify failed", "peer did not return a certificate", ...) if the client is
-  // refused or too slow.
+  // refused or too slow. `alpn`: whether h2 is offered (SetServerAlpn).
   static Result<std::unique_ptr<ServerConnection>> Accept(const SslCtxPtr& ctx, int fd,
-                                                          int timeout_ms);
+                                                          int timeout_ms,
+                                                          Alpn alpn = Alpn::kH2OrHttp1);
   ~ServerConnection();
 
   // The ALPN protocol agreed on ("h2", "http/1.1") or "".
