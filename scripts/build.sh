@@ -13,7 +13,7 @@ case "$flavour" in
   release) dir=build; args=(-DCMAKE_BUILD_TYPE=Release) ;;
   asan) dir=build-asan; args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDOLMEN_SANITIZE=ON) ;;
   fuzz) dir=build-fuzz; args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDOLMEN_FUZZ=ON
-                              -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++) ;;
+                              -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16) ;;
   *) echo "usage: $0 [release|asan|fuzz] [ninja targets...]" >&2; exit 2 ;;
 esac
 # ccache keys on paths relative to the checkout, so clones in other folders share one cache.

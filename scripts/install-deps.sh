@@ -12,8 +12,10 @@ set -euo pipefail
 packages=(
   # toolchain; ccache keeps rebuilds of fresh clones short, shellcheck lints our shell scripts
   g++ cmake ninja-build pkg-config clang-format git ccache shellcheck
-  # clang and its compiler-rt build and run the libFuzzer targets (scripts/fuzz.sh)
-  clang libclang-rt-14-dev
+  # clang 16 and its compiler-rt build and run the libFuzzer targets (scripts/fuzz.sh); 16, not
+  # Debian's default 14, because 14 lacks C++20 pieces the code uses (std::source_location with
+  # libstdc++ 12, lambdas capturing structured bindings)
+  clang-16 libclang-rt-16-dev
   # libraries we link
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
   liblmdb-dev libssl-dev libsystemd-dev
