@@ -303,6 +303,12 @@ class MixinTest(ClusterTestCase):
             time.sleep(SCRAPE_PERIOD_S)
         client.cancel_watch(watch_id)
         client.close()
+        if is_dolmen:
+            # Dolmen's own apply latency counts every applied put (docs/http.md).
+            applied = self.history[-1][leader.name]
+            self.assertGreaterEqual(float(applied["dolmen_server_apply_duration_seconds_count"]),
+                                    HEALTHY_SCRAPES)
+            self.assertIn("etcd_server_slow_apply_total", applied)
         t1 = (len(self.history) - 1) * SCRAPE_STEP_S
 
         # Phase 2: a follower stops.
