@@ -218,7 +218,14 @@ class MixinTest(ClusterTestCase):
             seen = {s for row in self.history if row[m.name] for s in row[m.name]}
             names = sorted(s for s in seen if read(s) and not idle_grpc(m, s))
             for s in names:
-                values = [row[m.name].get(s, "_") if row[m.name] else "_" for row in self.history]
+                # A series gone from a scrape (or whose scrape failed) is marked stale, as
+                # Prometheus does, so a stopped member's last values do not linger for the
+                # 5m lookback; before its first sample it is just missing.
+                values, seen_yet = [], False
+                for row in self.history:
+                    v = row[m.name].get(s) if row[m.name] else None
+                    seen_yet = seen_yet or v is not None
+                    values.append(v if v is not None else ("stale" if seen_yet else "_"))
                 values = ["_" if v in ("NaN", "+Inf", "-Inf") else v for v in values]
                 out.append("      - series: '%s'\n        values: '%s'\n"
                            % (with_labels(s, instance), " ".join(values)))
