@@ -308,6 +308,12 @@ class MixinTest(ClusterTestCase):
             client.put("k%d" % i, "v")
             self.scrape_all(c)
             time.sleep(SCRAPE_PERIOD_S)
+        # The watch stream's watcher, as etcd counts it (etcd_debugging_mvcc_*; mvcc/metrics.go).
+        on_leader = self.history[-1][leader.name]
+        self.assertEqual(float(on_leader["etcd_debugging_mvcc_watcher_total"]), 1)
+        self.assertEqual(float(on_leader["etcd_debugging_mvcc_slow_watcher_total"]), 0)
+        if is_dolmen:
+            self.assertIn("dolmen_watch_queued_responses", on_leader)
         client.cancel_watch(watch_id)
         client.close()
         if is_dolmen:
