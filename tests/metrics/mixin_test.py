@@ -98,6 +98,8 @@ ETCD_LINT_FINDINGS = {
     'etcd_server_health_success counter metrics should have "_total" suffix',
     'etcd_server_proposals_applied_total non-counter metrics should not have "_total" suffix',
     'etcd_server_proposals_committed_total non-counter metrics should not have "_total" suffix',
+    'etcd_debugging_mvcc_watcher_total non-counter metrics should not have "_total" suffix',
+    'etcd_debugging_mvcc_slow_watcher_total non-counter metrics should not have "_total" suffix',
 }
 PROMQL_WORDS = {"by", "without", "bool", "and", "or", "unless", "on", "ignoring", "group_left",
                 "group_right", "offset", "le", "inf", "nan"}
