@@ -36,6 +36,7 @@
 #include "embed/systemd.h"
 #include "embed/tls_config.h"
 #include "embed/version.h"
+#include "embed/watch_metrics.h"
 #include "log/log.h"
 #include "transport/client_listener.h"
 #include "watch/hub.h"
@@ -288,6 +289,7 @@ int RunMember(const Config& flags_config) {
   watch_options.progress_interval =
       std::chrono::milliseconds(config.watch_progress_notify_interval_ms);
   watch::Hub watch_hub(member->store(), watch_options);
+  WatchMetrics watch_metrics(&watch_hub, &metrics::DefaultRegistry());  // docs/http.md
   member->SetApplyObserver([&watch_hub](std::vector<mvcc::Event> events, Revision revision) {
     watch_hub.Notify(std::move(events), revision);
   });

@@ -50,6 +50,12 @@ MemberMetrics::MemberMetrics(server::Server* s, metrics::Registry* registry,
       "etcd_mvcc_db_total_size_in_bytes",
       "Total size of the underlying database physically allocated in bytes.",
       [s] { return static_cast<double>(s->backend_size_bytes()); }, owner);
+  // etcd 3.4's older name for the same value (mvcc/metrics.go; removed in 3.5): the dashboard
+  // of etcd 3.4's mixin (Documentation/etcd-mixin) plots it.
+  r.AddGaugeFunc(
+      "etcd_debugging_mvcc_db_total_size_in_bytes",
+      "Total size of the underlying database physically allocated in bytes.",
+      [s] { return static_cast<double>(s->backend_size_bytes()); }, owner);
   r.AddGaugeFunc(
       "etcd_mvcc_db_total_size_in_use_in_bytes",
       "Total size of the underlying database logically in use in bytes.",

@@ -503,7 +503,9 @@ dolmen::Status Driver::ApplyCommitted(const std::vector<raft::Entry>& entries) {
     } else if (e.index.value() > consistent && !e.data.empty()) {
       const auto started = Clock::now();
       status = ApplyNormal(e, &done);
-      WarnIfSlowApply(e, Clock::now() - started);
+      const auto took = Clock::now() - started;
+      metric::ApplySeconds().Observe(std::chrono::duration<double>(took).count());
+      WarnIfSlowApply(e, took);
     }
     if (!status.ok()) break;
   }
@@ -539,6 +541,7 @@ dolmen::Status Driver::ApplyCommitted(const std::vector<raft::Entry>& entries) {
 
 void Driver::WarnIfSlowApply(const raft::Entry& e, std::chrono::nanoseconds took) const {
   if (took <= options_.warning_apply_duration) return;
+  metric::SlowApplies().Inc();
   // etcd logs the whole request; values can be large or secret, so the kind and index do here.
   internal::InternalRequest request;
   std::string kind = "unknown";

@@ -15,6 +15,8 @@ metrics::Histogram& BackendCommitSeconds();  // etcd_disk_backend_commit_duratio
 metrics::Counter& SlowReadIndexes();         // etcd_server_slow_read_indexes_total
 metrics::Counter& ReadIndexesFailed();       // etcd_server_read_indexes_failed_total
 metrics::Histogram& ApplyBatchEntries();     // dolmen_server_apply_batch_entries
+metrics::Histogram& ApplySeconds();          // dolmen_server_apply_duration_seconds
+metrics::Counter& SlowApplies();             // etcd_server_slow_apply_total
 
 // Registers all of the above, so each is exposed (at 0) before its first update, as etcd's are.
 void RegisterAll();

@@ -150,7 +150,18 @@ void PeerListener::ServeStream(int fd) {
       return;
     }
     if (!messages->empty()) handler_->OnMessages(std::move(messages).value());
+    if (envelope.has_probe()) AnswerProbe(fd, envelope.probe());
   }
+}
+
+void PeerListener::AnswerProbe(int fd, const peer::Probe& probe) {
+  // At most one probe per sender is in flight and the sender always reads, so this small
+  // write finds room in the socket buffer; a failure shows on the next read.
+  peer::StreamClose pong;
+  *pong.mutable_pong() = probe;
+  std::string frame;
+  AppendFrame(pong, &frame);
+  (void)SendAll(fd, frame);
 }
 
 void PeerListener::Refuse(int fd, peer::StreamClose::Reason reason, const std::string& message) {

@@ -53,6 +53,8 @@ class PeerListener {
   // the socket to gRPC.
   void Serve(AcceptedConnection& connection);
   void ServeStream(int fd);
+  // Echoes an envelope's round-trip probe back to its sender (a StreamClose with only `pong`).
+  void AnswerProbe(int fd, const peer::Probe& probe);
   // Ends a message stream on purpose: the reason first, then an orderly close.
   void Refuse(int fd, peer::StreamClose::Reason reason, const std::string& message);
 

@@ -34,4 +34,11 @@ metrics::Counter& PeerReceivedBytes(MemberId from) {
   return f.With({Hex(from)});
 }
 
+metrics::Histogram& PeerRoundTripTime(MemberId to) {
+  static metrics::HistogramFamily& f = metrics::DefaultRegistry().AddHistogramFamily(
+      "etcd_network_peer_round_trip_time_seconds", "Round-Trip-Time histogram between peers",
+      {"To"}, metrics::ExponentialBuckets(0.0001, 2, 16));
+  return f.With({Hex(to)});
+}
+
 }  // namespace dolmen::transport

@@ -16,6 +16,13 @@
 // each queue; Raft needs no order between them (a heartbeat's commit is capped by the
 // follower's match index, so it never overtakes the entries it refers to).
 //
+// Round trips: every kProbeInterval the connection thread adds an envelope with a probe (no
+// messages) behind whatever is pending, and times the receiver's echo into
+// etcd_network_peer_round_trip_time_seconds{To}. One probe is in flight at a time, so a
+// receiver that never answers (one that predates probes) gets one per connection. Because the
+// probe queues behind unsent bytes, a backed-up stream shows as a long round trip, which is
+// what etcd's alert on the metric is after.
+//
 // Failure: a failed write or a closed connection drops everything queued (Raft retries), the
 // peer is reported unreachable (and, if the receiver said why it closed, refused), and the
 // connection thread waits a backoff (doubling from min_backoff to max_backoff, reset by a
@@ -75,6 +82,11 @@ class StreamSender {
   // Watches the connection: flushes pending bytes when writable, reads the receiver's
   // StreamClose or end of stream. Returns the refusal the receiver gave, if any.
   Status Serve(int fd);
+  // Queues a probe envelope if none is in flight (connection thread).
+  void SendProbe();
+  // Times every complete pong frame at the front of *in and removes it; stops at anything
+  // else (a StreamClose that ends the stream stays for RefusalIn).
+  void TakePongs(std::string* in);
   // Reports the failure, drops what is queued and waits out the backoff.
   void OnFailure(Status refusal);
 
@@ -89,6 +101,7 @@ class StreamSender {
   const MemberId peer_;
   metrics::Counter* const sent_bytes_;     // etcd_network_peer_sent_bytes_total{To=peer_}
   metrics::Counter* const sent_failures_;  // ..._sent_failures_total: messages dropped
+  metrics::Histogram* const round_trip_;   // etcd_network_peer_round_trip_time_seconds{To}
   Notifier* const notifier_;
   int wake_fd_ = -1;  // eventfd: wakes the connection thread (stop, retarget, pending bytes)
 
@@ -108,6 +121,10 @@ class StreamSender {
   std::string pending_;                // guarded by mu_: encoded bytes the socket has not taken
   size_t pending_sent_ = 0;            // guarded by mu_: how many of them it has
   peer::Envelope envelope_;            // guarded by mu_: reused for encoding
+  // Connection thread only: the steady-clock nanoseconds the probe in flight carries (0: none),
+  // and when the next one is due.
+  uint64_t probe_in_flight_nanos_ = 0;
+  std::chrono::steady_clock::time_point next_probe_;
 
   std::thread thread_;
 };

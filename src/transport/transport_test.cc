@@ -22,6 +22,7 @@
 #include "base/crc32c.h"
 #include "dolmen/peer.grpc.pb.h"
 #include "transport/codec.h"
+#include "transport/peer_metrics.h"
 #include "transport/socket.h"
 #include "transport/stream_frame.h"
 #include "transport/test_util.h"
@@ -300,6 +301,37 @@ TEST_F(TransportTest, PeerStreamingToUsEndsOurBackoffTowardsIt) {
   }
   ASSERT_TRUE(delivered) << "a still waits out its backoff";
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+}
+
+// The sender probes the stream's round trip about once a second and records it under the
+// peer's id, as etcd_network_peer_round_trip_time_seconds{To}; probes deliver no messages.
+TEST_F(TransportTest, ProbesTimeTheRoundTrip) {
+  // Ids of their own: metrics are process-wide, and other tests talk to kB.
+  constexpr MemberId kProber{0x7001};
+  constexpr MemberId kProbed{0x7002};
+  auto a = MakeNode(kProber);
+  auto b = MakeNode(kProbed);
+  a->transport().AddPeer(b->AsPeer());
+  a->transport().Send({Msg(MessageType::kHeartbeat, kProber, kProbed, 1)});
+  ASSERT_TRUE(b->handler.monitor.Await([&] { return b->handler.messages.size() == 1; }, 10s));
+
+  const metrics::Histogram& rtt = PeerRoundTripTime(kProbed);
+  // The first probe leaves at once, the next a second later: two within 10 s, polled.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (rtt.Read().cumulative.back() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  const metrics::Histogram::Snapshot seen = rtt.Read();
+  ASSERT_GE(seen.cumulative.back(), 2u);
+  EXPECT_GT(seen.sum, 0.0);
+  EXPECT_LT(seen.sum / static_cast<double>(seen.cumulative.back()), 1.0);  // loopback
+  EXPECT_EQ(rtt.bounds().size(), 16u);  // etcd's 0.1 ms x 2^0..15
+  EXPECT_DOUBLE_EQ(rtt.bounds().front(), 0.0001);
+  b->handler.monitor.Read([&] { EXPECT_EQ(b->handler.messages.size(), 1u); });
+  a->events.monitor.Read([&] {
+    EXPECT_TRUE(a->events.unreachable.empty());
+    EXPECT_TRUE(a->events.refused.empty());
+  });
 }
 
 TEST_F(TransportTest, FullQueueDropsAndReportsUnreachable) {

@@ -617,6 +617,16 @@ size_t Hub::unsynced_count() const {
   return unsynced_.size();
 }
 
+size_t Hub::queued_responses() const {
+  std::lock_guard<std::mutex> l(mu_);
+  size_t n = 0;
+  for (const auto& [raw, stream] : streams_) {
+    std::lock_guard<std::mutex> sl(stream->mu_);  // a stream's mu_ nests inside ours
+    n += stream->queue_.size();
+  }
+  return n;
+}
+
 // --- Helpers (caller holds mu_)
 
 void Hub::MakeUnsynced(Watcher* w, int64_t next) {

@@ -192,6 +192,9 @@ class Hub {
   // For tests and metrics.
   size_t synced_count() const;
   size_t unsynced_count() const;
+  // Responses queued on all streams and not yet taken by their consumers (the watch queue
+  // depth). Takes every stream's lock in turn: for a scrape, not a hot path.
+  size_t queued_responses() const;
 
  private:
   friend class Stream;

@@ -175,6 +175,23 @@ TEST_F(WatchHubTest, CreatedFirstThenEventsInOrderRevisionsWhole) {
   EXPECT_EQ(evs[3].kv.mod_revision, Revision(both + 1));
 }
 
+// The counts /metrics reads (embed/watch_metrics.h): watchers, and responses waiting for their
+// consumer on any stream (the watch queue depth).
+TEST_F(WatchHubTest, CountsWatchersAndQueuedResponses) {
+  StartHub();
+  Consumer c(hub_.get());
+  EXPECT_EQ(hub_->queued_responses(), 0u);
+  hub_->Watch(c.stream(), Key("a"));
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (!c.stream()->HasQueued() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(hub_->queued_responses(), 1u);  // the created response, not taken yet
+  EXPECT_EQ(hub_->synced_count() + hub_->unsynced_count(), 1u);
+  ASSERT_TRUE(c.PopUntil([](const auto& got) { return !got.empty(); }));
+  EXPECT_EQ(hub_->queued_responses(), 0u);
+}
+
 // While the consumer does not take them, a watcher's pending revisions join one response (up
 // to max_coalesced_bytes); a stream-wide progress response is never overtaken; a response the
 // consumer took is never extended.
