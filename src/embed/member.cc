@@ -404,6 +404,13 @@ int RunMember(const Config& flags_config) {
   builder.RegisterService(&watch);
   builder.RegisterCallbackGenericService(&catch_all);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  // The JSON gateway calls these services in-process (docs/http.md); etcd's gateway takes
+  // responses of any size.
+  if (grpc_server != nullptr) {
+    grpc::ChannelArguments gateway_args;
+    gateway_args.SetMaxReceiveMessageSize(-1);
+    http.ServeGateway(grpc_server->InProcessChannel(gateway_args));
+  }
   transport::ClientListener client_listener(ClientUrls(config.listen_client));
   client_listener.SetHttpHandler(http.ClientHandler());
   // A second member on the same port is refused (etcd: "bind: address already in use") unless

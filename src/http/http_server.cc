@@ -59,9 +59,60 @@ MHD_Result CollectQuery(void* cls, MHD_ValueKind, const char* key, const char* v
   return MHD_YES;
 }
 
+// A chunked body: `pending` first, then what the stream reads, handed to libmicrohttpd in
+// pieces of at most its buffer's size.
+struct ChunkedBody {
+  std::string pending;
+  size_t offset = 0;
+  std::shared_ptr<BodyStream> stream;  // null: `pending` is all
+  bool ended = false;
+
+  static ssize_t Read(void* cls, uint64_t, char* buf, size_t max) {
+    auto* self = static_cast<ChunkedBody*>(cls);
+    while (true) {
+      if (self->offset < self->pending.size()) {
+        const size_t n = std::min(max, self->pending.size() - self->offset);
+        std::memcpy(buf, self->pending.data() + self->offset, n);
+        self->offset += n;
+        return static_cast<ssize_t>(n);
+      }
+      self->pending.clear();
+      self->offset = 0;
+      if (self->ended || self->stream == nullptr) return MHD_CONTENT_READER_END_OF_STREAM;
+      switch (self->stream->Read(&self->pending)) {
+        case BodyStream::Next::kMore:
+          break;
+        case BodyStream::Next::kEnd:
+          self->ended = true;
+          break;
+        case BodyStream::Next::kAbort:
+          return MHD_CONTENT_READER_END_WITH_ERROR;
+      }
+    }
+  }
+  static void Free(void* cls) { delete static_cast<ChunkedBody*>(cls); }
+};
+
+MHD_Response* NewResponse(const Response& r) {
+  if (r.stream == nullptr && r.footers.empty()) {
+    return MHD_create_response_from_buffer(r.body.size(), const_cast<char*>(r.body.data()),
+                                           MHD_RESPMEM_MUST_COPY);
+  }
+  auto* body = new ChunkedBody{r.body, 0, r.stream, false};
+  MHD_Response* response = MHD_create_response_from_callback(
+      MHD_SIZE_UNKNOWN, 16 * 1024, &ChunkedBody::Read, body, &ChunkedBody::Free);
+  if (response == nullptr) {
+    delete body;
+    return nullptr;
+  }
+  for (const auto& [name, value] : r.footers) {
+    MHD_add_response_footer(response, name.c_str(), value.c_str());
+  }
+  return response;
+}
+
 MHD_Result Send(MHD_Connection* connection, const Response& r) {
-  MHD_Response* response = MHD_create_response_from_buffer(
-      r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY);
+  MHD_Response* response = NewResponse(r);
   if (response == nullptr) return MHD_NO;
   for (const auto& [name, value] : r.headers) {
     MHD_add_response_header(response, name.c_str(), value.c_str());
@@ -90,6 +141,9 @@ struct Dispatch {
       pending = new PendingRequest();
       pending->request.method = method;
       pending->request.path = url;
+      const MHD_ConnectionInfo* info =
+          MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+      if (info != nullptr) pending->request.fd = info->connect_fd;
       MHD_get_connection_values(connection, MHD_HEADER_KIND, CollectHeader, &pending->request);
       MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, CollectQuery, &pending->request);
       *con_cls = pending;
