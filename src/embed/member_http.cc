@@ -42,10 +42,10 @@ MemberHttp::MemberHttp(server::Server* server, const Config& config)
     : config_(config),
       checks_(server),
       member_metrics_(server, &metrics::DefaultRegistry(), api::kEtcdApiVersion, ClusterVersion()),
-      client_(
-          http::MakeClientPortHandler(
-              http::MakeEndpoints(&checks_, &metrics::DefaultRegistry(), Options(true)), &gateway_),
-          ServerOptions(config)),
+      client_(http::MakeClientPortHandler(
+                  http::MakeEndpoints(&checks_, &metrics::DefaultRegistry(), Options(true)),
+                  config.enable_grpc_gateway ? &gateway_ : nullptr),
+              ServerOptions(config)),
       metrics_(http::MakeEndpoints(&checks_, &metrics::DefaultRegistry(), Options(false))) {
   metrics::RegisterProcessMetrics(metrics::DefaultRegistry());
   http::RegisterEndpointMetrics();

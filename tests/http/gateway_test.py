@@ -276,6 +276,18 @@ class GatewayTest(IntegrationTestCase):
             self.assertEqual(headers.get("access-control-allow-headers"),
                              "accept, content-type, authorization", s.label)
 
+    def test_gateway_off(self):
+        """--enable-grpc-gateway=false: the /v3/ paths are not served (Go's 404), the rest is."""
+        flags = ["--enable-grpc-gateway=false"]
+        etcd, dolmen = self.start_servers(harness.etcd_server(extra_flags=flags),
+                                          harness.dolmen_server(extra_flags=flags))
+        for path in ("/v3/kv/range", "/v3beta/kv/range"):
+            want = post(etcd, path, "{}")
+            got = post(dolmen, path, "{}")
+            self.assertEqual((got[0], got[2]), (want[0], want[2]), path)
+            self.assertEqual((got[0], got[2]), (404, "404 page not found\n"), path)
+        self.assertEqual(post(dolmen, "/health", method="GET")[0], 200)
+
     def test_dolmen_only_v3alpha_and_auth(self):
         """Not compared: etcd 3.4.23 answers /v3alpha with Go's 404 (3.3 served it), and dolmen
         has no auth yet, so its Auth paths answer etcd's error shape with UNIMPLEMENTED."""
