@@ -288,6 +288,75 @@ class GatewayTest(IntegrationTestCase):
             self.assertEqual((got[0], got[2]), (404, "404 page not found\n"), path)
         self.assertEqual(post(dolmen, "/health", method="GET")[0], 200)
 
+    def test_server_streams_snapshot_and_observe(self):
+        """Server-streaming methods (one request, many results): the snapshot arrives whole
+        (its chunks add up to what the first announced, then the SHA-256), and an election
+        observer sees the leader, as etcd's gateway streams them."""
+        etcd, dolmen = self.start_pair()
+        for s in (etcd, dolmen):
+            for i in range(20):
+                post(s, "/v3/kv/put", json.dumps({"key": b64("k%d" % i), "value": b64("v" * 500)}))
+            conn = http.client.HTTPConnection(harness.LOOPBACK, s.client_port,
+                                              timeout=WATCH_WAIT_S)
+            try:
+                conn.request("POST", "/v3/maintenance/snapshot", body="{}")
+                r = conn.getresponse()
+                self.assertEqual(r.status, 200, s.label)
+                results = [json.loads(line)["result"] for line in r.read().splitlines() if line]
+            finally:
+                conn.close()
+            blobs = [base64.b64decode(x.get("blob", "")) for x in results]
+            remaining = [int(x.get("remaining_bytes", "0")) for x in results]
+            self.assertGreaterEqual(len(results), 2, s.label)
+            self.assertEqual(remaining[-1], 0, s.label)
+            self.assertEqual(len(blobs[-1]), 32, s.label)  # the image's SHA-256
+            self.assertEqual(sum(len(b) for b in blobs[:-1]), len(blobs[0]) + remaining[0],
+                             s.label)
+        observed = []
+        for s in (etcd, dolmen):
+            status, _, _ = post(s, "/v3/election/campaign",
+                                json.dumps({"name": b64("el"), "value": b64("v1")}))
+            self.assertEqual(status, 200, s.label)
+            conn = http.client.HTTPConnection(harness.LOOPBACK, s.client_port,
+                                              timeout=WATCH_WAIT_S)
+            try:
+                conn.request("POST", "/v3/election/observe", body=json.dumps({"name": b64("el")}))
+                r = conn.getresponse()
+                self.assertEqual(r.status, 200, s.label)
+                kv = json.loads(r.readline())["result"]["kv"]
+                observed.append((base64.b64decode(kv["value"]), kv["version"]))
+            finally:
+                conn.close()
+        self.assertEqual(observed[1], observed[0])
+        self.assertEqual(observed[0], (b"v1", "1"))
+
+    def test_stop_with_gateway_calls_waiting(self):
+        """A member stopping with a watch stream and a contended Lock open through the gateway
+        ends them and exits by its SIGTERM in bounded time (the connection threads are joined
+        only once the calls are cancelled)."""
+        dolmen, = self.start_servers(harness.dolmen_server())
+        status, _, text = post(dolmen, "/v3/lease/grant", json.dumps({"TTL": "60"}))
+        lease = json.loads(text)["ID"]
+        self.assertEqual(post(dolmen, "/v3/lock/lock",
+                              json.dumps({"name": b64("l"), "lease": lease}))[0], 200)
+        conns = []
+        for path, body in (("/v3/watch", {"create_request": {"key": b64("a")}}),
+                           ("/v3/lock/lock", {"name": b64("l")})):  # waits behind the holder
+            conn = http.client.HTTPConnection(harness.LOOPBACK, dolmen.client_port,
+                                              timeout=WATCH_WAIT_S)
+            conn.request("POST", path, body=json.dumps(body))
+            conns.append(conn)
+        try:
+            self.assertEqual(conns[0].getresponse().status, 200)  # the watch is open
+            started = time.monotonic()
+            rc = dolmen.stop()
+            elapsed = time.monotonic() - started
+        finally:
+            for c in conns:
+                c.close()
+        self.assertEqual(rc, -15, "dolmen should exit by SIGTERM, not be killed")
+        self.assertLess(elapsed, 5.0)
+
     def test_dolmen_only_v3alpha_and_auth(self):
         """Not compared: etcd 3.4.23 answers /v3alpha with Go's 404 (3.3 served it), and dolmen
         has no auth yet, so its Auth paths answer etcd's error shape with UNIMPLEMENTED."""
