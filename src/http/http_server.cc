@@ -60,12 +60,16 @@ MHD_Result CollectQuery(void* cls, MHD_ValueKind, const char* key, const char* v
 }
 
 // A chunked body: `pending` first, then what the stream reads, handed to libmicrohttpd in
-// pieces of at most its buffer's size.
+// pieces of at most its buffer's size. While a stream is sent the connection has no idle
+// timeout (a watch may see no event for long, and libmicrohttpd counts the time spent waiting
+// in Read as idle); the server's timeout is set again once the body is complete.
 struct ChunkedBody {
   std::string pending;
   size_t offset = 0;
   std::shared_ptr<BodyStream> stream;  // null: `pending` is all
   bool ended = false;
+  MHD_Connection* connection = nullptr;
+  unsigned idle_timeout_seconds = 0;
 
   static ssize_t Read(void* cls, uint64_t, char* buf, size_t max) {
     auto* self = static_cast<ChunkedBody*>(cls);
@@ -78,7 +82,13 @@ struct ChunkedBody {
       }
       self->pending.clear();
       self->offset = 0;
-      if (self->ended || self->stream == nullptr) return MHD_CONTENT_READER_END_OF_STREAM;
+      if (self->ended || self->stream == nullptr) {
+        if (self->stream != nullptr) {
+          MHD_set_connection_option(self->connection, MHD_CONNECTION_OPTION_TIMEOUT,
+                                    self->idle_timeout_seconds);
+        }
+        return MHD_CONTENT_READER_END_OF_STREAM;
+      }
       switch (self->stream->Read(&self->pending)) {
         case BodyStream::Next::kMore:
           break;
@@ -93,12 +103,16 @@ struct ChunkedBody {
   static void Free(void* cls) { delete static_cast<ChunkedBody*>(cls); }
 };
 
-MHD_Response* NewResponse(const Response& r) {
+MHD_Response* NewResponse(MHD_Connection* connection, const Response& r,
+                          unsigned idle_timeout_seconds) {
   if (r.stream == nullptr && r.footers.empty()) {
     return MHD_create_response_from_buffer(r.body.size(), const_cast<char*>(r.body.data()),
                                            MHD_RESPMEM_MUST_COPY);
   }
-  auto* body = new ChunkedBody{r.body, 0, r.stream, false};
+  if (r.stream != nullptr) {
+    MHD_set_connection_option(connection, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+  }
+  auto* body = new ChunkedBody{r.body, 0, r.stream, false, connection, idle_timeout_seconds};
   MHD_Response* response = MHD_create_response_from_callback(
       MHD_SIZE_UNKNOWN, 16 * 1024, &ChunkedBody::Read, body, &ChunkedBody::Free);
   if (response == nullptr) {
@@ -111,8 +125,8 @@ MHD_Response* NewResponse(const Response& r) {
   return response;
 }
 
-MHD_Result Send(MHD_Connection* connection, const Response& r) {
-  MHD_Response* response = NewResponse(r);
+MHD_Result Send(MHD_Connection* connection, const Response& r, unsigned idle_timeout_seconds = 0) {
+  MHD_Response* response = NewResponse(connection, r, idle_timeout_seconds);
   if (response == nullptr) return MHD_NO;
   for (const auto& [name, value] : r.headers) {
     MHD_add_response_header(response, name.c_str(), value.c_str());
@@ -161,7 +175,8 @@ struct Dispatch {
     if (pending->too_large) {
       return Send(connection, Response::Error(413, "Request Entity Too Large"));
     }
-    return Send(connection, server->handler_(pending->request));
+    return Send(connection, server->handler_(pending->request),
+                server->options_.idle_timeout_seconds);
   }
 };
 
