@@ -168,16 +168,18 @@ class StreamCall final : public grpc::ClientBidiReactor<Message, Message>,
   }
 
   // Waits for the first response or the end. False if the client left or the gateway stops
-  // (the call is cancelled).
+  // (the call is cancelled). `stopping` takes the gateway's lock, which Shutdown holds while
+  // it cancels calls (taking ours): it is called without ours held.
   bool WaitFirst(const std::function<bool()>& stopping) {
     std::unique_lock l(mu_);
     while (queue_.empty() && !finished_) {
       if (cv_.wait_for(l, options_.hangup_check_interval) == std::cv_status::timeout) {
+        l.unlock();
         if (stopping() || ClientGone(fd_)) {
-          l.unlock();
           Cancel();
           return false;
         }
+        l.lock();
       }
     }
     return true;
