@@ -110,7 +110,8 @@ bool ValidMetadataValue(const std::string& value) {
 
 // grpc-gateway's AnnotateContext: the Authorization header as `authorization` metadata (where
 // etcd's auth reads a token), `Grpc-Metadata-<name>` headers as `<name>`, the Host as
-// x-forwarded-host, and Grpc-Timeout as the deadline. A bad timeout is refused as there.
+// x-forwarded-host, the client's address as x-forwarded-for (after the header's own list), and
+// Grpc-Timeout as the deadline. A bad timeout is refused as there.
 std::optional<Response> Annotate(const Request& request, grpc::ClientContext* context) {
   for (const auto& [name, value] : request.headers) {  // names are lower case
     if (name == "authorization" && ValidMetadataValue(value)) {
@@ -127,6 +128,12 @@ std::optional<Response> Annotate(const Request& request, grpc::ClientContext* co
                                ? request.Header("host")
                                : request.Header("x-forwarded-host");
   if (!host.empty() && ValidMetadataValue(host)) context->AddMetadata("x-forwarded-host", host);
+  if (!request.peer_ip.empty()) {
+    const std::string forwarded = request.Header("x-forwarded-for");
+    const std::string chain =
+        forwarded.empty() ? request.peer_ip : forwarded + ", " + request.peer_ip;
+    if (ValidMetadataValue(chain)) context->AddMetadata("x-forwarded-for", chain);
+  }
   const std::string timeout = request.Header("grpc-timeout");
   if (!timeout.empty()) {
     auto d = DecodeTimeout(timeout);

@@ -148,6 +148,12 @@ class FakeKv final : public etcdserverpb::KV::CallbackService {
     if (auth != ctx->client_metadata().end()) {
       kv->set_value(std::string(auth->second.data(), auth->second.size()));
     }
+    auto forwarded = ctx->client_metadata().find("x-forwarded-for");
+    if (forwarded != ctx->client_metadata().end()) {
+      auto* f = response->add_kvs();
+      f->set_key("x-forwarded-for");
+      f->set_value(std::string(forwarded->second.data(), forwarded->second.size()));
+    }
     response->set_count(request->limit());
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
@@ -224,8 +230,9 @@ class GatewayTest : public ::testing::Test {
     server_->Shutdown();
   }
   Response Post(const std::string& path, const std::string& body,
-                std::map<std::string, std::string> headers = {}) {
+                std::map<std::string, std::string> headers = {}, std::string peer_ip = "") {
     Request r;
+    r.peer_ip = std::move(peer_ip);
     r.method = "POST";
     r.path = path;
     r.body = body;
@@ -257,12 +264,16 @@ class GatewayTest : public ::testing::Test {
 
 TEST_F(GatewayTest, UnaryCallCarriesBodyAndAuthorization) {
   Response r = Post("/v3/kv/range", R"({"key":"Zm9v","limit":"7"})",
-                    {{"authorization", "tok.1"}, {"host", "h:1"}});
+                    {{"authorization", "tok.1"}, {"host", "h:1"}}, "");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(HeaderOf(r, "Content-Type"), "application/json");
   EXPECT_EQ(HeaderOf(r, "Grpc-Metadata-Content-Type"), "application/grpc");
   // "tok.1" in base64: the token reached the service as etcd's auth reads it.
   EXPECT_EQ(r.body, R"({"kvs":[{"key":"Zm9v","value":"dG9rLjE="}],"count":"7"})");
+  // The client's address after the X-Forwarded-For list, as grpc-gateway forwards it.
+  Response f = Post("/v3/kv/range", "{}", {{"x-forwarded-for", "192.0.2.7"}}, "10.0.0.1");
+  EXPECT_EQ(f.body, "{\"kvs\":[{},{\"key\":\"eC1mb3J3YXJkZWQtZm9y\",\"value\":\"" +
+                        std::string("MTkyLjAuMi43LCAxMC4wLjAuMQ==") + "\"}]}");
 }
 
 TEST_F(GatewayTest, ErrorsKeepCodeAndMessage) {

@@ -1,5 +1,6 @@
 #include "http/http_server.h"
 
+#include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -136,6 +137,20 @@ MHD_Result Send(MHD_Connection* connection, const Response& r, unsigned idle_tim
   return queued;
 }
 
+std::string PeerIp(MHD_Connection* connection) {
+  const MHD_ConnectionInfo* info =
+      MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (info == nullptr || info->client_addr == nullptr) return "";
+  char text[INET6_ADDRSTRLEN] = "";
+  const sockaddr* a = info->client_addr;
+  if (a->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(a)->sin_addr, text, sizeof text);
+  } else if (a->sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr, text, sizeof text);
+  }
+  return text;
+}
+
 void RequestCompleted(void*, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
   delete static_cast<PendingRequest*>(*con_cls);
   *con_cls = nullptr;
@@ -158,6 +173,7 @@ struct Dispatch {
       const MHD_ConnectionInfo* info =
           MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
       if (info != nullptr) pending->request.fd = info->connect_fd;
+      pending->request.peer_ip = PeerIp(connection);
       MHD_get_connection_values(connection, MHD_HEADER_KIND, CollectHeader, &pending->request);
       MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, CollectQuery, &pending->request);
       *con_cls = pending;

@@ -34,6 +34,8 @@ struct Request {
   // The connection's socket, for a handler that waits long (a gateway stream) to see the client
   // hang up (poll for POLLRDHUP); it must not read, write or close it. -1 in tests without one.
   int fd = -1;
+  // The client's IP address ("127.0.0.1", "::1"); empty when not an IP connection.
+  std::string peer_ip;
 
   bool HasQuery(const std::string& key) const;
   std::vector<std::string> QueryValues(const std::string& key) const;
