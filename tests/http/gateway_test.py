@@ -355,7 +355,10 @@ class GatewayTest(IntegrationTestCase):
             for c in conns:
                 c.close()
         self.assertEqual(rc, -15, "dolmen should exit by SIGTERM, not be killed")
-        self.assertLess(elapsed, 5.0)
+        # Under the 5 s grace gRPC gives calls in flight at a stop: the gateway cancelled its own
+        # calls first, so nothing waited for the grace to run out.
+        self.assertLess(elapsed, 5.0, "stop took %.1fs" % elapsed)
+        print("stop with gateway calls open took %.2fs" % elapsed)
 
     def test_dolmen_only_v3alpha_and_auth(self):
         """Not compared: etcd 3.4.23 answers /v3alpha with Go's 404 (3.3 served it), and dolmen
