@@ -40,6 +40,7 @@ PROBE_TIMEOUT_S = 10.0
 SYSTEMS = ("dolmen", "etcd")
 ETCDCTL = "/usr/bin/etcdctl"  # Debian's etcd-client: asks each cluster who leads
 GNUPLOT = "/usr/bin/gnuplot"  # Debian's gnuplot-nox (scripts/install-deps.sh)
+WRK = "/usr/bin/wrk"  # Debian's wrk: the JSON gateway's HTTP/1.1 load (scripts/install-deps.sh)
 
 _LIVE = set()  # Members whose process may be running; stopped by stop_all()
 
@@ -464,6 +465,86 @@ def run_mixed_phase(a, bench, clusters, results, errors, commands):
         print("turn %d: %s done" % (turn + 1, name), flush=True)
 
 
+# -- JSON gateway ----------------------------------------------------------------------------
+
+# wrk scripts (Lua): every request a POST with a JSON body, on keep-alive connections. Puts
+# write --gateway-key-space keys chosen at random (etcd's keys and values are base64 in JSON).
+GATEWAY_SCRIPTS = {
+    "put": """
+math.randomseed(%(seed)d)
+local value = string.rep("A", %(val_b64)d)
+request = function()
+  local key = string.format("gw%%08d", math.random(%(key_space)d))
+  return wrk.format("POST", "/v3/kv/put", {["Content-Type"] = "application/json"},
+    '{"key":"' .. base64(key) .. '","value":"' .. value .. '"}')
+end
+""",
+    "range": """
+request = function()
+  return wrk.format("POST", "/v3/kv/range", {["Content-Type"] = "application/json"},
+    '{"key":"MA=="}')
+end
+""",
+}
+# A base64 encoder in Lua (wrk has none built in).
+GATEWAY_LUA_BASE64 = """
+local chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+function base64(data)
+  return ((data:gsub(".", function(x)
+    local r, b = "", x:byte()
+    for i = 8, 1, -1 do r = r .. (b %% 2 ^ i - b %% 2 ^ (i - 1) > 0 and "1" or "0") end
+    return r
+  end) .. "0000"):gsub("%%d%%d%%d?%%d?%%d?%%d?", function(x)
+    if #x < 6 then return "" end
+    local c = 0
+    for i = 1, 6 do c = c + (x:sub(i, i) == "1" and 2 ^ (6 - i) or 0) end
+    return chars:sub(c + 1, c + 1)
+  end) .. ({"", "==", "="})[#data %% 3 + 1])
+end
+"""
+
+
+def run_wrk(a, tmp, url, workload, seed):
+    """One wrk run -> (requests/s, errors text or None, command)."""
+    script = os.path.join(tmp, "gateway-%s.lua" % workload)
+    with open(script, "w") as f:
+        f.write(GATEWAY_LUA_BASE64.replace("%%", "%") + GATEWAY_SCRIPTS[workload] % {
+            "seed": seed, "val_b64": 4 * ((a.val_size + 2) // 3),
+            "key_space": a.gateway_key_space})
+    cmd = [WRK, "-t", str(a.gateway_threads), "-c", str(a.gateway_conns),
+           "-d", "%gs" % a.gateway_seconds, "--timeout", "10s", "-s", script, url]
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          timeout=a.gateway_seconds + a.run_timeout)
+    out = proc.stdout
+    rate = None
+    for line in out.splitlines():
+        if line.startswith("Requests/sec:"):
+            rate = float(line.split()[1])
+    problems = [line.strip() for line in out.splitlines()
+                if line.strip().startswith(("Non-2xx", "Socket errors"))]
+    if proc.returncode != 0 or rate is None or problems:
+        return rate, "%s: rc=%d %s %s" % (" ".join(cmd), proc.returncode, problems,
+                                          (out + proc.stderr)[-500:]), cmd
+    return rate, None, cmd
+
+
+def run_gateway_phase(a, clusters, results, errors, commands, tmp):
+    """Put and range QPS through the JSON gateway (POST /v3/kv/put, /v3/kv/range, keep-alive
+    HTTP/1.1 connections from wrk) on each cluster's leader, in turns."""
+    for turn in range(a.turns):
+        for system in SYSTEMS:
+            url = "http://" + clusters[system].leader_endpoint()
+            for workload in ("put", "range"):
+                rate, error, cmd = run_wrk(a, tmp, url, workload, seed=turn + 1)
+                commands.setdefault("gateway %s" % workload, " ".join(cmd))
+                if error:
+                    errors.append("%s gateway %s turn %d: %s" % (system, workload, turn + 1,
+                                                                 error))
+                    continue
+                record(results, system, {"gateway %s qps" % workload: rate})
+        print("turn %d: gateway done" % (turn + 1), flush=True)
+
+
 # -- clients sweep ---------------------------------------------------------------------------
 
 SWEEP_WORKLOADS = {
@@ -619,6 +700,10 @@ def targets(m, a):
         ("restart-to-first-read <= 0.5x", ratio("restart to first read s"), lambda r: r <= 0.5),
         ("1-client put p50 <= 0.5x", ratio("put-1-client p50 ms"), lambda r: r <= 0.5),
     ]
+    if a.gateway_seconds > 0:
+        rows += [("JSON gateway put QPS >= 2x", ratio("gateway put qps"), lambda r: r >= 2),
+                 ("JSON gateway range QPS >= 2x", ratio("gateway range qps"),
+                  lambda r: r >= 2)]
     if a.mixed_keys > 0:
         name = "mixed %d keys" % a.mixed_keys
         rows += [("%s: put p99 <= 0.5x etcd's" % name, ratio(name + " put p99 ms"),
@@ -685,6 +770,12 @@ def parse_args(argv):
                    help="keys (--mixed-val-size each) that two readers list linearizably from "
                         "the leader while one client puts, for --mixed-seconds per turn (issue "
                         "18: 20000); 0 skips that phase")
+    p.add_argument("--gateway-seconds", type=float, default=10.0,
+                   help="seconds of wrk load per turn on the JSON gateway (put, then range); "
+                        "0 skips that phase")
+    p.add_argument("--gateway-conns", type=int, default=64)
+    p.add_argument("--gateway-threads", type=int, default=2)
+    p.add_argument("--gateway-key-space", type=int, default=10000)
     p.add_argument("--mixed-val-size", type=int, default=1024)
     p.add_argument("--mixed-seconds", type=float, default=20.0)
     p.add_argument("--load-clients", type=int, default=64)
@@ -725,6 +816,11 @@ def parse_args(argv):
                     % (unknown, ", ".join(SWEEP_WORKLOADS)))
         if not os.access(GNUPLOT, os.X_OK):
             p.error("%s not found (Debian package gnuplot-nox)" % GNUPLOT)
+    if a.gateway_seconds > 0 and a.client_tls:
+        p.error("the gateway phase loads http:// URLs only: use --gateway-seconds 0 with "
+                "--client-tls")
+    if a.gateway_seconds > 0 and not os.access(WRK, os.X_OK):
+        p.error("%s not found (Debian package wrk); or --gateway-seconds 0" % WRK)
     if a.workloads is not None:
         a.workloads = [w for w in a.workloads.split(",") if w]
         known = [w[0] for w in workloads(a)]
@@ -748,8 +844,8 @@ def start_clusters(a, tmp, bench):
 
 
 def run_servers(a, work):
-    """Starts both clusters in a temp dir, runs work(bench, clusters) and always stops every
-    server by PID. Returns what work returned."""
+    """Starts both clusters in a temp dir, runs work(bench, clusters, tmp) and always stops
+    every server by PID. Returns what work returned."""
     tmp = tempfile.mkdtemp(prefix="dolmen-compare-")
     bench = Bench(a.bench, tmp)
     global CLIENT_TLS
@@ -761,7 +857,7 @@ def run_servers(a, work):
     ok = False
     try:
         clusters = start_clusters(a, tmp, bench)
-        result = work(bench, clusters)
+        result = work(bench, clusters, tmp)
         ok = True
         return result
     finally:
@@ -778,8 +874,8 @@ def run_servers(a, work):
 
 def main_sweep(a):
     errors, commands = [], {}
-    runs = run_servers(a, lambda bench, clusters: run_sweep(a, bench, clusters, errors,
-                                                            commands))
+    runs = run_servers(a, lambda bench, clusters, _: run_sweep(a, bench, clusters, errors,
+                                                               commands))
     med = sweep_medians(runs)
     os.makedirs(a.sweep_out, exist_ok=True)
     pngs = write_sweep_plots(med, a.sweep_out, a.sweep_title)
@@ -803,8 +899,10 @@ def main(argv=None):
         return main_sweep(a)
     results, errors, commands = {}, [], {}
 
-    def work(bench, clusters):
+    def work(bench, clusters, tmp):
         run_turns(a, bench, clusters, results, errors, commands)
+        if a.gateway_seconds > 0:
+            run_gateway_phase(a, clusters, results, errors, commands, tmp)
         if a.keys > 0:
             run_keys_phase(a, bench, clusters, results, errors, commands)
         if a.mixed_keys > 0:

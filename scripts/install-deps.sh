@@ -33,6 +33,8 @@ packages=(
   curl procps iproute2 python3 gnuplot-nox systemd
   # promtool (Debian prometheus) checks /metrics and evaluates etcd's alert rules (tests/http)
   prometheus
+  # wrk loads the JSON gateway over keep-alive HTTP/1.1 in bench/compare.py (docs/benchmarks.md)
+  wrk
   # dnsmasq serves the SRV records of the DNS discovery tests (tests/discovery), on loopback
   dnsmasq-base
   # deploy/container/build.sh makes the image (mmdebstrap: root file system from Debian

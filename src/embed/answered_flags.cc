@@ -53,8 +53,8 @@ std::vector<AnsweredFlag> MakeTable() {
                "dolmen's listeners always set SO_REUSEADDR, so a restarted member binds while "
                "old connections sit in TIME_WAIT"),
       NoEffect("cors", Kind::kText, "*",
-               "CORS governs browser HTTP requests; the client port answers gRPC, and the "
-               "HTTP endpoints are the http work's (docs/http.md)"),
+               "the client port's HTTP answers always carry etcd's CORS headers for its default "
+               "'*' (any origin; OPTIONS answered 200), whatever the value (docs/http.md)"),
       NoEffect("host-whitelist", Kind::kText, "*",
                "it guards etcd's HTTP (v2) API against DNS rebinding; dolmen serves no v2 API"),
       NoEffect("enable-v2", Kind::kBool, "false",
@@ -62,9 +62,6 @@ std::vector<AnsweredFlag> MakeTable() {
       NoEffect("v2-deprecation", Kind::kText, "not-yet",
                "dolmen has no v2 store, so every deprecation phase already holds",
                "not-yet,write-only,write-only-drop-data,gone"),
-      NoEffect("enable-grpc-gateway", Kind::kBool, "true",
-               "the JSON gateway (/v3/...) is not served yet; the other HTTP endpoints are "
-               "(docs/http.md)"),
       NoEffect("bcrypt-cost", Kind::kUint, "10", kNoAuth),
       NoEffect("auth-token-ttl", Kind::kUint, "300", kNoAuth),
       NoEffect("experimental-distributed-tracing-address", Kind::kText, "localhost:4317",

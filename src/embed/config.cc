@@ -122,6 +122,7 @@ void RegisterTuningFlags(FlagSet* f, Config* c) {
               "Additional duration of wait before closing a non-responsive connection (0 to "
               "disable).",
               &c->grpc_keepalive_timeout_ms, 1e6, false);
+  f->AddBool("enable-grpc-gateway", &c->enable_grpc_gateway, "Enable GRPC gateway.");
   f->AddBool("socket-reuse-port", &c->socket_reuse_port,
              "Enable to set socket option SO_REUSEPORT on listeners allowing rebinding of a port "
              "already in use.");

@@ -68,6 +68,8 @@ struct Config {
   int64_t grpc_keepalive_interval_ms = 2 * 3600 * 1000;
   int64_t grpc_keepalive_timeout_ms = 20 * 1000;
   bool socket_reuse_port = false;
+  // etcd's --enable-grpc-gateway: the JSON gateway (/v3/...) on the client URLs (docs/http.md).
+  bool enable_grpc_gateway = true;
   // Raft: entries kept behind a checkpoint for slow followers (--snapshot-catchup-entries,
   // etcd 3.5's --experimental-snapshot-catchup-entries), pre-vote, the first election's
   // tick advance, the learner limit (--max-learners / --experimental-max-learners).

@@ -41,7 +41,6 @@ const std::map<std::string, EtcdOnlyKey>& EtcdOnlyKeys() {
       {"debug", {"false", false}},
       {"log-package-levels", {"", false}},
       {"log-output", {"", false}},
-      {"enable-grpc-gateway", {"true", false}},
       {"auth-token", {"simple", true}},
       {"auth-token-ttl", {"300", false}},
       {"bcrypt-cost", {"10", false}},

@@ -401,6 +401,13 @@ int RunMember(const Config& flags_config) {
   builder.RegisterService(&watch);
   builder.RegisterCallbackGenericService(&catch_all);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  // The JSON gateway calls these services in-process (docs/http.md); etcd's gateway takes
+  // responses of any size.
+  if (grpc_server != nullptr) {
+    grpc::ChannelArguments gateway_args;
+    gateway_args.SetMaxReceiveMessageSize(-1);
+    http.ServeGateway(grpc_server->InProcessChannel(gateway_args));
+  }
   const std::vector<transport::ClientUrl> client_urls =
       ClientListenerUrls(config.listen_client, config.listen_client_http);
   transport::ClientListener client_listener(client_urls);

@@ -5,6 +5,7 @@
 
 #include "api/grpc_metrics.h"
 #include "api/maintenance_service.h"
+#include "http/client_port.h"
 #include "metrics/process.h"
 #include "server/server_metrics.h"
 #include "wal/wal.h"
@@ -41,7 +42,9 @@ MemberHttp::MemberHttp(server::Server* server, const Config& config)
     : config_(config),
       checks_(server),
       member_metrics_(server, &metrics::DefaultRegistry(), api::kEtcdApiVersion, ClusterVersion()),
-      client_(http::MakeEndpoints(&checks_, &metrics::DefaultRegistry(), Options(true)),
+      client_(http::MakeClientPortHandler(
+                  http::MakeEndpoints(&checks_, &metrics::DefaultRegistry(), Options(true)),
+                  config.enable_grpc_gateway ? &gateway_ : nullptr),
               ServerOptions(config)),
       metrics_(http::MakeEndpoints(&checks_, &metrics::DefaultRegistry(), Options(false))) {
   metrics::RegisterProcessMetrics(metrics::DefaultRegistry());
@@ -88,6 +91,7 @@ std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MemberHtt
 }
 
 void MemberHttp::Stop() {
+  gateway_.Shutdown();  // ends its streams, so the connection threads can be joined
   client_.Stop();
   metrics_.Stop();
 }

@@ -12,6 +12,7 @@
 
 #include "embed/config.h"
 #include "http/endpoints.h"
+#include "http/gateway.h"
 #include "http/health.h"
 #include "http/http_server.h"
 #include "http/member_metrics.h"
@@ -29,6 +30,11 @@ class MemberHttp {
   Status ListenMetrics();
   // The client listener's handler for HTTP/1 connections.
   transport::HttpHandler ClientHandler();
+  // The JSON gateway (/v3/...) calls the client port's gRPC services through `channel` (an
+  // in-process channel of that server); until then its paths answer 503.
+  void ServeGateway(std::shared_ptr<grpc::Channel> channel) {
+    gateway_.Connect(std::move(channel));
+  }
   // The interceptor factory to give the gRPC server builder (grpc_server_* metrics).
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> GrpcMetrics() const;
   void Stop();
@@ -37,6 +43,7 @@ class MemberHttp {
   const Config& config_;
   http::HealthChecks checks_;
   http::MemberMetrics member_metrics_;
+  http::Gateway gateway_;  // before client_, whose connections use it
   http::HttpServer client_;
   http::HttpServer metrics_;
 };

@@ -1,5 +1,6 @@
 #include "http/http_server.h"
 
+#include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -59,9 +60,74 @@ MHD_Result CollectQuery(void* cls, MHD_ValueKind, const char* key, const char* v
   return MHD_YES;
 }
 
-MHD_Result Send(MHD_Connection* connection, const Response& r) {
-  MHD_Response* response = MHD_create_response_from_buffer(
-      r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY);
+// A chunked body: `pending` first, then what the stream reads, handed to libmicrohttpd in
+// pieces of at most its buffer's size. While a stream is sent the connection has no idle
+// timeout (a watch may see no event for long, and libmicrohttpd counts the time spent waiting
+// in Read as idle); the server's timeout is set again once the body is complete.
+struct ChunkedBody {
+  std::string pending;
+  size_t offset = 0;
+  std::shared_ptr<BodyStream> stream;  // null: `pending` is all
+  bool ended = false;
+  MHD_Connection* connection = nullptr;
+  unsigned idle_timeout_seconds = 0;
+
+  static ssize_t Read(void* cls, uint64_t, char* buf, size_t max) {
+    auto* self = static_cast<ChunkedBody*>(cls);
+    while (true) {
+      if (self->offset < self->pending.size()) {
+        const size_t n = std::min(max, self->pending.size() - self->offset);
+        std::memcpy(buf, self->pending.data() + self->offset, n);
+        self->offset += n;
+        return static_cast<ssize_t>(n);
+      }
+      self->pending.clear();
+      self->offset = 0;
+      if (self->ended || self->stream == nullptr) {
+        if (self->stream != nullptr) {
+          MHD_set_connection_option(self->connection, MHD_CONNECTION_OPTION_TIMEOUT,
+                                    self->idle_timeout_seconds);
+        }
+        return MHD_CONTENT_READER_END_OF_STREAM;
+      }
+      switch (self->stream->Read(&self->pending)) {
+        case BodyStream::Next::kMore:
+          break;
+        case BodyStream::Next::kEnd:
+          self->ended = true;
+          break;
+        case BodyStream::Next::kAbort:
+          return MHD_CONTENT_READER_END_WITH_ERROR;
+      }
+    }
+  }
+  static void Free(void* cls) { delete static_cast<ChunkedBody*>(cls); }
+};
+
+MHD_Response* NewResponse(MHD_Connection* connection, const Response& r,
+                          unsigned idle_timeout_seconds) {
+  if (r.stream == nullptr && r.footers.empty()) {
+    return MHD_create_response_from_buffer(r.body.size(), const_cast<char*>(r.body.data()),
+                                           MHD_RESPMEM_MUST_COPY);
+  }
+  if (r.stream != nullptr) {
+    MHD_set_connection_option(connection, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+  }
+  auto* body = new ChunkedBody{r.body, 0, r.stream, false, connection, idle_timeout_seconds};
+  MHD_Response* response = MHD_create_response_from_callback(
+      MHD_SIZE_UNKNOWN, 16 * 1024, &ChunkedBody::Read, body, &ChunkedBody::Free);
+  if (response == nullptr) {
+    delete body;
+    return nullptr;
+  }
+  for (const auto& [name, value] : r.footers) {
+    MHD_add_response_footer(response, name.c_str(), value.c_str());
+  }
+  return response;
+}
+
+MHD_Result Send(MHD_Connection* connection, const Response& r, unsigned idle_timeout_seconds = 0) {
+  MHD_Response* response = NewResponse(connection, r, idle_timeout_seconds);
   if (response == nullptr) return MHD_NO;
   for (const auto& [name, value] : r.headers) {
     MHD_add_response_header(response, name.c_str(), value.c_str());
@@ -69,6 +135,20 @@ MHD_Result Send(MHD_Connection* connection, const Response& r) {
   MHD_Result queued = MHD_queue_response(connection, static_cast<unsigned>(r.status), response);
   MHD_destroy_response(response);
   return queued;
+}
+
+std::string PeerIp(MHD_Connection* connection) {
+  const MHD_ConnectionInfo* info =
+      MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (info == nullptr || info->client_addr == nullptr) return "";
+  char text[INET6_ADDRSTRLEN] = "";
+  const sockaddr* a = info->client_addr;
+  if (a->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(a)->sin_addr, text, sizeof text);
+  } else if (a->sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr, text, sizeof text);
+  }
+  return text;
 }
 
 void RequestCompleted(void*, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
@@ -90,6 +170,10 @@ struct Dispatch {
       pending = new PendingRequest();
       pending->request.method = method;
       pending->request.path = url;
+      const MHD_ConnectionInfo* info =
+          MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+      if (info != nullptr) pending->request.fd = info->connect_fd;
+      pending->request.peer_ip = PeerIp(connection);
       MHD_get_connection_values(connection, MHD_HEADER_KIND, CollectHeader, &pending->request);
       MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, CollectQuery, &pending->request);
       *con_cls = pending;
@@ -107,7 +191,8 @@ struct Dispatch {
     if (pending->too_large) {
       return Send(connection, Response::Error(413, "Request Entity Too Large"));
     }
-    return Send(connection, server->handler_(pending->request));
+    return Send(connection, server->handler_(pending->request),
+                server->options_.idle_timeout_seconds);
   }
 };
 

@@ -31,16 +31,39 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> query;
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
+  // The connection's socket, for a handler that waits long (a gateway stream) to see the client
+  // hang up (poll for POLLRDHUP); it must not read, write or close it. -1 in tests without one.
+  int fd = -1;
+  // The client's IP address ("127.0.0.1", "::1"); empty when not an IP connection.
+  std::string peer_ip;
 
   bool HasQuery(const std::string& key) const;
   std::vector<std::string> QueryValues(const std::string& key) const;
   std::string Header(const std::string& lower_case_name) const;
 };
 
+// A response body made while it is sent: the gateway's streams (newline-delimited JSON).
+// Called on the connection's thread only, one call at a time; Read may block, and must return
+// within a bounded time once the client has gone (it watches Request::fd) or the server stops.
+class BodyStream {
+ public:
+  enum class Next {
+    kMore,   // `out` got bytes (possibly none); call again
+    kEnd,    // the body is complete (`out` may have its last bytes)
+    kAbort,  // stop sending and close the connection (the client left, or the server stops)
+  };
+  virtual ~BodyStream() = default;
+  virtual Next Read(std::string* out) = 0;
+};
+
 struct Response {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // Set: the body is `body` followed by what the stream reads, sent with chunked encoding.
+  std::shared_ptr<BodyStream> stream;
+  // Trailer fields after the last chunk (the response is then chunked too).
+  std::vector<std::pair<std::string, std::string>> footers;
 
   // What Go's http.Error writes: text/plain, nosniff, and `text` plus a newline.
   static Response Error(int status, const std::string& text);

@@ -6,7 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <memory>
 #include <string>
+#include <thread>
 
 namespace dolmen::http {
 namespace {
@@ -120,6 +123,75 @@ TEST(HttpServer, AdoptsAConnectionAcceptedElsewhereAfterAPeek) {
   EXPECT_EQ(got.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << got;
   EXPECT_EQ(Body(got), "GET /version auth: body:");
   close(listener);
+}
+
+// A body made while it is sent: two pieces with a pause longer than the idle timeout between
+// them (a watch with no events for a while must not be cut), as chunks.
+class PausingStream final : public BodyStream {
+ public:
+  Next Read(std::string* out) override {
+    if (step_ == 1) std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    *out += step_ == 0 ? "first\n" : "second\n";
+    return ++step_ == 2 ? Next::kEnd : Next::kMore;
+  }
+
+ private:
+  int step_ = 0;
+};
+
+TEST(HttpServer, StreamsAChunkedBodyPastTheIdleTimeout) {
+  Options options;
+  options.idle_timeout_seconds = 1;
+  HttpServer server(
+      [](const Request&) {
+        Response r;
+        r.body = "head\n";
+        r.stream = std::make_shared<PausingStream>();
+        return r;
+      },
+      options);
+  ASSERT_TRUE(server.Listen("127.0.0.1", "0").ok());
+  const std::string got = Exchange(Connect(server.ports()[0]),
+                                   "POST /w HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(got.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << got;
+  EXPECT_NE(got.find("head\n"), std::string::npos) << got;
+  EXPECT_NE(got.find("first\n"), std::string::npos) << got;
+  EXPECT_NE(got.find("second\n"), std::string::npos) << got;
+  EXPECT_NE(got.find("\r\n0\r\n"), std::string::npos) << got;  // the last chunk
+}
+
+// A handler that waits longer than the idle timeout (a gateway Lock waiting for its turn) still
+// gets its answer out.
+TEST(HttpServer, AnswersAHandlerSlowerThanTheIdleTimeout) {
+  Options options;
+  options.idle_timeout_seconds = 1;
+  HttpServer server(
+      [](const Request&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+        Response r;
+        r.body = "late";
+        return r;
+      },
+      options);
+  ASSERT_TRUE(server.Listen("127.0.0.1", "0").ok());
+  const std::string got = Exchange(Connect(server.ports()[0]),
+                                   "POST /l HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(Body(got), "late") << got;
+}
+
+TEST(HttpServer, SendsFootersAsTrailers) {
+  HttpServer server([](const Request&) {
+    Response r;
+    r.body = "{}";
+    r.headers = {{"Trailer", "Grpc-Trailer-Content-Type"}};
+    r.footers = {{"Grpc-Trailer-Content-Type", "application/grpc"}};
+    return r;
+  });
+  ASSERT_TRUE(server.Listen("127.0.0.1", "0").ok());
+  const std::string got = Exchange(Connect(server.ports()[0]),
+                                   "POST /e HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(got.find("\r\n0\r\nGrpc-Trailer-Content-Type: application/grpc\r\n"), std::string::npos)
+      << got;
 }
 
 }  // namespace

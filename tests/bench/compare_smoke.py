@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Smoke run of bench/compare.py with tiny counts on 1-member clusters (dolmen and etcd 3.4).
 
-Checks that it finished and wrote a table with every workload and a dolmen/etcd ratio for
-each. compare.py stops its own servers by PID. Usage: compare_smoke.py COMPARE DOLMEN BENCH
+Checks that it finished and wrote a table with every workload (the JSON gateway's put and
+range under wrk too) and a dolmen/etcd ratio for each. compare.py stops its own servers by PID. Usage: compare_smoke.py COMPARE DOLMEN BENCH
 """
 
 import json
@@ -29,7 +29,7 @@ def main():
                "--total-1client", "10", "--key-space", "20", "--watchers", "4",
                "--watch-puts", "10", "--watch-clients", "2", "--keys", str(KEYS),
                "--range-keys", str(RANGE_KEYS), "--mixed-keys", str(MIXED_KEYS),
-               "--mixed-seconds", "2",
+               "--mixed-seconds", "2", "--gateway-seconds", "1", "--gateway-conns", "4",
                "--load-clients", "8", "--settle-s", "0", "--run-timeout", "40",
                "--md-out", md, "--json-out", js]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
@@ -46,7 +46,7 @@ def main():
                               "range-l-1key-of-%dkeys" % KEYS,
                               "range-l-random-of-%dkeys" % KEYS,
                               "mixed %d keys put" % MIXED_KEYS,
-                              "mixed %d keys range" % MIXED_KEYS]:
+                              "mixed %d keys range" % MIXED_KEYS, "gateway put", "gateway range"]:
             row = figures.get("%s qps" % w)
             if row is None or row["ratio"] is None or ("| %s qps |" % w) not in table:
                 failures.append("no ratio for %s qps" % w)
