@@ -10,6 +10,7 @@
 #include "aws/query_client.h"
 #include "discovery/asg_cluster.h"
 #include "discovery/srv_wait.h"
+#include "embed/asg_join.h"
 #include "io/posix/posix_file_system.h"
 #include "wal/wal.h"
 
@@ -134,6 +135,53 @@ Status ApplyGroup(const discovery::AsgCluster& cluster, const aws::InstanceIdent
   return OkStatus();
 }
 
+// The other members' client endpoints ("ip:port", plaintext gRPC), where a running cluster of
+// the group would answer; empty when the client listener is not plain http (joining an https
+// cluster is not supported yet; the member then bootstraps as at a first start).
+std::vector<std::string> OtherClientEndpoints(const discovery::AsgCluster& cluster,
+                                              const aws::InstanceIdentity& identity,
+                                              const Config& config) {
+  std::vector<std::string> out;
+  const Url& client = config.listen_client.front();
+  if (client.scheme != "http") return out;
+  for (const auto& m : cluster.members) {
+    if (m.instance_id == identity.instance_id) continue;
+    const bool v6 = m.private_ip.find(':') != std::string::npos;
+    out.push_back((v6 ? "[" + m.private_ip + "]" : m.private_ip) + ":" + client.port);
+  }
+  return out;
+}
+
+// A cluster of the group already runs and does not list this member: add it as a learner and
+// start with state existing. OkStatus with *joined false when there is nothing to join.
+Status JoinExistingCluster(const discovery::AsgCluster& cluster,
+                           const aws::InstanceIdentity& identity, Config* config, bool* joined,
+                           const std::function<void(const std::string&)>& log) {
+  *joined = false;
+  std::string endpoint;
+  const auto members = FindExistingCluster(OtherClientEndpoints(cluster, identity, *config),
+                                           std::chrono::milliseconds(1000), &endpoint);
+  if (!members) return OkStatus();
+  std::vector<std::string> own;
+  for (const Url& u : config->advertise_peer) own.push_back(u.text);
+  if (ListsPeerUrls(*members, own)) {
+    log("the group's cluster at " + endpoint +
+        " lists this member already: it starts as a "
+        "member of the initial cluster");
+    return OkStatus();
+  }
+  log("the group's instances already form a cluster (answered at " + endpoint +
+      "): adding this member as a learner");
+  ASSIGN_OR_RETURN(std::vector<ClusterMember> after,
+                   AddLearner(endpoint, own, std::chrono::milliseconds(5000)));
+  config->initial_cluster = ExistingInitialCluster(after, own, config->name);
+  config->initial_cluster_state = "existing";
+  ASSIGN_OR_RETURN(config->initial_members, ParseInitialCluster(config->initial_cluster));
+  log("joined as a learner: initial cluster " + config->initial_cluster + ", state existing");
+  *joined = true;
+  return OkStatus();
+}
+
 }  // namespace
 
 Status BootstrapFromAwsAsg(Config* config, const std::function<void(const std::string&)>& log) {
@@ -180,14 +228,18 @@ Status BootstrapFromAwsAsg(Config* config, const std::function<void(const std::s
   const discovery::WaitPolicy policy = PolicyFor(*config, "AWS auto scaling group discovery");
   log("AWS auto scaling group discovery: waiting up to " + std::to_string(policy.wait.count()) +
       " ms for group " + query.group + " to have its desired capacity InService");
+  bool joined = false;
   RETURN_IF_ERROR(discovery::RetryDiscovery(
                       [&]() -> Result<std::vector<std::string>> {
                         ASSIGN_OR_RETURN(std::string group, ResolveGroupName(query, api));
                         ASSIGN_OR_RETURN(cluster, DiscoverAsgCluster(group, query, api));
+                        RETURN_IF_ERROR(
+                            JoinExistingCluster(cluster, identity, config, &joined, log));
                         return std::vector<std::string>{};
                       },
                       policy, clock, Sleep, log)
                       .status());
+  if (joined) return OkStatus();
   return ApplyGroup(cluster, identity, config, log);
 }
 

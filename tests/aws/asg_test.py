@@ -8,6 +8,7 @@ advertise URLs: everything comes from the group, as the lab's script builds it.
     cluster once it is InService; member names are the instance ids, peer URLs the private
     IPs with --listen-peer-urls' port, the token the group name; a concurrent writer loses no
     acknowledged write; a member restarted with its data dir resumes without asking the group;
+  - a scale-up 3 -> 4: the new instance joins the running cluster as a learner;
   - faults: IMDS unreachable, a bad signature, throttling and 5xx (retried, logged, and finally
     a clear error and a non-zero exit); --initial-cluster with --discovery-aws-asg refused.
 
@@ -266,6 +267,23 @@ class AsgTest(unittest.TestCase):
             self.assertEqual(rc, 0, err)
             missing = set(acked) - set(out.split())
             self.assertFalse(missing, "acknowledged writes lost on %s: %s" % (m.ip, missing))
+
+        # Scale-up 3 -> 4: the new instance finds the running cluster and joins as a learner
+        # (promotion is --auto-promote-learners' work, not discovery's).
+        emu.set_desired(4)
+        fourth = emu.add_instance("127.0.0.4")
+        joiner = self.new_member(fourth, self.aws_env(fourth))
+        joiner.start()
+
+        def learner_listed():
+            lst = self.member_lists(members[:1])[0] or []
+            return any(x.get("name") == fourth.instance_id and x.get("isLearner") for x in lst)
+        self.wait_for("%s listed as a started learner" % fourth.instance_id, learner_listed,
+                      FORM_TIMEOUT_S, members + [joiner])
+        self.assertIn("adding this member as a learner", joiner.log_text())
+        self.assertIn("state existing", joiner.log_text())
+        voters = [x for x in self.member_lists(members[:1])[0] if not x.get("isLearner")]
+        self.assertEqual(len(voters), 3)
 
         # A restart with its data dir resumes as it is: the group is not asked again.
         calls_before = len(emu.calls)
