@@ -2,18 +2,10 @@
 
 #include <gtest/gtest.h>
 
-#include <map>
+#include "aws/test_support.h"
 
 namespace dolmen::aws {
 namespace {
-
-Getenv EnvOf(std::map<std::string, std::string> values) {
-  return [values](const std::string& name) -> std::optional<std::string> {
-    auto it = values.find(name);
-    if (it == values.end()) return std::nullopt;
-    return it->second;
-  };
-}
 
 TEST(Endpoints, AwsDefaults) {
   const Endpoints e = ResolveEndpoints(EnvOf({}), "eu-west-1");

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "aws/fake_transport.h"
+#include "aws/test_support.h"
 
 namespace dolmen::aws {
 namespace {

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -105,14 +104,8 @@ class Member:
             raise AssertionError("member %s still running after %.0f s" % (self.ip, timeout))
 
     def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(STOP_WAIT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(STOP_WAIT_S)
+        if self.proc is not None:
+            harness.stop_process(self.proc)
 
     def log_text(self):
         if not os.path.exists(self.log_path):
@@ -227,7 +220,10 @@ class AsgTest(unittest.TestCase):
                 self.wait_for("%d acknowledged puts" % MIN_ACKED, acked, 30.0)
             finally:
                 open(stop_file, "w").close()
-                proc.wait(STOP_WAIT_S + 30)
+                try:
+                    proc.wait(STOP_WAIT_S)  # the writer stops at its next put
+                finally:
+                    harness.stop_process(proc)
         with open(out_path) as f:
             return [line.strip() for line in f if line.startswith("w/")]
 

@@ -1,10 +1,13 @@
-// A scripted HttpTransport for the unit tests: answers are popped in order; every request is
-// kept for inspection.
+// For src/aws's unit tests: a scripted HttpTransport (answers are popped in order; every request
+// is kept for inspection) and an environment held in a map.
 #pragma once
 
 #include <deque>
+#include <map>
+#include <optional>
 #include <vector>
 
+#include "aws/credentials.h"
 #include "aws/http.h"
 
 namespace dolmen::aws {
@@ -33,6 +36,14 @@ inline std::string HeaderValue(const HttpRequest& request, const std::string& na
     if (n == name) return v;
   }
   return "";
+}
+
+inline Getenv EnvOf(std::map<std::string, std::string> values) {
+  return [values](const std::string& name) -> std::optional<std::string> {
+    auto it = values.find(name);
+    if (it == values.end()) return std::nullopt;
+    return it->second;
+  };
 }
 
 }  // namespace dolmen::aws
