@@ -19,6 +19,16 @@
 namespace dolmen::embed {
 namespace {
 
+// The setter of a duration flag (Go's syntax) that must not be negative, kept in milliseconds.
+FlagSet::Setter NonNegativeMs(int64_t* target_ms) {
+  return [target_ms](const std::string& v) -> Status {
+    ASSIGN_OR_RETURN(int64_t ms, ParseGoDurationMs(v));
+    if (ms < 0) return InvalidArgument("must not be negative");
+    *target_ms = ms;
+    return OkStatus();
+  };
+}
+
 // A URL-list flag: checked when parsed (by ParseUrls or ParsePeerUrls), so a bad URL is reported
 // against its flag.
 void AddUrls(FlagSet* flags, const std::string& name, std::string* target, std::string help,
@@ -191,12 +201,7 @@ void RegisterFlags(FlagSet* f, Config* c) {
   f->Add("experimental-discovery-srv-wait", "1m0s",
          "How long to keep asking DNS while the --discovery-srv records are missing or do not "
          "name this member yet (dolmen only; 0s asks once, as etcd).",
-         [c](const std::string& v) {
-           ASSIGN_OR_RETURN(int64_t ms, ParseGoDurationMs(v));
-           if (ms < 0) return InvalidArgument("must not be negative");
-           c->discovery_srv_wait_ms = ms;
-           return OkStatus();
-         });
+         NonNegativeMs(&c->discovery_srv_wait_ms));
   // AWS auto-scaling-group discovery (dolmen only; docs/discovery.md).
   f->AddString("discovery-aws-asg", &c->discovery_aws_asg,
                "Build the initial cluster from this AWS auto scaling group ('auto': the group of "
@@ -204,12 +209,7 @@ void RegisterFlags(FlagSet* f, Config* c) {
   f->Add("experimental-discovery-aws-asg-wait", "5m0s",
          "How long --discovery-aws-asg waits for the metadata service and for the group's "
          "InService instances to reach its desired capacity (dolmen only).",
-         [c](const std::string& v) {
-           ASSIGN_OR_RETURN(int64_t ms, ParseGoDurationMs(v));
-           if (ms < 0) return InvalidArgument("must not be negative");
-           c->discovery_aws_asg_wait_ms = ms;
-           return OkStatus();
-         });
+         NonNegativeMs(&c->discovery_aws_asg_wait_ms));
   f->AddInt("max-txn-ops", &c->max_txn_ops,
             "Maximum number of operations permitted in a transaction.");
   f->AddUint("max-request-bytes", &c->max_request_bytes,

@@ -308,13 +308,7 @@ class Server:
         if self.proc is None:
             return None
         proc = self.proc
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(STOP_TERM_WAIT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(STOP_KILL_WAIT_S)
+        stop_process(proc)
         self._reap()
         return proc.returncode
 
