@@ -37,6 +37,9 @@ packages=(
   wrk
   # dnsmasq serves the SRV records of the DNS discovery tests (tests/discovery), on loopback
   dnsmasq-base
+  # --discovery-aws-asg: libcurl carries the AWS calls, libxml2 reads their answers; the tests'
+  # emulator verifies SigV4 with botocore and is checked with the lab's awscli procedure
+  libcurl4-openssl-dev libxml2-dev awscli python3-botocore
   # deploy/container/build.sh makes the image (mmdebstrap: root file system from Debian
   # packages; buildah: OCI image); tests/container runs it with podman, on runc (crun refuses
   # the hybrid cgroup layout of Docker-style CI hosts); uidmap for podman's user namespaces

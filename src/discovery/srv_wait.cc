@@ -20,13 +20,13 @@ Result<std::vector<std::string>> RetryDiscovery(
     const auto waited = clock.Now() - start;
     if (waited + backoff > policy.wait) {
       if (attempts > 1) {
-        log("DNS SRV discovery gave up after " + std::to_string(attempts) + " attempts in " +
+        log(policy.what + " gave up after " + std::to_string(attempts) + " attempts in " +
             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()) +
             " ms");
       }
       return result;
     }
-    log("DNS SRV discovery attempt " + std::to_string(attempts) + " failed: " +
+    log(policy.what + " attempt " + std::to_string(attempts) + " failed: " +
         result.status().message() + "; retrying in " + std::to_string(backoff.count()) + " ms");
     sleep(backoff);
     backoff = std::min(backoff * 2, policy.max_backoff);

@@ -21,6 +21,7 @@ struct WaitPolicy {
   std::chrono::milliseconds wait{60000};  // 0: one attempt, as etcd
   std::chrono::milliseconds first_backoff{500};
   std::chrono::milliseconds max_backoff{8000};
+  std::string what = "DNS SRV discovery";  // how the log lines name the wait
 };
 
 bool IsWorthRetrying(const Status& status);

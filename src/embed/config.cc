@@ -20,6 +20,16 @@
 namespace dolmen::embed {
 namespace {
 
+// The setter of a duration flag (Go's syntax) that must not be negative, kept in milliseconds.
+FlagSet::Setter NonNegativeMs(int64_t* target_ms) {
+  return [target_ms](const std::string& v) -> Status {
+    ASSIGN_OR_RETURN(int64_t ms, ParseGoDurationMs(v));
+    if (ms < 0) return InvalidArgument("must not be negative");
+    *target_ms = ms;
+    return OkStatus();
+  };
+}
+
 // A URL-list flag: checked when parsed (by ParseUrls or ParsePeerUrls), so a bad URL is reported
 // against its flag.
 void AddUrls(FlagSet* flags, const std::string& name, std::string* target, std::string help,
@@ -197,12 +207,15 @@ void RegisterFlags(FlagSet* f, Config* c) {
   f->Add("experimental-discovery-srv-wait", "1m0s",
          "How long to keep asking DNS while the --discovery-srv records are missing or do not "
          "name this member yet (dolmen only; 0s asks once, as etcd).",
-         [c](const std::string& v) {
-           ASSIGN_OR_RETURN(int64_t ms, ParseGoDurationMs(v));
-           if (ms < 0) return InvalidArgument("must not be negative");
-           c->discovery_srv_wait_ms = ms;
-           return OkStatus();
-         });
+         NonNegativeMs(&c->discovery_srv_wait_ms));
+  // AWS auto-scaling-group discovery (dolmen only; docs/discovery.md).
+  f->AddString("discovery-aws-asg", &c->discovery_aws_asg,
+               "Build the initial cluster from this AWS auto scaling group ('auto': the group of "
+               "this instance) at the first start (dolmen only).");
+  f->Add("experimental-discovery-aws-asg-wait", "5m0s",
+         "How long --discovery-aws-asg waits for the metadata service and for the group's "
+         "InService instances to reach its desired capacity (dolmen only).",
+         NonNegativeMs(&c->discovery_aws_asg_wait_ms));
   f->AddInt("max-txn-ops", &c->max_txn_ops,
             "Maximum number of operations permitted in a transaction.");
   f->AddUint("max-request-bytes", &c->max_request_bytes,
@@ -395,9 +408,29 @@ Status ValidateTuning(const FlagSet& flags, const Config& c) {
   return CheckAnsweredFlags(flags, c.answered_values);
 }
 
+// --discovery-aws-asg: the initial cluster comes from the group at start
+// (embed/asg_bootstrap.h), and the flags it would fill are noted when given.
+Status ValidateAwsAsg(const FlagSet& flags, Config* c) {
+  c->explicit_flags = {
+      flags.WasSet("name"), !c->data_dir.empty(), flags.WasSet("initial-advertise-peer-urls"),
+      flags.WasSet("advertise-client-urls"), flags.WasSet("initial-cluster-token")};
+  if (c->discovery_aws_asg.empty()) return OkStatus();
+  if (!c->initial_cluster.empty() && c->initial_cluster != "default=http://localhost:2380") {
+    return InvalidArgument(
+        "--discovery-aws-asg and --initial-cluster are both set: choose one (the auto scaling "
+        "group gives the initial cluster)");
+  }
+  if (!c->discovery_srv.empty()) {
+    return InvalidArgument("--discovery-aws-asg and --discovery-srv are both set: choose one");
+  }
+  c->initial_cluster.clear();
+  return OkStatus();
+}
+
 }  // namespace
 
 Status Validate(const FlagSet& flags, Config* c) {
+  RETURN_IF_ERROR(ValidateAwsAsg(flags, c));
   if (c->data_dir.empty()) c->data_dir = c->name + ".dolmen";
   RETURN_IF_ERROR(ValidateTuning(flags, *c));
   c->startup_warnings = NoEffectNotes(flags);
@@ -420,7 +453,7 @@ Status Validate(const FlagSet& flags, Config* c) {
   } else if (!c->discovery_srv_name.empty()) {
     return InvalidArgument("--discovery-srv-name is set without --discovery-srv");
   }
-  if (c->initial_cluster.empty() && c->discovery_srv.empty()) {
+  if (c->initial_cluster.empty() && c->discovery_srv.empty() && c->discovery_aws_asg.empty()) {
     c->initial_cluster = c->name + "=" + c->initial_advertise_peer_urls;
   }
   if (c->max_txn_ops <= 0) return InvalidArgument("--max-txn-ops must be positive");
@@ -440,7 +473,7 @@ Status Validate(const FlagSet& flags, Config* c) {
   ASSIGN_OR_RETURN(c->advertise_client, ParseUrls(c->advertise_client_urls));
   ASSIGN_OR_RETURN(c->advertise_peer, ParsePeerUrls(c->initial_advertise_peer_urls));
   ASSIGN_OR_RETURN(c->listen_peer, ParsePeerUrls(c->listen_peer_urls));
-  if (c->discovery_srv.empty()) {
+  if (c->discovery_srv.empty() && c->discovery_aws_asg.empty()) {
     ASSIGN_OR_RETURN(c->initial_members, ParseInitialCluster(c->initial_cluster));
   }
   if (c->heartbeat_interval_ms == 0) return InvalidArgument("--heartbeat-interval must be > 0");

@@ -32,6 +32,15 @@ struct Config {
   std::string discovery_srv;
   std::string discovery_srv_name;
   int64_t discovery_srv_wait_ms = 60 * 1000;  // --experimental-discovery-srv-wait (dolmen only)
+  // AWS auto-scaling-group discovery (dolmen only; docs/discovery.md, embed/asg_bootstrap.h):
+  // "auto" or a group name; how long to wait for the group to be complete; and which of the
+  // flags discovery would otherwise fill were given (Validate sets them: explicit flags win).
+  std::string discovery_aws_asg;
+  int64_t discovery_aws_asg_wait_ms = 5 * 60 * 1000;
+  struct ExplicitFlags {
+    bool name = false, data_dir = false, advertise_peer = false, advertise_client = false,
+         token = false;
+  } explicit_flags;
   uint64_t snapshot_count = 100000;
   uint64_t heartbeat_interval_ms = 100;
   uint64_t election_timeout_ms = 1000;

@@ -29,6 +29,7 @@
 #include "api/require_leader.h"
 #include "api/slow_request_log.h"
 #include "api/watch_service.h"
+#include "embed/asg_bootstrap.h"
 #include "embed/client_urls.h"
 #include "embed/member_http.h"
 #include "embed/peer_link.h"
@@ -245,6 +246,11 @@ int RunMember(const Config& flags_config) {
   // --discovery-srv: the initial cluster from DNS, before anything else (docs/discovery.md).
   Config config = flags_config;
   if (Status s = BootstrapFromSrv(&config, LogStep); !s.ok()) {
+    log::Error("error setting up initial cluster: " + s.message());
+    return 1;
+  }
+  // --discovery-aws-asg: the initial cluster from the auto scaling group (docs/discovery.md).
+  if (Status s = BootstrapFromAwsAsg(&config, LogStep); !s.ok()) {
     log::Error("error setting up initial cluster: " + s.message());
     return 1;
   }

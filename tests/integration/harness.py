@@ -148,6 +148,19 @@ def _clean_env():
     return env
 
 
+def stop_process(proc):
+    """Stops a process the test started, by its PID: SIGTERM, then SIGKILL if it has not exited
+    within STOP_TERM_WAIT_S. Returns its exit status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(STOP_TERM_WAIT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(STOP_KILL_WAIT_S)
+    return proc.returncode
+
+
 def run_etcdctl(endpoint, args, stdin=None, timeout=ETCDCTL_TIMEOUT_S, binary=False):
     """Runs etcdctl (API v3) against one endpoint. Returns (rc, stdout, stderr).
 
@@ -295,13 +308,7 @@ class Server:
         if self.proc is None:
             return None
         proc = self.proc
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(STOP_TERM_WAIT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(STOP_KILL_WAIT_S)
+        stop_process(proc)
         self._reap()
         return proc.returncode
 

@@ -29,8 +29,10 @@ ALLOWED = {
     "api": set(CORE) | {"transport", "server", "tls"} | PROTO,
     "http": set(CORE) | {"transport", "server", "api"} | PROTO,
     "client": {"base", "log", "tls"} | PROTO,
-    "discovery": {"base", "log"},
-    "embed": set(CORE) | {"transport", "server", "tls", "api", "http", "client", "discovery"} | PROTO,
+    # AWS clients (SigV4, IMDS, Query APIs) for auto-scaling-group discovery.
+    "aws": {"base", "log"},
+    "discovery": {"base", "log", "aws"},
+    "embed": set(CORE) | {"transport", "server", "tls", "api", "http", "client", "aws", "discovery"} | PROTO,
     "sim": set(CORE) | {"transport", "server"} | PROTO,
 }
 # Real adapters the simulator must never link, and the one file allowed to include lmdb.h.

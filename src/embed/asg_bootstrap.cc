@@ -1,0 +1,246 @@
+#include "embed/asg_bootstrap.h"
+
+#include <memory>
+#include <thread>
+
+#include "aws/credentials.h"
+#include "aws/curl_transport.h"
+#include "aws/endpoints.h"
+#include "aws/imds.h"
+#include "aws/query_client.h"
+#include "discovery/asg_cluster.h"
+#include "discovery/srv_wait.h"
+#include "embed/asg_join.h"
+#include "io/posix/posix_file_system.h"
+#include "wal/wal.h"
+
+namespace dolmen::embed {
+namespace {
+
+void Sleep(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
+
+std::string Join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : ",") + p;
+  return out;
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
+}
+
+// The AWS calls group discovery makes, over src/aws's Query client.
+class QueryAsgApi final : public discovery::AsgApi {
+ public:
+  explicit QueryAsgApi(aws::QueryClient* client) : client_(client) {}
+  Result<std::vector<aws::AsgInstance>> DescribeAutoScalingInstances(
+      const std::vector<std::string>& ids) override {
+    return client_->DescribeAutoScalingInstances(ids);
+  }
+  Result<aws::AutoScalingGroup> DescribeAutoScalingGroup(const std::string& name) override {
+    return client_->DescribeAutoScalingGroup(name);
+  }
+  Result<std::vector<aws::Ec2Instance>> DescribeInstances(
+      const std::vector<std::string>& ids) override {
+    return client_->DescribeInstances(ids);
+  }
+
+ private:
+  aws::QueryClient* client_;
+};
+
+discovery::WaitPolicy PolicyFor(const Config& config, const std::string& what) {
+  discovery::WaitPolicy policy;
+  policy.wait = std::chrono::milliseconds(config.discovery_aws_asg_wait_ms);
+  policy.first_backoff = std::chrono::milliseconds(250);
+  policy.max_backoff = std::chrono::milliseconds(8000);
+  policy.what = what;
+  return policy;
+}
+
+// IMDS is asked again while it does not answer (an instance's metadata service can lag its
+// boot), within the same bound as the group.
+Result<aws::InstanceIdentity> WaitForIdentity(aws::ImdsClient* imds, const Config& config,
+                                              const std::function<void(const std::string&)>& log) {
+  aws::InstanceIdentity identity;
+  SystemClock clock;
+  RETURN_IF_ERROR(discovery::RetryDiscovery(
+                      [&]() -> Result<std::vector<std::string>> {
+                        ASSIGN_OR_RETURN(identity, imds->Identity());
+                        return std::vector<std::string>{};
+                      },
+                      PolicyFor(config, "AWS instance metadata (IMDSv2)"), clock, Sleep, log)
+                      .status());
+  return identity;
+}
+
+// Defaults from the instance's identity for the flags not given (explicit flags win).
+Status ApplyIdentity(const aws::InstanceIdentity& identity, Config* config,
+                     const std::function<void(const std::string&)>& log) {
+  const Config::ExplicitFlags& given = config->explicit_flags;
+  if (!given.name) config->name = identity.instance_id;
+  if (!given.data_dir) config->data_dir = config->name + ".dolmen";
+  if (!given.advertise_peer) {
+    std::vector<std::string> urls;
+    for (const Url& u : config->listen_peer) {
+      urls.push_back(discovery::UrlOf(u.scheme, identity.local_ipv4, u.port));
+    }
+    ASSIGN_OR_RETURN(config->advertise_peer, ParsePeerUrls(urls.front()));
+    config->initial_advertise_peer_urls = urls.front();
+  }
+  if (!given.advertise_client) {
+    // One URL per client listener that others can reach; loopback listeners (the lab's
+    // http://127.0.0.1:2379 for local tools) are not advertised.
+    std::vector<std::string> urls;
+    for (const Url& u : config->listen_client) {
+      if (IsLoopback(u.host) && config->listen_client.size() > 1) continue;
+      urls.push_back(discovery::UrlOf(u.scheme, identity.local_ipv4, u.port));
+    }
+    config->advertise_client_urls = Join(urls);
+    ASSIGN_OR_RETURN(config->advertise_client, ParseUrls(config->advertise_client_urls));
+  }
+  log("AWS instance " + identity.instance_id + " at " + identity.local_ipv4 + " in " +
+      identity.region + ": name " + config->name + ", peer URL " +
+      config->advertise_peer.front().text + ", client URLs " + config->advertise_client_urls);
+  return OkStatus();
+}
+
+// The group's cluster, once complete, as --initial-cluster entries; this member's entry carries
+// its own name and advertised peer URL.
+Status ApplyGroup(const discovery::AsgCluster& cluster, const aws::InstanceIdentity& identity,
+                  Config* config, const std::function<void(const std::string&)>& log) {
+  const Url& peer = config->listen_peer.front();
+  std::vector<std::string> entries;
+  for (const auto& m : cluster.members) {
+    const std::string url = discovery::UrlOf(peer.scheme, m.private_ip, peer.port);
+    if (m.instance_id != identity.instance_id) {
+      entries.push_back(m.instance_id + "=" + url);
+      continue;
+    }
+    if (config->advertise_peer.front().text != url) {
+      log("--initial-advertise-peer-urls " + config->advertise_peer.front().text +
+          " differs from " + url +
+          ", which the other members compute for this instance: "
+          "their member ids will not match this member's unless it is reachable there");
+    }
+    std::string own;
+    for (const Url& u : config->advertise_peer) own += (own.empty() ? "" : ",") + u.text;
+    entries.push_back(config->name + "=" + own);
+  }
+  if (!config->explicit_flags.token) config->initial_cluster_token = cluster.group;
+  config->initial_cluster = Join(entries);
+  ASSIGN_OR_RETURN(config->initial_members, ParseInitialCluster(config->initial_cluster));
+  log("AWS auto scaling group discovery: group " + cluster.group + ", token " +
+      config->initial_cluster_token + ", initial cluster " + config->initial_cluster);
+  return OkStatus();
+}
+
+// The other members' client endpoints ("ip:port", plaintext gRPC), where a running cluster of
+// the group would answer; empty when the client listener is not plain http (joining an https
+// cluster is not supported yet; the member then bootstraps as at a first start).
+std::vector<std::string> OtherClientEndpoints(const discovery::AsgCluster& cluster,
+                                              const aws::InstanceIdentity& identity,
+                                              const Config& config) {
+  std::vector<std::string> out;
+  const Url& client = config.listen_client.front();
+  if (client.scheme != "http") return out;
+  for (const auto& m : cluster.members) {
+    if (m.instance_id == identity.instance_id) continue;
+    const bool v6 = m.private_ip.find(':') != std::string::npos;
+    out.push_back((v6 ? "[" + m.private_ip + "]" : m.private_ip) + ":" + client.port);
+  }
+  return out;
+}
+
+// A cluster of the group already runs and does not list this member: add it as a learner and
+// start with state existing. OkStatus with *joined false when there is nothing to join.
+Status JoinExistingCluster(const discovery::AsgCluster& cluster,
+                           const aws::InstanceIdentity& identity, Config* config, bool* joined,
+                           const std::function<void(const std::string&)>& log) {
+  *joined = false;
+  std::string endpoint;
+  const auto members = FindExistingCluster(OtherClientEndpoints(cluster, identity, *config),
+                                           std::chrono::milliseconds(1000), &endpoint);
+  if (!members) return OkStatus();
+  std::vector<std::string> own;
+  for (const Url& u : config->advertise_peer) own.push_back(u.text);
+  if (ListsPeerUrls(*members, own)) {
+    log("the group's cluster at " + endpoint +
+        " lists this member already: it starts as a "
+        "member of the initial cluster");
+    return OkStatus();
+  }
+  log("the group's instances already form a cluster (answered at " + endpoint +
+      "): adding this member as a learner");
+  ASSIGN_OR_RETURN(std::vector<ClusterMember> after,
+                   AddLearner(endpoint, own, std::chrono::milliseconds(5000)));
+  config->initial_cluster = ExistingInitialCluster(after, own, config->name);
+  config->initial_cluster_state = "existing";
+  ASSIGN_OR_RETURN(config->initial_members, ParseInitialCluster(config->initial_cluster));
+  log("joined as a learner: initial cluster " + config->initial_cluster + ", state existing");
+  *joined = true;
+  return OkStatus();
+}
+
+}  // namespace
+
+Status BootstrapFromAwsAsg(Config* config, const std::function<void(const std::string&)>& log) {
+  if (config->discovery_aws_asg.empty()) return OkStatus();
+  const aws::Getenv env = aws::ProcessEnv;
+  aws::CurlTransport transport;
+  aws::ImdsClient imds(aws::ImdsEndpoint(env), &transport);
+  log("AWS auto scaling group discovery: asking the instance metadata service at " +
+      aws::ImdsEndpoint(env) + " who this instance is");
+  ASSIGN_OR_RETURN(aws::InstanceIdentity identity, WaitForIdentity(&imds, *config, log));
+  RETURN_IF_ERROR(ApplyIdentity(identity, config, log));
+  if (wal::Wal::Exists(io::PosixFileSystem(), config->data_dir + "/member/wal")) {
+    log("data dir " + config->data_dir +
+        " is already initialized: the member resumes with its membership and the auto scaling "
+        "group is not asked");
+    return OkStatus();
+  }
+
+  const aws::Endpoints endpoints =
+      aws::ResolveEndpoints(env, aws::RegionFromEnv(env).value_or(identity.region));
+  ASSIGN_OR_RETURN(std::optional<aws::Credentials> from_env, aws::CredentialsFromEnv(env));
+  auto role = std::make_shared<aws::CredentialsCache>(
+      [&imds] { return imds.RoleCredentials(); }, [] { return std::chrono::system_clock::now(); });
+  log(std::string("AWS credentials from ") +
+      (from_env ? "the environment (AWS_ACCESS_KEY_ID)" : "the instance role (IMDS)") +
+      "; AutoScaling at " + endpoints.autoscaling + ", EC2 at " + endpoints.ec2 + ", region " +
+      endpoints.region);
+  aws::QueryClient::Options options;
+  options.autoscaling_endpoint = endpoints.autoscaling;
+  options.ec2_endpoint = endpoints.ec2;
+  options.region = endpoints.region;
+  options.credentials = [from_env, role]() -> Result<aws::Credentials> {
+    if (from_env) return *from_env;
+    return role->Get();
+  };
+  options.sleep = Sleep;
+  options.log = log;
+  aws::QueryClient client(options, &transport);
+  QueryAsgApi api(&client);
+
+  const discovery::AsgQuery query{config->discovery_aws_asg, identity.instance_id};
+  discovery::AsgCluster cluster;
+  SystemClock clock;
+  const discovery::WaitPolicy policy = PolicyFor(*config, "AWS auto scaling group discovery");
+  log("AWS auto scaling group discovery: waiting up to " + std::to_string(policy.wait.count()) +
+      " ms for group " + query.group + " to have its desired capacity InService");
+  bool joined = false;
+  RETURN_IF_ERROR(discovery::RetryDiscovery(
+                      [&]() -> Result<std::vector<std::string>> {
+                        ASSIGN_OR_RETURN(std::string group, ResolveGroupName(query, api));
+                        ASSIGN_OR_RETURN(cluster, DiscoverAsgCluster(group, query, api));
+                        RETURN_IF_ERROR(
+                            JoinExistingCluster(cluster, identity, config, &joined, log));
+                        return std::vector<std::string>{};
+                      },
+                      policy, clock, Sleep, log)
+                      .status());
+  if (joined) return OkStatus();
+  return ApplyGroup(cluster, identity, config, log);
+}
+
+}  // namespace dolmen::embed

@@ -1,0 +1,58 @@
+// --discovery-aws-asg's flags, and the pieces of the learner-first join that need no cluster.
+#include <gtest/gtest.h>
+
+#include "embed/asg_join.h"
+#include "embed/config.h"
+#include "embed/config_test_support.h"
+
+namespace dolmen::embed {
+namespace {
+
+using testing::ParseAndValidate;
+
+TEST(AsgConfigTest, GroupReplacesTheInitialClusterAndNotesExplicitFlags) {
+  Config c;
+  ASSERT_TRUE(ParseAndValidate({"--discovery-aws-asg", "auto", "--name", "n1",
+                                "--experimental-discovery-aws-asg-wait", "30s"},
+                               &c)
+                  .ok());
+  EXPECT_EQ(c.discovery_aws_asg, "auto");
+  EXPECT_EQ(c.discovery_aws_asg_wait_ms, 30000);
+  EXPECT_TRUE(c.initial_cluster.empty());
+  EXPECT_TRUE(c.initial_members.empty());
+  EXPECT_TRUE(c.explicit_flags.name);
+  EXPECT_FALSE(c.explicit_flags.advertise_peer);
+  EXPECT_FALSE(c.explicit_flags.token);
+  EXPECT_FALSE(c.explicit_flags.data_dir);
+}
+
+TEST(AsgConfigTest, RefusedWithInitialClusterOrSrv) {
+  Config both;
+  Status s = ParseAndValidate(
+      {"--discovery-aws-asg", "g", "--initial-cluster", "a=http://10.0.0.1:2380"}, &both);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message(),
+            "--discovery-aws-asg and --initial-cluster are both set: choose one (the auto scaling "
+            "group gives the initial cluster)");
+  Config srv;
+  EXPECT_FALSE(
+      ParseAndValidate({"--discovery-aws-asg", "g", "--discovery-srv", "example.com"}, &srv).ok());
+  Config bad_wait;
+  EXPECT_FALSE(ParseAndValidate({"--experimental-discovery-aws-asg-wait", "-1s"}, &bad_wait).ok());
+}
+
+TEST(AsgJoinTest, ExistingInitialClusterNamesEveryMember) {
+  const std::vector<ClusterMember> members = {
+      {0x1a, "i-01", {"http://10.0.0.1:2380"}, false},
+      {0x2b, "", {"http://10.0.0.9:2380"}, true},  // added, not started yet
+      {0x3c, "", {"http://10.0.0.4:2380"}, true},  // this member, just added
+  };
+  EXPECT_EQ(ExistingInitialCluster(members, {"http://10.0.0.4:2380"}, "i-04"),
+            "i-01=http://10.0.0.1:2380,2b=http://10.0.0.9:2380,"
+            "i-04=http://10.0.0.4:2380");
+  EXPECT_TRUE(ListsPeerUrls(members, {"http://10.0.0.9:2380"}));
+  EXPECT_FALSE(ListsPeerUrls(members, {"http://10.0.0.5:2380"}));
+}
+
+}  // namespace
+}  // namespace dolmen::embed
