@@ -29,11 +29,13 @@
 #include "api/require_leader.h"
 #include "api/slow_request_log.h"
 #include "api/watch_service.h"
+#include "discovery/v3_discovery.h"
 #include "embed/member_http.h"
 #include "embed/peer_link.h"
 #include "embed/srv_bootstrap.h"
 #include "embed/systemd.h"
 #include "embed/tls_config.h"
+#include "embed/v3_bootstrap.h"
 #include "embed/version.h"
 #include "log/log.h"
 #include "transport/client_listener.h"
@@ -250,6 +252,16 @@ int RunMember(const Config& flags_config) {
   Config config = flags_config;
   if (Status s = BootstrapFromSrv(&config, LogStep); !s.ok()) {
     log::Error("error setting up initial cluster: " + s.message());
+    return 1;
+  }
+  // --discovery-token: the initial cluster from the v3 discovery service (docs/discovery.md).
+  if (Status s = BootstrapFromV3Discovery(&config, LogStep); !s.ok()) {
+    log::Error("discovery failed", {{"discovery-token", config.discovery_token},
+                                    {"discovery-endpoints", config.discovery_endpoints},
+                                    {"error", s.message()}});
+    if (s.message() == discovery::kV3FullCluster) {
+      log::Warn("do not reuse discovery token; generate a new one to bootstrap a cluster");
+    }
     return 1;
   }
   // Signals are taken synchronously by this thread (sigwait); every thread started below
