@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
+
+#include "log/log.h"
 
 namespace dolmen::discovery {
 namespace {
@@ -167,9 +168,7 @@ std::string V3MembersPrefix(const std::string& token) {
 }
 
 std::string V3MemberKey(const std::string& token, uint64_t member_id) {
-  char hex[17];
-  std::snprintf(hex, sizeof(hex), "%llx", static_cast<unsigned long long>(member_id));
-  return V3MembersPrefix(token) + "/" + hex;
+  return V3MembersPrefix(token) + "/" + log::Hex(member_id);  // Go's types.ID.String()
 }
 
 Status V3Registrations::Add(const RegistryKv& kv) {

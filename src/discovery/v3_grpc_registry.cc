@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/key_range.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 
 namespace dolmen::discovery {
@@ -81,7 +82,7 @@ class GrpcRegistry final : public V3Registry {
   Result<RegistryRange> Get(const std::string& key, bool prefix) override {
     etcdserverpb::RangeRequest request;
     request.set_key(key);
-    if (prefix) request.set_range_end(PrefixEnd(key));
+    if (prefix) request.set_range_end(PrefixRangeEnd(key));
     etcdserverpb::RangeResponse response;
     RETURN_IF_ERROR(Call("get " + key, [&](grpc::ClientContext* ctx) {
       return etcdserverpb::KV::NewStub(channel_)->Range(ctx, request, &response);
@@ -112,7 +113,7 @@ class GrpcRegistry final : public V3Registry {
     auto stream = etcdserverpb::Watch::NewStub(channel_)->Watch(&ctx);
     etcdserverpb::WatchRequest create;
     create.mutable_create_request()->set_key(prefix);
-    create.mutable_create_request()->set_range_end(PrefixEnd(prefix));
+    create.mutable_create_request()->set_range_end(PrefixRangeEnd(prefix));
     create.mutable_create_request()->set_start_revision(start_revision);
     if (!stream->Write(create)) return Finish(stream.get(), "watch " + prefix);
     etcdserverpb::WatchResponse response;
@@ -143,18 +144,6 @@ class GrpcRegistry final : public V3Registry {
   }
 
  private:
-  static std::string PrefixEnd(std::string key) {
-    // etcd's GetPrefixRangeEnd: the key with its last byte below 0xff incremented.
-    while (!key.empty()) {
-      if (static_cast<unsigned char>(key.back()) < 0xff) {
-        key.back() = static_cast<char>(key.back() + 1);
-        return key;
-      }
-      key.pop_back();
-    }
-    return std::string(1, '\0');
-  }
-
   const Endpoint& Current() const { return endpoints_[current_ % endpoints_.size()]; }
 
   template <typename Stream>

@@ -1,7 +1,8 @@
 #include "server/learner_promoter.h"
 
-#include <cstdio>
 #include <set>
+
+#include "log/log.h"
 
 namespace dolmen::server {
 
@@ -31,10 +32,8 @@ void LearnerPromoter::Stop() {
 }
 
 std::string LearnerPromoter::Describe(const Learner& learner) const {
-  char hex[17];
-  std::snprintf(hex, sizeof(hex), "%llx", static_cast<unsigned long long>(learner.id.value()));
   return "learner " + (learner.name.empty() ? std::string("(unstarted)") : learner.name) + " (" +
-         hex + ")";
+         log::Hex(learner.id.value()) + ")";
 }
 
 void LearnerPromoter::Round() {
