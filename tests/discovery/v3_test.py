@@ -58,97 +58,51 @@ def etcdctl(endpoint, *args, user=None):
     return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
 
 
-class Process:
-    """One server process on 127.0.0.1 with its own ports and directory."""
+class Member(harness.Server):
+    """One server on 127.0.0.1 (harness.Server: ports, log, stop by PID) with peer URLs and no
+    --initial-cluster unless `alone` (a one-member discovery service)."""
 
-    def __init__(self, root, binary, name, extra):
-        self.binary, self.name, self.extra = binary, name, list(extra)
-        self.client_port = harness.pick_free_port()
-        self.peer_port = harness.pick_free_port()
-        self.dir = os.path.join(root, name)
-        os.makedirs(self.dir)
-        self.log_path = os.path.join(self.dir, "server.log")
-        self.proc = None
-
-    @property
-    def client_url(self):
-        return "http://%s:%d" % (LOOPBACK, self.client_port)
+    def __init__(self, kind, binary, name, extra, alone=False):
+        super().__init__(kind, binary, name=name, peer_flags=False, label=name,
+                         extra_flags=extra)
+        self.alone = alone
 
     @property
     def peer_url(self):
         return "http://%s:%d" % (LOOPBACK, self.peer_port)
 
-    def command(self):
-        return [self.binary, "--name", self.name, "--data-dir", os.path.join(self.dir, "data"),
-                "--listen-client-urls", self.client_url, "--advertise-client-urls",
-                self.client_url, "--listen-peer-urls", self.peer_url,
-                "--initial-advertise-peer-urls", self.peer_url,
-                "--heartbeat-interval", "50", "--election-timeout", "500"] + self.extra
-
-    def start(self):
-        assert self.proc is None
-        with open(self.log_path, "ab") as log:
-            log.write(("\n=== %s\n" % " ".join(self.command())).encode())
-            log.flush()
-            self.proc = subprocess.Popen(harness._die_with_parent_prefix() + self.command(),
-                                         stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, cwd=self.dir,
-                                         env=harness._clean_env())
+    def _command(self):
+        peer = ["--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls",
+                self.peer_url, "--heartbeat-interval", "50", "--election-timeout", "500"]
+        if self.alone:
+            peer += ["--initial-cluster", "%s=%s" % (self.name, self.peer_url)]
+        return super()._command() + peer
 
     def wait_exit(self, timeout=EXIT_TIMEOUT_S):
         try:
             rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError("%s did not exit within %.0fs; log:\n%s"
-                                 % (self.name, timeout, self.log_text()[-3000:]))
-        self.proc = None
+            raise AssertionError("%s did not exit within %.0fs" % (self.name, timeout))
+        self._reap()
         return rc
 
-    def stop(self):
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_WAIT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(STOP_WAIT_S)
-        rc, self.proc = self.proc.returncode, None
-        return rc
-
-    def log_text(self):
-        with open(self.log_path, "rb") as f:
-            return harness.readable_log(f.read().decode("utf-8", "replace"))
-
-    def healthy(self, user=None):
-        return self.proc is not None and self.proc.poll() is None and \
-            etcdctl(self.client_url, "endpoint", "health", user=user)[0] == 0
+    def readable_log(self):
+        return harness.readable_log(self.log_text())
 
 
-class V3DiscoveryTest(unittest.TestCase):
+class V3DiscoveryTest(harness.IntegrationTestCase):
 
     def run(self, result=None):
-        result = result if result is not None else self.defaultTestResult()
-        before = len(result.failures) + len(result.errors)
         self.root = tempfile.mkdtemp(prefix="dolmen-v3disc-")
-        self.procs = []
         try:
             return super().run(result)
         finally:
-            for p in self.procs:
-                p.stop()
-            if len(result.failures) + len(result.errors) > before:
-                for p in self.procs:
-                    sys.stderr.write("\n----- %s log -----\n%s\n" % (p.name,
-                                                                    p.log_text()[-6000:]))
             if not CONFIG.keep:
                 shutil.rmtree(self.root, ignore_errors=True)
 
-    def new(self, binary, name, extra=()):
-        p = Process(self.root, binary, name, extra)
-        self.procs.append(p)
-        return p
+    def new(self, kind, name, extra=(), alone=False):
+        return self.new_server(Member(kind, CONFIG.dolmen if kind == "dolmen" else CONFIG.etcd,
+                                      name, extra, alone))
 
     def wait_for(self, condition, timeout, what):
         deadline = time.monotonic() + timeout
@@ -162,41 +116,38 @@ class V3DiscoveryTest(unittest.TestCase):
 
     def start_service(self, kind):
         """A one-member discovery service: dolmen, or etcd 3.4 with a root user and auth on."""
-        binary = CONFIG.dolmen if kind == "dolmen" else CONFIG.etcd
-        service = self.new(binary, "discovery-" + kind)
-        service.extra += ["--initial-cluster", "%s=%s" % (service.name, service.peer_url)]
-        service.start()
-        self.wait_for(service.healthy, FORM_TIMEOUT_S, "the discovery service serves")
+        service = self.new(kind, "discovery-" + kind, alone=True)
+        service.start(FORM_TIMEOUT_S)
         user = None
         if kind == "etcd":
             for args in (["user", "add", "root:secret"], ["auth", "enable"]):
-                rc, out, err = etcdctl(service.client_url, *args)
+                rc, out, err = etcdctl(service.endpoint, *args)
                 self.assertEqual(rc, 0, err)
             user = "root:secret"
         return service, user
 
     def members(self, service, token, count, first=1, extra=()):
-        return [self.new(CONFIG.dolmen, "m%d" % i,
+        return [self.new("dolmen", "m%d" % i,
                          ["--discovery-token", token, "--discovery-endpoints",
-                          service.client_url] + list(extra))
+                          service.endpoint] + list(extra))
                 for i in range(first, first + count)]
 
     def form(self, service, token, user=None, extra=()):
-        rc, _, err = etcdctl(service.client_url, "put", "/_etcd/registry/%s/_config/size" % token,
+        rc, _, err = etcdctl(service.endpoint, "put", "/_etcd/registry/%s/_config/size" % token,
                              "3", user=user)
         self.assertEqual(rc, 0, err)
         members = self.members(service, token, 3, extra=extra)
         for m in members:
-            m.start()
+            m.spawn()
         for m in members:
-            self.wait_for(m.healthy, FORM_TIMEOUT_S, "%s serves" % m.name)
+            m.wait_ready(FORM_TIMEOUT_S)
         return members
 
     def check_cluster(self, members, token):
         expected = sorted((member_id(m.peer_url, token), m.name, m.peer_url) for m in members)
         cluster_ids = set()
         for m in members:
-            rc, out, err = etcdctl(m.client_url, "member", "list", "-w", "json")
+            rc, out, err = etcdctl(m.endpoint, "member", "list", "-w", "json")
             self.assertEqual(rc, 0, err)
             listed = json.loads(out)
             cluster_ids.add(listed["header"]["cluster_id"])
@@ -206,7 +157,7 @@ class V3DiscoveryTest(unittest.TestCase):
         self.assertEqual(len(cluster_ids), 1, "one cluster, not three")
 
     def check_registry(self, service, token, members, user=None):
-        rc, out, err = etcdctl(service.client_url, "get", "--prefix",
+        rc, out, err = etcdctl(service.endpoint, "get", "--prefix",
                                "/_etcd/registry/%s/members/" % token, user=user)
         self.assertEqual(rc, 0, err)
         lines = out.splitlines()
@@ -241,7 +192,7 @@ class V3DiscoveryTest(unittest.TestCase):
                 writer.wait()
         keys = acked()
         for m in members:
-            rc, out, err = etcdctl(m.client_url, "get", "--prefix", "w/", "--keys-only")
+            rc, out, err = etcdctl(m.endpoint, "get", "--prefix", "w/", "--keys-only")
             self.assertEqual(rc, 0, err)
             have = set(l for l in out.splitlines() if l)
             self.assertEqual([k for k in keys if k not in have], [],
@@ -253,23 +204,23 @@ class V3DiscoveryTest(unittest.TestCase):
         members = self.form(service, token)
         self.check_cluster(members, token)
         self.check_registry(service, token, members)
-        self.assertIn("v3 discovery: initial cluster", members[0].log_text())
+        self.assertIn("v3 discovery: initial cluster", members[0].readable_log())
         self.write_and_check(members)
 
         # A fourth member on the full registry: etcd's error, a non-zero exit, not registered.
         fourth = self.members(service, token, 1, first=4)[0]
-        fourth.start()
+        fourth.spawn()
         self.assertNotEqual(fourth.wait_exit(), 0)
-        log = fourth.log_text()
+        log = fourth.readable_log()
         self.assertIn("discovery: cluster is full", log)
         self.assertIn("do not reuse discovery token", log)
         self.check_registry(service, token, members)
 
         # A member restarted on its data dir keeps its membership and does not ask again.
         self.assertEqual(members[2].stop(), -signal.SIGTERM)
-        members[2].start()
-        self.wait_for(members[2].healthy, FORM_TIMEOUT_S, "m3 serves again")
-        self.assertIn("the discovery service is not asked again", members[2].log_text())
+        members[2].spawn()
+        members[2].wait_ready(FORM_TIMEOUT_S)
+        self.assertIn("the discovery service is not asked again", members[2].readable_log())
         self.check_cluster(members, token)
 
     def test_etcd34_with_auth_as_the_discovery_service(self):
@@ -283,23 +234,23 @@ class V3DiscoveryTest(unittest.TestCase):
     def test_missing_size_and_bad_flags_fail_with_a_clear_error(self):
         service, _ = self.start_service("dolmen")
         lone = self.members(service, "tok-nosize", 1)[0]
-        lone.start()
+        lone.spawn()
         self.assertEqual(lone.wait_exit(), 1)
-        self.assertIn("discovery: size key not found", lone.log_text())
-        rc, out, _ = etcdctl(service.client_url, "get", "--prefix", "/_etcd/registry/tok-nosize")
+        self.assertIn("discovery: size key not found", lone.readable_log())
+        rc, out, _ = etcdctl(service.endpoint, "get", "--prefix", "/_etcd/registry/tok-nosize")
         self.assertEqual((rc, out), (0, ""), "a member that failed must not register")
 
         # etcd 3.6's flag checks, before anything starts (exit 2 as every bad flag).
         for extra, message in [
                 (["--discovery-token", "t"],
                  "both --discovery-token and --discovery-endpoints must be set"),
-                (["--discovery-token", "t", "--discovery-endpoints", service.client_url,
+                (["--discovery-token", "t", "--discovery-endpoints", service.endpoint,
                   "--initial-cluster", "m9=http://127.0.0.1:1"],
                  'Choose one of "initial-cluster", "discovery-endpoints" or "discovery-srv"')]:
-            bad = self.new(CONFIG.dolmen, "bad%d" % len(self.procs), extra)
-            bad.start()
+            bad = self.new("dolmen", "bad-%d" % len(message), extra)
+            bad.spawn()
             self.assertEqual(bad.wait_exit(), 2)
-            self.assertIn(message, bad.log_text())
+            self.assertIn(message, bad.readable_log())
 
 
 def main():
@@ -316,6 +267,7 @@ def main():
             print("FAIL: %s is missing or not executable" % path)
             return 1
     harness.CONFIG.etcdctl = CONFIG.etcdctl
+    harness.CONFIG.keep = CONFIG.keep
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 
