@@ -104,16 +104,6 @@ class V3DiscoveryTest(harness.IntegrationTestCase):
         return self.new_server(Member(kind, CONFIG.dolmen if kind == "dolmen" else CONFIG.etcd,
                                       name, extra, alone))
 
-    def wait_for(self, condition, timeout, what):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = condition()
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                self.fail("%s: not within %.0fs" % (what, timeout))
-            time.sleep(0.1)
-
     def start_service(self, kind):
         """A one-member discovery service: dolmen, or etcd 3.4 with a root user and auth on."""
         service = self.new(kind, "discovery-" + kind, alone=True)
@@ -182,8 +172,8 @@ class V3DiscoveryTest(harness.IntegrationTestCase):
             def acked():
                 with open(out_path) as f:
                     return [l for l in f.read().splitlines() if l and not l.startswith("#")]
-            self.wait_for(lambda: len(acked()) >= MIN_ACKED, WRITER_MAX_S,
-                          "%d acknowledged puts" % MIN_ACKED)
+            harness.wait_for(lambda: len(acked()) >= MIN_ACKED,
+                             "%d acknowledged puts" % MIN_ACKED, WRITER_MAX_S)
             open(stop_file, "w").close()
             writer.wait(WRITER_MAX_S)
         finally:
