@@ -265,11 +265,15 @@ Result<std::shared_ptr<grpc::ChannelCredentials>> TlsCredentials(const V3ClientO
   }
   std::vector<grpc::experimental::IdentityKeyCertPair> pairs;
   if (!cert.empty()) pairs.push_back({key, cert});
-  auto provider = std::make_shared<grpc::experimental::StaticDataCertificateProvider>(root, pairs);
   grpc::experimental::TlsChannelCredentialsOptions tls;
-  tls.set_certificate_provider(provider);
-  if (!root.empty()) tls.watch_root_certs();
-  if (!pairs.empty()) tls.watch_identity_key_cert_pairs();
+  // gRPC's static provider aborts when given neither roots nor a key pair: without either,
+  // there is nothing to provide (the server's certificate is not checked anyway).
+  if (!root.empty() || !pairs.empty()) {
+    tls.set_certificate_provider(
+        std::make_shared<grpc::experimental::StaticDataCertificateProvider>(root, pairs));
+    if (!root.empty()) tls.watch_root_certs();
+    if (!pairs.empty()) tls.watch_identity_key_cert_pairs();
+  }
   tls.set_verify_server_certs(false);
   tls.set_check_call_host(false);
   tls.set_certificate_verifier(std::make_shared<grpc::experimental::NoOpCertificateVerifier>());

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """etcd 3.6's v3 discovery (--discovery-token, --discovery-endpoints) on loopback: a one-member
-discovery service (dolmen, or etcd 3.4 with auth on), `etcdctl put
+discovery service (dolmen, dolmen over TLS, or etcd 3.4 with auth on), `etcdctl put
 /_etcd/registry/TOKEN/_config/size 3`, and three dolmen members started with only the token and
 the endpoint (no --initial-cluster). They form one cluster whose member ids are etcd's (SHA-1 of
 the peer URL and the discovery token); a writer runs once it is up and no acknowledged put is
@@ -220,6 +220,30 @@ class V3DiscoveryTest(harness.IntegrationTestCase):
         self.check_cluster(members, token)
         self.check_registry(service, token, members, user=user)
         self.write_and_check(members)
+
+    def test_tls_discovery_service(self):
+        """A dolmen service with --auto-tls (a self-signed certificate): one member trusts it
+        through --discovery-cacert, the other skips the check (--discovery-insecure-skip-tls-
+        verify); both reach it over TLS and form a cluster of two."""
+        service = self.new("dolmen", "discovery-tls", ["--auto-tls"], alone=True)
+        service.client_scheme = "https"
+        service.etcdctl_flags = ["--insecure-transport=false", "--insecure-skip-tls-verify"]
+        service.start(FORM_TIMEOUT_S)
+        token = "tok-tls"
+        rc, _, err = service.etcdctl("put", "/_etcd/registry/%s/_config/size" % token, "2")
+        self.assertEqual(rc, 0, err)
+        cert = os.path.join(service.data_dir, "fixtures", "client", "cert.pem")
+        self.assertTrue(os.path.exists(cert), cert)
+        members = [self.new("dolmen", "m1", ["--discovery-token", token, "--discovery-endpoints",
+                                             service.endpoint, "--discovery-cacert", cert]),
+                   self.new("dolmen", "m2", ["--discovery-token", token, "--discovery-endpoints",
+                                             service.endpoint,
+                                             "--discovery-insecure-skip-tls-verify"])]
+        for m in members:
+            m.spawn()
+        for m in members:
+            m.wait_ready(FORM_TIMEOUT_S)
+        self.check_cluster(members, token)
 
     def test_missing_size_and_bad_flags_fail_with_a_clear_error(self):
         service, _ = self.start_service("dolmen")
