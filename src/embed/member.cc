@@ -29,7 +29,6 @@
 #include "api/require_leader.h"
 #include "api/slow_request_log.h"
 #include "api/watch_service.h"
-#include "discovery/v3_discovery.h"
 #include "embed/member_http.h"
 #include "embed/peer_link.h"
 #include "embed/srv_bootstrap.h"
@@ -259,7 +258,7 @@ int RunMember(const Config& flags_config) {
     log::Error("discovery failed", {{"discovery-token", config.discovery_token},
                                     {"discovery-endpoints", config.discovery_endpoints},
                                     {"error", s.message()}});
-    if (s.message() == discovery::kV3FullCluster) {
+    if (IsDiscoveryTokenUsedUp(s)) {
       log::Warn("do not reuse discovery token; generate a new one to bootstrap a cluster");
     }
     return 1;

@@ -185,4 +185,8 @@ Status BootstrapFromV3Discovery(Config* config,
   return OkStatus();
 }
 
+bool IsDiscoveryTokenUsedUp(const Status& status) {
+  return status.message() == discovery::kV3FullCluster;
+}
+
 }  // namespace dolmen::embed

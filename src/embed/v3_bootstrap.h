@@ -28,4 +28,8 @@ Status ValidateV3Discovery(Config* config);
 // service is not asked. Errors are etcd's ("discovery: cluster is full", ...).
 Status BootstrapFromV3Discovery(Config* config, const std::function<void(const std::string&)>& log);
 
+// Whether BootstrapFromV3Discovery failed because the registry is full: the token bootstrapped
+// a cluster already (etcd then says not to reuse it).
+bool IsDiscoveryTokenUsedUp(const Status& status);
+
 }  // namespace dolmen::embed
