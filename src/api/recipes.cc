@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "api/errors.h"
+#include "base/key_range.h"
 
 namespace dolmen::api {
 
@@ -185,18 +186,7 @@ grpc::Status RecipeError(const Status& status) {
   return grpc::Status(grpc::StatusCode::UNKNOWN, ToGrpcStatus(status).error_message());
 }
 
-std::string PrefixEnd(const std::string& prefix) {
-  std::string end = prefix;
-  while (!end.empty()) {
-    auto& last = reinterpret_cast<unsigned char&>(end.back());
-    if (last < 0xff) {
-      ++last;
-      return end;
-    }
-    end.pop_back();
-  }
-  return std::string(1, '\0');  // every key
-}
+std::string PrefixEnd(const std::string& prefix) { return PrefixRangeEnd(prefix); }
 
 std::string LeaseKey(const std::string& prefix, int64_t lease) {
   char hex[17];

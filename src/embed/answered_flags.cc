@@ -119,6 +119,7 @@ std::vector<AnsweredFlag> MakeTable() {
       Refused("discovery", Kind::kText, "", "",
               "discovery through a discovery service (etcd's v2 discovery URL) is not "
               "implemented",
+              "--discovery-token with --discovery-endpoints (etcd 3.6's v3 discovery), "
               "--discovery-srv (DNS SRV) or --initial-cluster"),
       Refused("discovery-proxy", Kind::kText, "", "",
               "it is read only with --discovery, which dolmen refuses"),

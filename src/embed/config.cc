@@ -12,6 +12,7 @@
 #include "embed/client_urls.h"
 #include "embed/member_record.h"
 #include "embed/tls_config.h"
+#include "embed/v3_bootstrap.h"
 #include "io/no_sync_file_system.h"
 #include "io/posix/posix_file_system.h"
 #include "log/outputs.h"
@@ -107,7 +108,11 @@ bool IsDurationFlag(const std::string& name) {
                                                "experimental-downgrade-check-time",
                                                "experimental-compaction-sleep-interval",
                                                "raft-read-timeout",
-                                               "raft-write-timeout"};
+                                               "raft-write-timeout",
+                                               "discovery-dial-timeout",
+                                               "discovery-request-timeout",
+                                               "discovery-keepalive-time",
+                                               "discovery-keepalive-timeout"};
   return kNames.count(name) > 0;
 }
 
@@ -216,6 +221,10 @@ void RegisterFlags(FlagSet* f, Config* c) {
          "How long --discovery-aws-asg waits for the metadata service and for the group's "
          "InService instances to reach its desired capacity (dolmen only).",
          NonNegativeMs(&c->discovery_aws_asg_wait_ms));
+  RegisterV3DiscoveryFlags(f, c);  // etcd 3.6's --discovery-token & co (embed/v3_bootstrap.h)
+  f->AddBool("auto-promote-learners", &c->auto_promote_learners,
+             "Let the leader promote a learner once it has stayed in sync with the leader's log "
+             "(dolmen only; etcd-io/etcd#15107).");
   f->AddInt("max-txn-ops", &c->max_txn_ops,
             "Maximum number of operations permitted in a transaction.");
   f->AddUint("max-request-bytes", &c->max_request_bytes,
@@ -441,6 +450,7 @@ Status Validate(const FlagSet& flags, Config* c) {
         "loss or kernel crash can lose acknowledged writes and break Raft's guarantees. Use "
         "only for tests and throwaway clusters");
   }
+  RETURN_IF_ERROR(ValidateV3Discovery(c));  // --discovery-token & co (embed/v3_bootstrap.h)
   // --discovery-srv: the initial cluster comes from DNS at start (embed/srv_bootstrap.h). etcd
   // takes its own default initial cluster (as read back from a config file) as unset.
   if (!c->discovery_srv.empty()) {
@@ -518,6 +528,7 @@ server::ServerConfig ToServerConfig(const Config& c) {
     if (ms > 0) s.auto_compaction.revision_check_interval = std::chrono::milliseconds(ms);
   }
   s.force_new_cluster = c.force_new_cluster;
+  s.auto_promote_learners = c.auto_promote_learners;
   s.driver.tick_interval = std::chrono::milliseconds(c.heartbeat_interval_ms);
   // etcd's --snapshot-count: committed entries between two snapshots (our checkpoints).
   if (c.snapshot_count > 0) s.driver.checkpoint_entries = c.snapshot_count;

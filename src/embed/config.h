@@ -41,6 +41,21 @@ struct Config {
     bool name = false, data_dir = false, advertise_peer = false, advertise_client = false,
          token = false;
   } explicit_flags;
+  // etcd 3.6's v3 discovery (docs/discovery.md; embed/v3_bootstrap.h registers and checks the
+  // --discovery-* flags and asks the discovery service at the first start). Durations in ms.
+  std::string discovery_token;
+  std::string discovery_endpoints;  // comma-separated
+  int64_t discovery_dial_timeout_ms = 2000;
+  int64_t discovery_request_timeout_ms = 5000;
+  int64_t discovery_keepalive_time_ms = 2000;
+  int64_t discovery_keepalive_timeout_ms = 6000;
+  bool discovery_insecure_transport = true;
+  bool discovery_insecure_skip_tls_verify = false;
+  std::string discovery_cert, discovery_key, discovery_cacert;
+  std::string discovery_user, discovery_password;
+  // --auto-promote-learners (dolmen; etcd-io/etcd#15107): the leader promotes a learner that
+  // has stayed in sync (server/learner_promoter.h).
+  bool auto_promote_learners = false;
   uint64_t snapshot_count = 100000;
   uint64_t heartbeat_interval_ms = 100;
   uint64_t election_timeout_ms = 1000;

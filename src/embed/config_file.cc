@@ -126,6 +126,7 @@ class Loader {
     if (lower == "client-transport-security" || lower == "peer-transport-security") {
       return Tls(key, value, lower == "peer-transport-security" ? "peer-" : "");
     }
+    if (lower == "discovery-config") return DiscoveryConfig(key, value);
     if (lower == "config-file" || lower == "version" || lower == "help" || lower == "h") {
       return Error(key_node, "unknown key \"" + key + "\"");
     }
@@ -168,6 +169,47 @@ class Loader {
       RETURN_IF_ERROR(
           flags_->SetFrom(prefix + it->second, text,
                           "key \"" + block + "." + key + "\" (" + Where(kv.first) + ")"));
+    }
+    return OkStatus();
+  }
+
+  // etcd 3.6's v3 discovery block: {token, client: {endpoints, dial-timeout, request-timeout,
+  // keepalive-time, keepalive-timeout, secure: {...}, auth: {...}}} (its DiscoveryConfig's json
+  // tags); each key sets the --discovery-* flag it stands for.
+  Status DiscoveryConfig(const std::string& block, const YAML::Node& value) {
+    static const std::map<std::string, std::string> kKeys = {
+        {"token", "discovery-token"},
+        {"client.endpoints", "discovery-endpoints"},
+        {"client.dial-timeout", "discovery-dial-timeout"},
+        {"client.request-timeout", "discovery-request-timeout"},
+        {"client.keepalive-time", "discovery-keepalive-time"},
+        {"client.keepalive-timeout", "discovery-keepalive-timeout"},
+        {"client.secure.cert", "discovery-cert"},
+        {"client.secure.key", "discovery-key"},
+        {"client.secure.cacert", "discovery-cacert"},
+        {"client.secure.insecure-transport", "discovery-insecure-transport"},
+        {"client.secure.insecure-skip-tls-verify", "discovery-insecure-skip-tls-verify"},
+        {"client.auth.username", "discovery-user"},
+        {"client.auth.password", "discovery-password"}};
+    return Nested(block, "", value, kKeys);
+  }
+  Status Nested(const std::string& block, const std::string& path, const YAML::Node& value,
+                const std::map<std::string, std::string>& keys) {
+    if (value.IsNull()) return OkStatus();
+    if (!value.IsMap()) return Error(value, "key \"" + block + "\": expected a mapping");
+    for (const auto& kv : value) {
+      const std::string key = path + Lower(kv.first.Scalar());
+      if (kv.second.IsMap()) {
+        RETURN_IF_ERROR(Nested(block, key + ".", kv.second, keys));
+        continue;
+      }
+      auto it = keys.find(key);
+      if (it == keys.end()) return Error(kv.first, "unknown key \"" + key + "\" in " + block);
+      if (kv.second.IsNull()) continue;
+      ASSIGN_OR_RETURN(std::string text, Text(key, kv.second, key == "client.endpoints"));
+      if (IsDurationFlag(it->second)) text += "ns";
+      RETURN_IF_ERROR(flags_->SetFrom(
+          it->second, text, "key \"" + block + "." + key + "\" (" + Where(kv.first) + ")"));
     }
     return OkStatus();
   }

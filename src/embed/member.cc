@@ -36,6 +36,7 @@
 #include "embed/srv_bootstrap.h"
 #include "embed/systemd.h"
 #include "embed/tls_config.h"
+#include "embed/v3_bootstrap.h"
 #include "embed/version.h"
 #include "embed/watch_metrics.h"
 #include "log/log.h"
@@ -252,6 +253,16 @@ int RunMember(const Config& flags_config) {
   // --discovery-aws-asg: the initial cluster from the auto scaling group (docs/discovery.md).
   if (Status s = BootstrapFromAwsAsg(&config, LogStep); !s.ok()) {
     log::Error("error setting up initial cluster: " + s.message());
+    return 1;
+  }
+  // --discovery-token: the initial cluster from the v3 discovery service (docs/discovery.md).
+  if (Status s = BootstrapFromV3Discovery(&config, LogStep); !s.ok()) {
+    log::Error("discovery failed", {{"discovery-token", config.discovery_token},
+                                    {"discovery-endpoints", config.discovery_endpoints},
+                                    {"error", s.message()}});
+    if (IsDiscoveryTokenUsedUp(s)) {
+      log::Warn("do not reuse discovery token; generate a new one to bootstrap a cluster");
+    }
     return 1;
   }
   // Signals are taken synchronously by this thread (sigwait); every thread started below

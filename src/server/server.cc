@@ -539,6 +539,7 @@ void Server::Start() {
   PublishAttributes();
   StartCorruptionMonitor();
   StartAutoCompaction();
+  StartLearnerPromotion();
 }
 
 void Server::StartAutoCompaction() {
@@ -596,6 +597,7 @@ void Server::Stop() {
   if (stopped_.exchange(true)) return;
   // First: it proposes through the driver.
   if (auto_compactor_) auto_compactor_->Stop();
+  if (learner_promoter_) learner_promoter_->Stop();
   // Before the driver: forwarded requests and the lease checker call into it.
   if (forwarder_) forwarder_->Stop();
   StopLeases();

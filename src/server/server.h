@@ -30,6 +30,7 @@
 #include "server/driver.h"
 #include "server/force_new_cluster.h"
 #include "server/forwarder.h"
+#include "server/learner_promoter.h"
 #include "server/lease_expiry.h"
 #include "server/maintenance.h"
 #include "server/membership.h"
@@ -91,6 +92,9 @@ struct ServerConfig {
   // --force-new-cluster (force_new_cluster.h): a member restarted on an existing data dir
   // makes itself the only member of its cluster. No effect on a new data dir, as etcd.
   bool force_new_cluster = false;
+  // --auto-promote-learners (learner_promoter.h): the leader promotes learners that stay in sync.
+  bool auto_promote_learners = false;
+  LearnerPromoterOptions learner_promotion;
   DriverOptions driver;
   // Leases: the clock their expiry follows (null: the system clock) and the leader's expiry
   // checker (its promote extension is always one election timeout).
@@ -319,6 +323,8 @@ class Server {
   void StartCorruptionMonitor();
   // From Start to Stop when config_.auto_compaction is on.
   void StartAutoCompaction();
+  // From Start to Stop with config_.auto_promote_learners (learner_promotion.cc).
+  void StartLearnerPromotion();
 
   ServerConfig config_;
   MemberId member_id_;
@@ -350,6 +356,7 @@ class Server {
   std::unique_ptr<CompactionHashes> compaction_hashes_;    // recorded by the applier
   std::unique_ptr<CorruptionMonitor> corruption_monitor_;  // leader checks; stopped first
   std::unique_ptr<AutoCompactor> auto_compactor_;          // proposes; stopped first
+  std::unique_ptr<LearnerPromoter> learner_promoter_;      // proposes; stopped first
   std::atomic<uint64_t> next_snapshot_file_{1};
   std::atomic<bool> failed_{false};
   std::atomic<bool> stopped_{false};

@@ -24,22 +24,11 @@ import grpc
 from etcd3 import etcdrpc
 
 import harness
-from harness import IntegrationTestCase
+from harness import IntegrationTestCase, wait_for
 
 WAIT_S = 15.0
 DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "docs",
                     "flags.md")
-
-
-def wait_for(condition, what, timeout=WAIT_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
-        time.sleep(0.05)
 
 
 def doc_rows():

@@ -161,6 +161,19 @@ def stop_process(proc):
     return proc.returncode
 
 
+def wait_for(condition, what, timeout=15.0):
+    """Polls condition() every 50 ms until it returns a truthy value (returned); raises
+    AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
+        time.sleep(0.05)
+
+
 def run_etcdctl(endpoint, args, stdin=None, timeout=ETCDCTL_TIMEOUT_S, binary=False):
     """Runs etcdctl (API v3) against one endpoint. Returns (rc, stdout, stderr).
 

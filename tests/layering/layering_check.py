@@ -31,7 +31,8 @@ ALLOWED = {
     "client": {"base", "log", "tls"} | PROTO,
     # AWS clients (SigV4, IMDS, Query APIs) for auto-scaling-group discovery.
     "aws": {"base", "log"},
-    "discovery": {"base", "log", "aws"},
+    # v3 discovery is a client of an etcd-compatible service: etcd's protos (its gRPC stubs).
+    "discovery": {"base", "log", "aws"} | PROTO,
     "embed": set(CORE) | {"transport", "server", "tls", "api", "http", "client", "aws", "discovery"} | PROTO,
     "sim": set(CORE) | {"transport", "server"} | PROTO,
 }
