@@ -26,7 +26,7 @@ TEST(AsgConfigTest, GroupReplacesTheInitialClusterAndNotesExplicitFlags) {
   EXPECT_FALSE(c.explicit_flags.data_dir);
 }
 
-TEST(AsgConfigTest, RefusedWithInitialClusterOrSrv) {
+TEST(AsgConfigTest, RefusedWithInitialClusterSrvOrV3Discovery) {
   Config both;
   Status s = ParseAndValidate(
       {"--discovery-aws-asg", "g", "--initial-cluster", "a=http://10.0.0.1:2380"}, &both);
@@ -37,6 +37,14 @@ TEST(AsgConfigTest, RefusedWithInitialClusterOrSrv) {
   Config srv;
   EXPECT_FALSE(
       ParseAndValidate({"--discovery-aws-asg", "g", "--discovery-srv", "example.com"}, &srv).ok());
+  Config v3;
+  Status v3_status = ParseAndValidate({"--discovery-aws-asg", "g", "--discovery-token", "t",
+                                       "--discovery-endpoints", "http://127.0.0.1:2379"},
+                                      &v3);
+  ASSERT_FALSE(v3_status.ok());
+  EXPECT_EQ(v3_status.message(),
+            "--discovery-aws-asg and --discovery-token/--discovery-endpoints are both set: "
+            "choose one");
   Config bad_wait;
   EXPECT_FALSE(ParseAndValidate({"--experimental-discovery-aws-asg-wait", "-1s"}, &bad_wait).ok());
 }

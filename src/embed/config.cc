@@ -432,6 +432,11 @@ Status ValidateAwsAsg(const FlagSet& flags, Config* c) {
   if (!c->discovery_srv.empty()) {
     return InvalidArgument("--discovery-aws-asg and --discovery-srv are both set: choose one");
   }
+  if (!c->discovery_token.empty() || !c->discovery_endpoints.empty()) {
+    return InvalidArgument(
+        "--discovery-aws-asg and --discovery-token/--discovery-endpoints are both set: choose "
+        "one");
+  }
   c->initial_cluster.clear();
   return OkStatus();
 }
