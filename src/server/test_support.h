@@ -24,6 +24,9 @@ class SharedBackend final : public backend::Backend {
   uint64_t SizeInUseBytes() override { return base_->SizeInUseBytes(); }
   Status CopyTo(const std::string& path) override { return base_->CopyTo(path); }
   Status Defragment() override { return base_->Defragment(); }
+  Result<std::unique_ptr<backend::PreparedDefragment>> PrepareDefragment() override {
+    return base_->PrepareDefragment();
+  }
 
  private:
   backend::Backend* base_;
