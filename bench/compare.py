@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 LOOPBACK = "127.0.0.1"
@@ -545,6 +546,73 @@ def run_gateway_phase(a, clusters, results, errors, commands, tmp):
         print("turn %d: gateway done" % (turn + 1), flush=True)
 
 
+def etcdctl(endpoint, args, timeout_s):
+    env = clean_env()
+    env["ETCDCTL_API"] = "3"
+    tls = ["--cacert", CLIENT_TLS[2]] if CLIENT_TLS else []
+    return subprocess.run([ETCDCTL, "--endpoints", client_scheme() + endpoint] + tls + args,
+                          capture_output=True, text=True, timeout=timeout_s, env=env)
+
+
+def run_defrag_phase(a, bench, clusters, results, errors, commands):
+    """Put latency during a defragmentation vs without (issue 18: at most 10% higher). Loads
+    --defrag-keys keys twice and compacts, so the file has free pages; then per turn one client
+    puts for --defrag-seconds without, and again while etcdctl defrag runs on the leader in a
+    loop (bounded in count and time)."""
+    for system in SYSTEMS:
+        c = clusters[system]
+        for _ in range(2):  # the same keys twice: the first versions become free pages
+            report = bench.run(c.endpoints, "put",
+                               ["--conns", a.conns, "--clients", a.load_clients,
+                                "--total", a.defrag_keys, "--key-space", a.defrag_keys,
+                                "--sequential-keys", "--key-size", 20,
+                                "--val-size", a.mixed_val_size], a.load_timeout)
+            check(report, "%s defrag load" % system, errors)
+        got = etcdctl(c.leader_endpoint(), ["put", "defrag-probe", "x", "-w", "json"],
+                      PROBE_TIMEOUT_S)
+        rev = json.loads(got.stdout)["header"]["revision"] if got.returncode == 0 else None
+        if rev is None or etcdctl(c.leader_endpoint(), ["compact", str(rev)],
+                                  60).returncode != 0:
+            errors.append("%s: compaction before the defrag phase failed" % system)
+    time.sleep(a.settle_s)
+    name = "defrag %d keys" % a.defrag_keys
+    for turn in range(a.turns):
+        for system in SYSTEMS:
+            c = clusters[system]
+            leader = c.leader_endpoint()
+            term_before = c.max_term()
+            put_args = ["--clients", 1, "--total", 10**9, "--key-space", 1000, "--key-size", 8,
+                        "--val-size", a.mixed_val_size]
+            without = bench.run([leader], "put", put_args, a.defrag_seconds + 15)
+            stop, done = threading.Event(), []
+
+            def defrag_loop():
+                deadline = time.monotonic() + a.defrag_seconds + 10
+                for _ in range(1000):
+                    if stop.is_set() or time.monotonic() > deadline:
+                        return
+                    r = etcdctl(leader, ["--command-timeout=60s", "defrag"], 90)
+                    done.append(r.returncode == 0)
+            looper = threading.Thread(target=defrag_loop)
+            looper.start()
+            during = bench.run([leader], "put", put_args, a.defrag_seconds + 15)
+            stop.set()
+            looper.join(120)
+            commands.setdefault(name + " put", during["command"])
+            for what, report in (("without", without), ("during", during)):
+                check(report, "%s %s put %s turn %d" % (system, name, what, turn + 1), errors)
+                lat = report["requests"]["latency_ms"]
+                record(results, system, {
+                    "%s put qps %s" % (name, what): report["requests"]["per_second"],
+                    "%s put p99 ms %s" % (name, what): lat["p99"],
+                    "%s put max ms %s" % (name, what): lat["max"]})
+            record(results, system, {"%s defrags done" % name: sum(done),
+                                     "%s elections" % name: c.max_term() - term_before})
+            if not any(done):
+                errors.append("%s: no defrag succeeded in turn %d" % (system, turn + 1))
+        print("turn %d: %s done" % (turn + 1, name), flush=True)
+
+
 # -- clients sweep ---------------------------------------------------------------------------
 
 SWEEP_WORKLOADS = {
@@ -710,6 +778,13 @@ def targets(m, a):
                   lambda r: r <= 0.5),
                  ("%s: put rate >= 2x etcd's" % name, ratio(name + " put qps"),
                   lambda r: r >= 2)]
+    if a.defrag_keys > 0:
+        name = "defrag %d keys" % a.defrag_keys
+        during = (m.get(name + " put p99 ms during") or {}).get("dolmen")
+        without = (m.get(name + " put p99 ms without") or {}).get("dolmen")
+        own = during / without if during is not None and without else None
+        rows.append(("%s: put p99 during a defrag <= 1.1x without (dolmen vs itself)" % name,
+                     own, lambda r: r <= 1.1))
     # The issue's own store size first, when measured; the full load's figure as well.
     if 0 < a.range_keys < a.keys:
         rows.append(loaded_read_row(a.range_keys))
@@ -777,6 +852,10 @@ def parse_args(argv):
     p.add_argument("--gateway-threads", type=int, default=2)
     p.add_argument("--gateway-key-space", type=int, default=10000)
     p.add_argument("--mixed-val-size", type=int, default=1024)
+    p.add_argument("--defrag-keys", type=int, default=0,
+                   help="keys (--mixed-val-size each, written twice and compacted) for the "
+                        "put-latency-during-defragmentation phase (issue 18); 0 skips it")
+    p.add_argument("--defrag-seconds", type=float, default=15.0)
     p.add_argument("--mixed-seconds", type=float, default=20.0)
     p.add_argument("--load-clients", type=int, default=64)
     p.add_argument("--settle-s", type=float, default=2.0)
@@ -907,6 +986,8 @@ def main(argv=None):
             run_keys_phase(a, bench, clusters, results, errors, commands)
         if a.mixed_keys > 0:
             run_mixed_phase(a, bench, clusters, results, errors, commands)
+        if a.defrag_keys > 0:
+            run_defrag_phase(a, bench, clusters, results, errors, commands)
 
     run_servers(a, work)
     m = medians(results)

@@ -64,6 +64,19 @@ struct Options {
   bool no_sync = false;
 };
 
+// A defragmentation whose long part is done (PrepareDefragment): Finish swaps the compacted
+// file in. Destroying it without Finish abandons it and leaves the backend as it was.
+class PreparedDefragment {
+ public:
+  virtual ~PreparedDefragment() = default;
+  // Catches the copy up with the writes committed since it was prepared and puts it in place of
+  // the data file; the contents are unchanged. The caller must hold no ReadTxn, have no
+  // WriteTxn open and begin none until it returns (kFailedPrecondition if one is open); it
+  // waits for open ReadTxns (and any CopyTo) to finish and holds back new ones meanwhile, as
+  // Defragment does, but only for the catch-up of what was written since the preparation.
+  virtual Status Finish() = 0;
+};
+
 // Thread-safe: any thread may BeginRead; readers run concurrently with the writer. At most one
 // WriteTxn exists at a time; BeginWrite while one is open fails with kFailedPrecondition
 // (it is a caller bug, reported rather than deadlocking).
@@ -98,6 +111,12 @@ class Backend {
   // either the old file or the new one, whole. If the rewritten file cannot be reopened the backend
   // fails every later call.
   virtual Status Defragment() = 0;
+  // Defragment in two steps, so that writes go on during the long one. Prepare: any thread,
+  // concurrently with readers and the writer; it may wait for a write txn open at the call to
+  // finish. Then PreparedDefragment::Finish, with the writer idle. One at a time
+  // (kFailedPrecondition while another is prepared). This default does all the work in Finish
+  // (Defragment), for backends that rewrite in memory.
+  virtual Result<std::unique_ptr<PreparedDefragment>> PrepareDefragment();
 };
 
 // Replaces everything in `target` with the contents of `source`: every bucket of `target` is

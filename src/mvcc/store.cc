@@ -211,21 +211,30 @@ Result<RangeResult> Store::RangeAt(const RangeOptions& opts, int64_t current,
 }
 
 Result<RangeResult> Store::Range(const RangeOptions& opts) const {
-  std::shared_lock lock(mu_);
+  return BeginRead()->Range(opts);
+}
+
+std::unique_ptr<Store::ReadTxn> Store::BeginRead() const {
+  return std::unique_ptr<ReadTxn>(new ReadTxn(this, std::shared_lock(mu_)));
+}
+
+Store::ReadTxn::ReadTxn(const Store* store, std::shared_lock<RwLock> lock)
+    : store_(store), lock_(std::move(lock)), revision_(store->current_rev_.load()) {}
+
+Result<RangeResult> Store::ReadTxn::Range(const RangeOptions& opts) {
   // The backend snapshot is opened under the lock, so it holds every committed version the
   // index can name; pending_ holds the rest.
-  std::unique_ptr<backend::ReadTxn> snapshot;
-  ValueReader read = [&](RevisionPair rev) -> Result<std::string> {
+  ValueReader read = [this](RevisionPair rev) -> Result<std::string> {
     std::string rk = EncodeRevisionKey(rev, false);
-    if (auto it = pending_.find(rk); it != pending_.end()) return it->second;
-    if (!snapshot) {
-      ASSIGN_OR_RETURN(snapshot, backend_->BeginRead());
+    if (auto it = store_->pending_.find(rk); it != store_->pending_.end()) return it->second;
+    if (!snapshot_) {
+      ASSIGN_OR_RETURN(snapshot_, store_->backend_->BeginRead());
     }
-    ASSIGN_OR_RETURN(std::optional<std::string> v, snapshot->Get(kKeyBucket, rk));
+    ASSIGN_OR_RETURN(std::optional<std::string> v, snapshot_->Get(kKeyBucket, rk));
     if (!v) return Corruption("mvcc: missing version at revision " + std::to_string(rev.main));
     return std::move(*v);
   };
-  return RangeAt(opts, current_rev_.load(), read);
+  return store_->RangeAt(opts, revision_, read);
 }
 
 // ---------------------------------------------------------------- HashKv

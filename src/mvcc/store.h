@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 
@@ -59,6 +60,27 @@ class Store {
   // compaction at `rev` would keep them. rev 0 = current. Errors: kCompacted if 0 < rev <=
   // compact revision, kFutureRevision if rev > current.
   Result<HashKvResult> HashKv(Revision rev) const;
+
+  // A read-only view of one revision for several ranges (a read-only etcd txn: its compares and
+  // ranges must all see the same state). Holds the store's read lock for its lifetime, as one
+  // Range does for its own, so the apply thread waits for it: keep it as short as the reads it
+  // serves, and call nothing else on the Store while it is open (the lock is not recursive).
+  // Any thread; one thread at a time.
+  class ReadTxn {
+   public:
+    Revision revision() const { return Revision(revision_); }
+    Result<RangeResult> Range(const RangeOptions& opts);
+
+   private:
+    friend class Store;
+    ReadTxn(const Store* store, std::shared_lock<RwLock> lock);
+
+    const Store* store_;
+    std::shared_lock<RwLock> lock_;
+    const int64_t revision_;
+    std::unique_ptr<backend::ReadTxn> snapshot_;  // opened on the first value read
+  };
+  std::unique_ptr<ReadTxn> BeginRead() const;
 
   struct EventsResult {
     std::vector<Event> events;  // in revision order

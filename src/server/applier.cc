@@ -7,6 +7,7 @@
 
 #include "log/log.h"
 #include "server/lease_apply.h"
+#include "server/request_checks.h"
 
 namespace dolmen::server {
 namespace {
@@ -146,6 +147,19 @@ class Applier::TxnRun {
 
   Result<etcdserverpb::TxnResponse> Run(const etcdserverpb::TxnRequest& request) {
     txn_ = store_->BeginWrite();
+    return RunOpen(request);
+  }
+
+  // A txn of ranges only (IsReadOnly), on a read view of the store instead of a write txn: any
+  // thread, concurrently with the apply thread; every compare and range sees one revision.
+  Result<etcdserverpb::TxnResponse> RunReadOnly(const etcdserverpb::TxnRequest& request) {
+    read_ = store_->BeginRead();
+    begin_revision_ = read_->revision();
+    return RunOpen(request);
+  }
+
+ private:
+  Result<etcdserverpb::TxnResponse> RunOpen(const etcdserverpb::TxnRequest& request) {
     // Decide every branch first, then validate the chosen ops, and only then write: an error
     // must leave the store untouched.
     std::vector<bool> path;
@@ -158,21 +172,30 @@ class Applier::TxnRun {
       storage_failed_ = true;
       return Finish(s);
     }
-    if (event_sink_ != nullptr) {
-      const auto& events = txn_->Events();
-      event_sink_->insert(event_sink_->end(), events.begin(), events.end());
+    Revision after = begin_revision_;
+    if (txn_ != nullptr) {
+      if (event_sink_ != nullptr) {
+        const auto& events = txn_->Events();
+        event_sink_->insert(event_sink_->end(), events.begin(), events.end());
+      }
+      after = txn_->End();
+      txn_.reset();
     }
-    Revision after = txn_->End();
-    txn_.reset();
+    read_.reset();
     response.mutable_header()->set_revision(after.value());
     return response;
   }
 
- private:
   Result<etcdserverpb::TxnResponse> Finish(Status s) {
-    txn_->End();
+    if (txn_ != nullptr) txn_->End();
     txn_.reset();
+    read_.reset();
     return s;
+  }
+
+  // Reads through whichever view this run holds.
+  Result<mvcc::RangeResult> Range(const mvcc::RangeOptions& opts) {
+    return read_ != nullptr ? read_->Range(opts) : txn_->Range(opts);
   }
 
   const google::protobuf::RepeatedPtrField<etcdserverpb::RequestOp>& Branch(
@@ -185,7 +208,7 @@ class Applier::TxnRun {
       mvcc::RangeOptions opts;
       opts.key = c.key();
       opts.range_end = c.range_end();
-      auto rr = txn_->Range(opts);
+      auto rr = Range(opts);
       if (!rr.ok()) return false;
       if (rr->kvs.empty()) {
         // A value cannot be compared with a key that does not exist: always false.
@@ -288,7 +311,7 @@ class Applier::TxnRun {
   // After CheckChosen, the only failures left are the storage's own (an unreadable value, a
   // full map): the caller treats them as fatal for this member.
   Status ExecuteRange(const etcdserverpb::RangeRequest& r, etcdserverpb::RangeResponse* out) {
-    ASSIGN_OR_RETURN(mvcc::RangeResult rr, txn_->Range(ToRangeOptions(r)));
+    ASSIGN_OR_RETURN(mvcc::RangeResult rr, Range(ToRangeOptions(r)));
     ToRangeResponse(rr, r.keys_only(), out);
     out->mutable_header()->set_revision(CurrentRevision().value());
     return OkStatus();
@@ -341,7 +364,8 @@ class Applier::TxnRun {
   Revision begin_revision_;
   bool changed_ = false;
   bool storage_failed_ = false;
-  std::unique_ptr<mvcc::Store::WriteTxn> txn_;
+  std::unique_ptr<mvcc::Store::WriteTxn> txn_;  // a write run
+  std::unique_ptr<mvcc::Store::ReadTxn> read_;  // a read-only run
 };
 
 ApplyResult Applier::Apply(const internal::InternalRequest& request) {
@@ -398,6 +422,13 @@ Result<etcdserverpb::TxnResponse> Applier::Txn(const etcdserverpb::TxnRequest& r
   auto result = run.Run(request);
   if (run.storage_failed()) storage_failed_ = true;
   return result;
+}
+
+Result<etcdserverpb::TxnResponse> Applier::ReadOnlyTxn(mvcc::Store* store,
+                                                       const etcdserverpb::TxnRequest& request) {
+  CHECK(IsReadOnly(request)) << "ReadOnlyTxn given a txn that writes";
+  TxnRun run(store, /*lessor=*/nullptr, /*event_sink=*/nullptr);
+  return run.RunReadOnly(request);
 }
 
 // A put or delete is a txn with one op; sharing the txn path keeps one set of rules.

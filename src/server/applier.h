@@ -72,8 +72,13 @@ class Applier {
   // store unchanged.
   ApplyResult Apply(const internal::InternalRequest& request);
 
-  // A txn; also used directly for read-only txns, which need no log entry.
+  // A txn through a write txn of the store: the apply thread only.
   Result<etcdserverpb::TxnResponse> Txn(const etcdserverpb::TxnRequest& request);
+  // A txn of ranges only (IsReadOnly; CHECKed), which needs no log entry: any thread, beside
+  // the apply thread. One read view of the store serves all its compares and ranges, so they
+  // see one revision, which the response header reports.
+  static Result<etcdserverpb::TxnResponse> ReadOnlyTxn(mvcc::Store* store,
+                                                       const etcdserverpb::TxnRequest& request);
 
  private:
   class TxnRun;

@@ -14,6 +14,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+dolmen::Status TooManyRequests() {
+  return dolmen::Status(Code::kTooManyRequests, "too many requests");
+}
+
 bool SameChange(const raft::ConfChange& a, const raft::ConfChange& b) {
   return a.type == b.type && a.node_id == b.node_id;
 }
@@ -26,7 +30,8 @@ Driver::Driver(Deps deps, std::unique_ptr<raft::RawNode> node, MemberId self, Dr
       node_(std::move(node)),
       self_(self),
       options_(options),
-      on_fatal_(std::move(on_fatal)) {
+      on_fatal_(std::move(on_fatal)),
+      syncer_(std::make_unique<ReadPool>(/*threads=*/1, /*max_queued=*/1)) {
   applied_.store(deps_.store->ConsistentIndex().value());
   auto initial = deps_.storage->GetInitialState();
   CHECK(initial.ok()) << initial.status().ToString();
@@ -61,6 +66,7 @@ void Driver::Stop() {
   cv_.SignalAll();
   const bool ran = thread_.joinable();
   if (ran) thread_.join();
+  syncer_->Stop();  // a sync in flight ends; its SyncDone is dropped (Checkpoint below redoes it)
   FailEverything(dolmen::Status(Code::kStopped, "server stopped"));
   // A clean stop ends with a checkpoint, so the next start replays no log (a member restarted
   // after a stop is back in tens of milliseconds instead of re-reading the log since the last
@@ -82,14 +88,13 @@ void Driver::Propose(uint64_t id, std::string data, Done done, std::chrono::mill
       done(ApplyResult{dolmen::Status(Code::kStopped, "server stopped"), {}});
       return;
     }
-    if (queued_proposals_ >= options_.max_pending) {
+    if (inbox_.proposals.size() + held_proposals_.load() >= options_.max_pending) {
       lock.Release();
-      done(ApplyResult{dolmen::Status(Code::kTooManyRequests, "too many requests"), {}});
+      done(ApplyResult{TooManyRequests(), {}});
       return;
     }
     inbox_.proposals.push_back(
         Proposal{id, std::move(data), std::move(done), Clock::now() + timeout});
-    ++queued_proposals_;
   }
   cv_.Signal();
 }
@@ -100,6 +105,12 @@ void Driver::ProposeConfChange(raft::ConfChange cc, std::function<void(dolmen::S
     if (stopping_ || failed_.load()) {
       lock.Release();
       done(dolmen::Status(Code::kStopped, "server stopped"));
+      return;
+    }
+    if (inbox_.conf_changes.size() + held_conf_changes_.load() >=
+        options_.max_pending_conf_changes) {
+      lock.Release();
+      done(TooManyRequests());
       return;
     }
     inbox_.conf_changes.push_back(
@@ -116,6 +127,11 @@ void Driver::ReadIndex(std::function<void(dolmen::Status)> done) {
       done(dolmen::Status(Code::kStopped, "server stopped"));
       return;
     }
+    if (inbox_.reads.size() + held_reads_.load() >= options_.max_pending_reads) {
+      lock.Release();
+      done(TooManyRequests());
+      return;
+    }
     inbox_.reads.push_back(Read{std::move(done), Clock::now() + options_.request_timeout});
   }
   cv_.Signal();
@@ -127,6 +143,12 @@ void Driver::RunInOrder(Task task) {
     if (stopping_ || failed_.load()) {
       lock.Release();
       task(dolmen::Status(Code::kStopped, "server stopped"));
+      return;
+    }
+    // Tasks are taken out of the inbox only between turns, so the inbox is their whole queue.
+    if (inbox_.tasks.size() >= options_.max_pending_tasks) {
+      lock.Release();
+      task(TooManyRequests());
       return;
     }
     inbox_.tasks.push_back(std::move(task));
@@ -216,6 +238,12 @@ void Driver::Loop() {
     if (!WaitForWork(&inbox)) return;
     TickIfDue();
     HandleInbox(inbox);
+    for (const SyncDone& d : inbox.synced) {
+      if (dolmen::Status s = FinishCheckpoint(d.applied, d.status); !s.ok()) {
+        Fail(s);
+        return;
+      }
+    }
     // Twice: a turn that elects a leader can propose what waited for one right away.
     for (int round = 0; round < 2; ++round) {
       ProposeWaiting();
@@ -240,7 +268,7 @@ void Driver::Loop() {
     }
     for (Task& t : tasks) t(OkStatus());
     ExpireDeadlines();
-    metric::ProposalsPending().Set(static_cast<double>(waiting_.size() + in_flight_.size()));
+    PublishBacklog();
     if (dolmen::Status s = MaybeCheckpoint(); !s.ok()) {
       Fail(s);
       return;
@@ -253,7 +281,7 @@ bool Driver::WaitForWork(Inbox* inbox) {
   auto has_work = [&] {
     return stopping_ || !inbox_.proposals.empty() || !inbox_.conf_changes.empty() ||
            !inbox_.reads.empty() || !inbox_.messages.empty() || !inbox_.reports.empty() ||
-           !inbox_.tasks.empty() || !inbox_.transfers.empty();
+           !inbox_.tasks.empty() || !inbox_.transfers.empty() || !inbox_.synced.empty();
   };
   const Clock::time_point wake = NextWake();
   while (!has_work()) {
@@ -263,7 +291,6 @@ bool Driver::WaitForWork(Inbox* inbox) {
   }
   if (stopping_) return false;
   std::swap(*inbox, inbox_);
-  queued_proposals_ = 0;
   return true;
 }
 
@@ -293,6 +320,7 @@ void Driver::HandleInbox(Inbox& inbox) {
   for (auto& c : inbox.conf_changes) conf_waiting_.push_back(std::move(c));
   for (auto& r : inbox.reads) reads_unissued_.push_back(std::move(r));
   for (auto& t : inbox.tasks) tasks_.push_back(std::move(t));
+  PublishBacklog();  // the inbox is empty now: its requests count as held
 }
 
 void Driver::ProposeWaiting() {
@@ -798,32 +826,63 @@ Clock::time_point Driver::NextWake() const {
 }
 
 dolmen::Status Driver::MaybeCheckpoint() {
+  if (sync_in_flight_) return OkStatus();  // one at a time; the next is due again after it
   auto now = Clock::now();
   bool due =
       entries_since_checkpoint_ >= options_.checkpoint_entries ||
       (entries_since_checkpoint_ > 0 && now - last_checkpoint_ >= options_.checkpoint_interval);
-  return due ? Checkpoint() : OkStatus();
+  if (!due) return OkStatus();
+  ASSIGN_OR_RETURN(std::optional<uint64_t> applied, BeginCheckpoint());
+  if (!applied) return OkStatus();
+  // The fsync can take long on a busy disk: beside the loop, which keeps ticking, sending
+  // heartbeats and committing batches meanwhile (those may or may not be in this sync; the
+  // checkpoint claims only `applied`, committed before the sync began).
+  sync_in_flight_ = true;
+  dolmen::Status posted = syncer_->Post([this, at = *applied] {
+    dolmen::Status synced = deps_.store->Sync();
+    {
+      absl::MutexLock lock(&mu_);
+      inbox_.synced.push_back(SyncDone{at, std::move(synced)});
+    }
+    cv_.Signal();
+  });
+  if (!posted.ok()) sync_in_flight_ = false;  // stopping: Stop checkpoints instead
+  return OkStatus();
 }
 
-dolmen::Status Driver::Checkpoint() {
+Result<std::optional<uint64_t>> Driver::BeginCheckpoint() {
   entries_since_checkpoint_ = 0;
   last_checkpoint_ = Clock::now();
   // The checkpoint covers every applied entry: commit them to the backend first.
   RETURN_IF_ERROR(CommitBatch());
   const uint64_t applied = applied_.load();
-  if (applied <= last_checkpoint_index_) return OkStatus();
-  // The backend becomes durable up to `applied`; a snapshot marker there lets the log before it
+  if (applied <= last_checkpoint_index_) return std::optional<uint64_t>();
+  checkpoint_conf_state_ = conf_state_;  // the configuration as of `applied`
+  return std::optional<uint64_t>(applied);
+}
+
+dolmen::Status Driver::Checkpoint() {
+  ASSIGN_OR_RETURN(std::optional<uint64_t> applied, BeginCheckpoint());
+  if (!applied) return OkStatus();
+  return FinishCheckpoint(*applied, deps_.store->Sync());
+}
+
+dolmen::Status Driver::FinishCheckpoint(uint64_t applied, const dolmen::Status& synced) {
+  sync_in_flight_ = false;
+  // The backend became durable up to `applied`; a snapshot marker there lets the log before it
   // go. The leader keeps catch_up_entries more in memory for followers slightly behind.
   //
   // A failed backend sync stops the member for good, as a failed WAL sync does: after a failed
   // fsync the kernel may have dropped the dirty pages and cleared the error, so a retry would
   // "succeed" over lost data and the log that could rebuild it would then be released. Nothing
   // of the log is released here unless the sync succeeded.
-  if (dolmen::Status synced = deps_.store->Sync(); !synced.ok()) {
+  if (!synced.ok()) {
     log::Error("checkpoint: the backend sync failed, stopping",
                {{"applied-index", applied}, {"error", synced.ToString()}});
     return synced;
   }
+  // A snapshot from the leader installed meanwhile already moved the checkpoint past this one.
+  if (applied <= last_checkpoint_index_) return OkStatus();
   dolmen::Status s;
   auto term = deps_.storage->TermAt(Index(applied));
   if (!term.ok()) s = term.status();
@@ -831,10 +890,12 @@ dolmen::Status Driver::Checkpoint() {
   if (s.ok()) {
     meta.index = Index(applied);
     meta.term = *term;
-    meta.conf_state = conf_state_;
+    meta.conf_state = checkpoint_conf_state_;
     s = deps_.wal->SaveSnapshot(meta);
   }
-  if (s.ok()) s = deps_.storage->CreateSnapshot(Index(applied), conf_state_, "").status();
+  if (s.ok()) {
+    s = deps_.storage->CreateSnapshot(Index(applied), checkpoint_conf_state_, "").status();
+  }
   if (s.ok() && applied > options_.catch_up_entries &&
       applied - options_.catch_up_entries > deps_.storage->FirstIndex().value()) {
     s = deps_.storage->Compact(Index(applied - options_.catch_up_entries));
@@ -853,6 +914,15 @@ dolmen::Status Driver::Checkpoint() {
   return OkStatus();
 }
 
+void Driver::PublishBacklog() {
+  held_proposals_.store(waiting_.size() + in_flight_.size());
+  size_t reads = reads_unissued_.size() + reads_ready_.size();
+  for (const auto& [context, issued] : reads_issued_) reads += issued.size();
+  held_reads_.store(reads);
+  held_conf_changes_.store(conf_waiting_.size() + conf_in_flight_.size());
+  metric::ProposalsPending().Set(static_cast<double>(waiting_.size() + in_flight_.size()));
+}
+
 void Driver::Fail(const dolmen::Status& s) {
   failed_.store(true);
   FailEverything(dolmen::Status(Code::kStopped, "server stopped: " + s.ToString()));
@@ -864,7 +934,6 @@ void Driver::FailEverything(const dolmen::Status& s) {
   {
     absl::MutexLock lock(&mu_);
     std::swap(rest, inbox_);
-    queued_proposals_ = 0;
   }
   HandleInbox(rest);
   std::vector<Task> tasks;

@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +32,7 @@
 #include "raft/raw_node.h"
 #include "server/applier.h"
 #include "server/membership.h"
+#include "server/read_pool.h"
 #include "wal/wal.h"
 
 namespace dolmen::server {
@@ -39,8 +41,14 @@ struct DriverOptions {
   // Bounds on one proposal batch.
   size_t max_batch_entries = 1024;
   size_t max_batch_bytes = 8u << 20;
-  // Proposals waiting beyond this are refused with "too many requests".
+  // Bounds on what waits for the owner thread; beyond them a request is refused at once with
+  // kTooManyRequests (etcd's "etcdserver: too many requests"). Proposals count from the call
+  // until applied (inbox, waiting for a leader, in flight); reads until their barrier passed;
+  // tasks until run; conf changes until applied.
   size_t max_pending = 20000;
+  size_t max_pending_reads = 20000;
+  size_t max_pending_tasks = 4096;
+  size_t max_pending_conf_changes = 128;
   // A checkpoint syncs the backend, records a snapshot marker and releases WAL segments.
   uint64_t checkpoint_entries = 20000;
   std::chrono::milliseconds checkpoint_interval{5000};
@@ -178,6 +186,10 @@ class Driver {
     std::function<void(dolmen::Status)> done;
     std::chrono::steady_clock::time_point deadline;
   };
+  struct SyncDone {  // a checkpoint's backend sync finished (on syncer_)
+    uint64_t applied;
+    dolmen::Status status;
+  };
   struct Inbox {  // everything other threads hand to the owner thread; guarded by mu_
     std::deque<Proposal> proposals;
     std::deque<ConfProposal> conf_changes;
@@ -186,6 +198,7 @@ class Driver {
     std::vector<std::pair<MemberId, int>> reports;  // (id, -1 unreachable / 0 snap fail / 1 ok)
     std::deque<Task> tasks;
     std::vector<MemberId> transfers;
+    std::vector<SyncDone> synced;
   };
 
   void Loop();
@@ -216,8 +229,16 @@ class Driver {
   dolmen::Status MaybeCommitBatch();
   dolmen::Status CommitBatch();
   std::chrono::steady_clock::time_point NextWake() const;
+  // A checkpoint in two halves, so the backend's fsync runs beside the loop: the first commits
+  // the batch and hands the sync to syncer_; the second, on the owner thread once the sync is
+  // done (SyncDone), records the snapshot marker and releases the log.
   dolmen::Status MaybeCheckpoint();
-  dolmen::Status Checkpoint();  // unconditionally (if anything was applied since the last one)
+  // The first half: the index the checkpoint will cover, or nullopt if nothing is to be done.
+  Result<std::optional<uint64_t>> BeginCheckpoint();
+  dolmen::Status FinishCheckpoint(uint64_t applied, const dolmen::Status& synced);
+  dolmen::Status Checkpoint();  // both halves here and now (at Stop)
+  // After a turn: publishes the sizes of the owner's lists (held_*) and the pending gauge.
+  void PublishBacklog();
   void Fail(const dolmen::Status& s);
   void FailEverything(const dolmen::Status& s);
 
@@ -235,9 +256,13 @@ class Driver {
   // sleep and be woken again (std::mutex measured ~1.6 such wake-ups per put on a leader).
   mutable absl::Mutex mu_;
   absl::CondVar cv_;
-  Inbox inbox_;                  // guarded by mu_
-  size_t queued_proposals_ = 0;  // guarded by mu_
-  bool stopping_ = false;        // guarded by mu_
+  Inbox inbox_;  // guarded by mu_
+  // What the owner thread holds besides the inbox (waiting, in flight, unanswered), published
+  // at the end of each turn so callers can apply the bounds without the owner's lists.
+  std::atomic<size_t> held_proposals_{0};
+  std::atomic<size_t> held_reads_{0};
+  std::atomic<size_t> held_conf_changes_{0};
+  bool stopping_ = false;  // guarded by mu_
 
   std::atomic<bool> failed_{false};
   std::atomic<uint64_t> term_{0};
@@ -268,7 +293,11 @@ class Driver {
   uint64_t uncommitted_index_ = 0;  // the consistent index the next commit records
   std::chrono::steady_clock::time_point uncommitted_since_;
   std::vector<std::pair<MemberId, Read>> leader_waits_;  // MoveLeader callers
+  bool sync_in_flight_ = false;                          // a checkpoint's sync is on syncer_
+  raft::ConfState checkpoint_conf_state_;                // as of the index that checkpoint covers
   std::thread thread_;
+  // One thread for the checkpoints' backend syncs (one at a time: a queue of one).
+  std::unique_ptr<ReadPool> syncer_;
 };
 
 }  // namespace dolmen::server

@@ -156,38 +156,55 @@ void Server::Alarm(const etcdserverpb::AlarmRequest& r,
 
 void Server::Hash(Callback<BackendHash> done) {
   auto shared = std::make_shared<Callback<BackendHash>>(std::move(done));
-  // Between turns every applied batch is committed to the backend, so the backend holds
-  // exactly the store's current revision.
+  // Between turns every applied batch is committed to the backend, so a snapshot taken there
+  // holds exactly the store's current revision. Taking it costs microseconds; the hash, which
+  // reads the whole backend, runs beside the loop on that snapshot.
   driver_->RunInOrder([this, shared](Status stopped) {
     if (!stopped.ok()) return (*shared)(stopped);
-    Revision revision = store_->CurrentRevision();
+    const Revision revision = store_->CurrentRevision();
     auto txn = backend_->BeginRead();
     if (!txn.ok()) return (*shared)(txn.status());
-    auto hash = backend::HashContents(**txn, MemberLocal);
-    if (!hash.ok()) return (*shared)(hash.status());
-    (*shared)(BackendHash{*hash, revision});
+    std::shared_ptr<backend::ReadTxn> snapshot = std::move(txn).value();
+    Status posted = maintenance_->Post([this, shared, snapshot, revision] {
+      if (maintenance_hook_) maintenance_hook_("hash");
+      auto hash = backend::HashContents(*snapshot, MemberLocal);
+      if (!hash.ok()) return (*shared)(hash.status());
+      (*shared)(BackendHash{*hash, revision});
+    });
+    if (!posted.ok()) (*shared)(posted);
   });
 }
 
 void Server::Defragment(std::function<void(Status)> done) {
   auto shared = std::make_shared<std::function<void(Status)>>(std::move(done));
-  // The driver thread between turns: no backend write txn is open (every batch is committed)
-  // and this thread holds no read txn; readers on other threads are waited for.
-  driver_->RunInOrder([this, shared](Status stopped) {
-    if (!stopped.ok()) return (*shared)(stopped);
+  Status posted = maintenance_->Post([this, shared] {
     log::Info("starting to defragment the storage backend");
-    uint64_t before = backend_->SizeBytes();
-    Status s = backend_->Defragment();
-    if (s.ok()) {
-      log::Info("finished defragmenting the storage backend",
-                {{"current-db-size-bytes-diff",
-                  static_cast<int64_t>(backend_->SizeBytes()) - static_cast<int64_t>(before)},
-                 {"current-db-size-bytes", backend_->SizeBytes()}});
-    } else {
-      log::Warn("failed to defragment the storage backend", {{"error", s.ToString()}});
+    const uint64_t before = backend_->SizeBytes();
+    auto prepared = backend_->PrepareDefragment();
+    if (!prepared.ok()) {
+      log::Warn("failed to defragment the storage backend",
+                {{"error", prepared.status().ToString()}});
+      return (*shared)(prepared.status());
     }
-    (*shared)(s);
+    std::shared_ptr<backend::PreparedDefragment> swap = std::move(prepared).value();
+    if (maintenance_hook_) maintenance_hook_("defragment");  // copied, not yet swapped in
+    // The swap needs the writer idle: on the driver thread between turns every batch is
+    // committed and no backend write txn is open.
+    driver_->RunInOrder([this, shared, swap, before](Status stopped) {
+      if (!stopped.ok()) return (*shared)(stopped);
+      Status s = swap->Finish();
+      if (s.ok()) {
+        log::Info("finished defragmenting the storage backend",
+                  {{"current-db-size-bytes-diff",
+                    static_cast<int64_t>(backend_->SizeBytes()) - static_cast<int64_t>(before)},
+                   {"current-db-size-bytes", backend_->SizeBytes()}});
+      } else {
+        log::Warn("failed to defragment the storage backend", {{"error", s.ToString()}});
+      }
+      (*shared)(s);
+    });
   });
+  if (!posted.ok()) (*shared)(posted);
 }
 
 void Server::AfterBackendCommit(std::function<void(Status)> done) {
@@ -202,6 +219,7 @@ Result<std::unique_ptr<BackendSnapshot>> Server::OpenSnapshot() {
   std::promise<Status> committed;
   AfterBackendCommit([&committed](Status stopped) { committed.set_value(stopped); });
   RETURN_IF_ERROR(committed.get_future().get());
+  if (maintenance_hook_) maintenance_hook_("snapshot");
   std::string path = config_.data_dir + "/member/" + kSnapshotTempPrefix +
                      std::to_string(next_snapshot_file_.fetch_add(1)) + ".tmp";
   RETURN_IF_ERROR(backend_->CopyTo(path));

@@ -49,12 +49,7 @@ class MaintenanceTest : public ::testing::Test {
       return backend::OpenLmdb(path, options);
     };
     if (tweak) tweak(&c);
-    auto s = Server::Open(std::move(c));
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    if (!s.ok()) return nullptr;
-    auto server = std::move(s).value();
-    server->Start();
-    return server;
+    return fakes::OpenAndStart(std::move(c));
   }
 
   static Result<etcdserverpb::AlarmResponse> Alarm(

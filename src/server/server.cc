@@ -22,6 +22,8 @@ constexpr char kMetadataVersion = 1;
 // Linearizable reads waiting for a read thread; beyond this they are refused with etcd's "too
 // many requests" (each waiting read holds only its request, not its answer).
 constexpr size_t kMaxQueuedReads = 10000;
+// Hash and Defragment requests waiting for the maintenance thread; etcdctl asks one at a time.
+constexpr size_t kMaxQueuedMaintenance = 64;
 
 std::string EncodeMetadata(MemberId member, ClusterId cluster) {
   std::string out(1, kMetadataVersion);
@@ -437,6 +439,7 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
                                      });
   read_pool_ = std::make_unique<ReadPool>(
       static_cast<int>(std::max(2u, std::thread::hardware_concurrency())), kMaxQueuedReads);
+  maintenance_ = std::make_unique<ReadPool>(1, kMaxQueuedMaintenance);
   return OkStatus();
 }
 
@@ -603,6 +606,8 @@ void Server::Stop() {
   StopLeases();
   if (driver_) driver_->Stop();
   if (read_pool_) read_pool_->Stop();  // answers the reads already past their barrier
+  // After the driver: what it runs there fails at once with kStopped.
+  if (maintenance_) maintenance_->Stop();
   // After the driver: a read barrier the monitor waits for then fails at once.
   if (corruption_monitor_) corruption_monitor_->Stop();
   if (store_ && !failed_.load()) {
@@ -713,23 +718,15 @@ void Server::Txn(const etcdserverpb::TxnRequest& r, Callback<etcdserverpb::TxnRe
     if (Status s = RefuseIfLearner(); !s.ok()) return done(s);
   }
   if (IsReadOnly(r)) {
-    // Reads need no log entry. After the read barrier they run on the driver thread, which
-    // gives all their compares and ranges one consistent view.
-    auto shared = std::make_shared<Callback<etcdserverpb::TxnResponse>>(std::move(done));
-    auto read = [this, r, shared](Status barrier) {
-      if (!barrier.ok()) return (*shared)(barrier);
-      driver_->RunInOrder([this, r, shared](Status stopped) {
-        if (!stopped.ok()) return (*shared)(stopped);
-        auto result = applier_->Txn(r);
-        if (result.ok()) FillHeader(result->mutable_header());
-        (*shared)(std::move(result));
-      });
-    };
-    if (IsSerializable(r)) {
-      read(OkStatus());
-    } else {
-      driver_->ReadIndex(std::move(read));
-    }
+    // Reads need no log entry. Like a Range: after the read barrier, on the read pool (or the
+    // caller's thread when serializable), beside the driver; one read view of the store gives
+    // all its compares and ranges one revision.
+    ReadBarrier(IsSerializable(r), [this, r, done = std::move(done)](Status barrier) {
+      if (!barrier.ok()) return done(barrier);
+      auto result = Applier::ReadOnlyTxn(store_.get(), r);
+      if (result.ok()) FillHeader(result->mutable_header());
+      done(std::move(result));
+    });
     return;
   }
   internal::InternalRequest request;

@@ -248,10 +248,21 @@ class Server {
   // member's NOSPACE alarm.
   Status CheckQuota(uint64_t cost);
   // etcd's Hash: CRC-32C of the whole backend (backend::HashContents) without member-local
-  // state, taken on the driver thread between applied batches so that it matches a revision.
+  // state. The backend snapshot is taken on the driver thread between applied batches, so that
+  // it matches a revision; the hashing runs on the maintenance thread, beside the Raft loop.
   void Hash(Callback<BackendHash> done);
-  // etcd's Defragment, on the driver thread where no backend write txn is open.
+  // etcd's Defragment. The compacting copy, and the replay of the writes committed meanwhile,
+  // run on the maintenance thread while writes go on; only the swap runs on the driver thread,
+  // between applied batches (backend::Backend::PrepareDefragment).
   void Defragment(std::function<void(Status)> done);
+  // Tests: called on the maintenance thread as a Hash starts its scan ("hash") and between a
+  // Defragment's copy and its swap ("defragment"), and on the caller's thread as OpenSnapshot
+  // starts its copy ("snapshot"), so a test can hold the operation there and show the loop
+  // going on meanwhile.
+  // Before the first of those is asked for.
+  void SetMaintenanceHookForTest(std::function<void(const char* operation)> hook) {
+    maintenance_hook_ = std::move(hook);
+  }
   // Runs `done` on the driver thread once every entry applied so far is committed to the
   // backend (with the driver's stop status if it stopped first), e.g. to report the backend's
   // sizes as of the last applied write.
@@ -341,6 +352,10 @@ class Server {
   // Linearizable reads past their barrier; stopped after driver_, so no barrier completes into a
   // stopped pool, and before the store goes.
   std::unique_ptr<ReadPool> read_pool_;
+  // One thread for Hash and Defragment, in the order they were asked, beside the driver (a
+  // defragmentation's swap never waits for a hash's read txn). Stopped after driver_.
+  std::unique_ptr<ReadPool> maintenance_;
+  std::function<void(const char*)> maintenance_hook_;
   SystemClock system_clock_;
   const Clock* clock_ = nullptr;  // config_.clock or system_clock_
   std::unique_ptr<lease::Lessor> lessor_;

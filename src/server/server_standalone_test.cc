@@ -45,14 +45,7 @@ class StandaloneTest : public ::testing::Test {
     return c;
   }
 
-  std::unique_ptr<Server> Start(ServerConfig c) {
-    auto s = Server::Open(std::move(c));
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    if (!s.ok()) return nullptr;
-    auto server = std::move(s).value();
-    server->Start();
-    return server;
-  }
+  std::unique_ptr<Server> Start(ServerConfig c) { return fakes::OpenAndStart(std::move(c)); }
 
   std::unique_ptr<io::MemoryFileSystem> fs_;
   std::unique_ptr<backend::Backend> backend_;

@@ -1,6 +1,8 @@
 // Shared by the server tests that run a member on fakes.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <functional>
 #include <future>
 #include <memory>
@@ -14,7 +16,8 @@
 namespace dolmen::server::fakes {
 
 // Lets several Server lifetimes share one backend, as a restarted process shares its files.
-class SharedBackend final : public backend::Backend {
+// Tests derive from it to change one call.
+class SharedBackend : public backend::Backend {
  public:
   explicit SharedBackend(backend::Backend* base) : base_(base) {}
   Result<std::unique_ptr<backend::ReadTxn>> BeginRead() override { return base_->BeginRead(); }
@@ -24,12 +27,25 @@ class SharedBackend final : public backend::Backend {
   uint64_t SizeInUseBytes() override { return base_->SizeInUseBytes(); }
   Status CopyTo(const std::string& path) override { return base_->CopyTo(path); }
   Status Defragment() override { return base_->Defragment(); }
+  Result<std::unique_ptr<backend::PreparedDefragment>> PrepareDefragment() override {
+    return base_->PrepareDefragment();
+  }
 
  private:
   backend::Backend* base_;
 };
 
 using io::testing::TempDir;
+
+// Opens and starts a member: null (with a test failure saying why) if it does not open.
+inline std::unique_ptr<Server> OpenAndStart(ServerConfig config) {
+  auto s = Server::Open(std::move(config));
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  if (!s.ok()) return nullptr;
+  auto server = std::move(s).value();
+  server->Start();
+  return server;
+}
 
 // Calls an asynchronous Server entry point and waits for its callback.
 template <typename T>

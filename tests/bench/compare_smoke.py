@@ -17,6 +17,7 @@ WORKLOADS = ["put", "put-1-client", "range-l", "range-s", "txn-put", "watch", "l
 KEYS = 300
 RANGE_KEYS = 100  # the loaded read is also measured part way through the load
 MIXED_KEYS = 50  # listed by two readers while one client puts
+DEFRAG_KEYS = 50  # written twice and compacted, then defragmented in a loop while one client puts
 
 
 def main():
@@ -30,6 +31,7 @@ def main():
                "--watch-puts", "10", "--watch-clients", "2", "--keys", str(KEYS),
                "--range-keys", str(RANGE_KEYS), "--mixed-keys", str(MIXED_KEYS),
                "--mixed-seconds", "2", "--gateway-seconds", "1", "--gateway-conns", "4",
+               "--defrag-keys", str(DEFRAG_KEYS), "--defrag-seconds", "1",
                "--load-clients", "8", "--settle-s", "0", "--run-timeout", "40",
                "--md-out", md, "--json-out", js]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
@@ -51,7 +53,9 @@ def main():
             if row is None or row["ratio"] is None or ("| %s qps |" % w) not in table:
                 failures.append("no ratio for %s qps" % w)
         for key in ["watch events/s", "RSS member 1 MiB", "data dir member 1 MiB",
-                    "restart to first read s"]:
+                    "restart to first read s", "defrag %d keys put qps without" % DEFRAG_KEYS,
+                    "defrag %d keys put qps during" % DEFRAG_KEYS,
+                    "defrag %d keys defrags done" % DEFRAG_KEYS]:
             if (figures.get(key) or {}).get("ratio") is None:
                 failures.append("no ratio for " + key)
         for f in failures:

@@ -10,12 +10,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "base/check.h"
 #include "log/log.h"
@@ -111,6 +114,33 @@ class GateUse {
  private:
   Gate* gate_;
 };
+
+// The writes committed while a defragmentation copies the data file, to be replayed onto the
+// copy. Each op is a blind write (it sets a key's state, or empties a bucket, whatever was there),
+// so replaying every op committed since some point at or before the copy's snapshot leaves the
+// copy equal to the live file: an op the snapshot already holds is overwritten by the same or a
+// later op. That is why the journal may start a little before the snapshot (docs/maintenance.md).
+struct JournalOp {
+  enum class Kind { kPut, kDelete, kClearBucket };
+  Kind kind;
+  std::string bucket;
+  std::string key;
+  std::string value;
+};
+struct Journal {  // guarded by LmdbBackend::journal_mu_
+  std::vector<JournalOp> ops;
+  uint64_t bytes = 0;
+  bool overflowed = false;  // writes outpaced the copy: the defragmentation gives up
+};
+// Bounds the memory a defragmentation's journal may take before the copy catches up.
+constexpr uint64_t kMaxJournalBytes = 256ull << 20;
+// The copy catches up beside the writer in rounds, until a round replays fewer ops than this;
+// what is left is replayed with the writer idle (Finish).
+constexpr size_t kSmallCatchUpOps = 512;
+constexpr int kMaxCatchUpRounds = 8;
+// How long PrepareDefragment waits for a write txn open at its call to end (the server commits
+// its batch every 100 ms).
+constexpr auto kWriterEndWait = std::chrono::seconds(30);
 
 // Shared by read and write txns: Get and Scan given a txn and a handle lookup.
 class LmdbTxnBase {
@@ -246,6 +276,7 @@ class LmdbBackend final : public Backend {
   }
 
   Status Defragment() override;
+  Result<std::unique_ptr<PreparedDefragment>> PrepareDefragment() override;
 
   // Both as of the last commit (RefreshSizes): the quota checks SizeBytes for every write
   // request, on the API thread and again when applying, so reading it must cost nothing.
@@ -292,9 +323,45 @@ class LmdbBackend final : public Backend {
     return rc;
   }
   void WriterDone() {
+    {
+      std::lock_guard lock(journal_mu_);
+      ++writes_done_;
+    }
+    journal_cv_.notify_all();
     writer_open_ = false;
     gate_.Leave();
   }
+  // The journal a write txn beginning now records into (null: none), counted as begun.
+  std::shared_ptr<Journal> WriterBegins() {
+    std::lock_guard lock(journal_mu_);
+    ++writes_begun_;
+    return journal_;
+  }
+  // A write txn that recorded into `journal` committed: its ops join it, in commit order (the
+  // writer is alone, and this runs before WriterDone).
+  void AppendToJournal(Journal& journal, std::vector<JournalOp> ops) {
+    std::lock_guard lock(journal_mu_);
+    if (journal.overflowed) return;
+    for (JournalOp& op : ops) {
+      journal.bytes += op.bucket.size() + op.key.size() + op.value.size() + sizeof(JournalOp);
+      journal.ops.push_back(std::move(op));
+    }
+    if (journal.bytes > kMaxJournalBytes) {
+      journal.overflowed = true;
+      journal.ops.clear();
+      journal.ops.shrink_to_fit();
+    }
+  }
+
+  // --- For LmdbPreparedDefragment.
+  struct DefragCopy {
+    std::string tmp;  // the compacted copy, next to the data file
+    MDB_env* env = nullptr;
+    DbiMap dbis;  // its bucket handles, opened by the replays
+    std::shared_ptr<Journal> journal;
+  };
+  Status FinishDefragment(DefragCopy& copy);
+  void AbandonDefragment(DefragCopy& copy);
   // Recomputes the sizes from the state the last commit left; `rewritten` when that state was
   // just opened or defragmented, which starts the peak (SizeBytes) again from what is in use.
   // Called by the writer inside the gate, or with the gate closed: one caller at a time, so
@@ -348,8 +415,17 @@ class LmdbBackend final : public Backend {
     return nullptr;
   }
 
-  // Defragment's body, with the gate closed and drained.
-  Status RewriteCompactly();
+  // Writes a compacted copy of the committed state to `tmp`, synced, beside the writer.
+  Status CopyCompactly(const std::string& tmp);
+  // Replays the journal's ops taken so far onto the copy, in one txn; `replayed` counts them.
+  Status ReplayJournal(DefragCopy& copy, size_t* replayed);
+  // With the gate closed and drained: puts `tmp` in place of the data file and reopens it.
+  Status SwapIn(const std::string& tmp);
+  // Ends recording into `journal` (its defragmentation finished or gave up).
+  void StopJournal(const std::shared_ptr<Journal>& journal) {
+    std::lock_guard lock(journal_mu_);
+    if (journal_ == journal) journal_ = nullptr;
+  }
 
   // Bytes of the pages of the latest committed state (docs/maintenance.md, "What dbSize
   // counts"): the two meta pages, and the branch, leaf and overflow pages of the free-page DB,
@@ -369,6 +445,12 @@ class LmdbBackend final : public Backend {
   std::mutex dbi_mu_;
   std::shared_ptr<const DbiMap> dbis_;  // guarded by dbi_mu_
   std::atomic<bool> writer_open_ = false;
+  // While a defragmentation is prepared: the journal every committed write txn adds to.
+  std::mutex journal_mu_;
+  std::condition_variable journal_cv_;  // signalled as each write txn ends
+  std::shared_ptr<Journal> journal_;    // guarded by journal_mu_
+  uint64_t writes_begun_ = 0;           // guarded by journal_mu_
+  uint64_t writes_done_ = 0;            // guarded by journal_mu_
   // Written by RefreshSizes only; see SizeBytes and SizeInUseBytes in backend.h.
   std::atomic<uint64_t> size_bytes_ = 0;
   std::atomic<uint64_t> in_use_bytes_ = 0;
@@ -376,8 +458,11 @@ class LmdbBackend final : public Backend {
 
 class LmdbWriteTxn final : public WriteTxn, private LmdbTxnBase {
  public:
-  LmdbWriteTxn(LmdbBackend* backend, MDB_txn* txn)
-      : LmdbTxnBase(txn, &backend->file()), backend_(backend), dbis_(backend->dbis()) {}
+  LmdbWriteTxn(LmdbBackend* backend, MDB_txn* txn, std::shared_ptr<Journal> journal)
+      : LmdbTxnBase(txn, &backend->file()),
+        backend_(backend),
+        dbis_(backend->dbis()),
+        journal_(std::move(journal)) {}
   ~LmdbWriteTxn() override {
     // Aborting closes the handles this txn opened, which is why they were never published.
     if (!done_) {
@@ -405,6 +490,7 @@ class LmdbWriteTxn final : public WriteTxn, private LmdbTxnBase {
     MDB_val v = ToVal(value);
     int rc = mdb_put(txn_, dbi, &k, &v, 0);
     if (rc != 0) return FromMdb(rc, "put", *file_);
+    Record(JournalOp::Kind::kPut, bucket, key, value);
     return OkStatus();
   }
   Status Delete(std::string_view bucket, std::string_view key) override {
@@ -414,6 +500,7 @@ class LmdbWriteTxn final : public WriteTxn, private LmdbTxnBase {
     MDB_val k = ToVal(key);
     int rc = mdb_del(txn_, *dbi, &k, nullptr);
     if (rc != 0 && rc != MDB_NOTFOUND) return FromMdb(rc, "delete", *file_);
+    Record(JournalOp::Kind::kDelete, bucket, key, {});
     return OkStatus();
   }
   Status ClearBucket(std::string_view bucket) override {
@@ -422,6 +509,7 @@ class LmdbWriteTxn final : public WriteTxn, private LmdbTxnBase {
     if (!dbi) return OkStatus();
     int rc = mdb_drop(txn_, *dbi, 0);  // 0: empty it, keep the handle valid
     if (rc != 0) return FromMdb(rc, "clear bucket " + std::string(bucket), *file_);
+    Record(JournalOp::Kind::kClearBucket, bucket, {}, {});
     return OkStatus();
   }
   Result<std::vector<std::string>> Buckets() override {
@@ -437,6 +525,7 @@ class LmdbWriteTxn final : public WriteTxn, private LmdbTxnBase {
     // mdb_txn_commit frees the txn whatever its outcome.
     int rc = created_.empty() ? mdb_txn_commit(txn_) : backend_->CommitAndPublish(txn_, created_);
     if (rc == 0) backend_->RefreshSizes(/*rewritten=*/false);
+    if (rc == 0 && journal_ != nullptr) backend_->AppendToJournal(*journal_, std::move(ops_));
     backend_->WriterDone();
     if (rc != 0) return FromMdb(rc, "commit", *file_);
     return OkStatus();
@@ -463,10 +552,39 @@ class LmdbWriteTxn final : public WriteTxn, private LmdbTxnBase {
     return dbi;
   }
 
+  // While a defragmentation is prepared, keeps what this txn wrote for its journal.
+  void Record(JournalOp::Kind kind, std::string_view bucket, std::string_view key,
+              std::string_view value) {
+    if (journal_ == nullptr) return;
+    ops_.push_back(JournalOp{kind, std::string(bucket), std::string(key), std::string(value)});
+  }
+
   LmdbBackend* backend_;
   std::shared_ptr<const DbiMap> dbis_;
   DbiMap created_;  // buckets created by this txn, published on commit
   bool done_ = false;
+  std::shared_ptr<Journal> journal_;  // null unless a defragmentation was prepared at begin
+  std::vector<JournalOp> ops_;
+};
+
+class LmdbPreparedDefragment final : public PreparedDefragment {
+ public:
+  LmdbPreparedDefragment(LmdbBackend* backend, LmdbBackend::DefragCopy copy)
+      : backend_(backend), copy_(std::move(copy)) {}
+  ~LmdbPreparedDefragment() override {
+    if (!finished_) backend_->AbandonDefragment(copy_);
+  }
+  Status Finish() override {
+    if (finished_) return Status(Code::kFailedPrecondition, "defragmentation already finished");
+    finished_ = true;
+    return backend_->FinishDefragment(copy_);
+  }
+  LmdbBackend::DefragCopy& copy() { return copy_; }
+
+ private:
+  LmdbBackend* backend_;
+  LmdbBackend::DefragCopy copy_;
+  bool finished_ = false;
 };
 
 Result<std::unique_ptr<WriteTxn>> LmdbBackend::BeginWrite() {
@@ -474,6 +592,7 @@ Result<std::unique_ptr<WriteTxn>> LmdbBackend::BeginWrite() {
   if (!writer_open_.compare_exchange_strong(expected, true)) {
     return Status(Code::kFailedPrecondition, "another write txn is open");
   }
+  std::shared_ptr<Journal> journal = WriterBegins();
   gate_.Enter();
   if (env_ == nullptr) {
     WriterDone();
@@ -485,7 +604,7 @@ Result<std::unique_ptr<WriteTxn>> LmdbBackend::BeginWrite() {
     WriterDone();
     return FromMdb(rc, "begin write txn", file_);
   }
-  return std::unique_ptr<WriteTxn>(std::make_unique<LmdbWriteTxn>(this, txn));
+  return std::unique_ptr<WriteTxn>(std::make_unique<LmdbWriteTxn>(this, txn, std::move(journal)));
 }
 
 std::optional<uint64_t> LmdbBackend::InUseBytes() {
@@ -584,36 +703,158 @@ Status LmdbBackend::Defragment() {
   if (spec_.flags & MDB_RDONLY) {
     return Status(Code::kFailedPrecondition, "cannot defragment read-only image " + file_);
   }
+  // Checked first: PrepareDefragment would wait for this caller's own txn forever.
   if (writer_open_) return Status(Code::kFailedPrecondition, "defragment with a write txn open");
+  ASSIGN_OR_RETURN(std::unique_ptr<PreparedDefragment> prepared, PrepareDefragment());
+  return prepared->Finish();
+}
+
+Result<std::unique_ptr<PreparedDefragment>> LmdbBackend::PrepareDefragment() {
+  if (spec_.flags & MDB_RDONLY) {
+    return Status(Code::kFailedPrecondition, "cannot defragment read-only image " + file_);
+  }
+  DefragCopy copy;
+  copy.tmp = file_ + ".defrag";
+  copy.journal = std::make_shared<Journal>();
+  {
+    std::unique_lock lock(journal_mu_);
+    if (journal_ != nullptr) {
+      return Status(Code::kFailedPrecondition, "another defragmentation is in progress");
+    }
+    journal_ = copy.journal;
+    // A write txn begun before the journal existed records nothing: wait until it ended, so
+    // that every txn committing from here on is in the journal. The copy's snapshot is taken
+    // after this, so the journal starts at or before it.
+    const uint64_t begun = writes_begun_;
+    if (!journal_cv_.wait_for(lock, kWriterEndWait, [&] { return writes_done_ >= begun; })) {
+      journal_ = nullptr;
+      return Status(Code::kTimeout, "defragment: the open write txn did not end");
+    }
+  }
+  // From here on the object owns the copy: destroying it (on error too) removes it.
+  auto prepared = std::make_unique<LmdbPreparedDefragment>(this, std::move(copy));
+  DefragCopy& owned = prepared->copy();
+  RETURN_IF_ERROR(CopyCompactly(owned.tmp));
+  // The copy is this process's alone until the swap: no sync per commit, one at the end.
+  ASSIGN_OR_RETURN(owned.env,
+                   OpenRawEnv(EnvSpec{owned.tmp, owned.tmp, MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOTLS,
+                                      spec_.options}));
+  // Catch up beside the writer while there is much to replay; Finish replays the rest.
+  for (int round = 0; round < kMaxCatchUpRounds; ++round) {
+    size_t replayed = 0;
+    RETURN_IF_ERROR(ReplayJournal(owned, &replayed));
+    if (replayed < kSmallCatchUpOps) break;
+  }
+  // Most of the copy reaches the disk here, so the sync in Finish has little left to write.
+  if (!spec_.options.no_sync) {
+    if (int rc = mdb_env_sync(owned.env, 1); rc != 0) return FromMdb(rc, "sync", owned.tmp);
+  }
+  return std::unique_ptr<PreparedDefragment>(std::move(prepared));
+}
+
+Status LmdbBackend::ReplayJournal(DefragCopy& copy, size_t* replayed) {
+  std::vector<JournalOp> ops;
+  {
+    std::lock_guard lock(journal_mu_);
+    if (copy.journal->overflowed) {
+      return Status(Code::kResourceExhausted, "defragment: writes outpaced the copy (more than " +
+                                                  std::to_string(kMaxJournalBytes) +
+                                                  " bytes written meanwhile)");
+    }
+    ops.swap(copy.journal->ops);
+    copy.journal->bytes = 0;
+  }
+  *replayed = ops.size();
+  if (ops.empty()) return OkStatus();
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(copy.env, nullptr, 0, &txn);
+  if (rc != 0) return FromMdb(rc, "begin write txn", copy.tmp);
+  DbiMap opened;  // handles opened by this txn: valid for later txns only once it commits
+  auto handle = [&](const std::string& bucket, MDB_dbi* dbi) {
+    if (auto it = copy.dbis.find(bucket); it != copy.dbis.end()) {
+      *dbi = it->second;
+      return 0;
+    }
+    if (auto it = opened.find(bucket); it != opened.end()) {
+      *dbi = it->second;
+      return 0;
+    }
+    int err = mdb_dbi_open(txn, bucket.c_str(), MDB_CREATE, dbi);
+    if (err == 0) opened.emplace(bucket, *dbi);
+    return err;
+  };
+  for (const JournalOp& op : ops) {
+    MDB_dbi dbi;
+    rc = handle(op.bucket, &dbi);
+    if (rc != 0) break;
+    MDB_val k = ToVal(op.key);
+    MDB_val v = ToVal(op.value);
+    switch (op.kind) {
+      case JournalOp::Kind::kPut:
+        rc = mdb_put(txn, dbi, &k, &v, 0);
+        break;
+      case JournalOp::Kind::kDelete:
+        rc = mdb_del(txn, dbi, &k, nullptr);
+        if (rc == MDB_NOTFOUND) rc = 0;
+        break;
+      case JournalOp::Kind::kClearBucket:
+        rc = mdb_drop(txn, dbi, 0);
+        break;
+    }
+    if (rc != 0) break;
+  }
+  if (rc != 0) {
+    mdb_txn_abort(txn);
+    return FromMdb(rc, "replay onto the defragmented copy", copy.tmp);
+  }
+  rc = mdb_txn_commit(txn);
+  if (rc != 0) return FromMdb(rc, "commit the defragmented copy", copy.tmp);
+  copy.dbis.merge(opened);
+  return OkStatus();
+}
+
+Status LmdbBackend::FinishDefragment(DefragCopy& copy) {
+  if (writer_open_) {
+    AbandonDefragment(copy);
+    return Status(Code::kFailedPrecondition, "defragment with a write txn open");
+  }
+  // No writer now, and the caller begins none: only readers (and copies) to wait for.
   gate_.CloseAndDrain();
-  Status status = env_ == nullptr ? broken_ : RewriteCompactly();
+  size_t replayed = 0;
+  Status status = env_ == nullptr ? broken_ : ReplayJournal(copy, &replayed);
+  if (status.ok() && !spec_.options.no_sync) {
+    if (int rc = mdb_env_sync(copy.env, 1); rc != 0) status = FromMdb(rc, "sync", copy.tmp);
+  }
+  if (!status.ok()) {
+    gate_.Reopen();
+    AbandonDefragment(copy);
+    return status;
+  }
+  StopJournal(copy.journal);
+  mdb_env_close(copy.env);
+  copy.env = nullptr;
+  ::unlink((copy.tmp + "-lock").c_str());
+  status = SwapIn(copy.tmp);
   gate_.Reopen();
   return status;
 }
 
-// The compact copy is written next to the data file and renamed over it: until the rename the
-// old file is whole (a crash leaves at most a stray .defrag file, removed by the next run);
-// after it the new one is, since it was synced first.
-Status LmdbBackend::RewriteCompactly() {
-  const std::string tmp = file_ + ".defrag";
-  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
-    return IoError("remove " + tmp + ": " + std::strerror(errno));
-  }
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return IoError("create " + tmp + ": " + std::strerror(errno));
-  int rc = mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT);
-  Status status = rc == 0 ? OkStatus() : FromMdb(rc, "compact copy to " + tmp, file_);
-  if (status.ok() && ::fsync(fd) != 0) {
-    status = IoError("fsync " + tmp + ": " + std::strerror(errno));
-  }
-  ::close(fd);
-  if (!status.ok()) {
-    ::unlink(tmp.c_str());
-    return status;
-  }
+void LmdbBackend::AbandonDefragment(DefragCopy& copy) {
+  StopJournal(copy.journal);
+  if (copy.env != nullptr) mdb_env_close(copy.env);
+  copy.env = nullptr;
+  ::unlink(copy.tmp.c_str());
+  ::unlink((copy.tmp + "-lock").c_str());
+}
+
+// The compact copy is renamed over the data file: until the rename the old file is whole (a crash
+// leaves at most a stray .defrag file, removed by the next start); after it the new one is, since
+// it was synced first.
+Status LmdbBackend::SwapIn(const std::string& tmp) {
   // No user is inside the gate, so nothing refers to the environment or its handles.
   mdb_env_close(env_);
   env_ = nullptr;
+  Status status;
   if (::rename(tmp.c_str(), file_.c_str()) != 0) {
     status = IoError("rename " + tmp + " to " + file_ + ": " + std::strerror(errno));
     ::unlink(tmp.c_str());
@@ -638,6 +879,23 @@ Status LmdbBackend::RewriteCompactly() {
   return status;
 }
 
+Status LmdbBackend::CopyCompactly(const std::string& tmp) {
+  GateUse use(&gate_);
+  if (env_ == nullptr) return broken_;
+  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
+    return IoError("remove " + tmp + ": " + std::strerror(errno));
+  }
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return IoError("create " + tmp + ": " + std::strerror(errno));
+  // Its own read txn: a consistent snapshot, concurrent with the writer.
+  int rc = mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT);
+  Status status = rc == 0 ? OkStatus() : FromMdb(rc, "compact copy to " + tmp, file_);
+  if (status.ok() && !spec_.options.no_sync && ::fsync(fd) != 0) {
+    status = IoError("fsync " + tmp + ": " + std::strerror(errno));
+  }
+  ::close(fd);
+  return status;
+}
 }  // namespace
 
 // A data file that holds only zero bytes never had a commit reach the disk: LMDB writes its
@@ -695,6 +953,7 @@ Result<std::unique_ptr<Backend>> OpenLmdb(const std::string& dir, const Options&
   // A defragmentation that crashed before its rename leaves its copy behind; the data file is
   // the old one, whole.
   ::unlink((dir + "/data.mdb.defrag").c_str());
+  ::unlink((dir + "/data.mdb.defrag-lock").c_str());
   RETURN_IF_ERROR(RemoveIfNeverCommitted(dir + "/data.mdb"));
   // MDB_NOMETASYNC, not MDB_NOSYNC: each commit fdatasyncs its data pages before it writes the
   // meta page that points at them, so whatever meta page a power cut leaves on disk points at
