@@ -104,10 +104,8 @@ std::vector<AnsweredFlag> MakeTable() {
       Refused("client-cert-allowed-hostname", Kind::kText, "", "",
               "checking a client certificate's hostname is not implemented",
               "--client-cert-auth with a CA that issues only the client certificates you allow"),
-      Refused("peer-client-cert-file", Kind::kText, "", "", kNoPeerTls),
-      Refused("peer-client-key-file", Kind::kText, "", "", kNoPeerTls),
-      Refused("experimental-peer-skip-client-san-verification", Kind::kBool, "false", "false",
-              kNoPeerTls),
+      Refused("peer-client-cert-file", Kind::kText, "", "", kNoPeerClientCert),
+      Refused("peer-client-key-file", Kind::kText, "", "", kNoPeerClientCert),
       Refused("listen-client-http-urls", Kind::kText, "", "",
               "a separate HTTP-only client listener is not implemented",
               "the HTTP endpoints are served on --listen-client-urls (beside gRPC) and on "
