@@ -79,7 +79,9 @@ Status ValidateTls(const FlagSet&, const Config& c) {
   for (const Url& u : c.listen_peer) {
     if (u.secure() && peer.empty() && !c.peer_auto_tls) {
       // etcd's words, from its TLS listener (pkg/transport/listener_tls.go).
-      return InvalidArgument("cannot listen on TLS for " + u.ListenAddress() +
+      // etcd names the listener's address: host:port, or a unix socket's name.
+      const std::string address = u.scheme == "unixs" ? u.host : u.ListenAddress();
+      return InvalidArgument("cannot listen on TLS for " + address +
                              ": KeyFile and CertFile are not presented (give --peer-cert-file "
                              "and --peer-key-file, or --peer-auto-tls)");
     }
