@@ -12,6 +12,8 @@ set -euo pipefail
 packages=(
   # toolchain; ccache keeps rebuilds of fresh clones short, shellcheck lints our shell scripts
   g++ cmake ninja-build pkg-config clang-format git ccache shellcheck
+  # clang and its compiler-rt build and run the libFuzzer targets (scripts/fuzz.sh)
+  clang libclang-rt-14-dev
   # libraries we link
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
   liblmdb-dev libssl-dev libsystemd-dev

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs the whole test suite through ctest: the release build
-# (unit, simulation, integration, smoke), then the ASan+UBSan build.
+# (unit, simulation, integration, smoke), then the ASan+UBSan build, then the fuzzers for a
+# bounded time (scripts/fuzz.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -22,4 +23,9 @@ if [ "${DOLMEN_SKIP_ASAN:-0}" != 1 ]; then
   # The container test (tests/container) is not registered in this build at all: the image takes
   # the Release binary, so it runs in the release pass only.
   (cd build-asan && ctest -j"$jobs" --output-on-failure --timeout 900 -LE 'smoke|etcd_reference')
+fi
+
+if [ "${DOLMEN_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzz (clang libFuzzer, bounded)"
+  scripts/fuzz.sh
 fi

@@ -106,10 +106,6 @@ std::vector<AnsweredFlag> MakeTable() {
               "--client-cert-auth with a CA that issues only the client certificates you allow"),
       Refused("peer-client-cert-file", Kind::kText, "", "", kNoPeerClientCert),
       Refused("peer-client-key-file", Kind::kText, "", "", kNoPeerClientCert),
-      Refused("listen-client-http-urls", Kind::kText, "", "",
-              "a separate HTTP-only client listener is not implemented",
-              "the HTTP endpoints are served on --listen-client-urls (beside gRPC) and on "
-              "--listen-metrics-urls"),
       NoEffect("enable-pprof", Kind::kBool, "false",
                "Go's pprof profiler has no counterpart in a C++ server (perf against the "
                "member's pid does that job); etcd's sample config file turns it on"),

@@ -9,6 +9,7 @@
 
 #include "backend/lmdb/lmdb_backend.h"
 #include "embed/answered_flags.h"
+#include "embed/client_urls.h"
 #include "embed/member_record.h"
 #include "embed/tls_config.h"
 #include "io/no_sync_file_system.h"
@@ -164,6 +165,10 @@ void RegisterFlags(FlagSet* f, Config* c) {
           "List of URLs to listen on for peer traffic.", ParsePeerUrls);
   AddUrls(f, "listen-client-urls", &c->listen_client_urls,
           "List of URLs to listen on for client traffic.");
+  AddUrls(f, "listen-client-http-urls", &c->listen_client_http_urls,
+          "List of URLs to listen on for http only client traffic. Enabling this flag removes "
+          "http services from --listen-client-urls.",
+          ParseOptionalUrls);
   AddUrls(f, "advertise-client-urls", &c->advertise_client_urls,
           "List of this member's client URLs to advertise to the public.");
   AddUrls(f, "initial-advertise-peer-urls", &c->initial_advertise_peer_urls,
@@ -425,6 +430,8 @@ Status Validate(const FlagSet& flags, Config* c) {
   ASSIGN_OR_RETURN(c->auto_compaction,
                    ParseAutoCompaction(c->auto_compaction_mode, c->auto_compaction_retention));
   ASSIGN_OR_RETURN(c->listen_client, ParseUrls(c->listen_client_urls));
+  ASSIGN_OR_RETURN(c->listen_client_http,
+                   ParseClientHttpUrls(c->listen_client_http_urls, c->listen_client));
   ASSIGN_OR_RETURN(c->advertise_client, ParseUrls(c->advertise_client_urls));
   ASSIGN_OR_RETURN(c->advertise_peer, ParsePeerUrls(c->initial_advertise_peer_urls));
   ASSIGN_OR_RETURN(c->listen_peer, ParsePeerUrls(c->listen_peer_urls));

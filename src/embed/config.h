@@ -19,6 +19,9 @@ struct Config {
   std::string data_dir;  // default "<name>.dolmen"
   std::string wal_dir;
   std::string listen_client_urls = "http://localhost:2379";
+  // etcd 3.5's --listen-client-http-urls: HTTP-only client listeners; when given, the
+  // --listen-client-urls serve gRPC only (docs/http.md, "HTTP-only client URLs").
+  std::string listen_client_http_urls;
   std::string advertise_client_urls = "http://localhost:2379";
   std::string listen_peer_urls = "http://localhost:2380";
   std::string initial_advertise_peer_urls = "http://localhost:2380";
@@ -104,6 +107,7 @@ struct Config {
 
   // Filled by Validate.
   std::vector<Url> listen_client;
+  std::vector<Url> listen_client_http;
   std::vector<Url> advertise_client;
   std::vector<Url> advertise_peer;
   std::vector<Url> listen_peer;

@@ -29,6 +29,7 @@
 #include "api/require_leader.h"
 #include "api/slow_request_log.h"
 #include "api/watch_service.h"
+#include "embed/client_urls.h"
 #include "embed/member_http.h"
 #include "embed/peer_link.h"
 #include "embed/srv_bootstrap.h"
@@ -206,12 +207,6 @@ void ApplyGrpcTuning(
   creators.push_back(
       api::NewSlowRequestLog(std::chrono::nanoseconds(config.warning_unary_request_duration_ns)));
   builder->experimental().SetInterceptorCreators(std::move(creators));
-}
-
-std::vector<transport::ClientUrl> ClientUrls(const std::vector<Url>& urls) {
-  std::vector<transport::ClientUrl> out;
-  for (const Url& u : urls) out.push_back({u.text, u.ListenAddress(), u.secure()});
-  return out;
 }
 
 // For the pieces that report through a plain callback (TLS contexts and handshakes, auto-TLS,
@@ -407,7 +402,9 @@ int RunMember(const Config& flags_config) {
   builder.RegisterService(&watch);
   builder.RegisterCallbackGenericService(&catch_all);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
-  transport::ClientListener client_listener(ClientUrls(config.listen_client));
+  const std::vector<transport::ClientUrl> client_urls =
+      ClientListenerUrls(config.listen_client, config.listen_client_http);
+  transport::ClientListener client_listener(client_urls);
   client_listener.SetHttpHandler(http.ClientHandler());
   // A second member on the same port is refused (etcd: "bind: address already in use") unless
   // the operator asks for sharing with etcd's --socket-reuse-port.
@@ -433,8 +430,14 @@ int RunMember(const Config& flags_config) {
     peers.Stop();
     return 1;
   }
-  for (const auto& u : config.listen_client) {
-    log::Info("serving client traffic", {{"listen-client-url", u.text}, {"tls", u.secure()}});
+  for (const auto& u : client_urls) {
+    // etcd 3.5's "traffic" field: what this URL carries (--listen-client-http-urls splits them).
+    log::Info("serving client traffic",
+              {{u.traffic == transport::ClientTraffic::kHttpOnly ? "listen-client-http-url"
+                                                                 : "listen-client-url",
+                u.text},
+               {"tls", u.tls},
+               {"traffic", TrafficName(u.traffic)}});
   }
 
   // READY=1 once this member can serve a linearizable read: a read barrier (Raft ReadIndex,

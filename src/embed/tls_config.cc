@@ -8,6 +8,15 @@
 namespace dolmen::embed {
 namespace {
 
+// Every client listener's URL: --listen-client-urls, then etcd 3.5's --listen-client-http-urls
+// (etcd checks both lists for https without a certificate, and its auto-TLS certificate names
+// the hosts of both).
+std::vector<Url> ClientListenUrls(const Config& c) {
+  std::vector<Url> urls = c.listen_client;
+  urls.insert(urls.end(), c.listen_client_http.begin(), c.listen_client_http.end());
+  return urls;
+}
+
 std::vector<std::string> SplitCommas(const std::string& text) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -64,7 +73,7 @@ void RegisterTlsFlags(FlagSet* f, Config* c) {
 
 Status ValidateTls(const FlagSet&, const Config& c) {
   const tls::Options client = ClientTlsOptions(c);
-  for (const Url& u : c.listen_client) {
+  for (const Url& u : ClientListenUrls(c)) {
     if (u.secure() && client.empty() && !c.auto_tls) {
       return InvalidArgument(
           "TLS key/cert (--cert-file, --key-file) must be provided for client "
@@ -135,7 +144,7 @@ constexpr auto kAutoTlsCheckEvery = std::chrono::hours(1);
 
 Result<std::shared_ptr<tls::ReloadingContext>> NewClientTlsContext(const Config& c, LogFn log) {
   bool secure = false;
-  for (const Url& u : c.listen_client) secure = secure || u.secure();
+  for (const Url& u : ClientListenUrls(c)) secure = secure || u.secure();
   if (!secure) return std::shared_ptr<tls::ReloadingContext>();
   tls::Options options = ClientTlsOptions(c);
   std::function<void()> renew;
@@ -143,7 +152,7 @@ Result<std::shared_ptr<tls::ReloadingContext>> NewClientTlsContext(const Config&
     log("ignoring client auto TLS since certs given");
   } else if (c.auto_tls) {
     const std::string dir = c.data_dir + "/fixtures/client";
-    const std::vector<std::string> hosts = Hosts(c.listen_client);
+    const std::vector<std::string> hosts = Hosts(ClientListenUrls(c));
     const int years = static_cast<int>(c.self_signed_cert_validity_years);
     ASSIGN_OR_RETURN(tls::SelfCertFiles files, tls::EnsureSelfCert(dir, hosts, years, log));
     options.cert_file = files.cert_file;

@@ -72,7 +72,7 @@ void SetSink(std::shared_ptr<Sink> sink) {
 void Flush() { CurrentSink()->Flush(); }
 
 void Write(Level level, std::string_view msg, std::span<const Field> fields,
-           const std::source_location& where) {
+           const SourceLocation& where) {
   // Formatting allocates; a failed allocation must not take the process down from a log line.
   try {
     const std::string_view file = ShortFile(where.file_name());
@@ -84,16 +84,14 @@ void Write(Level level, std::string_view msg, std::span<const Field> fields,
   }
 }
 
-void Panic(std::string_view msg, std::initializer_list<Field> fields,
-           const std::source_location where) {
+void Panic(std::string_view msg, std::initializer_list<Field> fields, const SourceLocation where) {
   if (Enabled(Level::kPanic)) Write(Level::kPanic, msg, fields, where);
   Flush();
   std::fflush(nullptr);
   std::abort();
 }
 
-void Fatal(std::string_view msg, std::initializer_list<Field> fields,
-           const std::source_location where) {
+void Fatal(std::string_view msg, std::initializer_list<Field> fields, const SourceLocation where) {
   if (Enabled(Level::kFatal)) Write(Level::kFatal, msg, fields, where);
   Flush();
   std::fflush(nullptr);

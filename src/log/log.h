@@ -104,32 +104,54 @@ Level CurrentLevel();
 void SetSink(std::shared_ptr<Sink> sink);
 void Flush();
 
+// Where a log call is written: std::source_location where the standard library has it. With
+// clang 14 (the fuzz build, docs/testing.md) libstdc++ 12 leaves it out for want of a builtin, so
+// there the same two fields come from the __builtin_FILE/__builtin_LINE builtins.
+#if defined(__cpp_lib_source_location)
+using SourceLocation = std::source_location;
+#else
+class SourceLocation {
+ public:
+  static constexpr SourceLocation current(const char* file = __builtin_FILE(),
+                                          unsigned line = __builtin_LINE()) {
+    return SourceLocation(file, line);
+  }
+  constexpr const char* file_name() const { return file_; }
+  constexpr unsigned line() const { return line_; }
+
+ private:
+  constexpr SourceLocation(const char* file, unsigned line) : file_(file), line_(line) {}
+  const char* file_;
+  unsigned line_;
+};
+#endif
+
 // Formats and writes one line, whatever the level (callers check Enabled first).
 void Write(Level level, std::string_view msg, std::span<const Field> fields,
-           const std::source_location& where);
+           const SourceLocation& where);
 
 inline void Debug(std::string_view msg, std::initializer_list<Field> fields = {},
-                  const std::source_location where = std::source_location::current()) {
+                  const SourceLocation where = SourceLocation::current()) {
   if (Enabled(Level::kDebug)) Write(Level::kDebug, msg, fields, where);
 }
 inline void Info(std::string_view msg, std::initializer_list<Field> fields = {},
-                 const std::source_location where = std::source_location::current()) {
+                 const SourceLocation where = SourceLocation::current()) {
   if (Enabled(Level::kInfo)) Write(Level::kInfo, msg, fields, where);
 }
 inline void Warn(std::string_view msg, std::initializer_list<Field> fields = {},
-                 const std::source_location where = std::source_location::current()) {
+                 const SourceLocation where = SourceLocation::current()) {
   if (Enabled(Level::kWarn)) Write(Level::kWarn, msg, fields, where);
 }
 inline void Error(std::string_view msg, std::initializer_list<Field> fields = {},
-                  const std::source_location where = std::source_location::current()) {
+                  const SourceLocation where = SourceLocation::current()) {
   if (Enabled(Level::kError)) Write(Level::kError, msg, fields, where);
 }
 // zap's Panic and Fatal: the line is written (if its level is enabled, as zap does) and flushed,
 // then the process aborts (Panic) or exits with status 1 (Fatal) whatever the level.
 [[noreturn]] void Panic(std::string_view msg, std::initializer_list<Field> fields = {},
-                        const std::source_location where = std::source_location::current());
+                        const SourceLocation where = SourceLocation::current());
 [[noreturn]] void Fatal(std::string_view msg, std::initializer_list<Field> fields = {},
-                        const std::source_location where = std::source_location::current());
+                        const SourceLocation where = SourceLocation::current());
 
 // A member, cluster or lease id as etcd prints it in logs (types.ID): lower-case hex, no
 // padding, e.g. "8e9e05c52164694d".

@@ -177,7 +177,7 @@ namespace {
 // A failed CHECK (base/check.h) as a log line; the process aborts right after, so it is flushed.
 void WriteCheckFailure(const std::string& text) {
   Write(Level::kPanic, "CHECK failed", std::initializer_list<Field>{{"check", text}},
-        std::source_location::current());
+        SourceLocation::current());
   Flush();
 }
 

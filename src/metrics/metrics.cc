@@ -285,7 +285,10 @@ std::string Registry::Expose() const {
   std::lock_guard lock(mu_);
   std::string out;
   out.reserve(64 * 1024);
-  for (const auto& [name, e] : entries_) {
+  for (const auto& entry : entries_) {
+    // Not a structured binding: the lambdas below capture these (clang 14 cannot capture one).
+    const std::string& name = entry.first;
+    const auto& e = entry.second;
     std::string body;
     if (e.counter) body += name + " " + FormatValue(e.counter->Get()) + "\n";
     if (e.gauge) body += name + " " + FormatValue(e.gauge->Get()) + "\n";

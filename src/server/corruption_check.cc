@@ -1,9 +1,10 @@
 #include "server/corruption_check.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <map>
 #include <utility>
+
+#include "log/log.h"
 
 namespace dolmen::server {
 namespace {
@@ -17,11 +18,7 @@ void Emit(const CheckLog& log, const std::string& line) {
 
 }  // namespace
 
-std::string MemberHex(MemberId id) {
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(id.value()));
-  return hex;
-}
+std::string MemberHex(MemberId id) { return log::Hex(id.value()); }
 
 std::vector<PeerHash> AskPeers(PeerHasher* hasher, const std::vector<MemberId>& peers,
                                Revision revision, std::chrono::milliseconds timeout_per_peer) {

@@ -102,9 +102,10 @@ Status Connection::Handshake(bool accept, int timeout_ms, int wake_fd) {
 }
 
 Result<std::unique_ptr<ServerConnection>> ServerConnection::Accept(const SslCtxPtr& ctx, int fd,
-                                                                   int timeout_ms) {
+                                                                   int timeout_ms, Alpn alpn) {
   SSL* ssl = SSL_new(ctx.get());
   if (ssl == nullptr) return Internal("SSL_new: " + LastSslError());
+  SetServerAlpn(ssl, alpn);
   std::unique_ptr<ServerConnection> c(new ServerConnection(ctx, ssl, fd));
   RETURN_IF_ERROR(c->Handshake(true, timeout_ms, -1));
   return c;

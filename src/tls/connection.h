@@ -75,8 +75,10 @@ class ServerConnection : public Connection {
   // Handshakes as the server on `fd`, within `timeout_ms`. Fails (with OpenSSL's reason:
   // "certificate verify failed", "peer did not return a certificate", ..., or why an allowed
   // identity check refused the certificate) if the client is refused or too slow.
+  // `alpn`: whether h2 is offered (SetServerAlpn).
   static Result<std::unique_ptr<ServerConnection>> Accept(const SslCtxPtr& ctx, int fd,
-                                                          int timeout_ms);
+                                                          int timeout_ms,
+                                                          Alpn alpn = Alpn::kH2OrHttp1);
 
  private:
   using Connection::Connection;

@@ -102,13 +102,20 @@ Result<int> ParseVersion(const std::string& text) {
                          "\" (must be one of: TLS1.2, TLS1.3)");
 }
 
+// SetServerAlpn's mark: the connection's app data points here when it offers HTTP/1.1 only.
+constexpr char kHttp1OnlyMark = 0;
+
 // ALPN on the server: HTTP/2 when the client offers it (gRPC clients do), else HTTP/1.1, else
 // none (a client without ALPN is still served; the first bytes tell the protocol).
-int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+int SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                unsigned int inlen, void*) {
   static constexpr unsigned char kOurs[] = "\x02h2\x08http/1.1";
+  static constexpr unsigned char kHttp1[] = "\x08http/1.1";
+  const bool http1_only = SSL_get_app_data(ssl) == &kHttp1OnlyMark;
+  const unsigned char* ours = http1_only ? kHttp1 : kOurs;
+  const unsigned int ours_len = http1_only ? sizeof(kHttp1) - 1 : sizeof(kOurs) - 1;
   unsigned char* selected = nullptr;
-  if (SSL_select_next_proto(&selected, outlen, kOurs, sizeof(kOurs) - 1, in, inlen) !=
+  if (SSL_select_next_proto(&selected, outlen, ours, ours_len, in, inlen) !=
       OPENSSL_NPN_NEGOTIATED) {
     return SSL_TLSEXT_ERR_NOACK;
   }
@@ -195,6 +202,10 @@ std::string LastSslError() {
 int VerifyReasonIndex() {
   static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return index;
+}
+
+void SetServerAlpn(SSL* ssl, Alpn alpn) {
+  SSL_set_app_data(ssl, alpn == Alpn::kHttp1Only ? const_cast<char*>(&kHttp1OnlyMark) : nullptr);
 }
 
 Status Validate(const Options& o) {

@@ -38,6 +38,13 @@ Status Validate(const Options& options);
 // against Options::allowed_cn / allowed_hostname (the handshake fails otherwise); the CRL
 // checked for the whole chain; ALPN answering h2 or http/1.1.
 Result<SslCtxPtr> NewServerContext(const Options& options);
+// What a server connection offers in ALPN. A URL that serves HTTP only (etcd 3.5's
+// --listen-client-http-urls) must not offer h2: the HTTP server speaks HTTP/1.1 only.
+enum class Alpn { kH2OrHttp1, kHttp1Only };
+// Before the handshake of a connection made from a NewServerContext: its ALPN answer. Without
+// it, h2 or http/1.1.
+void SetServerAlpn(SSL* ssl, Alpn alpn);
+
 // A client context for dialing: our certificate and key if given (for servers that verify
 // clients); the server verified against the CA bundle, or not at all if `skip_verify` (what
 // etcd does towards auto-TLS peers, whose certificates nobody signed). The server's certificate

@@ -106,7 +106,9 @@ void ClientListener::Serve(AcceptedConnection& connection) {
   connection.Decided();
   if (n == 0) return;  // silent or closed: nothing to serve
   const ConnectionInfo info{url.text, connection.remote(), false};
-  if (IsHttp2Preface(std::string_view(prefix, n))) {
+  const bool http2 = IsHttp2Preface(std::string_view(prefix, n));
+  if (!(http2 ? url.serves_grpc() : url.serves_http())) return;  // closed unanswered
+  if (http2) {
     SetNoDelay(connection.fd());
     HandToGrpc(grpc_server_, connection);
     return;
@@ -122,8 +124,11 @@ void ClientListener::Serve(AcceptedConnection& connection) {
 void ClientListener::ServeTls(AcceptedConnection& connection, const ClientUrl& url) {
   CHECK(tls_ != nullptr) << "https client URL " << url.text << " without a TLS context";
   SetNoDelay(connection.fd());
-  auto accepted =
-      tls::ServerConnection::Accept(tls_->Current(), connection.fd(), kFirstBytesTimeoutS * 1000);
+  // An HTTP-only URL offers no HTTP/2 in ALPN: clients such as curl then speak HTTP/1.1, which
+  // is what it serves (etcd's answers HTTP/2 too; libmicrohttpd does not).
+  auto accepted = tls::ServerConnection::Accept(
+      tls_->Current(), connection.fd(), kFirstBytesTimeoutS * 1000,
+      url.serves_grpc() ? tls::Alpn::kH2OrHttp1 : tls::Alpn::kHttp1Only);
   if (!accepted.ok()) {
     connection.Decided();
     if (log_)
@@ -142,6 +147,9 @@ void ClientListener::ServeTls(AcceptedConnection& connection, const ClientUrl& u
   }
   connection.Decided();
   if (n == 0) return;
+  if (!(IsHttp2Preface(std::string_view(prefix, n)) ? url.serves_grpc() : url.serves_http())) {
+    return;  // the protocol this URL does not carry: closed unanswered
+  }
   auto pair = tls::NewSocketPair();
   if (!pair.ok()) {
     if (log_) log_("cannot serve a TLS client on " + url.text + ": " + pair.status().message());

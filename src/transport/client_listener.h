@@ -1,6 +1,7 @@
 // The client port. One listening socket per --listen-client-urls entry carries gRPC and
 // HTTP/1.1 (health, metrics, the JSON gateway), as etcd's client port does (cmux); https URLs
-// carry both over TLS. Each connection is told apart by its first bytes (HTTP/2's client
+// carry both over TLS. With etcd 3.5's --listen-client-http-urls, some URLs carry only one of
+// the two (ClientTraffic). Each connection is told apart by its first bytes (HTTP/2's client
 // preface "PRI * HTTP/2.0" or anything else), looked at with MSG_PEEK so that whoever gets the
 // socket reads it from its first byte:
 //   - HTTP/2 goes to the gRPC server as an already-connected socket (AddInsecureChannelFromFd:
@@ -30,10 +31,21 @@
 
 namespace dolmen::transport {
 
+// What a client URL carries. etcd 3.5 serves both on --listen-client-urls unless
+// --listen-client-http-urls is given; then those URLs serve HTTP only and the client URLs gRPC
+// only. A connection speaking the protocol a URL does not carry is closed unanswered, as etcd's
+// listeners do (a gRPC-only one is gRPC's own server, which drops a bogus greeting; an
+// HTTP-only one matches HTTP/1 only).
+enum class ClientTraffic { kGrpcAndHttp, kGrpcOnly, kHttpOnly };
+
 struct ClientUrl {
   std::string text;    // as given, for messages ("http://127.0.0.1:2379")
   std::string target;  // what socket.h listens on: "host:port" or "unix:path"
   bool tls = false;    // https / unixs
+  ClientTraffic traffic = ClientTraffic::kGrpcAndHttp;
+
+  bool serves_grpc() const { return traffic != ClientTraffic::kHttpOnly; }
+  bool serves_http() const { return traffic != ClientTraffic::kGrpcOnly; }
 };
 
 // What the HTTP handler learns about a connection besides its socket.

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <string_view>
 
+#include "log/log.h"
+
 namespace dolmen::transport {
 namespace {
 
@@ -57,11 +59,6 @@ Result<DialTarget> PeerUrlToDialTarget(const std::string& url) {
   return target;
 }
 
-std::string IdHex(uint64_t id) {
-  char buf[17];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), id, 16);
-  CHECK(ec == std::errc());
-  return std::string(buf, end);
-}
+std::string IdHex(uint64_t id) { return log::Hex(id); }
 
 }  // namespace dolmen::transport

@@ -1,12 +1,10 @@
 // Fuzz entry point for the WAL decoder: runs the segment scanner and the log rebuild over
 // arbitrary bytes, exactly as Wal::Open would over one (last) segment. It must never crash,
-// hang or read out of bounds, only return a Status. A libFuzzer target is a one-line wrapper:
-//   extern "C" int LLVMFuzzerTestOneInput(const uint8_t* d, size_t n) {
-//     dolmen::wal::FuzzDecodeSegment({reinterpret_cast<const char*>(d), n}).IgnoreError();
-//     return 0;
-//   }
+// hang or read out of bounds, only return a Status. Used by the unit tests' mutation runs and
+// by the libFuzzer target tests/fuzz/wal_segment_fuzzer.cc.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "base/status.h"
@@ -14,5 +12,9 @@
 namespace dolmen::wal {
 
 Status FuzzDecodeSegment(std::string_view data);
+
+// A valid segment (metadata, five entries, a snapshot record, a hard state) to start mutations
+// from: random bytes alone almost never get past the segment magic.
+std::string ExampleSegment();
 
 }  // namespace dolmen::wal

@@ -457,7 +457,7 @@ class Cluster:
                 return self
             except ClusterError:
                 if attempt + 1 < START_ATTEMPTS and any(
-                        "address already in use" in m.last_start_log() for m in self.members):
+                        "address already in use" in m.last_start_log().lower() for m in self.members):
                     for m in self.members:
                         m.stop()
                     continue

@@ -4,11 +4,15 @@
 Builds the image from the Release binary (or reuses the OCI archive built from the same binary and
 build script, keyed by their sha256), then runs it as deploy/systemd/dolmen-container.service
 does: `podman run --net host --volume DATA:/etcd-data:U IMAGE /usr/local/bin/etcd --data-dir=...`
-with the lab's flags on loopback ports this test picked. It checks that the member serves
-(etcdctl from the host), that etcdctl inside the container lists it, that a key survives
-`podman restart`, and that `podman stop` ends it with SIGTERM's status after dolmen logged a
-clean stop. It also checks the image: user not root, /usr/local/bin/etcd is dolmen, no compiler,
-size below a bound.
+with the unit's own etcd command line (read from the unit file, so the two cannot drift apart):
+the lab's flags, TLS ones included (`--listen-client-urls https://IP:2379,http://127.0.0.1:2379`,
+`--auto-tls`, `--peer-auto-tls`), with 127.0.0.2 for the instance's IP and ports this test
+picked for 2379 and 2380. It checks that the member serves over https (etcdctl from the host
+with --insecure-skip-tls-verify, and with --cacert set to the auto-TLS certificate the member
+wrote into the data dir, as an operator would) and over the http loopback URL, that etcdctl
+inside the container lists it, that a key and the certificate survive `podman restart`, and that
+`podman stop` ends it with SIGTERM's status after dolmen logged a clean stop. It also checks
+the image: user not root, /usr/local/bin/etcd is dolmen, no compiler, size below a bound.
 
 Podman is confined to this test: its storage (vfs), run dir, temp dir and containers.conf live
 in the test's temporary directory (CONTAINERS_STORAGE_CONF, CONTAINERS_CONF), so the host's
@@ -26,8 +30,11 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import resource
+import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
@@ -39,9 +46,15 @@ import harness  # noqa: E402  (pick_free_port, run_etcdctl)
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 BUILD_SCRIPT = os.path.join(REPO, "deploy", "container", "build.sh")
+UNIT = os.path.join(REPO, "deploy", "systemd", "dolmen-container.service")
+# The lab's ${INTERNAL_IP}: a second loopback address, so that its https URL and the http
+# 127.0.0.1 one share a port on two sockets, as on the lab's instances.
+INTERNAL_IP = "127.0.0.2"
+# etcdctl over the https URL with a self-signed (auto-TLS) certificate.
+HTTPS_FLAGS = ["--insecure-transport=false", "--insecure-skip-tls-verify"]
 TAG = "localhost/dolmen:latest"
 IMAGE_UID = 10001
-# Measured 111 MB (uncompressed, podman's Size) for the bookworm image of December 2026; the
+# Measured 119 MB (uncompressed, podman's Size) for the bookworm image of December 2026; the
 # bound leaves room for library updates, not for a compiler or a build tree.
 SIZE_BOUND_BYTES = 150 * 1000 * 1000
 BUILD_TIMEOUT_S = 900
@@ -144,15 +157,46 @@ def build_or_reuse(args, sandbox):
     return archive
 
 
+def unit_command(unit_path):
+    """The etcd command line of the unit's ExecStart: everything from /usr/local/bin/etcd on,
+    split as systemd splits it (the unit quotes nothing), ${VAR} left for lab_flags."""
+    with open(unit_path) as f:
+        text = f.read().replace("\\\n", " ")
+    m = re.search(r"^ExecStart=(.*)$", text, re.MULTILINE)
+    assert m, f"{unit_path}: no ExecStart="
+    words = shlex.split(m.group(1))
+    assert "/usr/local/bin/etcd" in words, f"{unit_path}: ExecStart does not run /usr/local/bin/etcd"
+    return words[words.index("/usr/local/bin/etcd"):]
+
+
 def lab_flags(name, client_port, peer_port):
-    """The lab's etcd flags, on loopback (its TLS flags aside: docs/systemd.md)."""
-    peer = f"http://127.0.0.1:{peer_port}"
-    client = f"http://127.0.0.1:{client_port}"
-    return ["/usr/local/bin/etcd", "--data-dir=/etcd-data", "--name", name,
-            "--initial-advertise-peer-urls", peer, "--listen-peer-urls", peer,
-            "--advertise-client-urls", client, "--listen-client-urls", client,
-            "--initial-cluster", f"{name}={peer}", "--initial-cluster-state", "new",
-            "--initial-cluster-token", "container-test"]
+    """The unit's etcd command with the lab's values on loopback: the EnvironmentFile's
+    variables filled in, and this test's ports for etcd's 2379 and 2380."""
+    values = {"ETCD_NAME": name, "INTERNAL_IP": INTERNAL_IP,
+              "ETCD_INITIAL_CLUSTER": f"{name}=http://${{INTERNAL_IP}}:2380",
+              "ETCD_INITIAL_CLUSTER_TOKEN": "container-test"}
+    out = []
+    for word in unit_command(UNIT):
+        for _ in range(2):  # ETCD_INITIAL_CLUSTER names ${INTERNAL_IP} itself
+            word = re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], word)
+        word = word.replace(":2379", f":{client_port}").replace(":2380", f":{peer_port}")
+        out.append(word)
+    assert "--auto-tls" in out and f"https://{INTERNAL_IP}:{client_port}" in ",".join(out), out
+    return out
+
+
+def pick_lab_ports():
+    """A client port free on both 127.0.0.1 and INTERNAL_IP (the lab binds 2379 on both), and
+    a peer port free on INTERNAL_IP."""
+    for _ in range(50):
+        port = harness.pick_free_port()
+        with socket.socket() as s:
+            try:
+                s.bind((INTERNAL_IP, port))
+            except OSError:
+                continue
+        return port, harness.pick_free_port(INTERNAL_IP)
+    raise AssertionError(f"no port free on both 127.0.0.1 and {INTERNAL_IP}")
 
 
 class PodmanMember:
@@ -269,9 +313,15 @@ def unpack_image(archive, dest):
     return rootfs, config
 
 
-def check_image(member, image_user, size_bytes):
+def check_image(member, image_user, size_bytes, volumes):
     assert image_user and image_user.split(":")[0] not in ("0", "root"), \
         f"image's default user is {image_user!r}, must not be root"
+    assert "/etcd-data" in (volumes or {}), f"the image declares no /etcd-data volume: {volumes}"
+    # dolmen under its own name too, the CA certificates, and etcdctl for the lab's step.
+    p = member.oneshot("sh", "-c", "/usr/local/bin/dolmen --version && "
+                       "test -s /etc/ssl/certs/ca-certificates.crt && etcdctl version")
+    assert p.returncode == 0 and "dolmen" in p.stdout.lower() and \
+        "etcdctl version" in p.stdout, (p.stdout, p.stderr)
     p = member.oneshot("id", "-u")
     assert p.returncode == 0 and p.stdout.strip() == str(IMAGE_UID), (p.stdout, p.stderr)
     p = member.oneshot("/usr/local/bin/etcd", "--version")
@@ -285,25 +335,50 @@ def check_image(member, image_user, size_bytes):
 
 
 def check_member(member, client_port, data_dir):
-    endpoint = f"127.0.0.1:{client_port}"
+    https_endpoint = f"https://{INTERNAL_IP}:{client_port}"
+    http_endpoint = f"127.0.0.1:{client_port}"
+    cert = os.path.join(data_dir, "fixtures", "client", "cert.pem")
 
     def healthy():
-        rc, out, err = harness.run_etcdctl(endpoint, ["endpoint", "health"])
+        rc, out, err = harness.run_etcdctl(https_endpoint, HTTPS_FLAGS + ["endpoint", "health"])
         return rc == 0 and "is healthy" in out + err, out + err  # 3.4 prints it on stderr
 
     member.start()
-    wait_until("etcdctl endpoint health from the host", healthy, READY_TIMEOUT_S)
-    rc, out, err = harness.run_etcdctl(endpoint, ["put", "container-key", "survives"])
+    wait_until("etcdctl endpoint health over https from the host", healthy, READY_TIMEOUT_S)
+    rc, out, err = harness.run_etcdctl(https_endpoint, HTTPS_FLAGS + ["put", "container-key",
+                                                                      "survives"])
     assert rc == 0 and "OK" in out, (out, err)
-    # The lab's verification step, with the image's own etcdctl.
-    p = member.exec("etcdctl", f"--endpoints={endpoint}", "member", "list")
-    assert p.returncode == 0 and ", started, container-0, " in p.stdout, (p.stdout, p.stderr)
+    # As an operator would: trust the auto-TLS certificate the member wrote (it names the IP).
+    rc, out, err = harness.run_etcdctl(https_endpoint, [f"--cacert={cert}", "get",
+                                                        "container-key", "--print-value-only"])
+    assert rc == 0 and out.strip() == "survives", ("--cacert", out, err)
+    # The http loopback URL serves the same member.
+    rc, out, err = harness.run_etcdctl(http_endpoint, ["get", "container-key",
+                                                       "--print-value-only"])
+    assert rc == 0 and out.strip() == "survives", ("http loopback", out, err)
+    # Plaintext on the https URL is refused.
+    rc, out, err = harness.run_etcdctl(f"{INTERNAL_IP}:{client_port}", ["get", "container-key"],
+                                       timeout=30)
+    assert rc != 0, ("plaintext served on the https URL", out)
+    with open(cert, "rb") as f:
+        first_cert = f.read()
+    # The lab's verification step, with the image's own etcdctl (the lab runs it on the host,
+    # where the http loopback URL is etcdctl's default endpoint's address).
+    p = member.exec("etcdctl", f"--endpoints={http_endpoint}", "member", "list")
+    want = f", started, container-0, http://{INTERNAL_IP}:"
+    assert p.returncode == 0 and want in p.stdout, (p.stdout, p.stderr)
+    # etcdctl joins a member's client URLs with ","; both advertised URLs are listed.
+    assert f"https://{INTERNAL_IP}:{client_port},http://127.0.0.1:{client_port}" in p.stdout, \
+        p.stdout
     log(f"etcdctl member list inside the image: {p.stdout.strip()}")
 
     member.restart()
-    wait_until("etcdctl endpoint health after restart", healthy, READY_TIMEOUT_S)
-    rc, out, err = harness.run_etcdctl(endpoint, ["get", "container-key", "--print-value-only"])
+    wait_until("etcdctl endpoint health over https after restart", healthy, READY_TIMEOUT_S)
+    rc, out, err = harness.run_etcdctl(https_endpoint, HTTPS_FLAGS + ["get", "container-key",
+                                                                      "--print-value-only"])
     assert rc == 0 and out.strip() == "survives", (out, err)
+    with open(cert, "rb") as f:
+        assert f.read() == first_cert, "the auto-TLS certificate changed across the restart"
     assert os.listdir(data_dir), "the host data dir is empty: data did not land on the volume"
 
     start = time.monotonic()
@@ -333,7 +408,7 @@ def main():
     try:
         sandbox = PodmanSandbox(os.path.join(tmp, "podman"))
         archive = build_or_reuse(args, sandbox)
-        client_port, peer_port = harness.pick_free_port(), harness.pick_free_port()
+        client_port, peer_port = pick_lab_ports()
         data_dir = os.path.join(tmp, "etcd-data")
         os.makedirs(data_dir)
         command = lab_flags("container-0", client_port, peer_port)
@@ -346,6 +421,7 @@ def main():
             inspect = json.loads(sandbox.podman("image", "inspect", TAG).stdout)[0]
             member = PodmanMember(sandbox, data_dir, name, command)
             image_user = inspect["Config"].get("User", "")
+            volumes = inspect["Config"].get("Volumes")
             size = inspect["Size"]
         else:
             why = ("DOLMEN_CONTAINER_TEST_FALLBACK=1" if forced else
@@ -357,9 +433,10 @@ def main():
             member = ChrootMember(rootfs, config, data_dir, command,
                                   os.path.join(tmp, "dolmen.log"))
             image_user = config.get("User", "")
+            volumes = config.get("Volumes")
             size = None
         log(f"running the image with {member.kind}")
-        check_image(member, image_user, size)
+        check_image(member, image_user, size, volumes)
         check_member(member, client_port, data_dir)
         log("PASS: the image serves, keeps its data across a restart and stops cleanly "
             f"({member.kind})")

@@ -283,7 +283,7 @@ class Server:
     def port_was_taken(self):
         """True if the last start exited because a port was in use (the pick_free_port race)."""
         last_start = self.log_text().rsplit("\n=== start #", 1)[-1]
-        return self.proc is None and "address already in use" in last_start
+        return self.proc is None and "address already in use" in last_start.lower()
 
     def _reap(self):
         _LIVE_SERVERS.discard(self)
@@ -378,6 +378,10 @@ class IntegrationTestCase(unittest.TestCase):
             for server in self._servers:
                 server.stop()  # normally already done by the cleanup
             if len(result.failures) + len(result.errors) > before:
+                # The failure first: CI shows the head and tail of long outputs, and unittest
+                # prints its tracebacks only after every test of the file ran.
+                for _, trace in (result.failures + result.errors)[before:]:
+                    sys.stderr.write("\n----- failure of %s -----\n%s" % (self.id(), trace))
                 for server in self._servers:
                     sys.stderr.write("\n----- %s log (%s, client %s) -----\n%s\n----- end %s log"
                                      " -----\n" % (server.label, server.tmp_dir, server.endpoint

@@ -345,7 +345,7 @@ def check_cut(args, records, history, cut, lossless, ports):
         except harness.ServerError as e:
             log = server.log_text()
             last_start = log.rsplit("\n=== start #", 1)[-1]
-            if ports and "address already in use" in last_start:
+            if ports and "address already in use" in last_start.lower():
                 raise AssertionError("cut %d: a port of the recorded member (%s) was taken by "
                                      "another process meanwhile; run again" % (cut, ports))
             status = server.exit_status
