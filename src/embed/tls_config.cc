@@ -99,29 +99,33 @@ Status ValidateTls(const FlagSet&, const Config& c) {
   return tls::Validate(client);
 }
 
-tls::Options ClientTlsOptions(const Config& c) {
+namespace {
+
+// One side's files (client port or peer port) and the flags both sides share.
+tls::Options SideOptions(const Config& c, const std::string& cert, const std::string& key,
+                         const std::string& ca, const std::string& crl, bool cert_auth) {
   tls::Options o;
-  o.cert_file = c.cert_file;
-  o.key_file = c.key_file;
-  o.trusted_ca_file = c.trusted_ca_file;
-  o.crl_file = c.client_crl_file;
-  o.client_cert_auth = c.client_cert_auth;
+  o.cert_file = cert;
+  o.key_file = key;
+  o.trusted_ca_file = ca;
+  o.crl_file = crl;
+  o.client_cert_auth = cert_auth;
   o.cipher_suites = SplitCommas(c.cipher_suites);
   o.min_version = c.tls_min_version;
   o.max_version = c.tls_max_version;
   return o;
 }
 
+}  // namespace
+
+tls::Options ClientTlsOptions(const Config& c) {
+  return SideOptions(c, c.cert_file, c.key_file, c.trusted_ca_file, c.client_crl_file,
+                     c.client_cert_auth);
+}
+
 tls::Options PeerTlsOptions(const Config& c) {
-  tls::Options o;
-  o.cert_file = c.peer_cert_file;
-  o.key_file = c.peer_key_file;
-  o.trusted_ca_file = c.peer_trusted_ca_file;
-  o.crl_file = c.peer_crl_file;
-  o.client_cert_auth = c.peer_client_cert_auth;
-  o.cipher_suites = SplitCommas(c.cipher_suites);
-  o.min_version = c.tls_min_version;
-  o.max_version = c.tls_max_version;
+  tls::Options o = SideOptions(c, c.peer_cert_file, c.peer_key_file, c.peer_trusted_ca_file,
+                               c.peer_crl_file, c.peer_client_cert_auth);
   o.allowed_cn = c.peer_cert_allowed_cn;
   o.allowed_hostname = c.peer_cert_allowed_hostname;
   return o;
