@@ -116,10 +116,6 @@ bool IsDurationFlag(const std::string& name) {
   return kNames.count(name) > 0;
 }
 
-Status UnsupportedTls(const std::string& what) {
-  return InvalidArgument(what + " is not supported by dolmen: " + kNoPeerTls);
-}
-
 namespace {
 
 // etcd 3.5's gRPC, Raft and durability tuning flags (docs/flags.md says what each does here).
@@ -509,7 +505,7 @@ Status Validate(const FlagSet& flags, Config* c) {
   return OkStatus();
 }
 
-server::ServerConfig ToServerConfig(const Config& c) {
+server::ServerConfig ToServerConfig(const Config& c, const transport::TlsOptions& peer_tls) {
   server::ServerConfig s;
   s.name = c.name;
   s.data_dir = c.data_dir;
@@ -563,9 +559,9 @@ server::ServerConfig ToServerConfig(const Config& c) {
     s.backend_no_sync = true;
   }
   s.fetch_cluster_info =
-      [](const std::vector<std::string>& peer_urls) -> Result<server::ClusterInfo> {
+      [peer_tls](const std::vector<std::string>& peer_urls) -> Result<server::ClusterInfo> {
     ASSIGN_OR_RETURN(transport::ClusterInfo info,
-                     transport::FetchClusterInfo(peer_urls, std::chrono::seconds(5)));
+                     transport::FetchClusterInfo(peer_urls, std::chrono::seconds(5), peer_tls));
     server::ClusterInfo out;
     out.cluster_id = info.cluster_id;
     for (const auto& m : info.members) out.members.push_back(ToMember(m));

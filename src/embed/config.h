@@ -10,6 +10,7 @@
 #include "embed/flag_set.h"
 #include "embed/url.h"
 #include "server/server.h"
+#include "transport/transport.h"
 
 namespace dolmen::embed {
 
@@ -117,7 +118,8 @@ struct Config {
   std::string peer_cert_allowed_cn, peer_cert_allowed_hostname;
   bool client_cert_auth = false, peer_client_cert_auth = false;
   bool auto_tls = false, peer_auto_tls = false;
-  std::string cipher_suites;  // comma-separated Go names
+  bool peer_skip_client_san_verification = false;  // etcd 3.4's experimental flag
+  std::string cipher_suites;                       // comma-separated Go names
   std::string tls_min_version = "TLS1.2", tls_max_version;
   uint64_t self_signed_cert_validity_years = 1;
   // --listen-metrics-urls: extra listeners for /metrics and the health endpoints (http only
@@ -159,15 +161,15 @@ Result<int64_t> ParseGoDurationMs(const std::string& text);
 Result<int64_t> ParseGoDurationNs(const std::string& text);
 // Whether a flag takes a Go duration: a config file gives those as integer nanoseconds.
 bool IsDurationFlag(const std::string& name);
-// The refusal of a TLS setting this build cannot honour yet; `what` names the flag or key.
-Status UnsupportedTls(const std::string& what);
-// Why: the one clause docs/flags.md quotes for each peer TLS flag.
-inline constexpr char kNoPeerTls[] =
-    "peer TLS is not implemented yet (the member refuses to start rather than talk to its peers "
-    "without the TLS it was asked for)";
+// Why: the one clause docs/flags.md quotes for --peer-client-cert-file / -key-file.
+inline constexpr char kNoPeerClientCert[] =
+    "a separate certificate for dialing peers is not implemented: the member presents "
+    "--peer-cert-file when it dials, as etcd 3.4 does";
 // Applies defaults that depend on other flags, parses URL lists, and refuses what this build
 // cannot honour (with the reason).
 Status Validate(const FlagSet& flags, Config* config);
-server::ServerConfig ToServerConfig(const Config& config);
+// `peer_tls`: how a joining member dials https peer URLs (NewPeerTls).
+server::ServerConfig ToServerConfig(const Config& config,
+                                    const transport::TlsOptions& peer_tls = {});
 
 }  // namespace dolmen::embed

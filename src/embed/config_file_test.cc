@@ -133,11 +133,17 @@ TEST(ConfigFileTest, TlsBlocksSetTheTlsFlags) {
   EXPECT_EQ(c.key_file, "/s.key");
   EXPECT_EQ(c.trusted_ca_file, "/ca.pem");
   EXPECT_TRUE(c.client_cert_auth);
-  // Peer TLS is not served yet: its block is refused, naming the flag it sets.
+  // The peer block sets the --peer-* flags.
   Config d;
-  EXPECT_EQ(
-      Load("peer-transport-security:\n  cert-file: /p.pem\n  key-file: /p.key\n", &d).message(),
-      std::string("--peer-cert-file is not supported by dolmen: ") + kNoPeerTls);
+  ASSERT_TRUE(Load("peer-transport-security:\n  cert-file: /p.pem\n  key-file: /p.key\n"
+                   "  trusted-ca-file: /pca.pem\n  client-cert-auth: true\n  auto-tls: true\n",
+                   &d)
+                  .ok());
+  EXPECT_EQ(d.peer_cert_file, "/p.pem");
+  EXPECT_EQ(d.peer_key_file, "/p.key");
+  EXPECT_EQ(d.peer_trusted_ca_file, "/pca.pem");
+  EXPECT_TRUE(d.peer_client_cert_auth);
+  EXPECT_TRUE(d.peer_auto_tls);
   EXPECT_EQ(c.cipher_suites, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
   Config e;
   EXPECT_EQ(Load("client-transport-security:\n  client-cert-auth: maybe\n", &e).message(),

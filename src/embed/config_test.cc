@@ -86,6 +86,28 @@ TEST(ConfigTest, TlsFlagsAreCheckedWithEtcdsMessages) {
                                 "/s.pem", "--key-file", "/s.key", "--client-cert-auth"},
                                &g)
                   .ok());
+  // Peer TLS: etcd's listener message for an https peer URL without a certificate, the
+  // mutually exclusive allowed identities, and the pair rule.
+  Config h;
+  EXPECT_EQ(ParseAndValidate({"--listen-peer-urls", "https://127.0.0.1:2380"}, &h).message(),
+            "cannot listen on TLS for 127.0.0.1:2380: KeyFile and CertFile are not presented "
+            "(give --peer-cert-file and --peer-key-file, or --peer-auto-tls)");
+  Config i;
+  EXPECT_EQ(
+      ParseAndValidate({"--peer-cert-allowed-cn", "a", "--peer-cert-allowed-hostname", "b"}, &i)
+          .message(),
+      "AllowedCN and AllowedHostname are mutually exclusive (cn=\"a\", hostname=\"b\")");
+  Config j;
+  EXPECT_EQ(ParseAndValidate({"--peer-key-file", "/p.key"}, &j).message(),
+            "KeyFile and CertFile must both be present[key: /p.key, cert: ]");
+  Config k;
+  EXPECT_TRUE(
+      ParseAndValidate({"--listen-peer-urls", "https://127.0.0.1:2380",
+                        "--initial-advertise-peer-urls", "https://127.0.0.1:2380",
+                        "--peer-auto-tls", "--experimental-peer-skip-client-san-verification"},
+                       &k)
+          .ok());
+  EXPECT_TRUE(k.peer_skip_client_san_verification);
 }
 
 TEST(ConfigTest, WalSegmentBytesSetsTheSegmentAndTheDiskReserve) {

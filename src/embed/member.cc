@@ -284,7 +284,14 @@ int RunMember(const Config& flags_config) {
                                 {"data-dir", config.data_dir},
                                 {"log-level", config.log_level},
                                 {"log-outputs", config.log_outputs}});
-  auto opened = server::Server::Open(ToServerConfig(config));
+  // Peer TLS first: a joining member already dials its peers while the data dir opens.
+  Result<transport::TlsOptions> peer_tls = NewPeerTls(config, LogWarning);
+  if (!peer_tls.ok()) {
+    log::Error("cannot set up peer TLS, refusing to start",
+               {{"error", peer_tls.status().message()}});
+    return 1;
+  }
+  auto opened = server::Server::Open(ToServerConfig(config, *peer_tls));
   if (!opened.ok()) {
     log::Error("cannot open the data dir, refusing to start",
                {{"data-dir", config.data_dir}, {"error", opened.status().ToString()}});
@@ -324,11 +331,7 @@ int RunMember(const Config& flags_config) {
   peer_options.snapshot_dir = config.data_dir + "/member/snap";
   std::error_code dir_error;
   std::filesystem::create_directories(peer_options.snapshot_dir, dir_error);
-  if (Status s = PreparePeerAutoTls(config, LogWarning); !s.ok()) {
-    log::Error("peer auto-TLS failed, refusing to start", {{"error", s.message()}});
-    member->Stop();
-    return 1;
-  }
+  peer_options.tls = *peer_tls;
   if (Status s = peers.Start(peer_options); !s.ok()) {
     log::Error("cannot serve peers, refusing to start",
                {{"listen-peer-urls", config.listen_peer_urls}, {"error", s.message()}});

@@ -11,15 +11,18 @@
 #include "embed/flag_set.h"
 #include "tls/context.h"
 #include "tls/options.h"
+#include "transport/transport.h"
 
 namespace dolmen::embed {
 
 void RegisterTlsFlags(FlagSet* f, Config* c);
-// After the URL lists are parsed: refuses what etcd refuses (an https client URL without a
-// certificate, bad versions or cipher names) with etcd's message, and what this build does not
-// serve yet.
+// After the URL lists are parsed: refuses what etcd refuses (an https client or peer URL
+// without a certificate, bad versions or cipher names, both an allowed CN and an allowed
+// hostname) with etcd's message.
 Status ValidateTls(const FlagSet& flags, const Config& c);
 tls::Options ClientTlsOptions(const Config& c);
+// The --peer-* TLS flags (and the shared cipher and version flags) as tls::Options.
+tls::Options PeerTlsOptions(const Config& c);
 
 using LogFn = std::function<void(const std::string&)>;
 
@@ -27,9 +30,10 @@ using LogFn = std::function<void(const std::string&)>;
 // no --cert-file, the certificate is the self-signed one under <data-dir>/fixtures/client
 // (made, reused or renewed here; re-checked for renewal hourly while serving).
 Result<std::shared_ptr<tls::ReloadingContext>> NewClientTlsContext(const Config& c, LogFn log);
-// --peer-auto-tls: the self-signed peer certificate under <data-dir>/fixtures/peer, made as
-// etcd makes it even though peer URLs are http in this version (etcd then warns that it ignores
-// it, and so do we).
-Status PreparePeerAutoTls(const Config& c, LogFn log);
+// TLS between members (docs/tls.md): the --peer-* files, or with --peer-auto-tls and no
+// --peer-cert-file the self-signed certificate under <data-dir>/fixtures/peer (made, reused
+// or renewed here, as the client side's; peers then skip verifying it, as etcd's do). Logs, as
+// etcd, that an http peer URL ignores the TLS settings.
+Result<transport::TlsOptions> NewPeerTls(const Config& c, LogFn log);
 
 }  // namespace dolmen::embed

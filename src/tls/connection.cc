@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -11,8 +12,11 @@
 
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <utility>
+
+#include "tls/identity.h"
 
 namespace dolmen::tls {
 namespace {
@@ -30,16 +34,22 @@ int RemainingMs(Clock::time_point deadline) {
   return left.count() > 0 ? static_cast<int>(left.count()) : 0;
 }
 
-// Waits for what OpenSSL asked for (`error` from SSL_get_error); false on timeout or a
-// socket that is closed or failing.
-bool WaitFor(int fd, int error, Clock::time_point deadline) {
-  pollfd p{fd, static_cast<short>(error == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN), 0};
+// Waits for what OpenSSL asked for (`error` from SSL_get_error); false on timeout, on a
+// socket that is closed or failing, or once `wake_fd` (if >= 0) is readable. A time_point::max()
+// deadline waits without a bound.
+bool WaitFor(int fd, int error, Clock::time_point deadline, int wake_fd = -1) {
+  pollfd p[2] = {{fd, static_cast<short>(error == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN), 0},
+                 {wake_fd, POLLIN, 0}};
   while (true) {
-    int n = ::poll(&p, 1, RemainingMs(deadline));
+    const int timeout = deadline == Clock::time_point::max() ? -1 : RemainingMs(deadline);
+    int n = ::poll(p, wake_fd >= 0 ? 2 : 1, timeout);
     if (n < 0 && errno == EINTR) continue;
-    return n > 0 && (p.revents & (POLLIN | POLLOUT)) != 0;
+    if (wake_fd >= 0 && p[1].revents != 0) return false;
+    return n > 0 && (p[0].revents & (POLLIN | POLLOUT)) != 0;
   }
 }
+
+bool IsRetry(int error) { return error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE; }
 
 // OpenSSL writes records with write(2), which raises SIGPIPE once the client has gone; on this
 // thread it must fail with EPIPE instead, whatever the process does with SIGPIPE (a blocked,
@@ -61,49 +71,76 @@ Result<std::pair<int, int>> NewSocketPair() {
   return std::make_pair(fds[0], fds[1]);
 }
 
-Result<std::unique_ptr<ServerConnection>> ServerConnection::Accept(const SslCtxPtr& ctx, int fd,
-                                                                   int timeout_ms, Alpn alpn) {
-  SSL* ssl = SSL_new(ctx.get());
-  if (ssl == nullptr) return Internal("SSL_new: " + LastSslError());
-  SetServerAlpn(ssl, alpn);
-  std::unique_ptr<ServerConnection> c(new ServerConnection(ctx, ssl, fd));
+Status Connection::Handshake(bool accept, int timeout_ms, int wake_fd) {
   BlockSigpipeOnThisThread();
-  SetNonBlocking(fd);
-  SSL_set_fd(ssl, fd);
+  SetNonBlocking(fd_);
+  SSL_set_fd(ssl_, fd_);
+  SSL_set_ex_data(ssl_, VerifyReasonIndex(), &verify_reason_);
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   while (true) {
     ERR_clear_error();
-    int rc = SSL_accept(ssl);
-    if (rc == 1) return c;
-    int error = SSL_get_error(ssl, rc);
-    if ((error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) &&
-        WaitFor(fd, error, deadline)) {
-      continue;
-    }
+    int rc = accept ? SSL_accept(ssl_) : SSL_connect(ssl_);
+    if (rc == 1) return OkStatus();
+    int error = SSL_get_error(ssl_, rc);
+    if (IsRetry(error) && WaitFor(fd_, error, deadline, wake_fd)) continue;
     std::string why;
-    if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+    if (IsRetry(error)) {
+      if (RemainingMs(deadline) > 0 && wake_fd >= 0)
+        return Status(Code::kCancelled, "TLS handshake cancelled");
       why = RemainingMs(deadline) == 0 ? "handshake timed out" : "connection closed";
+    } else if (!verify_reason_.empty()) {
+      why = verify_reason_;
     } else if (error == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
       why = "connection closed during the handshake";
     } else {
       why = LastSslError();
-      long verify = SSL_get_verify_result(ssl);
+      long verify = SSL_get_verify_result(ssl_);
       if (verify != X509_V_OK) why = X509_verify_cert_error_string(verify);
     }
     return Unavailable("TLS handshake failed: " + why);
   }
 }
 
-ServerConnection::~ServerConnection() { SSL_free(ssl_); }
+Result<std::unique_ptr<ServerConnection>> ServerConnection::Accept(const SslCtxPtr& ctx, int fd,
+                                                                   int timeout_ms, Alpn alpn) {
+  SSL* ssl = SSL_new(ctx.get());
+  if (ssl == nullptr) return Internal("SSL_new: " + LastSslError());
+  SetServerAlpn(ssl, alpn);
+  std::unique_ptr<ServerConnection> c(new ServerConnection(ctx, ssl, fd));
+  RETURN_IF_ERROR(c->Handshake(true, timeout_ms, -1));
+  return c;
+}
 
-std::string ServerConnection::alpn() const {
+Result<std::unique_ptr<ClientConnection>> ClientConnection::Connect(const SslCtxPtr& ctx, int fd,
+                                                                    const std::string& host,
+                                                                    int timeout_ms, int wake_fd) {
+  SSL* ssl = SSL_new(ctx.get());
+  if (ssl == nullptr) return Internal("SSL_new: " + LastSslError());
+  std::unique_ptr<ClientConnection> c(new ClientConnection(ctx, ssl, fd));
+  if (!host.empty()) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+    if (IsIpAddress(host)) {
+      X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+    } else {
+      X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+      SSL_set_tlsext_host_name(ssl, host.c_str());
+    }
+  }
+  RETURN_IF_ERROR(c->Handshake(false, timeout_ms, wake_fd));
+  return c;
+}
+
+Connection::~Connection() { SSL_free(ssl_); }
+
+std::string Connection::alpn() const {
   const unsigned char* data = nullptr;
   unsigned int len = 0;
   SSL_get0_alpn_selected(ssl_, &data, &len);
   return std::string(reinterpret_cast<const char*>(data), data == nullptr ? 0 : len);
 }
 
-std::string ServerConnection::PeerCommonName() const {
+std::string Connection::PeerCommonName() const {
   X509* cert = SSL_get1_peer_certificate(ssl_);
   if (cert == nullptr) return "";
   char cn[256] = {};
@@ -112,7 +149,7 @@ std::string ServerConnection::PeerCommonName() const {
   return cn;
 }
 
-size_t ServerConnection::Peek(char* buf, size_t n, int timeout_ms) {
+size_t Connection::Peek(char* buf, size_t n, int timeout_ms) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   while (true) {
     ERR_clear_error();
@@ -125,7 +162,7 @@ size_t ServerConnection::Peek(char* buf, size_t n, int timeout_ms) {
   }
 }
 
-void ServerConnection::ProxyTo(int plain_fd) {
+void Connection::ProxyTo(int plain_fd) {
   BlockSigpipeOnThisThread();
   SetNonBlocking(plain_fd);
   std::string to_plain;  // decrypted, not yet written to plain_fd
@@ -214,6 +251,68 @@ void ServerConnection::ProxyTo(int plain_fd) {
     // A socket shut down (by Stop) or reset shows as POLLHUP/POLLERR: the reads and writes
     // above then fail and end the loop.
   }
+}
+
+X509* Connection::PeerCertificate() const { return SSL_get0_peer_certificate(ssl_); }
+
+ssize_t Connection::ReadSome(char* buf, size_t n, short* want) {
+  ERR_clear_error();
+  int got = SSL_read(ssl_, buf, static_cast<int>(std::min<size_t>(n, INT_MAX)));
+  if (got > 0) return got;
+  int error = SSL_get_error(ssl_, got);
+  if (!IsRetry(error)) return 0;
+  *want = error == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
+  return -1;
+}
+
+ssize_t Connection::WriteSome(const char* data, size_t n, short* want) {
+  ERR_clear_error();
+  int put = SSL_write(ssl_, data, static_cast<int>(std::min<size_t>(n, INT_MAX)));
+  if (put > 0) return put;
+  int error = SSL_get_error(ssl_, put);
+  if (!IsRetry(error)) return 0;
+  *want = error == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+  return -1;
+}
+
+Status Connection::ReadFull(char* buf, size_t n, int timeout_ms) {
+  const auto deadline = timeout_ms < 0 ? Clock::time_point::max()
+                                       : Clock::now() + std::chrono::milliseconds(timeout_ms);
+  size_t done = 0;
+  while (done < n) {
+    short want = 0;
+    ssize_t got = ReadSome(buf + done, n - done, &want);
+    if (got > 0) {
+      done += static_cast<size_t>(got);
+      continue;
+    }
+    if (got == 0) return Unavailable(done == 0 ? "closed" : "connection closed inside a frame");
+    if (!WaitFor(fd_, want == POLLOUT ? SSL_ERROR_WANT_WRITE : SSL_ERROR_WANT_READ, deadline)) {
+      return Unavailable("connection closed or timed out");
+    }
+  }
+  return OkStatus();
+}
+
+Status Connection::WriteAll(std::string_view data) {
+  while (!data.empty()) {
+    short want = 0;
+    ssize_t put = WriteSome(data.data(), data.size(), &want);
+    if (put > 0) {
+      data.remove_prefix(static_cast<size_t>(put));
+      continue;
+    }
+    if (put == 0 || !WaitFor(fd_, want == POLLOUT ? SSL_ERROR_WANT_WRITE : SSL_ERROR_WANT_READ,
+                             Clock::time_point::max())) {
+      return Unavailable("TLS write failed: connection closed");
+    }
+  }
+  return OkStatus();
+}
+
+void Connection::Shutdown() {
+  ERR_clear_error();
+  SSL_shutdown(ssl_);
 }
 
 }  // namespace dolmen::tls

@@ -9,8 +9,58 @@
 #include <map>
 #include <string_view>
 
+#include "tls/identity.h"
+
 namespace dolmen::tls {
 namespace {
+
+// --peer-cert-allowed-cn / --peer-cert-allowed-hostname, kept with the context they apply to.
+struct AllowedIdentity {
+  std::string cn;
+  std::string hostname;
+};
+
+void FreeAllowedIdentity(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+  delete static_cast<AllowedIdentity*>(ptr);
+}
+
+int AllowedIdentityIndex() {
+  static const int index =
+      SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, FreeAllowedIdentity);
+  return index;
+}
+
+// OpenSSL's verify callback: once the chain verified, the leaf must also be an allowed
+// identity. A refusal fails the handshake (the other side gets an alert), as etcd's
+// VerifyPeerCertificate does; why is kept for the log (VerifyReasonIndex).
+int VerifyAllowedIdentity(int preverified, X509_STORE_CTX* store) {
+  if (preverified != 1 || X509_STORE_CTX_get_error_depth(store) != 0) return preverified;
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  if (ssl == nullptr) return preverified;
+  const auto* allowed = static_cast<const AllowedIdentity*>(
+      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), AllowedIdentityIndex()));
+  if (allowed == nullptr) return preverified;
+  Status s =
+      CheckAllowedIdentity(X509_STORE_CTX_get_current_cert(store), allowed->cn, allowed->hostname);
+  if (s.ok()) return 1;
+  if (auto* reason = static_cast<std::string*>(SSL_get_ex_data(ssl, VerifyReasonIndex()))) {
+    *reason = s.message();
+  }
+  X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+  return 0;
+}
+
+// Installs the allowed-identity check on a context whose options ask for one.
+void SetAllowedIdentity(SSL_CTX* ctx, const Options& o, int mode) {
+  if (o.allowed_cn.empty() && o.allowed_hostname.empty()) {
+    SSL_CTX_set_verify(ctx, mode, nullptr);
+    return;
+  }
+  SSL_CTX_set_ex_data(ctx, AllowedIdentityIndex(),
+                      new AllowedIdentity{o.allowed_cn, o.allowed_hostname});
+  SSL_CTX_set_verify(ctx, mode, VerifyAllowedIdentity);
+}
 
 // Go's cipher-suite names (crypto/tls, what --cipher-suites takes) and OpenSSL's for the same
 // suites. TLS 1.3 suites are accepted and, as in Go, not configurable.
@@ -149,6 +199,11 @@ std::string LastSslError() {
   return out.empty() ? "unknown error" : out;
 }
 
+int VerifyReasonIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
 void SetServerAlpn(SSL* ssl, Alpn alpn) {
   SSL_set_app_data(ssl, alpn == Alpn::kHttp1Only ? const_cast<char*>(&kHttp1OnlyMark) : nullptr);
 }
@@ -183,7 +238,7 @@ Result<SslCtxPtr> NewServerContext(const Options& o) {
   if (o.cert_file.empty()) return InvalidArgument("a TLS server needs a certificate and a key");
   ASSIGN_OR_RETURN(SslCtxPtr ctx, NewBaseContext(TLS_server_method(), o));
   if (o.RequiresClientCert()) {
-    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    SetAllowedIdentity(ctx.get(), o, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
     // Tell clients which CAs we accept, so they pick the right certificate.
     if (!o.trusted_ca_file.empty()) {
       STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(o.trusted_ca_file.c_str());
@@ -201,7 +256,7 @@ Result<SslCtxPtr> NewServerContext(const Options& o) {
 
 Result<SslCtxPtr> NewClientContext(const Options& o, bool skip_verify) {
   ASSIGN_OR_RETURN(SslCtxPtr ctx, NewBaseContext(TLS_client_method(), o));
-  SSL_CTX_set_verify(ctx.get(), skip_verify ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nullptr);
+  SetAllowedIdentity(ctx.get(), o, skip_verify ? SSL_VERIFY_NONE : SSL_VERIFY_PEER);
   return ctx;
 }
 

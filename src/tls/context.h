@@ -34,8 +34,9 @@ using SslCtxPtr = std::shared_ptr<SSL_CTX>;
 Status Validate(const Options& options);
 
 // A server context: our certificate and key; client certificates required and verified against
-// the CA bundle (or the system's roots) when Options::RequiresClientCert; the CRL checked for
-// the whole chain; ALPN answering h2 or http/1.1.
+// the CA bundle (or the system's roots) when Options::RequiresClientCert, and then also checked
+// against Options::allowed_cn / allowed_hostname (the handshake fails otherwise); the CRL
+// checked for the whole chain; ALPN answering h2 or http/1.1.
 Result<SslCtxPtr> NewServerContext(const Options& options);
 // What a server connection offers in ALPN. A URL that serves HTTP only (etcd 3.5's
 // --listen-client-http-urls) must not offer h2: the HTTP server speaks HTTP/1.1 only.
@@ -46,7 +47,9 @@ void SetServerAlpn(SSL* ssl, Alpn alpn);
 
 // A client context for dialing: our certificate and key if given (for servers that verify
 // clients); the server verified against the CA bundle, or not at all if `skip_verify` (what
-// etcd does towards auto-TLS peers, whose certificates nobody signed).
+// etcd does towards auto-TLS peers, whose certificates nobody signed). The server's certificate
+// must also be an allowed identity (etcd applies --peer-cert-allowed-cn both ways); its host
+// name is checked per connection (ClientConnection::Connect).
 Result<SslCtxPtr> NewClientContext(const Options& options, bool skip_verify);
 
 using LogFn = std::function<void(const std::string&)>;
@@ -103,6 +106,10 @@ class ReloadingContext {
   Ids ids_{};          // guarded by mu_: the files current_ was built from
   Ids failed_ids_{};   // guarded by mu_: the files a rebuild last failed on (logged once)
 };
+
+// The SSL ex_data slot where a connection keeps a std::string* that the verify callback fills
+// with why a certificate was refused beyond OpenSSL's own checks (an identity not allowed).
+int VerifyReasonIndex();
 
 // OpenSSL's error queue as text (and cleared), for messages.
 std::string LastSslError();

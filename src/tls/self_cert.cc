@@ -18,6 +18,7 @@
 #include <set>
 
 #include "tls/context.h"
+#include "tls/identity.h"
 
 namespace dolmen::tls {
 namespace {
@@ -31,11 +32,6 @@ struct Deleter {
 using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
 using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
 using FilePtr = std::unique_ptr<FILE, decltype([](FILE* f) { std::fclose(f); })>;
-
-bool IsIpAddress(const std::string& host) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
-}
 
 // Why the pair in place cannot stay ("" if it can).
 std::string WhyRenew(const std::string& cert_file, const std::string& key_file) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 
 #include "tls/connection.h"
 #include "tls/context.h"
+#include "tls/identity.h"
 #include "tls/self_cert.h"
 
 namespace dolmen::tls {
@@ -197,6 +199,98 @@ TEST(ServerConnectionTest, RefusedHandshakeSaysWhy) {
       << connection.status().message();
   ::close(wire[0]);
   ::close(wire[1]);
+}
+
+// Both ends of one handshake on a socketpair: the server's result and the client's.
+struct Handshakes {
+  Status server;
+  Status client;
+};
+
+Handshakes HandshakeOverSocketPair(const SslCtxPtr& server_ctx, const SslCtxPtr& client_ctx,
+                                   const std::string& host) {
+  int wire[2];
+  Handshakes out;
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, wire) != 0) {
+    out.server = out.client = Internal("socketpair failed");
+    return out;
+  }
+  std::thread client([&] {
+    auto c = ClientConnection::Connect(client_ctx, wire[1], host, 5000, -1);
+    out.client = c.status();
+    if (c.ok()) {
+      char byte;  // TLS 1.3: a refusal arrives after the client's Finished
+      (*c)->ReadFull(&byte, 1, 2000).IgnoreError();
+    }
+    ::shutdown(wire[1], SHUT_RDWR);
+  });
+  {
+    auto accepted = ServerConnection::Accept(server_ctx, wire[0], 5000);
+    out.server = accepted.status();
+  }
+  ::shutdown(wire[0], SHUT_RDWR);  // ends the client's wait
+  client.join();
+  ::close(wire[0]);
+  ::close(wire[1]);
+  return out;
+}
+
+X509* LoadCert(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  X509* cert = f == nullptr ? nullptr : PEM_read_X509(f, nullptr, nullptr, nullptr);
+  if (f != nullptr) std::fclose(f);
+  return cert;
+}
+
+// A self-signed certificate is its own CA: with it as the trusted CA file on both sides, the
+// chain verifies, and what is left to refuse is the identity.
+TEST(PeerIdentityTest, AllowedCnAndHostAreCheckedInTheHandshake) {
+  TempDir dir;
+  Result<SelfCertFiles> files = EnsureSelfCert(dir.path() + "/p", {"127.0.0.1"}, 1, nullptr);
+  ASSERT_TRUE(files.ok());
+  Options o = ServerOptions(*files);
+  o.trusted_ca_file = files->cert_file;
+  o.client_cert_auth = true;
+  Result<SslCtxPtr> server_ctx = NewServerContext(o);
+  Result<SslCtxPtr> client_ctx = NewClientContext(o, false);
+  ASSERT_TRUE(server_ctx.ok() && client_ctx.ok()) << server_ctx.status().ToString();
+  Handshakes ok = HandshakeOverSocketPair(*server_ctx, *client_ctx, "127.0.0.1");
+  EXPECT_TRUE(ok.server.ok()) << ok.server.ToString();
+  EXPECT_TRUE(ok.client.ok()) << ok.client.ToString();
+
+  // The dialing side checks the URL's host against the server's SANs.
+  Handshakes wrong_host = HandshakeOverSocketPair(*server_ctx, *client_ctx, "127.0.0.9");
+  EXPECT_FALSE(wrong_host.client.ok());
+  EXPECT_NE(wrong_host.client.message().find("IP address mismatch"), std::string::npos)
+      << wrong_host.client.message();
+
+  // An allowed CN the certificate (subject O=dolmen, no CN) does not have: refused by the
+  // accepting side, which says why.
+  o.allowed_cn = "member";
+  Result<SslCtxPtr> strict_ctx = NewServerContext(o);
+  ASSERT_TRUE(strict_ctx.ok());
+  Handshakes refused = HandshakeOverSocketPair(*strict_ctx, *client_ctx, "127.0.0.1");
+  EXPECT_EQ(refused.server.message(),
+            "TLS handshake failed: certificate CN \"\" is not the allowed CN \"member\" "
+            "(--peer-cert-allowed-cn)");
+}
+
+TEST(PeerIdentityTest, SanCheckOfTheRemoteAddress) {
+  TempDir dir;
+  Result<SelfCertFiles> files =
+      EnsureSelfCert(dir.path() + "/p", {"127.0.0.1", "127.0.0.2"}, 1, nullptr);
+  ASSERT_TRUE(files.ok());
+  X509* cert = LoadCert(files->cert_file);
+  ASSERT_NE(cert, nullptr);
+  EXPECT_TRUE(CheckSanCoversAddress(cert, "127.0.0.2").ok());
+  EXPECT_EQ(CheckSanCoversAddress(cert, "127.0.0.3").message(),
+            "certificate is valid for 127.0.0.1, 127.0.0.2, not 127.0.0.3 (the address the peer "
+            "connects from; etcd's SAN check)");
+  EXPECT_TRUE(NamesHost(cert, "127.0.0.1"));
+  EXPECT_FALSE(NamesHost(cert, "localhost"));
+  EXPECT_TRUE(CheckAllowedIdentity(cert, "", "127.0.0.2").ok());
+  EXPECT_FALSE(CheckAllowedIdentity(cert, "", "127.0.0.7").ok());
+  X509_free(cert);
 }
 
 }  // namespace

@@ -10,8 +10,8 @@ constexpr int kKeepaliveTimeoutMs = 5'000;
 
 }  // namespace
 
-std::shared_ptr<grpc::Channel> NewPeerChannel(const std::string& target, const Options& options,
-                                              ChannelKind kind) {
+std::shared_ptr<grpc::Channel> NewPeerChannel(const DialTarget& target, const Options& options,
+                                              ChannelKind kind, const PeerTls& tls) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(options.min_backoff.count()));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(options.max_backoff.count()));
@@ -28,7 +28,9 @@ std::shared_ptr<grpc::Channel> NewPeerChannel(const std::string& target, const O
   // Channels with different arguments never share a connection (gRPC keys subchannels by
   // their arguments): the snapshot stream gets its own TCP connection.
   args.SetInt("dolmen.channel_kind", static_cast<int>(kind));
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(
+      target.address,
+      target.tls ? tls.ChannelCredentials(target) : grpc::InsecureChannelCredentials(), args);
 }
 
 void ConfigurePeerServer(const Options& options, grpc::ServerBuilder* builder) {

@@ -8,7 +8,9 @@
 #include <memory>
 #include <string>
 
+#include "transport/peer_tls.h"
 #include "transport/transport.h"
+#include "transport/url.h"
 
 namespace dolmen::transport {
 
@@ -18,8 +20,9 @@ enum class ChannelKind {
   kForward,   // requests forwarded to the leader (lease renew, time-to-live, promote)
 };
 
-std::shared_ptr<grpc::Channel> NewPeerChannel(const std::string& target, const Options& options,
-                                              ChannelKind kind);
+// A channel to `target`: plaintext, or TLS with `tls`'s credentials for https and unixs.
+std::shared_ptr<grpc::Channel> NewPeerChannel(const DialTarget& target, const Options& options,
+                                              ChannelKind kind, const PeerTls& tls);
 
 // Server-side counterparts: accept the pings the channels above send.
 void ConfigurePeerServer(const Options& options, grpc::ServerBuilder* builder);

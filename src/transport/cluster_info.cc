@@ -5,20 +5,23 @@
 #include "dolmen/peer.grpc.pb.h"
 #include "transport/channel.h"
 #include "transport/codec.h"
+#include "transport/peer_tls.h"
 #include "transport/transport.h"
 #include "transport/url.h"
 
 namespace dolmen::transport {
 
 Result<ClusterInfo> FetchClusterInfo(const std::vector<std::string>& peer_urls,
-                                     std::chrono::milliseconds timeout) {
+                                     std::chrono::milliseconds timeout, const TlsOptions& tls) {
   if (peer_urls.empty()) return InvalidArgument("no peer URL to ask for the cluster");
   Options options;  // channel defaults: reconnect backoff and keepalive only
+  ASSIGN_OR_RETURN(std::shared_ptr<PeerTls> peer_tls, PeerTls::New(tls));
   std::string errors;
   for (const std::string& url : peer_urls) {
-    Result<std::string> target = PeerUrlToTarget(url);
+    Result<DialTarget> target = PeerUrlToDialTarget(url);
     if (!target.ok()) return target.status();
-    auto stub = peer::Peer::NewStub(NewPeerChannel(*target, options, ChannelKind::kOneShot));
+    auto stub =
+        peer::Peer::NewStub(NewPeerChannel(*target, options, ChannelKind::kOneShot, *peer_tls));
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + timeout);
     // Fail fast (not wait_for_ready): a peer that refuses the connection is down, and the

@@ -12,6 +12,7 @@
 #include "transport/notifier.h"
 #include "transport/peer_listener.h"
 #include "transport/peer_service.h"
+#include "transport/peer_tls.h"
 #include "transport/snapshot_sender.h"
 #include "transport/stream_sender.h"
 #include "transport/transport.h"
@@ -29,13 +30,13 @@ struct PeerLink {
   ForwardChannels forward;  // one per dialable URL, for requests forwarded to this peer
 };
 
-// The URLs we can dial. The others (https before TLS arrives, or a URL that slipped past
-// validation into the replicated membership) are skipped rather than trusted: a peer left with
-// none is kept, and every message to it is dropped and reported unreachable.
-std::vector<std::string> Targets(const Peer& p) {
-  std::vector<std::string> targets;
+// The URLs we can dial. The others (a URL that slipped past validation into the replicated
+// membership) are skipped rather than trusted: a peer left with none is kept, and every
+// message to it is dropped and reported unreachable.
+std::vector<DialTarget> Targets(const Peer& p) {
+  std::vector<DialTarget> targets;
   for (const std::string& url : p.urls) {
-    Result<std::string> target = PeerUrlToTarget(url);
+    Result<DialTarget> target = PeerUrlToDialTarget(url);
     if (target.ok()) targets.push_back(std::move(target).value());
   }
   return targets;
@@ -43,12 +44,13 @@ std::vector<std::string> Targets(const Peer& p) {
 
 class GrpcTransport final : public Transport {
  public:
-  GrpcTransport(const Options& options, Handler* handler)
+  GrpcTransport(const Options& options, Handler* handler, std::shared_ptr<const PeerTls> tls)
       : options_(options),
         handler_(handler),
+        tls_(std::move(tls)),
         notifier_(this),
         service_(options, handler),
-        listener_(options, handler) {
+        listener_(options, handler, tls_) {
     listener_.SetOnPeerStream([this](MemberId from) {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = peers_.find(from);
@@ -74,12 +76,13 @@ class GrpcTransport final : public Transport {
                                      Handler::Deadline deadline) override;
 
  private:
-  ForwardChannels ForwardChannelsFor(const std::vector<std::string>& targets) const;
+  ForwardChannels ForwardChannelsFor(const std::vector<DialTarget>& targets) const;
   // The channels to `to` and the header for it, or kUnavailable for an unknown peer.
   Result<std::pair<ForwardChannels, peer::Header>> ForwardTo(MemberId to);
 
   const Options options_;
   Handler* const handler_;
+  const std::shared_ptr<const PeerTls> tls_;
   Notifier notifier_;
   PeerService service_;
   PeerListener listener_;  // the peer port: the message stream, and gRPC's connections
@@ -156,9 +159,9 @@ void GrpcTransport::Stop() {
 
 void GrpcTransport::AddPeer(const Peer& p) {
   CHECK_NE(p.id, options_.self) << "a member is not its own peer";
-  std::vector<std::string> targets = Targets(p);
-  PeerLink link{std::make_unique<StreamSender>(options_, p.id, targets, &notifier_),
-                std::make_unique<SnapshotSender>(options_, p.id, targets, &notifier_),
+  std::vector<DialTarget> targets = Targets(p);
+  PeerLink link{std::make_unique<StreamSender>(options_, p.id, targets, &notifier_, tls_),
+                std::make_unique<SnapshotSender>(options_, p.id, targets, &notifier_, tls_),
                 ForwardChannelsFor(targets)};
   std::lock_guard<std::mutex> lock(mu_);
   if (stopped_ || peers_.count(p.id) != 0) return;
@@ -182,7 +185,7 @@ void GrpcTransport::RemovePeer(MemberId id) {
 }
 
 void GrpcTransport::UpdatePeer(const Peer& p) {
-  std::vector<std::string> targets = Targets(p);
+  std::vector<DialTarget> targets = Targets(p);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = peers_.find(p.id);
   if (it == peers_.end()) return;
@@ -191,11 +194,11 @@ void GrpcTransport::UpdatePeer(const Peer& p) {
   it->second.snapshot->UpdateTargets(std::move(targets));
 }
 
-ForwardChannels GrpcTransport::ForwardChannelsFor(const std::vector<std::string>& targets) const {
+ForwardChannels GrpcTransport::ForwardChannelsFor(const std::vector<DialTarget>& targets) const {
   // Channels connect lazily: one that is never used costs nothing.
   ForwardChannels channels;
-  for (const std::string& target : targets) {
-    channels.push_back(NewPeerChannel(target, options_, ChannelKind::kForward));
+  for (const DialTarget& target : targets) {
+    channels.push_back(NewPeerChannel(target, options_, ChannelKind::kForward, *tls_));
   }
   return channels;
 }
@@ -278,11 +281,16 @@ Result<std::unique_ptr<Transport>> NewGrpcTransport(const Options& options, Hand
       options.min_backoff.count() <= 0 || options.max_backoff < options.min_backoff) {
     return InvalidArgument("transport options out of range");
   }
+  ASSIGN_OR_RETURN(std::shared_ptr<PeerTls> tls, PeerTls::New(options.tls));
   for (const std::string& url : options.listen_urls) {
-    Result<std::string> target = PeerUrlToTarget(url);
-    if (!target.ok()) return target.status();
+    ASSIGN_OR_RETURN(DialTarget target, PeerUrlToDialTarget(url));
+    if (target.tls && !tls->has_certificate()) {
+      // etcd's words (pkg/transport/listener_tls.go).
+      return InvalidArgument("cannot listen on TLS for " + target.address +
+                             ": KeyFile and CertFile are not presented");
+    }
   }
-  return std::unique_ptr<Transport>(new GrpcTransport(options, handler));
+  return std::unique_ptr<Transport>(new GrpcTransport(options, handler, std::move(tls)));
 }
 
 }  // namespace dolmen::transport

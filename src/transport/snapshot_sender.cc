@@ -46,8 +46,13 @@ ssize_t ReadFull(int fd, char* buf, size_t n) {
 }  // namespace
 
 SnapshotSender::SnapshotSender(const Options& options, MemberId peer,
-                               std::vector<std::string> targets, Notifier* notifier)
-    : options_(options), peer_(peer), notifier_(notifier), targets_(std::move(targets)) {
+                               std::vector<DialTarget> targets, Notifier* notifier,
+                               std::shared_ptr<const PeerTls> tls)
+    : options_(options),
+      peer_(peer),
+      notifier_(notifier),
+      tls_(std::move(tls)),
+      targets_(std::move(targets)) {
   CHECK_GT(options_.snapshot_chunk_bytes, 0u);
 }
 
@@ -81,7 +86,7 @@ void SnapshotSender::Send(raft::Message message, std::string db_path) {
   notifier_->SnapshotStatus(peer_, false);
 }
 
-void SnapshotSender::UpdateTargets(std::vector<std::string> targets) {
+void SnapshotSender::UpdateTargets(std::vector<DialTarget> targets) {
   std::lock_guard<std::mutex> lock(mu_);
   targets_ = std::move(targets);  // a transfer in flight finishes on its old address
 }
@@ -119,7 +124,7 @@ Status SnapshotSender::Transfer(const Job& job) {
     return IoError("seek snapshot " + job.db_path + ": " + std::strerror(errno));
   }
 
-  std::string target;
+  DialTarget target;
   grpc::ClientContext context;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -138,7 +143,7 @@ Status SnapshotSender::Transfer(const Job& job) {
     }
   } clear{this};
 
-  auto stub = peer::Peer::NewStub(NewPeerChannel(target, options_, ChannelKind::kSnapshot));
+  auto stub = peer::Peer::NewStub(NewPeerChannel(target, options_, ChannelKind::kSnapshot, *tls_));
   peer::SnapshotAck ack;
   std::unique_ptr<grpc::ClientWriter<peer::SnapshotChunk>> writer = stub->Snapshot(&context, &ack);
 
@@ -182,7 +187,7 @@ Status SnapshotSender::Transfer(const Job& job) {
     return refusal;
   }
   if (!status.ok()) {
-    return Unavailable("snapshot to " + target + ": " + status.error_message());
+    return Unavailable("snapshot to " + target.address + ": " + status.error_message());
   }
   return OkStatus();
 }

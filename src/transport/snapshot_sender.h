@@ -18,14 +18,15 @@
 
 #include "raft/message.h"
 #include "transport/notifier.h"
+#include "transport/peer_tls.h"
 #include "transport/transport.h"
 
 namespace dolmen::transport {
 
 class SnapshotSender {
  public:
-  SnapshotSender(const Options& options, MemberId peer, std::vector<std::string> targets,
-                 Notifier* notifier);
+  SnapshotSender(const Options& options, MemberId peer, std::vector<DialTarget> targets,
+                 Notifier* notifier, std::shared_ptr<const PeerTls> tls);
   ~SnapshotSender();  // Stop()
 
   void Start();
@@ -34,7 +35,7 @@ class SnapshotSender {
 
   // Thread-safe, returns at once; the outcome arrives through on_snapshot_status.
   void Send(raft::Message message, std::string db_path);
-  void UpdateTargets(std::vector<std::string> targets);
+  void UpdateTargets(std::vector<DialTarget> targets);
 
  private:
   struct Job {
@@ -49,12 +50,13 @@ class SnapshotSender {
   const Options options_;
   const MemberId peer_;
   Notifier* const notifier_;
+  const std::shared_ptr<const PeerTls> tls_;
 
   std::mutex mu_;
   std::condition_variable cv_;
   std::optional<Job> job_;                  // guarded by mu_: waiting or in flight
   bool busy_ = false;                       // guarded by mu_: a job is waiting or in flight
-  std::vector<std::string> targets_;        // guarded by mu_
+  std::vector<DialTarget> targets_;         // guarded by mu_
   bool stopping_ = false;                   // guarded by mu_
   grpc::ClientContext* context_ = nullptr;  // guarded by mu_: the transfer's, for Stop
   std::thread thread_;

@@ -30,15 +30,19 @@ Status ReadFull(int fd, char* out, size_t n) {
 }
 
 Result<std::string> ReadFrame(int fd, size_t max_bytes) {
+  return ReadFrame([fd](char* out, size_t n) { return ReadFull(fd, out, n); }, max_bytes);
+}
+
+Result<std::string> ReadFrame(const ReadFullFn& read_full, size_t max_bytes) {
   char header[kFrameHeaderBytes];
-  RETURN_IF_ERROR(ReadFull(fd, header, sizeof(header)));
+  RETURN_IF_ERROR(read_full(header, sizeof(header)));
   const uint32_t length = coding::DecodeFixed32(header);
   if (length > max_bytes) {
     return InvalidArgument("frame of " + std::to_string(length) + " bytes, over the limit of " +
                            std::to_string(max_bytes));
   }
   std::string body(length, '\0');
-  Status s = ReadFull(fd, body.data(), length);
+  Status s = read_full(body.data(), length);
   if (!s.ok()) {
     return s.message() == "closed" ? Unavailable("connection closed inside a frame") : s;
   }

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -33,6 +34,9 @@ void AppendFrame(const google::protobuf::MessageLite& message, std::string* out)
 // that ends inside a frame, kInvalidArgument for a frame longer than `max_bytes`.
 Status ReadFull(int fd, char* out, size_t n);
 Result<std::string> ReadFrame(int fd, size_t max_bytes);
+// The same on any byte source (a TLS connection): `read_full` behaves as ReadFull above.
+using ReadFullFn = std::function<Status(char* out, size_t n)>;
+Result<std::string> ReadFrame(const ReadFullFn& read_full, size_t max_bytes);
 
 // Sends all of `data` on a blocking socket (MSG_NOSIGNAL: a closed peer is an error, not a
 // SIGPIPE).

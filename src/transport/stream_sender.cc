@@ -11,10 +11,12 @@
 #include <utility>
 
 #include "base/coding.h"
+#include "log/log.h"
 #include "transport/codec.h"
 #include "transport/peer_metrics.h"
 #include "transport/socket.h"
 #include "transport/stream_frame.h"
+#include "transport/url.h"
 
 namespace dolmen::transport {
 namespace {
@@ -64,14 +66,15 @@ Status RefusalIn(const std::string& in) {
 
 }  // namespace
 
-StreamSender::StreamSender(const Options& options, MemberId peer, std::vector<std::string> targets,
-                           Notifier* notifier)
+StreamSender::StreamSender(const Options& options, MemberId peer, std::vector<DialTarget> targets,
+                           Notifier* notifier, std::shared_ptr<const PeerTls> tls)
     : options_(options),
       peer_(peer),
       sent_bytes_(&PeerSentBytes(peer)),
       sent_failures_(&PeerSentFailures(peer)),
       round_trip_(&PeerRoundTripTime(peer)),
       notifier_(notifier),
+      tls_(std::move(tls)),
       wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       targets_(std::move(targets)),
       backoff_(options.min_backoff) {
@@ -122,7 +125,7 @@ void StreamSender::Enqueue(std::vector<raft::Message> messages) {
   if (dropped > 0 || oversized) notifier_->Unreachable(peer_);
 }
 
-void StreamSender::UpdateTargets(std::vector<std::string> targets) {
+void StreamSender::UpdateTargets(std::vector<DialTarget> targets) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     targets_ = std::move(targets);
@@ -152,6 +155,8 @@ void StreamSender::Run() {
       refusal = Serve(fd);
       std::lock_guard<std::mutex> lock(mu_);
       fd_ = -1;
+      tls_conn_.reset();
+      tls_want_ = 0;
       broken_ = false;
       pending_.clear();
       pending_sent_ = 0;
@@ -171,17 +176,35 @@ int StreamSender::Connect(Status* failure) {
   // Drained before the flags are read: a Stop or retarget from now on still wakes the
   // connect below.
   DrainEventFd(wake_fd_);
-  std::string target;
+  DialTarget target;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_ || targets_.empty()) return -1;
     target = targets_[target_index_ % targets_.size()];
     retarget_ = false;
   }
-  Result<int> fd = ConnectTo(target, kConnectTimeout, wake_fd_);
+  const auto started = std::chrono::steady_clock::now();
+  Result<int> fd = ConnectTo(target.address, kConnectTimeout, wake_fd_);
   if (!fd.ok()) {
     *failure = fd.status();
     return -1;
+  }
+  std::unique_ptr<tls::ClientConnection> tls_conn;
+  if (target.tls) {
+    // The handshake shares the connect's bound.
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        kConnectTimeout - (std::chrono::steady_clock::now() - started));
+    auto connected = tls::ClientConnection::Connect(
+        tls_->ClientContext(), *fd, target.host,
+        static_cast<int>(std::max<int64_t>(left.count(), 1)), wake_fd_);
+    if (!connected.ok()) {
+      ::close(*fd);
+      if (connected.status().code() != Code::kCancelled) LogTlsFailure(target, connected.status());
+      *failure = connected.status();
+      return -1;
+    }
+    tls_conn = std::move(connected).value();
+    last_tls_failure_.clear();
   }
   bool oversized = false;
   {
@@ -191,6 +214,8 @@ int StreamSender::Connect(Status* failure) {
       return -1;
     }
     fd_ = *fd;
+    tls_conn_ = std::move(tls_conn);
+    tls_want_ = 0;
     broken_ = false;
     pending_.assign(kStreamMagic);
     pending_sent_ = 0;
@@ -211,11 +236,13 @@ Status StreamSender::Serve(int fd) {
   std::string in;  // what the receiver sent: only ever a StreamClose before it closes
   while (true) {
     short events = POLLIN;
+    bool secure = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_ || retarget_) return OkStatus();
       if (broken_) break;
-      if (pending_sent_ < pending_.size()) events |= POLLOUT;
+      secure = tls_conn_ != nullptr;
+      if (pending_sent_ < pending_.size()) events |= secure && tls_want_ != 0 ? tls_want_ : POLLOUT;
     }
     const auto until_probe = std::chrono::duration_cast<std::chrono::milliseconds>(
         next_probe_ - std::chrono::steady_clock::now());
@@ -227,6 +254,32 @@ Status StreamSender::Serve(int fd) {
     }
     if (std::chrono::steady_clock::now() >= next_probe_) SendProbe();
     if (fds[1].revents & POLLIN) DrainEventFd(wake_fd_);
+    if (secure && (fds[0].revents & (POLLIN | POLLOUT | POLLHUP | POLLERR))) {
+      // TLS: reads and writes take the lock (one SSL object), and a write may have waited for
+      // the read (or the other way round), so both are tried.
+      char buf[4096];
+      ssize_t got = -1;
+      bool oversized = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        short want = 0;
+        got = tls_conn_->ReadSome(buf, sizeof(buf), &want);
+        if (pending_sent_ < pending_.size()) {
+          tls_want_ = 0;
+          PumpLocked(&oversized);
+        }
+      }
+      if (oversized) notifier_->Unreachable(peer_);
+      if (got > 0) {
+        in.append(buf, static_cast<size_t>(got));
+        TakePongs(&in);
+        Status refusal = RefusalIn(in);
+        if (!refusal.ok() || in.size() > kMaxCloseFrameBytes) return refusal;
+        continue;
+      }
+      if (got == 0) return RefusalIn(in);  // closed: a StreamClose before it says why
+      continue;
+    }
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       char buf[4096];
       ssize_t got = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
@@ -252,8 +305,11 @@ Status StreamSender::Serve(int fd) {
   // A write failed: the receiver may have said why before it closed.
   char buf[4096];
   ssize_t got;
+  std::lock_guard<std::mutex> lock(mu_);
+  short want = 0;
   while (in.size() <= kMaxCloseFrameBytes &&
-         (got = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+         (got = tls_conn_ != nullptr ? tls_conn_->ReadSome(buf, sizeof(buf), &want)
+                                     : ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
     in.append(buf, static_cast<size_t>(got));
     TakePongs(&in);
   }
@@ -308,16 +364,14 @@ void StreamSender::PumpLocked(bool* oversized) {
       pending_sent_ = 0;
       if (!EncodeNextLocked(oversized)) return;
     }
-    ssize_t n = ::send(fd_, pending_.data() + pending_sent_, pending_.size() - pending_sent_,
-                       MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t n = SendSomeLocked(pending_.data() + pending_sent_, pending_.size() - pending_sent_);
     if (n > 0) {
       pending_sent_ += static_cast<size_t>(n);
       sent_bytes_->Add(static_cast<uint64_t>(n));
       backoff_ = options_.min_backoff;
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (n < 0) {
       // The connection thread may be asleep without POLLOUT: tell it there is something to
       // flush. (Redundant when it already waits for POLLOUT; harmless.)
       SignalEventFd(wake_fd_);
@@ -390,6 +444,25 @@ void StreamSender::OnFailure(Status refusal) {
   else
     backoff_ = std::min(backoff_ * 2, options_.max_backoff);
   accepting_ = true;
+}
+
+ssize_t StreamSender::SendSomeLocked(const char* data, size_t n) {
+  if (tls_conn_ != nullptr) return tls_conn_->WriteSome(data, n, &tls_want_);
+  while (true) {
+    ssize_t sent = ::send(fd_, data, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent > 0) return sent;
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return -1;
+    return 0;
+  }
+}
+
+void StreamSender::LogTlsFailure(const DialTarget& target, const Status& why) {
+  if (why.message() == last_tls_failure_) return;
+  last_tls_failure_ = why.message();
+  log::Warn("cannot connect to a peer over TLS", {{"remote-peer-id", IdHex(peer_.value())},
+                                                  {"address", target.address},
+                                                  {"error", why.message()}});
 }
 
 void StreamSender::DropQueuedLocked() {

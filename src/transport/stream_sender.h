@@ -34,6 +34,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -42,17 +43,21 @@
 #include "dolmen/peer.pb.h"
 #include "metrics/metrics.h"
 #include "raft/message.h"
+#include "tls/connection.h"
 #include "transport/notifier.h"
+#include "transport/peer_tls.h"
 #include "transport/transport.h"
+#include "transport/url.h"
 
 namespace dolmen::transport {
 
 class StreamSender {
  public:
-  // `targets` are gRPC targets ("host:port"). With none (the peer has no URL we can dial) every
-  // message is dropped and the peer reported unreachable.
-  StreamSender(const Options& options, MemberId peer, std::vector<std::string> targets,
-               Notifier* notifier);
+  // `targets` are the peer's URLs as dial targets; https ones are spoken over TLS with `tls`'s
+  // client context. With none (the peer has no URL we can dial) every message is dropped and
+  // the peer reported unreachable.
+  StreamSender(const Options& options, MemberId peer, std::vector<DialTarget> targets,
+               Notifier* notifier, std::shared_ptr<const PeerTls> tls);
   ~StreamSender();  // Stop()
 
   void Start();
@@ -64,7 +69,7 @@ class StreamSender {
   // the peer is in backoff. One call's messages travel together when the stream is idle.
   void Enqueue(std::vector<raft::Message> messages);
   // The peer's URLs changed: the current stream is closed and the next one uses `targets`.
-  void UpdateTargets(std::vector<std::string> targets);
+  void UpdateTargets(std::vector<DialTarget> targets);
   // The peer just opened a stream to us, so it is up: a backoff in progress ends now and the
   // next stream starts on a fresh connection (a restarted member hears from the leader at once
   // instead of after up to max_backoff).
@@ -96,6 +101,11 @@ class StreamSender {
   // Encodes the next envelope's worth of queued messages into pending_. False if none.
   bool EncodeNextLocked(bool* oversized);
   void DropQueuedLocked();
+  // One non-blocking write of the connection's bytes (plaintext or TLS): > 0 sent, -1 the socket
+  // would block (tls_want_ says for what), 0 the connection failed.
+  ssize_t SendSomeLocked(const char* data, size_t n);
+  // A TLS connection that failed, logged once per reason (every retry would repeat it).
+  void LogTlsFailure(const DialTarget& target, const Status& why);
 
   const Options options_;
   const MemberId peer_;
@@ -103,13 +113,14 @@ class StreamSender {
   metrics::Counter* const sent_failures_;  // ..._sent_failures_total: messages dropped
   metrics::Histogram* const round_trip_;   // etcd_network_peer_round_trip_time_seconds{To}
   Notifier* const notifier_;
+  const std::shared_ptr<const PeerTls> tls_;
   int wake_fd_ = -1;  // eventfd: wakes the connection thread (stop, retarget, pending bytes)
 
   std::mutex mu_;
   std::condition_variable cv_;         // the backoff wait
   std::deque<raft::Message> control_;  // guarded by mu_
   std::deque<raft::Message> data_;     // guarded by mu_
-  std::vector<std::string> targets_;   // guarded by mu_
+  std::vector<DialTarget> targets_;    // guarded by mu_
   size_t target_index_ = 0;            // guarded by mu_
   bool retarget_ = false;              // guarded by mu_: close the stream, reopen with targets_
   bool accepting_ = true;              // guarded by mu_: false during backoff
@@ -117,10 +128,13 @@ class StreamSender {
   bool stopping_ = false;              // guarded by mu_
   std::chrono::milliseconds backoff_;  // guarded by mu_
   int fd_ = -1;                        // guarded by mu_: the open connection, if any
-  bool broken_ = false;                // guarded by mu_: a write failed; no more writes
-  std::string pending_;                // guarded by mu_: encoded bytes the socket has not taken
-  size_t pending_sent_ = 0;            // guarded by mu_: how many of them it has
-  peer::Envelope envelope_;            // guarded by mu_: reused for encoding
+  std::unique_ptr<tls::ClientConnection> tls_conn_;  // guarded by mu_: on fd_, for https
+  short tls_want_ = 0;            // guarded by mu_: what a blocked TLS call waits for
+  std::string last_tls_failure_;  // connection thread only: the last one logged
+  bool broken_ = false;           // guarded by mu_: a write failed; no more writes
+  std::string pending_;           // guarded by mu_: encoded bytes the socket has not taken
+  size_t pending_sent_ = 0;       // guarded by mu_: how many of them it has
+  peer::Envelope envelope_;       // guarded by mu_: reused for encoding
   // Connection thread only: the steady-clock nanoseconds the probe in flight carries (0: none),
   // and when the next one is due.
   uint64_t probe_in_flight_nanos_ = 0;

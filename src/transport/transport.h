@@ -15,6 +15,7 @@
 #include "base/ids.h"
 #include "base/status.h"
 #include "raft/message.h"
+#include "tls/options.h"
 
 namespace dolmen::transport {
 
@@ -92,11 +93,29 @@ class Handler {
   virtual Result<HashKv> ServeHashKv(int64_t revision);
 };
 
+// TLS on https and unixs peer URLs (docs/tls.md). The same certificate serves the peer port
+// and is presented when dialing peers, as etcd does.
+struct TlsOptions {
+  // --peer-cert-file, --peer-key-file, --peer-trusted-ca-file, --peer-client-cert-auth,
+  // --peer-crl-file, --peer-cert-allowed-cn / --peer-cert-allowed-hostname, and the shared
+  // --cipher-suites and --tls-min/max-version. No certificate: https listen URLs are refused.
+  tls::Options files;
+  // --peer-auto-tls: peers' certificates (self-signed like ours) are not verified when dialing.
+  bool skip_verify = false;
+  // etcd's check of a connecting peer's certificate SANs against its address;
+  // --experimental-peer-skip-client-san-verification turns it off.
+  bool check_client_san = true;
+  // Runs before the files are looked at for a new connection, at most once an hour (auto-TLS
+  // renews its certificate in place here). May be empty.
+  std::function<void()> refresh;
+};
+
 struct Options {
   ClusterId cluster_id;
   MemberId self;
-  std::vector<std::string> listen_urls;  // --listen-peer-urls; http only until TLS arrives
-  std::string snapshot_dir;              // where received snapshot files go; must exist
+  std::vector<std::string> listen_urls;  // --listen-peer-urls: http, https, unix, unixs
+  TlsOptions tls;
+  std::string snapshot_dir;  // where received snapshot files go; must exist
   // Per peer, both send queues together. A full queue drops the message (Raft retries) and
   // reports the peer unreachable.
   size_t max_queued_messages_per_peer = 4096;
@@ -126,8 +145,8 @@ class Transport {
   // another thread.
   virtual void Stop() = 0;
 
-  // Peers may be added before or after Start. URLs that cannot be dialled (https until TLS
-  // arrives, malformed) are skipped; a peer left without any is kept, and messages to it are
+  // Peers may be added before or after Start. URLs that cannot be dialled (malformed) are
+  // skipped; a peer left without any is kept, and messages to it are
   // dropped and reported unreachable. Adding a known peer is a no-op (use UpdatePeer).
   virtual void AddPeer(const Peer& p) = 0;
   virtual void RemovePeer(MemberId id) = 0;
@@ -181,7 +200,8 @@ struct ClusterInfo {
   ClusterId cluster_id;
   std::vector<Handler::MemberInfo> members;
 };
+// https peer URLs are dialed with `tls`.
 Result<ClusterInfo> FetchClusterInfo(const std::vector<std::string>& peer_urls,
-                                     std::chrono::milliseconds timeout);
+                                     std::chrono::milliseconds timeout, const TlsOptions& tls = {});
 
 }  // namespace dolmen::transport

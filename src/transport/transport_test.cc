@@ -21,6 +21,7 @@
 
 #include "base/crc32c.h"
 #include "dolmen/peer.grpc.pb.h"
+#include "tls/self_cert.h"
 #include "transport/codec.h"
 #include "transport/peer_metrics.h"
 #include "transport/socket.h"
@@ -525,7 +526,8 @@ TEST_F(TransportTest, FetchClusterInfoAsksPeersInTurn) {
   EXPECT_EQ(none.status().code(), Code::kUnavailable);
   EXPECT_NE(none.status().message().find(down), std::string::npos) << none.status().message();
   EXPECT_FALSE(FetchClusterInfo({}, 100ms).ok());
-  EXPECT_EQ(FetchClusterInfo({"https://127.0.0.1:1"}, 100ms).status().code(), Code::kUnimplemented);
+  // https is dialed over TLS (here: nobody listens).
+  EXPECT_EQ(FetchClusterInfo({"https://127.0.0.1:1"}, 100ms).status().code(), Code::kUnavailable);
 }
 
 // Forwarded requests reach the peer's handler, and its answer (value or error code and text)
@@ -646,6 +648,69 @@ TEST_F(TransportTest, HashKvCarriesTheHashAndTheRevisionErrors) {
   EXPECT_EQ(a->transport().PeerHashKv(MemberId(0xd), 1, deadline()).status().code(),
             Code::kUnavailable);
   EXPECT_EQ(calls.load(), 3);
+}
+
+// https peer URLs: every path (message stream, snapshot, GetMembers, forwarding) over TLS with
+// client certificates required; a client without one cannot even get the membership.
+TEST_F(TransportTest, EverythingTravelsOverTlsWithClientCertificates) {
+  Result<tls::SelfCertFiles> pki =
+      tls::EnsureSelfCert(dir_.path() + "/pki", {"127.0.0.1"}, 1, nullptr);
+  ASSERT_TRUE(pki.ok()) << pki.status().ToString();
+  TlsOptions peer_tls;
+  peer_tls.files.cert_file = pki->cert_file;
+  peer_tls.files.key_file = pki->key_file;
+  peer_tls.files.trusted_ca_file = pki->cert_file;  // self-signed: its own CA
+  peer_tls.files.client_cert_auth = true;
+  auto make = [&](MemberId id) {
+    NodeConfig config;
+    config.id = id;
+    config.url = "https://127.0.0.1:" + std::to_string(PickPort());
+    config.tweak = [&](Options* o) { o->tls = peer_tls; };
+    auto node = std::make_unique<Node>(config, dir_);
+    Status started = node->Start();
+    EXPECT_TRUE(started.ok()) << started.ToString();
+    return node;
+  };
+  auto a = make(kA);
+  auto b = make(kB);
+  b->handler.on_lease_renew = [](int64_t id) -> Result<int64_t> { return id + 1; };
+  a->transport().AddPeer(b->AsPeer());
+  b->transport().AddPeer(a->AsPeer());
+
+  constexpr uint64_t kCount = 300;
+  for (uint64_t i = 1; i <= kCount; ++i) {
+    a->transport().Send({Msg(MessageType::kApp, kA, kB, i)});
+    b->transport().Send({Msg(MessageType::kAppResp, kB, kA, i)});
+  }
+  EXPECT_TRUE(b->handler.monitor.Await([&] { return b->handler.messages.size() == kCount; }, 20s));
+  EXPECT_TRUE(a->handler.monitor.Await([&] { return a->handler.messages.size() == kCount; }, 20s));
+  EXPECT_EQ(Indexes(b->handler, kA, MessageType::kApp), Iota(kCount));
+
+  uint32_t crc = 0;
+  std::string db = WriteRandomFile(dir_.path() + "/tls-snapshot.db", 2 << 20, &crc);
+  a->transport().SendSnapshot(SnapMessage(kA, kB), db);
+  ASSERT_TRUE(b->handler.monitor.Await([&] { return !b->handler.snapshots.empty(); }, 20s));
+  size_t size = 0;
+  EXPECT_EQ(
+      FileCrc(b->handler.monitor.Read([&] { return b->handler.snapshots[0].db_path; }), &size),
+      crc);
+
+  std::vector<Handler::MemberInfo> members = {{kB, "b", {b->url()}, {}, false}};
+  b->handler.SetMembers(members);
+  Result<ClusterInfo> info = FetchClusterInfo({b->url()}, 5s, peer_tls);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->members, members);
+  Result<int64_t> renewed =
+      a->transport().ForwardLeaseRenew(kB, 41, std::chrono::steady_clock::now() + 5s);
+  ASSERT_TRUE(renewed.ok()) << renewed.status().ToString();
+  EXPECT_EQ(*renewed, 42);
+
+  // Without a client certificate: refused in the handshake.
+  TlsOptions anonymous;
+  anonymous.files.trusted_ca_file = pki->cert_file;
+  EXPECT_FALSE(FetchClusterInfo({b->url()}, 2s, anonymous).ok());
+  // Plaintext to a TLS port: refused too.
+  EXPECT_FALSE(FetchClusterInfo({"http://" + b->url().substr(8)}, 2s).ok());
 }
 
 TEST_F(TransportTest, TakenPortIsAClearError) {
@@ -1086,12 +1151,12 @@ TEST_F(UnixTransportTest, SocketFileIsReplacedOnlyWhenStale) {
   EXPECT_TRUE(Exists("b:1"));
 }
 
-TEST_F(UnixTransportTest, TlsAndPathStyleUrlsAreRefused) {
+TEST_F(UnixTransportTest, TlsWithoutCertificateAndPathStyleUrlsAreRefused) {
   EXPECT_EQ(StartOn(kA, "unixs://a:1").message(),
-            "peer URL unixs://a:1: unixs needs TLS, which the transport lacks yet");
+            "cannot listen on TLS for unix:a:1: KeyFile and CertFile are not presented");
   EXPECT_EQ(StartOn(kA, "unix:///tmp/a").message(),
             "peer URL unix:///tmp/a: expected unix://host:port");
-  EXPECT_EQ(FetchClusterInfo({"unixs://a:1"}, 100ms).status().code(), Code::kUnimplemented);
+  EXPECT_EQ(FetchClusterInfo({"unixs://a:1"}, 100ms).status().code(), Code::kUnavailable);
   // A peer known only by such URLs is kept, and unreachable.
   auto a = MakeUnixNode(kA, "unix://a:1");
   a->transport().AddPeer(Peer{kB, {"unixs://b:1", "unix:///tmp/b"}});

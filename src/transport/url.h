@@ -13,10 +13,22 @@ namespace dolmen::transport {
 //   "unix://name:port"  -> "unix:name:port": a unix-domain socket whose path is the URL's host
 //                          part, port included, relative to the working directory (what etcd
 //                          does with unix peer URLs).
-// One trailing "/" is allowed. https and unixs are refused (kUnimplemented) until TLS arrives;
-// anything else (no port, a path such as unix:///abs/path, which etcd refuses too, another
-// scheme) is kInvalidArgument, with the URL named.
+//   "https://host:port" and "unixs://name:port" -> the same, spoken over TLS (DialTarget).
+// One trailing "/" is allowed. Anything else (no port, a path such as unix:///abs/path, which
+// etcd refuses too, another scheme) is kInvalidArgument, with the URL named.
 Result<std::string> PeerUrlToTarget(const std::string& url);
+
+// Where to dial a peer URL and how.
+struct DialTarget {
+  std::string address;  // as PeerUrlToTarget
+  bool tls = false;     // https or unixs
+  // The host the server's certificate must name (https only; a unix socket's name is no host,
+  // so unixs checks the chain alone).
+  std::string host;
+
+  bool operator==(const DialTarget&) const = default;
+};
+Result<DialTarget> PeerUrlToDialTarget(const std::string& url);
 
 // Member and cluster ids as etcd prints them: lower-case hex without leading zeros.
 std::string IdHex(uint64_t id);

@@ -19,14 +19,21 @@ TEST(TransportUrl, UnixUrlsBecomeSocketTargets) {
   EXPECT_EQ(*PeerUrlToTarget("unix://sub.dir.name:0"), "unix:sub.dir.name:0");
 }
 
+TEST(TransportUrl, TlsUrlsBecomeTlsTargets) {
+  EXPECT_EQ(*PeerUrlToDialTarget("https://127.0.0.2:2380"),
+            (DialTarget{"127.0.0.2:2380", true, "127.0.0.2"}));
+  EXPECT_EQ(*PeerUrlToDialTarget("https://[::1]:2380/"), (DialTarget{"[::1]:2380", true, "::1"}));
+  EXPECT_EQ(*PeerUrlToDialTarget("https://infra0.example.com:2380"),
+            (DialTarget{"infra0.example.com:2380", true, "infra0.example.com"}));
+  EXPECT_EQ(*PeerUrlToDialTarget("unixs://m1:2380"), (DialTarget{"unix:m1:2380", true, ""}));
+  EXPECT_EQ(*PeerUrlToDialTarget("http://a:1"), (DialTarget{"a:1", false, ""}));
+}
+
 TEST(TransportUrl, RefusesWhatItCannotDial) {
-  EXPECT_EQ(PeerUrlToTarget("https://a:1").status().code(), Code::kUnimplemented);
-  EXPECT_EQ(PeerUrlToTarget("unixs://a:1").status().code(), Code::kUnimplemented);
-  EXPECT_EQ(PeerUrlToTarget("unixs://a:1").status().message(),
-            "peer URL unixs://a:1: unixs needs TLS, which the transport lacks yet");
   EXPECT_EQ(PeerUrlToTarget("ftp://a:1").status().message(),
-            "peer URL ftp://a:1: scheme must be http or unix");
-  EXPECT_EQ(PeerUrlToTarget("a:1").status().message(), "peer URL a:1: scheme must be http or unix");
+            "peer URL ftp://a:1: scheme must be http, https, unix or unixs");
+  EXPECT_EQ(PeerUrlToTarget("a:1").status().message(),
+            "peer URL a:1: scheme must be http, https, unix or unixs");
   EXPECT_EQ(PeerUrlToTarget("http://a").status().message(),
             "peer URL http://a: expected http://host:port");
   EXPECT_FALSE(PeerUrlToTarget("http://[::1]").ok());

@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""Peer TLS (docs/tls.md): 3-member clusters whose members talk https to each other, on
+127.0.0.1, 127.0.0.2 and 127.0.0.3 (all of 127.0.0.0/8 is loopback on Linux), run against etcd
+3.4 (the reference) and dolmen with the same flags.
+
+  - mutual TLS (--peer-cert-file/--peer-key-file/--peer-trusted-ca-file/--peer-client-cert-auth,
+    --peer-cert-allowed-cn): the cluster forms and replicates; kill -9 of the leader, writes
+    resume on the survivors; a process with a certificate from another CA cannot get the
+    membership (refused at the handshake, logged with the remote address and the reason); a
+    member restarted with a certificate whose CN is not the allowed one is cut off (each side
+    logs why) while the other two go on writing;
+  - the lab's command (seeds/000_ce8181b196f91668.txt) with its peer URLs made https:
+    --auto-tls --peer-auto-tls, client URLs https://IP plus http://127.0.0.1; etcdctl over https
+    lists the 3 members;
+  - kubeadm's flag set on one member: mutual TLS on both ports, --client-cert-auth=true,
+    --peer-client-cert-auth=true, --snapshot-count=10000, --experimental-initial-corrupt-check,
+    --experimental-watch-progress-notify-interval=5s; etcdctl with a client certificate.
+
+Certificates are made at run time with the openssl CLI (tests/integration/tls_certs.py). Every
+process is stopped by PID; every wait polls with a deadline.
+"""
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cluster  # noqa: E402
+from cluster import CONFIG, ClusterTestCase  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import harness  # noqa: E402
+import tls_certs  # noqa: E402
+
+HOSTS = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+WAIT_S = 30.0
+REFUSAL_WAIT_S = 15.0
+
+
+class TlsMember(cluster.Member):
+    """A member on its own loopback address with https peer URLs. `client_urls` overrides the
+    client listen/advertise list; `etcdctl_flags` are given to every etcdctl call."""
+
+    def __init__(self, name, binary, root_dir, host, tls_flags=()):
+        super().__init__(name, binary, root_dir)
+        self.host = host
+        self.client_port = harness.pick_free_port(host)
+        self.peer_port = harness.pick_free_port(host)
+        self.client_urls = None  # --listen-client-urls (default: endpoint)
+        self.advertise_urls = None  # --advertise-client-urls (default: client_urls)
+        self.extra_args = list(tls_flags)
+        self.etcdctl_flags = []
+
+    @property
+    def endpoint(self):
+        return "http://%s:%d" % (self.host, self.client_port)
+
+    @property
+    def peer_url(self):
+        return "https://%s:%d" % (self.host, self.peer_port)
+
+    def command(self):
+        cmd = super().command()
+        listen = self.client_urls or self.endpoint
+        cmd[cmd.index("--listen-client-urls") + 1] = listen
+        cmd[cmd.index("--advertise-client-urls") + 1] = self.advertise_urls or listen
+        return cmd
+
+    def etcdctl(self, *args, timeout=cluster.ETCDCTL_TIMEOUT_S, stdin=None):
+        return cluster.run_etcdctl(self.endpoint, list(args) + self.etcdctl_flags,
+                                   timeout=timeout, stdin=stdin)
+
+
+class PeerTlsTest(ClusterTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="dolmen-peer-tls-certs-")
+        cls.ca = tls_certs.TestCa(os.path.join(cls.tmp, "ca"), "dolmen-peer-ca")
+        cls.other_ca = tls_certs.TestCa(os.path.join(cls.tmp, "other"), "other-ca")
+        # A member dials from 127.0.0.1 whatever its own address (the kernel's source address
+        # for loopback), so every peer certificate also names 127.0.0.1, as kubeadm's do:
+        # etcd checks a connecting peer's SANs against the address it connects from.
+        cls.peer_certs = {h: cls.ca.issue("peer-" + h, "member", ips=[h, "127.0.0.1"])
+                          for h in HOSTS}
+        cls.intruder_cert = cls.ca.issue("intruder", "intruder", ips=HOSTS)
+        cls.foreign_cert = cls.other_ca.issue("foreign", "member", ips=HOSTS)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def new_root(self):
+        """A directory for this test's members, removed (after their logs were printed if the
+        test failed) when it ends; start_members registers the members with it."""
+        self.shown = cluster.Cluster(0)
+        self._clusters.append(self.shown)
+        return self.shown.dir
+
+    def start_members(self, members, token):
+        """Starts `members` as a new cluster and waits until each answers `endpoint health`.
+        They are stopped by PID when the test ends, and their logs printed if it failed."""
+        self.shown.members = list(members)
+        initial = ",".join("%s=%s" % (m.name, m.peer_url) for m in members)
+        for m in members:
+            m.configure(initial, "new", token, 10000)
+        for m in members:
+            m.spawn()
+        for m in members:
+            self.wait_healthy(m)
+
+    def wait_healthy(self, member, timeout=WAIT_S):
+        def healthy():
+            if member.proc is None or member.proc.poll() is not None:
+                self.fail("%s exited:\n%s" % (member.name, member.log_text()[-4000:]))
+            try:
+                return member.etcdctl("endpoint", "health", timeout=10)[0] == 0
+            except Exception:
+                return False
+        self.assertEventually(healthy, timeout, "%s healthy" % member.name)
+
+    def peer_flags(self, host, cert=None, extra=()):
+        cert = cert or self.peer_certs[host]
+        return ["--peer-cert-file", cert[0], "--peer-key-file", cert[1],
+                "--peer-trusted-ca-file", self.ca.cert, "--peer-client-cert-auth"] + list(extra)
+
+    def leader_of(self, members):
+        def agreed():
+            ids = set()
+            by_id = {}
+            for m in members:
+                rc, out, _ = m.etcdctl("endpoint", "status", "-w", "json", timeout=10)
+                if rc != 0:
+                    return None
+                st = json.loads(out)[0]["Status"]
+                ids.add(st.get("leader", 0))
+                by_id[st["header"]["member_id"]] = m
+            return by_id.get(ids.pop()) if len(ids) == 1 else None
+        return self.assertEventually(agreed, WAIT_S, "an agreed leader")
+
+    def put_get(self, writer, reader, key, value):
+        rc, out, err = writer.etcdctl("put", key, value)
+        self.assertEqual((rc, out.strip()), (0, "OK"), err)
+        rc, out, err = reader.etcdctl("get", key, "--print-value-only")
+        self.assertEqual((rc, out), (0, value + "\n"), err)
+
+    # -- tests ---------------------------------------------------------------------------------
+
+    def test_mutual_tls_cluster(self):
+        root = self.new_root()
+        allowed = ["--peer-cert-allowed-cn", "member"]
+        members = [TlsMember("m%d" % (i + 1), CONFIG.binary, root, h,
+                             self.peer_flags(h, extra=allowed))
+                   for i, h in enumerate(HOSTS)]
+        self.start_members(members, "peer-tls")
+        m1, m2, m3 = members
+        rc, out, err = m2.etcdctl("member", "list", "-w", "json")
+        self.assertEqual(rc, 0, err)
+        peer_urls = sorted(u for m in json.loads(out)["members"] for u in m["peerURLs"])
+        self.assertEqual(peer_urls, sorted(m.peer_url for m in members))
+        self.put_get(m1, m3, "replicated", "over-tls")
+        self.put_get(m3, m2, "back", "again")
+
+        # kill -9 of the leader: the other two elect one over TLS and go on.
+        leader = self.leader_of(members)
+        leader.kill9()
+        survivors = [m for m in members if m is not leader]
+        new_leader = self.leader_of(survivors)
+        self.assertIsNot(new_leader, leader)
+        self.put_get(survivors[0], survivors[1], "after-failover", "still-tls")
+        leader.spawn()
+        self.wait_healthy(leader)
+        rc, out, err = leader.etcdctl("get", "after-failover", "--print-value-only")
+        self.assertEqual((rc, out), (0, "still-tls\n"), err)
+
+        # A process with a certificate of another CA asks for the membership: refused at the
+        # handshake, and the members log who and why.
+        intruder = TlsMember("intruder", CONFIG.binary, root, "127.0.0.2",
+                             self.peer_flags("127.0.0.2", cert=self.foreign_cert))
+        self.shown.members.append(intruder)
+        intruder.configure(",".join("%s=%s" % (m.name, m.peer_url) for m in members) +
+                           ",intruder=" + intruder.peer_url, "existing", "peer-tls", 10000)
+        intruder.spawn()
+        rc = intruder.wait_exit(WAIT_S)
+        self.assertIsNotNone(rc, "the intruder is still running")
+        self.assertNotEqual(rc, 0)
+
+        why = ("unable to get local issuer certificate" if CONFIG.server == "dolmen"
+               else "certificate signed by unknown authority")
+        self.assertEventually(lambda: rejections(members, why), REFUSAL_WAIT_S,
+                              "the refusal logged with the remote address and why")
+        self.put_get(m1, m2, "after-intruder", "unaffected")
+
+        # m3 restarted with a certificate of the right CA but the wrong CN: both sides refuse
+        # (etcd applies --peer-cert-allowed-cn when it dials too), m3 stays cut off, the other
+        # two go on.
+        m3.stop()
+        m3.extra_args = self.peer_flags(m3.host, cert=self.intruder_cert, extra=allowed)
+        m3.spawn()
+
+        why = ('certificate CN "intruder" is not the allowed CN "member"'
+               if CONFIG.server == "dolmen" else "client certificate authentication failed")
+        self.assertEventually(lambda: rejections([m1, m2], why), REFUSAL_WAIT_S,
+                              "the CN refusal logged")
+        self.put_get(m1, m2, "while-m3-is-refused", "quorum-of-two")
+        rc, out, err = m3.etcdctl("get", "while-m3-is-refused", "--print-value-only",
+                                  "--consistency=s", "--command-timeout=3s")
+        self.assertEqual(out, "", "m3 got a write although it is refused")
+        self.assertIsNone(m3.proc.poll(), "m3 exited")
+
+    def test_lab_command_with_https_peers(self):
+        """The lab's ExecStart flags with the peer URL scheme made consistent (https
+        everywhere), one member per loopback address: https client URL on the member's
+        address, http on 127.0.0.1, --auto-tls and --peer-auto-tls."""
+        root = self.new_root()
+        members = []
+        for i, host in enumerate(HOSTS):
+            m = LabMember("i-%d" % (i + 1), CONFIG.binary, root, host,
+                          ["--auto-tls", "--peer-auto-tls"])
+            m.http_port = harness.pick_free_port()
+            m.client_urls = "https://%s:%d,http://127.0.0.1:%d" % (host, m.client_port,
+                                                                  m.http_port)
+            members.append(m)
+        self.start_members(members, "lab-asg")
+        # etcdctl over https (a self-signed certificate: no verification) lists all three.
+        m2 = members[1]
+        rc, out, err = cluster.run_etcdctl(
+            "https://%s:%d" % (m2.host, m2.client_port),
+            ["member", "list", "--insecure-transport=false", "--insecure-skip-tls-verify"])
+        self.assertEqual(rc, 0, err)
+        lines = sorted(out.strip().splitlines())
+        self.assertEqual(len(lines), 3, out)
+        for m in members:
+            fields = next((line.split(", ") for line in lines if (" %s, " % m.name) in line),
+                          None)
+            self.assertIsNotNone(fields, "%s missing from %s" % (m.name, out))
+            self.assertEqual(fields[1:4], ["started", m.name, m.peer_url])
+            self.assertEqual(sorted(fields[4].split(",")),
+                             sorted(m.client_urls.split(",")))
+        self.put_get(members[0], members[2], "lab", "https-peers")
+        for m in members:
+            self.assertTrue(os.path.isfile(os.path.join(m.data_dir, "fixtures", "peer",
+                                                        "cert.pem")), m.name)
+
+    def test_kubeadm_flags(self):
+        """kubeadm's etcd flags (its static pod manifest) on one member: mutual TLS on the client
+        and the peer port; etcdctl with a client certificate."""
+        root = self.new_root()
+        node = "127.0.0.2"
+        server = self.ca.issue("kube-server", "node1", ips=[node, "127.0.0.1"],
+                               dns=["localhost"])
+        peer = self.ca.issue("kube-peer", "node1", ips=[node, "127.0.0.1"], dns=["localhost"])
+        client = self.ca.issue("kube-client", "kube-etcd-healthcheck-client")
+        m = KubeadmMember("node1", CONFIG.binary, root, node)
+        local_port = harness.pick_free_port()
+        metrics_port = harness.pick_free_port()
+        m.client_urls = "https://127.0.0.1:%d,https://%s:%d" % (local_port, node, m.client_port)
+        m.advertise_urls = "https://%s:%d" % (node, m.client_port)
+        m.extra_args = [
+            "--cert-file=" + server[0], "--client-cert-auth=true",
+            "--experimental-initial-corrupt-check=true",
+            "--experimental-watch-progress-notify-interval=5s",
+            "--key-file=" + server[1],
+            "--listen-metrics-urls=http://127.0.0.1:%d" % metrics_port,
+            "--peer-cert-file=" + peer[0], "--peer-client-cert-auth=true",
+            "--peer-key-file=" + peer[1], "--peer-trusted-ca-file=" + self.ca.cert,
+            "--snapshot-count=10000", "--trusted-ca-file=" + self.ca.cert]
+        m.etcdctl_flags = ["--cacert", self.ca.cert, "--cert", client[0], "--key", client[1]]
+        self.start_members([m], "kubeadm")
+        self.put_get(m, m, "/registry/ns/default", "k8s")
+        rc, out, err = cluster.run_etcdctl("https://127.0.0.1:%d" % local_port,
+                                           ["get", "/registry/ns/default", "--print-value-only"]
+                                           + m.etcdctl_flags)
+        self.assertEqual((rc, out), (0, "k8s\n"), err)
+        rc, out, err = m.etcdctl("member", "list")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("started, node1, https://%s:%d, https://%s:%d"
+                      % (node, m.peer_port, node, m.client_port), out)
+        # Without a client certificate the client port refuses.
+        rc, _, _ = cluster.run_etcdctl("https://127.0.0.1:%d" % local_port,
+                                       ["get", "x", "--cacert", self.ca.cert,
+                                        "--command-timeout=3s"])
+        self.assertNotEqual(rc, 0)
+
+
+# etcd 3.4's default logger (capnslog) writes the refusal as text.
+_ETCD_REJECTED_RE = re.compile(r'rejected connection from "(127\.0\.0\.\d+:\d+)" \(error "([^"]*)"')
+
+
+def rejections(members, why):
+    """Whether a member logged a rejected peer connection whose error has `why`, with the
+    remote address: etcd's "rejected connection" line, which dolmen writes too (as a zap JSON
+    line with remote-addr and error)."""
+    for m in members:
+        for line in m.log_text().splitlines():
+            match = _ETCD_REJECTED_RE.search(line)
+            if match and why in match.group(2):
+                return True
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if (isinstance(entry, dict) and entry.get("msg") == "rejected connection"
+                    and why in str(entry.get("error", ""))
+                    and str(entry.get("remote-addr", "")).startswith("127.0.0.")):
+                return True
+    return False
+
+
+class LabMember(TlsMember):
+    """etcdctl through the member's plaintext http://127.0.0.1 URL, as the lab's check does."""
+
+    @property
+    def endpoint(self):
+        return "http://127.0.0.1:%d" % self.http_port
+
+
+class KubeadmMember(TlsMember):
+    """etcdctl through the member's https URL on its node address."""
+
+    @property
+    def endpoint(self):
+        return "https://%s:%d" % (self.host, self.client_port)
+
+
+if __name__ == "__main__":
+    cluster.main()
