@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs the whole test suite through ctest: the release build
-# (unit, simulation, integration, smoke), then the ASan+UBSan build, then the fuzzers for a
-# bounded time (scripts/fuzz.sh).
+# (unit, simulation, integration, smoke), then the ASan+UBSan build; with DOLMEN_FUZZ=1 also the
+# fuzzers for a bounded time (scripts/fuzz.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -25,7 +25,10 @@ if [ "${DOLMEN_SKIP_ASAN:-0}" != 1 ]; then
   (cd build-asan && ctest -j"$jobs" --output-on-failure --timeout 900 -LE 'smoke|etcd_reference')
 fi
 
-if [ "${DOLMEN_SKIP_FUZZ:-0}" != 1 ]; then
+# Opt-in for now (DOLMEN_FUZZ=1): the fuzz build compiles the whole tree a third time with clang,
+# and on a CI machine whose ccache does not hold it yet that would take this command past its
+# 45-minute budget (docs/testing.md).
+if [ "${DOLMEN_FUZZ:-0}" = 1 ]; then
   echo "== fuzz (clang libFuzzer, bounded)"
   scripts/fuzz.sh
 fi
