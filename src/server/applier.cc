@@ -245,6 +245,10 @@ class Applier::TxnRun {
           break;
         case etcdserverpb::RequestOp::kRequestPut: {
           const auto& put = op.request_put();
+          // The API refuses an empty key before proposing; an entry that holds one anyway (a
+          // bug, another version, a damaged log) is refused here the same way on every member,
+          // instead of failing the store and stopping each member on the same entry forever.
+          RETURN_IF_ERROR(CheckPut(put));
           if (put.ignore_value() || put.ignore_lease()) {
             ASSIGN_OR_RETURN(auto prev, ReadKey(txn_.get(), put.key()));
             if (!prev) return KeyNotFound();
@@ -543,6 +547,13 @@ Result<etcdserverpb::AlarmResponse> Applier::Alarm(const etcdserverpb::AlarmRequ
   if (alarms_ == nullptr) return Unimplemented("alarms are not enabled on this applier");
   etcdserverpb::AlarmResponse response;
   MemberId member(request.memberid());
+  // Raising or clearing "no alarm" changes nothing. etcd stores it anyway, and for member 0 its
+  // key is empty, which the backend refuses (etcd panics there); answering with no alarms keeps
+  // such an entry from stopping every member on it.
+  if (request.alarm() == etcdserverpb::NONE &&
+      request.action() != etcdserverpb::AlarmRequest::GET) {
+    return response;
+  }
   switch (request.action()) {
     case etcdserverpb::AlarmRequest::GET:
       for (auto& m : alarms_->Get(request.alarm())) *response.add_alarms() = std::move(m);

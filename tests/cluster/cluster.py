@@ -26,7 +26,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,6 @@ LOOPBACK = harness.LOOPBACK
 # Bounds for every wait in this file.
 START_TIMEOUT_S = 30.0
 POLL_INTERVAL_S = 0.05
-STOP_TERM_WAIT_S = 10.0
 STOP_KILL_WAIT_S = 5.0
 START_ATTEMPTS = 3
 ETCDCTL_TIMEOUT_S = 20.0
@@ -302,20 +300,13 @@ class Member:
         self.proc = None
 
     def stop(self):
-        """SIGTERM by PID, SIGKILL after STOP_TERM_WAIT_S. Returns the exit status (None if it
-        was not running)."""
+        """SIGTERM by PID, SIGKILL after harness.STOP_TERM_WAIT_S (harness.stop_process). Returns
+        the exit status (None if it was not running)."""
         if self.proc is None:
             return None
-        proc = self.proc
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(STOP_TERM_WAIT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(STOP_KILL_WAIT_S)
+        status = harness.stop_process(self.proc)
         self.reap()
-        return proc.returncode
+        return status
 
     def kill9(self):
         """SIGKILL by PID, as a crash; the data directory stays as the crash left it."""
