@@ -182,6 +182,12 @@ TEST_F(BesideLoopTest, PutsCompleteWhileADefragmentIsHeldAndNoneIsLost) {
   for (int i = 0; i < 300; ++i) {
     ASSERT_TRUE(PutWithin(s.get(), "del/" + std::to_string(i), big).ok());
   }
+  // Committed on their own: in the same backend batch as the delete below, the pages would be
+  // freed before the file (and the dbSize peak) ever held them, and there would be nothing for
+  // the defragmentation to give back.
+  std::promise<Status> filled;
+  s->AfterBackendCommit([&filled](Status st) { filled.set_value(st); });
+  ASSERT_TRUE(filled.get_future().get().ok());
   etcdserverpb::DeleteRangeRequest del;
   del.set_key("del/");
   del.set_range_end("del0");
