@@ -271,10 +271,7 @@ Status StreamSender::Serve(int fd) {
       }
       if (oversized) notifier_->Unreachable(peer_);
       if (got > 0) {
-        in.append(buf, static_cast<size_t>(got));
-        TakePongs(&in);
-        Status refusal = RefusalIn(in);
-        if (!refusal.ok() || in.size() > kMaxCloseFrameBytes) return refusal;
+        if (auto stop = Received(&in, buf, static_cast<size_t>(got))) return *stop;
         continue;
       }
       if (got == 0) return RefusalIn(in);  // closed: a StreamClose before it says why
@@ -284,10 +281,7 @@ Status StreamSender::Serve(int fd) {
       char buf[4096];
       ssize_t got = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
       if (got > 0) {
-        in.append(buf, static_cast<size_t>(got));
-        TakePongs(&in);
-        Status refusal = RefusalIn(in);
-        if (!refusal.ok() || in.size() > kMaxCloseFrameBytes) return refusal;
+        if (auto stop = Received(&in, buf, static_cast<size_t>(got))) return *stop;
         continue;
       }
       if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
@@ -335,6 +329,14 @@ void StreamSender::SendProbe() {
     PumpLocked(&oversized);
   }
   if (oversized) notifier_->Unreachable(peer_);
+}
+
+std::optional<Status> StreamSender::Received(std::string* in, const char* data, size_t n) {
+  in->append(data, n);
+  TakePongs(in);
+  Status refusal = RefusalIn(*in);
+  if (!refusal.ok() || in->size() > kMaxCloseFrameBytes) return refusal;
+  return std::nullopt;
 }
 
 void StreamSender::TakePongs(std::string* in) {

@@ -36,6 +36,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -92,6 +93,9 @@ class StreamSender {
   // Times every complete pong frame at the front of *in and removes it; stops at anything
   // else (a StreamClose that ends the stream stays for RefusalIn).
   void TakePongs(std::string* in);
+  // Appends bytes the receiver sent to *in and takes its pongs. Returns what to end Serve with
+  // (a refusal, or too much that is not a pong), nullopt to keep serving.
+  std::optional<Status> Received(std::string* in, const char* data, size_t n);
   // Reports the failure, drops what is queued and waits out the backoff.
   void OnFailure(Status refusal);
 
