@@ -52,11 +52,6 @@ std::vector<AnsweredFlag> MakeTable() {
       NoEffect("socket-reuse-address", Kind::kBool, "false",
                "dolmen's listeners always set SO_REUSEADDR, so a restarted member binds while "
                "old connections sit in TIME_WAIT"),
-      NoEffect("cors", Kind::kText, "*",
-               "the client port's HTTP answers always carry etcd's CORS headers for its default "
-               "'*' (any origin; OPTIONS answered 200), whatever the value (docs/http.md)"),
-      NoEffect("host-whitelist", Kind::kText, "*",
-               "it guards etcd's HTTP (v2) API against DNS rebinding; dolmen serves no v2 API"),
       NoEffect("enable-v2", Kind::kBool, "false",
                "the v2 API is not served (etcd 3.6 removed it); v2 requests get 404"),
       NoEffect("v2-deprecation", Kind::kText, "not-yet",

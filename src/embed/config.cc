@@ -134,6 +134,34 @@ void RegisterTuningFlags(FlagSet* f, Config* c) {
               "disable).",
               &c->grpc_keepalive_timeout_ms, 1e6, false);
   f->AddBool("enable-grpc-gateway", &c->enable_grpc_gateway, "Enable GRPC gateway.");
+  f->Add("cors", "*",
+         "Comma-separated white list of origins for CORS, or cross-origin resource sharing, "
+         "(empty or * means allow all)",
+         [c](const std::string& v) -> Status {
+           // etcd's rule: "*" alone, or origins checked as it checks peer URLs
+           // (scheme://host:port, no path).
+           if (v == "*") {
+             c->cors = {v};
+             return OkStatus();
+           }
+           ASSIGN_OR_RETURN(std::vector<Url> urls, ParsePeerUrls(v));
+           c->cors.clear();
+           for (const Url& u : urls) c->cors.insert(u.text);
+           return OkStatus();
+         });
+  f->Add("host-whitelist", "*",
+         "Comma-separated acceptable hostnames from HTTP client requests, if server is not "
+         "secure (empty means allow all).",
+         [c](const std::string& v) -> Status {
+           c->host_whitelist.clear();
+           for (size_t start = 0;;) {
+             const size_t comma = v.find(',', start);
+             c->host_whitelist.insert(v.substr(start, comma - start));
+             if (comma == std::string::npos) break;
+             start = comma + 1;
+           }
+           return OkStatus();
+         });
   f->AddBool("socket-reuse-port", &c->socket_reuse_port,
              "Enable to set socket option SO_REUSEPORT on listeners allowing rebinding of a port "
              "already in use.");

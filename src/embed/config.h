@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,10 @@ struct Config {
   bool socket_reuse_port = false;
   // etcd's --enable-grpc-gateway: the JSON gateway (/v3/...) on the client URLs (docs/http.md).
   bool enable_grpc_gateway = true;
+  // etcd's --cors (origins given CORS headers) and --host-whitelist (Host names a plaintext
+  // HTTP request may carry); "*" or empty: any (http/access_policy.h).
+  std::set<std::string> cors = {"*"};
+  std::set<std::string> host_whitelist = {"*"};
   // Raft: entries kept behind a checkpoint for slow followers (--snapshot-catchup-entries,
   // etcd 3.5's --experimental-snapshot-catchup-entries), pre-vote, the first election's
   // tick advance, the learner limit (--max-learners / --experimental-max-learners).

@@ -27,8 +27,6 @@ const std::map<std::string, EtcdOnlyKey>& EtcdOnlyKeys() {
   static const std::map<std::string, EtcdOnlyKey> keys = {
       {"max-snapshots", {"5", false}},
       {"max-wals", {"5", false}},
-      {"cors", {"", false}},
-      {"host-whitelist", {"", false}},
       {"discovery", {"", true}},
       {"discovery-proxy", {"", true}},
       {"discovery-fallback", {"proxy", false}},

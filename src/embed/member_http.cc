@@ -42,15 +42,22 @@ MemberHttp::MemberHttp(server::Server* server, const Config& config)
     : config_(config),
       checks_(server),
       member_metrics_(server, &metrics::DefaultRegistry(), api::kEtcdApiVersion, ClusterVersion()),
-      client_(http::MakeClientPortHandler(
-                  http::MakeEndpoints(&checks_, &metrics::DefaultRegistry(), Options(true)),
-                  config.enable_grpc_gateway ? &gateway_ : nullptr),
-              ServerOptions(config)),
+      client_(ClientPortHandler(false), ServerOptions(config)),
+      client_tls_(ClientPortHandler(true), ServerOptions(config)),
       metrics_(http::MakeEndpoints(&checks_, &metrics::DefaultRegistry(), Options(false))) {
   metrics::RegisterProcessMetrics(metrics::DefaultRegistry());
   http::RegisterEndpointMetrics();
   server::metric::RegisterAll();
   wal::RegisterWalMetrics();
+}
+
+http::Handler MemberHttp::ClientPortHandler(bool tls) {
+  http::AccessPolicy policy;
+  policy.cors = config_.cors;
+  policy.host_whitelist = config_.host_whitelist;
+  return http::MakeClientPortHandler(
+      http::MakeEndpoints(&checks_, &metrics::DefaultRegistry(), Options(true)),
+      config_.enable_grpc_gateway ? &gateway_ : nullptr, std::move(policy), tls);
 }
 
 Status MemberHttp::ListenMetrics() {
@@ -63,7 +70,7 @@ Status MemberHttp::ListenMetrics() {
 }
 
 transport::HttpHandler MemberHttp::ClientHandler() {
-  return [this](int fd, const transport::ConnectionInfo&) {
+  return [this](int fd, const transport::ConnectionInfo& info) {
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
     if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) {
@@ -71,7 +78,8 @@ transport::HttpHandler MemberHttp::ClientHandler() {
       return;
     }
     // Refused (too many connections, or stopping): libmicrohttpd closed the socket.
-    (void)client_.AdoptConnection(fd, reinterpret_cast<sockaddr*>(&peer), len);
+    (void)(info.tls ? client_tls_ : client_)
+        .AdoptConnection(fd, reinterpret_cast<sockaddr*>(&peer), len);
   };
 }
 
@@ -93,6 +101,7 @@ std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MemberHtt
 void MemberHttp::Stop() {
   gateway_.Shutdown();  // ends its streams, so the connection threads can be joined
   client_.Stop();
+  client_tls_.Stop();
   metrics_.Stop();
 }
 

@@ -40,11 +40,17 @@ class MemberHttp {
   void Stop();
 
  private:
+  // What answers the client URLs' HTTP/1 (http/client_port.h); `tls` for TLS connections.
+  http::Handler ClientPortHandler(bool tls);
+
   const Config& config_;
   http::HealthChecks checks_;
   http::MemberMetrics member_metrics_;
   http::Gateway gateway_;  // before client_, whose connections use it
+  // Plaintext and TLS connections of the client URLs, apart because only the first get the
+  // --host-whitelist check.
   http::HttpServer client_;
+  http::HttpServer client_tls_;
   http::HttpServer metrics_;
 };
 

@@ -1,12 +1,14 @@
 #include "http/client_port.h"
 
+#include "log/log.h"
+
 namespace dolmen::http {
 namespace {
 
-// etcd's addCORSHeader with its default --cors "*".
-void AddCorsHeaders(Response* r) {
+// etcd's addCORSHeader, for one allowed origin or "*".
+void AddCorsHeaders(const std::string& origin, Response* r) {
   r->headers.emplace_back("Access-Control-Allow-Methods", "POST, GET, OPTIONS, PUT, DELETE");
-  r->headers.emplace_back("Access-Control-Allow-Origin", "*");
+  r->headers.emplace_back("Access-Control-Allow-Origin", origin);
   r->headers.emplace_back("Access-Control-Allow-Headers", "accept, content-type, authorization");
 }
 
@@ -23,8 +25,16 @@ std::string GatewayPath(const std::string& path) {
   return path;
 }
 
-Handler MakeClientPortHandler(Handler endpoints, Gateway* gateway) {
-  return [endpoints = std::move(endpoints), gateway](const Request& original) {
+Handler MakeClientPortHandler(Handler endpoints, Gateway* gateway, AccessPolicy policy, bool tls) {
+  return [endpoints = std::move(endpoints), gateway, policy = std::move(policy),
+          tls](const Request& original) {
+    if (!tls) {
+      const std::string host = HostOfHeader(original.Header("host"));
+      if (!policy.HostAllowed(host)) {
+        log::Warn("rejecting HTTP request to prevent DNS rebinding attacks", {{"host", host}});
+        return Response::Error(421, HostRefusedText(host));
+      }
+    }
     Response r;
     if (original.method == "OPTIONS") {
       r.status = 200;  // a CORS preflight, answered by the access controller itself
@@ -41,7 +51,12 @@ Handler MakeClientPortHandler(Handler endpoints, Gateway* gateway) {
     } else {
       r = endpoints(original);
     }
-    AddCorsHeaders(&r);
+    // The headers go on every answer but a refused host's, as etcd writes them before it serves.
+    if (policy.OriginAllowed("*")) {
+      AddCorsHeaders("*", &r);
+    } else if (const std::string origin = original.Header("origin"); policy.OriginAllowed(origin)) {
+      AddCorsHeaders(origin, &r);
+    }
     return r;
   };
 }

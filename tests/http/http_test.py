@@ -50,11 +50,11 @@ MIXIN_METRICS = [
 ]
 
 
-def request(port, method, path, body=None):
+def request(port, method, path, body=None, headers=None):
     """One HTTP/1.1 request on 127.0.0.1:port -> (status, headers dict (lower-case), body)."""
     conn = http.client.HTTPConnection(harness.LOOPBACK, port, timeout=HTTP_TIMEOUT_S)
     try:
-        conn.request(method, path, body=body)
+        conn.request(method, path, body=body, headers=headers or {})
         r = conn.getresponse()
         return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode()
     finally:
@@ -120,6 +120,43 @@ class HttpEndpointsTest(IntegrationTestCase):
             status, headers, body = request(port, "GET", "/metrics")
             self.assertEqual(status, 200)
             self.assertIn("etcd_server_has_leader 1", body)
+
+    def test_cors_and_host_whitelist_as_etcd(self):
+        ui = "http://ui.example:8080"
+        etcd, dolmen = self.start_servers(
+            harness.etcd_server(extra_flags=["--cors", ui, "--host-whitelist",
+                                             "127.0.0.1,localhost"]),
+            harness.dolmen_server(extra_flags=["--cors", ui, "--host-whitelist",
+                                               "127.0.0.1,localhost"]))
+        cors = ("access-control-allow-origin", "access-control-allow-methods",
+                "access-control-allow-headers")
+        cases = [("GET", "/version", {"Origin": ui}),
+                 ("GET", "/version", {"Origin": "http://other.example:8080"}),
+                 ("GET", "/health", {}),
+                 ("OPTIONS", "/v3/kv/range", {"Origin": ui}),
+                 ("GET", "/health", {"Host": "rebound.example:%d" % dolmen.client_port}),
+                 ("POST", "/v3/kv/range", {"Host": "rebound.example", "Origin": ui})]
+        for method, path, headers in cases:
+            with self.subTest(method=method, path=path, headers=headers):
+                got = []
+                for s in (etcd, dolmen):
+                    status, h, body = request(s.client_port, method, path,
+                                              body="{}" if method == "POST" else None,
+                                              headers=headers)
+                    got.append((status, {k: h.get(k) for k in cors},
+                                body if status == 421 else None))
+                self.assertEqual(got[1], got[0])
+        # The refused host's answer is etcd's 421, with no CORS headers.
+        self.assertEqual(got[1][0], 421)
+        self.assertIn('--host-whitelist "rebound.example"', got[1][2])
+        # An origin must be scheme://host:port, as etcd checks its flag.
+        for binary in (harness.CONFIG.etcd, harness.CONFIG.dolmen):
+            with self.subTest(binary=binary):
+                r = subprocess.run([binary, "--cors", "http://ui.example"], capture_output=True,
+                                   text=True, timeout=HTTP_TIMEOUT_S)
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn('invalid value "http://ui.example" for flag -cors: URL address '
+                              'does not have the form "host:port": http://ui.example', r.stderr)
 
     def test_livez_readyz_as_etcd_3_5(self):
         (etcd, dolmen), (_, dolmen_mport) = self.start_with_metrics_urls()
