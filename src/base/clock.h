@@ -2,6 +2,7 @@
 // simulated clock and a seeded generator (FoundationDB-style simulation).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <random>
@@ -22,14 +23,21 @@ class SystemClock final : public Clock {
   }
 };
 
-// A clock a test advances by hand.
+// A clock a test advances by hand; read from any thread (a member's driver reads it while the
+// test advances it).
 class ManualClock final : public Clock {
  public:
-  std::chrono::steady_clock::time_point Now() const override { return now_; }
-  void Advance(std::chrono::nanoseconds d) { now_ += d; }
+  std::chrono::steady_clock::time_point Now() const override {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(now_.load(std::memory_order_acquire)));
+  }
+  void Advance(std::chrono::nanoseconds d) {
+    now_.fetch_add(std::chrono::duration_cast<std::chrono::steady_clock::duration>(d).count(),
+                   std::memory_order_acq_rel);
+  }
 
  private:
-  std::chrono::steady_clock::time_point now_{};
+  std::atomic<std::chrono::steady_clock::rep> now_{0};
 };
 
 class Random {

@@ -12,7 +12,7 @@
 namespace dolmen::server {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using TimePoint = std::chrono::steady_clock::time_point;
 
 dolmen::Status TooManyRequests() {
   return dolmen::Status(Code::kTooManyRequests, "too many requests");
@@ -27,6 +27,7 @@ bool SameChange(const raft::ConfChange& a, const raft::ConfChange& b) {
 Driver::Driver(Deps deps, std::unique_ptr<raft::RawNode> node, MemberId self, DriverOptions options,
                FatalHandler on_fatal)
     : deps_(deps),
+      clock_(deps.clock != nullptr ? deps.clock : &system_clock_),
       node_(std::move(node)),
       self_(self),
       options_(options),
@@ -44,8 +45,8 @@ Driver::~Driver() { Stop(); }
 
 void Driver::Start() {
   CHECK(!thread_.joinable());
-  last_checkpoint_ = Clock::now();
-  next_tick_ = Clock::now() + options_.tick_interval;
+  last_checkpoint_ = Now();
+  next_tick_ = Now() + options_.tick_interval;
   if (conf_state_.voters.size() == 1 && conf_state_.voters[0] == self_) {
     // Alone: no one to wait for, lead at once.
     (void)node_->Campaign();
@@ -93,8 +94,7 @@ void Driver::Propose(uint64_t id, std::string data, Done done, std::chrono::mill
       done(ApplyResult{TooManyRequests(), {}});
       return;
     }
-    inbox_.proposals.push_back(
-        Proposal{id, std::move(data), std::move(done), Clock::now() + timeout});
+    inbox_.proposals.push_back(Proposal{id, std::move(data), std::move(done), Now() + timeout});
   }
   cv_.Signal();
 }
@@ -114,7 +114,7 @@ void Driver::ProposeConfChange(raft::ConfChange cc, std::function<void(dolmen::S
       return;
     }
     inbox_.conf_changes.push_back(
-        ConfProposal{std::move(cc), std::move(done), Clock::now() + options_.request_timeout});
+        ConfProposal{std::move(cc), std::move(done), Now() + options_.request_timeout});
   }
   cv_.Signal();
 }
@@ -132,7 +132,7 @@ void Driver::ReadIndex(std::function<void(dolmen::Status)> done) {
       done(TooManyRequests());
       return;
     }
-    inbox_.reads.push_back(Read{std::move(done), Clock::now() + options_.request_timeout});
+    inbox_.reads.push_back(Read{std::move(done), Now() + options_.request_timeout});
   }
   cv_.Signal();
 }
@@ -228,7 +228,7 @@ void Driver::MoveLeader(MemberId transferee, std::function<void(dolmen::Status)>
       return;
     }
     node_->TransferLeader(transferee);
-    leader_waits_.emplace_back(transferee, Read{done, Clock::now() + options_.request_timeout});
+    leader_waits_.emplace_back(transferee, Read{done, Now() + options_.request_timeout});
   });
 }
 
@@ -283,10 +283,10 @@ bool Driver::WaitForWork(Inbox* inbox) {
            !inbox_.reads.empty() || !inbox_.messages.empty() || !inbox_.reports.empty() ||
            !inbox_.tasks.empty() || !inbox_.transfers.empty() || !inbox_.synced.empty();
   };
-  const Clock::time_point wake = NextWake();
+  const TimePoint wake = NextWake();
   while (!has_work()) {
-    const auto left = wake - Clock::now();
-    if (left <= Clock::duration::zero()) break;
+    const auto left = wake - Now();
+    if (left <= TimePoint::duration::zero()) break;
     cv_.WaitWithTimeout(&mu_, absl::FromChrono(left));
   }
   if (stopping_) return false;
@@ -294,8 +294,15 @@ bool Driver::WaitForWork(Inbox* inbox) {
   return true;
 }
 
+void Driver::Wake() {
+  // Under mu_: the owner computes its sleep and starts it under mu_ too, so this signal cannot
+  // fall between the two and be lost.
+  absl::MutexLock lock(&mu_);
+  cv_.Signal();
+}
+
 void Driver::TickIfDue() {
-  auto now = Clock::now();
+  auto now = Now();
   if (now < next_tick_) return;
   node_->Tick();
   next_tick_ += options_.tick_interval;
@@ -487,7 +494,7 @@ dolmen::Status Driver::ApplySnapshot(const raft::Snapshot& snapshot) {
   applied_.store(std::max(applied_.load(), meta.index.value()));
   last_checkpoint_index_ = meta.index.value();
   entries_since_checkpoint_ = 0;
-  last_checkpoint_ = Clock::now();
+  last_checkpoint_ = Now();
   // The installed backend is synced and holds everything up to the snapshot.
   if (dolmen::Status s = deps_.wal->ReleaseTo(Index(meta.index.value() + 1)); !s.ok()) {
     log::Warn("releasing the log below the snapshot failed",
@@ -529,9 +536,9 @@ dolmen::Status Driver::ApplyCommitted(const std::vector<raft::Entry>& entries) {
       // holds their effect and that of every later entry up to that index, so it is left alone.
       status = ApplyConfChange(e, /*in_backend=*/e.index.value() <= consistent);
     } else if (e.index.value() > consistent && !e.data.empty()) {
-      const auto started = Clock::now();
+      const auto started = Now();
       status = ApplyNormal(e, &done);
-      const auto took = Clock::now() - started;
+      const auto took = Now() - started;
       metric::ApplySeconds().Observe(std::chrono::duration<double>(took).count());
       WarnIfSlowApply(e, took);
     }
@@ -542,7 +549,7 @@ dolmen::Status Driver::ApplyCommitted(const std::vector<raft::Entry>& entries) {
   // committed and answered, and the removal is reported after.
   const bool removed = status.code() == Code::kRemoved;
   if (status.ok() || removed) {
-    if (uncommitted_entries_ == 0) uncommitted_since_ = Clock::now();
+    if (uncommitted_entries_ == 0) uncommitted_since_ = Now();
     uncommitted_entries_ += entries.size();
     for (const raft::Entry& e : entries) uncommitted_bytes_ += e.data.size();
     uncommitted_index_ = std::max({uncommitted_index_, last, consistent});
@@ -722,7 +729,7 @@ void Driver::ServeReads() {
 }
 
 void Driver::ExpireDeadlines() {
-  auto now = Clock::now();
+  auto now = Now();
   // Without a leader the answer is etcd's "no leader"; with one, "request timed out".
   auto why = [this] {
     return leader_.load() == 0 ? dolmen::Status(Code::kNoLeader, "no leader")
@@ -800,10 +807,10 @@ void Driver::ExpireDeadlines() {
 }
 
 dolmen::Status Driver::MaybeCommitBatch() {
-  const bool due = uncommitted_entries_ >= options_.backend_commit_entries ||
-                   uncommitted_bytes_ >= options_.backend_commit_bytes ||
-                   (uncommitted_entries_ > 0 &&
-                    Clock::now() - uncommitted_since_ >= options_.backend_commit_interval);
+  const bool due =
+      uncommitted_entries_ >= options_.backend_commit_entries ||
+      uncommitted_bytes_ >= options_.backend_commit_bytes ||
+      (uncommitted_entries_ > 0 && Now() - uncommitted_since_ >= options_.backend_commit_interval);
   return due ? CommitBatch() : OkStatus();
 }
 
@@ -813,21 +820,20 @@ dolmen::Status Driver::CommitBatch() {
   uncommitted_bytes_ = 0;
   // A failed commit is fatal (the caller stops the member): the batch's entries are in the log,
   // which is never released past what the backend holds durably.
-  const auto start = Clock::now();
+  const auto start = Now();
   dolmen::Status committed = deps_.store->Commit(Index(uncommitted_index_));
-  metric::BackendCommitSeconds().Observe(
-      std::chrono::duration<double>(Clock::now() - start).count());
+  metric::BackendCommitSeconds().Observe(std::chrono::duration<double>(Now() - start).count());
   return committed;
 }
 
-Clock::time_point Driver::NextWake() const {
+TimePoint Driver::NextWake() const {
   if (uncommitted_entries_ == 0) return next_tick_;
   return std::min(next_tick_, uncommitted_since_ + options_.backend_commit_interval);
 }
 
 dolmen::Status Driver::MaybeCheckpoint() {
   if (sync_in_flight_) return OkStatus();  // one at a time; the next is due again after it
-  auto now = Clock::now();
+  auto now = Now();
   bool due =
       entries_since_checkpoint_ >= options_.checkpoint_entries ||
       (entries_since_checkpoint_ > 0 && now - last_checkpoint_ >= options_.checkpoint_interval);
@@ -852,7 +858,7 @@ dolmen::Status Driver::MaybeCheckpoint() {
 
 Result<std::optional<uint64_t>> Driver::BeginCheckpoint() {
   entries_since_checkpoint_ = 0;
-  last_checkpoint_ = Clock::now();
+  last_checkpoint_ = Now();
   // The checkpoint covers every applied entry: commit them to the backend first.
   RETURN_IF_ERROR(CommitBatch());
   const uint64_t applied = applied_.load();

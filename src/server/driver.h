@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "base/clock.h"
 #include "base/ids.h"
 #include "base/status.h"
 #include "raft/memory_storage.h"
@@ -109,6 +110,9 @@ class Driver {
     // Installs the image of a snapshot from the leader into the store (and the state kept
     // beside it: leases, membership), durably. Null: snapshots cannot be installed.
     std::function<dolmen::Status(const raft::SnapshotMetadata&)> install_snapshot;
+    // The time ticks, timeouts, checkpoints and backend commits follow (null: the system
+    // clock), injected so a test or the simulator controls the member's time.
+    const Clock* clock = nullptr;
   };
 
   Driver(Deps deps, std::unique_ptr<raft::RawNode> node, MemberId self, DriverOptions options,
@@ -116,6 +120,10 @@ class Driver {
   ~Driver();
   Driver(const Driver&) = delete;
   Driver& operator=(const Driver&) = delete;
+
+  // The injected clock moved (tests, the simulator): the owner thread reads the time again at
+  // once instead of sleeping until the wake-up it computed from the old time.
+  void Wake();
 
   // Both before Start.
   void SetApplyObserver(ApplyObserver observer) { observer_ = std::move(observer); }
@@ -242,7 +250,11 @@ class Driver {
   void Fail(const dolmen::Status& s);
   void FailEverything(const dolmen::Status& s);
 
+  std::chrono::steady_clock::time_point Now() const { return clock_->Now(); }
+
   Deps deps_;
+  SystemClock system_clock_;
+  const Clock* clock_;  // deps_.clock or system_clock_
   std::unique_ptr<raft::RawNode> node_;
   const MemberId self_;
   const DriverOptions options_;

@@ -409,21 +409,31 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
   // Raft re-emits committed entries after the snapshot; the apply path skips those the backend
   // already holds but replays conf changes, which rebuilds Raft's configuration.
   rc.applied = snapshot_index;
-  rc.random_seed =
-      member_id_.value() ^
-      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  // Elections' randomized timeouts and the request ids' start: from config_.random when a
+  // test or the simulator gives one (a seeded run then repeats itself), else from the time.
+  const uint64_t entropy =
+      config_.random != nullptr
+          ? config_.random->Next()
+          : static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  rc.random_seed = member_id_.value() ^ entropy;
   ASSIGN_OR_RETURN(auto node, raft::RawNode::Create(rc));
 
   uint64_t prefix = (member_id_.value() & 0xFFFF) << 48;
-  uint64_t millis = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                              std::chrono::system_clock::now().time_since_epoch())
-                                              .count());
+  // As etcd's idutil: the member id's low bits, then the start time in ms, so ids stay unique
+  // across restarts.
+  uint64_t millis =
+      config_.random != nullptr
+          ? config_.random->Next()
+          : static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count());
   next_request_id_.store(prefix | ((millis << 8) & ((1ull << 48) - 1)));
 
   applier_ = std::make_unique<Applier>(store_.get());
   applier_->set_leases(lessor_.get(), clock_);
   RETURN_IF_ERROR(OpenMaintenance());
   Driver::Deps deps;
+  deps.clock = clock_;
   deps.wal = wal_.get();
   deps.store = store_.get();
   deps.applier = applier_.get();

@@ -96,10 +96,14 @@ struct ServerConfig {
   bool auto_promote_learners = false;
   LearnerPromoterOptions learner_promotion;
   DriverOptions driver;
-  // Leases: the clock their expiry follows (null: the system clock) and the leader's expiry
-  // checker (its promote extension is always one election timeout).
+  // The member's clock: lease expiry and the driver's ticks, timeouts, checkpoints and backend
+  // commits follow it (null: the system clock); and the leader's lease expiry checker (its
+  // promote extension is always one election timeout).
   const Clock* clock = nullptr;
   LeaseExpiryOptions lease_expiry;
+  // Randomness for Raft's election timeouts and the start of request ids (null: from the
+  // time). The clock above drives the driver too.
+  Random* random = nullptr;
   // The adapters, injected so the same member runs on real files and LMDB (src/embed) or on
   // fakes (tests, the simulator).
   io::FileSystem* fs = nullptr;
