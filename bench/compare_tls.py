@@ -6,12 +6,13 @@ Three variants of the same two clusters (compare.py's, --size members each):
   peer-tls     https peer URLs with mutual TLS between members (plaintext clients).
 Each round starts both clusters of one variant, runs put and range-l on dolmen then etcd, and
 stops them; the rounds go plain, client-tls, peer-tls, plain, ... (--turns rounds), so slow
-phases of the shared machine spread over all variants. Figures are medians over the rounds:
-dolmen/etcd per variant (measured in the same round), and each system's variant/plain, what
-TLS costs it.
+phases of the shared machine spread over all variants. Ratios are taken within a round (dolmen
+and etcd one after the other; a variant and plain a minute apart) and their median reported:
+dolmen/etcd per variant, and each system's variant/plain, what TLS costs it.
 """
 
 import json
+import statistics
 import sys
 
 VARIANTS = ("plain", "client-tls", "peer-tls")
@@ -34,32 +35,45 @@ def run_round(a, cmp, variant, results, errors, commands):
     cmp.run_servers(a, work)
 
 
+def paired_median(numerators, denominators):
+    """The median of numerators[i] / denominators[i]: ratios of figures measured in the same
+    round (None if there is none). A slow phase of the shared machine then moves both sides of
+    a ratio, not just one."""
+    ratios = [n / d for n, d in zip(numerators, denominators) if d]
+    return statistics.median(ratios) if ratios else None
+
+
 def summarize(cmp, results):
-    """{"<variant> <workload> qps": {dolmen, etcd, ratio, turns, dolmen cost, etcd cost}}:
-    medians per variant, and each system's median over plain's (None for plain itself)."""
-    per_variant = {v: cmp.medians(results[v]) for v in VARIANTS}
+    """{"<variant> <workload> <figure>": {dolmen, etcd, turns, ratio, dolmen cost, etcd cost}}:
+    each system's median over the rounds; ratio, the median over rounds of dolmen/etcd; a
+    system's cost, the median over rounds of its variant figure / its plain figure of the same
+    round (None for plain itself)."""
     out = {}
     for variant in VARIANTS:
         for w in WORKLOADS:
             for figure in ("qps", "p99 ms"):
                 key = "%s %s" % (w, figure)
-                row = dict(per_variant[variant].get(key) or {})
-                if not row:
+                turns = results[variant].get(key)
+                if not turns:
                     continue
-                plain = per_variant["plain"].get(key) or {}
+                row = {s: statistics.median(turns[s]) if turns.get(s) else None
+                       for s in cmp.SYSTEMS}
+                row["turns"] = turns
+                row["ratio"] = paired_median(turns.get("dolmen", []), turns.get("etcd", []))
+                plain = results["plain"].get(key) or {}
                 for system in cmp.SYSTEMS:
-                    cost = None
-                    if variant != "plain" and row.get(system) and plain.get(system):
-                        cost = row[system] / plain[system]
-                    row["%s cost" % system] = cost
+                    row["%s cost" % system] = (
+                        paired_median(turns.get(system, []), plain.get(system, []))
+                        if variant != "plain" else None)
                 out["%s %s" % (variant, key)] = row
     return out
 
 
 def markdown(cmp, table, rounds):
     fmt = cmp.fmt
-    lines = ["%d rounds (medians); cost = the variant's figure / the same system's plain "
-             "figure" % rounds, "",
+    lines = ["%d rounds. dolmen, etcd 3.4: medians over the rounds; dolmen/etcd: median of the "
+             "rounds' ratios; cost: median over the rounds of the variant's figure / the same "
+             "system's plain figure in that round" % rounds, "",
              "| variant | figure | dolmen | etcd 3.4 | dolmen/etcd | dolmen cost | etcd cost |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for key, row in table.items():
@@ -68,7 +82,7 @@ def markdown(cmp, table, rounds):
             variant, figure, fmt(row["dolmen"]), fmt(row["etcd"]), fmt(row["ratio"]),
             fmt(row["dolmen cost"]), fmt(row["etcd cost"])))
     lines += ["", "| target | measured | met |", "| --- | ---: | --- |"]
-    for variant in VARIANTS[1:]:
+    for variant in VARIANTS:
         for w in WORKLOADS:
             r = (table.get("%s %s qps" % (variant, w)) or {}).get("ratio")
             met = {True: "yes", False: "**no**"}[r >= 2] if r is not None else "not measured"
