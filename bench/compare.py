@@ -12,6 +12,8 @@ One run starts an N-member dolmen cluster and an N-member etcd cluster with the 
 With --sweep-clients N,N,... it runs a clients sweep instead: each --sweep-workloads workload
 at each client count on both clusters (in turns), and writes the medians as JSON, a gnuplot
 data file and two PNG plots (QPS and p99 latency by clients) into --sweep-out.
+With --tls-variants it measures what TLS costs each system instead (bench/compare_tls.py:
+put and range-l on plain, client-TLS and peer-TLS clusters, in rounds).
 Writes a Markdown table (--md-out) and JSON (--json-out). Every process started here is
 stopped by its PID (SIGTERM, then SIGKILL), also on failure, and dies with this process
 (setpriv --pdeathsig) if it is killed. Every wait is bounded.
@@ -66,9 +68,12 @@ def pick_free_port(taken):
 # --client-tls: (cert, key, ca) of a throwaway CA's server certificate; both systems then serve
 # clients over https with it, and every client (dolmen-bench, etcdctl) verifies it.
 CLIENT_TLS = None
+# --peer-tls: the same for the peer URLs (https, mutual TLS between members as kubeadm runs
+# them: the certificate names 127.0.0.1 and is good for server and client use).
+PEER_TLS = None
 
 
-def make_client_tls(directory):
+def make_tls_files(directory):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                     "tests", "integration"))
     import tls_certs  # noqa: E402 - test helper: a CA made with the openssl CLI
@@ -107,11 +112,14 @@ class Member:
 
     @property
     def peer_url(self):
-        return "http://%s:%d" % (LOOPBACK, self.peer_port)
+        return "%s://%s:%d" % ("https" if PEER_TLS else "http", LOOPBACK, self.peer_port)
 
     def command(self):
         client_url = client_scheme() + self.endpoint
         tls = ["--cert-file", CLIENT_TLS[0], "--key-file", CLIENT_TLS[1]] if CLIENT_TLS else []
+        if PEER_TLS:
+            tls += ["--peer-cert-file", PEER_TLS[0], "--peer-key-file", PEER_TLS[1],
+                    "--peer-trusted-ca-file", PEER_TLS[2], "--peer-client-cert-auth"]
         return [self.binary, "--name", self.name, "--data-dir", self.data_dir,
                 "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
                 "--listen-peer-urls", self.peer_url,
@@ -866,6 +874,12 @@ def parse_args(argv):
     p.add_argument("--client-tls", action="store_true",
                    help="both systems serve clients over https (a throwaway CA's certificate, "
                         "made with the openssl CLI); the clients verify it")
+    p.add_argument("--peer-tls", action="store_true",
+                   help="members talk to each other over https (mutual TLS, a throwaway CA's "
+                        "certificate)")
+    p.add_argument("--tls-variants", action="store_true",
+                   help="instead of the phases: put and range-l with plain, client TLS and "
+                        "peer TLS clusters, --turns rounds (bench/compare_tls.py)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (data, logs, runs)")
     p.add_argument("--sweep-clients", default=None,
                    help="comma-separated client counts (e.g. 1,16,64,256,1024): run the clients "
@@ -879,6 +893,8 @@ def parse_args(argv):
     for name in ("dolmen", "etcd", "bench"):
         if not os.access(getattr(a, name), os.X_OK):
             p.error("--%s %s is not executable" % (name, getattr(a, name)))
+        # Members run in their own directories: a relative path would not be found there.
+        setattr(a, name, os.path.abspath(getattr(a, name)))
     if a.size < 1 or a.turns < 1 or a.keys < 0 or a.total < 1:
         p.error("--size, --turns and --total must be at least 1, --keys at least 0")
     if a.sweep_clients is not None:
@@ -895,6 +911,11 @@ def parse_args(argv):
                     % (unknown, ", ".join(SWEEP_WORKLOADS)))
         if not os.access(GNUPLOT, os.X_OK):
             p.error("%s not found (Debian package gnuplot-nox)" % GNUPLOT)
+    if a.tls_variants:  # the variants choose their own TLS and run put and range-l only
+        if a.client_tls or a.peer_tls or a.sweep_clients is not None:
+            p.error("--tls-variants chooses TLS itself: no --client-tls, --peer-tls or "
+                    "--sweep-clients with it")
+        a.gateway_seconds = a.keys = a.mixed_keys = a.defrag_keys = 0
     if a.gateway_seconds > 0 and a.client_tls:
         p.error("the gateway phase loads http:// URLs only: use --gateway-seconds 0 with "
                 "--client-tls")
@@ -927,9 +948,10 @@ def run_servers(a, work):
     every server by PID. Returns what work returned."""
     tmp = tempfile.mkdtemp(prefix="dolmen-compare-")
     bench = Bench(a.bench, tmp)
-    global CLIENT_TLS
-    if a.client_tls:
-        CLIENT_TLS = make_client_tls(tmp)
+    global CLIENT_TLS, PEER_TLS
+    tls_files = make_tls_files(tmp) if a.client_tls or a.peer_tls else None
+    CLIENT_TLS = tls_files if a.client_tls else None
+    PEER_TLS = tls_files if a.peer_tls else None
     # SIGTERM (e.g. a ctest timeout) must still stop our servers by PID.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     clusters = None
@@ -976,6 +998,9 @@ def main(argv=None):
     a = parse_args(sys.argv[1:] if argv is None else argv)
     if a.sweep_clients is not None:
         return main_sweep(a)
+    if a.tls_variants:
+        import compare_tls  # noqa: E402 - beside this file
+        return compare_tls.main(a, sys.modules[__name__])
     results, errors, commands = {}, [], {}
 
     def work(bench, clusters, tmp):

@@ -99,17 +99,6 @@ Result<std::vector<std::string>> DiscoverSrvCluster(
   if (!self_found) {
     return NotFound("cannot find local etcd member \"" + query.name + "\" in SRV records");
   }
-  if (!query.peer_tls) {
-    for (const std::string& entry : entries) {
-      if (entry.find("=https://") == std::string::npos) continue;
-      return Status(Code::kFailedPrecondition,
-                    "DNS SRV discovery found the https peer URL " + entry +
-                        " (an _etcd-server-ssl record), which needs peer TLS; this version of "
-                        "dolmen does not serve peer TLS yet, so it refuses to start rather than "
-                        "form a cluster its members cannot reach (publish _etcd-server records "
-                        "for http peer URLs instead)");
-    }
-  }
   return entries;
 }
 

@@ -50,15 +50,13 @@ struct SrvQuery {
   std::string service_name;         // --discovery-srv-name
   std::string name;                 // --name
   std::vector<PeerUrl> advertised;  // --initial-advertise-peer-urls
-  // https records give https peer URLs, which need peer TLS; without it they are refused
-  // (FailedPrecondition, never retried).
-  bool peer_tls = false;
 };
 
 // The initial cluster as etcd 3.5 finds it (GetDNSClusterNames and PeerURLsMapAndToken): the
-// entries of _etcd-server-ssl and of _etcd-server together (etcd 3.4 used only the first, a bug
-// 3.5 fixed); an error only when neither gave an entry (both errors, joined by "; "), or when
-// this member is not among them: `cannot find local etcd member "<name>" in SRV records`.
+// entries of _etcd-server-ssl (https peer URLs, served with the --peer-* TLS flags) and of
+// _etcd-server (http) together (etcd 3.4 used only the first, a bug 3.5 fixed); an error only
+// when neither gave an entry (both errors, joined by "; "), or when this member is not among
+// them: `cannot find local etcd member "<name>" in SRV records`.
 // `log` gets etcd's "got bootstrap from DNS for etcd-server at <entry>" lines.
 Result<std::vector<std::string>> DiscoverSrvCluster(
     const SrvQuery& query, const SrvResolver& resolver,

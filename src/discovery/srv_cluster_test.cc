@@ -54,9 +54,8 @@ class SrvClusterTest : public ::testing::Test {
   }
   Result<std::vector<std::string>> Discover(const std::string& name,
                                             std::vector<PeerUrl> advertised,
-                                            const std::string& service_name = "",
-                                            bool peer_tls = false) {
-    SrvQuery q{"example.test", service_name, name, std::move(advertised), peer_tls};
+                                            const std::string& service_name = "") {
+    SrvQuery q{"example.test", service_name, name, std::move(advertised)};
     logged_.clear();
     return DiscoverSrvCluster(q, dns_.resolver(),
                               [this](const std::string& line) { logged_.push_back(line); });
@@ -151,21 +150,30 @@ TEST_F(SrvClusterTest, SecureAndPlainRecordsAreMergedAndTemporaryNamesRestartPer
       Targets({"m1.example.test.", "m2.example.test."});
   dns_.srv["_etcd-server._tcp.example.test"] = Targets({"m3.example.test."});
   PeerUrl https{"https", "10.0.0.1", "2380", "https://10.0.0.1:2380"};
-  auto found = Discover("m1", {https}, "", /*peer_tls=*/true);
+  auto found = Discover("m1", {https});
   ASSERT_TRUE(found.ok()) << found.status().ToString();
   EXPECT_EQ(*found, (std::vector<std::string>{"m1=https://m1.example.test:2380",
                                               "0=https://m2.example.test:2380",
                                               "0=http://m3.example.test:2380"}));
 }
 
-TEST_F(SrvClusterTest, HttpsPeersAreRefusedWithoutPeerTlsAndNotRetried) {
-  dns_.srv["_etcd-server-ssl._tcp.example.test"] = Targets({"m2.example.test."});
-  dns_.srv["_etcd-server._tcp.example.test"] = Targets({"m1.example.test."});
-  auto found = Discover("m1", {Http("10.0.0.1")});
-  EXPECT_EQ(found.status().code(), Code::kFailedPrecondition);
-  EXPECT_NE(found.status().message().find("https peer URL 0=https://m2.example.test:2380"),
-            std::string::npos)
-      << found.status().message();
+TEST_F(SrvClusterTest, HttpsRecordsGiveHttpsPeerUrlsAndTheMemberFindsItselfAmongThem) {
+  // etcd's discovery/srv.go: the -ssl records are asked first and give https URLs; a member
+  // advertising https finds itself by resolved address, as with http.
+  dns_.srv["_etcd-server-ssl._tcp.example.test"] =
+      Targets({"m2.example.test.", "m1.example.test.", "m3.example.test."});
+  PeerUrl https{"https", "10.0.0.1", "2380", "https://10.0.0.1:2380"};
+  auto found = Discover("infra1", {https});
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_EQ(*found, (std::vector<std::string>{"0=https://m2.example.test:2380",
+                                              "infra1=https://m1.example.test:2380",
+                                              "1=https://m3.example.test:2380"}));
+  EXPECT_EQ(logged_[1],
+            "got bootstrap from DNS for etcd-server at infra1=https://m1.example.test:2380");
+  // A member advertising http is not the https record of its address (etcd's mismatch), so
+  // it is missing from the cluster it found.
+  found = Discover("infra1", {Http("10.0.0.1")});
+  EXPECT_EQ(found.status().message(), "cannot find local etcd member \"infra1\" in SRV records");
 }
 
 TEST_F(SrvClusterTest, AnUnresolvableAdvertiseUrlIsTheResolversError) {

@@ -72,7 +72,7 @@ TEST_F(SrvWaitTest, ConfigurationRefusalsAreNotRetried) {
   auto found = Run(
       [&calls]() -> Result<std::vector<std::string>> {
         ++calls;
-        return Status(Code::kFailedPrecondition, "https peer URL needs peer TLS");
+        return Status(Code::kFailedPrecondition, "a refused configuration");
       },
       std::chrono::seconds(60));
   EXPECT_EQ(found.status().code(), Code::kFailedPrecondition);

@@ -96,8 +96,6 @@ std::vector<AnsweredFlag> MakeTable() {
       Refused("client-cert-allowed-hostname", Kind::kText, "", "",
               "checking a client certificate's hostname is not implemented",
               "--client-cert-auth with a CA that issues only the client certificates you allow"),
-      Refused("peer-client-cert-file", Kind::kText, "", "", kNoPeerClientCert),
-      Refused("peer-client-key-file", Kind::kText, "", "", kNoPeerClientCert),
       NoEffect("enable-pprof", Kind::kBool, "false",
                "Go's pprof profiler has no counterpart in a C++ server (perf against the "
                "member's pid does that job); etcd's sample config file turns it on"),

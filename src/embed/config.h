@@ -121,6 +121,7 @@ struct Config {
   std::string cert_file, key_file, trusted_ca_file, client_crl_file;
   std::string peer_cert_file, peer_key_file, peer_trusted_ca_file, peer_crl_file;
   std::string peer_cert_allowed_cn, peer_cert_allowed_hostname;
+  std::string peer_client_cert_file, peer_client_key_file;  // etcd 3.5: presented when dialing
   bool client_cert_auth = false, peer_client_cert_auth = false;
   bool auto_tls = false, peer_auto_tls = false;
   bool peer_skip_client_san_verification = false;  // etcd 3.4's experimental flag
@@ -166,10 +167,6 @@ Result<int64_t> ParseGoDurationMs(const std::string& text);
 Result<int64_t> ParseGoDurationNs(const std::string& text);
 // Whether a flag takes a Go duration: a config file gives those as integer nanoseconds.
 bool IsDurationFlag(const std::string& name);
-// Why: the one clause docs/flags.md quotes for --peer-client-cert-file / -key-file.
-inline constexpr char kNoPeerClientCert[] =
-    "a separate certificate for dialing peers is not implemented: the member presents "
-    "--peer-cert-file when it dials, as etcd 3.4 does";
 // Applies defaults that depend on other flags, parses URL lists, and refuses what this build
 // cannot honour (with the reason).
 Status Validate(const FlagSet& flags, Config* config);

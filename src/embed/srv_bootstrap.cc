@@ -21,8 +21,6 @@ discovery::SrvQuery QueryFrom(const Config& config) {
     query.advertised.push_back(
         discovery::PeerUrl{url.scheme, v6 ? "[" + url.host + "]" : url.host, url.port, url.text});
   }
-  // Peer TLS is not served yet (docs/tls.md): https records are refused with the reason.
-  query.peer_tls = false;
   return query;
 }
 

@@ -54,6 +54,12 @@ void RegisterTlsFlags(FlagSet* f, Config* c) {
   f->AddString("peer-cert-allowed-hostname", &c->peer_cert_allowed_hostname,
                "Allowed TLS hostname for inter peer authentication.");
   f->AddBool("peer-auto-tls", &c->peer_auto_tls, "Peer TLS using generated certificates.");
+  f->AddString("peer-client-cert-file", &c->peer_client_cert_file,
+               "Path to an explicit peer client TLS cert file otherwise peer cert file will be "
+               "used when client auth is required.");
+  f->AddString("peer-client-key-file", &c->peer_client_key_file,
+               "Path to an explicit peer client TLS key file otherwise peer key file will be used "
+               "when client auth is required.");
   f->AddBool("experimental-peer-skip-client-san-verification",
              &c->peer_skip_client_san_verification,
              "Skip verification of SAN field in client certificate for peer connections.");
@@ -128,6 +134,8 @@ tls::Options PeerTlsOptions(const Config& c) {
                                c.peer_crl_file, c.peer_client_cert_auth);
   o.allowed_cn = c.peer_cert_allowed_cn;
   o.allowed_hostname = c.peer_cert_allowed_hostname;
+  o.client_cert_file = c.peer_client_cert_file;
+  o.client_key_file = c.peer_client_key_file;
   return o;
 }
 

@@ -213,6 +213,13 @@ Status Validate(const Options& o) {
     return InvalidArgument("KeyFile and CertFile must both be present[key: " + o.key_file +
                            ", cert: " + o.cert_file + "]");
   }
+  if (o.client_cert_file.empty() != o.client_key_file.empty()) {
+    // etcd 3.5's text, its stray bracket included.
+    return InvalidArgument(
+        "ClientKeyFile and ClientCertFile must both be present or both absent: "
+        "key: " +
+        o.client_key_file + ", cert: " + o.client_cert_file + "]");
+  }
   ASSIGN_OR_RETURN(int min_version, ParseVersion(o.min_version));
   ASSIGN_OR_RETURN(int max_version, ParseVersion(o.max_version));
   if (min_version != 0 && max_version != 0 && min_version > max_version) {

@@ -21,8 +21,23 @@ struct Options {
   // Peer side only: the verified leaf's CN must be this, or it must name this host (SAN).
   std::string allowed_cn;        // --peer-cert-allowed-cn
   std::string allowed_hostname;  // --peer-cert-allowed-hostname
+  // Peer side only: the pair presented when dialing (etcd 3.5's --peer-client-cert-file and
+  // --peer-client-key-file, e.g. a clientAuth-only certificate beside a serverAuth-only one);
+  // empty: cert_file and key_file, as etcd 3.4.
+  std::string client_cert_file;
+  std::string client_key_file;
 
   bool empty() const { return cert_file.empty() && key_file.empty(); }
+  // These options as a dialing context takes them: the client pair, if given, in place of the
+  // server's.
+  Options Dialing() const {
+    Options o = *this;
+    if (!client_cert_file.empty()) {
+      o.cert_file = client_cert_file;
+      o.key_file = client_key_file;
+    }
+    return o;
+  }
   // Whether a connecting side must present a certificate that verifies.
   bool RequiresClientCert() const { return client_cert_auth || !trusted_ca_file.empty(); }
 };

@@ -100,6 +100,52 @@ TEST(ReloadingContextTest, KeepsTheOldContextUntilNewFilesLoad) {
   EXPECT_EQ((*context)->Current(), renewed);
 }
 
+// The auto-TLS renewal while serving (embed/tls_config.cc): the refresh runs before the files
+// are looked at, so a pair it renews in place is used by that very connection, and it runs at
+// most once per period however many connections arrive.
+TEST(ReloadingContextTest, RefreshRunsAtMostOncePerPeriodAndItsRenewalIsUsedAtOnce) {
+  TempDir dir;
+  Result<SelfCertFiles> files = EnsureSelfCert(dir.path() + "/a", {"127.0.0.1"}, 1, nullptr);
+  ASSERT_TRUE(files.ok());
+  auto context =
+      ReloadingContext::New(ReloadingContext::Kind::kServer, ServerOptions(*files), false, nullptr);
+  ASSERT_TRUE(context.ok()) << context.status().ToString();
+  SslCtxPtr first = (*context)->Current();
+  int refreshes = 0;
+  (*context)->SetRefresh(
+      [&] {
+        ++refreshes;
+        Result<SelfCertFiles> renewed =
+            EnsureSelfCert(dir.path() + "/b", {"127.0.0.1"}, 1, nullptr);
+        ASSERT_TRUE(renewed.ok());
+        std::filesystem::rename(renewed->key_file, files->key_file);
+        std::filesystem::rename(renewed->cert_file, files->cert_file);
+      },
+      std::chrono::hours(1));
+  SslCtxPtr after = (*context)->Current();
+  EXPECT_EQ(refreshes, 1);
+  EXPECT_NE(after, first) << "the renewed pair was not used by the connection that renewed it";
+  EXPECT_EQ((*context)->Current(), after);
+  EXPECT_EQ(refreshes, 1) << "refreshed again within the period";
+}
+
+TEST(ValidateTest, TheDialingPairComesWholeAndReplacesTheServersWhenDialing) {
+  Options o;
+  o.cert_file = "/s.pem";
+  o.key_file = "/s.key";
+  o.client_cert_file = "/c.pem";
+  EXPECT_EQ(Validate(o).message(),
+            "ClientKeyFile and ClientCertFile must both be present or both absent: key: , cert: "
+            "/c.pem]");
+  o.client_key_file = "/c.key";
+  EXPECT_TRUE(Validate(o).ok());
+  EXPECT_EQ(o.Dialing().cert_file, "/c.pem");
+  EXPECT_EQ(o.Dialing().key_file, "/c.key");
+  o.client_cert_file.clear();
+  o.client_key_file.clear();
+  EXPECT_EQ(o.Dialing().cert_file, "/s.pem");
+}
+
 TEST(ServerConnectionTest, ProxiesLargeStreamsBothWays) {
   TempDir dir;
   Result<SelfCertFiles> files = EnsureSelfCert(dir.path() + "/s", {"127.0.0.1"}, 1, nullptr);

@@ -78,9 +78,10 @@ class PeerVerifier final : public grpc::experimental::ExternalCertificateVerifie
   const tls::Options files_;
 };
 
-std::shared_ptr<grpc::ChannelCredentials> NewCredentials(const TlsOptions& o, bool check_host) {
+// `f`: o.files as a dialing member presents them (tls::Options::Dialing).
+std::shared_ptr<grpc::ChannelCredentials> NewCredentials(const TlsOptions& o, const tls::Options& f,
+                                                         bool check_host) {
   grpc::experimental::TlsChannelCredentialsOptions options;
-  const tls::Options& f = o.files;
   if (!f.cert_file.empty() || !f.trusted_ca_file.empty()) {
     options.set_certificate_provider(
         std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
@@ -107,16 +108,18 @@ Result<std::shared_ptr<PeerTls>> PeerTls::New(const TlsOptions& options) {
     ASSIGN_OR_RETURN(t->server_, tls::ReloadingContext::New(tls::ReloadingContext::Kind::kServer,
                                                             options.files, false, LogWarning));
   }
+  // Dialing presents --peer-client-cert-file if given, else the server's pair.
+  const tls::Options dialing = options.files.Dialing();
   ASSIGN_OR_RETURN(t->client_,
-                   tls::ReloadingContext::New(tls::ReloadingContext::Kind::kClient, options.files,
+                   tls::ReloadingContext::New(tls::ReloadingContext::Kind::kClient, dialing,
                                               options.skip_verify, LogWarning));
   if (options.refresh) {
     const auto every = std::chrono::duration_cast<std::chrono::seconds>(kRefreshEvery);
     if (t->server_) t->server_->SetRefresh(options.refresh, every);
     t->client_->SetRefresh(options.refresh, every);
   }
-  t->checking_host_ = NewCredentials(options, true);
-  t->chain_only_ = NewCredentials(options, false);
+  t->checking_host_ = NewCredentials(options, dialing, true);
+  t->chain_only_ = NewCredentials(options, dialing, false);
   return t;
 }
 

@@ -6,9 +6,10 @@ records), and etcd 3.4 (/usr/bin/etcd) on the same records as the reference.
 
 etcd 3.4 reads only _etcd-server-ssl records (its GetDNSClusterNames drops the plain ones, a
 bug 3.5 fixed; test_etcd34_ignores_plain_records pins it), so its reference cluster runs on
-https peer URLs with --peer-auto-tls; dolmen, which has no peer TLS yet, runs on the plain
-_etcd-server records. The comparison is of what discovery decides: names, the peer URLs'
-host:port taken from the SRV targets, client URLs, and the ids etcd's rule derives from them.
+https peer URLs with --peer-auto-tls; dolmen runs on the same -ssl records with the same flags
+(test_same_member_list_as_etcd34) and on plain _etcd-server records (the other tests). The
+comparison is of what discovery decides: names, the peer URLs (scheme and host:port taken from
+the SRV targets), client URLs, and the ids etcd's rule derives from them.
 
 Run: /usr/bin/python3 tests/discovery/srv_test.py --dolmen build/cmd/dolmen/dolmen
      [--etcd /usr/bin/etcd] [--etcdctl /usr/bin/etcdctl] [--keep] [SrvTest.test_x]
@@ -307,8 +308,9 @@ class SrvTest(unittest.TestCase):
         self.check_writer(writer, members)
 
     def test_same_member_list_as_etcd34(self):
-        # etcd 3.4 on _etcd-server-ssl records (https peers, auto TLS), then dolmen on plain
-        # ones with the same names, addresses and ports.
+        # etcd 3.4 on _etcd-server-ssl records (https peers, auto TLS), then dolmen on the same
+        # records with the same flags, names, addresses and ports: the same member list, ids
+        # included, and dolmen's members talk TLS to each other on the https URLs they found.
         etcd = self.new_members("etcd", secure_peer=True)
         self.publish(etcd, server_service="_etcd-server-ssl._tcp")
         for m in etcd:
@@ -319,22 +321,25 @@ class SrvTest(unittest.TestCase):
         for m in etcd:
             m.stop()
 
-        dolmen = self.new_members("dolmen")
+        dolmen = self.new_members("dolmen", secure_peer=True)
         for d, e in zip(dolmen, etcd):
             d.client_port, d.peer_port = e.client_port, e.peer_port
-        self.publish(dolmen)
+        self.publish(dolmen, server_service="_etcd-server-ssl._tcp")
         for m in dolmen:
             m.start()
         dolmen_list = self.wait_formed(dolmen)
 
         def decided(lst):
-            # What discovery decides, apart from the peer scheme: name, host:port, clients.
-            return [(x["name"], [u.split("://", 1)[1] for u in x["peerURLs"]], x["clientURLs"])
-                    for x in lst]
+            return [{k: x.get(k) for k in ("ID", "name", "peerURLs", "clientURLs")} for x in lst]
         self.assertEqual(decided(dolmen_list), decided(etcd_list))
-        self.assertEqual([x["ID"] for x in dolmen_list],
-                         [member_id(["http://" + u.split("://", 1)[1]])
-                          for x in etcd_list for u in x["peerURLs"]])
+        self.assertIn("got bootstrap from DNS for etcd-server at n2=https://m2.%s:%d"
+                      % (DOMAIN, dolmen[1].peer_port), dolmen[1].log_text())
+        # Replicated over the https peer URLs: a put on n1 is read on n3.
+        rc, out, err = self.etcdctl("put", "over", "tls", endpoints=dolmen[0].client_url)
+        self.assertEqual((rc, out.strip()), (0, "OK"), err)
+        rc, out, err = self.etcdctl("get", "over", "--print-value-only",
+                                    endpoints=dolmen[2].client_url)
+        self.assertEqual((rc, out.strip()), (0, "tls"), err)
 
     def test_service_name_suffixes_the_records_on_both_sides(self):
         # --discovery-srv-name prod: _etcd-server(-ssl)-prod and _etcd-client-prod, for the
@@ -421,18 +426,6 @@ class SrvTest(unittest.TestCase):
         self.publish(dolmen, listed=dolmen[1:])
         dolmen[0].start()
         self.assertExitsWith(dolmen[0], "error setting up initial cluster: " + reason)
-
-    def test_https_records_are_refused_until_peer_tls(self):
-        # The member itself in a plain record, the others in -ssl ones: its peers would need
-        # TLS, which dolmen does not serve yet.
-        dolmen = self.new_members("dolmen", extra=["--experimental-discovery-srv-wait", "30s"])
-        self.ns.start_dns({m.host: m.ip for m in dolmen},
-                          [("_etcd-server._tcp", dolmen[0].host, dolmen[0].peer_port)] +
-                          [("_etcd-server-ssl._tcp", m.host, m.peer_port) for m in dolmen[1:]])
-        dolmen[0].start()
-        started = time.monotonic()
-        self.assertExitsWith(dolmen[0], "needs peer TLS")
-        self.assertLess(time.monotonic() - started, 10.0, "a refusal must not be retried")
 
     def test_etcd34_ignores_plain_records(self):
         # Why the etcd reference above runs on -ssl records: with only _etcd-server records,

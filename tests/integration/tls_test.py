@@ -4,11 +4,17 @@ https with a client certificate; clients without a certificate, with one from an
 expired one or a revoked one (--client-crl-file) refused with no key written; https and http
 client URLs side by side; and the certificate and CA on disk replaced while a client writes.
 Auto-TLS: etcdctl with --insecure-skip-tls-verify, the fixtures files, reuse on restart, and
-(dolmen only) renewal of a certificate close to its end. Certificates come from a throwaway CA
-made with the openssl CLI (tls_certs.py)."""
+(dolmen only) renewal of a certificate close to its end, and the start-up line that says what
+auto-TLS does not protect against. The README's "Run a TLS cluster" commands, run as they
+stand (on ports of the test's own). Certificates come from a throwaway CA made with the
+openssl CLI (tls_certs.py)."""
 import os
+import re
 import shutil
+import signal
+import socket
 import ssl
+import subprocess
 import sys
 import tempfile
 import threading
@@ -28,6 +34,8 @@ WRITER_MAX_PUTS = 100000
 WRITER_MAX_S = 40.0
 # A refused client gives up after this (etcdctl would otherwise retry for its command timeout).
 REFUSED_TIMEOUT = "--command-timeout=3s"
+README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
+README_CLUSTER_WAIT_S = 40.0
 
 
 def tls_client_flags(ca, cert=None):
@@ -289,6 +297,11 @@ class AutoTlsTest(harness.IntegrationTestCase):
                              server.label)
             return {k: read_bytes(v) for k, v in paths.items()}
         first = [fixtures(s) for s in servers]
+        if servers[1].kind == "dolmen":
+            # Beyond etcd: the start-up log says what auto-TLS does not do.
+            self.assertIn("auto-TLS: client traffic is encrypted with a self-signed certificate, "
+                          "which no client can verify: it protects against eavesdropping, not "
+                          "against an impostor", harness.readable_log(servers[1].log_text()))
         # A restart reuses the files.
         for server in servers:
             server.stop()
@@ -347,6 +360,123 @@ class LabCommandTest(harness.IntegrationTestCase):
                 self.assertIn("the two differ only in the scheme: make "
                               "--initial-advertise-peer-urls (and --listen-peer-urls) say "
                               "https://" + peer, log)
+
+
+class ReadmeTlsClusterTest(harness.IntegrationTestCase):
+    HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
+
+    def test_readme_tls_cluster_commands_work(self):
+        """The README's three blocks: certificates with openssl, three members with https
+        client and peer URLs, etcdctl --cacert member list. Only the ports (2379/2380 there),
+        the binaries' paths and a `wait` (which keeps the shell, and so the members, ours)
+        are changed."""
+        blocks = readme_section_blocks("Run a TLS cluster")
+        self.assertEqual(len(blocks), 3, "the README section should have three sh blocks")
+        client_port = port_free_on_all(self.HOSTS)
+        peer_port = port_free_on_all(self.HOSTS)
+
+        def adapt(block):
+            block = block.replace(":2379", ":%d" % client_port).replace(":2380",
+                                                                        ":%d" % peer_port)
+            block = block.replace("build/cmd/dolmen/dolmen",
+                                  " ".join(harness._die_with_parent_prefix() +
+                                           [harness.CONFIG.dolmen]))
+            return block.replace("ETCDCTL_API=3 etcdctl", "ETCDCTL_API=3 " +
+                                 harness.CONFIG.etcdctl)
+        work = tempfile.mkdtemp(prefix="dolmen-it-readme-tls-")
+        self.addCleanup(shutil.rmtree, work, True)
+        certs = subprocess.run(["/bin/bash", "-euo", "pipefail", "-c", adapt(blocks[0])],
+                               cwd=work, capture_output=True, text=True, timeout=60)
+        self.assertEqual(certs.returncode, 0, certs.stderr)
+        shell = subprocess.Popen(harness._die_with_parent_prefix() +
+                                 ["/bin/bash", "-c", adapt(blocks[1]) + "\nwait\n"], cwd=work,
+                                 stdin=subprocess.DEVNULL, env=harness._clean_env())
+        self.addCleanup(stop_shell_and_children, shell)
+        try:
+            members = harness.wait_for(lambda: len(children(shell.pid)) == 3 and
+                                       children(shell.pid), "three members started", 10)
+            deadline = time.monotonic() + README_CLUSTER_WAIT_S
+            while True:
+                listed = subprocess.run(["/bin/bash", "-c", adapt(blocks[2])], cwd=work,
+                                        capture_output=True, text=True, timeout=30,
+                                        env=harness._clean_env())
+                rows = table_rows(listed.stdout)
+                if len(rows) == 3 and all(r[1] == "started" and r[2] for r in rows):
+                    break
+                for pid in members:
+                    self.assertTrue(os.path.exists("/proc/%d" % pid), "a member exited")
+                self.assertLess(time.monotonic(), deadline, "member list over https: %s%s"
+                                % (listed.stdout, listed.stderr))
+                time.sleep(0.2)
+            self.assertEqual(sorted(r[2:5] for r in rows), [
+                ["m%d" % (i + 1), "https://%s:%d" % (h, peer_port),
+                 "https://%s:%d" % (h, client_port)] for i, h in enumerate(self.HOSTS)])
+        except AssertionError:
+            for i in (1, 2, 3):
+                path = os.path.join(work, "m%d.log" % i)
+                if os.path.exists(path):
+                    with open(path, errors="replace") as f:
+                        sys.stderr.write("\n----- m%d.log -----\n%s" % (i, f.read()[-6000:]))
+            raise
+
+
+def readme_section_blocks(title):
+    """The ```sh blocks of the README section `## title`."""
+    with open(README) as f:
+        text = f.read()
+    start = text.index("\n## %s\n" % title)
+    end = text.find("\n## ", start + 1)
+    return re.findall(r"```sh\n(.*?)```", text[start:end if end >= 0 else None], re.S)
+
+
+def port_free_on_all(hosts):
+    """A port harness.pick_free_port found free on hosts[0] and free on the others too."""
+    for _ in range(50):  # bounded; a port free on one loopback address is almost always free
+        port = harness.pick_free_port(hosts[0])
+        free = True
+        for host in hosts[1:]:
+            with socket.socket() as s:
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    free = False
+        if free:
+            return port
+    raise RuntimeError("no port free on all of %s" % (hosts,))
+
+
+def table_rows(text):
+    """The data rows of an etcdctl -w table output, cells stripped (header and rules out)."""
+    rows = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells and cells[0] != "ID":
+            rows.append(cells)
+    return rows
+
+
+def children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def stop_shell_and_children(shell):
+    """Stops the README's members by PID (SIGTERM, SIGKILL after harness.STOP_TERM_WAIT_S;
+    the shell's `wait` reaps them), then the shell, which then has nothing left to wait for."""
+    for pid, sig, wait_s in [(p, s, w) for p in children(shell.pid) for s, w in
+                             ((signal.SIGTERM, harness.STOP_TERM_WAIT_S),
+                              (signal.SIGKILL, harness.STOP_KILL_WAIT_S))]:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            continue
+        deadline = time.monotonic() + wait_s
+        while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    harness.stop_process(shell)
 
 
 if __name__ == "__main__":
