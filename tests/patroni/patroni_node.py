@@ -21,8 +21,8 @@ forked the child).
 
 import json
 import os
+import pathlib
 import pwd
-import shutil
 import signal
 import socket
 import subprocess
@@ -224,14 +224,10 @@ class PatroniNode:
                                  "its node stopped" % (self.name, self.pg_port))
         return status
 
-    def remove_dir(self):
-        assert self.proc is None
-        shutil.rmtree(self.dir, ignore_errors=True)
-
     def log_text(self):
+        """Patroni's log (PostgreSQL's is in it: Patroni passes its output on)."""
         try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
+            return pathlib.Path(self.log_path).read_bytes().decode("utf-8", "replace")
         except OSError as e:
             return "<no log: %s>" % e
 

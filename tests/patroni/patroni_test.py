@@ -47,7 +47,6 @@ REPLICATION_TIMEOUT_S = 20.0
 FAILOVER_LATE_S = 10.0  # beyond the lease's expiry (Patroni's loop, the watch, the promote)
 FAILOVER_EARLY_S = 1.5  # lease TTLs are whole seconds
 PATRONICTL_TIMEOUT_S = 60.0
-POLL_S = 0.1
 
 CONFIG = argparse.Namespace(dolmen=None, etcd="/usr/bin/etcd", etcdctl="/usr/bin/etcdctl",
                             patroni="/usr/bin/patroni", patronictl="/usr/bin/patronictl",
@@ -59,22 +58,8 @@ OUTCOMES = {}
 TIMINGS = {}
 
 
-def wait_until(what, predicate, timeout):
-    """Polls predicate() until it returns a truthy value (returned); fails naming `what` and the
-    last value after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s (last: %r)"
-                                 % (timeout, what, value))
-        time.sleep(POLL_S)
-
-
 class Scenario:
-    """One run of the scenario against one server kind; `observe` collects what is compared."""
+    """One run of the scenario against one server kind; `observed` is what gets compared."""
 
     def __init__(self, label, binary, root):
         self.label = label
@@ -84,6 +69,10 @@ class Scenario:
         self.nodes = []
         self.observed = {}
         self.timings = {}
+
+    def wait(self, what, predicate, timeout):
+        """Polls predicate() until truthy (returned); fails naming the server and `what`."""
+        return harness.wait_for(predicate, "%s: %s" % (self.label, what), timeout)
 
     # -- the DCS, read with etcdctl ------------------------------------------------------------
 
@@ -116,20 +105,20 @@ class Scenario:
         return found[0] if len(found) == 1 else None
 
     def wait_roles(self, leader, replica, timeout):
-        wait_until("%s: %s leader (/leader 200) and %s replica (/replica 200)"
-                   % (self.label, leader.name, replica.name),
-                   lambda: leader.rest_status("/leader") == 200
-                   and replica.rest_status("/replica") == 200, timeout)
+        self.wait("%s leader (/leader 200) and %s replica (/replica 200)"
+                  % (leader.name, replica.name),
+                  lambda: leader.rest_status("/leader") == 200
+                  and replica.rest_status("/replica") == 200, timeout)
 
     def wait_leader_key(self, node, timeout=ROLE_TIMEOUT_S):
-        return wait_until("%s: the leader key naming %s" % (self.label, node.name),
-                          lambda: self.dcs().get("leader", ("",))[0] == node.name, timeout)
+        return self.wait("the leader key naming %s" % node.name,
+                         lambda: self.dcs().get("leader", ("",))[0] == node.name, timeout)
 
     def wait_row(self, node, value, timeout=REPLICATION_TIMEOUT_S):
         def seen():
             rc, out, _ = node.psql("SELECT count(*) FROM patroni_test WHERE v = '%s'" % value)
             return rc == 0 and out == "1"
-        wait_until("%s: row %r on %s" % (self.label, value, node.name), seen, timeout)
+        self.wait("row %r on %s" % (value, node.name), seen, timeout)
 
     def write_row(self, node, value):
         rc, out, err = node.psql("INSERT INTO patroni_test (v) VALUES ('%s')" % value)
@@ -208,14 +197,14 @@ class Scenario:
         self.timings["total_s"] = time.monotonic() - started
 
     def bootstrap(self):
-        leader = wait_until("%s: a leader (/leader 200 on one node)" % self.label,
-                            lambda: self.node_by_role("/leader"), BOOTSTRAP_TIMEOUT_S)
+        leader = self.wait("a leader (/leader 200 on one node)",
+                           lambda: self.node_by_role("/leader"), BOOTSTRAP_TIMEOUT_S)
         replica = next(n for n in self.nodes if n is not leader)
         self.wait_roles(leader, replica, BOOTSTRAP_TIMEOUT_S)
         self.wait_leader_key(leader)
         keys = self.check_leader_key(leader, "bootstrap")
-        wait_until("%s: %s streaming to %s" % (self.label, leader.name, replica.name),
-                   lambda: self.streaming_to(leader, replica), REPLICATION_TIMEOUT_S)
+        self.wait("%s streaming to %s" % (leader.name, replica.name),
+                  lambda: self.streaming_to(leader, replica), REPLICATION_TIMEOUT_S)
         rc, _, err = leader.psql("CREATE TABLE patroni_test (id serial PRIMARY KEY, v text)")
         if rc != 0:
             raise AssertionError("%s: create table on %s: %s" % (self.label, leader.name, err))
@@ -250,9 +239,9 @@ class Scenario:
             held = after[after.rindex(self.SELECTED):].count(
                 "I am (%s), the leader with the lock" % leader.name)
             return new_url if held >= 2 else None
-        new_url = wait_until("%s: %s's Patroni moving from the killed member %s to another and "
-                             "keeping its lock there" % (self.label, leader.name, url), moved,
-                             TIMING["ttl"] + 10)
+        new_url = self.wait("%s's Patroni moving from the killed member %s to another and "
+                            "keeping its lock there" % (leader.name, url), moved,
+                            TIMING["ttl"] + 10)
         self.wait_roles(leader, replica, 1)
         self.check_leader_key(leader, "member lost")
         member.spawn()
@@ -284,10 +273,8 @@ class Scenario:
         killed.kill9()
         killed_at = time.monotonic()
         ttl_left = self.lease_ttl_left(lease)
-        wait_until("%s: %s promoted after %s was killed" % (self.label, survivor.name,
-                                                            killed.name),
-                   lambda: survivor.rest_status("/leader") == 200,
-                   ttl_left + FAILOVER_LATE_S)
+        self.wait("%s promoted after %s was killed" % (survivor.name, killed.name),
+                  lambda: survivor.rest_status("/leader") == 200, ttl_left + FAILOVER_LATE_S)
         took = time.monotonic() - killed_at
         self.timings["failover_s"] = took
         self.timings["lease_ttl_left_s"] = ttl_left
@@ -311,8 +298,8 @@ class Scenario:
         node.start()
         self.wait_roles(leader, node, ROLE_TIMEOUT_S)
         self.wait_row(node, "failover")
-        wait_until("%s: %s streaming to %s" % (self.label, leader.name, node.name),
-                   lambda: self.streaming_to(leader, node), REPLICATION_TIMEOUT_S)
+        self.wait("%s streaming to %s" % (leader.name, node.name),
+                  lambda: self.streaming_to(leader, node), REPLICATION_TIMEOUT_S)
         self.observed["rejoin"] = {"roles": sorted(self.list_roles(leader).values())}
 
     # -- teardown ------------------------------------------------------------------------------
@@ -353,7 +340,9 @@ class PatroniTest(unittest.TestCase):
             scenario.run()
             failed = False
         finally:
+            closing = time.monotonic()
             scenario.close(failed)
+            scenario.timings["teardown_s"] = time.monotonic() - closing
             if not CONFIG.keep:
                 shutil.rmtree(root, ignore_errors=True)
         OUTCOMES[label] = scenario.observed
