@@ -13,8 +13,9 @@ Contract:
     stops PostgreSQL itself first), not after SIGKILL (the whole node dies at once, as a host
     crash), and not when the test runner is killed (setpriv --pdeathsig on the namespace's
     holder and on Patroni);
-  - every process is stopped by PID: SIGTERM to Patroni, SIGKILL to the namespace's holder after
-    a bounded wait; then the PostgreSQL port must be closed (no postmaster left).
+  - every process is stopped by PID: SIGTERM to Patroni, SIGKILL to it (and so to the whole
+    namespace) after a bounded wait; then the PostgreSQL port must be closed (no postmaster
+    left).
 Nodes are started and stopped from the main thread only (PDEATHSIG is tied to the thread that
 forked the child).
 """
@@ -33,7 +34,7 @@ import urllib.request
 import harness  # tests/integration/harness.py (the caller puts it on sys.path)
 
 LOOPBACK = harness.LOOPBACK
-STOP_TERM_WAIT_S = 20.0  # Patroni's fast shutdown of PostgreSQL, then its own exit
+STOP_TERM_WAIT_S = 10.0  # Patroni's fast shutdown of PostgreSQL (about 1 s), then its own exit
 STOP_KILL_WAIT_S = 5.0
 HTTP_TIMEOUT_S = 2.0
 PSQL_TIMEOUT_S = 10.0
@@ -180,12 +181,6 @@ class PatroniNode:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self):
-        """terminate() then wait_stopped(). Returns the holder's exit status (None if it was
-        not running)."""
-        self.terminate()
-        return self.wait_stopped()
-
     def terminate(self):
         """SIGTERM to Patroni, by PID: it stops PostgreSQL (fast), removes its leader key if it
         holds it, then exits."""
@@ -196,23 +191,33 @@ class PatroniNode:
                 pass
 
     def wait_stopped(self):
-        """Waits up to STOP_TERM_WAIT_S for the node to exit, then SIGKILLs the namespace's
-        holder (--kill-child: the namespace dies with it). Returns the exit status."""
+        """Waits up to STOP_TERM_WAIT_S for the node to exit, then SIGKILLs Patroni, the
+        namespace's PID 1 (Patroni can miss a SIGTERM that lands while it bootstraps). Returns
+        the holder's exit status."""
         if self.proc is None:
             return None
         try:
             self.proc.wait(STOP_TERM_WAIT_S)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(STOP_KILL_WAIT_S)
+            return self.kill9()
         return self._reap()
 
     def kill9(self):
         """SIGKILL to Patroni, the namespace's PID 1: the kernel kills its PostgreSQL with it,
-        as if the node's host crashed."""
+        as if the node's host crashed. unshare exits once that PID 1 is reaped, and the kernel
+        reaps it only after every other process of the namespace is gone, so nothing of the
+        node is left when this returns. (Killing unshare instead would leave that to its
+        parent-death signal, later.)"""
         assert self.running, "%s is not running" % self.name
-        os.kill(self.patroni_pid, signal.SIGKILL)
-        self.proc.wait(STOP_KILL_WAIT_S)
+        try:
+            os.kill(self.patroni_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(STOP_KILL_WAIT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # --kill-child: the namespace dies with it
+            self.proc.wait(STOP_KILL_WAIT_S)
         return self._reap()
 
     def _reap(self):
