@@ -44,6 +44,9 @@ packages=(
   # packages; buildah: OCI image); tests/container runs it with podman, on runc (crun refuses
   # the hybrid cgroup layout of Docker-style CI hosts); uidmap for podman's user namespaces
   podman buildah mmdebstrap runc uidmap
+  # tests/patroni: Patroni, PostgreSQL's most used HA manager, runs two PostgreSQL 15 servers with
+  # its etcd3 DCS on dolmen's JSON gateway (and on etcd 3.4's, the reference)
+  patroni postgresql-15
 )
 
 missing=()

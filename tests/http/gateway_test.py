@@ -227,6 +227,10 @@ class GatewayTest(IntegrationTestCase):
         gone = both("/v3/lease/timetolive", lambda l: {"ID": l})
         self.assertEqual(gone[1]["TTL"], "<ttl expired>")
         both("/v3/lease/keepalive", lambda l: {"ID": l})  # TTL 0: left out
+        # Patroni (tests/patroni) takes this 404's exact message for "grant a new lease"
+        status, answer = both("/v3/kv/put",
+                              lambda l: {"key": b64("k2"), "value": b64("v"), "lease": l})
+        self.assertEqual((status, answer["error"]), (404, "etcdserver: requested lease not found"))
         both("/v3/kv/range", lambda l: {"key": b64("k")})  # the lease took its key
 
     def test_cluster_and_maintenance_as_etcd(self):
