@@ -32,6 +32,7 @@
 #include "raft/raw_node.h"
 #include "server/applier.h"
 #include "server/membership.h"
+#include "server/peer_contact.h"
 #include "server/read_pool.h"
 #include "wal/wal.h"
 
@@ -163,6 +164,9 @@ class Driver {
   // Thread-safe. etcd's MoveLeader: only on the leader (kNotLeader), only to a voter (etcd's
   // "bad leader transferee"); `done` runs once `transferee` leads, or with kTimeout.
   void MoveLeader(MemberId transferee, std::function<void(dolmen::Status)> done);
+
+  // Thread-safe. When each peer's last message arrived (dead-member removal's health view).
+  const PeerContact& peer_contact() const { return peer_contact_; }
 
   Term term() const { return Term(term_.load()); }
   MemberId leader() const { return MemberId(leader_.load()); }
@@ -296,6 +300,7 @@ class Driver {
   bool sync_in_flight_ = false;                          // a checkpoint's sync is on syncer_
   raft::ConfState checkpoint_conf_state_;                // as of the index that checkpoint covers
   std::thread thread_;
+  PeerContact peer_contact_;  // written on the owner thread, read anywhere
   // One thread for the checkpoints' backend syncs (one at a time: a queue of one).
   std::unique_ptr<ReadPool> syncer_;
 };
