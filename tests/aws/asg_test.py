@@ -63,7 +63,7 @@ def port_free_on_all(ips):
 class Member:
     """One dolmen process for one emulated instance."""
 
-    def __init__(self, root, instance, peer_port, client_port, env, extra=()):
+    def __init__(self, root, instance, peer_port, client_port, env, extra=(), data_dir=None):
         self.instance = instance
         self.ip = instance.ip
         self.peer_port, self.client_port = peer_port, client_port
@@ -71,6 +71,8 @@ class Member:
         self.dir = os.path.join(root, instance.ip)
         os.makedirs(self.dir, exist_ok=True)
         self.log_path = os.path.join(self.dir, "server.log")
+        # Another instance's data dir: a volume re-attached to this instance.
+        self.data_dir = data_dir or os.path.join(self.dir, "data")
         self.proc = None
 
     @property
@@ -79,7 +81,7 @@ class Member:
 
     def command(self):
         return [CONFIG.dolmen, "--discovery-aws-asg", "auto",
-                "--data-dir", os.path.join(self.dir, "data"),
+                "--data-dir", self.data_dir,
                 "--listen-peer-urls", "http://%s:%d" % (self.ip, self.peer_port),
                 "--listen-client-urls", self.client_url,
                 "--heartbeat-interval", "50", "--election-timeout", "500"] + self.extra
@@ -114,7 +116,9 @@ class Member:
             return harness.readable_log(f.read().decode("utf-8", "replace"))
 
 
-class AsgTest(unittest.TestCase):
+class AsgTestCase(unittest.TestCase):
+    """A group in the emulator and its members, stopped and (on failure) logged after each
+    test; scenarios derive from it (AsgTest here, replacement_test.py)."""
 
     def run(self, result=None):
         result = result if result is not None else self.defaultTestResult()
@@ -159,8 +163,8 @@ class AsgTest(unittest.TestCase):
                        AWS_SECRET_ACCESS_KEY=secret or self.emu.secret_key)
         return env
 
-    def new_member(self, instance, env, extra=()):
-        m = Member(self.root, instance, self.peer_port, self.client_port, env, extra)
+    def new_member(self, instance, env, extra=(), data_dir=None):
+        m = Member(self.root, instance, self.peer_port, self.client_port, env, extra, data_dir)
         self.members.append(m)
         return m
 
@@ -226,6 +230,10 @@ class AsgTest(unittest.TestCase):
                     harness.stop_process(proc)
         with open(out_path) as f:
             return [line.strip() for line in f if line.startswith("w/")]
+
+
+
+class AsgTest(AsgTestCase):
 
     # -- scenarios -----------------------------------------------------------------------------
 
