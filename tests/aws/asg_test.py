@@ -289,15 +289,17 @@ class AsgTest(AsgTestCase):
         voters = [x for x in self.member_lists(members[:1])[0] if not x.get("isLearner")]
         self.assertEqual(len(voters), 3)
 
-        # A restart with its data dir resumes as it is: the group is not asked again.
-        calls_before = len(emu.calls)
+        # A restart with its data dir resumes as it is: the group is not asked again at start
+        # (the leader's dead-member removal asks it every round, so the emulator's count of calls
+        # cannot tell; the restarted member's log can).
         members[0].stop()
         members[0].start()
         self.wait_for("member 1 back", lambda: self.etcdctl(
             members[0].client_url, "get", acked[-1])[1].strip().startswith(acked[-1]),
             FORM_TIMEOUT_S, members)
-        self.assertIn("is already initialized", members[0].log_text())
-        self.assertEqual(len(emu.calls), calls_before, emu.calls[calls_before:])
+        restarted = members[0].log_text().split("\n=== ")[-1]
+        self.assertIn("is already initialized", restarted)
+        self.assertNotIn("to have its desired capacity InService", restarted)
 
     def test_faults_end_in_a_clear_error(self):
         emu = self.new_group(1)
