@@ -12,25 +12,10 @@ DeadMemberRemover::DeadMemberRemover(DeadMemberRemoverOptions options, Deps deps
 DeadMemberRemover::~DeadMemberRemover() { Stop(); }
 
 void DeadMemberRemover::Start() {
-  thread_ = std::thread([this] {
-    std::unique_lock lock(mu_);
-    std::chrono::milliseconds wait = options_.interval;
-    while (!cv_.wait_for(lock, wait, [this] { return stopping_; })) {
-      lock.unlock();
-      wait = Round();
-      lock.lock();
-    }
-  });
+  thread_.Start(options_.interval, [this] { return Round(); });
 }
 
-void DeadMemberRemover::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void DeadMemberRemover::Stop() { thread_.Stop(); }
 
 std::vector<RemovalCandidateView> DeadMemberRemover::Views(
     const std::vector<Member>& members, const std::map<MemberId, std::string>& dead) const {

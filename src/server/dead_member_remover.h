@@ -11,17 +11,15 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "base/clock.h"
 #include "base/ids.h"
 #include "base/status.h"
+#include "server/periodic_thread.h"
 #include "server/removal_rule.h"
 
 namespace dolmen::server {
@@ -79,10 +77,7 @@ class DeadMemberRemover {
   std::map<MemberId, std::chrono::steady_clock::time_point> dead_since_;
   std::map<MemberId, RemovalVerdict::Kind> last_verdict_;
   std::chrono::milliseconds backoff_{0};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
-  std::thread thread_;
+  PeriodicThread thread_;  // last: stopped (joined) before the state above goes
 };
 
 }  // namespace dolmen::server
