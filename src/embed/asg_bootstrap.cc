@@ -9,6 +9,7 @@
 #include "aws/imds.h"
 #include "aws/query_client.h"
 #include "discovery/asg_cluster.h"
+#include "discovery/asg_members.h"
 #include "discovery/srv_wait.h"
 #include "embed/asg_join.h"
 #include "io/posix/posix_file_system.h"
@@ -47,6 +48,18 @@ class QueryAsgApi final : public discovery::AsgApi {
 
  private:
   aws::QueryClient* client_;
+};
+
+// The member's AWS clients, from its first IMDS question at start to its last dead-member check
+// on the leader: one transport, IMDS (also the instance role's keys) and the Query client. Used
+// by one thread at a time (the starting thread, then the remover's).
+struct AwsSession {
+  aws::CurlTransport transport;
+  std::unique_ptr<aws::ImdsClient> imds;
+  std::shared_ptr<aws::CredentialsCache> role;
+  std::unique_ptr<aws::QueryClient> client;
+  std::unique_ptr<QueryAsgApi> api;
+  std::string group;  // resolved ("auto" -> the group's name) at the first need
 };
 
 discovery::WaitPolicy PolicyFor(const Config& config, const std::string& what) {
@@ -182,29 +195,16 @@ Status JoinExistingCluster(const discovery::AsgCluster& cluster,
   return OkStatus();
 }
 
-}  // namespace
-
-Status BootstrapFromAwsAsg(Config* config, const std::function<void(const std::string&)>& log) {
-  if (config->discovery_aws_asg.empty()) return OkStatus();
-  const aws::Getenv env = aws::ProcessEnv;
-  aws::CurlTransport transport;
-  aws::ImdsClient imds(aws::ImdsEndpoint(env), &transport);
-  log("AWS auto scaling group discovery: asking the instance metadata service at " +
-      aws::ImdsEndpoint(env) + " who this instance is");
-  ASSIGN_OR_RETURN(aws::InstanceIdentity identity, WaitForIdentity(&imds, *config, log));
-  RETURN_IF_ERROR(ApplyIdentity(identity, config, log));
-  if (wal::Wal::Exists(io::PosixFileSystem(), config->data_dir + "/member/wal")) {
-    log("data dir " + config->data_dir +
-        " is already initialized: the member resumes with its membership and the auto scaling "
-        "group is not asked");
-    return OkStatus();
-  }
-
+// The Query client for the group's calls (no call is made here): endpoints from the SDK's
+// variables, keys from the environment or else the instance role.
+Status ConnectQueryApi(const aws::Getenv& env, const aws::InstanceIdentity& identity,
+                       AwsSession* session, const std::function<void(const std::string&)>& log) {
   const aws::Endpoints endpoints =
       aws::ResolveEndpoints(env, aws::RegionFromEnv(env).value_or(identity.region));
   ASSIGN_OR_RETURN(std::optional<aws::Credentials> from_env, aws::CredentialsFromEnv(env));
-  auto role = std::make_shared<aws::CredentialsCache>(
-      [&imds] { return imds.RoleCredentials(); }, [] { return std::chrono::system_clock::now(); });
+  aws::ImdsClient* imds = session->imds.get();
+  session->role = std::make_shared<aws::CredentialsCache>(
+      [imds] { return imds->RoleCredentials(); }, [] { return std::chrono::system_clock::now(); });
   log(std::string("AWS credentials from ") +
       (from_env ? "the environment (AWS_ACCESS_KEY_ID)" : "the instance role (IMDS)") +
       "; AutoScaling at " + endpoints.autoscaling + ", EC2 at " + endpoints.ec2 + ", region " +
@@ -213,16 +213,61 @@ Status BootstrapFromAwsAsg(Config* config, const std::function<void(const std::s
   options.autoscaling_endpoint = endpoints.autoscaling;
   options.ec2_endpoint = endpoints.ec2;
   options.region = endpoints.region;
-  options.credentials = [from_env, role]() -> Result<aws::Credentials> {
+  options.credentials = [from_env, role = session->role]() -> Result<aws::Credentials> {
     if (from_env) return *from_env;
     return role->Get();
   };
   options.sleep = Sleep;
   options.log = log;
-  aws::QueryClient client(options, &transport);
-  QueryAsgApi api(&client);
+  session->client = std::make_unique<aws::QueryClient>(options, &session->transport);
+  session->api = std::make_unique<QueryAsgApi>(session->client.get());
+  return OkStatus();
+}
 
+// Dead-member removal's question to the group (the leader asks it every round): which members'
+// instances are terminated or gone. The session lives as long as the finder.
+std::function<
+    Result<std::map<MemberId, std::string>>(const std::vector<server::DeadMemberRemover::Member>&)>
+DeadMemberFinder(std::shared_ptr<AwsSession> session, discovery::AsgQuery query,
+                 std::function<void(const std::string&)> log) {
+  return [session, query, log](const std::vector<server::DeadMemberRemover::Member>& members)
+             -> Result<std::map<MemberId, std::string>> {
+    if (session->group.empty()) {
+      ASSIGN_OR_RETURN(session->group, ResolveGroupName(query, *session->api));
+    }
+    std::vector<discovery::ClusterMemberView> views;
+    for (const auto& m : members) views.push_back({m.id.value(), m.name, m.peer_urls});
+    ASSIGN_OR_RETURN(auto gone, discovery::FindMembersGoneFromGroup(
+                                    views, session->group, query.instance_id, *session->api));
+    std::map<MemberId, std::string> out;
+    for (auto& [id, why] : gone) out[MemberId(id)] = std::move(why);
+    return out;
+  };
+}
+
+}  // namespace
+
+Status BootstrapFromAwsAsg(Config* config, const std::function<void(const std::string&)>& log) {
+  if (config->discovery_aws_asg.empty()) return OkStatus();
+  const aws::Getenv env = aws::ProcessEnv;
+  auto session = std::make_shared<AwsSession>();
+  session->imds = std::make_unique<aws::ImdsClient>(aws::ImdsEndpoint(env), &session->transport);
+  log("AWS auto scaling group discovery: asking the instance metadata service at " +
+      aws::ImdsEndpoint(env) + " who this instance is");
+  ASSIGN_OR_RETURN(aws::InstanceIdentity identity,
+                   WaitForIdentity(session->imds.get(), *config, log));
+  RETURN_IF_ERROR(ApplyIdentity(identity, config, log));
+  RETURN_IF_ERROR(ConnectQueryApi(env, identity, session.get(), log));
   const discovery::AsgQuery query{config->discovery_aws_asg, identity.instance_id};
+  config->aws_asg_find_dead_members = DeadMemberFinder(session, query, log);
+  if (wal::Wal::Exists(io::PosixFileSystem(), config->data_dir + "/member/wal")) {
+    log("data dir " + config->data_dir +
+        " is already initialized: the member resumes with its membership and the auto scaling "
+        "group is not asked");
+    return OkStatus();
+  }
+
+  QueryAsgApi& api = *session->api;
   discovery::AsgCluster cluster;
   SystemClock clock;
   const discovery::WaitPolicy policy = PolicyFor(*config, "AWS auto scaling group discovery");
@@ -239,6 +284,7 @@ Status BootstrapFromAwsAsg(Config* config, const std::function<void(const std::s
                       },
                       policy, clock, Sleep, log)
                       .status());
+  session->group = cluster.group;
   if (joined) return OkStatus();
   return ApplyGroup(cluster, identity, config, log);
 }

@@ -4,6 +4,7 @@
 #include "embed/asg_join.h"
 #include "embed/config.h"
 #include "embed/config_test_support.h"
+#include "embed/removed_member.h"
 
 namespace dolmen::embed {
 namespace {
@@ -60,6 +61,43 @@ TEST(AsgJoinTest, ExistingInitialClusterNamesEveryMember) {
             "i-04=http://10.0.0.4:2380");
   EXPECT_TRUE(ListsPeerUrls(members, {"http://10.0.0.9:2380"}));
   EXPECT_FALSE(ListsPeerUrls(members, {"http://10.0.0.5:2380"}));
+}
+
+}  // namespace
+}  // namespace dolmen::embed
+
+// Dead-member removal's flags (docs/flags.md) and the removed member's data dir name.
+namespace dolmen::embed {
+namespace {
+
+TEST(AsgRemovalConfigTest, GraceAndUnreachableFlagsReachTheServer) {
+  Config defaults;
+  ASSERT_TRUE(testing::ParseAndValidate({}, &defaults).ok());
+  server::ServerConfig off = ToServerConfig(defaults);
+  EXPECT_EQ(off.remove_unreachable_after.count(), 0);
+  EXPECT_FALSE(off.find_dead_members);
+  EXPECT_FALSE(off.auto_promote_learners);
+  EXPECT_EQ(off.member_removal.grace, std::chrono::minutes(5));
+
+  Config asg;
+  ASSERT_TRUE(testing::ParseAndValidate(
+                  {"--discovery-aws-asg", "auto", "--discovery-aws-asg-removal-grace", "2s"}, &asg)
+                  .ok());
+  server::ServerConfig s = ToServerConfig(asg);
+  EXPECT_EQ(s.member_removal.grace, std::chrono::seconds(2));
+  EXPECT_EQ(s.member_removal.interval, std::chrono::milliseconds(500));
+  EXPECT_TRUE(s.auto_promote_learners) << "a replacement's learner is promoted by the leader";
+
+  Config fixed;
+  ASSERT_TRUE(testing::ParseAndValidate({"--auto-remove-unreachable-after", "10m"}, &fixed).ok());
+  EXPECT_EQ(ToServerConfig(fixed).remove_unreachable_after, std::chrono::minutes(10));
+  Config bad;
+  EXPECT_FALSE(testing::ParseAndValidate({"--auto-remove-unreachable-after", "-1s"}, &bad).ok());
+}
+
+TEST(AsgRemovalConfigTest, ARemovedMembersDataDirIsRenamedWithTheTime) {
+  EXPECT_EQ(RemovedDataDirName("/var/lib/etcd/", 1796604312),
+            "/var/lib/etcd.removed-20261207T004512Z");
 }
 
 }  // namespace

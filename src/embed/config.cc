@@ -245,10 +245,18 @@ void RegisterFlags(FlagSet* f, Config* c) {
          "How long --discovery-aws-asg waits for the metadata service and for the group's "
          "InService instances to reach its desired capacity (dolmen only).",
          NonNegativeMs(&c->discovery_aws_asg_wait_ms));
+  f->Add("discovery-aws-asg-removal-grace", "5m0s",
+         "With --discovery-aws-asg, how long a member whose instance is terminated or gone from "
+         "the group stays in the cluster before the leader removes it (dolmen only).",
+         NonNegativeMs(&c->discovery_aws_asg_removal_grace_ms));
   RegisterV3DiscoveryFlags(f, c);  // etcd 3.6's --discovery-token & co (embed/v3_bootstrap.h)
   f->AddBool("auto-promote-learners", &c->auto_promote_learners,
              "Let the leader promote a learner once it has stayed in sync with the leader's log "
              "(dolmen only; etcd-io/etcd#15107).");
+  f->Add("auto-remove-unreachable-after", "0s",
+         "Let the leader remove a voter it has not heard from for this long, when the others "
+         "keep a healthy quorum (dolmen only; 0s: never).",
+         NonNegativeMs(&c->auto_remove_unreachable_after_ms));
   f->AddInt("max-txn-ops", &c->max_txn_ops,
             "Maximum number of operations permitted in a transaction.");
   f->AddUint("max-request-bytes", &c->max_request_bytes,
@@ -557,7 +565,15 @@ server::ServerConfig ToServerConfig(const Config& c, const transport::TlsOptions
     if (ms > 0) s.auto_compaction.revision_check_interval = std::chrono::milliseconds(ms);
   }
   s.force_new_cluster = c.force_new_cluster;
-  s.auto_promote_learners = c.auto_promote_learners;
+  // A replacement instance joins as a learner; under --discovery-aws-asg the leader promotes it
+  // and removes the member of the instance it replaced (docs/discovery.md, "Replacement").
+  s.auto_promote_learners = c.auto_promote_learners || !c.discovery_aws_asg.empty();
+  s.remove_unreachable_after = std::chrono::milliseconds(c.auto_remove_unreachable_after_ms);
+  s.find_dead_members = c.aws_asg_find_dead_members;
+  s.member_removal.grace = std::chrono::milliseconds(c.discovery_aws_asg_removal_grace_ms);
+  // Rounds often enough to act within a fraction of the grace, never more than every 5 s.
+  s.member_removal.interval = std::clamp(s.member_removal.grace / 4, std::chrono::milliseconds(250),
+                                         std::chrono::milliseconds(5000));
   s.driver.tick_interval = std::chrono::milliseconds(c.heartbeat_interval_ms);
   // etcd's --snapshot-count: committed entries between two snapshots (our checkpoints).
   if (c.snapshot_count > 0) s.driver.checkpoint_entries = c.snapshot_count;

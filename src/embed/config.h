@@ -2,6 +2,7 @@
 // ETCD_* variables. Validated into the pieces the server and listeners need.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -39,6 +40,13 @@ struct Config {
   // flags discovery would otherwise fill were given (Validate sets them: explicit flags win).
   std::string discovery_aws_asg;
   int64_t discovery_aws_asg_wait_ms = 5 * 60 * 1000;
+  // Dead-member removal (docs/discovery.md, "Replacement"): how long a member whose instance left
+  // the group stays before the leader removes it; and what BootstrapFromAwsAsg hands the server
+  // to ask the group which members are gone.
+  int64_t discovery_aws_asg_removal_grace_ms = 5 * 60 * 1000;
+  std::function<Result<std::map<MemberId, std::string>>(
+      const std::vector<server::DeadMemberRemover::Member>&)>
+      aws_asg_find_dead_members;
   struct ExplicitFlags {
     bool name = false, data_dir = false, advertise_peer = false, advertise_client = false,
          token = false;
@@ -58,6 +66,9 @@ struct Config {
   // --auto-promote-learners (dolmen; etcd-io/etcd#15107): the leader promotes a learner that
   // has stayed in sync (server/learner_promoter.h).
   bool auto_promote_learners = false;
+  // --auto-remove-unreachable-after (dolmen): the leader removes a voter it has not heard from
+  // for this long (0: never). docs/membership.md, "Dead-member removal".
+  int64_t auto_remove_unreachable_after_ms = 0;
   uint64_t snapshot_count = 100000;
   uint64_t heartbeat_interval_ms = 100;
   uint64_t election_timeout_ms = 1000;

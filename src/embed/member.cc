@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -33,6 +34,7 @@
 #include "embed/client_urls.h"
 #include "embed/member_http.h"
 #include "embed/peer_link.h"
+#include "embed/removed_member.h"
 #include "embed/srv_bootstrap.h"
 #include "embed/systemd.h"
 #include "embed/tls_config.h"
@@ -241,9 +243,21 @@ void LogRemoved(const Status& why) {
       {{"error", why.message()}});
 }
 
-}  // namespace
+// Under --discovery-aws-asg a removed member moves its data aside and starts again as a new
+// member; a failure on the way stops it like etcd (exit 0 for a removal, 1 if the move failed).
+int RejoinAsNewMember(const Config& config) {
+  if (Status moved = MoveDataDirAside(config); !moved.ok()) {
+    log::Error("cannot rejoin as a new member", {{"error", moved.message()}});
+    return 1;
+  }
+  Status restarted = RestartSelf();
+  log::Error("cannot rejoin as a new member", {{"error", restarted.message()}});
+  return 1;
+}
 
-int RunMember(const Config& flags_config) {
+// One run of the member, until a signal or a self-stop. `*rejoin` is set (to the configuration
+// the run used) when the member was removed and must start again as a new one.
+int ServeMember(const Config& flags_config, std::optional<Config>* rejoin) {
   // --discovery-srv: the initial cluster from DNS, before anything else (docs/discovery.md).
   Config config = flags_config;
   if (Status s = BootstrapFromSrv(&config, LogStep); !s.ok()) {
@@ -376,6 +390,10 @@ int RunMember(const Config& flags_config) {
     http.Stop();
     member->Stop();
     peers.Stop();
+    if (self_stop.reason() == SelfStop::kRemoved && !config.discovery_aws_asg.empty()) {
+      *rejoin = config;  // after every listener and file of this run is closed
+      return 0;
+    }
     if (self_stop.reason() != SelfStop::kNone) return self_stop.exit_code();
     std::fflush(nullptr);
     signal(early, SIG_DFL);
@@ -516,6 +534,10 @@ int RunMember(const Config& flags_config) {
   client_listener.Stop();
   deadline.Disarm();
   log::Info("stopped");
+  if (self_stop.reason() == SelfStop::kRemoved && !config.discovery_aws_asg.empty()) {
+    *rejoin = config;  // after every listener and file of this run is closed
+    return 0;
+  }
   if (self_stop.reason() != SelfStop::kNone) return self_stop.exit_code();
   // Like etcd, die by the signal that stopped us, so a supervisor sees "killed by SIGTERM".
   std::fflush(nullptr);
@@ -523,6 +545,14 @@ int RunMember(const Config& flags_config) {
   pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
   raise(sig);
   return 128 + sig;
+}
+
+}  // namespace
+
+int RunMember(const Config& flags_config) {
+  std::optional<Config> rejoin;
+  const int code = ServeMember(flags_config, &rejoin);
+  return rejoin ? RejoinAsNewMember(*rejoin) : code;
 }
 
 }  // namespace dolmen::embed

@@ -312,7 +312,9 @@ void Driver::TickIfDue() {
 }
 
 void Driver::HandleInbox(Inbox& inbox) {
+  const auto now = Clock::now();
   for (const raft::Message& m : inbox.messages) {
+    peer_contact_.Heard(m.from, now);
     (void)node_->Step(m);  // a stale or foreign message is Raft's to ignore
   }
   for (auto [id, what] : inbox.reports) {

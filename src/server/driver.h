@@ -33,6 +33,7 @@
 #include "raft/raw_node.h"
 #include "server/applier.h"
 #include "server/membership.h"
+#include "server/peer_contact.h"
 #include "server/read_pool.h"
 #include "wal/wal.h"
 
@@ -172,6 +173,9 @@ class Driver {
   // "bad leader transferee"); `done` runs once `transferee` leads, or with kTimeout.
   void MoveLeader(MemberId transferee, std::function<void(dolmen::Status)> done);
 
+  // Thread-safe. When each peer's last message arrived (dead-member removal's health view).
+  const PeerContact& peer_contact() const { return peer_contact_; }
+
   Term term() const { return Term(term_.load()); }
   MemberId leader() const { return MemberId(leader_.load()); }
   Index applied_index() const { return Index(applied_.load()); }
@@ -308,6 +312,7 @@ class Driver {
   bool sync_in_flight_ = false;                          // a checkpoint's sync is on syncer_
   raft::ConfState checkpoint_conf_state_;                // as of the index that checkpoint covers
   std::thread thread_;
+  PeerContact peer_contact_;  // written on the owner thread, read anywhere
   // One thread for the checkpoints' backend syncs (one at a time: a queue of one).
   std::unique_ptr<ReadPool> syncer_;
 };

@@ -12,24 +12,13 @@ LearnerPromoter::LearnerPromoter(LearnerPromoterOptions options, Deps deps)
 LearnerPromoter::~LearnerPromoter() { Stop(); }
 
 void LearnerPromoter::Start() {
-  thread_ = std::thread([this] {
-    std::unique_lock lock(mu_);
-    while (!cv_.wait_for(lock, options_.interval, [this] { return stopping_; })) {
-      lock.unlock();
-      Round();
-      lock.lock();
-    }
+  thread_.Start(options_.interval, [this] {
+    Round();
+    return options_.interval;
   });
 }
 
-void LearnerPromoter::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void LearnerPromoter::Stop() { thread_.Stop(); }
 
 std::string LearnerPromoter::Describe(const Learner& learner) const {
   return "learner " + (learner.name.empty() ? std::string("(unstarted)") : learner.name) + " (" +

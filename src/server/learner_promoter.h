@@ -10,18 +10,16 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "base/clock.h"
 #include "base/ids.h"
 #include "base/status.h"
+#include "server/periodic_thread.h"
 
 namespace dolmen::server {
 
@@ -66,10 +64,7 @@ class LearnerPromoter {
   Deps deps_;
   // Since when each learner has been in sync at every round (by member id). Thread of Round.
   std::map<uint64_t, std::chrono::steady_clock::time_point> in_sync_since_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
-  std::thread thread_;
+  PeriodicThread thread_;  // last: stopped (joined) before the state above goes
 };
 
 }  // namespace dolmen::server

@@ -1,27 +1,10 @@
 // Server's side of --auto-promote-learners: the LearnerPromoter (learner_promoter.h) on this
 // member's membership, Raft progress (Driver::CheckLearnerReady) and MemberPromote.
-#include <future>
-
 #include "log/log.h"
+#include "server/await_status.h"
 #include "server/server.h"
 
 namespace dolmen::server {
-namespace {
-
-// Runs `start` (which answers through its callback on another thread) and waits for the answer
-// at most `timeout`.
-Status AwaitStatus(const std::function<void(std::function<void(Status)>)>& start,
-                   std::chrono::milliseconds timeout) {
-  auto promise = std::make_shared<std::promise<Status>>();
-  std::future<Status> answer = promise->get_future();
-  start([promise](Status s) { promise->set_value(std::move(s)); });
-  if (answer.wait_for(timeout) != std::future_status::ready) {
-    return Status(Code::kTimeout, "request timed out");
-  }
-  return answer.get();
-}
-
-}  // namespace
 
 void Server::StartLearnerPromotion() {
   if (!config_.auto_promote_learners) return;

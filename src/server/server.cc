@@ -553,6 +553,7 @@ void Server::Start() {
   StartCorruptionMonitor();
   StartAutoCompaction();
   StartLearnerPromotion();
+  StartMemberRemoval();
 }
 
 void Server::StartAutoCompaction() {
@@ -611,6 +612,7 @@ void Server::Stop() {
   // First: it proposes through the driver.
   if (auto_compactor_) auto_compactor_->Stop();
   if (learner_promoter_) learner_promoter_->Stop();
+  if (dead_member_remover_) dead_member_remover_->Stop();
   // Before the driver: forwarded requests and the lease checker call into it.
   if (forwarder_) forwarder_->Stop();
   StopLeases();

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -26,6 +27,7 @@
 #include "server/auto_compaction.h"
 #include "server/auto_compactor.h"
 #include "server/corruption_check.h"
+#include "server/dead_member_remover.h"
 #include "server/disk_guard.h"
 #include "server/driver.h"
 #include "server/force_new_cluster.h"
@@ -95,6 +97,14 @@ struct ServerConfig {
   // --auto-promote-learners (learner_promoter.h): the leader promotes learners that stay in sync.
   bool auto_promote_learners = false;
   LearnerPromoterOptions learner_promotion;
+  // Dead-member removal on the leader (dead_member_remover.h, docs/membership.md): with
+  // find_dead_members (--discovery-aws-asg: members whose instance is gone), or, without it,
+  // with remove_unreachable_after > 0 (voters not heard from for that long). Off by default.
+  DeadMemberRemoverOptions member_removal;
+  std::chrono::milliseconds remove_unreachable_after{0};
+  std::function<Result<std::map<MemberId, std::string>>(
+      const std::vector<DeadMemberRemover::Member>& members)>
+      find_dead_members;
   DriverOptions driver;
   // The member's clock: lease expiry and the driver's ticks, timeouts, checkpoints and backend
   // commits follow it (null: the system clock); and the leader's lease expiry checker (its
@@ -340,6 +350,7 @@ class Server {
   void StartAutoCompaction();
   // From Start to Stop with config_.auto_promote_learners (learner_promotion.cc).
   void StartLearnerPromotion();
+  void StartMemberRemoval();  // member_removal.cc
 
   ServerConfig config_;
   MemberId member_id_;
@@ -372,10 +383,11 @@ class Server {
   std::atomic<bool> raising_no_space_{false};
   PeerHasher* peer_hasher_ = nullptr;
   bool restarted_ = false;  // the data dir held a log: the initial corruption check applies
-  std::unique_ptr<CompactionHashes> compaction_hashes_;    // recorded by the applier
-  std::unique_ptr<CorruptionMonitor> corruption_monitor_;  // leader checks; stopped first
-  std::unique_ptr<AutoCompactor> auto_compactor_;          // proposes; stopped first
-  std::unique_ptr<LearnerPromoter> learner_promoter_;      // proposes; stopped first
+  std::unique_ptr<CompactionHashes> compaction_hashes_;     // recorded by the applier
+  std::unique_ptr<CorruptionMonitor> corruption_monitor_;   // leader checks; stopped first
+  std::unique_ptr<AutoCompactor> auto_compactor_;           // proposes; stopped first
+  std::unique_ptr<LearnerPromoter> learner_promoter_;       // proposes; stopped first
+  std::unique_ptr<DeadMemberRemover> dead_member_remover_;  // proposes; stopped first
   std::atomic<uint64_t> next_snapshot_file_{1};
   std::atomic<bool> failed_{false};
   std::atomic<bool> stopped_{false};

@@ -63,7 +63,7 @@ def port_free_on_all(ips):
 class Member:
     """One dolmen process for one emulated instance."""
 
-    def __init__(self, root, instance, peer_port, client_port, env, extra=()):
+    def __init__(self, root, instance, peer_port, client_port, env, extra=(), data_dir=None):
         self.instance = instance
         self.ip = instance.ip
         self.peer_port, self.client_port = peer_port, client_port
@@ -71,6 +71,8 @@ class Member:
         self.dir = os.path.join(root, instance.ip)
         os.makedirs(self.dir, exist_ok=True)
         self.log_path = os.path.join(self.dir, "server.log")
+        # Another instance's data dir: a volume re-attached to this instance.
+        self.data_dir = data_dir or os.path.join(self.dir, "data")
         self.proc = None
 
     @property
@@ -79,7 +81,7 @@ class Member:
 
     def command(self):
         return [CONFIG.dolmen, "--discovery-aws-asg", "auto",
-                "--data-dir", os.path.join(self.dir, "data"),
+                "--data-dir", self.data_dir,
                 "--listen-peer-urls", "http://%s:%d" % (self.ip, self.peer_port),
                 "--listen-client-urls", self.client_url,
                 "--heartbeat-interval", "50", "--election-timeout", "500"] + self.extra
@@ -114,7 +116,9 @@ class Member:
             return harness.readable_log(f.read().decode("utf-8", "replace"))
 
 
-class AsgTest(unittest.TestCase):
+class AsgTestCase(unittest.TestCase):
+    """A group in the emulator and its members, stopped and (on failure) logged after each
+    test; scenarios derive from it (AsgTest here, replacement_test.py)."""
 
     def run(self, result=None):
         result = result if result is not None else self.defaultTestResult()
@@ -159,8 +163,8 @@ class AsgTest(unittest.TestCase):
                        AWS_SECRET_ACCESS_KEY=secret or self.emu.secret_key)
         return env
 
-    def new_member(self, instance, env, extra=()):
-        m = Member(self.root, instance, self.peer_port, self.client_port, env, extra)
+    def new_member(self, instance, env, extra=(), data_dir=None):
+        m = Member(self.root, instance, self.peer_port, self.client_port, env, extra, data_dir)
         self.members.append(m)
         return m
 
@@ -227,6 +231,10 @@ class AsgTest(unittest.TestCase):
         with open(out_path) as f:
             return [line.strip() for line in f if line.startswith("w/")]
 
+
+
+class AsgTest(AsgTestCase):
+
     # -- scenarios -----------------------------------------------------------------------------
 
     def test_pending_group_waits_then_forms_from_the_group(self):
@@ -281,15 +289,17 @@ class AsgTest(unittest.TestCase):
         voters = [x for x in self.member_lists(members[:1])[0] if not x.get("isLearner")]
         self.assertEqual(len(voters), 3)
 
-        # A restart with its data dir resumes as it is: the group is not asked again.
-        calls_before = len(emu.calls)
+        # A restart with its data dir resumes as it is: the group is not asked again at start
+        # (the leader's dead-member removal asks it every round, so the emulator's count of calls
+        # cannot tell; the restarted member's log can).
         members[0].stop()
         members[0].start()
         self.wait_for("member 1 back", lambda: self.etcdctl(
             members[0].client_url, "get", acked[-1])[1].strip().startswith(acked[-1]),
             FORM_TIMEOUT_S, members)
-        self.assertIn("is already initialized", members[0].log_text())
-        self.assertEqual(len(emu.calls), calls_before, emu.calls[calls_before:])
+        restarted = members[0].log_text().split("\n=== ")[-1]
+        self.assertIn("is already initialized", restarted)
+        self.assertNotIn("to have its desired capacity InService", restarted)
 
     def test_faults_end_in_a_clear_error(self):
         emu = self.new_group(1)

@@ -105,6 +105,20 @@ class Emulator:
         with self._lock:
             self._find(instance_id).state = state
 
+    def terminate(self, instance_id):
+        """The instance is gone: the group no longer lists it, EC2 reports it terminated."""
+        self.set_state(instance_id, "Terminated")
+
+    def replace(self, instance_id, ip, state="Terminated"):
+        """What the group does with an unhealthy instance: `instance_id` goes to `state`
+        ("Terminating" while a lifecycle hook holds it, its process still running) and a new
+        instance on `ip` is launched InService in its place; the desired capacity stays."""
+        with self._lock:
+            if self.desired is None:
+                self.desired = len(self._in_group())
+        self.set_state(instance_id, state)
+        return self.add_instance(ip)
+
     def set_desired(self, n):
         with self._lock:
             self.desired = n
