@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds, and runs the whole test suite through ctest: the release build
-# (unit, simulation, integration, smoke), then the ASan+UBSan build; with DOLMEN_FUZZ=1 also the
-# fuzzers for a bounded time (scripts/fuzz.sh).
+# Installs dependencies, builds, and runs the whole test suite: the release build through ctest
+# (unit, simulation, integration, smoke; the layering and thread-safety checks are unit tests),
+# the ASan+UBSan build through ctest, the ThreadSanitizer build of the tests where threads meet
+# (scripts/tsan.sh), and the fuzzers for a bounded time (scripts/fuzz.sh). docs/testing.md.
+# Opt-outs: DOLMEN_SKIP_ASAN=1, DOLMEN_TSAN=0, DOLMEN_FUZZ=0.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -25,10 +27,14 @@ if [ "${DOLMEN_SKIP_ASAN:-0}" != 1 ]; then
   (cd build-asan && ctest -j"$jobs" --output-on-failure --timeout 900 -LE 'smoke|etcd_reference')
 fi
 
-# Opt-in for now (DOLMEN_FUZZ=1): the fuzz build compiles the whole tree a third time with clang,
-# and on a CI machine whose ccache does not hold it yet that would take this command past its
-# 45-minute budget (docs/testing.md).
-if [ "${DOLMEN_FUZZ:-0}" = 1 ]; then
+if [ "${DOLMEN_TSAN:-1}" != 0 ]; then
+  echo "== tsan (the tests where threads meet)"
+  scripts/tsan.sh
+fi
+
+# The fuzz build compiles only what the fuzzers drive (tests/fuzz/CMakeLists.txt), so it fits
+# the budget even with a cold ccache (docs/testing.md has the times).
+if [ "${DOLMEN_FUZZ:-1}" != 0 ]; then
   echo "== fuzz (clang libFuzzer, bounded)"
   scripts/fuzz.sh
 fi

@@ -66,7 +66,7 @@ Status Lessor::Load(backend::ReadTxn* txn) {
     return true;
   }));
   RETURN_IF_ERROR(bad);
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(&mu_);
   leases_ = std::move(loaded);
   lease_of_.clear();
   by_check_.clear();
@@ -85,7 +85,7 @@ Result<int64_t> Lessor::Grant(LeaseId id, int64_t ttl_seconds, TimePoint now,
                               backend::WriteTxn* txn) {
   if (id.value() == 0) return NotFound();
   if (ttl_seconds > kMaxTtlSeconds) return Status(Code::kLeaseTtlTooLarge, "too large lease TTL");
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(&mu_);
   if (leases_.contains(id)) return Status(Code::kLeaseExists, "lease already exists");
   int64_t ttl = std::max(ttl_seconds, options_.min_ttl_seconds);
   RETURN_IF_ERROR(txn->Put(kBucket, EncodeKey(id), EncodeValue(ttl)));
@@ -96,7 +96,7 @@ Result<int64_t> Lessor::Grant(LeaseId id, int64_t ttl_seconds, TimePoint now,
 }
 
 Status Lessor::Revoke(LeaseId id, backend::WriteTxn* txn) {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(&mu_);
   auto it = leases_.find(id);
   if (it == leases_.end()) return NotFound();
   RETURN_IF_ERROR(txn->Delete(kBucket, EncodeKey(id)));
@@ -110,25 +110,25 @@ Status Lessor::Revoke(LeaseId id, backend::WriteTxn* txn) {
 }
 
 LeaseId Lessor::LeaseOf(std::string_view key) const {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(&mu_);
   auto it = lease_of_.find(key);
   return it == lease_of_.end() ? LeaseId(0) : it->second;
 }
 
 Result<std::vector<std::string>> Lessor::Keys(LeaseId id) const {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(&mu_);
   auto it = leases_.find(id);
   if (it == leases_.end()) return NotFound();
   return std::vector<std::string>(it->second.keys.begin(), it->second.keys.end());
 }
 
 bool Lessor::Exists(LeaseId id) const {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(&mu_);
   return leases_.contains(id);
 }
 
 Status Lessor::Attach(LeaseId id, std::string key) {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(&mu_);
   auto it = leases_.find(id);
   if (it == leases_.end()) return NotFound();
   lease_of_.insert_or_assign(key, id);
@@ -137,7 +137,7 @@ Status Lessor::Attach(LeaseId id, std::string key) {
 }
 
 void Lessor::Detach(LeaseId id, const std::string& key) {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(&mu_);
   auto it = leases_.find(id);
   if (it != leases_.end()) it->second.keys.erase(key);
   auto item = lease_of_.find(key);
@@ -145,7 +145,7 @@ void Lessor::Detach(LeaseId id, const std::string& key) {
 }
 
 void Lessor::Promote(std::chrono::nanoseconds extend, TimePoint now) {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(&mu_);
   primary_ = true;
   for (auto& [id, lease] : leases_)
     SetExpiry(id, lease, ExpiryFrom(now, extend, lease.ttl_seconds));
@@ -179,19 +179,19 @@ void Lessor::SpreadExpiries() {
 }
 
 void Lessor::Demote() {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(&mu_);
   primary_ = false;
   for (auto& [id, lease] : leases_) SetExpiry(id, lease, kForever);
   CHECK(by_check_.empty()) << by_check_.size() << " leases still queued after demotion";
 }
 
 bool Lessor::primary() const {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(&mu_);
   return primary_;
 }
 
 Result<int64_t> Lessor::Renew(LeaseId id, TimePoint now) {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(&mu_);
   if (!primary_) return Status(Code::kNotLeader, "not leader");
   auto it = leases_.find(id);
   if (it == leases_.end()) return NotFound();
@@ -203,7 +203,7 @@ Result<int64_t> Lessor::Renew(LeaseId id, TimePoint now) {
 }
 
 std::vector<LeaseId> Lessor::TakeExpired(TimePoint now, size_t max) {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(&mu_);
   std::vector<LeaseId> out;
   while (out.size() < max && !by_check_.empty() && by_check_.begin()->first <= now) {
     LeaseId id = by_check_.begin()->second;
@@ -219,7 +219,7 @@ std::vector<LeaseId> Lessor::TakeExpired(TimePoint now, size_t max) {
 }
 
 Result<TimeToLiveInfo> Lessor::TimeToLive(LeaseId id, bool with_keys, TimePoint now) const {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(&mu_);
   auto it = leases_.find(id);
   if (it == leases_.end()) return NotFound();
   TimeToLiveInfo info;
@@ -235,7 +235,7 @@ Result<TimeToLiveInfo> Lessor::TimeToLive(LeaseId id, bool with_keys, TimePoint 
 }
 
 std::vector<LeaseId> Lessor::Leases() const {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(&mu_);
   std::vector<std::pair<TimePoint, LeaseId>> order;
   order.reserve(leases_.size());
   for (const auto& [id, lease] : leases_) order.emplace_back(lease.expiry, id);
@@ -247,7 +247,7 @@ std::vector<LeaseId> Lessor::Leases() const {
 }
 
 size_t Lessor::size() const {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(&mu_);
   return leases_.size();
 }
 

@@ -14,7 +14,6 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -24,6 +23,7 @@
 
 #include "backend/backend.h"
 #include "base/ids.h"
+#include "base/mutex.h"
 #include "base/status.h"
 
 namespace dolmen::lease {
@@ -121,18 +121,19 @@ class Lessor {
     std::set<std::string> keys;
   };
 
-  // Caller holds mu_.
-  void SetExpiry(LeaseId id, Lease& lease, TimePoint expiry);
-  void SpreadExpiries();
+  void SetExpiry(LeaseId id, Lease& lease, TimePoint expiry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SpreadExpiries() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const LessorOptions options_;
-  mutable std::mutex mu_;
-  std::map<LeaseId, Lease> leases_;
+  // The apply thread writes, gRPC threads read (TimeToLive, Leases), the leader's expiry loop
+  // takes: every member below is guarded by mu_.
+  mutable base::Mutex mu_;
+  std::map<LeaseId, Lease> leases_ ABSL_GUARDED_BY(mu_);
   // key -> the lease it is attached to, for attached keys only.
-  std::map<std::string, LeaseId, std::less<>> lease_of_;
+  std::map<std::string, LeaseId, std::less<>> lease_of_ ABSL_GUARDED_BY(mu_);
   // (check_at, id) of every lease while primary: the expiry queue.
-  std::set<std::pair<TimePoint, LeaseId>> by_check_;
-  bool primary_ = false;
+  std::set<std::pair<TimePoint, LeaseId>> by_check_ ABSL_GUARDED_BY(mu_);
+  bool primary_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace dolmen::lease

@@ -278,7 +278,7 @@ void Driver::Loop() {
 
 bool Driver::WaitForWork(Inbox* inbox) {
   absl::ReleasableMutexLock lock(&mu_);
-  auto has_work = [&] {
+  auto has_work = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return stopping_ || !inbox_.proposals.empty() || !inbox_.conf_changes.empty() ||
            !inbox_.reads.empty() || !inbox_.messages.empty() || !inbox_.reports.empty() ||
            !inbox_.tasks.empty() || !inbox_.transfers.empty() || !inbox_.synced.empty();

@@ -214,7 +214,7 @@ class Driver {
   };
 
   void Loop();
-  bool WaitForWork(Inbox* inbox);
+  bool WaitForWork(Inbox* inbox) ABSL_LOCKS_EXCLUDED(mu_);
   void TickIfDue();
   void HandleInbox(Inbox& inbox);
   void ProposeWaiting();
@@ -272,13 +272,13 @@ class Driver {
   // sleep and be woken again (std::mutex measured ~1.6 such wake-ups per put on a leader).
   mutable absl::Mutex mu_;
   absl::CondVar cv_;
-  Inbox inbox_;  // guarded by mu_
+  Inbox inbox_ ABSL_GUARDED_BY(mu_);
   // What the owner thread holds besides the inbox (waiting, in flight, unanswered), published
   // at the end of each turn so callers can apply the bounds without the owner's lists.
   std::atomic<size_t> held_proposals_{0};
   std::atomic<size_t> held_reads_{0};
   std::atomic<size_t> held_conf_changes_{0};
-  bool stopping_ = false;  // guarded by mu_
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
   std::atomic<bool> failed_{false};
   std::atomic<uint64_t> term_{0};

@@ -171,22 +171,4 @@ Result<Handler::HashKv> CallHashKv(const ForwardChannels& channels, const peer::
   return out;
 }
 
-// Members that serve no forwarded requests (test handlers) answer every one as "not served".
-Result<int64_t> Handler::ServeLeaseRenew(int64_t, Deadline) {
-  return Status(Code::kUnimplemented, "forwarded requests are not served by this member");
-}
-Result<Handler::LeaseTtl> Handler::ServeLeaseTimeToLive(int64_t, bool, Deadline) {
-  return Status(Code::kUnimplemented, "forwarded requests are not served by this member");
-}
-Result<std::vector<Handler::MemberInfo>> Handler::ServePromoteMember(MemberId, Deadline) {
-  return Status(Code::kUnimplemented, "forwarded requests are not served by this member");
-}
-
-Result<Handler::HashKv> Handler::ServeHashKv(int64_t) {
-  return Status(Code::kUnimplemented, "hash requests are not served by this member");
-}
-Result<Handler::HashKv> Transport::PeerHashKv(MemberId, int64_t, Handler::Deadline) {
-  return Status(Code::kUnimplemented, "this transport does not ask peers for hashes");
-}
-
 }  // namespace dolmen::transport

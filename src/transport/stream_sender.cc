@@ -94,10 +94,10 @@ void StreamSender::Start() {
 
 void StreamSender::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   SignalEventFd(wake_fd_);
   if (thread_.joinable()) thread_.join();
 }
@@ -106,7 +106,7 @@ void StreamSender::Enqueue(std::vector<raft::Message> messages) {
   uint64_t dropped = 0;
   bool oversized = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     if (stopping_) return;
     for (raft::Message& m : messages) {
       if (!accepting_ || control_.size() + data_.size() >= options_.max_queued_messages_per_peer) {
@@ -127,22 +127,22 @@ void StreamSender::Enqueue(std::vector<raft::Message> messages) {
 
 void StreamSender::UpdateTargets(std::vector<DialTarget> targets) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     targets_ = std::move(targets);
     target_index_ = 0;
     retarget_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   SignalEventFd(wake_fd_);
 }
 
 void StreamSender::PeerIsBack() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     if (accepting_) return;  // not in a backoff: the stream is up or being opened
     peer_back_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void StreamSender::Run() {
@@ -153,7 +153,7 @@ void StreamSender::Run() {
     bool retargeted = false;
     if (fd >= 0) {
       refusal = Serve(fd);
-      std::lock_guard<std::mutex> lock(mu_);
+      base::MutexLock lock(&mu_);
       fd_ = -1;
       tls_conn_.reset();
       tls_want_ = 0;
@@ -164,7 +164,7 @@ void StreamSender::Run() {
       ::close(fd);
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      base::MutexLock lock(&mu_);
       if (stopping_) return;
       if (retargeted) continue;  // open the new address at once
     }
@@ -178,7 +178,7 @@ int StreamSender::Connect(Status* failure) {
   DrainEventFd(wake_fd_);
   DialTarget target;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     if (stopping_ || targets_.empty()) return -1;
     target = targets_[target_index_ % targets_.size()];
     retarget_ = false;
@@ -208,7 +208,7 @@ int StreamSender::Connect(Status* failure) {
   }
   bool oversized = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     if (stopping_ || retarget_) {
       ::close(*fd);
       return -1;
@@ -238,7 +238,7 @@ Status StreamSender::Serve(int fd) {
     short events = POLLIN;
     bool secure = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      base::MutexLock lock(&mu_);
       if (stopping_ || retarget_) return OkStatus();
       if (broken_) break;
       secure = tls_conn_ != nullptr;
@@ -261,7 +261,7 @@ Status StreamSender::Serve(int fd) {
       ssize_t got = -1;
       bool oversized = false;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        base::MutexLock lock(&mu_);
         short want = 0;
         got = tls_conn_->ReadSome(buf, sizeof(buf), &want);
         if (pending_sent_ < pending_.size()) {
@@ -290,7 +290,7 @@ Status StreamSender::Serve(int fd) {
     if (fds[0].revents & POLLOUT) {
       bool oversized = false;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        base::MutexLock lock(&mu_);
         PumpLocked(&oversized);
       }
       if (oversized) notifier_->Unreachable(peer_);
@@ -299,7 +299,7 @@ Status StreamSender::Serve(int fd) {
   // A write failed: the receiver may have said why before it closed.
   char buf[4096];
   ssize_t got;
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   short want = 0;
   while (in.size() <= kMaxCloseFrameBytes &&
          (got = tls_conn_ != nullptr ? tls_conn_->ReadSome(buf, sizeof(buf), &want)
@@ -315,7 +315,7 @@ void StreamSender::SendProbe() {
   if (probe_in_flight_nanos_ != 0) return;
   bool oversized = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     if (fd_ < 0 || broken_) return;
     probe_in_flight_nanos_ = SteadyNanos();
     envelope_.Clear();
@@ -395,7 +395,7 @@ bool StreamSender::EncodeNextLocked(bool* oversized) {
   size_t bytes = header_bytes;
   size_t estimate = 0;
   // Encodes the front of `queue` into the envelope; false if it does not fit (it stays queued).
-  auto add_front = [&](std::deque<raft::Message>& queue) {
+  auto add_front = [&](std::deque<raft::Message>& queue) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     peer::Message* wire = envelope_.add_messages();
     EncodeMessage(queue.front(), wire);
     const size_t size = wire->ByteSizeLong() + kFieldOverhead;
@@ -432,7 +432,7 @@ bool StreamSender::EncodeNextLocked(bool* oversized) {
 }
 
 void StreamSender::OnFailure(Status refusal) {
-  std::unique_lock<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   if (stopping_) return;  // the stream was cancelled by Stop, not lost
   if (!refusal.ok()) notifier_->Refused(peer_, std::move(refusal));
   notifier_->Unreachable(peer_);
@@ -440,7 +440,10 @@ void StreamSender::OnFailure(Status refusal) {
   DropQueuedLocked();
   accepting_ = false;
   ++target_index_;  // the next attempt tries the peer's next URL
-  cv_.wait_for(lock, backoff_, [this] { return stopping_ || retarget_ || peer_back_; });
+  const auto backoff_end = std::chrono::steady_clock::now() + backoff_;
+  while (!stopping_ && !retarget_ && !peer_back_) {
+    if (!cv_.WaitUntil(&mu_, backoff_end)) break;  // the backoff is over
+  }
   if (std::exchange(peer_back_, false))
     backoff_ = options_.min_backoff;
   else

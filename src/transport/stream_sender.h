@@ -32,15 +32,14 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "dolmen/peer.pb.h"
 #include "metrics/metrics.h"
 #include "raft/message.h"
@@ -101,13 +100,13 @@ class StreamSender {
 
   // Sends pending bytes, then envelopes of queued messages, until the socket would block or
   // nothing is left. Messages too large for any envelope are dropped (*oversized set).
-  void PumpLocked(bool* oversized);
+  void PumpLocked(bool* oversized) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Encodes the next envelope's worth of queued messages into pending_. False if none.
-  bool EncodeNextLocked(bool* oversized);
-  void DropQueuedLocked();
+  bool EncodeNextLocked(bool* oversized) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropQueuedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // One non-blocking write of the connection's bytes (plaintext or TLS): > 0 sent, -1 the socket
   // would block (tls_want_ says for what), 0 the connection failed.
-  ssize_t SendSomeLocked(const char* data, size_t n);
+  ssize_t SendSomeLocked(const char* data, size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A TLS connection that failed, logged once per reason (every retry would repeat it).
   void LogTlsFailure(const DialTarget& target, const Status& why);
 
@@ -120,25 +119,26 @@ class StreamSender {
   const std::shared_ptr<const PeerTls> tls_;
   int wake_fd_ = -1;  // eventfd: wakes the connection thread (stop, retarget, pending bytes)
 
-  std::mutex mu_;
-  std::condition_variable cv_;         // the backoff wait
-  std::deque<raft::Message> control_;  // guarded by mu_
-  std::deque<raft::Message> data_;     // guarded by mu_
-  std::vector<DialTarget> targets_;    // guarded by mu_
-  size_t target_index_ = 0;            // guarded by mu_
-  bool retarget_ = false;              // guarded by mu_: close the stream, reopen with targets_
-  bool accepting_ = true;              // guarded by mu_: false during backoff
-  bool peer_back_ = false;             // guarded by mu_: PeerIsBack during a backoff
-  bool stopping_ = false;              // guarded by mu_
-  std::chrono::milliseconds backoff_;  // guarded by mu_
-  int fd_ = -1;                        // guarded by mu_: the open connection, if any
-  std::unique_ptr<tls::ClientConnection> tls_conn_;  // guarded by mu_: on fd_, for https
-  short tls_want_ = 0;            // guarded by mu_: what a blocked TLS call waits for
-  std::string last_tls_failure_;  // connection thread only: the last one logged
-  bool broken_ = false;           // guarded by mu_: a write failed; no more writes
-  std::string pending_;           // guarded by mu_: encoded bytes the socket has not taken
-  size_t pending_sent_ = 0;       // guarded by mu_: how many of them it has
-  peer::Envelope envelope_;       // guarded by mu_: reused for encoding
+  // Guards the members marked ABSL_GUARDED_BY(mu_).
+  base::Mutex mu_;
+  base::CondVar cv_;  // the backoff wait
+  std::deque<raft::Message> control_ ABSL_GUARDED_BY(mu_);
+  std::deque<raft::Message> data_ ABSL_GUARDED_BY(mu_);
+  std::vector<DialTarget> targets_ ABSL_GUARDED_BY(mu_);
+  size_t target_index_ ABSL_GUARDED_BY(mu_) = 0;
+  bool retarget_ ABSL_GUARDED_BY(mu_) = false;   // close the stream, reopen with targets_
+  bool accepting_ ABSL_GUARDED_BY(mu_) = true;   // false during backoff
+  bool peer_back_ ABSL_GUARDED_BY(mu_) = false;  // PeerIsBack during a backoff
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::chrono::milliseconds backoff_ ABSL_GUARDED_BY(mu_);
+  int fd_ ABSL_GUARDED_BY(mu_) = -1;  // the open connection, if any
+  std::unique_ptr<tls::ClientConnection> tls_conn_ ABSL_GUARDED_BY(mu_);  // on fd_, for https
+  short tls_want_ ABSL_GUARDED_BY(mu_) = 0;       // what a blocked TLS call waits for
+  std::string last_tls_failure_;                  // connection thread only: the last one logged
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;      // a write failed; no more writes
+  std::string pending_ ABSL_GUARDED_BY(mu_);      // encoded bytes the socket has not taken
+  size_t pending_sent_ ABSL_GUARDED_BY(mu_) = 0;  // how many of them it has
+  peer::Envelope envelope_ ABSL_GUARDED_BY(mu_);  // reused for encoding
   // Connection thread only: the steady-clock nanoseconds the probe in flight carries (0: none),
   // and when the next one is due.
   uint64_t probe_in_flight_nanos_ = 0;

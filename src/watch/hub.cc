@@ -57,7 +57,7 @@ std::optional<Response> Stream::Pop() {
   bool kick = false;
   std::optional<Response> r;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    base::MutexLock l(&mu_);
     if (queue_.empty()) {
       idle_ = true;
       return std::nullopt;
@@ -76,12 +76,12 @@ std::optional<Response> Stream::Pop() {
 }
 
 bool Stream::ShouldPauseReads() const {
-  std::lock_guard<std::mutex> l(mu_);
+  base::MutexLock l(&mu_);
   return queue_.size() >= hub_->options_.max_stream_responses;
 }
 
 bool Stream::HasQueued() const {
-  std::lock_guard<std::mutex> l(mu_);
+  base::MutexLock l(&mu_);
   return !queue_.empty();
 }
 
@@ -125,7 +125,7 @@ bool Stream::PushBackLocked(Response r) {
 }
 
 bool Stream::Push(Response r) {
-  std::lock_guard<std::mutex> l(mu_);
+  base::MutexLock l(&mu_);
   if (IsEventResponse(r)) {
     size_t extra = 0;
     for (const auto& e : r.events) extra += CostOfEvent(*e);
@@ -142,7 +142,7 @@ bool Stream::Push(Response r) {
 
 Stream::Pushed Stream::PushEvents(const Watcher& w, int64_t rev,
                                   const std::shared_ptr<const mvcc::Event>* events, size_t count) {
-  std::lock_guard<std::mutex> l(mu_);
+  base::MutexLock l(&mu_);
   if (queued_bytes_ >= hub_->options_.max_stream_bytes) return Pushed::kFull;
   size_t extra = 0;
   for (size_t i = 0; i < count; ++i) extra += CostOfEvent(*events[i]);
@@ -161,22 +161,22 @@ Stream::Pushed Stream::PushEvents(const Watcher& w, int64_t rev,
 }
 
 bool Stream::HasRoom() const {
-  std::lock_guard<std::mutex> l(mu_);
+  base::MutexLock l(&mu_);
   return queued_bytes_ < hub_->options_.max_stream_bytes;
 }
 
 bool Stream::HasRoomToResume() const {
-  std::lock_guard<std::mutex> l(mu_);
+  base::MutexLock l(&mu_);
   return queued_bytes_ <= hub_->options_.max_stream_bytes / 2;
 }
 
 void Stream::Wake() {
-  std::lock_guard<std::mutex> l(wake_mu_);
+  base::MutexLock l(&wake_mu_);
   if (!closed_ && wake_) wake_();
 }
 
 void Stream::CloseWake() {
-  std::lock_guard<std::mutex> l(wake_mu_);
+  base::MutexLock l(&wake_mu_);
   closed_ = true;
   wake_ = nullptr;
 }
@@ -199,16 +199,16 @@ void Hub::Start() {
 
 void Hub::Stop() {
   {
-    std::lock_guard<std::mutex> l(inbox_mu_);
+    base::MutexLock l(&inbox_mu_);
     stop_ = true;
   }
-  inbox_cv_.notify_all();
+  inbox_cv_.SignalAll();
   if (worker_.joinable()) worker_.join();
 }
 
 void Hub::Notify(std::vector<mvcc::Event> events, Revision revision) {
   {
-    std::lock_guard<std::mutex> l(inbox_mu_);
+    base::MutexLock l(&inbox_mu_);
     if (watchers_ == 0) {
       // Nobody to tell: no wake-up per write. A watcher created meanwhile had its start
       // revision from the store; it sees this drop and kicks the worker (Watch).
@@ -223,7 +223,7 @@ void Hub::Notify(std::vector<mvcc::Event> events, Revision revision) {
   batch.events.reserve(events.size());
   for (auto& e : events) batch.events.push_back(std::make_shared<const mvcc::Event>(std::move(e)));
   {
-    std::lock_guard<std::mutex> l(inbox_mu_);
+    base::MutexLock l(&inbox_mu_);
     if (inbox_events_ + batch.events.size() > options_.max_inbox_events) {
       // The worker is far behind: forget the queued changes and let every synced watcher read
       // them back from the store, rather than grow without bound or block the apply thread.
@@ -235,26 +235,26 @@ void Hub::Notify(std::vector<mvcc::Event> events, Revision revision) {
       inbox_.push_back(std::move(batch));
     }
   }
-  inbox_cv_.notify_one();
+  inbox_cv_.Signal();
 }
 
 void Hub::Restore(Revision revision) {
   {
-    std::lock_guard<std::mutex> l(inbox_mu_);
+    base::MutexLock l(&inbox_mu_);
     // Queued batches precede the restore and their revisions are in the store: drop them too.
     dropped_through_ = std::max({dropped_through_, revision.value(), int64_t{1}});
     inbox_.clear();
     inbox_events_ = 0;
   }
-  inbox_cv_.notify_one();
+  inbox_cv_.Signal();
 }
 
 void Hub::Kick() {
   {
-    std::lock_guard<std::mutex> l(inbox_mu_);
+    base::MutexLock l(&inbox_mu_);
     kick_ = true;
   }
-  inbox_cv_.notify_one();
+  inbox_cv_.Signal();
 }
 
 // --- The worker
@@ -267,12 +267,12 @@ void Hub::Run() {
     std::vector<Batch> batches;
     int64_t dropped = 0;
     {
-      std::unique_lock<std::mutex> l(inbox_mu_);
+      base::MutexLock l(&inbox_mu_);
       auto deadline = next_tick;
       if (catch_up_pending) deadline = std::min(deadline, Clock::now() + options_.catch_up_retry);
-      inbox_cv_.wait_until(l, deadline, [this] {
-        return stop_ || kick_ || dropped_through_ > 0 || !inbox_.empty();
-      });
+      while (!stop_ && !kick_ && dropped_through_ == 0 && inbox_.empty()) {
+        if (!inbox_cv_.WaitUntil(&inbox_mu_, deadline)) break;  // deadline passed
+      }
       if (stop_) return;
       batches.swap(inbox_);
       inbox_events_ = 0;
@@ -282,7 +282,7 @@ void Hub::Run() {
     std::vector<std::shared_ptr<Stream>> wakes;
     bool more = false;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      base::MutexLock l(&mu_);
       // Dropped batches all precede the ones still queued: Notify clears the inbox on a drop.
       if (dropped > 0) DropInbox(dropped);
       for (const Batch& b : batches) ProcessBatch(b);
@@ -487,14 +487,14 @@ void Hub::ProgressTick() {
 
 std::shared_ptr<Stream> Hub::OpenStream(std::function<void()> wake) {
   std::shared_ptr<Stream> s(new Stream(this, std::move(wake)));
-  std::lock_guard<std::mutex> l(mu_);
+  base::MutexLock l(&mu_);
   streams_.emplace(s.get(), s);
   return s;
 }
 
 void Hub::CloseStream(const std::shared_ptr<Stream>& stream) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    base::MutexLock l(&mu_);
     while (!stream->watchers_.empty()) RemoveWatcher(stream->watchers_.begin()->second.get());
     progress_requests_.erase(stream.get());
     streams_.erase(stream.get());
@@ -506,7 +506,7 @@ void Hub::Watch(Stream* s, const WatchOptions& options) {
   std::vector<std::shared_ptr<Stream>> wakes;
   bool kick = false;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    base::MutexLock l(&mu_);
     const int64_t current = store_->CurrentRevision().value();
     Response created;
     created.created = true;
@@ -555,7 +555,7 @@ void Hub::Watch(Stream* s, const WatchOptions& options) {
       s->watchers_.emplace(id, std::move(owned));
       if (w->progress_notify) progress_watchers_.insert(w);
       {
-        std::lock_guard<std::mutex> inbox(inbox_mu_);
+        base::MutexLock inbox(&inbox_mu_);
         ++watchers_;
         // Batches dropped while no one watched may hold this watcher's first events.
         if (dropped_through_ > 0) kick = true;
@@ -583,7 +583,7 @@ void Hub::Watch(Stream* s, const WatchOptions& options) {
 void Hub::Cancel(Stream* s, int64_t watch_id) {
   std::vector<std::shared_ptr<Stream>> wakes;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    base::MutexLock l(&mu_);
     auto it = s->watchers_.find(watch_id);
     if (it == s->watchers_.end()) return;  // etcd ignores an unknown id
     RemoveWatcher(it->second.get());
@@ -599,7 +599,7 @@ void Hub::Cancel(Stream* s, int64_t watch_id) {
 
 void Hub::RequestProgress(Stream* s) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    base::MutexLock l(&mu_);
     s->progress_requested_ = true;
     progress_requests_.insert(s);
   }
@@ -608,20 +608,20 @@ void Hub::RequestProgress(Stream* s) {
 }
 
 size_t Hub::synced_count() const {
-  std::lock_guard<std::mutex> l(mu_);
+  base::MutexLock l(&mu_);
   return synced_.size();
 }
 
 size_t Hub::unsynced_count() const {
-  std::lock_guard<std::mutex> l(mu_);
+  base::MutexLock l(&mu_);
   return unsynced_.size();
 }
 
 size_t Hub::queued_responses() const {
-  std::lock_guard<std::mutex> l(mu_);
+  base::MutexLock l(&mu_);
   size_t n = 0;
   for (const auto& [raw, stream] : streams_) {
-    std::lock_guard<std::mutex> sl(stream->mu_);  // a stream's mu_ nests inside ours
+    base::MutexLock sl(&stream->mu_);  // a stream's mu_ nests inside ours
     n += stream->queue_.size();
   }
   return n;
@@ -658,7 +658,7 @@ void Hub::RemoveWatcher(Watcher* w) {
   }
   progress_watchers_.erase(w);
   s->watchers_.erase(w->id);  // destroys w
-  std::lock_guard<std::mutex> inbox(inbox_mu_);
+  base::MutexLock inbox(&inbox_mu_);
   --watchers_;
 }
 

@@ -12,13 +12,11 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -27,6 +25,7 @@
 #include <vector>
 
 #include "base/ids.h"
+#include "base/mutex.h"
 #include "mvcc/kv.h"
 #include "mvcc/store.h"
 #include "watch/watcher.h"
@@ -117,42 +116,45 @@ class Stream {
   Pushed PushEvents(const Watcher& w, int64_t rev, const std::shared_ptr<const mvcc::Event>* events,
                     size_t count);
   // Caller holds mu_ (the stream's). The queued response `r` may be extended in place.
-  Response* OpenResponseLocked(int64_t watch_id, size_t extra_bytes);
+  Response* OpenResponseLocked(int64_t watch_id, size_t extra_bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Bookkeeping after queueing `r` at the back: which response later events may join.
-  void TrackLocked(const Response& r);
-  bool PushBackLocked(Response r);
-  bool HasRoom() const;          // below max_stream_bytes
-  bool HasRoomToResume() const;  // below half of it
-  void Wake();
-  void CloseWake();
+  void TrackLocked(const Response& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool PushBackLocked(Response r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool HasRoom() const ABSL_LOCKS_EXCLUDED(mu_);          // below max_stream_bytes
+  bool HasRoomToResume() const ABSL_LOCKS_EXCLUDED(mu_);  // below half of it
+  void Wake() ABSL_LOCKS_EXCLUDED(wake_mu_);
+  void CloseWake() ABSL_LOCKS_EXCLUDED(wake_mu_);
 
   Hub* const hub_;
 
-  // Guarded by Hub::mu_.
+  // Guarded by Hub::mu_ (not annotated: Hub is incomplete here).
   std::map<int64_t, std::unique_ptr<Watcher>> watchers_;
   int64_t next_id_ = 0;
   size_t unsynced_ = 0;
   bool progress_requested_ = false;
 
   // The queue; mu_ nests inside Hub::mu_.
-  mutable std::mutex mu_;
-  std::deque<Response> queue_;
-  uint64_t popped_ = 0;  // responses popped so far: queue_[i] has sequence number popped_ + i
+  mutable base::Mutex mu_;
+  std::deque<Response> queue_ ABSL_GUARDED_BY(mu_);
+  // Responses popped so far: queue_[i] has sequence number popped_ + i.
+  uint64_t popped_ ABSL_GUARDED_BY(mu_) = 0;
   // Per watcher id, the sequence number and cost of its last queued event response, while
   // later events may still be appended to it (see docs/watch.md, Coalescing).
   struct Open {
     uint64_t seq;
     size_t bytes;
   };
-  std::unordered_map<int64_t, Open> open_;
-  size_t queued_bytes_ = 0;
-  bool idle_ = true;  // the consumer saw an empty queue and waits for a wake
-  bool pause_reported_ = false;
+  std::unordered_map<int64_t, Open> open_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // The consumer saw an empty queue and waits for a wake.
+  bool idle_ ABSL_GUARDED_BY(mu_) = true;
+  bool pause_reported_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> has_victims_{false};
 
-  std::mutex wake_mu_;  // orders wakes against CloseWake
-  std::function<void()> wake_;
-  bool closed_ = false;
+  base::Mutex wake_mu_;  // orders wakes against CloseWake
+  std::function<void()> wake_ ABSL_GUARDED_BY(wake_mu_);
+  bool closed_ ABSL_GUARDED_BY(wake_mu_) = false;
 };
 
 class Hub {
@@ -206,55 +208,58 @@ class Hub {
   void Run();
   void Kick();  // wakes the worker for catch-up
   // All below: caller holds mu_.
-  void ProcessBatch(const Batch& batch);
+  void ProcessBatch(const Batch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DeliverRevision(int64_t rev, const std::vector<std::shared_ptr<const mvcc::Event>>& evs,
-                       size_t begin, size_t end);
+                       size_t begin, size_t end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues the events of revision `rev` for synced watcher `w`, or demotes it if its stream is
   // full.
   void DeliverTo(Watcher* w, int64_t rev, const std::shared_ptr<const mvcc::Event>* events,
-                 size_t count);
-  void DropInbox(int64_t dropped_through);
+                 size_t count) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropInbox(int64_t dropped_through) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns true if it made progress (more rounds may help).
-  bool CatchUpRound();
-  void AnswerProgressRequests();
-  void ProgressTick();
-  void MakeUnsynced(Watcher* w, int64_t next);
-  void MakeSynced(Watcher* w);
-  void RemoveWatcher(Watcher* w);
-  void Enqueue(Stream* s, Response r);
-  void AddWake(Stream* s);  // the stream's consumer was idle: wake it after mu_ is released
+  bool CatchUpRound() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AnswerProgressRequests() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ProgressTick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MakeUnsynced(Watcher* w, int64_t next) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MakeSynced(Watcher* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveWatcher(Watcher* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Enqueue(Stream* s, Response r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The stream's consumer was idle: wake it after mu_ is released.
+  void AddWake(Stream* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Response BaseResponse(const Watcher& w, int64_t revision) const;
   bool Passes(const Watcher& w, const mvcc::Event& e) const;
   // Wakes the consumers collected by Enqueue. Caller must NOT hold mu_.
-  void FlushWakes(std::vector<std::shared_ptr<Stream>> wakes);
-  std::vector<std::shared_ptr<Stream>> TakeWakes();
+  void FlushWakes(std::vector<std::shared_ptr<Stream>> wakes) ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<std::shared_ptr<Stream>> TakeWakes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const mvcc::Store* const store_;
   const HubOptions options_;
 
   // Inbox: the apply thread's hand-off.
-  std::mutex inbox_mu_;
-  std::condition_variable inbox_cv_;
-  std::vector<Batch> inbox_;
-  size_t inbox_events_ = 0;
-  int64_t dropped_through_ = 0;  // > 0: batches up to this revision were dropped
+  base::Mutex inbox_mu_;
+  base::CondVar inbox_cv_;
+  std::vector<Batch> inbox_ ABSL_GUARDED_BY(inbox_mu_);
+  size_t inbox_events_ ABSL_GUARDED_BY(inbox_mu_) = 0;
+  // > 0: batches up to this revision were dropped.
+  int64_t dropped_through_ ABSL_GUARDED_BY(inbox_mu_) = 0;
   // Watchers of every stream, counted under inbox_mu_ (lock order: mu_, then inbox_mu_). With
   // none, Notify records a drop instead of waking the worker for every applied batch; the
   // watcher that comes next kicks the worker, which reads the dropped range from the store.
-  size_t watchers_ = 0;
-  bool kick_ = false;
-  bool stop_ = false;
+  size_t watchers_ ABSL_GUARDED_BY(inbox_mu_) = 0;
+  bool kick_ ABSL_GUARDED_BY(inbox_mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(inbox_mu_) = false;
 
-  mutable std::mutex mu_;
-  std::map<Stream*, std::shared_ptr<Stream>> streams_;
-  WatcherIndex synced_;
-  std::set<Watcher*> unsynced_;
-  std::set<Watcher*> progress_watchers_;
-  std::set<Stream*> progress_requests_;
-  std::vector<std::shared_ptr<Stream>> to_wake_;
-  std::vector<Watcher*> matched_scratch_;  // DeliverRevision's, kept to reuse its capacity
+  mutable base::Mutex mu_;
+  std::map<Stream*, std::shared_ptr<Stream>> streams_ ABSL_GUARDED_BY(mu_);
+  WatcherIndex synced_ ABSL_GUARDED_BY(mu_);
+  std::set<Watcher*> unsynced_ ABSL_GUARDED_BY(mu_);
+  std::set<Watcher*> progress_watchers_ ABSL_GUARDED_BY(mu_);
+  std::set<Stream*> progress_requests_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<Stream>> to_wake_ ABSL_GUARDED_BY(mu_);
+  // DeliverRevision's, kept to reuse its capacity.
+  std::vector<Watcher*> matched_scratch_ ABSL_GUARDED_BY(mu_);
   // Every revision <= notified_ has been delivered to synced watchers (or they were demoted).
-  int64_t notified_ = 0;
+  int64_t notified_ ABSL_GUARDED_BY(mu_) = 0;
 
   std::thread worker_;
   bool started_ = false;

@@ -16,11 +16,12 @@ A `Cluster` owns a temp directory with one data dir and one log file per member.
     process dies; the temp directory is removed unless --keep;
   - `ClusterTestCase` prints every member's log when a test fails.
 Processes are started and stopped from the main thread only (PDEATHSIG is tied to the thread
-that forked the child); writer threads only speak gRPC.
+that forked the child); writer threads only speak gRPC. Starting, awaiting and stopping a
+process, and the bounds of those waits, are tests/integration/processes.py's (one module for
+every harness).
 """
 
 import argparse
-import atexit
 import glob
 import json
 import os
@@ -33,25 +34,24 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-import harness  # noqa: E402  (pick_free_port, run_etcdctl, setpriv prefix, clean env)
+import harness  # noqa: E402  (run_etcdctl, CONFIG.etcdctl)
+import processes  # noqa: E402  (start, readiness, stop by PID; the shared bounds)
 
-LOOPBACK = harness.LOOPBACK
+LOOPBACK = processes.LOOPBACK
 
-# Bounds for every wait in this file.
-START_TIMEOUT_S = 30.0
-POLL_INTERVAL_S = 0.05
-STOP_KILL_WAIT_S = 5.0
-START_ATTEMPTS = 3
-ETCDCTL_TIMEOUT_S = 20.0
+# Bounds for every wait in this file: the shared ones, and two of the cluster's own.
+START_TIMEOUT_S = processes.READY_TIMEOUT_S
+POLL_INTERVAL_S = processes.POLL_INTERVAL_S
+STOP_KILL_WAIT_S = processes.STOP_KILL_WAIT_S
+START_ATTEMPTS = processes.START_ATTEMPTS
+ETCDCTL_TIMEOUT_S = processes.ETCDCTL_TIMEOUT_S
 RECONFIG_TIMEOUT_S = 20.0  # etcd refuses reconfiguration until peers are connected for 5 s
-PROBE_TIMEOUT_S = 5.0
+PROBE_TIMEOUT_S = 5.0  # the multi-member probe: how long a lone member may take to listen
 
 
 CONFIG = argparse.Namespace(
     server="etcd", binary="/usr/bin/etcd", etcdctl="/usr/bin/etcdctl", keep=False,
     heartbeat_ms=50, election_ms=500, skip_probe=False, etcd_binary="/usr/bin/etcd")
-
-_LIVE_MEMBERS = set()
 
 
 def find_dolmen():
@@ -210,7 +210,7 @@ def _pick_ports(count, taken):
     raise RuntimeError("could not pick %d distinct free ports" % count)
 
 
-class Member:
+class Member(processes.ManagedProcess):
     """One server process. Ports are picked once and kept across restarts.
 
     With `unix_peer_dir`, its peer URL is etcd's unix form, unix://NAME:2380: a unix-domain
@@ -226,12 +226,9 @@ class Member:
         self.dir = os.path.join(root_dir, name)
         os.makedirs(self.dir, exist_ok=True)
         self.unix_peer_dir = unix_peer_dir
-        self.cwd = unix_peer_dir or self.dir
+        super().__init__(os.path.join(self.dir, "server.log"), unix_peer_dir or self.dir)
         self.data_dir = os.path.join(self.dir, "data")
-        self.log_path = os.path.join(self.dir, "server.log")
         self.client_port, self.peer_port = _pick_ports(2, set(taken_ports))
-        self.proc = None
-        self.starts = 0
         self.flags = {}
         self.extra_args = []  # more server flags, after the harness's own
 
@@ -251,14 +248,6 @@ class Member:
         if self.unix_peer_dir is None:
             return None
         return os.path.join(self.unix_peer_dir, "%s:%d" % (self.name, self.UNIX_PEER_PORT))
-
-    @property
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc is not None else None
 
     def configure(self, initial_cluster, state, token, snapshot_count):
         self.flags = dict(initial_cluster=initial_cluster, state=state, token=token,
@@ -283,38 +272,7 @@ class Member:
 
     def spawn(self):
         """Starts the process (main thread only) without waiting for readiness."""
-        assert self.proc is None, "%s already running" % self.name
-        self.starts += 1
-        cmd = self.command()
-        with open(self.log_path, "ab") as log:
-            log.write(("\n=== start #%d: %s\n" % (self.starts, " ".join(cmd))).encode())
-            log.flush()
-            self.proc = subprocess.Popen(harness._die_with_parent_prefix() + cmd,
-                                         stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, cwd=self.cwd,
-                                         env=harness._clean_env())
-        _LIVE_MEMBERS.add(self)
-
-    def reap(self):
-        _LIVE_MEMBERS.discard(self)
-        self.proc = None
-
-    def stop(self):
-        """SIGTERM by PID, SIGKILL after harness.STOP_TERM_WAIT_S (harness.stop_process). Returns
-        the exit status (None if it was not running)."""
-        if self.proc is None:
-            return None
-        status = harness.stop_process(self.proc)
-        self.reap()
-        return status
-
-    def kill9(self):
-        """SIGKILL by PID, as a crash; the data directory stays as the crash left it."""
-        assert self.proc is not None, "%s is not running" % self.name
-        proc = self.proc
-        proc.kill()
-        proc.wait(STOP_KILL_WAIT_S)
-        self.reap()
+        self.spawn_command(self.command())
 
     def restart(self):
         """Stops it by PID if it runs, then starts it again on the same flags, ports and data
@@ -322,28 +280,9 @@ class Member:
         self.stop()
         self.spawn()
 
-    def wait_exit(self, timeout):
-        """Returns the exit status if the process exits within `timeout`, else None."""
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        self.reap()
-        return rc
-
     def wipe_data(self):
         assert self.proc is None
         shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError as e:
-            return "<no log: %s>" % e
-
-    def last_start_log(self):
-        return self.log_text().rsplit("\n=== start #", 1)[-1]
 
     def etcdctl(self, *args, timeout=ETCDCTL_TIMEOUT_S, stdin=None):
         return run_etcdctl(self.endpoint, args, timeout=timeout, stdin=stdin)
@@ -355,12 +294,6 @@ class Member:
             return None
         rows = json.loads(out)
         return rows[0]["Status"] if rows else None
-
-
-@atexit.register
-def _stop_all():
-    for member in list(_LIVE_MEMBERS):
-        member.stop()
 
 
 class ClusterError(Exception):

@@ -12,41 +12,34 @@ client (and, for etcd, peer) port on 127.0.0.1. Contract:
     cleanup, by atexit as a fallback, and by the kernel (setpriv --pdeathsig) if this Python
     process itself is killed, e.g. by a ctest timeout.
 Servers are started and stopped from the main thread only (PDEATHSIG is tied to the thread that
-forked the child).
+forked the child). The process side of all this (and the bounds of every wait) is
+processes.py's, shared with tests/cluster and the other harnesses; the names below that came
+from there stay importable from here.
 """
 
 import argparse
-import atexit
 import json
 import os
-import random
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import tempfile
-import time
 import unittest
 
-LOOPBACK = "127.0.0.1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import processes  # noqa: E402
+from processes import (  # noqa: E402,F401  (re-exported: the test files use harness.NAME)
+    LOOPBACK, READY_TIMEOUT_S, STOP_TERM_WAIT_S, STOP_KILL_WAIT_S, START_ATTEMPTS,
+    ETCDCTL_TIMEOUT_S, pick_free_port, stop_process, wait_for)
 
-# Bounds for every wait in this file.
-READY_TIMEOUT_S = 30.0
-READY_POLL_INTERVAL_S = 0.05
-STOP_TERM_WAIT_S = 10.0
-STOP_KILL_WAIT_S = 5.0
-START_ATTEMPTS = 3
-ETCDCTL_TIMEOUT_S = 30.0
+READY_POLL_INTERVAL_S = processes.POLL_INTERVAL_S  # the old name
 
 # Filled by parse_args(); module-level so every test file shares one parser.
 CONFIG = argparse.Namespace(
     dolmen=None, dolmen_kind="auto", dolmen_client_flags_only=False,
     etcd="/usr/bin/etcd", etcdctl="/usr/bin/etcdctl", keep=False)
-
-_LIVE_SERVERS = set()
 
 
 def parse_args(argv=None):
@@ -104,74 +97,10 @@ def readable_log(text):
     return "\n".join(out)
 
 
-# Ports handed out by this process, so that one test never gets the same port twice.
-_PICKED_PORTS = set()
-
-
-def pick_free_port(host=LOOPBACK):
-    """A port below 32768 that is free on `host` now.
-
-    Below the kernel's ephemeral range (32768-60999 on Linux), so no outgoing connection of any
-    process can be holding it by the time the server binds; picked at random among 12,768, so
-    tests running side by side rarely pick the same one (and a test's own picks never repeat).
-    """
-    rng = random.Random()  # from os.urandom: processes started together pick differently
-    for _ in range(200):  # bounded; a free port is found within a few tries in practice
-        port = rng.randint(20000, 32767)
-        if port in _PICKED_PORTS:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind((host, port))
-            except OSError:
-                continue
-        _PICKED_PORTS.add(port)
-        return port
-    raise RuntimeError("no free port below 32768 on " + host + " after 200 tries")
-
-
-# Servers run under `setpriv --pdeathsig KILL`, which asks the kernel for SIGKILL when the thread
-# that started them dies (so a test runner killed by a ctest timeout leaves no server behind) and
-# then execs the server, keeping the PID. Not a preexec_fn: forking a process that has gRPC
-# threads (python3-etcd3 clients) and running Python in the child crashes intermittently.
-SETPRIV = "/usr/bin/setpriv"
-
-
-def _die_with_parent_prefix():
-    return [SETPRIV, "--pdeathsig", "KILL", "--"] if os.access(SETPRIV, os.X_OK) else []
-
-
-def _clean_env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")
-           and not k.startswith("ETCD_")}
-    env["ETCDCTL_API"] = "3"
-    return env
-
-
-def stop_process(proc):
-    """Stops a process the test started, by its PID: SIGTERM, then SIGKILL if it has not exited
-    within STOP_TERM_WAIT_S. Returns its exit status."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(STOP_TERM_WAIT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(STOP_KILL_WAIT_S)
-    return proc.returncode
-
-
-def wait_for(condition, what, timeout=15.0):
-    """Polls condition() every 50 ms until it returns a truthy value (returned); raises
-    AssertionError naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
-        time.sleep(0.05)
+# The old private names, still used by test files of other folders.
+SETPRIV = processes.SETPRIV
+_die_with_parent_prefix = processes.die_with_parent_prefix
+_clean_env = processes.clean_env
 
 
 def run_etcdctl(endpoint, args, stdin=None, timeout=ETCDCTL_TIMEOUT_S, binary=False):
@@ -201,7 +130,7 @@ class ServerError(Exception):
     pass
 
 
-class Server:
+class Server(processes.ManagedProcess):
     """One server process (kind 'dolmen' or 'etcd') on loopback with its own data directory."""
 
     def __init__(self, kind, binary, name="m1", peer_flags=True, label=None, extra_flags=()):
@@ -218,11 +147,9 @@ class Server:
         self.etcdctl_flags = []
         self.tmp_dir = tempfile.mkdtemp(prefix="dolmen-it-%s-" % self.label)
         self.data_dir = os.path.join(self.tmp_dir, "data")
-        self.log_path = os.path.join(self.tmp_dir, "server.log")
+        super().__init__(os.path.join(self.tmp_dir, "server.log"), self.tmp_dir)
         self.client_port = None
         self.peer_port = None
-        self.proc = None
-        self.starts = 0
 
     # -- addresses ---------------------------------------------------------------------------
 
@@ -259,38 +186,23 @@ class Server:
             self.peer_port = pick_free_port()
             while self.peer_port == self.client_port:
                 self.peer_port = pick_free_port()
-        self.starts += 1
-        with open(self.log_path, "ab") as log:
-            log.write(("\n=== start #%d: %s\n" % (self.starts, " ".join(self._command())))
-                      .encode())
-            log.flush()
-            self.proc = subprocess.Popen(_die_with_parent_prefix() + self._command(),
-                                         stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, cwd=self.tmp_dir,
-                                         env=_clean_env())
-        _LIVE_SERVERS.add(self)
+        self.spawn_command(self._command())
 
     def wait_ready(self, timeout=READY_TIMEOUT_S):
         """Polls `etcdctl endpoint health` until it succeeds, the process exits, or timeout."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while True:
-            if self.proc.poll() is not None:
-                rc = self.proc.returncode
-                self._reap()
-                raise ServerError("%s exited with status %s before becoming ready"
-                                  % (self.label, rc))
-            try:
-                last = run_etcdctl(self.endpoint, self.etcdctl_flags + ["endpoint", "health"],
-                                   timeout=5)
-                if last[0] == 0:
-                    return
-            except subprocess.TimeoutExpired:
-                last = ("timeout", "", "")
-            if time.monotonic() >= deadline:
-                raise ServerError("%s not ready after %.0fs; last health check: %r"
-                                  % (self.label, timeout, last))
-            time.sleep(READY_POLL_INTERVAL_S)
+        last = [None]
+
+        def healthy():
+            last[0] = run_etcdctl(self.endpoint, self.etcdctl_flags + ["endpoint", "health"],
+                                  timeout=processes.HEALTH_PROBE_TIMEOUT_S)
+            return last[0][0] == 0
+        try:
+            self.wait_until(healthy, "becoming ready", timeout)
+        except processes.ProcessExited as e:
+            raise ServerError("%s %s" % (self.label, e)) from None
+        except TimeoutError:
+            raise ServerError("%s not ready after %.0fs; last health check: %r"
+                              % (self.label, timeout, last[0] or ("timeout", "", ""))) from None
 
     def start(self, timeout=READY_TIMEOUT_S):
         """spawn() + wait_ready(), retrying on fresh ports if a port was taken meanwhile."""
@@ -306,32 +218,8 @@ class Server:
                 raise
         raise AssertionError("unreachable")
 
-    def port_was_taken(self):
-        """True if the last start exited because a port was in use (the pick_free_port race)."""
-        last_start = self.log_text().rsplit("\n=== start #", 1)[-1]
-        return self.proc is None and "address already in use" in last_start.lower()
-
-    def _reap(self):
-        _LIVE_SERVERS.discard(self)
-        self.proc = None
-
-    def stop(self):
-        """SIGTERM by PID, SIGKILL if it has not exited within STOP_TERM_WAIT_S. Returns the
-        exit status (None if it was not running)."""
-        if self.proc is None:
-            return None
-        proc = self.proc
-        stop_process(proc)
-        self._reap()
-        return proc.returncode
-
-    def kill9(self):
-        """SIGKILL by PID, as a crash; the data directory is left as the crash left it."""
-        assert self.proc is not None
-        proc = self.proc
-        proc.kill()
-        proc.wait(STOP_KILL_WAIT_S)
-        self._reap()
+    def _reap(self):  # the old name (subclasses in other folders call it)
+        self.reap()
 
     def restart(self, timeout=READY_TIMEOUT_S):
         """Starts again on the same data directory and ports."""
@@ -343,13 +231,6 @@ class Server:
         assert self.proc is None
         if not CONFIG.keep:
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
-
-    def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError as e:
-            return "<no log: %s>" % e
 
     # -- clients -----------------------------------------------------------------------------
 
@@ -376,12 +257,6 @@ def dolmen_server(name="m1", extra_flags=()):
 
 def etcd_server(name="m1", extra_flags=()):
     return Server("etcd", CONFIG.etcd, name=name, label="etcd", extra_flags=extra_flags)
-
-
-@atexit.register
-def _stop_all():
-    for server in list(_LIVE_SERVERS):
-        server.stop()
 
 
 class IntegrationTestCase(unittest.TestCase):
