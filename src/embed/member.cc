@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/auth_service.h"
 #include "api/cluster_service.h"
 #include "api/election_service.h"
 #include "api/kv_service.h"
@@ -395,6 +396,7 @@ int RunMember(const Config& flags_config) {
   api::ElectionService election(member.get(), &key_waiter);
   api::MaintenanceService maintenance(member.get());
   api::ClusterService cluster(member.get());
+  api::AuthService auth(member.get());
   api::CatchAllService catch_all;
   api::WatchService watch(member.get(), &watch_hub, &leader_monitor);
 
@@ -419,6 +421,7 @@ int RunMember(const Config& flags_config) {
   builder.RegisterService(&maintenance);
   builder.RegisterService(&cluster);
   builder.RegisterService(&watch);
+  builder.RegisterService(&auth);
   builder.RegisterCallbackGenericService(&catch_all);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   // The JSON gateway calls these services in-process (docs/http.md); etcd's gateway takes
