@@ -195,18 +195,8 @@ class AuthTest(IntegrationTestCase):
     def transcript(self, servers, ids, steps):
         """Runs etcdctl `steps` on both servers at once; etcd must meet each step's
         expectations and dolmen must answer exactly as etcd did."""
-        etcd, dolmen = servers
         want, got = self.on_each(servers, lambda s: compat.run_steps(s, ids[s.label], steps))
-        for step, (rc, out, err) in zip(steps, want):
-            self.assertEqual(rc, step.rc, "etcd: %s\nstdout:%s\nstderr:%s" % (step, out, err))
-            if step.out_has is not None:
-                self.assertIn(step.out_has, out, "etcd: %s" % step)
-            if step.err_has is not None:
-                self.assertIn(step.err_has, err, "etcd: %s" % step)
-        diffs = ["step %d: %s\n  etcd:   %r\n  %s: %r" % (i, step, a, dolmen.label, b)
-                 for i, (step, a, b) in enumerate(zip(steps, want, got)) if a != b]
-        self.assertFalse(diffs, "%d of %d steps differ:\n%s" % (len(diffs), len(steps),
-                                                                 "\n".join(diffs)))
+        compat.assert_as_etcd(self, steps, want, got, servers[1].label)
 
     def test_auth_as_etcd(self):
         servers = self.start_servers(harness.etcd_server(), harness.dolmen_server())
