@@ -210,7 +210,7 @@ class AuthTest(IntegrationTestCase):
         for args in () if not is_dolmen else (("defrag",), ("endpoint", "hashkv"), ("snapshot", "save",
                                                             os.path.join(dolmen.tmp_dir, "s.db"))):
             rc, out, err = dolmen.etcdctl(ALICE, *args)
-            self.assertEqual(rc, 1, "%s: %s %s" % (args, out, err))
+            self.assertNotEqual(rc, 0, "%s: %s %s" % (args, out, err))  # snapshot save: 5
             self.assertIn("etcdserver: permission denied", err, args)
 
         (want, _), (got, token) = self.on_each(servers, lambda s: gateway_answers(s, ["secret"]))
