@@ -20,18 +20,16 @@
 
 namespace dolmen::server {
 
-using ApplyResponse =
-    std::variant<std::monostate, etcdserverpb::PutResponse, etcdserverpb::DeleteRangeResponse,
-                 etcdserverpb::TxnResponse, etcdserverpb::CompactionResponse,
-                 etcdserverpb::LeaseGrantResponse, etcdserverpb::LeaseRevokeResponse,
-                 etcdserverpb::AlarmResponse, etcdserverpb::AuthEnableResponse,
-                 etcdserverpb::AuthDisableResponse, etcdserverpb::AuthenticateResponse,
-                 etcdserverpb::AuthUserAddResponse, etcdserverpb::AuthUserDeleteResponse,
-                 etcdserverpb::AuthUserChangePasswordResponse,
-                 etcdserverpb::AuthUserGrantRoleResponse, etcdserverpb::AuthUserRevokeRoleResponse,
-                 etcdserverpb::AuthRoleAddResponse, etcdserverpb::AuthRoleDeleteResponse,
-                 etcdserverpb::AuthRoleGrantPermissionResponse,
-                 etcdserverpb::AuthRoleRevokePermissionResponse>;
+using ApplyResponse = std::variant<
+    std::monostate, etcdserverpb::PutResponse, etcdserverpb::DeleteRangeResponse,
+    etcdserverpb::TxnResponse, etcdserverpb::CompactionResponse, etcdserverpb::LeaseGrantResponse,
+    etcdserverpb::LeaseRevokeResponse, etcdserverpb::AlarmResponse,
+    etcdserverpb::AuthEnableResponse, etcdserverpb::AuthDisableResponse,
+    etcdserverpb::AuthenticateResponse, etcdserverpb::AuthUserAddResponse,
+    etcdserverpb::AuthUserDeleteResponse, etcdserverpb::AuthUserChangePasswordResponse,
+    etcdserverpb::AuthUserGrantRoleResponse, etcdserverpb::AuthUserRevokeRoleResponse,
+    etcdserverpb::AuthRoleAddResponse, etcdserverpb::AuthRoleDeleteResponse,
+    etcdserverpb::AuthRoleGrantPermissionResponse, etcdserverpb::AuthRoleRevokePermissionResponse>;
 
 struct ApplyResult {
   Status status;

@@ -12,8 +12,7 @@ namespace dolmen::server {
 namespace {
 
 auth::AuthInfo WhoOf(const internal::InternalRequest& request) {
-  return auth::AuthInfo{request.auth_header().username(),
-                        request.auth_header().auth_revision()};
+  return auth::AuthInfo{request.auth_header().username(), request.auth_header().auth_revision()};
 }
 
 }  // namespace
@@ -87,7 +86,8 @@ ApplyResult Applier::ApplyAuth(const internal::InternalRequest& request, Index i
     return out;
   }
 
-  // Each change is logged at info, with etcd's messages. Every change needs the root role once auth is enabled (etcd's needAdminPermission).
+  // Each change is logged at info, with etcd's messages. Every change needs the root role once auth
+  // is enabled (etcd's needAdminPermission).
   if (request.has_auth_header()) {
     if (Status s = auth_->CheckAdmin(who); !s.ok()) {
       out.status = std::move(s);

@@ -715,8 +715,7 @@ void Server::Put(const etcdserverpb::PutRequest& r, Callback<etcdserverpb::PutRe
 }
 
 void Server::DeleteRange(const etcdserverpb::DeleteRangeRequest& r,
-                         Callback<etcdserverpb::DeleteRangeResponse> done,
-                         const Caller& caller) {
+                         Callback<etcdserverpb::DeleteRangeResponse> done, const Caller& caller) {
   if (Status s = CheckDeleteRange(r); !s.ok()) return done(s);
   if (Status s = RefuseIfLearner(); !s.ok()) return done(s);
   internal::InternalRequest request;

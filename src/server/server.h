@@ -209,8 +209,7 @@ class Server {
                           Callback<etcdserverpb::AuthUserChangePasswordResponse> done,
                           const Caller& caller);
   void UserGrantRole(const etcdserverpb::AuthUserGrantRoleRequest& r,
-                     Callback<etcdserverpb::AuthUserGrantRoleResponse> done,
-                     const Caller& caller);
+                     Callback<etcdserverpb::AuthUserGrantRoleResponse> done, const Caller& caller);
   void UserRevokeRole(const etcdserverpb::AuthUserRevokeRoleRequest& r,
                       Callback<etcdserverpb::AuthUserRevokeRoleResponse> done,
                       const Caller& caller);
@@ -443,7 +442,7 @@ class Server {
   std::unique_ptr<AlarmStore> alarms_;
   std::unique_ptr<auth::AuthStore> auth_;       // replicated users, roles, enabled flag
   std::unique_ptr<auth::SimpleTokens> tokens_;  // this member's tokens
-  std::unique_ptr<DiskGuard> disk_guard_;  // before quota_, which points at it
+  std::unique_ptr<DiskGuard> disk_guard_;       // before quota_, which points at it
   std::unique_ptr<Quota> quota_;
   std::atomic<bool> raising_no_space_{false};
   PeerHasher* peer_hasher_ = nullptr;

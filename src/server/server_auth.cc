@@ -84,8 +84,7 @@ void Server::AuthEnable(Callback<etcdserverpb::AuthEnableResponse> done, const C
   ProposeAuth(std::move(change), caller, std::move(done));
 }
 
-void Server::AuthDisable(Callback<etcdserverpb::AuthDisableResponse> done,
-                         const Caller& caller) {
+void Server::AuthDisable(Callback<etcdserverpb::AuthDisableResponse> done, const Caller& caller) {
   internal::AuthRequest change;
   change.mutable_disable();
   ProposeAuth(std::move(change), caller, std::move(done));
@@ -160,8 +159,8 @@ void Server::UserAdd(const etcdserverpb::AuthUserAddRequest& r,
 void Server::UserChangePassword(const etcdserverpb::AuthUserChangePasswordRequest& r,
                                 Callback<etcdserverpb::AuthUserChangePasswordResponse> done,
                                 const Caller& caller) {
-  auto shared = std::make_shared<Callback<etcdserverpb::AuthUserChangePasswordResponse>>(
-      std::move(done));
+  auto shared =
+      std::make_shared<Callback<etcdserverpb::AuthUserChangePasswordResponse>>(std::move(done));
   Status posted = read_pool_->Post([this, r, caller, shared] {
     auto hashed = auth::HashPassword(r.password(), config_.bcrypt_cost);
     if (!hashed.ok()) return (*shared)(hashed.status());
@@ -174,8 +173,7 @@ void Server::UserChangePassword(const etcdserverpb::AuthUserChangePasswordReques
 }
 
 void Server::UserDelete(const etcdserverpb::AuthUserDeleteRequest& r,
-                        Callback<etcdserverpb::AuthUserDeleteResponse> done,
-                        const Caller& caller) {
+                        Callback<etcdserverpb::AuthUserDeleteResponse> done, const Caller& caller) {
   internal::AuthRequest change;
   *change.mutable_user_delete() = r;
   ProposeAuth(std::move(change), caller, std::move(done));
@@ -205,8 +203,7 @@ void Server::RoleAdd(const etcdserverpb::AuthRoleAddRequest& r,
 }
 
 void Server::RoleDelete(const etcdserverpb::AuthRoleDeleteRequest& r,
-                        Callback<etcdserverpb::AuthRoleDeleteResponse> done,
-                        const Caller& caller) {
+                        Callback<etcdserverpb::AuthRoleDeleteResponse> done, const Caller& caller) {
   internal::AuthRequest change;
   *change.mutable_role_delete() = r;
   ProposeAuth(std::move(change), caller, std::move(done));
