@@ -24,6 +24,22 @@ void Reply(Server* server, ApplyResult result, const Callback<Response>& done) {
   done(std::move(*response));
 }
 
+// The two halves AfterReadBarrier takes for an auth read: `read` past the barrier, answered
+// with this member's header (revision: the store's), or its error; a failed barrier answered too.
+template <typename Response>
+std::pair<std::function<Status()>, std::function<void(Status)>> Answering(
+    const Server* server, Callback<Response> done, std::function<Result<Response>()> read) {
+  auto shared = std::make_shared<Callback<Response>>(std::move(done));
+  return {[server, shared, read = std::move(read)]() -> Status {
+            ASSIGN_OR_RETURN(Response response, read());
+            server->FillHeader(response.mutable_header());
+            response.mutable_header()->set_revision(server->current_revision().value());
+            (*shared)(std::move(response));
+            return OkStatus();
+          },
+          [shared](Status s) { (*shared)(s); }};
+}
+
 }  // namespace
 
 void Server::StampCaller(internal::InternalRequest* request, const Caller& caller) {
@@ -230,66 +246,46 @@ void Server::RoleRevokePermission(const etcdserverpb::AuthRoleRevokePermissionRe
 // about a role it has.
 void Server::UserGet(const etcdserverpb::AuthUserGetRequest& r,
                      Callback<etcdserverpb::AuthUserGetResponse> done, const Caller& caller) {
-  auto shared = std::make_shared<Callback<etcdserverpb::AuthUserGetResponse>>(std::move(done));
-  AfterReadBarrier(
-      [this, r, caller, shared]() -> Status {
+  auto [read, failed] = Answering<etcdserverpb::AuthUserGetResponse>(
+      this, std::move(done), [this, r, caller]() -> Result<etcdserverpb::AuthUserGetResponse> {
         if (caller) {
           Status admin = auth_->CheckAdmin(*caller);
           if (!admin.ok() && r.name() != caller->user) return admin;
         }
-        ASSIGN_OR_RETURN(auto response, auth_->UserGet(r.name()));
-        FillHeader(response.mutable_header());
-        response.mutable_header()->set_revision(store_->CurrentRevision().value());
-        (*shared)(std::move(response));
-        return OkStatus();
-      },
-      [shared](Status s) { (*shared)(s); });
+        return auth_->UserGet(r.name());
+      });
+  AfterReadBarrier(std::move(read), std::move(failed));
 }
 
 void Server::UserList(Callback<etcdserverpb::AuthUserListResponse> done, const Caller& caller) {
-  auto shared = std::make_shared<Callback<etcdserverpb::AuthUserListResponse>>(std::move(done));
-  AfterReadBarrier(
-      [this, caller, shared]() -> Status {
+  auto [read, failed] = Answering<etcdserverpb::AuthUserListResponse>(
+      this, std::move(done), [this, caller]() -> Result<etcdserverpb::AuthUserListResponse> {
         if (caller) RETURN_IF_ERROR(auth_->CheckAdmin(*caller));
-        auto response = auth_->UserList();
-        FillHeader(response.mutable_header());
-        response.mutable_header()->set_revision(store_->CurrentRevision().value());
-        (*shared)(std::move(response));
-        return OkStatus();
-      },
-      [shared](Status s) { (*shared)(s); });
+        return auth_->UserList();
+      });
+  AfterReadBarrier(std::move(read), std::move(failed));
 }
 
 void Server::RoleGet(const etcdserverpb::AuthRoleGetRequest& r,
                      Callback<etcdserverpb::AuthRoleGetResponse> done, const Caller& caller) {
-  auto shared = std::make_shared<Callback<etcdserverpb::AuthRoleGetResponse>>(std::move(done));
-  AfterReadBarrier(
-      [this, r, caller, shared]() -> Status {
+  auto [read, failed] = Answering<etcdserverpb::AuthRoleGetResponse>(
+      this, std::move(done), [this, r, caller]() -> Result<etcdserverpb::AuthRoleGetResponse> {
         if (caller) {
           Status admin = auth_->CheckAdmin(*caller);
           if (!admin.ok() && !auth_->HasRole(caller->user, r.role())) return admin;
         }
-        ASSIGN_OR_RETURN(auto response, auth_->RoleGet(r.role()));
-        FillHeader(response.mutable_header());
-        response.mutable_header()->set_revision(store_->CurrentRevision().value());
-        (*shared)(std::move(response));
-        return OkStatus();
-      },
-      [shared](Status s) { (*shared)(s); });
+        return auth_->RoleGet(r.role());
+      });
+  AfterReadBarrier(std::move(read), std::move(failed));
 }
 
 void Server::RoleList(Callback<etcdserverpb::AuthRoleListResponse> done, const Caller& caller) {
-  auto shared = std::make_shared<Callback<etcdserverpb::AuthRoleListResponse>>(std::move(done));
-  AfterReadBarrier(
-      [this, caller, shared]() -> Status {
+  auto [read, failed] = Answering<etcdserverpb::AuthRoleListResponse>(
+      this, std::move(done), [this, caller]() -> Result<etcdserverpb::AuthRoleListResponse> {
         if (caller) RETURN_IF_ERROR(auth_->CheckAdmin(*caller));
-        auto response = auth_->RoleList();
-        FillHeader(response.mutable_header());
-        response.mutable_header()->set_revision(store_->CurrentRevision().value());
-        (*shared)(std::move(response));
-        return OkStatus();
-      },
-      [shared](Status s) { (*shared)(s); });
+        return auth_->RoleList();
+      });
+  AfterReadBarrier(std::move(read), std::move(failed));
 }
 
 }  // namespace dolmen::server
