@@ -71,6 +71,9 @@ ENABLED = [
     Step(ALICE, "get", "/app/", "--from-key", rc=1, err_has="etcdserver: permission denied"),
     Step(ALICE, "put", "abc", "v", rc=1, err_has="etcdserver: permission denied"),
     Step(ALICE, "get", "cfg"),
+    # A watch on a range the user may not read is created and canceled at once (exit 5).
+    Step(ALICE, "watch", "secret", rc=5, err_has="etcdserver: permission denied"),
+    Step("watch", "secret", rc=5, err_has="etcdserver: user name is empty"),
     Step(ALICE, "put", "cfg", "v", rc=1, err_has="etcdserver: permission denied"),
     Step(ALICE, "put", "logs/1", "v", out_has="OK"),
     Step(ALICE, "get", "logs/1", rc=1, err_has="etcdserver: permission denied"),
