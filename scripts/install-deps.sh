@@ -18,7 +18,7 @@ packages=(
   clang-16 libclang-rt-16-dev
   # libraries we link
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
-  liblmdb-dev libssl-dev libsystemd-dev
+  liblmdb-dev libssl-dev libsystemd-dev libcrypt-dev
   # yaml-cpp reads --config-file (etcd's YAML format); a maintained parser rather than our own
   libyaml-cpp-dev
   # spdlog writes the structured (zap-style JSON) logs; libmicrohttpd serves HTTP/1.1 on the

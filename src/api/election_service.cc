@@ -4,7 +4,9 @@
 #include <memory>
 #include <utility>
 
+#include "api/caller.h"
 #include "api/errors.h"
+#include "api/not_implemented.h"
 
 namespace dolmen::api {
 namespace {
@@ -202,6 +204,8 @@ class ObserveReactor final : public grpc::ServerWriteReactor<v3electionpb::Leade
 grpc::ServerUnaryReactor* ElectionService::Campaign(grpc::CallbackServerContext* ctx,
                                                     const v3electionpb::CampaignRequest* request,
                                                     v3electionpb::CampaignResponse* response) {
+  // With auth enabled, only root: the election's keys are written as the member (docs/auth.md).
+  if (FinishUnlessAdmin(ctx, ctx->DefaultReactor(), server_)) return ctx->DefaultReactor();
   auto call = std::make_shared<CampaignCall>();
   call->server = server_;
   call->waiter = waiter_;
@@ -219,6 +223,7 @@ grpc::ServerUnaryReactor* ElectionService::Proclaim(grpc::CallbackServerContext*
                                                     const v3electionpb::ProclaimRequest* request,
                                                     v3electionpb::ProclaimResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (FinishUnlessAdmin(ctx, reactor, server_)) return reactor;
   if (!request->has_leader()) {
     reactor->Finish(MissingLeader());
     return reactor;
@@ -241,6 +246,7 @@ grpc::ServerUnaryReactor* ElectionService::Leader(grpc::CallbackServerContext* c
                                                   const v3electionpb::LeaderRequest* request,
                                                   v3electionpb::LeaderResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (FinishUnlessAdmin(ctx, reactor, server_)) return reactor;
   server_->Range(FirstCreated(request->name() + "/"),
                  [reactor, response](Result<etcdserverpb::RangeResponse> r) {
                    if (!r.ok()) return reactor->Finish(RecipeError(r.status()));
@@ -253,7 +259,10 @@ grpc::ServerUnaryReactor* ElectionService::Leader(grpc::CallbackServerContext* c
 }
 
 grpc::ServerWriteReactor<v3electionpb::LeaderResponse>* ElectionService::Observe(
-    grpc::CallbackServerContext*, const v3electionpb::LeaderRequest* request) {
+    grpc::CallbackServerContext* ctx, const v3electionpb::LeaderRequest* request) {
+  if (Status s = CheckAdminCaller(ctx, server_); !s.ok()) {
+    return new FinishedWriter<v3electionpb::LeaderResponse>(ToGrpcStatus(s));
+  }
   return new ObserveReactor(server_, waiter_, request->name() + "/");
 }
 
@@ -261,6 +270,7 @@ grpc::ServerUnaryReactor* ElectionService::Resign(grpc::CallbackServerContext* c
                                                   const v3electionpb::ResignRequest* request,
                                                   v3electionpb::ResignResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (FinishUnlessAdmin(ctx, reactor, server_)) return reactor;
   if (!request->has_leader()) {
     reactor->Finish(MissingLeader());
     return reactor;

@@ -50,6 +50,12 @@ Mapping Lookup(Code code) {
     case Code::kStopped:
     case Code::kRemoved:  // etcd answers what is in flight on a removed member with ErrStopped
       return {G::UNAVAILABLE, "etcdserver: server stopped"};
+    case Code::kAuthOldRevision:
+      return {G::INVALID_ARGUMENT, "etcdserver: revision of auth store is old"};
+    case Code::kPermissionDenied:
+      return {G::PERMISSION_DENIED, nullptr};
+    case Code::kUnauthenticated:
+      return {G::UNAUTHENTICATED, nullptr};
     case Code::kInvalidArgument:
       return {G::INVALID_ARGUMENT, nullptr};
     case Code::kNotFound:

@@ -1,5 +1,6 @@
 #include "api/kv_service.h"
 
+#include "api/caller.h"
 #include "api/request_size.h"
 #include "api/require_leader.h"
 #include "api/unary_reply.h"
@@ -12,7 +13,9 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
   auto* reactor = ctx->DefaultReactor();
   if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   if (!WithinLimit(*request, server_->config().max_request_bytes, reactor)) return reactor;
-  server_->Range(*request, ReplyTo(reactor, response));
+  auto caller = CallerOrFinish(ctx, reactor, server_);
+  if (!caller) return reactor;
+  server_->Range(*request, ReplyTo(reactor, response), caller);
   return reactor;
 }
 
@@ -26,7 +29,9 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
-  server_->Put(*request, ReplyTo(reactor, response));
+  auto caller = CallerOrFinish(ctx, reactor, server_);
+  if (!caller) return reactor;
+  server_->Put(*request, ReplyTo(reactor, response), caller);
   return reactor;
 }
 
@@ -36,7 +41,9 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
   auto* reactor = ctx->DefaultReactor();
   if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   if (!WithinLimit(*request, server_->config().max_request_bytes, reactor)) return reactor;
-  server_->DeleteRange(*request, ReplyTo(reactor, response));
+  auto caller = CallerOrFinish(ctx, reactor, server_);
+  if (!caller) return reactor;
+  server_->DeleteRange(*request, ReplyTo(reactor, response), caller);
   return reactor;
 }
 
@@ -50,7 +57,9 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
-  server_->Txn(*request, ReplyTo(reactor, response));
+  auto caller = CallerOrFinish(ctx, reactor, server_);
+  if (!caller) return reactor;
+  server_->Txn(*request, ReplyTo(reactor, response), caller);
   return reactor;
 }
 
@@ -60,7 +69,9 @@ grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
   auto* reactor = ctx->DefaultReactor();
   if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
   if (!WithinLimit(*request, server_->config().max_request_bytes, reactor)) return reactor;
-  server_->Compact(*request, ReplyTo(reactor, response));
+  auto caller = CallerOrFinish(ctx, reactor, server_);
+  if (!caller) return reactor;
+  server_->Compact(*request, ReplyTo(reactor, response), caller);
   return reactor;
 }
 

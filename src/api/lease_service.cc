@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "api/caller.h"
 #include "api/errors.h"
 #include "api/require_leader.h"
 #include "api/unary_reply.h"
@@ -157,7 +158,9 @@ grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext*
                                                     etcdserverpb::LeaseRevokeResponse* response) {
   auto* reactor = ctx->DefaultReactor();
   if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
-  server_->LeaseRevoke(*request, ReplyTo(reactor, response));
+  auto caller = CallerOrFinish(ctx, reactor, server_);
+  if (!caller) return reactor;
+  server_->LeaseRevoke(*request, ReplyTo(reactor, response), caller);
   return reactor;
 }
 

@@ -3,6 +3,7 @@
 #include <memory>
 #include <utility>
 
+#include "api/caller.h"
 #include "api/errors.h"
 
 namespace dolmen::api {
@@ -81,6 +82,8 @@ struct LockCall : std::enable_shared_from_this<LockCall> {
 grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext* ctx,
                                             const v3lockpb::LockRequest* request,
                                             v3lockpb::LockResponse* response) {
+  // With auth enabled, only root: the lock's keys are written as the member (docs/auth.md).
+  if (FinishUnlessAdmin(ctx, ctx->DefaultReactor(), server_)) return ctx->DefaultReactor();
   auto call = std::make_shared<LockCall>();
   call->server = server_;
   call->waiter = waiter_;
@@ -98,6 +101,7 @@ grpc::ServerUnaryReactor* LockService::Unlock(grpc::CallbackServerContext* ctx,
                                               const v3lockpb::UnlockRequest* request,
                                               v3lockpb::UnlockResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (FinishUnlessAdmin(ctx, reactor, server_)) return reactor;
   etcdserverpb::DeleteRangeRequest del;
   del.set_key(request->key());
   server_->DeleteRange(del, [reactor, response](Result<etcdserverpb::DeleteRangeResponse> r) {

@@ -1,5 +1,6 @@
 #include "api/maintenance_service.h"
 
+#include "api/caller.h"
 #include "api/errors.h"
 #include "api/require_leader.h"
 #include "api/unary_reply.h"
@@ -69,6 +70,8 @@ class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
 
 }  // namespace
 
+// etcd's authMaintenanceServer: Hash, HashKV, Defragment and Snapshot need the root role once
+// auth is enabled; Status, Alarm and MoveLeader do not.
 grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext* ctx,
                                                      const etcdserverpb::StatusRequest*,
                                                      etcdserverpb::StatusResponse* response) {
@@ -109,6 +112,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* 
                                                    const etcdserverpb::HashRequest*,
                                                    etcdserverpb::HashResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (FinishUnlessAdmin(ctx, reactor, server_)) return reactor;
   server_->Hash([this, reactor, response](Result<server::BackendHash> result) {
     if (!result.ok()) {
       reactor->Finish(ToGrpcStatus(result.status()));
@@ -126,6 +130,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(
     grpc::CallbackServerContext* ctx, const etcdserverpb::DefragmentRequest*,
     etcdserverpb::DefragmentResponse* response) {
   auto* reactor = ctx->DefaultReactor();
+  if (FinishUnlessAdmin(ctx, reactor, server_)) return reactor;
   server_->Defragment([this, reactor, response](dolmen::Status s) {
     if (!s.ok()) {
       reactor->Finish(ToGrpcStatus(s));
@@ -139,7 +144,10 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(
 }
 
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
-    grpc::CallbackServerContext*, const etcdserverpb::SnapshotRequest*) {
+    grpc::CallbackServerContext* ctx, const etcdserverpb::SnapshotRequest*) {
+  if (dolmen::Status s = CheckAdminCaller(ctx, server_); !s.ok()) {
+    return new FinishedWriter<etcdserverpb::SnapshotResponse>(ToGrpcStatus(s));
+  }
   return new SnapshotWriter(server_);
 }
 
@@ -148,6 +156,7 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
                                                      etcdserverpb::HashKVResponse* response) {
   auto* reactor = ctx->DefaultReactor();
   if (RefuseWithoutLeader(ctx, reactor, server_)) return reactor;
+  if (FinishUnlessAdmin(ctx, reactor, server_)) return reactor;
   auto result = server_->HashKv(Revision(request->revision()));
   if (!result.ok()) {
     reactor->Finish(ToGrpcStatus(result.status()));

@@ -2,6 +2,7 @@
 
 #include <deque>
 
+#include "api/caller.h"
 #include "api/errors.h"
 #include "server/applier.h"
 
@@ -26,6 +27,26 @@ watch::WatchOptions ToOptions(const etcdserverpb::WatchCreateRequest& c) {
   o.progress_notify = c.progress_notify();
   o.fragment = c.fragment();
   return o;
+}
+
+// What etcd's watch stream puts in cancel_reason for a refused watch: the Go text of its gRPC
+// error, "rpc error: code = <Code> desc = <message>".
+std::string CancelReason(const Status& refusal) {
+  const char* code = "PermissionDenied";
+  switch (refusal.code()) {
+    case Code::kUnauthenticated:
+      code = "Unauthenticated";
+      break;
+    case Code::kAuthOldRevision:
+    case Code::kInvalidArgument:
+      code = "InvalidArgument";
+      break;
+    default:
+      // etcd reports every other refusal as "permission denied".
+      return "rpc error: code = PermissionDenied desc = etcdserver: permission denied";
+  }
+  return std::string("rpc error: code = ") + code +
+         " desc = " + ToGrpcStatus(refusal).error_message();
 }
 
 bool IsCreate(const mvcc::Event& e) {
@@ -68,8 +89,10 @@ class WatchService::Reactor final
     : public grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>,
       public LeaderMonitor::Stream {
  public:
-  Reactor(WatchService* service, bool require_leader)
-      : service_(service), monitor_(require_leader ? service->monitor_ : nullptr) {
+  Reactor(WatchService* service, grpc::CallbackServerContext* context, bool require_leader)
+      : service_(service),
+        context_(context),
+        monitor_(require_leader ? service->monitor_ : nullptr) {
     stream_ = service_->hub_->OpenStream([this] { Pump(); });
     if (!service_->Register(this)) {
       FinishNow(ToGrpcStatus(Status(Code::kStopped, "server stopped")));
@@ -143,6 +166,10 @@ class WatchService::Reactor final
     watch::Hub* hub = service_->hub_;
     switch (req.request_union_case()) {
       case etcdserverpb::WatchRequest::kCreateRequest:
+        if (Status s = Permitted(req.create_request()); !s.ok()) {
+          Refuse(s);
+          break;
+        }
         hub->Watch(stream_.get(), ToOptions(req.create_request()));
         break;
       case etcdserverpb::WatchRequest::kCancelRequest:
@@ -154,6 +181,34 @@ class WatchService::Reactor final
       default:
         break;  // etcd ignores a request it does not know rather than ending the stream
     }
+  }
+
+  // etcd's isWatchPermitted: read permission on the watched range, for the stream's token as
+  // it stands now (it may have expired since the stream opened).
+  Status Permitted(const etcdserverpb::WatchCreateRequest& c) {
+    server::Server* server = service_->server_;
+    if (!server->auth_store().enabled()) return OkStatus();
+    ASSIGN_OR_RETURN(auth::AuthInfo caller, CallerOf(context_, server));
+    // etcd's normalisation: an empty key is "\0", the smallest key.
+    const std::string key = c.key().empty() ? std::string(1, '\0') : c.key();
+    return server->auth_store().CheckRange(caller, key, c.range_end());
+  }
+
+  // A refused create: etcd answers with a created-and-canceled response (watch id -1) and
+  // keeps the stream.
+  void Refuse(const Status& refusal) {
+    etcdserverpb::WatchResponse r;
+    service_->server_->FillHeader(r.mutable_header());
+    r.mutable_header()->set_revision(service_->server_->current_revision().value());
+    r.set_watch_id(-1);
+    r.set_created(true);
+    r.set_canceled(true);
+    r.set_cancel_reason(CancelReason(refusal));
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      pending_.push_back(std::move(r));
+    }
+    Pump();
   }
 
   // What to start once mu_ is released: gRPC's Start*/Finish are never called under mu_, so
@@ -261,13 +316,15 @@ class WatchService::Reactor final
   }
 
   WatchService* const service_;
-  LeaderMonitor* const monitor_;  // null unless the client required a leader
+  grpc::CallbackServerContext* const context_;  // gRPC's, alive until OnDone
+  LeaderMonitor* const monitor_;                // null unless the client required a leader
   std::shared_ptr<watch::Stream> stream_;
   etcdserverpb::WatchRequest request_;  // the read side: one read in flight
 
   std::mutex mu_;
-  etcdserverpb::WatchResponse response_;             // the write in flight
-  std::deque<etcdserverpb::WatchResponse> pending_;  // fragments of one hub response
+  etcdserverpb::WatchResponse response_;  // the write in flight
+  // Fragments of one hub response, and refusals of watch creates.
+  std::deque<etcdserverpb::WatchResponse> pending_;
   bool writing_ = false;
   bool first_write_ = true;  // no write has started yet (initial metadata not sent)
   bool read_paused_ = false;
@@ -284,7 +341,7 @@ WatchService::WatchService(server::Server* server, watch::Hub* hub, LeaderMonito
 
 grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>*
 WatchService::Watch(grpc::CallbackServerContext* context) {
-  return new Reactor(this, RequiresLeader(context));
+  return new Reactor(this, context, RequiresLeader(context));
 }
 
 bool WatchService::Register(Reactor* r) {

@@ -56,6 +56,12 @@ std::string_view CodeName(Code code) {
       return "LeaseExists";
     case Code::kLeaseTtlTooLarge:
       return "LeaseTtlTooLarge";
+    case Code::kPermissionDenied:
+      return "PermissionDenied";
+    case Code::kUnauthenticated:
+      return "Unauthenticated";
+    case Code::kAuthOldRevision:
+      return "AuthOldRevision";
     case Code::kNoLeader:
       return "NoLeader";
     case Code::kNotLeader:

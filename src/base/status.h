@@ -55,6 +55,11 @@ enum class Code {
   kRemoved,  // this member was removed from the cluster: it stops, and that is no failure
   kNoSpace,
   kTooManyRequests,  // the apply queue is full
+  // Auth (src/auth): gRPC's PERMISSION_DENIED and UNAUTHENTICATED, and a request checked
+  // against an auth store that changed before it was applied.
+  kPermissionDenied,
+  kUnauthenticated,
+  kAuthOldRevision,
 };
 
 std::string_view CodeName(Code code);

@@ -23,9 +23,6 @@ AnsweredFlag Refused(std::string name, Kind kind, std::string default_text, std:
                       std::move(instead),      ""};
 }
 
-const char kNoAuth[] =
-    "dolmen does not implement auth (the Auth RPCs answer Unimplemented), so there is nothing "
-    "for it to tune";
 const char kNoTracing[] =
     "it is read only with --experimental-enable-distributed-tracing, which dolmen refuses";
 const char kNoProxy[] = "it is read only in v2 proxy mode (--proxy), which dolmen refuses";
@@ -57,8 +54,6 @@ std::vector<AnsweredFlag> MakeTable() {
       NoEffect("v2-deprecation", Kind::kText, "not-yet",
                "dolmen has no v2 store, so every deprecation phase already holds",
                "not-yet,write-only,write-only-drop-data,gone"),
-      NoEffect("bcrypt-cost", Kind::kUint, "10", kNoAuth),
-      NoEffect("auth-token-ttl", Kind::kUint, "300", kNoAuth),
       NoEffect("experimental-distributed-tracing-address", Kind::kText, "localhost:4317",
                kNoTracing),
       NoEffect("experimental-distributed-tracing-service-name", Kind::kText, "etcd", kNoTracing),
@@ -119,8 +114,6 @@ std::vector<AnsweredFlag> MakeTable() {
                "exit,proxy"),
       Refused("experimental-enable-v2v3", Kind::kText, "", "",
               "the v2 API is not served (etcd 3.6 removed it)"),
-      Refused("auth-token", Kind::kText, "simple", "simple",
-              "dolmen does not implement auth, so it issues no tokens of any kind"),
       Refused("experimental-enable-lease-checkpoint", Kind::kBool, "false", "false",
               kNoLeaseCheckpoint),
       Refused("experimental-enable-lease-checkpoint-persist", Kind::kBool, "false", "false",

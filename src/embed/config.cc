@@ -257,6 +257,12 @@ void RegisterFlags(FlagSet* f, Config* c) {
          "Let the leader remove a voter it has not heard from for this long, when the others "
          "keep a healthy quorum (dolmen only; 0s: never).",
          NonNegativeMs(&c->auto_remove_unreachable_after_ms));
+  // Auth (docs/auth.md).
+  f->AddString("auth-token", &c->auth_token,
+               "Specify auth token specific options (dolmen: only \"simple\").");
+  f->AddUint("bcrypt-cost", &c->bcrypt_cost,
+             "Specify bcrypt algorithm cost factor for auth password hashing.");
+  f->AddUint("auth-token-ttl", &c->auth_token_ttl, "The lifetime in seconds of the auth token.");
   f->AddInt("max-txn-ops", &c->max_txn_ops,
             "Maximum number of operations permitted in a transaction.");
   f->AddUint("max-request-bytes", &c->max_request_bytes,
@@ -437,6 +443,31 @@ Status CheckOneOfEachPair(const FlagSet& flags) {
   return OkStatus();
 }
 
+// etcd's --auth-token: "<type>[,<name>=<value>...]". Dolmen issues etcd's simple tokens only;
+// every other type (jwt included) gets etcd's refusal for a type it does not know.
+Status CheckAuthToken(const std::string& value) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    size_t comma = value.find(',', start);
+    parts.push_back(value.substr(start, comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  std::set<std::string> names;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    size_t eq = parts[i].find('=');
+    if (eq == std::string::npos || parts[i].find('=', eq + 1) != std::string::npos ||
+        !names.insert(parts[i].substr(0, eq)).second) {
+      return InvalidArgument("auth: invalid auth options (--auth-token " + value +
+                             "): an option is not one name=value");
+    }
+  }
+  if (parts[0] == "simple") return OkStatus();
+  return InvalidArgument("auth: invalid auth options (--auth-token " + value +
+                         "): dolmen issues only \"simple\" tokens (docs/auth.md)");
+}
+
 Status ValidateTuning(const FlagSet& flags, const Config& c) {
   RETURN_IF_ERROR(CheckOneOfEachPair(flags));
   if (c.max_concurrent_streams == 0) {
@@ -504,6 +535,7 @@ Status Validate(const FlagSet& flags, Config* c) {
     c->initial_cluster = c->name + "=" + c->initial_advertise_peer_urls;
   }
   if (c->max_txn_ops <= 0) return InvalidArgument("--max-txn-ops must be positive");
+  RETURN_IF_ERROR(CheckAuthToken(c->auth_token));
   if (c->backend_batch_limit < 0) {
     return InvalidArgument("--backend-batch-limit must not be negative");
   }
@@ -592,6 +624,10 @@ server::ServerConfig ToServerConfig(const Config& c, const transport::TlsOptions
   s.driver.initial_election_tick_advance = c.initial_election_tick_advance;
   s.driver.warning_apply_duration = std::chrono::nanoseconds(c.warning_apply_duration_ns);
   s.max_txn_ops = c.max_txn_ops;
+  // etcd falls back to bcrypt's default cost for one outside [4, 31], with a warning.
+  s.bcrypt_cost = c.bcrypt_cost >= 4 && c.bcrypt_cost <= 31 ? static_cast<int>(c.bcrypt_cost) : 10;
+  // etcd: a TTL of 0 is the default's 300 s.
+  s.auth_token_ttl = std::chrono::seconds(c.auth_token_ttl > 0 ? c.auth_token_ttl : 300);
   s.max_request_bytes = c.max_request_bytes;
   s.quota_backend_bytes = static_cast<uint64_t>(c.quota_backend_bytes);
   s.wal.segment_bytes = c.wal_segment_bytes;

@@ -73,6 +73,11 @@ struct Config {
   uint64_t heartbeat_interval_ms = 100;
   uint64_t election_timeout_ms = 1000;
   int64_t max_txn_ops = 128;
+  // Auth (docs/auth.md): --auth-token (only etcd's "simple" tokens), --bcrypt-cost and
+  // --auth-token-ttl (seconds).
+  std::string auth_token = "simple";
+  uint64_t bcrypt_cost = 10;
+  uint64_t auth_token_ttl = 300;
   uint64_t max_request_bytes = 1572864;
   int64_t quota_backend_bytes = 0;
   // --experimental-wal-segment-bytes (dolmen only; etcd's segments are always 64 MiB): the WAL

@@ -22,6 +22,29 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(s.max_request_bytes, 1572864u);
 }
 
+// docs/auth.md: simple tokens only; etcd's fallbacks for a bad bcrypt cost and a TTL of 0.
+TEST(ConfigTest, AuthFlags) {
+  Config c;
+  ASSERT_TRUE(ParseAndValidate({"--bcrypt-cost", "4", "--auth-token-ttl", "7"}, &c).ok());
+  server::ServerConfig s = ToServerConfig(c);
+  EXPECT_EQ(s.bcrypt_cost, 4);
+  EXPECT_EQ(s.auth_token_ttl, std::chrono::seconds(7));
+  Config fallback;
+  ASSERT_TRUE(
+      ParseAndValidate(
+          {"--bcrypt-cost", "40", "--auth-token-ttl", "0", "--auth-token", "simple,x=y"}, &fallback)
+          .ok());
+  s = ToServerConfig(fallback);
+  EXPECT_EQ(s.bcrypt_cost, 10);
+  EXPECT_EQ(s.auth_token_ttl, std::chrono::seconds(300));
+  for (const char* refused : {"jwt,pub-key=a,priv-key=b,sign-method=RS256", "foo", "simple,x"}) {
+    Config bad;
+    Status st = ParseAndValidate({"--auth-token", refused}, &bad);
+    EXPECT_EQ(st.code(), Code::kInvalidArgument) << refused;
+    EXPECT_EQ(st.message().rfind("auth: invalid auth options", 0), 0u) << st.message();
+  }
+}
+
 TEST(ConfigTest, LogFlags) {
   Config c;
   ASSERT_TRUE(

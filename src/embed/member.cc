@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/auth_service.h"
 #include "api/cluster_service.h"
 #include "api/election_service.h"
 #include "api/kv_service.h"
@@ -413,6 +414,7 @@ int ServeMember(const Config& flags_config, std::optional<Config>* rejoin) {
   api::ElectionService election(member.get(), &key_waiter);
   api::MaintenanceService maintenance(member.get());
   api::ClusterService cluster(member.get());
+  api::AuthService auth(member.get());
   api::CatchAllService catch_all;
   api::WatchService watch(member.get(), &watch_hub, &leader_monitor);
 
@@ -437,6 +439,7 @@ int ServeMember(const Config& flags_config, std::optional<Config>* rejoin) {
   builder.RegisterService(&maintenance);
   builder.RegisterService(&cluster);
   builder.RegisterService(&watch);
+  builder.RegisterService(&auth);
   builder.RegisterCallbackGenericService(&catch_all);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   // The JSON gateway calls these services in-process (docs/http.md); etcd's gateway takes

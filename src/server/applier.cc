@@ -372,7 +372,7 @@ class Applier::TxnRun {
   std::unique_ptr<mvcc::Store::ReadTxn> read_;  // a read-only run
 };
 
-ApplyResult Applier::Apply(const internal::InternalRequest& request) {
+ApplyResult Applier::Apply(const internal::InternalRequest& request, Index index) {
   ApplyResult out;
   auto take = [&out](auto result) {
     if (result.ok()) {
@@ -382,6 +382,11 @@ ApplyResult Applier::Apply(const internal::InternalRequest& request) {
     }
   };
   if (RefusedAsCorrupt(request, &out)) return out;
+  if (request.has_auth()) return ApplyAuth(request, index);
+  if (Status s = CheckPermitted(request); !s.ok()) {
+    out.status = std::move(s);
+    return out;
+  }
   switch (request.request_case()) {
     case internal::InternalRequest::kPut:
       ApplyWithQuota(QuotaCost(request.put()), &out, [&] { take(Put(request.put())); });

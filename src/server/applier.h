@@ -6,6 +6,8 @@
 #include <variant>
 #include <vector>
 
+#include "auth/auth_store.h"
+#include "auth/simple_tokens.h"
 #include "base/clock.h"
 #include "base/status.h"
 #include "dolmen/internal.pb.h"
@@ -18,11 +20,16 @@
 
 namespace dolmen::server {
 
-using ApplyResponse =
-    std::variant<std::monostate, etcdserverpb::PutResponse, etcdserverpb::DeleteRangeResponse,
-                 etcdserverpb::TxnResponse, etcdserverpb::CompactionResponse,
-                 etcdserverpb::LeaseGrantResponse, etcdserverpb::LeaseRevokeResponse,
-                 etcdserverpb::AlarmResponse>;
+using ApplyResponse = std::variant<
+    std::monostate, etcdserverpb::PutResponse, etcdserverpb::DeleteRangeResponse,
+    etcdserverpb::TxnResponse, etcdserverpb::CompactionResponse, etcdserverpb::LeaseGrantResponse,
+    etcdserverpb::LeaseRevokeResponse, etcdserverpb::AlarmResponse,
+    etcdserverpb::AuthEnableResponse, etcdserverpb::AuthDisableResponse,
+    etcdserverpb::AuthenticateResponse, etcdserverpb::AuthUserAddResponse,
+    etcdserverpb::AuthUserDeleteResponse, etcdserverpb::AuthUserChangePasswordResponse,
+    etcdserverpb::AuthUserGrantRoleResponse, etcdserverpb::AuthUserRevokeRoleResponse,
+    etcdserverpb::AuthRoleAddResponse, etcdserverpb::AuthRoleDeleteResponse,
+    etcdserverpb::AuthRoleGrantPermissionResponse, etcdserverpb::AuthRoleRevokePermissionResponse>;
 
 struct ApplyResult {
   Status status;
@@ -60,6 +67,14 @@ class Applier {
   // the store's hash at the compaction revision here (docs/corruption.md).
   void set_compaction_hashes(CompactionHashes* hashes) { compaction_hashes_ = hashes; }
 
+  // Before the first Apply: auth (docs/auth.md). Requests that carry an auth header are checked
+  // against the store (etcd's authApplierV3); AuthRequest entries change it, and an
+  // Authenticate issues its token in `tokens`. Without it AuthRequest entries fail.
+  void set_auth(auth::AuthStore* store, auth::SimpleTokens* tokens) {
+    auth_ = store;
+    tokens_ = tokens;
+  }
+
   // When set, every change applied is appended here (in revision order) for watchers.
   void set_event_sink(std::vector<mvcc::Event>* sink) { event_sink_ = sink; }
 
@@ -70,7 +85,8 @@ class Applier {
   // Applies a request decoded from a log entry. Errors etcd decides at apply time (a missing
   // lease, ignore_value on a missing key, compaction bounds) come back in status with the
   // store unchanged.
-  ApplyResult Apply(const internal::InternalRequest& request);
+  // `index` is the entry's log index (an Authenticate's token names it).
+  ApplyResult Apply(const internal::InternalRequest& request, Index index = Index(0));
 
   // A txn through a write txn of the store: the apply thread only.
   Result<etcdserverpb::TxnResponse> Txn(const etcdserverpb::TxnRequest& request);
@@ -88,6 +104,11 @@ class Applier {
       const etcdserverpb::DeleteRangeRequest& request);
   Result<etcdserverpb::CompactionResponse> Compact(const etcdserverpb::CompactionRequest& request);
   Result<etcdserverpb::AlarmResponse> Alarm(const etcdserverpb::AlarmRequest& request);
+  // Auth (auth_apply.cc): etcd's permission checks of a request with an auth header, before it
+  // changes anything; and the auth changes themselves.
+  Status CheckPermitted(const internal::InternalRequest& request) const;
+  Status CheckLeaseKeysWritable(const auth::AuthInfo& who, LeaseId lease) const;
+  ApplyResult ApplyAuth(const internal::InternalRequest& request, Index index);
   // etcd's corrupt applier: with a CORRUPT alarm active, the requests that change the store or
   // leases (put, delete, txn through the log, compaction, lease grant and revoke) fail with
   // "corrupt cluster" and change nothing. Alarms and membership still apply; reads, which
@@ -105,6 +126,8 @@ class Applier {
   const Quota* quota_ = nullptr;
   std::function<void()> quota_exceeded_;
   CompactionHashes* compaction_hashes_ = nullptr;
+  auth::AuthStore* auth_ = nullptr;
+  auth::SimpleTokens* tokens_ = nullptr;
   bool storage_failed_ = false;
 };
 

@@ -609,7 +609,7 @@ dolmen::Status Driver::ApplyNormal(const raft::Entry& e,
     LogMemberUpdate(request);
     if (deps_.peers) deps_.peers->SetPeers(deps_.membership->List());
   } else {
-    result = deps_.applier->Apply(request);
+    result = deps_.applier->Apply(request, e.index);
     if (deps_.applier->storage_failed()) {
       return dolmen::Status(Code::kIoError, "the store failed applying index " +
                                                 std::to_string(e.index.value()) + ": " +

@@ -10,6 +10,7 @@
 #include "base/coding.h"
 #include "log/log.h"
 #include "raft/conf_change.h"
+#include "server/auth_checks.h"
 #include "server/member_id.h"
 #include "server/request_checks.h"
 
@@ -227,6 +228,7 @@ Status Server::OpenStorage() {
   ASSIGN_OR_RETURN(backend_, OpenBackend(member_dir + "/db", wal_dir, backend_options));
   ASSIGN_OR_RETURN(store_, mvcc::Store::Open(backend_.get()));
   RETURN_IF_ERROR(OpenLeases());
+  RETURN_IF_ERROR(OpenAuth());
   membership_ = std::make_unique<Membership>();
   RETURN_IF_ERROR(membership_->Load(backend_.get()));
   images_ = std::make_unique<SnapshotImages>(fs, member_dir + "/snap");
@@ -249,6 +251,7 @@ Status Server::OpenStorage() {
                 {{"snapshot-index", recovered.snapshot->index.value()}});
       RETURN_IF_ERROR(RestoreFromImage(recovered.snapshot->index));
       RETURN_IF_ERROR(ReloadLeases());
+      RETURN_IF_ERROR(auth_->Load(backend_.get()));
       RETURN_IF_ERROR(membership_->Load(backend_.get()));
       applied = store_->ConsistentIndex();
     }
@@ -431,6 +434,7 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
 
   applier_ = std::make_unique<Applier>(store_.get());
   applier_->set_leases(lessor_.get(), clock_);
+  applier_->set_auth(auth_.get(), tokens_.get());
   RETURN_IF_ERROR(OpenMaintenance());
   Driver::Deps deps;
   deps.clock = clock_;
@@ -486,6 +490,7 @@ Status Server::RestoreFromImage(Index index) {
 Status Server::InstallSnapshot(const raft::SnapshotMetadata& meta) {
   RETURN_IF_ERROR(RestoreFromImage(meta.index));
   RETURN_IF_ERROR(ReloadLeases());
+  RETURN_IF_ERROR(auth_->Load(backend_.get()));  // the leader's users, roles and auth flag
   RETURN_IF_ERROR(membership_->Load(backend_.get()));
   if (alarms_) RETURN_IF_ERROR(alarms_->Load(backend_.get()));  // the leader's alarms now
   images_->RemoveUpTo(meta.index, /*include_outgoing=*/false);
@@ -688,18 +693,22 @@ void Server::ReadBarrier(bool serializable, std::function<void(Status)> read) {
   });
 }
 
-void Server::Range(const etcdserverpb::RangeRequest& r,
-                   Callback<etcdserverpb::RangeResponse> done) {
+void Server::Range(const etcdserverpb::RangeRequest& r, Callback<etcdserverpb::RangeResponse> done,
+                   const Caller& caller) {
   if (Status s = CheckRange(r); !s.ok()) return done(s);
   if (!r.serializable()) {
     if (Status s = RefuseIfLearner(); !s.ok()) return done(s);
   }
   // A linearizable read waits until this member has applied everything the leader had
   // committed when the read arrived (ReadIndex); a serializable one reads what is here.
-  ReadBarrier(r.serializable(), [this, r, done = std::move(done)](Status barrier) {
+  ReadBarrier(r.serializable(), [this, r, caller, done = std::move(done)](Status barrier) {
     if (!barrier.ok()) return done(barrier);
+    if (caller) {
+      if (Status s = auth_->CheckRange(*caller, r.key(), r.range_end()); !s.ok()) return done(s);
+    }
     auto rr = store_->Range(ToRangeOptions(r));
     if (!rr.ok()) return done(rr.status());
+    if (Status s = AuthStillCurrent(caller); !s.ok()) return done(s);
     etcdserverpb::RangeResponse response;
     ToRangeResponse(*rr, r.keys_only(), &response);
     FillHeader(response.mutable_header());
@@ -707,24 +716,28 @@ void Server::Range(const etcdserverpb::RangeRequest& r,
   });
 }
 
-void Server::Put(const etcdserverpb::PutRequest& r, Callback<etcdserverpb::PutResponse> done) {
+void Server::Put(const etcdserverpb::PutRequest& r, Callback<etcdserverpb::PutResponse> done,
+                 const Caller& caller) {
   if (Status s = CheckPut(r); !s.ok()) return done(s);
   if (Status s = RefuseIfLearner(); !s.ok()) return done(s);
   internal::InternalRequest request;
   *request.mutable_put() = r;
+  StampCaller(&request, caller);
   ProposeAndReply(std::move(request), std::move(done));
 }
 
 void Server::DeleteRange(const etcdserverpb::DeleteRangeRequest& r,
-                         Callback<etcdserverpb::DeleteRangeResponse> done) {
+                         Callback<etcdserverpb::DeleteRangeResponse> done, const Caller& caller) {
   if (Status s = CheckDeleteRange(r); !s.ok()) return done(s);
   if (Status s = RefuseIfLearner(); !s.ok()) return done(s);
   internal::InternalRequest request;
   *request.mutable_delete_range() = r;
+  StampCaller(&request, caller);
   ProposeAndReply(std::move(request), std::move(done));
 }
 
-void Server::Txn(const etcdserverpb::TxnRequest& r, Callback<etcdserverpb::TxnResponse> done) {
+void Server::Txn(const etcdserverpb::TxnRequest& r, Callback<etcdserverpb::TxnResponse> done,
+                 const Caller& caller) {
   if (Status s = CheckTxn(r, config_.max_txn_ops); !s.ok()) return done(s);
   if (!(IsReadOnly(r) && IsSerializable(r))) {
     if (Status s = RefuseIfLearner(); !s.ok()) return done(s);
@@ -733,9 +746,13 @@ void Server::Txn(const etcdserverpb::TxnRequest& r, Callback<etcdserverpb::TxnRe
     // Reads need no log entry. Like a Range: after the read barrier, on the read pool (or the
     // caller's thread when serializable), beside the driver; one read view of the store gives
     // all its compares and ranges one revision.
-    ReadBarrier(IsSerializable(r), [this, r, done = std::move(done)](Status barrier) {
+    ReadBarrier(IsSerializable(r), [this, r, caller, done = std::move(done)](Status barrier) {
       if (!barrier.ok()) return done(barrier);
+      if (caller) {
+        if (Status s = CheckTxnPermitted(*auth_, *caller, r); !s.ok()) return done(s);
+      }
       auto result = Applier::ReadOnlyTxn(store_.get(), r);
+      if (Status s = AuthStillCurrent(caller); !s.ok()) return done(s);
       if (result.ok()) FillHeader(result->mutable_header());
       done(std::move(result));
     });
@@ -743,14 +760,16 @@ void Server::Txn(const etcdserverpb::TxnRequest& r, Callback<etcdserverpb::TxnRe
   }
   internal::InternalRequest request;
   *request.mutable_txn() = r;
+  StampCaller(&request, caller);
   ProposeAndReply(std::move(request), std::move(done));
 }
 
 void Server::Compact(const etcdserverpb::CompactionRequest& r,
-                     Callback<etcdserverpb::CompactionResponse> done) {
+                     Callback<etcdserverpb::CompactionResponse> done, const Caller& caller) {
   if (Status s = RefuseIfLearner(); !s.ok()) return done(s);
   internal::InternalRequest request;
   *request.mutable_compaction() = r;
+  StampCaller(&request, caller);
   ProposeAndReply(std::move(request), std::move(done));
 }
 

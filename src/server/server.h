@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "auth/auth_store.h"
+#include "auth/simple_tokens.h"
 #include "backend/backend.h"
 #include "base/clock.h"
 #include "base/ids.h"
@@ -114,6 +116,10 @@ struct ServerConfig {
   // Randomness for Raft's election timeouts and the start of request ids (null: from the
   // time). The clock above drives the driver too.
   Random* random = nullptr;
+  // Auth (docs/auth.md): etcd's --bcrypt-cost for the password hashes this member makes, and
+  // --auth-token-ttl, how long a simple token it issued lives without use.
+  int bcrypt_cost = 10;
+  std::chrono::seconds auth_token_ttl{300};
   // The adapters, injected so the same member runs on real files and LMDB (src/embed) or on
   // fakes (tests, the simulator).
   io::FileSystem* fs = nullptr;
@@ -129,6 +135,11 @@ struct ServerConfig {
 
 template <typename T>
 using Callback = std::function<void(Result<T>)>;
+
+// Who asks, for auth (docs/auth.md): the API layer passes the client's AuthInfo (empty without a
+// token); nullopt is the member itself (lease expiry, auto-compaction, health checks), which
+// auth never refuses.
+using Caller = std::optional<auth::AuthInfo>;
 
 class Server {
  public:
@@ -180,13 +191,63 @@ class Server {
   }
 
   // Thread-safe entry points. The callback may run on the calling thread or the driver thread.
-  void Range(const etcdserverpb::RangeRequest& r, Callback<etcdserverpb::RangeResponse> done);
-  void Put(const etcdserverpb::PutRequest& r, Callback<etcdserverpb::PutResponse> done);
+  // With auth enabled, reads are checked here against `caller`, writes when they are applied
+  // (against the auth revision they were checked at, as etcd).
+  void Range(const etcdserverpb::RangeRequest& r, Callback<etcdserverpb::RangeResponse> done,
+             const Caller& caller = std::nullopt);
+  void Put(const etcdserverpb::PutRequest& r, Callback<etcdserverpb::PutResponse> done,
+           const Caller& caller = std::nullopt);
   void DeleteRange(const etcdserverpb::DeleteRangeRequest& r,
-                   Callback<etcdserverpb::DeleteRangeResponse> done);
-  void Txn(const etcdserverpb::TxnRequest& r, Callback<etcdserverpb::TxnResponse> done);
+                   Callback<etcdserverpb::DeleteRangeResponse> done,
+                   const Caller& caller = std::nullopt);
+  void Txn(const etcdserverpb::TxnRequest& r, Callback<etcdserverpb::TxnResponse> done,
+           const Caller& caller = std::nullopt);
   void Compact(const etcdserverpb::CompactionRequest& r,
-               Callback<etcdserverpb::CompactionResponse> done);
+               Callback<etcdserverpb::CompactionResponse> done,
+               const Caller& caller = std::nullopt);
+
+  // Auth (server_auth.cc, docs/auth.md). Changes go through the log and are checked there
+  // (root role needed once auth is enabled); passwords are hashed here first, on the read pool,
+  // so the log never carries one. Reads are answered by this member after a read barrier.
+  void AuthEnable(Callback<etcdserverpb::AuthEnableResponse> done, const Caller& caller);
+  void AuthDisable(Callback<etcdserverpb::AuthDisableResponse> done, const Caller& caller);
+  etcdserverpb::AuthStatusResponse AuthStatus();
+  // etcd's Authenticate: the password checked here, then a token issued through the log.
+  void Authenticate(const etcdserverpb::AuthenticateRequest& r,
+                    Callback<etcdserverpb::AuthenticateResponse> done);
+  void UserAdd(const etcdserverpb::AuthUserAddRequest& r,
+               Callback<etcdserverpb::AuthUserAddResponse> done, const Caller& caller);
+  void UserDelete(const etcdserverpb::AuthUserDeleteRequest& r,
+                  Callback<etcdserverpb::AuthUserDeleteResponse> done, const Caller& caller);
+  void UserChangePassword(const etcdserverpb::AuthUserChangePasswordRequest& r,
+                          Callback<etcdserverpb::AuthUserChangePasswordResponse> done,
+                          const Caller& caller);
+  void UserGrantRole(const etcdserverpb::AuthUserGrantRoleRequest& r,
+                     Callback<etcdserverpb::AuthUserGrantRoleResponse> done, const Caller& caller);
+  void UserRevokeRole(const etcdserverpb::AuthUserRevokeRoleRequest& r,
+                      Callback<etcdserverpb::AuthUserRevokeRoleResponse> done,
+                      const Caller& caller);
+  void RoleAdd(const etcdserverpb::AuthRoleAddRequest& r,
+               Callback<etcdserverpb::AuthRoleAddResponse> done, const Caller& caller);
+  void RoleDelete(const etcdserverpb::AuthRoleDeleteRequest& r,
+                  Callback<etcdserverpb::AuthRoleDeleteResponse> done, const Caller& caller);
+  void RoleGrantPermission(const etcdserverpb::AuthRoleGrantPermissionRequest& r,
+                           Callback<etcdserverpb::AuthRoleGrantPermissionResponse> done,
+                           const Caller& caller);
+  void RoleRevokePermission(const etcdserverpb::AuthRoleRevokePermissionRequest& r,
+                            Callback<etcdserverpb::AuthRoleRevokePermissionResponse> done,
+                            const Caller& caller);
+  void UserGet(const etcdserverpb::AuthUserGetRequest& r,
+               Callback<etcdserverpb::AuthUserGetResponse> done, const Caller& caller);
+  void UserList(Callback<etcdserverpb::AuthUserListResponse> done, const Caller& caller);
+  void RoleGet(const etcdserverpb::AuthRoleGetRequest& r,
+               Callback<etcdserverpb::AuthRoleGetResponse> done, const Caller& caller);
+  void RoleList(Callback<etcdserverpb::AuthRoleListResponse> done, const Caller& caller);
+  // The user of a simple token this member knows (etcd's AuthInfoFromCtx), with the current
+  // auth revision; "invalid auth token" otherwise. Any thread.
+  Result<auth::AuthInfo> CallerFromToken(const std::string& token);
+  // Permission checks for the API layer (Watch, Maintenance).
+  const auth::AuthStore& auth_store() const { return *auth_; }
 
   // Leases (docs/lease.md; server_lease.cc). Grant and Revoke go through the log; renew and
   // time-to-live are answered by the leader's lessor without a log entry, and a follower
@@ -194,7 +255,8 @@ class Server {
   void LeaseGrant(const etcdserverpb::LeaseGrantRequest& r,
                   Callback<etcdserverpb::LeaseGrantResponse> done);
   void LeaseRevoke(const etcdserverpb::LeaseRevokeRequest& r,
-                   Callback<etcdserverpb::LeaseRevokeResponse> done);
+                   Callback<etcdserverpb::LeaseRevokeResponse> done,
+                   const Caller& caller = std::nullopt);
   // A keep-alive: the lease's TTL; kLeaseNotFound if it is gone or expired. `done` runs on the
   // calling thread (leader) or a forwarding thread (follower).
   void LeaseRenew(LeaseId id, Callback<int64_t> done);
@@ -323,6 +385,21 @@ class Server {
   void ReadBarrier(bool serializable, std::function<void(Status)> read);
   template <typename Response>
   void ProposeAndReply(internal::InternalRequest request, Callback<Response> done);
+  // Auth (server_auth.cc): the auth store loaded at open and after a snapshot.
+  Status OpenAuth();
+  // Sets the auth header of a request proposed for `caller` (none for the member itself).
+  static void StampCaller(internal::InternalRequest* request, const Caller& caller);
+  // etcd's doSerialize: a read checked at an auth revision that changed while it ran fails
+  // "revision of auth store is old".
+  Status AuthStillCurrent(const Caller& caller) const;
+  // Proposes one auth change for `caller` and answers with its Response.
+  template <typename Response>
+  void ProposeAuth(internal::AuthRequest change, const Caller& caller, Callback<Response> done);
+  // Runs `read` after a read barrier, on the read pool; `failed` gets a failed barrier or what
+  // `read` returned when not OK (`read` answers its caller itself when it succeeds).
+  void AfterReadBarrier(std::function<Status()> read, std::function<void(Status)> failed);
+  void AuthenticateOnce(const etcdserverpb::AuthenticateRequest& r, int attempts_left,
+                        Callback<etcdserverpb::AuthenticateResponse> done);
   // Replaces the backend with the image of the snapshot at `index` (synced).
   Status RestoreFromImage(Index index);
   // Driver thread: a snapshot from the leader, installed with everything kept beside the keys.
@@ -378,7 +455,9 @@ class Server {
   LeaderClient* leader_client_ = nullptr;
   std::unique_ptr<Forwarder> forwarder_;  // after driver_: destroyed first
   std::unique_ptr<AlarmStore> alarms_;
-  std::unique_ptr<DiskGuard> disk_guard_;  // before quota_, which points at it
+  std::unique_ptr<auth::AuthStore> auth_;       // replicated users, roles, enabled flag
+  std::unique_ptr<auth::SimpleTokens> tokens_;  // this member's tokens
+  std::unique_ptr<DiskGuard> disk_guard_;       // before quota_, which points at it
   std::unique_ptr<Quota> quota_;
   std::atomic<bool> raising_no_space_{false};
   PeerHasher* peer_hasher_ = nullptr;

@@ -106,9 +106,10 @@ void Server::LeaseGrant(const etcdserverpb::LeaseGrantRequest& r,
 }
 
 void Server::LeaseRevoke(const etcdserverpb::LeaseRevokeRequest& r,
-                         Callback<etcdserverpb::LeaseRevokeResponse> done) {
+                         Callback<etcdserverpb::LeaseRevokeResponse> done, const Caller& caller) {
   internal::InternalRequest request;
   *request.mutable_lease_revoke() = r;
+  StampCaller(&request, caller);
   Propose(std::move(request), [this, done = std::move(done)](ApplyResult result) {
     Reply(this, std::move(result), done);
   });

@@ -97,6 +97,29 @@ def run_steps(server, ids, steps):
     return results
 
 
+def assert_as_etcd(test, steps, want, got, label):
+    """etcd's answers `want` must meet each step's expectations, and the other server's `got`
+    (named `label`) must equal them step by step."""
+    # What etcd itself must answer: keeps the scenario honest.
+    for step, (rc, out, err) in zip(steps, want):
+        test.assertEqual(rc, step.rc, "etcd: %s\nstdout:%s\nstderr:%s" % (step, out, err))
+        if step.out_has is not None:
+            test.assertIn(step.out_has, out, "etcd: %s" % step)
+        if step.out_lacks is not None:
+            test.assertNotIn(step.out_lacks, out, "etcd: %s" % step)
+        if step.err_has is not None:
+            test.assertIn(step.err_has, err, "etcd: %s" % step)
+
+    diffs = []
+    for i, (step, a, b) in enumerate(zip(steps, want, got)):
+        if a != b:
+            diffs.append("step %d: %s\n  etcd:   rc=%r\n    stdout=%r\n    stderr=%r\n"
+                         "  %s: rc=%r\n    stdout=%r\n    stderr=%r"
+                         % (i, step, a[0], a[1], a[2], label, b[0], b[1], b[2]))
+    if diffs:
+        test.fail("%d of %d steps differ:\n%s" % (len(diffs), len(steps), "\n".join(diffs)))
+
+
 class EtcdctlCompatTest(IntegrationTestCase):
 
     def on_both(self, servers, fn):
@@ -128,26 +151,7 @@ class EtcdctlCompatTest(IntegrationTestCase):
                 server.wait_ready()
             for label in answers:
                 answers[label].append((0, "", ""))
-        want, got = answers[etcd.label], answers[dolmen.label]
-
-        # What etcd itself must answer: keeps the scenario honest.
-        for step, (rc, out, err) in zip(steps, want):
-            self.assertEqual(rc, step.rc, "etcd: %s\nstdout:%s\nstderr:%s" % (step, out, err))
-            if step.out_has is not None:
-                self.assertIn(step.out_has, out, "etcd: %s" % step)
-            if step.out_lacks is not None:
-                self.assertNotIn(step.out_lacks, out, "etcd: %s" % step)
-            if step.err_has is not None:
-                self.assertIn(step.err_has, err, "etcd: %s" % step)
-
-        diffs = []
-        for i, (step, a, b) in enumerate(zip(steps, want, got)):
-            if a != b:
-                diffs.append("step %d: %s\n  etcd:   rc=%r\n    stdout=%r\n    stderr=%r\n"
-                             "  %s: rc=%r\n    stdout=%r\n    stderr=%r"
-                             % (i, step, a[0], a[1], a[2], dolmen.label, b[0], b[1], b[2]))
-        if diffs:
-            self.fail("%d of %d steps differ:\n%s" % (len(diffs), len(steps), "\n".join(diffs)))
+        assert_as_etcd(self, steps, answers[etcd.label], answers[dolmen.label], dolmen.label)
 
     # -- put --------------------------------------------------------------------------------
 
