@@ -13,11 +13,11 @@
 #include <string>
 
 #include "backend/backend.h"
-#include "base/check.h"
 #include "backend/lmdb/gate.h"
 #include "backend/lmdb/journal.h"
 #include "backend/lmdb/lmdb_env.h"
 #include "backend/lmdb/lmdb_txn.h"
+#include "base/check.h"
 
 namespace dolmen::backend::lmdb_internal {
 
