@@ -312,7 +312,7 @@ void Driver::TickIfDue() {
 }
 
 void Driver::HandleInbox(Inbox& inbox) {
-  const auto now = Clock::now();
+  const auto now = Now();
   for (const raft::Message& m : inbox.messages) {
     peer_contact_.Heard(m.from, now);
     (void)node_->Step(m);  // a stale or foreign message is Raft's to ignore
