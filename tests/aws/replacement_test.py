@@ -38,7 +38,9 @@ CHANGE_TIMEOUT_S = 60.0  # a removal (2 s grace) plus a learner's join and 5 s p
 WRITER_MAX_S = 240
 
 
-class ReplacementTest(asg_test.AsgTestCase):
+class ScenarioCase(asg_test.AsgTestCase):
+    """What the group scenarios share (this file's and scale_test.py's): the writer that runs
+    throughout, the leader, the member lists awaited."""
 
     def start_writer(self, ips):
         """python3-etcd3 puts on every address the group will ever use (members not started yet
@@ -106,6 +108,27 @@ class ReplacementTest(asg_test.AsgTestCase):
     def wait_log(self, member, text):
         self.wait_for("%s logging %r" % (member.ip, text), lambda: text in member.log_text(),
                       CHANGE_TIMEOUT_S, [member])
+
+    def check_nothing_lost(self, live, emu):
+        """Stops the writer; every acknowledged put is on every live member, and the member list
+        is the group's InService instances. Returns the acknowledged count."""
+        acked = self.stop_writer()
+        self.assertGreater(len(acked), 50)
+        for m in live:
+            rc, out, err = self.etcdctl(m.client_url, "get", "w/", "--prefix", "--keys-only")
+            self.assertEqual(rc, 0, err)
+            missing = set(acked) - set(out.split())
+            self.assertFalse(missing, "acknowledged writes lost on %s: %s" % (m.ip,
+                                                                             sorted(missing)[:5]))
+        rc, out, err = self.etcdctl(live[0].client_url, "member", "list")
+        self.assertEqual(rc, 0, err)
+        in_group = sorted(i.instance_id for i in emu.instances if i.state == "InService")
+        self.assertEqual(sorted(line.split(", ")[2] for line in out.strip().splitlines()),
+                         in_group)
+        return len(acked)
+
+
+class ReplacementTest(ScenarioCase):
 
     def test_dead_members_are_removed_and_replacements_join(self):
         started = time.monotonic()
@@ -198,21 +221,9 @@ class ReplacementTest(asg_test.AsgTestCase):
         self.wait_members(live, "both replacements joined")
 
         # 5. No acknowledged write lost; the member list is the group's live instances.
-        acked = self.stop_writer()
-        self.assertGreater(len(acked), 50)
-        for m in live:
-            rc, out, err = self.etcdctl(m.client_url, "get", "w/", "--prefix", "--keys-only")
-            self.assertEqual(rc, 0, err)
-            missing = set(acked) - set(out.split())
-            self.assertFalse(missing, "acknowledged writes lost on %s: %s" % (m.ip,
-                                                                             sorted(missing)[:5]))
-        rc, out, err = self.etcdctl(live[0].client_url, "member", "list")
-        self.assertEqual(rc, 0, err)
-        in_group = sorted(i.instance_id for i in emu.instances if i.state == "InService")
-        self.assertEqual(sorted(line.split(", ")[2] for line in out.strip().splitlines()),
-                         in_group)
+        acked = self.check_nothing_lost(live, emu)
         sys.stderr.write("replacement scenario: %d acknowledged puts, %.1f s\n"
-                         % (len(acked), time.monotonic() - started))
+                         % (acked, time.monotonic() - started))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Groups of five under --discovery-aws-asg (issue 17 item 7), each scenario with a writer running
+throughout and no acknowledged put lost:
+
+  - five instances form a cluster from nothing (no --initial-cluster anywhere); then two of the
+    five are replaced one after the other (each dead member removed after the grace period, each
+    replacement joined as a learner and promoted);
+  - a scale-up 3 -> 5: the group's desired capacity grows and two instances start at once; they
+    join as learners one at a time (--max-learners 1: the second is refused "too many learner
+    members" until the first is promoted, and retries), and both end as voters.
+
+Run: /usr/bin/python3 tests/aws/scale_test.py --dolmen build/cmd/dolmen/dolmen
+     [--etcdctl /usr/bin/etcdctl] [--keep]
+"""
+
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import asg_test  # noqa: E402
+import replacement_test  # noqa: E402  (ScenarioCase: the writer, the leader, the member lists)
+
+GRACE = ["--discovery-aws-asg-removal-grace", "2s"]
+
+
+class FiveInstancesTest(replacement_test.ScenarioCase):
+
+    def start_group(self, count, spare):
+        """A group of `count` instances on 127.0.0.1..count whose ports are free on `spare` more
+        addresses too (for instances launched later); starts a member on each."""
+        emu = self.new_group(count)
+        ips = ["127.0.0.%d" % k for k in range(1, count + spare + 1)]
+        self.peer_port = asg_test.port_free_on_all(ips)
+        self.client_port = asg_test.port_free_on_all(ips)
+        live = [self.new_member(i, self.aws_env(i), GRACE) for i in emu.instances]
+        for m in live:
+            m.start()
+        self.wait_formed(live)
+        self.start_writer(ips)
+        self.wait_for("the first acknowledged puts", lambda: len(self.acked()) >= 10, 30.0)
+        return emu, live
+
+    def test_five_form_from_nothing_then_two_are_replaced_in_turn(self):
+        started = time.monotonic()
+        emu, live = self.start_group(5, spare=2)
+        for k, ip in enumerate(("127.0.0.6", "127.0.0.7")):
+            leader = self.leader_of(live)
+            dead = next(m for m in live if m is not leader)
+            dead.proc.kill()
+            dead.proc.wait(asg_test.STOP_WAIT_S)
+            live.remove(dead)
+            new = emu.replace(dead.instance.instance_id, ip)
+            replacement = self.new_member(new, self.aws_env(new), GRACE)
+            replacement.start()
+            live.append(replacement)
+            self.wait_members(live, "replacement %d of 2 joined" % (k + 1))
+            self.assertIn("adding this member as a learner", replacement.log_text())
+            self.assertIn("dead-member removal: voter %s" % dead.instance.instance_id,
+                          self.leader_of(live).log_text())
+        acked = self.check_nothing_lost(live, emu)
+        sys.stderr.write("five instances, two replaced: %d acknowledged puts, %.1f s\n"
+                         % (acked, time.monotonic() - started))
+
+    def test_scale_up_from_three_to_five_one_learner_at_a_time(self):
+        started = time.monotonic()
+        emu, live = self.start_group(3, spare=2)
+        emu.set_desired(5)
+        added = [self.new_member(i, self.aws_env(i), GRACE)
+                 for i in (emu.add_instance("127.0.0.4"), emu.add_instance("127.0.0.5"))]
+        for m in added:
+            m.start()
+        live += added
+        self.wait_members(live, "the scale-up to five")
+        logs = [m.log_text() for m in added]
+        for text in logs:
+            self.assertIn("adding this member as a learner", text)
+        # One learner at a time: whichever asked second was refused while the first was one.
+        self.assertTrue(any("too many learner members in cluster" in t for t in logs),
+                        "neither new member was refused for --max-learners")
+        self.assertEqual(self.leader_of(live).log_text().count("auto-promote-learners: promoted"),
+                         2)
+        acked = self.check_nothing_lost(live, emu)
+        sys.stderr.write("scale-up 3 -> 5: %d acknowledged puts, %.1f s\n"
+                         % (acked, time.monotonic() - started))
+
+
+if __name__ == "__main__":
+    asg_test.main()
