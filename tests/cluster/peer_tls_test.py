@@ -325,6 +325,10 @@ class PeerTlsTest(ClusterTestCase):
                if CONFIG.server == "dolmen" else "client certificate authentication failed")
         self.assertEventually(lambda: rejections([m1, m2], why), REFUSAL_WAIT_S,
                               "the CN refusal logged")
+        # m3 may have led when it was stopped: a put sent before m1 and m2 noticed would be
+        # forwarded to the gone leader and wait out the request timeout (on etcd too), so the
+        # put waits for the two to agree on a leader among themselves.
+        self.leader_of([m1, m2])
         self.put_get(m1, m2, "while-m3-is-refused", "quorum-of-two")
         rc, out, err = m3.etcdctl("get", "while-m3-is-refused", "--print-value-only",
                                   "--consistency=s", "--command-timeout=3s")
