@@ -101,6 +101,9 @@ class ServerElectionFlagsTest : public ::testing::Test {
 
   static constexpr std::chrono::milliseconds kTick{10};
   static constexpr int kElectionTicks = 20;
+  // Before member_: the member's driver reads them until the fixture's destructor stops it.
+  ManualClock manual_clock_;
+  SeededRandom random_{7};
   std::string dir_;
   std::unique_ptr<backend::Backend> backend_;
   FirstCampaign peer_;
@@ -128,16 +131,14 @@ TEST_F(ServerElectionFlagsTest, PreVoteOffAsksForVotesAndNoTickAdvanceWaitsATime
 // system clock nobody would see an election, but advancing a manual clock tick by tick makes
 // the member campaign, within the randomized timeout's bound of 2 * election_ticks ticks.
 TEST_F(ServerElectionFlagsTest, ElectionsFollowTheInjectedClock) {
-  ManualClock clock;
-  SeededRandom random(7);
   const std::chrono::milliseconds hour = std::chrono::hours(1);
-  Start(/*pre_vote=*/false, /*tick_advance=*/false, hour, &clock, &random);
+  Start(/*pre_vote=*/false, /*tick_advance=*/false, hour, &manual_clock_, &random_);
   int advanced = 0;
   std::optional<std::pair<raft::MessageType, Clock::time_point>> first;
   // Bounded well above the 2 * election_ticks the timeout may take: on a loaded machine the
   // owner may see two advances in one turn, which Raft counts as one tick.
   while (!first && advanced < 6 * kElectionTicks) {
-    clock.Advance(hour);
+    manual_clock_.Advance(hour);
     ++advanced;
     member_->driver()->Wake();
     // The tick happens on the owner thread; give it a bounded moment before the next one.
