@@ -109,6 +109,23 @@ class ScenarioCase(asg_test.AsgTestCase):
         self.wait_for("%s logging %r" % (member.ip, text), lambda: text in member.log_text(),
                       CHANGE_TIMEOUT_S, [member])
 
+    def start_group(self, count, spare, extra):
+        """A group of `count` instances on 127.0.0.1..count whose ports are free on `spare` more
+        addresses too (for instances launched later), a member with `extra` flags on each, formed,
+        and the writer on all the addresses, acknowledged at least once. Returns (emulator,
+        members)."""
+        emu = self.new_group(count)
+        ips = ["127.0.0.%d" % k for k in range(1, count + spare + 1)]
+        self.peer_port = asg_test.port_free_on_all(ips)
+        self.client_port = asg_test.port_free_on_all(ips)
+        live = [self.new_member(i, self.aws_env(i), extra) for i in emu.instances]
+        for m in live:
+            m.start()
+        self.wait_formed(live)
+        self.start_writer(ips)
+        self.wait_for("the first acknowledged puts", lambda: len(self.acked()) >= 10, 30.0)
+        return emu, live
+
     def check_nothing_lost(self, live, emu):
         """Stops the writer; every acknowledged put is on every live member, and the member list
         is the group's InService instances. Returns the acknowledged count."""
@@ -132,17 +149,8 @@ class ReplacementTest(ScenarioCase):
 
     def test_dead_members_are_removed_and_replacements_join(self):
         started = time.monotonic()
-        emu = self.new_group(3)
-        ips = ["127.0.0.%d" % k for k in range(1, 8)]
-        self.peer_port = asg_test.port_free_on_all(ips)
-        self.client_port = asg_test.port_free_on_all(ips)
         grace = ["--discovery-aws-asg-removal-grace", GRACE]
-        live = [self.new_member(i, self.aws_env(i), grace) for i in emu.instances]
-        for m in live:
-            m.start()
-        self.wait_formed(live)
-        self.start_writer(ips)
-        self.wait_for("the first acknowledged puts", lambda: len(self.acked()) >= 10, 30.0)
+        emu, live = self.start_group(3, spare=4, extra=grace)
 
         # 2. A follower's instance dies; its replacement gets the dead one's volume.
         leader = self.leader_of(live)

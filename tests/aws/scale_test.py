@@ -27,24 +27,9 @@ GRACE = ["--discovery-aws-asg-removal-grace", "2s"]
 
 class FiveInstancesTest(replacement_test.ScenarioCase):
 
-    def start_group(self, count, spare):
-        """A group of `count` instances on 127.0.0.1..count whose ports are free on `spare` more
-        addresses too (for instances launched later); starts a member on each."""
-        emu = self.new_group(count)
-        ips = ["127.0.0.%d" % k for k in range(1, count + spare + 1)]
-        self.peer_port = asg_test.port_free_on_all(ips)
-        self.client_port = asg_test.port_free_on_all(ips)
-        live = [self.new_member(i, self.aws_env(i), GRACE) for i in emu.instances]
-        for m in live:
-            m.start()
-        self.wait_formed(live)
-        self.start_writer(ips)
-        self.wait_for("the first acknowledged puts", lambda: len(self.acked()) >= 10, 30.0)
-        return emu, live
-
     def test_five_form_from_nothing_then_two_are_replaced_in_turn(self):
         started = time.monotonic()
-        emu, live = self.start_group(5, spare=2)
+        emu, live = self.start_group(5, spare=2, extra=GRACE)
         for k, ip in enumerate(("127.0.0.6", "127.0.0.7")):
             leader = self.leader_of(live)
             dead = next(m for m in live if m is not leader)
@@ -65,7 +50,7 @@ class FiveInstancesTest(replacement_test.ScenarioCase):
 
     def test_scale_up_from_three_to_five_one_learner_at_a_time(self):
         started = time.monotonic()
-        emu, live = self.start_group(3, spare=2)
+        emu, live = self.start_group(3, spare=2, extra=GRACE)
         emu.set_desired(5)
         added = [self.new_member(i, self.aws_env(i), GRACE)
                  for i in (emu.add_instance("127.0.0.4"), emu.add_instance("127.0.0.5"))]
