@@ -1,10 +1,14 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -186,27 +190,44 @@ TEST(ServerConnectionTest, ProxiesLargeStreamsBothWays) {
   SSL* ssl = SSL_new(client_ctx->get());
   SSL_set_fd(ssl, wire[1]);
   ASSERT_EQ(SSL_connect(ssl), 1) << LastSslError();
-  // 4 MiB, far beyond every buffer on the way, written and read by two threads so that
+  // 4 MiB, far beyond every buffer on the way. One SSL object must not be read and written
+  // by two threads at once, so one thread does both on a non-blocking socket, and
   // back-pressure cannot deadlock the test itself.
   std::string sent(4 << 20, '\0');
   for (size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<char>(i * 7 + 1);
   std::memcpy(sent.data(), "PRI ", 4);
   std::string received;
-  std::thread reader([&] {
-    char buf[16384];
-    while (received.size() < sent.size()) {
-      int n = SSL_read(ssl, buf, sizeof(buf));
-      if (n <= 0) break;
-      received.append(buf, n);
+  ASSERT_EQ(::fcntl(wire[1], F_SETFL, ::fcntl(wire[1], F_GETFL) | O_NONBLOCK), 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  size_t off = 0;
+  while (received.size() < sent.size() && std::chrono::steady_clock::now() < deadline) {
+    short events = 0;
+    if (off < sent.size()) {
+      // A write that could not finish is retried with the same pointer and length.
+      int n = SSL_write(ssl, sent.data() + off,
+                        static_cast<int>(std::min<size_t>(65536, sent.size() - off)));
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+      } else {
+        int error = SSL_get_error(ssl, n);
+        ASSERT_TRUE(error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ)
+            << LastSslError();
+        events |= error == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
+      }
     }
-  });
-  for (size_t off = 0; off < sent.size();) {
-    int n = SSL_write(ssl, sent.data() + off,
-                      static_cast<int>(std::min<size_t>(65536, sent.size() - off)));
-    ASSERT_GT(n, 0);
-    off += n;
+    char buf[16384];
+    int n = SSL_read(ssl, buf, sizeof(buf));
+    if (n > 0) {
+      received.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    int error = SSL_get_error(ssl, n);
+    ASSERT_TRUE(error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE)
+        << "the echo ended early: " << LastSslError();
+    events |= error == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
+    pollfd p{wire[1], events, 0};
+    ASSERT_GE(::poll(&p, 1, 1000), 0);
   }
-  reader.join();
   EXPECT_TRUE(received == sent) << "echoed " << received.size() << " of " << sent.size();
   SSL_shutdown(ssl);
   ::shutdown(wire[1], SHUT_RDWR);
