@@ -1,16 +1,12 @@
 #include "discovery/v3_grpc_registry.h"
 
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/security/tls_certificate_provider.h>
-#include <grpcpp/security/tls_certificate_verifier.h>
-#include <grpcpp/security/tls_credentials_options.h>
 
 #include <algorithm>
 #include <climits>
-#include <fstream>
-#include <sstream>
 
 #include "base/key_range.h"
+#include "discovery/grpc_client_tls.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 
 namespace dolmen::discovery {
@@ -21,15 +17,6 @@ struct Endpoint {
   bool tls = false;
   std::string text;  // as given, for messages
 };
-
-Result<std::string> ReadFile(const std::string& what, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in.good() && !in.eof()) return InvalidArgument("cannot read " + what + " " + path);
-  if (text.str().empty()) return InvalidArgument("cannot read " + what + " " + path);
-  return text.str();
-}
 
 // clientv3's rule: the scheme decides; a bare host:port follows the TLS options.
 Result<Endpoint> ParseEndpoint(const std::string& text, bool tls_configured) {
@@ -242,44 +229,6 @@ class GrpcRegistry final : public V3Registry {
   std::string last_dial_error_;
 };
 
-// TLS for the discovery client: etcd's --discovery-cacert (else the system roots), a client
-// certificate from --discovery-cert/--discovery-key, and --discovery-insecure-skip-tls-verify.
-Result<std::shared_ptr<grpc::ChannelCredentials>> TlsCredentials(const V3ClientOptions& o) {
-  std::string root, cert, key;
-  if (!o.cacert_file.empty()) {
-    ASSIGN_OR_RETURN(root, ReadFile("--discovery-cacert", o.cacert_file));
-  }
-  if (o.cert_file.empty() != o.key_file.empty()) {
-    return InvalidArgument("--discovery-cert and --discovery-key must be given together");
-  }
-  if (!o.cert_file.empty()) {
-    ASSIGN_OR_RETURN(cert, ReadFile("--discovery-cert", o.cert_file));
-    ASSIGN_OR_RETURN(key, ReadFile("--discovery-key", o.key_file));
-  }
-  if (!o.insecure_skip_tls_verify) {
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = root;
-    ssl.pem_cert_chain = cert;
-    ssl.pem_private_key = key;
-    return grpc::SslCredentials(ssl);
-  }
-  std::vector<grpc::experimental::IdentityKeyCertPair> pairs;
-  if (!cert.empty()) pairs.push_back({key, cert});
-  grpc::experimental::TlsChannelCredentialsOptions tls;
-  // gRPC's static provider aborts when given neither roots nor a key pair: without either,
-  // there is nothing to provide (the server's certificate is not checked anyway).
-  if (!root.empty() || !pairs.empty()) {
-    tls.set_certificate_provider(
-        std::make_shared<grpc::experimental::StaticDataCertificateProvider>(root, pairs));
-    if (!root.empty()) tls.watch_root_certs();
-    if (!pairs.empty()) tls.watch_identity_key_cert_pairs();
-  }
-  tls.set_verify_server_certs(false);
-  tls.set_check_call_host(false);
-  tls.set_certificate_verifier(std::make_shared<grpc::experimental::NoOpCertificateVerifier>());
-  return grpc::experimental::TlsCredentials(tls);
-}
-
 }  // namespace
 
 Result<std::unique_ptr<V3Registry>> NewV3GrpcRegistry(const V3ClientOptions& options) {
@@ -296,7 +245,12 @@ Result<std::unique_ptr<V3Registry>> NewV3GrpcRegistry(const V3ClientOptions& opt
   }
   std::shared_ptr<grpc::ChannelCredentials> tls;
   if (any_tls) {
-    ASSIGN_OR_RETURN(tls, TlsCredentials(options));
+    // etcd's --discovery-cacert (else the system roots), a client certificate from
+    // --discovery-cert/--discovery-key, and --discovery-insecure-skip-tls-verify.
+    ASSIGN_OR_RETURN(
+        tls, NewGrpcClientCredentials({options.cacert_file, options.cert_file, options.key_file,
+                                       options.insecure_skip_tls_verify, "--discovery-cacert",
+                                       "--discovery-cert", "--discovery-key"}));
   }
   return std::unique_ptr<V3Registry>(
       std::make_unique<GrpcRegistry>(options, std::move(endpoints), std::move(tls)));

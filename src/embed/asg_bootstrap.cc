@@ -10,6 +10,7 @@
 #include "aws/query_client.h"
 #include "discovery/asg_cluster.h"
 #include "discovery/asg_members.h"
+#include "discovery/grpc_client_tls.h"
 #include "discovery/srv_wait.h"
 #include "embed/asg_join.h"
 #include "io/posix/posix_file_system.h"
@@ -148,21 +149,51 @@ Status ApplyGroup(const discovery::AsgCluster& cluster, const aws::InstanceIdent
   return OkStatus();
 }
 
-// The other members' client endpoints ("ip:port", plaintext gRPC), where a running cluster of
-// the group would answer; empty when the client listener is not plain http (joining an https
-// cluster is not supported yet; the member then bootstraps as at a first start).
-std::vector<std::string> OtherClientEndpoints(const discovery::AsgCluster& cluster,
-                                              const aws::InstanceIdentity& identity,
-                                              const Config& config) {
+// The listener the other members' client URLs mirror: the first one others can reach (the
+// lab's loopback listener for local tools is not), as ApplyIdentity advertises them.
+const Url& ReachableClientListener(const Config& config) {
+  for (const Url& u : config.listen_client) {
+    if (!IsLoopback(u.host) || config.listen_client.size() == 1) return u;
+  }
+  return config.listen_client.front();
+}
+
+// The other members' client URLs (the group's private IPs with this member's client scheme and
+// port), where a running cluster of the group would answer.
+std::vector<std::string> OtherClientUrls(const discovery::AsgCluster& cluster,
+                                         const aws::InstanceIdentity& identity,
+                                         const Config& config) {
   std::vector<std::string> out;
-  const Url& client = config.listen_client.front();
-  if (client.scheme != "http") return out;
+  const Url& client = ReachableClientListener(config);
+  if (client.scheme != "http" && client.scheme != "https") return out;  // unix sockets: local
   for (const auto& m : cluster.members) {
     if (m.instance_id == identity.instance_id) continue;
-    const bool v6 = m.private_ip.find(':') != std::string::npos;
-    out.push_back((v6 ? "[" + m.private_ip + "]" : m.private_ip) + ":" + client.port);
+    out.push_back(discovery::UrlOf(client.scheme, m.private_ip, client.port));
   }
   return out;
+}
+
+// How this member dials the others' https client URLs: as a client of its own cluster, with its
+// client TLS flags. The CA of --trusted-ca-file checks them (the system's roots without it); the
+// member's certificate is presented (--client-cert-auth clusters ask for one, as etcd's own
+// gateway presents it). Under --auto-tls without files every member's certificate is
+// self-signed, so the connection is encrypted but not checked, as etcdctl's
+// --insecure-skip-tls-verify against it.
+Result<JoinDialer> DialerFor(const Config& config) {
+  JoinDialer dialer;
+  if (ReachableClientListener(config).scheme != "https") return dialer;
+  discovery::GrpcClientTls tls;
+  tls.skip_verify = config.auto_tls && config.cert_file.empty();
+  if (!tls.skip_verify) {
+    tls.ca_file = config.trusted_ca_file;
+    tls.cert_file = config.cert_file;
+    tls.key_file = config.key_file;
+  }
+  tls.ca_flag = "--trusted-ca-file";
+  tls.cert_flag = "--cert-file";
+  tls.key_flag = "--key-file";
+  ASSIGN_OR_RETURN(dialer.tls, discovery::NewGrpcClientCredentials(tls));
+  return dialer;
 }
 
 // A cluster of the group already runs and does not list this member: add it as a learner and
@@ -172,8 +203,10 @@ Status JoinExistingCluster(const discovery::AsgCluster& cluster,
                            const std::function<void(const std::string&)>& log) {
   *joined = false;
   std::string endpoint;
-  const auto members = FindExistingCluster(OtherClientEndpoints(cluster, identity, *config),
-                                           std::chrono::milliseconds(1000), &endpoint);
+  ASSIGN_OR_RETURN(const JoinDialer dialer, DialerFor(*config));
+  ASSIGN_OR_RETURN(
+      const auto members,
+      FindExistingCluster(OtherClientUrls(cluster, identity, *config), dialer, &endpoint));
   if (!members) return OkStatus();
   std::vector<std::string> own;
   for (const Url& u : config->advertise_peer) own.push_back(u.text);
@@ -185,8 +218,9 @@ Status JoinExistingCluster(const discovery::AsgCluster& cluster,
   }
   log("the group's instances already form a cluster (answered at " + endpoint +
       "): adding this member as a learner");
-  ASSIGN_OR_RETURN(std::vector<ClusterMember> after,
-                   AddLearner(endpoint, own, std::chrono::milliseconds(5000)));
+  JoinDialer adding = dialer;
+  adding.timeout = std::chrono::milliseconds(5000);
+  ASSIGN_OR_RETURN(std::vector<ClusterMember> after, AddLearner(endpoint, own, adding));
   config->initial_cluster = ExistingInitialCluster(after, own, config->name);
   config->initial_cluster_state = "existing";
   ASSIGN_OR_RETURN(config->initial_members, ParseInitialCluster(config->initial_cluster));

@@ -6,7 +6,10 @@
 // (--auto-promote-learners), not this code's.
 #pragma once
 
+#include <grpcpp/security/credentials.h>
+
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,18 +25,28 @@ struct ClusterMember {
   bool is_learner = false;
 };
 
-// The member list from the first of `endpoints` ("127.0.0.2:2379", plaintext gRPC) that
-// answers within `timeout` each; nullopt when none answers (no cluster runs there yet).
-std::optional<std::vector<ClusterMember>> FindExistingCluster(
-    const std::vector<std::string>& endpoints, std::chrono::milliseconds timeout,
-    std::string* answered_by);
+// How to reach the other members' client URLs: `tls` dials the https ones (null when there are
+// none).
+struct JoinDialer {
+  std::shared_ptr<grpc::ChannelCredentials> tls;
+  std::chrono::milliseconds timeout{1000};  // per endpoint and call
+};
 
-// MemberAdd(isLearner) through `endpoint`; the cluster's members afterwards, this one among
-// them. FailedPrecondition with the server's message (e.g. "too many learner members in
-// cluster") when it refuses.
+// The member list from the first of `endpoints` (client URLs, "http://127.0.0.2:2379" or
+// https) that answers; nullopt when nothing listens at any of them (no cluster runs there yet).
+// An endpoint that accepts the connection but does not answer (a TLS handshake refused, an
+// error status) is an error, kUnavailable with its reason, rather than "no cluster": taking it
+// for an empty group would bootstrap a second cluster beside the running one.
+Result<std::optional<std::vector<ClusterMember>>> FindExistingCluster(
+    const std::vector<std::string>& endpoints, const JoinDialer& dialer, std::string* answered_by);
+
+// MemberAdd(isLearner) through the client URL `endpoint`; the cluster's members afterwards, this
+// one among them. FailedPrecondition with the server's message when it refuses for good;
+// kUnavailable when it may pass on a later try ("too many learner members in cluster", no
+// leader for the moment).
 Result<std::vector<ClusterMember>> AddLearner(const std::string& endpoint,
                                               const std::vector<std::string>& peer_urls,
-                                              std::chrono::milliseconds timeout);
+                                              const JoinDialer& dialer);
 
 // Whether a member with exactly these peer URLs (in any order) is in `members`.
 bool ListsPeerUrls(const std::vector<ClusterMember>& members,

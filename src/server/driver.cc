@@ -7,6 +7,7 @@
 #include "dolmen/internal.pb.h"
 #include "log/log.h"
 #include "raft/conf_change.h"
+#include "server/conf_change_rules.h"
 #include "server/server_metrics.h"
 
 namespace dolmen::server {
@@ -654,10 +655,10 @@ void Driver::LogMemberUpdate(const internal::InternalRequest& request) {
 
 dolmen::Status Driver::ApplyConfChange(const raft::Entry& e, bool in_backend) {
   ASSIGN_OR_RETURN(raft::ConfChange cc, raft::DecodeConfChange(e.data));
-  conf_state_ = node_->ApplyConfChange(cc);
   if (in_backend) {
-    // Replayed at start: only Raft's configuration was missing. A member that was removed
-    // then is told so again, now.
+    // Replayed at start: only Raft's configuration was missing, except for a change refused
+    // when it was applied. A member that was removed then is told so again, now.
+    if (TookEffect(cc, *deps_.membership)) conf_state_ = node_->ApplyConfChange(cc);
     if (cc.type == raft::ConfChangeType::kRemoveNode && cc.node_id == self_) {
       return dolmen::Status(Code::kRemoved, "this member has been removed from the cluster");
     }
@@ -669,6 +670,18 @@ dolmen::Status Driver::ApplyConfChange(const raft::Entry& e, bool in_backend) {
                       " carries an unreadable member record");
   }
   member.set_id(cc.node_id.value());
+  if (dolmen::Status refused =
+          CheckLearnerAddAtApply(cc, member, *deps_.membership, options_.max_learners);
+      !refused.ok()) {
+    // Skipped by every member alike; Raft's configuration does not change either.
+    log::Warn("membership change refused at apply", {{"local-member-id", log::Hex(self_.value())},
+                                                     {"member-id", log::Hex(cc.node_id.value())},
+                                                     {"index", e.index.value()},
+                                                     {"reason", refused.message()}});
+    FinishConfChange(cc, refused);
+    return OkStatus();
+  }
+  conf_state_ = node_->ApplyConfChange(cc);
   ASSIGN_OR_RETURN(backend::WriteTxn * txn, deps_.store->BatchTxn());
   switch (cc.type) {
     case raft::ConfChangeType::kAddNode: {
@@ -698,18 +711,22 @@ dolmen::Status Driver::ApplyConfChange(const raft::Entry& e, bool in_backend) {
       break;
   }
   if (deps_.peers) deps_.peers->SetPeers(deps_.membership->List());
-  for (auto it = conf_in_flight_.begin(); it != conf_in_flight_.end(); ++it) {
-    if (SameChange(it->cc, cc)) {
-      auto done = std::move(it->done);
-      conf_in_flight_.erase(it);
-      done(OkStatus());
-      break;
-    }
-  }
+  FinishConfChange(cc, OkStatus());
   if (cc.type == raft::ConfChangeType::kRemoveNode && cc.node_id == self_) {
     return dolmen::Status(Code::kRemoved, "this member has been removed from the cluster");
   }
   return OkStatus();
+}
+
+void Driver::FinishConfChange(const raft::ConfChange& cc, const dolmen::Status& status) {
+  for (auto it = conf_in_flight_.begin(); it != conf_in_flight_.end(); ++it) {
+    if (SameChange(it->cc, cc)) {
+      auto done = std::move(it->done);
+      conf_in_flight_.erase(it);
+      done(status);
+      return;
+    }
+  }
 }
 
 void Driver::ServeReads() {

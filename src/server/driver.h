@@ -79,6 +79,8 @@ struct DriverOptions {
   // A proposal or read not done by then fails with "request timed out" (etcd: 5 s + 2
   // election timeouts).
   std::chrono::milliseconds request_timeout{7000};
+  // --max-learners, checked again when a learner's addition is applied (conf_change_rules.h).
+  size_t max_learners = 1;
 };
 
 // How the driver reaches peers; the real one is the gRPC transport, tests use fakes.
@@ -234,6 +236,8 @@ class Driver {
   void WarnIfSlowApply(const raft::Entry& e, std::chrono::nanoseconds took) const;
   // in_backend: the entry is at or below the backend's index (replayed at start).
   dolmen::Status ApplyConfChange(const raft::Entry& e, bool in_backend);
+  // Answers the local proposer of `cc`, if this member proposed it.
+  void FinishConfChange(const raft::ConfChange& cc, const dolmen::Status& status);
   void ServeReads();
   void ExpireDeadlines();
   // Both return an error only when the member must stop: the backend sync failed.

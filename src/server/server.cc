@@ -446,7 +446,9 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
   deps.install_snapshot = [this](const raft::SnapshotMetadata& meta) {
     return InstallSnapshot(meta);
   };
-  driver_ = std::make_unique<Driver>(deps, std::move(node), member_id_, config_.driver,
+  DriverOptions driver_options = config_.driver;
+  driver_options.max_learners = static_cast<size_t>(std::max(config_.max_learners, 1));
+  driver_ = std::make_unique<Driver>(deps, std::move(node), member_id_, driver_options,
                                      [this](const Status& s) {
                                        failed_.store(true);
                                        if (on_fatal_) on_fatal_(s);

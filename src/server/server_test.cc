@@ -604,6 +604,57 @@ TEST_F(ServerTest, MembershipChangesAndTheirChecks) {
   EXPECT_TRUE(s->membership().IsRemoved(MemberId(added->member().id())));
 }
 
+// Two learners asked for at once both pass MemberAdd's check against the same list (neither is
+// applied yet); with --max-learners 1 the apply refuses the second, on every member alike, and a
+// restart that replays the log skips it again.
+TEST_F(ServerTest, SecondLearnerAskedForAtOnceIsRefusedWhenApplied) {
+  ServerConfig c = Config(fs_.get());
+  c.max_learners = 1;
+  c.driver.checkpoint_at_stop = false;  // the restart replays both conf changes
+  auto opened = Server::Open(c);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto s = std::move(opened).value();
+  s->Start();
+  ASSERT_TRUE(Put(s.get(), "k", "v").ok());
+  // Hold the driver so that both requests are checked before either is proposed.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  s->driver()->RunInOrder([released](Status) { released.wait(); });
+  std::vector<std::promise<Result<etcdserverpb::MemberAddResponse>>> answers(2);
+  for (int i = 0; i < 2; ++i) {
+    etcdserverpb::MemberAddRequest add;
+    add.add_peerurls("http://127.0.0.1:1238" + std::to_string(i));
+    add.set_islearner(true);
+    s->MemberAdd(add, [&answers, i](Result<etcdserverpb::MemberAddResponse> r) {
+      answers[i].set_value(std::move(r));
+    });
+  }
+  release.set_value();
+  auto first = answers[0].get_future().get();
+  auto second = answers[1].get_future().get();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(second.status().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(second.status().message(), "too many learner members in cluster");
+  auto learners = [](Server* server) {
+    std::vector<std::string> urls;
+    for (const auto& m : server->membership().List()) {
+      if (m.is_learner()) urls.push_back(m.peer_urls(0));
+    }
+    return urls;
+  };
+  EXPECT_EQ(learners(s.get()), std::vector<std::string>{"http://127.0.0.1:12380"});
+  ASSERT_TRUE(Put(s.get(), "k", "v2").ok());  // the member still commits alone
+  s->Stop();
+  s.reset();
+
+  opened = Server::Open(c);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  s = std::move(opened).value();
+  s->Start();
+  ASSERT_TRUE(Put(s.get(), "k", "v3").ok());
+  EXPECT_EQ(learners(s.get()), std::vector<std::string>{"http://127.0.0.1:12380"});
+}
+
 // A conf change and a later MemberUpdate, both after the last checkpoint but already in the
 // backend: replaying the log at the next start must not bring back the conf change's older peer
 // URLs (the update, a normal entry below the backend's index, is not replayed).

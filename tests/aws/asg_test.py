@@ -32,6 +32,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import emulator  # noqa: E402
 import harness  # noqa: E402  (pick_free_port, setpriv prefix, clean env, readable_log)
+import tls_certs  # noqa: E402  (a throwaway CA, for the scenarios over TLS)
 
 FORM_TIMEOUT_S = 40.0  # three members discover, elect and publish (generous for ASan)
 EXIT_TIMEOUT_S = 30.0
@@ -63,8 +64,12 @@ def port_free_on_all(ips):
 class Member:
     """One dolmen process for one emulated instance."""
 
-    def __init__(self, root, instance, peer_port, client_port, env, extra=(), data_dir=None):
+    def __init__(self, root, instance, peer_port, client_port, env, extra=(), data_dir=None,
+                 tls=None):
         self.instance = instance
+        # (CA, certificate, key) for a member whose client URL is https with client-cert auth
+        # (its peers use peer auto-TLS, as in the lab); None for plain http.
+        self.tls = tls
         self.ip = instance.ip
         self.peer_port, self.client_port = peer_port, client_port
         self.env, self.extra = env, list(extra)
@@ -77,14 +82,20 @@ class Member:
 
     @property
     def client_url(self):
-        return "http://%s:%d" % (self.ip, self.client_port)
+        return "%s://%s:%d" % ("https" if self.tls else "http", self.ip, self.client_port)
 
     def command(self):
+        tls = []
+        if self.tls:
+            ca, cert, key = self.tls
+            tls = ["--trusted-ca-file", ca, "--cert-file", cert, "--key-file", key,
+                   "--client-cert-auth", "--peer-auto-tls"]
         return [CONFIG.dolmen, "--discovery-aws-asg", "auto",
                 "--data-dir", self.data_dir,
-                "--listen-peer-urls", "http://%s:%d" % (self.ip, self.peer_port),
+                "--listen-peer-urls", "%s://%s:%d" % ("https" if self.tls else "http", self.ip,
+                                                      self.peer_port),
                 "--listen-client-urls", self.client_url,
-                "--heartbeat-interval", "50", "--election-timeout", "500"] + self.extra
+                "--heartbeat-interval", "50", "--election-timeout", "500"] + tls + self.extra
 
     def start(self):
         cmd = self.command()
@@ -126,6 +137,7 @@ class AsgTestCase(unittest.TestCase):
         self.root = tempfile.mkdtemp(prefix="dolmen-asg-")
         self.members = []
         self.emu = None
+        self.ca = None  # a TestCa once use_tls() is called
         try:
             return super().run(result)
         finally:
@@ -163,14 +175,29 @@ class AsgTestCase(unittest.TestCase):
                        AWS_SECRET_ACCESS_KEY=secret or self.emu.secret_key)
         return env
 
+    def use_tls(self):
+        """Members started after this serve https client URLs with client-cert auth, each with a
+        certificate for its own address from a throwaway CA (valid for client authentication
+        too: the member presents it when it asks the group's cluster to add it); the test's
+        tools present a client certificate of their own."""
+        self.ca = tls_certs.TestCa(os.path.join(self.root, "ca"), "dolmen asg test CA")
+        cert, key = self.ca.issue("tools", "tools")
+        self.tool_tls = ["--cacert", self.ca.cert, "--cert", cert, "--key", key]
+
     def new_member(self, instance, env, extra=(), data_dir=None):
-        m = Member(self.root, instance, self.peer_port, self.client_port, env, extra, data_dir)
+        tls = None
+        if self.ca is not None:
+            tls = (self.ca.cert,) + self.ca.issue(instance.ip, instance.instance_id,
+                                                  ips=[instance.ip])
+        m = Member(self.root, instance, self.peer_port, self.client_port, env, extra, data_dir,
+                   tls)
         self.members.append(m)
         return m
 
     def etcdctl(self, endpoint, *args):
+        tls = self.tool_tls if self.ca is not None else []
         proc = subprocess.run([CONFIG.etcdctl, "--endpoints", endpoint, "--dial-timeout=2s",
-                               "--command-timeout=5s"] + list(args),
+                               "--command-timeout=5s"] + tls + list(args),
                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               timeout=ETCDCTL_TIMEOUT_S, env=harness._clean_env())
         return proc.returncode, proc.stdout, proc.stderr

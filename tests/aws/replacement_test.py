@@ -52,6 +52,7 @@ class ScenarioCase(asg_test.AsgTestCase):
             harness._die_with_parent_prefix() + [
                 sys.executable, asg_test.WRITER, "--stop-file", self.writer_stop,
                 "--max-seconds", str(WRITER_MAX_S), "--max-puts", "100000"] +
+            (self.tool_tls if self.ca is not None else []) +
             ["%s:%d" % (ip, self.client_port) for ip in ips],
             stdout=out, stderr=subprocess.STDOUT, env=harness._clean_env())
         out.close()

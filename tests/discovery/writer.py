@@ -21,9 +21,13 @@ def main():
     parser.add_argument("--prefix", default="w/")
     parser.add_argument("--max-puts", type=int, default=5000)
     parser.add_argument("--max-seconds", type=float, default=60.0)
+    parser.add_argument("--cacert", help="TLS: the CA that checks the members")
+    parser.add_argument("--cert", help="TLS: the client certificate to present")
+    parser.add_argument("--key", help="TLS: its key")
     parser.add_argument("endpoints", nargs="+", help="host:port of each member's client URL")
     args = parser.parse_args()
-    clients = [etcd3.client(host=e.rsplit(":", 1)[0], port=int(e.rsplit(":", 1)[1]), timeout=2)
+    clients = [etcd3.client(host=e.rsplit(":", 1)[0], port=int(e.rsplit(":", 1)[1]), timeout=2,
+                            ca_cert=args.cacert, cert_cert=args.cert, cert_key=args.key)
                for e in args.endpoints]
     deadline = time.monotonic() + args.max_seconds
     current = 0
