@@ -38,6 +38,7 @@ FORM_TIMEOUT_S = 40.0  # three members discover, elect and publish (generous for
 EXIT_TIMEOUT_S = 30.0
 WAIT_LOG_TIMEOUT_S = 30.0
 MIN_ACKED = 10
+WRITER_MAX_S = 240
 ETCDCTL_TIMEOUT_S = 15.0
 STOP_WAIT_S = 10.0
 WRITER = os.path.join(HERE, "..", "discovery", "writer.py")
@@ -138,9 +139,12 @@ class AsgTestCase(unittest.TestCase):
         self.members = []
         self.emu = None
         self.ca = None  # a TestCa once use_tls() is called
+        self.writer = None
         try:
             return super().run(result)
         finally:
+            if self.writer is not None:
+                harness.stop_process(self.writer)
             for m in self.members:
                 m.stop()
             if self.emu is not None:
@@ -232,32 +236,32 @@ class AsgTestCase(unittest.TestCase):
         self.wait_for("the cluster of %s formed" % names, formed, FORM_TIMEOUT_S, members)
         return sorted(box["last"][0], key=lambda x: x["name"])
 
-    def run_writer(self, members):
-        """Puts through python3-etcd3 until MIN_ACKED are acknowledged (bounded); returns the
-        acknowledged keys."""
-        stop_file = os.path.join(self.root, "writer.stop")
-        out_path = os.path.join(self.root, "writer.out")
-        with open(out_path, "wb") as out:
-            proc = subprocess.Popen(
-                harness._die_with_parent_prefix() + [sys.executable, WRITER, "--stop-file",
-                                                     stop_file, "--max-seconds", "30",
-                                                     "--max-puts", "500"] +
-                ["%s:%d" % (m.ip, m.client_port) for m in members],
-                stdout=out, stderr=subprocess.STDOUT, env=harness._clean_env())
-            try:
-                def acked():
-                    with open(out_path) as f:
-                        return sum(1 for line in f if line.startswith("w/")) >= MIN_ACKED
-                self.wait_for("%d acknowledged puts" % MIN_ACKED, acked, 30.0)
-            finally:
-                open(stop_file, "w").close()
-                try:
-                    proc.wait(STOP_WAIT_S)  # the writer stops at its next put
-                finally:
-                    harness.stop_process(proc)
-        with open(out_path) as f:
+    def start_writer(self, ips):
+        """python3-etcd3 puts on every address the group will ever use (members not started yet
+        refuse at once and the writer moves on), until the stop file appears; bounded."""
+        self.writer_stop = os.path.join(self.root, "writer.stop")
+        self.writer_out = os.path.join(self.root, "writer.out")
+        out = open(self.writer_out, "wb")
+        self.writer = subprocess.Popen(
+            harness._die_with_parent_prefix() + [
+                sys.executable, WRITER, "--stop-file", self.writer_stop,
+                "--max-seconds", str(WRITER_MAX_S), "--max-puts", "100000"] +
+            (self.tool_tls if self.ca is not None else []) +
+            ["%s:%d" % (ip, self.client_port) for ip in ips],
+            stdout=out, stderr=subprocess.STDOUT, env=harness._clean_env())
+        out.close()
+
+    def acked(self):
+        with open(self.writer_out) as f:
             return [line.strip() for line in f if line.startswith("w/")]
 
+    def stop_writer(self):
+        open(self.writer_stop, "w").close()
+        try:
+            self.writer.wait(STOP_WAIT_S)
+        finally:
+            harness.stop_process(self.writer)
+        return self.acked()
 
 
 class AsgTest(AsgTestCase):
@@ -274,6 +278,8 @@ class AsgTest(AsgTestCase):
                    for k, i in enumerate(emu.instances)]
         for m in members:
             m.start()
+        # The writer runs from before the cluster exists to the end (4: the scale-up's address).
+        self.start_writer([i.ip for i in emu.instances] + ["127.0.0.4"])
         self.wait_for("every member saying it waits for %s" % late.instance_id,
                       lambda: all("waiting for %s Pending" % late.instance_id in m.log_text()
                                   for m in members), WAIT_LOG_TIMEOUT_S, members)
@@ -292,12 +298,8 @@ class AsgTest(AsgTestCase):
             self.assertIn("token etcd-asg", m.log_text())
         self.assertGreaterEqual(emu.role_fetches, 2, "members 2 and 3 used the instance role")
 
-        acked = self.run_writer(members)
-        for m in members:
-            rc, out, err = self.etcdctl(m.client_url, "get", "w/", "--prefix", "--keys-only")
-            self.assertEqual(rc, 0, err)
-            missing = set(acked) - set(out.split())
-            self.assertFalse(missing, "acknowledged writes lost on %s: %s" % (m.ip, missing))
+        self.wait_for("%d acknowledged puts" % MIN_ACKED, lambda: len(self.acked()) >= MIN_ACKED,
+                      30.0, members)
 
         # Scale-up 3 -> 4: the new instance finds the running cluster and joins as a learner
         # (promotion is --auto-promote-learners' work, not discovery's).
@@ -320,13 +322,24 @@ class AsgTest(AsgTestCase):
         # (the leader's dead-member removal asks it every round, so the emulator's count of calls
         # cannot tell; the restarted member's log can).
         members[0].stop()
+        before = self.acked()[-1]
         members[0].start()
         self.wait_for("member 1 back", lambda: self.etcdctl(
-            members[0].client_url, "get", acked[-1])[1].strip().startswith(acked[-1]),
+            members[0].client_url, "get", before)[1].strip().startswith(before),
             FORM_TIMEOUT_S, members)
         restarted = members[0].log_text().split("\n=== ")[-1]
         self.assertIn("is already initialized", restarted)
         self.assertNotIn("to have its desired capacity InService", restarted)
+
+        # No acknowledged put lost, on any voter, from the group's wait to the restart.
+        acked = self.stop_writer()
+        self.assertGreater(len(acked), MIN_ACKED)
+        for m in members:
+            rc, out, err = self.etcdctl(m.client_url, "get", "w/", "--prefix", "--keys-only")
+            self.assertEqual(rc, 0, err)
+            missing = set(acked) - set(out.split())
+            self.assertFalse(missing, "acknowledged writes lost on %s: %s" % (m.ip,
+                                                                             sorted(missing)[:5]))
 
     def test_faults_end_in_a_clear_error(self):
         emu = self.new_group(1)

@@ -35,39 +35,11 @@ from asg_test import harness  # noqa: E402
 
 GRACE = "2s"
 CHANGE_TIMEOUT_S = 60.0  # a removal (2 s grace) plus a learner's join and 5 s promotion window
-WRITER_MAX_S = 240
 
 
 class ScenarioCase(asg_test.AsgTestCase):
-    """What the group scenarios share (this file's and scale_test.py's): the writer that runs
-    throughout, the leader, the member lists awaited."""
-
-    def start_writer(self, ips):
-        """python3-etcd3 puts on every address the group will ever use (members not started yet
-        refuse at once and the writer moves on), until the stop file appears; bounded."""
-        self.writer_stop = os.path.join(self.root, "writer.stop")
-        self.writer_out = os.path.join(self.root, "writer.out")
-        out = open(self.writer_out, "wb")
-        self.writer = subprocess.Popen(
-            harness._die_with_parent_prefix() + [
-                sys.executable, asg_test.WRITER, "--stop-file", self.writer_stop,
-                "--max-seconds", str(WRITER_MAX_S), "--max-puts", "100000"] +
-            (self.tool_tls if self.ca is not None else []) +
-            ["%s:%d" % (ip, self.client_port) for ip in ips],
-            stdout=out, stderr=subprocess.STDOUT, env=harness._clean_env())
-        out.close()
-
-    def acked(self):
-        with open(self.writer_out) as f:
-            return [line.strip() for line in f if line.startswith("w/")]
-
-    def stop_writer(self):
-        open(self.writer_stop, "w").close()
-        try:
-            self.writer.wait(asg_test.STOP_WAIT_S)
-        finally:
-            harness.stop_process(self.writer)
-        return self.acked()
+    """What the group scenarios share (this file's and scale_test.py's): the leader, the member
+    lists awaited, the group started with its writer."""
 
     def status(self, member):
         rc, out, _ = self.etcdctl(member.client_url, "endpoint", "status", "-w", "json")

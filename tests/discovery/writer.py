@@ -26,9 +26,12 @@ def main():
     parser.add_argument("--key", help="TLS: its key")
     parser.add_argument("endpoints", nargs="+", help="host:port of each member's client URL")
     args = parser.parse_args()
-    clients = [etcd3.client(host=e.rsplit(":", 1)[0], port=int(e.rsplit(":", 1)[1]), timeout=2,
-                            ca_cert=args.cacert, cert_cert=args.cert, cert_key=args.key)
-               for e in args.endpoints]
+    def connect(endpoint):
+        host, port = endpoint.rsplit(":", 1)
+        return etcd3.client(host=host, port=int(port), timeout=2, ca_cert=args.cacert,
+                            cert_cert=args.cert, cert_key=args.key)
+
+    clients = [connect(e) for e in args.endpoints]
     deadline = time.monotonic() + args.max_seconds
     current = 0
     n = 0
@@ -40,6 +43,10 @@ def main():
         except Exception as e:  # any failure: unknown outcome; try the next member
             print("# put %s via %s failed: %s" % (key, args.endpoints[current], type(e).__name__),
                   flush=True)
+            # A new channel: a failed one waits out gRPC's reconnect back-off (up to minutes),
+            # long after the member it dials has started.
+            clients[current].close()
+            clients[current] = connect(args.endpoints[current])
             current = (current + 1) % len(clients)
             time.sleep(0.05)  # a failing member answers at once; do not spin on it
             n += 1
