@@ -82,12 +82,6 @@ std::vector<AnsweredFlag> MakeTable() {
       Refused("proxy", Kind::kText, "off", "off",
               "the v2 proxy is not provided (etcd 3.6 removed it)",
               "point clients at the members, or run etcd's grpc-proxy"),
-      NoEffect("client-cert-file", Kind::kText, "",
-               "etcd's member uses it to dial its own client port (for its gRPC gateway); "
-               "dolmen's member never dials a client URL"),
-      NoEffect("client-key-file", Kind::kText, "",
-               "etcd's member uses it to dial its own client port (for its gRPC gateway); "
-               "dolmen's member never dials a client URL"),
       Refused("client-cert-allowed-hostname", Kind::kText, "", "",
               "checking a client certificate's hostname is not implemented",
               "--client-cert-auth with a CA that issues only the client certificates you allow"),

@@ -13,6 +13,7 @@
 #include "discovery/grpc_client_tls.h"
 #include "discovery/srv_wait.h"
 #include "embed/asg_join.h"
+#include "embed/tls_config.h"
 #include "io/posix/posix_file_system.h"
 #include "wal/wal.h"
 
@@ -185,13 +186,16 @@ Result<JoinDialer> DialerFor(const Config& config) {
   discovery::GrpcClientTls tls;
   tls.skip_verify = config.auto_tls && config.cert_file.empty();
   if (!tls.skip_verify) {
-    tls.ca_file = config.trusted_ca_file;
-    tls.cert_file = config.cert_file;
-    tls.key_file = config.key_file;
+    // --client-cert-file/--client-key-file when given (etcd 3.5), else the server's pair.
+    const tls::Options dialing = ClientTlsOptions(config).Dialing();
+    tls.ca_file = dialing.trusted_ca_file;
+    tls.cert_file = dialing.cert_file;
+    tls.key_file = dialing.key_file;
   }
+  const bool own_pair = !config.client_cert_file.empty();
   tls.ca_flag = "--trusted-ca-file";
-  tls.cert_flag = "--cert-file";
-  tls.key_flag = "--key-file";
+  tls.cert_flag = own_pair ? "--client-cert-file" : "--cert-file";
+  tls.key_flag = own_pair ? "--client-key-file" : "--key-file";
   ASSIGN_OR_RETURN(dialer.tls, discovery::NewGrpcClientCredentials(tls));
   return dialer;
 }

@@ -138,6 +138,7 @@ struct Config {
   std::string peer_cert_file, peer_key_file, peer_trusted_ca_file, peer_crl_file;
   std::string peer_cert_allowed_cn, peer_cert_allowed_hostname;
   std::string peer_client_cert_file, peer_client_key_file;  // etcd 3.5: presented when dialing
+  std::string client_cert_file, client_key_file;  // etcd 3.5: presented when dialing a client URL
   bool client_cert_auth = false, peer_client_cert_auth = false;
   bool auto_tls = false, peer_auto_tls = false;
   bool peer_skip_client_san_verification = false;  // etcd 3.4's experimental flag

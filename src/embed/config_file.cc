@@ -67,7 +67,9 @@ const std::map<std::string, std::string>& TlsKeys() {
                                                           {"key-file", "key-file"},
                                                           {"trusted-ca-file", "trusted-ca-file"},
                                                           {"client-cert-auth", "client-cert-auth"},
-                                                          {"auto-tls", "auto-tls"}};
+                                                          {"auto-tls", "auto-tls"},
+                                                          {"client-cert-file", "client-cert-file"},
+                                                          {"client-key-file", "client-key-file"}};
   return keys;
 }
 

@@ -145,6 +145,18 @@ TEST(ConfigFileTest, TlsBlocksSetTheTlsFlags) {
   EXPECT_TRUE(d.peer_client_cert_auth);
   EXPECT_TRUE(d.peer_auto_tls);
   EXPECT_EQ(c.cipher_suites, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+  // etcd 3.5's dialing pair, in either block.
+  Config g;
+  ASSERT_TRUE(Load("client-transport-security:\n  client-cert-file: /c.pem\n"
+                   "  client-key-file: /c.key\n"
+                   "peer-transport-security:\n  client-cert-file: /pc.pem\n"
+                   "  client-key-file: /pc.key\n",
+                   &g)
+                  .ok());
+  EXPECT_EQ(g.client_cert_file, "/c.pem");
+  EXPECT_EQ(g.client_key_file, "/c.key");
+  EXPECT_EQ(g.peer_client_cert_file, "/pc.pem");
+  EXPECT_EQ(g.peer_client_key_file, "/pc.key");
   Config e;
   EXPECT_EQ(Load("client-transport-security:\n  client-cert-auth: maybe\n", &e).message(),
             "invalid value \"maybe\" for key \"client-transport-security.client-cert-auth\" "

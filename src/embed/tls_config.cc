@@ -41,6 +41,12 @@ void RegisterTlsFlags(FlagSet* f, Config* c) {
   f->AddString("client-crl-file", &c->client_crl_file,
                "Path to the client certificate revocation list file.");
   f->AddBool("auto-tls", &c->auto_tls, "Client TLS using generated certificates.");
+  f->AddString("client-cert-file", &c->client_cert_file,
+               "Path to an explicit client TLS cert file otherwise cert file will be used when "
+               "client auth is required.");
+  f->AddString("client-key-file", &c->client_key_file,
+               "Path to an explicit client TLS key file otherwise key file will be used when "
+               "client auth is required.");
   f->AddString("peer-cert-file", &c->peer_cert_file, "Path to the peer server TLS cert file.");
   f->AddString("peer-key-file", &c->peer_key_file, "Path to the peer server TLS key file.");
   f->AddString("peer-trusted-ca-file", &c->peer_trusted_ca_file,
@@ -125,8 +131,11 @@ tls::Options SideOptions(const Config& c, const std::string& cert, const std::st
 }  // namespace
 
 tls::Options ClientTlsOptions(const Config& c) {
-  return SideOptions(c, c.cert_file, c.key_file, c.trusted_ca_file, c.client_crl_file,
-                     c.client_cert_auth);
+  tls::Options o = SideOptions(c, c.cert_file, c.key_file, c.trusted_ca_file, c.client_crl_file,
+                               c.client_cert_auth);
+  o.client_cert_file = c.client_cert_file;
+  o.client_key_file = c.client_key_file;
+  return o;
 }
 
 tls::Options PeerTlsOptions(const Config& c) {
