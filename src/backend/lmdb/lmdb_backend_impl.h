@@ -52,7 +52,6 @@ class LmdbBackend final : public Backend {
   Status CopyTo(const std::string& path) override;
 
   // --- For LmdbWriteTxn.
-  MDB_env* env() { return env_; }
   const std::string& file() const { return file_; }
   std::shared_ptr<const DbiMap> dbis() {
     std::lock_guard lock(dbi_mu_);
