@@ -293,6 +293,14 @@ int ServeMember(const Config& flags_config, std::optional<Config>* rejoin) {
   signal(SIGPIPE, SIG_IGN);
 
   for (const auto& warning : config.startup_warnings) log::Warn(warning);
+  if (config.bcrypt_cost < 4 || config.bcrypt_cost > 31) {
+    // As etcd's auth store says it (the cost used is ServerConfig's, embed/config.cc).
+    log::Warn("use default bcrypt cost instead of the invalid given cost",
+              {{"min-cost", 4},
+               {"max-cost", 31},
+               {"default-cost", 10},
+               {"given-cost", static_cast<uint64_t>(config.bcrypt_cost)}});
+  }
   log::Info("starting dolmen", {{"dolmen-version", kDolmenVersion},
                                 {"etcd-api-version", api::kEtcdApiVersion},
                                 {"name", config.name},

@@ -308,6 +308,14 @@ class FlagsTest(IntegrationTestCase):
         rc, out, err = server.etcdctl("get", "k", "--print-value-only")
         self.assertEqual((rc, out.strip()), (0, "v"), err)
 
+    def test_bcrypt_cost_out_of_range_falls_back_with_etcds_warning(self):
+        (server,) = self.start(["--bcrypt-cost", "3"])
+        self.assertIn("use default bcrypt cost instead of the invalid given cost",
+                      server.log_text())
+        self.assertIn('"given-cost":3', server.log_text())
+        rc, out, err = server.etcdctl("user", "add", "u:pw")  # hashed with the default cost
+        self.assertEqual(rc, 0, err)
+
 
 if __name__ == "__main__":
     harness.main()
