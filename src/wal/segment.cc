@@ -3,14 +3,22 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 
 namespace dolmen::wal {
 namespace {
 
 constexpr size_t kNameLength = 16 + 1 + 16 + 4;
 
+// The preallocated tail of a segment is tens of MiB of zeros, checked at every start: memcmp
+// against a zero block runs at memory speed, a byte-by-byte search several times slower.
 bool AllZero(std::string_view bytes) {
-  return bytes.find_first_not_of('\0') == std::string_view::npos;
+  static constexpr char kZeros[4096] = {};
+  while (bytes.size() >= sizeof(kZeros)) {
+    if (std::memcmp(bytes.data(), kZeros, sizeof(kZeros)) != 0) return false;
+    bytes.remove_prefix(sizeof(kZeros));
+  }
+  return std::memcmp(bytes.data(), kZeros, bytes.size()) == 0;
 }
 
 // First offset >= `from` (aligned) where a complete, valid record starts, if any. Only used

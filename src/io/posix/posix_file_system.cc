@@ -165,10 +165,15 @@ class PosixFileSystemImpl final : public FileSystem {
   Result<std::string> ReadFile(const std::string& path) override {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus("open " + path, errno);
-    std::string out;
-    char buf[1 << 16];
+    // Read straight into a buffer of the file's size (a WAL segment is 64 MiB): no chunk
+    // copies, few system calls. The loop still ends at end-of-file, whatever fstat said.
+    struct stat st;
+    size_t expected = ::fstat(fd, &st) == 0 && st.st_size > 0 ? static_cast<size_t>(st.st_size) : 0;
+    std::string out(std::max<size_t>(expected, 1 << 16), '\0');
+    size_t got = 0;
     while (true) {
-      ssize_t n = ::read(fd, buf, sizeof(buf));
+      if (got == out.size()) out.resize(out.size() * 2);
+      ssize_t n = ::read(fd, out.data() + got, out.size() - got);
       if (n < 0) {
         if (errno == EINTR) continue;
         int err = errno;
@@ -176,9 +181,10 @@ class PosixFileSystemImpl final : public FileSystem {
         return ErrnoStatus("read " + path, err);
       }
       if (n == 0) break;
-      out.append(buf, static_cast<size_t>(n));
+      got += static_cast<size_t>(n);
     }
     ::close(fd);
+    out.resize(got);
     return out;
   }
 
