@@ -255,6 +255,19 @@ class AsgTestCase(unittest.TestCase):
         with open(self.writer_out) as f:
             return [line.strip() for line in f if line.startswith("w/")]
 
+    def stop_writer_and_check(self, members, at_least):
+        """Stops the writer; more than `at_least` puts were acknowledged and every one of them
+        is on every member in `members`. Returns the acknowledged keys."""
+        acked = self.stop_writer()
+        self.assertGreater(len(acked), at_least)
+        for m in members:
+            rc, out, err = self.etcdctl(m.client_url, "get", "w/", "--prefix", "--keys-only")
+            self.assertEqual(rc, 0, err)
+            missing = set(acked) - set(out.split())
+            self.assertFalse(missing, "acknowledged writes lost on %s: %s" % (m.ip,
+                                                                             sorted(missing)[:5]))
+        return acked
+
     def stop_writer(self):
         open(self.writer_stop, "w").close()
         try:
@@ -332,14 +345,7 @@ class AsgTest(AsgTestCase):
         self.assertNotIn("to have its desired capacity InService", restarted)
 
         # No acknowledged put lost, on any voter, from the group's wait to the restart.
-        acked = self.stop_writer()
-        self.assertGreater(len(acked), MIN_ACKED)
-        for m in members:
-            rc, out, err = self.etcdctl(m.client_url, "get", "w/", "--prefix", "--keys-only")
-            self.assertEqual(rc, 0, err)
-            missing = set(acked) - set(out.split())
-            self.assertFalse(missing, "acknowledged writes lost on %s: %s" % (m.ip,
-                                                                             sorted(missing)[:5]))
+        self.stop_writer_and_check(members, at_least=MIN_ACKED)
 
     def test_faults_end_in_a_clear_error(self):
         emu = self.new_group(1)
