@@ -94,6 +94,8 @@ bool CatchUp::Round() {
       if (read.status().code() == Code::kCompacted) {
         more = true;  // a compaction raced with Choose: the next round cancels the watchers
       } else {
+        // Not at once (the store is failing): at the retry time, or at the next kick.
+        more = false;
         base::MutexLock l(&mu_);
         retry_pending_ = true;
         retry_at_ = clock_->Now() + options_->catch_up_retry;
