@@ -213,8 +213,9 @@ CatchUp::Applied CatchUp::Apply(const Plan& plan, Matched matched) {
     Response& r = matched.responses[i];
     if (!r.events.empty()) {
       // The stream may have filled up meanwhile (synced watchers of the same stream, several
-      // of its watchers in this round): the watcher stays where it is and is read again later.
-      if (!w->stream->HasRoom()) continue;
+      // of its watchers in this round): the watcher stays where it is and is read again once
+      // the consumer drained the stream, so catch-up never takes it past its bound.
+      if (!w->stream->HasRoomFor(CostOf(r))) continue;
       w->sent_since_tick = true;
       groups_->Enqueue(w->stream, std::move(r));
     }

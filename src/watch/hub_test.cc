@@ -522,6 +522,8 @@ TEST_F(WatchHubTest, SlowConsumerDoesNotBlockNotifyAndCatchesUpInOrder) {
   EXPECT_LT(elapsed, 10s);  // generous: the point is that it returns at all
   ASSERT_TRUE(fast.PopUntil(HasEvents(0, kWrites)));
   EXPECT_GT(hub_->unsynced_count(), 0u);  // the slow one fell behind
+  // ... and what waits for it stays within its stream's bound (plus the push that crossed it).
+  EXPECT_LE(slow.stream()->queued_bytes(), options.max_stream_bytes + 1024);
   ASSERT_TRUE(slow.PopUntil(HasEvents(0, kWrites)));
   for (Consumer* c : {&slow, &fast}) {
     auto evs = c->EventsOf(0);
@@ -636,6 +638,52 @@ TEST_F(WatchHubTest, CatchUpResponsesAreBoundedAndKeepRevisionsWhole) {
   EXPECT_GT(responses, 10u);
 }
 
+// Catch-up and synced delivery filling one stream together never take it past its bound by
+// more than one revision, and both watchers still get everything in order.
+TEST_F(WatchHubTest, CatchUpAndSyncedDeliveryKeepAStreamWithinItsBound) {
+  HubOptions options;
+  options.max_stream_bytes = 8 << 10;
+  StartHub(options);
+  const std::string value(1000, 'v');
+  for (int i = 0; i < 60; ++i) {
+    auto txn = store_->BeginWrite();
+    CHECK(txn->Put("h/a", value, LeaseId(0)).ok());
+    CHECK(txn->Put("h/b", value, LeaseId(0)).ok());
+    hub_->Notify(txn->Events(), txn->End());
+  }
+  Consumer c(hub_.get());
+  hub_->Watch(c.stream(), Key("s", 1));                // synced
+  hub_->Watch(c.stream(), Prefix("h/", 2, /*id=*/2));  // 60 revisions to catch up
+  constexpr size_t kRevisionCost = 64 + 2 * (48 + 3 + 1000);
+  constexpr int kWrites = 100;
+  std::thread writer([&] {
+    for (int i = 0; i < kWrites; ++i) Put("s", std::string(500, 'w'));
+  });
+  // Pop one response at a time, checking the bound each time.
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  size_t max_seen = 0;
+  while (!(HasEvents(1, kWrites)(c.got) && HasEvents(2, 120)(c.got)) &&
+         std::chrono::steady_clock::now() < deadline) {
+    max_seen = std::max(max_seen, c.stream()->queued_bytes());
+    if (auto r = c.stream()->Pop()) {
+      c.got.push_back(std::move(*r));
+    } else {
+      c.PopUntil([n = c.got.size()](const auto& got) { return got.size() > n; });
+    }
+  }
+  writer.join();
+  EXPECT_LE(max_seen, options.max_stream_bytes + kRevisionCost);
+  auto h = c.EventsOf(2);
+  ASSERT_EQ(h.size(), 120u);
+  for (size_t i = 0; i < h.size(); ++i) {
+    ASSERT_EQ(h[i].kv.mod_revision.value(), 2 + static_cast<int64_t>(i / 2));
+  }
+  auto sv = c.EventsOf(1);
+  ASSERT_EQ(sv.size(), static_cast<size_t>(kWrites));
+  for (size_t i = 1; i < sv.size(); ++i)
+    ASSERT_GT(sv[i].kv.mod_revision, sv[i - 1].kv.mod_revision);
+}
+
 TEST_F(WatchHubTest, ThousandStreamsEachGetTheirEvents) {
   StartHub();
   constexpr int kStreams = 1000;
@@ -685,7 +733,11 @@ TEST_F(WatchHubTest, WritesWithNoWatcherAreSkippedYetWatchersMissNothing) {
       written.store(i + 1);
     }
   });
-  while (written.load() < kWrites / 2) std::this_thread::yield();
+  // Create the watcher halfway through the writes (bounded: the writer never waits for us).
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (written.load() < kWrites / 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
   Consumer now(hub_.get());
   hub_->Watch(now.stream(), Key("k"));
   writer.join();

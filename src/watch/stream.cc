@@ -41,7 +41,9 @@ std::optional<Response> Stream::Pop() {
     queue_.pop_front();
     ++popped_;  // the watcher's entry in open_, if any, is now stale; dropped when next seen
     queued_bytes_ -= CostOf(*r);
-    resume = was_above && queued_bytes_ <= resume_at && has_unsynced_.load();
+    // Catch-up waits for this stream when it crosses half its bound, or (a response that did
+    // not fit above half) when it is empty.
+    resume = ((was_above && queued_bytes_ <= resume_at) || queue_.empty()) && has_unsynced_.load();
   }
   // Outside mu_: catch-up may now resume this stream's unsynced watchers.
   if (resume) resume_();
@@ -61,6 +63,11 @@ bool Stream::HasQueued() const {
 size_t Stream::queued() const {
   base::MutexLock l(&mu_);
   return queue_.size();
+}
+
+size_t Stream::queued_bytes() const {
+  base::MutexLock l(&mu_);
+  return queued_bytes_;
 }
 
 Response* Stream::OpenResponseLocked(int64_t watch_id, size_t extra_bytes) {
@@ -140,6 +147,11 @@ Stream::Pushed Stream::PushEvents(const Watcher& w, int64_t rev,
 bool Stream::HasRoom() const {
   base::MutexLock l(&mu_);
   return queued_bytes_ < options_->max_stream_bytes;
+}
+
+bool Stream::HasRoomFor(size_t bytes) const {
+  base::MutexLock l(&mu_);
+  return queue_.empty() || queued_bytes_ + bytes <= options_->max_stream_bytes;
 }
 
 bool Stream::HasRoomToResume() const {

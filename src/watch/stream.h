@@ -65,8 +65,8 @@ class Stream {
   // --- The hub (callers hold WatcherGroups::mu unless stated otherwise).
 
   // `wake` tells the consumer a response is queued after it saw an empty queue; `resume` tells
-  // the hub the consumer drained the queue below half its bound while the stream had unsynced
-  // watchers (catch-up may go on). Both run with no hub lock held.
+  // the hub the consumer drained the queue to half its bound, or emptied it, while the stream
+  // had unsynced watchers (catch-up may go on). Both run with no hub lock held.
   Stream(const HubOptions* options, std::function<void()> wake, std::function<void()> resume);
 
   // Queues `r`; returns true if the consumer must be woken. An event response joins its
@@ -80,7 +80,11 @@ class Stream {
                     size_t count) ABSL_LOCKS_EXCLUDED(mu_);
   bool HasRoom() const ABSL_LOCKS_EXCLUDED(mu_);          // below max_stream_bytes
   bool HasRoomToResume() const ABSL_LOCKS_EXCLUDED(mu_);  // at or below half of it
-  size_t queued() const ABSL_LOCKS_EXCLUDED(mu_);         // responses not yet popped
+  // Whether a response costing `bytes` fits under max_stream_bytes (always, on an empty queue:
+  // one revision larger than the bound must still go out).
+  bool HasRoomFor(size_t bytes) const ABSL_LOCKS_EXCLUDED(mu_);
+  size_t queued() const ABSL_LOCKS_EXCLUDED(mu_);        // responses not yet popped
+  size_t queued_bytes() const ABSL_LOCKS_EXCLUDED(mu_);  // their cost (CostOf)
   // Whether draining the queue should call `resume` (the stream has unsynced watchers).
   void set_has_unsynced(bool v) { has_unsynced_.store(v); }
   // Runs the wake callback unless the stream was closed. No hub lock held.
