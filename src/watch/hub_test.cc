@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -29,6 +30,7 @@ class WatchHubTest : public ::testing::Test {
     store_ = std::move(opened).value();
   }
   ~WatchHubTest() override {
+    if (release_) release_();  // a test that failed with a read held at its gate
     if (hub_) hub_->Stop();
   }
 
@@ -36,10 +38,15 @@ class WatchHubTest : public ::testing::Test {
     hub_ = std::make_unique<Hub>(store_.get(), &clock_, options);
     hub_->Start();
   }
-  // The same on another view of the store (a slow or failing one).
-  void StartHubOn(const History* history, HubOptions options = {}) {
-    hub_ = std::make_unique<Hub>(history, &clock_, options);
+  // The same on another view of the store (a slow or failing one), which the fixture keeps
+  // until the hub has stopped (its catch-up thread reads it to the end).
+  template <typename H>
+  H* StartHubOn(std::unique_ptr<H> history, HubOptions options = {}) {
+    H* raw = history.get();
+    history_ = std::move(history);
+    hub_ = std::make_unique<Hub>(raw, &clock_, options);
     hub_->Start();
+    return raw;
   }
   // Moves the member's time and tells the hub.
   void Advance(std::chrono::nanoseconds d) {
@@ -74,6 +81,8 @@ class WatchHubTest : public ::testing::Test {
   ManualClock clock_;  // declared first: the hub's threads read it until the hub stops
   std::unique_ptr<backend::Backend> backend_;
   std::unique_ptr<mvcc::Store> store_;
+  std::unique_ptr<History> history_;  // StartHubOn's; outlives the hub
+  std::function<void()> release_;     // lets a held store read go before the hub stops
   std::unique_ptr<Hub> hub_;
 };
 
@@ -860,8 +869,8 @@ class GatedHistory final : public History {
 // still get their events, and creates and cancels on other streams still complete. Released,
 // the stuck watcher gets its history and then the writes made meanwhile, each once, in order.
 TEST_F(WatchHubTest, SlowCatchUpReadDoesNotBlockSyncedDeliveryOrOtherStreams) {
-  GatedHistory history(store_.get());
-  StartHubOn(&history);
+  GatedHistory& history = *StartHubOn(std::make_unique<GatedHistory>(store_.get()));
+  release_ = [&history] { history.Open(); };
   for (int i = 0; i < 5; ++i) Put("h", "old" + std::to_string(i));  // revisions 2..6
   history.Close();
   Consumer slow(hub_.get());
@@ -907,10 +916,10 @@ TEST_F(WatchHubTest, SlowCatchUpReadDoesNotBlockSyncedDeliveryOrOtherStreams) {
 
 // A failed catch-up read is retried on the hub's clock (catch_up_retry later).
 TEST_F(WatchHubTest, FailedCatchUpReadIsRetriedOnTheClock) {
-  GatedHistory history(store_.get());
   HubOptions options;
   options.catch_up_retry = 5s;
-  StartHubOn(&history, options);
+  GatedHistory& history = *StartHubOn(std::make_unique<GatedHistory>(store_.get()), options);
+  release_ = [&history] { history.Open(); };
   Put("k", "1");
   history.Fail(true);
   Consumer c(hub_.get());
