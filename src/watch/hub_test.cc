@@ -69,6 +69,16 @@ class WatchHubTest : public ::testing::Test {
     hub_->Notify(txn->Events(), Revision(rev));
     return rev;
   }
+  // `n` revisions, each putting h/a and h/b with 1000-byte values: a long history to catch up.
+  void PutPairs(int n) {
+    const std::string value(1000, 'v');
+    for (int i = 0; i < n; ++i) {
+      auto txn = store_->BeginWrite();
+      CHECK(txn->Put("h/a", value, LeaseId(0)).ok());
+      CHECK(txn->Put("h/b", value, LeaseId(0)).ok());
+      hub_->Notify(txn->Events(), txn->End());
+    }
+  }
   // One revision with several changes.
   int64_t PutMany(const std::vector<std::string>& keys) {
     auto txn = store_->BeginWrite();
@@ -619,13 +629,7 @@ TEST_F(WatchHubTest, CatchUpResponsesAreBoundedAndKeepRevisionsWhole) {
   HubOptions options;
   options.max_stream_bytes = 8 << 10;  // responses of about 4 KiB
   StartHub(options);
-  const std::string value(1000, 'v');
-  for (int i = 0; i < 60; ++i) {
-    auto txn = store_->BeginWrite();
-    CHECK(txn->Put("h/a", value, LeaseId(0)).ok());
-    CHECK(txn->Put("h/b", value, LeaseId(0)).ok());
-    hub_->Notify(txn->Events(), txn->End());
-  }
+  PutPairs(60);  // revisions 2..61, two 1000-byte values each
   Consumer c(hub_.get());
   hub_->Watch(c.stream(), Prefix("h/", 2));
   ASSERT_TRUE(c.PopUntil(HasEvents(0, 120)));
@@ -653,13 +657,7 @@ TEST_F(WatchHubTest, CatchUpAndSyncedDeliveryKeepAStreamWithinItsBound) {
   HubOptions options;
   options.max_stream_bytes = 8 << 10;
   StartHub(options);
-  const std::string value(1000, 'v');
-  for (int i = 0; i < 60; ++i) {
-    auto txn = store_->BeginWrite();
-    CHECK(txn->Put("h/a", value, LeaseId(0)).ok());
-    CHECK(txn->Put("h/b", value, LeaseId(0)).ok());
-    hub_->Notify(txn->Events(), txn->End());
-  }
+  PutPairs(60);  // revisions 2..61, two 1000-byte values each
   Consumer c(hub_.get());
   hub_->Watch(c.stream(), Key("s", 1));                // synced
   hub_->Watch(c.stream(), Prefix("h/", 2, /*id=*/2));  // 60 revisions to catch up
