@@ -28,7 +28,7 @@ class WatchWaiterTest : public ::testing::Test {
     auto opened = mvcc::Store::Open(backend_.get());
     CHECK(opened.ok()) << opened.status().ToString();
     store_ = std::move(opened).value();
-    hub_ = std::make_unique<watch::Hub>(store_.get(), watch::HubOptions{});
+    hub_ = std::make_unique<watch::Hub>(store_.get(), &clock_, watch::HubOptions{});
     hub_->Start();
   }
   ~WatchWaiterTest() override { hub_->Stop(); }
@@ -47,6 +47,7 @@ class WatchWaiterTest : public ::testing::Test {
     hub_->Notify(txn->Events(), Revision(rev));
   }
 
+  SystemClock clock_;  // the hub's (no test here depends on time passing)
   std::unique_ptr<backend::Backend> backend_;
   std::unique_ptr<mvcc::Store> store_;
   std::unique_ptr<watch::Hub> hub_;

@@ -335,7 +335,7 @@ int ServeMember(const Config& flags_config, std::optional<Config>* rejoin) {
   watch::HubOptions watch_options;
   watch_options.progress_interval =
       std::chrono::milliseconds(config.watch_progress_notify_interval_ms);
-  watch::Hub watch_hub(member->store(), watch_options);
+  watch::Hub watch_hub(member->store(), member->clock(), watch_options);
   WatchMetrics watch_metrics(&watch_hub, &metrics::DefaultRegistry());  // docs/http.md
   member->SetApplyObserver([&watch_hub](std::vector<mvcc::Event> events, Revision revision) {
     watch_hub.Notify(std::move(events), revision);

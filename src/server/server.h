@@ -179,6 +179,8 @@ class Server {
 
   // The store, for read-side users (watch catch-up, hashes). Thread-safe reads only.
   const mvcc::Store* store() const { return store_.get(); }
+  // The member's clock (ServerConfig::clock, or the system clock): the watch hub's too.
+  const Clock* clock() const { return clock_; }
   void Start();
   void Stop();
   // True once this member's name and client URLs are in the replicated membership. Like

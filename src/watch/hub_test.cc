@@ -1,5 +1,7 @@
 // The hub on a real mvcc::Store (memory backend), written to the way the driver does: one
-// writer thread ends each WriteTxn and then hands its events to Notify.
+// writer thread ends each WriteTxn and then hands its events to Notify. Time is a ManualClock
+// the tests move; no test sleeps to wait for the hub: they await a condition with a deadline
+// (kWait), or use a progress request as a barrier for the worker (Consumer::Barrier).
 #include "watch/hub.h"
 
 #include <gtest/gtest.h>
@@ -7,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -27,12 +30,28 @@ class WatchHubTest : public ::testing::Test {
     store_ = std::move(opened).value();
   }
   ~WatchHubTest() override {
+    if (release_) release_();  // a test that failed with a read held at its gate
     if (hub_) hub_->Stop();
   }
 
   void StartHub(HubOptions options = {}) {
-    hub_ = std::make_unique<Hub>(store_.get(), options);
+    hub_ = std::make_unique<Hub>(store_.get(), &clock_, options);
     hub_->Start();
+  }
+  // The same on another view of the store (a slow or failing one), which the fixture keeps
+  // until the hub has stopped (its catch-up thread reads it to the end).
+  template <typename H>
+  H* StartHubOn(std::unique_ptr<H> history, HubOptions options = {}) {
+    H* raw = history.get();
+    history_ = std::move(history);
+    hub_ = std::make_unique<Hub>(raw, &clock_, options);
+    hub_->Start();
+    return raw;
+  }
+  // Moves the member's time and tells the hub.
+  void Advance(std::chrono::nanoseconds d) {
+    clock_.Advance(d);
+    hub_->Wake();
   }
 
   // As the driver: write, publish, then notify.
@@ -50,6 +69,16 @@ class WatchHubTest : public ::testing::Test {
     hub_->Notify(txn->Events(), Revision(rev));
     return rev;
   }
+  // `n` revisions, each putting h/a and h/b with 1000-byte values: a long history to catch up.
+  void PutPairs(int n) {
+    const std::string value(1000, 'v');
+    for (int i = 0; i < n; ++i) {
+      auto txn = store_->BeginWrite();
+      CHECK(txn->Put("h/a", value, LeaseId(0)).ok());
+      CHECK(txn->Put("h/b", value, LeaseId(0)).ok());
+      hub_->Notify(txn->Events(), txn->End());
+    }
+  }
   // One revision with several changes.
   int64_t PutMany(const std::vector<std::string>& keys) {
     auto txn = store_->BeginWrite();
@@ -59,8 +88,11 @@ class WatchHubTest : public ::testing::Test {
     return rev;
   }
 
+  ManualClock clock_;  // declared first: the hub's threads read it until the hub stops
   std::unique_ptr<backend::Backend> backend_;
   std::unique_ptr<mvcc::Store> store_;
+  std::unique_ptr<History> history_;  // StartHubOn's; outlives the hub
+  std::function<void()> release_;     // lets a held store read go before the hub stops
   std::unique_ptr<Hub> hub_;
 };
 
@@ -88,6 +120,31 @@ class Consumer {
       if (!cv_.wait_until(l, deadline, [this] { return woken_; })) return false;
       woken_ = false;
     }
+  }
+  // A barrier for the hub's worker: requests progress and pops until the answer (every
+  // watcher of the stream must be synced), again until the answer's revision reaches
+  // `through` (the worker has delivered every batch through it). The worker reads the clock
+  // under its lock after the request is registered, so any tick due at the clock's time when
+  // this was called has been queued before the answer. False on timeout.
+  bool Barrier(int64_t through = 0) {
+    const auto deadline = std::chrono::steady_clock::now() + kWait;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const size_t seen = got.size();
+      hub_->RequestProgress(stream_.get());
+      size_t answer = 0;
+      bool answered = PopUntil([seen, &answer](const std::vector<Response>& all) {
+        for (size_t i = seen; i < all.size(); ++i) {
+          if (all[i].watch_id == kNoWatchId && !all[i].created) {
+            answer = i;
+            return true;
+          }
+        }
+        return false;
+      });
+      if (!answered) return false;
+      if (got[answer].revision.value() >= through) return true;
+    }
+    return false;
   }
   // Every event of watcher `id`, in arrival order.
   std::vector<mvcc::Event> EventsOf(int64_t id) const {
@@ -182,10 +239,8 @@ TEST_F(WatchHubTest, CountsWatchersAndQueuedResponses) {
   Consumer c(hub_.get());
   EXPECT_EQ(hub_->queued_responses(), 0u);
   hub_->Watch(c.stream(), Key("a"));
-  const auto deadline = std::chrono::steady_clock::now() + kWait;
-  while (!c.stream()->HasQueued() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  // Watch queues the created response before it returns.
+  EXPECT_TRUE(c.stream()->HasQueued());
   EXPECT_EQ(hub_->queued_responses(), 1u);  // the created response, not taken yet
   EXPECT_EQ(hub_->synced_count() + hub_->unsynced_count(), 1u);
   ASSERT_TRUE(c.PopUntil([](const auto& got) { return !got.empty(); }));
@@ -367,59 +422,106 @@ TEST_F(WatchHubTest, CompactedStartRevisionCancelsWithCompactRevision) {
 
 TEST_F(WatchHubTest, ProgressRequestAndPeriodicProgress) {
   HubOptions options;
-  options.progress_interval = 50ms;
+  options.progress_interval = 1min;
   StartHub(options);
   Consumer c(hub_.get());
   WatchOptions o = Key("a", 3);
   o.progress_notify = true;
   hub_->Watch(c.stream(), o);
   int64_t rev = Put("b", "x");
-  hub_->RequestProgress(c.stream());
-  ASSERT_TRUE(c.PopUntil([](const auto& got) {
-    for (const auto& r : got) {
-      if (r.watch_id == -1) return true;
-    }
-    return false;
-  }));
-  for (const auto& r : c.got) {
-    if (r.watch_id == -1) {
-      EXPECT_GE(r.revision.value(), rev);
-    }
-  }
-  // Idle watcher with progress_notify: a header-only response with its id.
-  ASSERT_TRUE(c.PopUntil([](const auto& got) {
-    for (const auto& r : got) {
-      if (r.watch_id == 3 && !r.created && r.events.empty()) return true;
-    }
-    return false;
-  }));
+  // Progress requests are answered (watch id -1), soon with the put's revision.
+  ASSERT_TRUE(c.Barrier(rev));
+  auto periodic = [](const std::vector<Response>& got) {
+    size_t n = 0;
+    for (const auto& r : got) n += r.watch_id == 3 && !r.created && r.events.empty();
+    return n;
+  };
+  // The first tick, a minute after the start, finds the created response sent in its interval.
+  Advance(1min);
+  ASSERT_TRUE(c.Barrier());
+  EXPECT_EQ(periodic(c.got), 0u);
+  // The second finds the watcher idle: a header-only response with its id.
+  Advance(59s);
+  ASSERT_TRUE(c.Barrier());
+  EXPECT_EQ(periodic(c.got), 0u);  // not due yet
+  Advance(1s);
+  ASSERT_TRUE(c.PopUntil([&](const auto& got) { return periodic(got) == 1; }));
+  EXPECT_EQ(c.got.back().revision.value(), rev);
+  // An event in the interval: no notification at its end.
+  Put("a", "1");
+  ASSERT_TRUE(c.PopUntil(HasEvents(3, 1)));
+  Advance(1min);
+  ASSERT_TRUE(c.Barrier());
+  EXPECT_EQ(periodic(c.got), 1u);
 }
 
 // etcd's ticker is per stream: creates sent together are all answered before any progress
-// notification, and none comes less than an interval after its watcher was created.
+// notification, and none comes less than an interval after its watcher was created (nor more
+// than two). The create falls at a different point of the hub's tick cycle each round.
 TEST_F(WatchHubTest, FirstProgressNotificationComesAWholeIntervalAfterTheCreate) {
   HubOptions options;
-  options.progress_interval = 200ms;
+  options.progress_interval = 1s;
   StartHub(options);
   for (int round = 0; round < 3; ++round) {
-    // Not a wait for anything: it moves the create to a different point of the hub's tick
-    // cycle each round (a round otherwise starts right after a tick).
-    std::this_thread::sleep_for(std::chrono::milliseconds(60 * (round + 1)));
+    Advance(std::chrono::milliseconds(300 * (round + 1)));
     Consumer c(hub_.get());
     WatchOptions o = Key("idle", 1);
     o.progress_notify = true;
-    const auto created_at = std::chrono::steady_clock::now();
+    const auto created_at = clock_.Now();
     hub_->Watch(c.stream(), o);
-    ASSERT_TRUE(c.PopUntil([](const auto& got) {
-      for (const auto& r : got) {
+    auto notified = [&] {
+      for (const auto& r : c.got) {
         if (!r.created && r.events.empty() && r.watch_id == 1) return true;
       }
       return false;
-    }));
-    const auto waited = std::chrono::steady_clock::now() - created_at;
-    EXPECT_GE(waited, 190ms) << "round " << round;
+    };
+    int steps = 0;
+    while (!notified() && steps < 40) {
+      Advance(100ms);
+      ++steps;
+      ASSERT_TRUE(c.Barrier()) << "round " << round;
+    }
+    ASSERT_TRUE(notified()) << "round " << round;
+    const auto waited = clock_.Now() - created_at;
+    EXPECT_GE(waited, 1s) << "round " << round;
+    EXPECT_LE(waited, 2s) << "round " << round;
     EXPECT_TRUE(c.got.front().created);
   }
+}
+
+// A consumer that stopped reading does not collect a progress notification per interval: a
+// full stream gets none (etcd drops one its full channel refuses).
+TEST_F(WatchHubTest, PeriodicProgressSkipsAFullStream) {
+  HubOptions options;
+  options.progress_interval = 1s;
+  options.max_stream_bytes = 4 << 10;
+  StartHub(options);
+  Consumer c(hub_.get());
+  WatchOptions o = Key("idle", 1);
+  o.progress_notify = true;
+  hub_->Watch(c.stream(), o);
+  hub_->Watch(c.stream(), Key("busy", 2));
+  const std::string value(1000, 'v');
+  int64_t last = 0;
+  for (int i = 0; i < 8; ++i) last = Put("busy", value);  // more than the stream holds
+  Consumer probe(hub_.get());
+  ASSERT_TRUE(probe.Barrier(last));  // the worker has delivered (and filled c's stream)
+  const size_t queued = hub_->queued_responses();
+  Advance(1s);
+  ASSERT_TRUE(probe.Barrier());
+  Advance(1s);
+  ASSERT_TRUE(probe.Barrier());
+  EXPECT_EQ(hub_->queued_responses(), queued);  // both ticks skipped c
+  // Once read, the stream gets its notifications again.
+  ASSERT_TRUE(c.PopUntil(HasEvents(2, 8)));
+  Advance(1s);
+  Advance(1s);
+  ASSERT_TRUE(c.PopUntil([](const auto& got) {
+    for (const auto& r : got) {
+      if (r.watch_id == 1 && !r.created && r.events.empty()) return true;
+    }
+    return false;
+  }));
 }
 
 // A consumer that never reads must not slow the writer: Notify only queues.
@@ -439,6 +541,8 @@ TEST_F(WatchHubTest, SlowConsumerDoesNotBlockNotifyAndCatchesUpInOrder) {
   EXPECT_LT(elapsed, 10s);  // generous: the point is that it returns at all
   ASSERT_TRUE(fast.PopUntil(HasEvents(0, kWrites)));
   EXPECT_GT(hub_->unsynced_count(), 0u);  // the slow one fell behind
+  // ... and what waits for it stays within its stream's bound (plus the push that crossed it).
+  EXPECT_LE(slow.stream()->queued_bytes(), options.max_stream_bytes + 1024);
   ASSERT_TRUE(slow.PopUntil(HasEvents(0, kWrites)));
   for (Consumer* c : {&slow, &fast}) {
     auto evs = c->EventsOf(0);
@@ -456,7 +560,6 @@ TEST_F(WatchHubTest, NoDuplicateNoSkipAcrossHandoffUnderConcurrentWrites) {
   HubOptions options;
   options.max_stream_bytes = 8 << 10;
   options.catch_up_events = 37;  // many small catch-up rounds
-  options.catch_up_retry = 1ms;
   StartHub(options);
   constexpr int kWrites = 4000;
   std::atomic<int64_t> written{1};
@@ -526,13 +629,7 @@ TEST_F(WatchHubTest, CatchUpResponsesAreBoundedAndKeepRevisionsWhole) {
   HubOptions options;
   options.max_stream_bytes = 8 << 10;  // responses of about 4 KiB
   StartHub(options);
-  const std::string value(1000, 'v');
-  for (int i = 0; i < 60; ++i) {
-    auto txn = store_->BeginWrite();
-    CHECK(txn->Put("h/a", value, LeaseId(0)).ok());
-    CHECK(txn->Put("h/b", value, LeaseId(0)).ok());
-    hub_->Notify(txn->Events(), txn->End());
-  }
+  PutPairs(60);  // revisions 2..61, two 1000-byte values each
   Consumer c(hub_.get());
   hub_->Watch(c.stream(), Prefix("h/", 2));
   ASSERT_TRUE(c.PopUntil(HasEvents(0, 120)));
@@ -552,6 +649,46 @@ TEST_F(WatchHubTest, CatchUpResponsesAreBoundedAndKeepRevisionsWhole) {
   }
   EXPECT_EQ(expect, 62);
   EXPECT_GT(responses, 10u);
+}
+
+// Catch-up and synced delivery filling one stream together never take it past its bound by
+// more than one revision, and both watchers still get everything in order.
+TEST_F(WatchHubTest, CatchUpAndSyncedDeliveryKeepAStreamWithinItsBound) {
+  HubOptions options;
+  options.max_stream_bytes = 8 << 10;
+  StartHub(options);
+  PutPairs(60);  // revisions 2..61, two 1000-byte values each
+  Consumer c(hub_.get());
+  hub_->Watch(c.stream(), Key("s", 1));                // synced
+  hub_->Watch(c.stream(), Prefix("h/", 2, /*id=*/2));  // 60 revisions to catch up
+  constexpr size_t kRevisionCost = 64 + 2 * (48 + 3 + 1000);
+  constexpr int kWrites = 100;
+  std::thread writer([&] {
+    for (int i = 0; i < kWrites; ++i) Put("s", std::string(500, 'w'));
+  });
+  // Pop one response at a time, checking the bound each time.
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  size_t max_seen = 0;
+  while (!(HasEvents(1, kWrites)(c.got) && HasEvents(2, 120)(c.got)) &&
+         std::chrono::steady_clock::now() < deadline) {
+    max_seen = std::max(max_seen, c.stream()->queued_bytes());
+    if (auto r = c.stream()->Pop()) {
+      c.got.push_back(std::move(*r));
+    } else {
+      c.PopUntil([n = c.got.size()](const auto& got) { return got.size() > n; });
+    }
+  }
+  writer.join();
+  EXPECT_LE(max_seen, options.max_stream_bytes + kRevisionCost);
+  auto h = c.EventsOf(2);
+  ASSERT_EQ(h.size(), 120u);
+  for (size_t i = 0; i < h.size(); ++i) {
+    ASSERT_EQ(h[i].kv.mod_revision.value(), 2 + static_cast<int64_t>(i / 2));
+  }
+  auto sv = c.EventsOf(1);
+  ASSERT_EQ(sv.size(), static_cast<size_t>(kWrites));
+  for (size_t i = 1; i < sv.size(); ++i)
+    ASSERT_GT(sv[i].kv.mod_revision, sv[i - 1].kv.mod_revision);
 }
 
 TEST_F(WatchHubTest, ThousandStreamsEachGetTheirEvents) {
@@ -603,7 +740,11 @@ TEST_F(WatchHubTest, WritesWithNoWatcherAreSkippedYetWatchersMissNothing) {
       written.store(i + 1);
     }
   });
-  while (written.load() < kWrites / 2) std::this_thread::yield();
+  // Create the watcher halfway through the writes (bounded: the writer never waits for us).
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (written.load() < kWrites / 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
   Consumer now(hub_.get());
   hub_->Watch(now.stream(), Key("k"));
   writer.join();
@@ -663,6 +804,154 @@ TEST_F(WatchHubTest, RestoreCatchesSyncedWatchersUpFromTheStore) {
     values.push_back(evs[i].kv.value);
   }
   EXPECT_EQ(values, (std::vector<std::string>{"before", "one", "two", "three", "after"}));
+}
+
+// The store as catch-up sees it, with a gate: while closed, Events blocks (as a read of a long
+// history on a cold disk would) and counts the readers waiting; or it fails on demand.
+class GatedHistory final : public History {
+ public:
+  explicit GatedHistory(const mvcc::Store* store) : store_(store) {}
+  Revision CurrentRevision() const override { return store_->CurrentRevision(); }
+  Revision CompactRevision() const override { return store_->CompactRevision(); }
+  Result<mvcc::Store::EventsResult> Events(Revision from, Revision to,
+                                           size_t max_events) const override {
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      ++calls_;
+      cv_.notify_all();
+      if (fail_) return Status(Code::kUnavailable, "test: read failed");
+      ++waiting_;
+      cv_.notify_all();
+      cv_.wait(l, [this] { return open_; });
+      --waiting_;
+    }
+    return store_->Events(from, to, max_events);
+  }
+  void Close() { Set(&open_, false); }
+  void Open() { Set(&open_, true); }
+  void Fail(bool fail) { Set(&fail_, fail); }
+  // Waits (bounded) until a reader is blocked at the gate, or `n` reads were attempted.
+  bool AwaitWaiting() {
+    return Await([this] { return waiting_ > 0; });
+  }
+  bool AwaitCalls(int n) {
+    return Await([this, n] { return calls_ >= n; });
+  }
+  int waiting() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return waiting_;
+  }
+
+ private:
+  void Set(bool* flag, bool v) {
+    std::lock_guard<std::mutex> l(mu_);
+    *flag = v;
+    cv_.notify_all();
+  }
+  template <typename Pred>
+  bool Await(Pred pred) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_until(l, std::chrono::steady_clock::now() + kWait, pred);
+  }
+
+  const mvcc::Store* const store_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  bool open_ = true;
+  bool fail_ = false;
+  mutable int calls_ = 0;
+  mutable int waiting_ = 0;
+};
+
+// Catch-up reads the store with no hub lock held: while one read is stuck, synced watchers
+// still get their events, and creates and cancels on other streams still complete. Released,
+// the stuck watcher gets its history and then the writes made meanwhile, each once, in order.
+TEST_F(WatchHubTest, SlowCatchUpReadDoesNotBlockSyncedDeliveryOrOtherStreams) {
+  GatedHistory& history = *StartHubOn(std::make_unique<GatedHistory>(store_.get()));
+  release_ = [&history] { history.Open(); };
+  for (int i = 0; i < 5; ++i) Put("h", "old" + std::to_string(i));  // revisions 2..6
+  history.Close();
+  Consumer slow(hub_.get());
+  hub_->Watch(slow.stream(), Prefix("h", /*start=*/2));
+  ASSERT_TRUE(history.AwaitWaiting());  // catch-up is inside its read
+
+  Consumer fast(hub_.get());
+  hub_->Watch(fast.stream(), Key("f", 5));
+  hub_->Watch(fast.stream(), Key("g", 6));
+  hub_->Cancel(fast.stream(), 6);
+  std::vector<int64_t> written;
+  for (int i = 0; i < 20; ++i) {
+    written.push_back(Put("f", std::to_string(i)));
+    Put("h", "new" + std::to_string(i));  // for the stuck watcher, later
+  }
+  ASSERT_TRUE(fast.PopUntil(HasEvents(5, 20)));
+  EXPECT_EQ(history.waiting(), 1);  // delivered while the read was still stuck
+  auto evs = fast.EventsOf(5);
+  for (size_t i = 0; i < evs.size(); ++i) EXPECT_EQ(evs[i].kv.mod_revision, Revision(written[i]));
+  EXPECT_TRUE(fast.got[2].canceled);  // the cancel was answered meanwhile too
+  EXPECT_TRUE(slow.EventsOf(0).empty());
+  EXPECT_EQ(hub_->unsynced_count(), 1u);
+
+  history.Open();
+  ASSERT_TRUE(slow.PopUntil(HasEvents(0, 25)));
+  Put("h", "last");
+  ASSERT_TRUE(slow.PopUntil(HasEvents(0, 26)));
+  auto got = slow.EventsOf(0);
+  ASSERT_EQ(got.size(), 26u);
+  std::vector<std::string> values;
+  int64_t prev = 0;
+  for (const auto& e : got) {
+    EXPECT_GT(e.kv.mod_revision.value(), prev);  // in order, none twice
+    prev = e.kv.mod_revision.value();
+    values.push_back(e.kv.value);
+  }
+  EXPECT_EQ(values.front(), "old0");
+  EXPECT_EQ(values[5], "new0");
+  EXPECT_EQ(values[24], "new19");
+  EXPECT_EQ(values.back(), "last");
+  EXPECT_EQ(hub_->unsynced_count(), 0u);
+}
+
+// A failed catch-up read is retried on the hub's clock (catch_up_retry later).
+TEST_F(WatchHubTest, FailedCatchUpReadIsRetriedOnTheClock) {
+  HubOptions options;
+  options.catch_up_retry = 5s;
+  GatedHistory& history = *StartHubOn(std::make_unique<GatedHistory>(store_.get()), options);
+  release_ = [&history] { history.Open(); };
+  Put("k", "1");
+  history.Fail(true);
+  Consumer c(hub_.get());
+  hub_->Watch(c.stream(), Key("k", 0));
+  // etcd's start 0 is "now"; this one asks for the past.
+  WatchOptions past = Key("k", 1);
+  past.start_revision = Revision(2);
+  hub_->Watch(c.stream(), past);
+  ASSERT_TRUE(history.AwaitCalls(1));
+  history.Fail(false);
+  Advance(5s);
+  ASSERT_TRUE(c.PopUntil(HasEvents(1, 1)));
+  EXPECT_EQ(c.EventsOf(1)[0].kv.value, "1");
+  EXPECT_EQ(hub_->unsynced_count(), 0u);
+}
+
+// The hub holds at most max_watchers; a create beyond it is refused the etcd way (created and
+// canceled, with a reason), and room comes back with a cancel.
+TEST_F(WatchHubTest, WatchersBeyondTheBoundAreRefused) {
+  HubOptions options;
+  options.max_watchers = 3;
+  StartHub(options);
+  Consumer c(hub_.get());
+  for (int i = 0; i < 4; ++i) hub_->Watch(c.stream(), Key("k"));
+  ASSERT_TRUE(c.PopUntil([](const auto& got) { return got.size() >= 4; }));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(c.got[i].created && !c.got[i].canceled);
+  EXPECT_TRUE(c.got[3].created && c.got[3].canceled);
+  EXPECT_EQ(c.got[3].watch_id, kNoWatchId);
+  EXPECT_EQ(c.got[3].cancel_reason, "watch: too many watchers on this member (limit 3)");
+  hub_->Cancel(c.stream(), 0);
+  hub_->Watch(c.stream(), Key("k"));
+  ASSERT_TRUE(c.PopUntil([](const auto& got) { return got.size() >= 6; }));
+  EXPECT_TRUE(c.got[5].created && !c.got[5].canceled);
+  EXPECT_EQ(hub_->synced_count(), 3u);
 }
 
 }  // namespace

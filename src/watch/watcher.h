@@ -1,5 +1,6 @@
-// One watcher's state inside the hub. Every field is guarded by Hub::mu_; the hub owns watchers
-// through their Stream.
+// One watcher's state inside the hub. Every field is guarded by WatcherGroups::mu; the hub owns
+// watchers through their Stream. Catch-up copies a watcher (its range, filters and cursor) to
+// match events outside that lock.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,9 @@ class Stream;
 
 struct Watcher {
   int64_t id = 0;
+  // Hub-wide, never reused: names the watcher across an unlocked catch-up read (a pointer could
+  // be freed and reused by a new watcher meanwhile), and orders the unsynced group (FIFO).
+  uint64_t serial = 0;
   Stream* stream = nullptr;  // owner; outlives the watcher
   KeyRange range;
   bool filter_put = false;
