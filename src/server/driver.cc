@@ -19,14 +19,7 @@ Driver::Driver(Deps deps, std::unique_ptr<raft::RawNode> node, MemberId self, Dr
       on_fatal_(std::move(on_fatal)),
       inbox_(options),
       syncer_(std::make_unique<ReadPool>(/*threads=*/1, /*max_queued=*/1)) {
-  MemberCore::Deps core;
-  core.wal = deps.wal;
-  core.store = deps.store;
-  core.applier = deps.applier;
-  core.membership = deps.membership;
-  core.storage = deps.storage;
-  core.peers = deps.peers;
-  core.install_snapshot = std::move(deps.install_snapshot);
+  MemberCore::Deps core = std::move(deps);
   core.stopwatch = clock_;
   core_ = std::make_unique<MemberCore>(std::move(core), std::move(node), self, options_);
 }
@@ -81,12 +74,14 @@ void Driver::RunInOrder(Task task) {
 }
 
 void Driver::Step(std::vector<raft::Message> messages) {
-  if (const size_t dropped = inbox_.AddMessages(std::move(messages));
-      dropped > 0 && !inbox_.closed()) {
-    log::Warn("dropped Raft messages since the receiving buffer is full (overloaded network)",
-              {{"dropped", static_cast<uint64_t>(dropped)},
-               {"buffer-size", static_cast<uint64_t>(options_.max_pending_messages)}});
-  }
+  const size_t dropped = inbox_.AddMessages(std::move(messages));
+  if (dropped == 0 || inbox_.closed()) return;
+  // Once, then once per 1024 more: an overloaded member must not also flood its log.
+  const uint64_t before = dropped_messages_.fetch_add(dropped);
+  if (before != 0 && before / 1024 == (before + dropped) / 1024) return;
+  log::Warn("dropped Raft messages since the receiving buffer is full (overloaded network)",
+            {{"dropped-total", before + dropped},
+             {"buffer-size", static_cast<uint64_t>(options_.max_pending_messages)}});
 }
 
 void Driver::ReportUnreachable(MemberId id) {

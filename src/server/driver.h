@@ -44,18 +44,10 @@ class Driver {
   using FatalHandler = std::function<void(const Status&)>;
   using ApplyObserver = MemberCore::ApplyObserver;
 
-  struct Deps {
-    wal::Wal* wal = nullptr;
-    mvcc::Store* store = nullptr;
-    Applier* applier = nullptr;
-    Membership* membership = nullptr;
-    raft::MemoryStorage* storage = nullptr;  // mirrors the WAL
-    PeerSender* peers = nullptr;             // may be null for a single member
-    // Installs the image of a snapshot from the leader into the store (and the state kept
-    // beside it: leases, membership), durably. Null: snapshots cannot be installed.
-    std::function<dolmen::Status(const raft::SnapshotMetadata&)> install_snapshot;
-    // The time ticks, timeouts, checkpoints and backend commits follow (null: the system
-    // clock), injected so a test or the simulator controls the member's time.
+  // The core's (its stopwatch is set to the clock), and the time ticks, timeouts, checkpoints
+  // and backend commits follow (null: the system clock), injected so a test or the simulator
+  // controls the member's time.
+  struct Deps : MemberCore::Deps {
     const Clock* clock = nullptr;
   };
 
@@ -138,6 +130,7 @@ class Driver {
   // Owned by the owner thread while it runs; by Stop's caller after it joined.
   std::unique_ptr<MemberCore> core_;
   std::atomic<bool> failed_{false};
+  std::atomic<uint64_t> dropped_messages_{0};  // peer messages the full inbox dropped
   std::atomic<bool> stopped_{false};
   std::thread thread_;
   // One thread for the checkpoints' backend syncs (one at a time: a queue of one).

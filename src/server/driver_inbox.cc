@@ -70,24 +70,23 @@ size_t DriverInbox::AddMessages(std::vector<raft::Message> messages) {
   return dropped;
 }
 
-bool DriverInbox::AddReport(PeerReport report) {
+template <typename T>
+bool DriverInbox::AddDroppable(std::vector<T> InboxBatch::*list, T item) {
   {
     absl::MutexLock lock(&mu_);
-    if (batch_.reports.size() >= options_.max_pending_reports) return false;
-    batch_.reports.push_back(report);
+    if ((batch_.*list).size() >= options_.max_pending_reports) return false;
+    (batch_.*list).push_back(std::move(item));
   }
   cv_.Signal();
   return true;
 }
 
+bool DriverInbox::AddReport(PeerReport report) {
+  return AddDroppable(&InboxBatch::reports, report);
+}
+
 bool DriverInbox::AddTransfer(MemberId transferee) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (batch_.transfers.size() >= options_.max_pending_reports) return false;
-    batch_.transfers.push_back(transferee);
-  }
-  cv_.Signal();
-  return true;
+  return AddDroppable(&InboxBatch::transfers, transferee);
 }
 
 void DriverInbox::AddSynced(SyncDone done) {

@@ -58,6 +58,9 @@ class DriverInbox {
   dolmen::Status Admit(size_t queued, size_t held, size_t bound) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends to batch_'s `list` unless it holds max_pending_reports already.
+  template <typename T>
+  bool AddDroppable(std::vector<T> InboxBatch::*list, T item) ABSL_LOCKS_EXCLUDED(mu_);
 
   const DriverOptions options_;
   // absl's Mutex spins briefly before it sleeps: the owner thread holds mu_ only to swap the

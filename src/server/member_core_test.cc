@@ -220,14 +220,25 @@ class CoreMember {
   std::unique_ptr<MemberCore> core_;
 };
 
+// Delivers what the core sent to the peers (recording it in `log` when given); the events of
+// the core's next turn are their answers.
+InboxBatch Deliver(CoreMember& m, PeerNodes& peers,
+                   std::vector<RecordingPeers::Sent>* log = nullptr) {
+  std::vector<raft::Message> out;
+  for (auto& s : m.peers().TakeSent()) {
+    if (log != nullptr) log->push_back(s);
+    out.push_back(std::move(s.message));
+  }
+  InboxBatch events;
+  events.messages = peers.Exchange(std::move(out), MemberId(1));
+  return events;
+}
+
 // Runs turns, one tick apart, exchanging messages with the peers, until `done` or a bound.
 template <typename Done>
 bool RunUntil(CoreMember& m, PeerNodes& peers, Done done, int max_ticks = 200) {
   for (int i = 0; i < max_ticks && !done(); ++i) {
-    std::vector<raft::Message> out;
-    for (auto& s : m.peers().TakeSent()) out.push_back(std::move(s.message));
-    InboxBatch events;
-    events.messages = peers.Exchange(std::move(out), MemberId(1));
+    InboxBatch events = Deliver(m, peers);
     // A turn without advancing time when there is traffic; a tick when there is none.
     if (events.messages.empty()) {
       m.Tick();
@@ -359,6 +370,46 @@ TEST(MemberCoreTest, ReadIsAnsweredOnlyOnceTheLeaderConfirmedItsBarrier) {
   EXPECT_TRUE(reads[0].ok()) << reads[0].ToString();
 }
 
+TEST(MemberCoreTest, LeaderAnswersAProposalOnlyOnceAQuorumHoldsIt) {
+  const uint64_t seed = SeedFromEnv();
+  SCOPED_TRACE(ReplayHint(seed));
+  CoreMember m(kSelf, {kSelf, MemberId(2), MemberId(3)}, Options(), seed);
+  PeerNodes peers(m.conf(), {MemberId(2), MemberId(3)});
+  ASSERT_TRUE(RunUntil(m, peers, [&] { return m.core().leader() == kSelf; }));
+  ASSERT_TRUE(
+      RunUntil(m, peers, [&] { return m.core().applied_index() == m.storage().LastIndex(); }));
+  (void)m.peers().TakeSent();
+
+  std::vector<ApplyResult> answers;
+  Index persisted_when_answered;
+  InboxBatch events;
+  Proposal p = m.Put(1, "k", &answers);
+  p.done = [&](ApplyResult r) {
+    persisted_when_answered = m.storage().LastIndex();
+    answers.push_back(std::move(r));
+  };
+  events.proposals.push_back(std::move(p));
+  m.Turn(std::move(events));
+  EXPECT_TRUE(answers.empty()) << "the leader's own copy is not a quorum of three";
+  std::vector<raft::Message> appends;
+  for (auto& s : m.peers().TakeSent()) {
+    if (s.message.type == raft::MessageType::kApp && !s.message.entries.empty()) {
+      appends.push_back(std::move(s.message));
+    }
+  }
+  ASSERT_EQ(appends.size(), 2u) << "the entry goes to both followers";
+  const Index entry = appends[0].entries.back().index;
+  // One follower's acknowledgement commits it (two of three); the caller hears once it is
+  // applied, and by then the leader's WAL holds it too.
+  InboxBatch acks;
+  acks.messages = peers.Exchange({appends[0]}, kSelf);
+  m.Turn(std::move(acks));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_TRUE(answers[0].status.ok()) << answers[0].status.ToString();
+  EXPECT_GE(persisted_when_answered, entry);
+  EXPECT_GE(m.core().applied_index(), entry);
+}
+
 TEST(MemberCoreTest, FollowerAcknowledgesOnlyWhatItsWalHolds) {
   const uint64_t seed = SeedFromEnv();
   SCOPED_TRACE(ReplayHint(seed));
@@ -368,14 +419,7 @@ TEST(MemberCoreTest, FollowerAcknowledgesOnlyWhatItsWalHolds) {
   ASSERT_TRUE(peers.node(MemberId(2)).Campaign().ok());
   std::vector<RecordingPeers::Sent> sent;
   for (int round = 0; round < 50 && m.core().leader() != MemberId(2); ++round) {
-    InboxBatch events;
-    std::vector<raft::Message> out;
-    for (auto& s : m.peers().TakeSent()) {
-      sent.push_back(s);
-      out.push_back(std::move(s.message));
-    }
-    events.messages = peers.Exchange(std::move(out), kSelf);
-    m.Turn(std::move(events));
+    m.Turn(Deliver(m, peers, &sent));
   }
   ASSERT_EQ(m.core().leader(), MemberId(2));
   // The leader proposes a few writes; they reach the core and its answers go back.
@@ -383,13 +427,7 @@ TEST(MemberCoreTest, FollowerAcknowledgesOnlyWhatItsWalHolds) {
     ASSERT_TRUE(peers.node(MemberId(2)).Propose(PutRequest(id, "k", "v")).ok());
   }
   for (int round = 0; round < 50; ++round) {
-    InboxBatch events;
-    std::vector<raft::Message> out;
-    for (auto& s : m.peers().TakeSent()) {
-      sent.push_back(s);
-      out.push_back(std::move(s.message));
-    }
-    events.messages = peers.Exchange(std::move(out), kSelf);
+    InboxBatch events = Deliver(m, peers, &sent);
     if (events.messages.empty()) break;
     m.Turn(std::move(events));
   }
