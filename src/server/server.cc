@@ -26,6 +26,9 @@ constexpr char kMetadataVersion = 1;
 constexpr size_t kMaxQueuedReads = 10000;
 // Hash and Defragment requests waiting for the maintenance thread; etcdctl asks one at a time.
 constexpr size_t kMaxQueuedMaintenance = 64;
+// The maintenance thread's nice value: a defragmentation's copy or a hash scan yields the CPU
+// to puts and reads (issue 18: puts during a defragmentation within 10% of without).
+constexpr int kMaintenanceNice = 10;
 
 std::string EncodeMetadata(MemberId member, ClusterId cluster) {
   std::string out(1, kMetadataVersion);
@@ -454,7 +457,7 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
                                      });
   read_pool_ = std::make_unique<ReadPool>(
       static_cast<int>(std::max(2u, std::thread::hardware_concurrency())), kMaxQueuedReads);
-  maintenance_ = std::make_unique<ReadPool>(1, kMaxQueuedMaintenance);
+  maintenance_ = std::make_unique<ReadPool>(1, kMaxQueuedMaintenance, kMaintenanceNice);
   return OkStatus();
 }
 
