@@ -2,8 +2,11 @@
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message_lite.h>
+#include <grpcpp/support/byte_buffer.h>
 
 #include <chrono>
+
+#include "api/raw_methods.h"
 
 namespace dolmen::api {
 namespace {
@@ -58,7 +61,9 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
       void* msg = b->GetRecvMessage();
       if (msg != nullptr) {
         m_->received->Inc();
-        if (m_->proto) {
+        if (m_->raw) {
+          ReceivedBytes().Add(static_cast<const grpc::ByteBuffer*>(msg)->Length());
+        } else if (m_->proto) {
           ReceivedBytes().Add(
               static_cast<const google::protobuf::MessageLite*>(msg)->ByteSizeLong());
         }
@@ -67,7 +72,9 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
     if (b->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
       m_->sent->Inc();
       const void* msg = b->GetSendMessage();
-      if (m_->proto && msg != nullptr) {
+      if (m_->raw && msg != nullptr) {
+        SentBytes().Add(static_cast<const grpc::ByteBuffer*>(msg)->Length());
+      } else if (m_->proto && msg != nullptr) {
         SentBytes().Add(static_cast<const google::protobuf::MessageLite*>(msg)->ByteSizeLong());
       }
     }
@@ -136,6 +143,7 @@ GrpcMetricsFactory::GrpcMetricsFactory(metrics::Registry* registry,
       auto name = std::make_unique<std::string>("/" + service + "/" + m->name());
       auto method = std::make_unique<Method>(Resolve(TypeName(TypeOf(m)), service, m->name()));
       method->proto = is_typed;
+      method->raw = *name == kRawRangeMethod;
       methods_.emplace(*name, std::move(method));
       names_.push_back(std::move(name));
     }

@@ -43,6 +43,7 @@ class GrpcMetricsFactory : public grpc::experimental::ServerInterceptorFactoryIn
     metrics::Counter* handled[17] = {};     // by grpc::StatusCode
     metrics::Histogram* seconds = nullptr;  // null unless --metrics=extensive
     bool proto = false;                     // messages are protobuf (sizes can be taken)
+    bool raw = false;  // a raw handler's: messages are grpc::ByteBuffers (sizes: Length())
   };
 
  private:

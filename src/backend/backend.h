@@ -29,6 +29,11 @@ class ReadTxn {
   virtual ~ReadTxn() = default;
   // nullopt if the key (or the whole bucket) does not exist.
   virtual Result<std::optional<std::string>> Get(std::string_view bucket, std::string_view key) = 0;
+  // Get without the copy: the view points into this snapshot and stays valid until the txn is
+  // destroyed (on a WriteTxn: until its next write or Commit). Large reads (a list of a whole
+  // prefix) hand the stored bytes on without copying every value twice.
+  virtual Result<std::optional<std::string_view>> GetView(std::string_view bucket,
+                                                          std::string_view key) = 0;
   // Calls fn(key, value) for keys in [start, end) in byte order (end empty = to the end of the
   // bucket); stops early when fn returns false. The views are valid only during the call.
   virtual Status Scan(std::string_view bucket, std::string_view start, std::string_view end,

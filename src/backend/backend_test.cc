@@ -100,6 +100,24 @@ TEST_P(BackendTest, ReadTxnIsASnapshot) {
   EXPECT_EQ(Read("c", "k"), "fresh bucket");
 }
 
+TEST_P(BackendTest, GetViewPointsIntoTheSnapshotUntilItEnds) {
+  PutAndCommit("b", "k", "old");
+  auto r = backend_->BeginRead();
+  ASSERT_TRUE(r.ok());
+  auto view = (*r)->GetView("b", "k");
+  ASSERT_TRUE(view.ok());
+  ASSERT_TRUE(view->has_value());
+  // Later commits neither change nor move what the open snapshot's view shows.
+  for (int i = 0; i < 5; ++i) PutAndCommit("b", "k", std::string(300, 'n'));
+  EXPECT_EQ(**view, "old");
+  EXPECT_EQ(*(*r)->GetView("b", "missing"), std::nullopt);
+  EXPECT_EQ(*(*r)->GetView("nope", "k"), std::nullopt);
+  auto w = backend_->BeginWrite();
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Put("b", "own", "uncommitted").ok());
+  EXPECT_EQ(**(*w)->GetView("b", "own"), "uncommitted");
+}
+
 TEST_P(BackendTest, AbortedTxnLeavesNoTrace) {
   {
     auto w = backend_->BeginWrite();

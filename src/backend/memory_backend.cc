@@ -20,11 +20,19 @@ using Bucket = std::map<std::string, std::string, std::less<>>;
 // Buckets are immutable once published; a writer copies a bucket the first time it touches it.
 using Root = std::map<std::string, std::shared_ptr<const Bucket>, std::less<>>;
 
-std::optional<std::string> GetFrom(const Bucket* bucket, std::string_view key) {
+// A view into `bucket`: published buckets never change, and a write txn's own copy changes
+// only on its next write, which is GetView's contract.
+std::optional<std::string_view> GetViewFrom(const Bucket* bucket, std::string_view key) {
   if (bucket == nullptr) return std::nullopt;
   auto it = bucket->find(key);
   if (it == bucket->end()) return std::nullopt;
-  return it->second;
+  return std::string_view(it->second);
+}
+
+std::optional<std::string> GetFrom(const Bucket* bucket, std::string_view key) {
+  std::optional<std::string_view> v = GetViewFrom(bucket, key);
+  if (!v) return std::nullopt;
+  return std::string(*v);
 }
 
 void ScanFrom(const Bucket* bucket, std::string_view start, std::string_view end,
@@ -93,6 +101,10 @@ class MemoryReadTxn final : public ReadTxn {
 
   Result<std::optional<std::string>> Get(std::string_view bucket, std::string_view key) override {
     return GetFrom(Find(*root_, bucket), key);
+  }
+  Result<std::optional<std::string_view>> GetView(std::string_view bucket,
+                                                  std::string_view key) override {
+    return GetViewFrom(Find(*root_, bucket), key);
   }
   Status Scan(std::string_view bucket, std::string_view start, std::string_view end,
               const std::function<bool(std::string_view, std::string_view)>& fn) override {
@@ -166,6 +178,11 @@ class MemoryWriteTxn final : public WriteTxn {
   Result<std::optional<std::string>> Get(std::string_view bucket, std::string_view key) override {
     RETURN_IF_ERROR(CheckOpen());
     return GetFrom(View(bucket), key);
+  }
+  Result<std::optional<std::string_view>> GetView(std::string_view bucket,
+                                                  std::string_view key) override {
+    RETURN_IF_ERROR(CheckOpen());
+    return GetViewFrom(View(bucket), key);
   }
   Status Scan(std::string_view bucket, std::string_view start, std::string_view end,
               const std::function<bool(std::string_view, std::string_view)>& fn) override {

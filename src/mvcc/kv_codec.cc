@@ -56,7 +56,13 @@ std::string EncodeKeyValue(const KeyValue& kv) {
 }
 
 Result<KeyValue> DecodeKeyValue(std::string_view data) {
-  KeyValue kv;
+  ASSIGN_OR_RETURN(KeyValueView view, DecodeKeyValueView(data));
+  return KeyValue{std::string(view.key), view.create_revision,    view.mod_revision,
+                  view.version,          std::string(view.value), view.lease};
+}
+
+Result<KeyValueView> DecodeKeyValueView(std::string_view data) {
+  KeyValueView kv;
   while (!data.empty()) {
     std::optional<uint64_t> tag = coding::GetVarint64(&data);
     if (!tag) return Malformed("truncated tag");
@@ -85,8 +91,8 @@ Result<KeyValue> DecodeKeyValue(std::string_view data) {
     } else if (wire_type == kLengthDelimited) {
       std::optional<std::string_view> v = coding::GetLengthPrefixed(&data);
       if (!v) return Malformed("truncated bytes field");
-      if (field == kKey) kv.key = std::string(*v);
-      if (field == kValue) kv.value = std::string(*v);
+      if (field == kKey) kv.key = *v;
+      if (field == kValue) kv.value = *v;
     } else if (wire_type == kFixed64 || wire_type == kFixed32) {
       const size_t n = wire_type == kFixed64 ? 8 : 4;
       if (data.size() < n) return Malformed("truncated fixed field");

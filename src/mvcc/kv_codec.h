@@ -16,4 +16,16 @@ std::string EncodeKeyValue(const KeyValue& kv);
 // kCorruption on malformed input; never crashes.
 Result<KeyValue> DecodeKeyValue(std::string_view data);
 
+// A decoded record whose key and value point into the bytes it was decoded from (no copy).
+struct KeyValueView {
+  std::string_view key;
+  Revision create_revision;
+  Revision mod_revision;
+  int64_t version = 0;
+  std::string_view value;
+  LeaseId lease;
+};
+// As DecodeKeyValue; the views live as long as `data`.
+Result<KeyValueView> DecodeKeyValueView(std::string_view data);
+
 }  // namespace dolmen::mvcc

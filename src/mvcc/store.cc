@@ -186,14 +186,18 @@ Result<KeyValue> Store::ReadVersion(const Hit& hit, const ValueReader& read) con
   return kv;
 }
 
-Result<RangeResult> Store::RangeAt(const RangeOptions& opts, int64_t current,
-                                   const ValueReader& read) const {
+Result<int64_t> Store::ReadRevision(const RangeOptions& opts, int64_t current) const {
   int64_t at = opts.revision.value();
   // Same order of checks as etcd: a future revision wins over a compacted one.
   if (at > current) return FutureError(at, current);
   if (at <= 0) at = current;
   if (at < compact_rev_.load()) return CompactedError(at, compact_rev_.load());
+  return at;
+}
 
+Result<RangeResult> Store::RangeAt(const RangeOptions& opts, int64_t current,
+                                   const ValueReader& read) const {
+  ASSIGN_OR_RETURN(const int64_t at, ReadRevision(opts, current));
   RangeResult result;
   result.revision = Revision(current);
   // etcd's count is every key in range, so the whole range is walked even under a limit; only
@@ -212,6 +216,94 @@ Result<RangeResult> Store::RangeAt(const RangeOptions& opts, int64_t current,
 
 Result<RangeResult> Store::Range(const RangeOptions& opts) const {
   return BeginRead()->Range(opts);
+}
+
+namespace {
+
+// Stored records come out in key order, which is the answer unless the request sorts by
+// something else, filters by revision or strips the values: those need decoded versions.
+bool StoredRecordsServe(const RangeOptions& o) {
+  const bool filters = o.min_mod_revision.value() != 0 || o.max_mod_revision.value() != 0 ||
+                       o.min_create_revision.value() != 0 || o.max_create_revision.value() != 0;
+  return o.sort_target == SortTarget::kKey && o.sort_order != SortOrder::kDescend && !filters &&
+         !o.keys_only;
+}
+
+}  // namespace
+
+Result<EncodedRange> Store::RangeEncoded(const RangeOptions& opts) const {
+  EncodedRange out;
+  if (!StoredRecordsServe(opts)) {
+    ASSIGN_OR_RETURN(RangeResult rr, Range(opts));
+    out.more = rr.more;
+    out.count = rr.count;
+    out.revision = rr.revision;
+    out.kvs.reserve(rr.kvs.size());
+    for (const KeyValue& kv : rr.kvs)
+      out.kvs.push_back(out.owned_.emplace_back(EncodeKeyValue(kv)));
+    return out;
+  }
+  // What the index names, copied under the lock: keys back to back in `keys` (the index's own
+  // strings may go once the lock is dropped), and the record itself when it is still pending.
+  struct Wanted {
+    size_t key_end;  // the key is keys[previous key_end, key_end)
+    RevisionPair rev;
+    const std::string* pending;  // into out.owned_, or null: in the snapshot
+  };
+  std::string keys;
+  std::vector<Wanted> wanted;
+  {
+    std::shared_lock lock(mu_);
+    const int64_t current = current_rev_.load();
+    ASSIGN_OR_RETURN(const int64_t at, ReadRevision(opts, current));
+    out.revision = Revision(current);
+    std::vector<Hit> hits =
+        IndexRange(opts.key, opts.range_end, at, VersionsToRead(opts), &out.count);
+    wanted.reserve(hits.size());
+    bool all_pending = true;
+    for (const Hit& hit : hits) {
+      keys += *hit.key;
+      const std::string* pending = nullptr;
+      if (!pending_.empty()) {
+        auto it = pending_.find(EncodeRevisionKey(hit.rev, false));
+        if (it != pending_.end()) pending = &out.owned_.emplace_back(it->second);
+      }
+      all_pending = all_pending && pending != nullptr;
+      wanted.push_back(Wanted{keys.size(), hit.rev, pending});
+    }
+    // Opened under the lock, the snapshot holds every committed version the index named.
+    if (!all_pending) {
+      ASSIGN_OR_RETURN(out.snapshot_, backend_->BeginRead());
+    }
+  }
+  out.kvs.reserve(wanted.size());
+  size_t key_begin = 0;
+  for (const Wanted& w : wanted) {
+    std::string_view record;
+    if (w.pending != nullptr) {
+      record = *w.pending;
+    } else {
+      ASSIGN_OR_RETURN(std::optional<std::string_view> v,
+                       out.snapshot_->GetView(kKeyBucket, EncodeRevisionKey(w.rev, false)));
+      if (!v) return Corruption("mvcc: missing version at revision " + std::to_string(w.rev.main));
+      record = *v;
+    }
+    // The same check as a decoded read: the record is the version the index named.
+    ASSIGN_OR_RETURN(KeyValueView kv, DecodeKeyValueView(record));
+    const std::string_view key(keys.data() + key_begin, w.key_end - key_begin);
+    if (kv.key != key || kv.mod_revision.value() != w.rev.main) {
+      return Corruption("mvcc: version at revision " + std::to_string(w.rev.main) +
+                        " does not match the index");
+    }
+    out.kvs.push_back(record);
+    key_begin = w.key_end;
+  }
+  // As ShapeRange: one version past the limit was read to learn whether there is more.
+  if (opts.limit > 0 && static_cast<int64_t>(out.kvs.size()) > opts.limit) {
+    out.kvs.resize(static_cast<size_t>(opts.limit));
+    out.more = true;
+  }
+  return out;
 }
 
 std::unique_ptr<Store::ReadTxn> Store::BeginRead() const {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,24 @@
 
 namespace dolmen::mvcc {
 
+// A range whose versions are their stored records (etcd's mvccpb.KeyValue in the protobuf wire
+// format, docs/formats/mvcc.md), so a list of a large prefix can be answered without decoding
+// and copying every value (issue 18). The views point into a backend snapshot or into copies
+// this object owns: destroy it before the Store's backend, and soon (an open snapshot holds
+// back a defragmentation's swap). Same meaning as RangeResult otherwise.
+class EncodedRange {
+ public:
+  std::vector<std::string_view> kvs;  // in the order Range returns them
+  bool more = false;
+  int64_t count = 0;
+  Revision revision;
+
+ private:
+  friend class Store;
+  std::unique_ptr<backend::ReadTxn> snapshot_;
+  std::deque<std::string> owned_;  // records not in the snapshot (pending or re-encoded)
+};
+
 class Store {
  public:
   // Rebuilds the in-memory index from `backend`, which must outlive the Store and is used only
@@ -46,6 +65,11 @@ class Store {
   // etcd's Range. Errors: kFutureRevision (revision > current), kCompacted (revision < compact
   // revision), kCorruption (a stored value is unreadable).
   Result<RangeResult> Range(const RangeOptions& opts) const;
+  // Range, as stored records. Holds the store's read lock only while it walks the index (the
+  // apply thread takes the lock for every write txn); the values are looked up afterwards in a
+  // snapshot opened under the lock, without copies. Requests that sort by anything but the key,
+  // filter by revision or want keys only are served from Range and re-encoded.
+  Result<EncodedRange> RangeEncoded(const RangeOptions& opts) const;
   Revision CurrentRevision() const { return Revision(current_rev_.load()); }
   Revision CompactRevision() const { return Revision(compact_rev_.load()); }  // 0 = never
   Index ConsistentIndex() const { return Index(consistent_index_.load()); }
@@ -188,6 +212,9 @@ class Store {
   // order. Caller holds mu_.
   std::vector<Hit> IndexRange(std::string_view key, std::string_view range_end, int64_t at,
                               int64_t max_hits, int64_t* count) const;
+  // The revision a range reads at (opts.revision, or `current` when <= 0), or etcd's error for
+  // a future or compacted one.
+  Result<int64_t> ReadRevision(const RangeOptions& opts, int64_t current) const;
   using ValueReader = std::function<Result<std::string>(RevisionPair)>;
   // The body of both Range flavours; `current` is the revision reported and reads default to.
   Result<RangeResult> RangeAt(const RangeOptions& opts, int64_t current,

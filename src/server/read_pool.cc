@@ -1,10 +1,16 @@
 #include "server/read_pool.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <utility>
 
 namespace dolmen::server {
 
-ReadPool::ReadPool(int threads, size_t max_queued) : max_queued_(max_queued) {
+ReadPool::ReadPool(int threads, size_t max_queued, int nice)
+    : max_queued_(max_queued), nice_(nice) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
 
@@ -28,6 +34,14 @@ void ReadPool::Stop() {
 }
 
 void ReadPool::Loop() {
+  // Linux: a thread's nice value is its own (PRIO_PROCESS with a thread id). Relative to what
+  // the thread inherited, so a member started under `nice` keeps its background work below it.
+  if (nice_ > 0) {
+    const auto self = static_cast<id_t>(gettid());
+    errno = 0;
+    const int inherited = getpriority(PRIO_PROCESS, self);
+    if (errno == 0) (void)setpriority(PRIO_PROCESS, self, std::min(19, inherited + nice_));
+  }
   auto has_work = [this]()
                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); };
   while (true) {

@@ -20,7 +20,11 @@ namespace dolmen::server {
 
 class ReadPool {
  public:
-  ReadPool(int threads, size_t max_queued);
+  // `nice` (0..19) lowers the threads' scheduling priority by that much: background work (the
+  // maintenance pool's hash scans and defragmentation copies) then takes the cores only when the
+  // request path (gRPC, the driver, the WAL) leaves them idle. An unprivileged process may lower
+  // but not raise it, so this never fails; a value the kernel refuses is ignored.
+  ReadPool(int threads, size_t max_queued, int nice = 0);
   ~ReadPool();  // Stop()
 
   // Thread-safe. Queues `read`. When the queue is full (kTooManyRequests, etcd's "too many
@@ -33,6 +37,7 @@ class ReadPool {
   void Loop();
 
   const size_t max_queued_;
+  const int nice_;
   absl::Mutex mu_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,7 +1,10 @@
 #include "server/read_pool.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <thread>
@@ -18,6 +21,21 @@ TEST(ReadPoolTest, RunsEveryPostedReadOffTheCallersThread) {
   EXPECT_NE(where.get_future().get(), std::this_thread::get_id());
   pool.Stop();  // drains
   EXPECT_EQ(ran.load(), 50);
+}
+
+TEST(ReadPoolTest, ThreadsRunAtTheirNiceValue) {
+  errno = 0;
+  const int mine = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  ASSERT_EQ(errno, 0);
+  ReadPool pool(1, 10, 5);
+  std::promise<int> seen;
+  ASSERT_TRUE(
+      pool.Post([&] { seen.set_value(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()))); })
+          .ok());
+  // Lowered by 5, capped at 19 (the test may already run niced).
+  EXPECT_EQ(seen.get_future().get(), std::min(19, mine + 5));
+  // The caller's own priority is untouched.
+  EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), mine);
 }
 
 TEST(ReadPoolTest, RefusesBeyondItsBoundAndAfterStop) {

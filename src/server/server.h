@@ -197,6 +197,11 @@ class Server {
   // (against the auth revision they were checked at, as etcd).
   void Range(const etcdserverpb::RangeRequest& r, Callback<etcdserverpb::RangeResponse> done,
              const Caller& caller = std::nullopt);
+  // Range with the same checks and answer, delivered as the serialized RangeResponse (the
+  // bytes a gRPC reply carries), built from the stored records without KeyValue messages in
+  // between (range_wire.h): the client API's Range, where lists of large prefixes arrive.
+  void RangeSerialized(const etcdserverpb::RangeRequest& r, Callback<std::string> done,
+                       const Caller& caller = std::nullopt);
   void Put(const etcdserverpb::PutRequest& r, Callback<etcdserverpb::PutResponse> done,
            const Caller& caller = std::nullopt);
   void DeleteRange(const etcdserverpb::DeleteRangeRequest& r,
@@ -385,6 +390,11 @@ class Server {
   // never on the driver thread), or at once for a serializable one; `read` gets a non-ok Status
   // when the barrier failed or too many reads are waiting.
   void ReadBarrier(bool serializable, std::function<void(Status)> read);
+  // A Range's checks, read barrier and auth around `read`, which makes the answer.
+  template <typename Response>
+  void ServeRange(const etcdserverpb::RangeRequest& r, const Caller& caller,
+                  std::function<Result<Response>(const etcdserverpb::RangeRequest&)> read,
+                  Callback<Response> done);
   template <typename Response>
   void ProposeAndReply(internal::InternalRequest request, Callback<Response> done);
   // Auth (server_auth.cc): the auth store loaded at open and after a snapshot.

@@ -287,6 +287,10 @@ class FaultyBackend final : public backend::Backend {
     Result<std::optional<std::string>> Get(std::string_view b, std::string_view k) override {
       return base_->Get(b, k);
     }
+    Result<std::optional<std::string_view>> GetView(std::string_view b,
+                                                    std::string_view k) override {
+      return base_->GetView(b, k);
+    }
     Status Scan(std::string_view b, std::string_view s, std::string_view e,
                 const std::function<bool(std::string_view, std::string_view)>& fn) override {
       return base_->Scan(b, s, e, fn);

@@ -25,13 +25,24 @@ class LmdbTxnBase {
   LmdbTxnBase(MDB_txn* txn, const std::string* file) : txn_(txn), file_(file) {}
 
   Result<std::optional<std::string>> GetIn(std::optional<MDB_dbi> dbi, std::string_view key) {
-    if (!dbi || key.empty() || key.size() > kMaxKeyBytes) return std::optional<std::string>();
+    ASSIGN_OR_RETURN(std::optional<std::string_view> v, GetViewIn(dbi, key));
+    if (!v) return std::optional<std::string>();
+    return std::optional<std::string>(std::string(*v));
+  }
+
+  // LMDB's own pointer into the map: valid until the txn ends (or, in a write txn, its next
+  // write), which is the contract of ReadTxn::GetView.
+  Result<std::optional<std::string_view>> GetViewIn(std::optional<MDB_dbi> dbi,
+                                                    std::string_view key) {
+    if (!dbi || key.empty() || key.size() > kMaxKeyBytes) {
+      return std::optional<std::string_view>();
+    }
     MDB_val k = ToVal(key);
     MDB_val v;
     int rc = mdb_get(txn_, *dbi, &k, &v);
-    if (rc == MDB_NOTFOUND) return std::optional<std::string>();
+    if (rc == MDB_NOTFOUND) return std::optional<std::string_view>();
     if (rc != 0) return FromMdb(rc, "get", *file_);
-    return std::optional<std::string>(std::string(FromVal(v)));
+    return std::optional<std::string_view>(FromVal(v));
   }
 
   Status ScanIn(std::optional<MDB_dbi> dbi, std::string_view start, std::string_view end,
@@ -72,6 +83,10 @@ class LmdbReadTxn final : public ReadTxn, private LmdbTxnBase {
   Result<std::optional<std::string>> Get(std::string_view bucket, std::string_view key) override {
     return GetIn(Lookup(*dbis_, bucket), key);
   }
+  Result<std::optional<std::string_view>> GetView(std::string_view bucket,
+                                                  std::string_view key) override {
+    return GetViewIn(Lookup(*dbis_, bucket), key);
+  }
   Status Scan(std::string_view bucket, std::string_view start, std::string_view end,
               const std::function<bool(std::string_view, std::string_view)>& fn) override {
     return ScanIn(Lookup(*dbis_, bucket), start, end, fn);
@@ -92,6 +107,11 @@ class LmdbWriteTxn final : public WriteTxn, private LmdbTxnBase {
   Result<std::optional<std::string>> Get(std::string_view bucket, std::string_view key) override {
     RETURN_IF_ERROR(CheckOpen());
     return GetIn(Find(bucket), key);
+  }
+  Result<std::optional<std::string_view>> GetView(std::string_view bucket,
+                                                  std::string_view key) override {
+    RETURN_IF_ERROR(CheckOpen());
+    return GetViewIn(Find(bucket), key);
   }
   Status Scan(std::string_view bucket, std::string_view start, std::string_view end,
               const std::function<bool(std::string_view, std::string_view)>& fn) override {
