@@ -9,6 +9,7 @@
 
 #include "log/log.h"
 #include "raft/conf_change.h"
+#include "server/conf_change_rules.h"
 #include "server/member_id.h"
 #include "server/server.h"
 
@@ -83,20 +84,16 @@ void Server::MemberAdd(const etcdserverpb::MemberAddRequest& r,
   done = LogRefusal("MemberAdd", 0, std::move(done));
   if (r.peerurls().empty())
     return done(Status(Code::kInvalidArgument, "given member URLs are invalid"));
-  std::set<std::string> in_use;
-  for (const auto& m : membership_->List())
-    in_use.insert(m.peer_urls().begin(), m.peer_urls().end());
   for (const auto& u : r.peerurls()) {
     if (!ValidPeerUrl(u))
       return done(Status(Code::kInvalidArgument, "given member URLs are invalid"));
-    if (in_use.count(u)) return done(Status(Code::kFailedPrecondition, "Peer URLs already exists"));
+    // URL by URL: each is found valid before the next is looked at (which of the two
+    // refusals a request gets is unchanged).
+    if (Status s = CheckPeerUrlsFree(*membership_, {u}); !s.ok()) return done(s);
   }
   if (r.islearner()) {
-    size_t learners = 0;
-    for (const auto& m : membership_->List()) learners += m.is_learner() ? 1 : 0;
-    if (learners >= static_cast<size_t>(std::max(config_.max_learners, 1))) {
-      return done(Status(Code::kFailedPrecondition, "too many learner members in cluster"));
-    }
+    const size_t max_learners = static_cast<size_t>(std::max(config_.max_learners, 1));
+    if (Status s = CheckRoomForALearner(*membership_, max_learners); !s.ok()) return done(s);
   } else if (Status s = CheckQuorumAfter(+1, MemberId()); !s.ok()) {
     return done(s);
   }

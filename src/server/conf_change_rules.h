@@ -13,6 +13,8 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
+#include <vector>
 
 #include "base/status.h"
 #include "dolmen/internal.pb.h"
@@ -20,6 +22,12 @@
 #include "server/membership.h"
 
 namespace dolmen::server {
+
+// The rules both checks apply (MemberAdd when the request arrives, the apply below):
+// "Peer URLs already exists" when a member already has one of `urls`, and, for a learner,
+// "too many learner members in cluster" when `membership` has `max_learners` (at least 1).
+Status CheckPeerUrlsFree(const Membership& membership, const std::vector<std::string>& urls);
+Status CheckRoomForALearner(const Membership& membership, size_t max_learners);
 
 // OK unless `cc` adds `member` (whose id is cc.node_id) as a new learner and `membership`
 // already has `max_learners` learners ("too many learner members in cluster", as MemberAdd
