@@ -203,11 +203,11 @@ Result<JoinDialer> DialerFor(const Config& config) {
 // A cluster of the group already runs and does not list this member: add it as a learner and
 // start with state existing. OkStatus with *joined false when there is nothing to join.
 Status JoinExistingCluster(const discovery::AsgCluster& cluster,
-                           const aws::InstanceIdentity& identity, Config* config, bool* joined,
+                           const aws::InstanceIdentity& identity, const JoinDialer& dialer,
+                           Config* config, bool* joined,
                            const std::function<void(const std::string&)>& log) {
   *joined = false;
   std::string endpoint;
-  ASSIGN_OR_RETURN(const JoinDialer dialer, DialerFor(*config));
   ASSIGN_OR_RETURN(
       const auto members,
       FindExistingCluster(OtherClientUrls(cluster, identity, *config), dialer, &endpoint));
@@ -311,13 +311,15 @@ Status BootstrapFromAwsAsg(Config* config, const std::function<void(const std::s
   const discovery::WaitPolicy policy = PolicyFor(*config, "AWS auto scaling group discovery");
   log("AWS auto scaling group discovery: waiting up to " + std::to_string(policy.wait.count()) +
       " ms for group " + query.group + " to have its desired capacity InService");
+  // The credentials are read once, not at every round of the wait.
+  ASSIGN_OR_RETURN(const JoinDialer dialer, DialerFor(*config));
   bool joined = false;
   RETURN_IF_ERROR(discovery::RetryDiscovery(
                       [&]() -> Result<std::vector<std::string>> {
                         ASSIGN_OR_RETURN(std::string group, ResolveGroupName(query, api));
                         ASSIGN_OR_RETURN(cluster, DiscoverAsgCluster(group, query, api));
                         RETURN_IF_ERROR(
-                            JoinExistingCluster(cluster, identity, config, &joined, log));
+                            JoinExistingCluster(cluster, identity, dialer, config, &joined, log));
                         return std::vector<std::string>{};
                       },
                       policy, clock, Sleep, log)
