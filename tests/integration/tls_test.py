@@ -401,7 +401,9 @@ class ReadmeTlsClusterTest(harness.IntegrationTestCase):
                                         capture_output=True, text=True, timeout=30,
                                         env=harness._clean_env())
                 rows = table_rows(listed.stdout)
-                if len(rows) == 3 and all(r[1] == "started" and r[2] for r in rows):
+                # etcd knows the names from --initial-cluster at once; the client URLs only
+                # once each member has published them: wait for both.
+                if len(rows) == 3 and all(r[1] == "started" and r[2] and r[4] for r in rows):
                     break
                 for pid in members:
                     self.assertTrue(os.path.exists("/proc/%d" % pid), "a member exited")
