@@ -7,7 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 seconds=${1:-${DOLMEN_FUZZ_SECONDS:-20}}
-fuzzers=(wal_segment_fuzzer peer_stream_fuzzer apply_fuzzer)
+fuzzers=(wal_segment_fuzzer peer_stream_fuzzer apply_fuzzer snapshot_image_fuzzer)
 
 scripts/build.sh fuzz dolmen_fuzzers
 bin="$root/build-fuzz/tests/fuzz"

@@ -7,10 +7,20 @@
 #include <iostream>
 #include <string>
 
+#include "auth/auth_store.h"
+#include "backend/memory_backend.h"
+#include "base/clock.h"
 #include "dolmen/internal.pb.h"
 #include "dolmen/peer.pb.h"
+#include "lease/lessor.h"
+#include "mvcc/store.h"
 #include "raft/message.h"
+#include "server/alarm_store.h"
+#include "server/applier.h"
+#include "server/membership.h"
+#include "server/quota.h"
 #include "tests/fuzz/apply_input.h"
+#include "tests/fuzz/image_input.h"
 #include "transport/codec.h"
 #include "transport/stream_frame.h"
 #include "wal/decode_fuzz.h"
@@ -110,6 +120,63 @@ std::string ApplySequence() {
   return out;
 }
 
+// The records of a backend the apply sequence filled, plus a member, a role and a user: every
+// bucket a snapshot image carries, with records our own code wrote. An error names the step that
+// failed.
+Result<std::string> SnapshotImage() {
+  std::unique_ptr<backend::Backend> backend = backend::NewMemoryBackend();
+  // The store keeps its own write txn open between applies: the other records go in first.
+  {
+    ASSIGN_OR_RETURN(auto txn, backend->BeginWrite());
+    server::Membership members;
+    internal::Member member;
+    member.set_id(1);
+    member.set_name("m1");
+    member.add_peer_urls("http://127.0.0.1:2380");
+    RETURN_IF_ERROR(members.Add(member, txn.get()));
+    auth::AuthStore auth;
+    RETURN_IF_ERROR(auth.RoleAdd("r", txn.get()));
+    etcdserverpb::AuthUserAddRequest user;
+    user.set_name("u");
+    user.mutable_options()->set_no_password(true);
+    RETURN_IF_ERROR(auth.UserAdd(user, txn.get()));
+    RETURN_IF_ERROR(auth.UserGrantRole("u", "r", txn.get()));
+    RETURN_IF_ERROR(txn->Commit());
+  }
+  ASSIGN_OR_RETURN(auto store, mvcc::Store::Open(backend.get()));
+  lease::Lessor lessor{lease::LessorOptions{}};
+  ManualClock clock;
+  server::AlarmStore alarms;
+  RETURN_IF_ERROR(alarms.Load(backend.get()));
+  server::Quota quota(0, [&backend] { return backend->SizeBytes(); });
+  server::Applier applier(store.get());
+  applier.set_leases(&lessor, &clock);
+  applier.set_alarms(&alarms, &quota, [] {});
+  // A lease that stays, granted first: the sequence revokes its own and ends with NOSPACE.
+  internal::InternalRequest grant;
+  grant.mutable_lease_grant()->set_id(6);
+  grant.mutable_lease_grant()->set_ttl(60);
+  applier.Apply(grant);
+  ForEachRequest(ApplySequence(), [&](std::string_view bytes) {
+    internal::InternalRequest request;
+    if (request.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      applier.Apply(request);
+    }
+  });
+  if (applier.storage_failed()) return Internal("the apply sequence failed in the store");
+  RETURN_IF_ERROR(store->Commit(Index(8)));  // as if applied from a log at index 8
+  std::string out;
+  ASSIGN_OR_RETURN(auto txn, backend->BeginRead());
+  ASSIGN_OR_RETURN(std::vector<std::string> buckets, txn->Buckets());
+  for (const std::string& bucket : buckets) {
+    RETURN_IF_ERROR(txn->Scan(bucket, "", "", [&](std::string_view key, std::string_view value) {
+      AppendRecord(bucket, key, value, &out);
+      return true;
+    }));
+  }
+  return out;
+}
+
 }  // namespace
 }  // namespace dolmen::fuzz
 
@@ -123,5 +190,10 @@ int main(int argc, char** argv) {
   bool ok = fuzz::Write(dir / "wal_segment_fuzzer", "example", wal::ExampleSegment()) &&
             fuzz::Write(dir / "peer_stream_fuzzer", "example", fuzz::PeerStream()) &&
             fuzz::Write(dir / "apply_fuzzer", "example", fuzz::ApplySequence());
+  const Result<std::string> image = fuzz::SnapshotImage();
+  if (!image.ok()) {
+    std::cerr << "fuzz_seeds: the snapshot image seed: " << image.status().ToString() << "\n";
+  }
+  ok = ok && image.ok() && fuzz::Write(dir / "snapshot_image_fuzzer", "example", *image);
   return ok ? 0 : 1;
 }
