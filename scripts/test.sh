@@ -22,9 +22,11 @@ if [ "${DOLMEN_SKIP_ASAN:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   # etcd_reference tests run etcd on both sides (they check the tests themselves): once is enough.
+  # The thread-safety check compiles the sources with clang's -Wthread-safety whatever the build:
+  # its verdict is the release pass's.
   # The container test (tests/container) is not registered in this build at all: the image takes
   # the Release binary, so it runs in the release pass only.
-  (cd build-asan && ctest -j"$jobs" --output-on-failure --timeout 900 -LE 'smoke|etcd_reference')
+  (cd build-asan && ctest -j"$jobs" --output-on-failure --timeout 900 -LE 'smoke|etcd_reference|thread_safety')
 fi
 
 if [ "${DOLMEN_TSAN:-1}" != 0 ]; then
