@@ -8,6 +8,7 @@ Auto-TLS: etcdctl with --insecure-skip-tls-verify, the fixtures files, reuse on 
 auto-TLS does not protect against. The README's "Run a TLS cluster" commands, run as they
 stand (on ports of the test's own). Certificates come from a throwaway CA made with the
 openssl CLI (tls_certs.py)."""
+import functools
 import os
 import re
 import shutil
@@ -36,6 +37,34 @@ WRITER_MAX_S = 40.0
 REFUSED_TIMEOUT = "--command-timeout=3s"
 README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
 README_CLUSTER_WAIT_S = 40.0
+
+
+# --cipher-suites in Go's name and OpenSSL's, and another suite the servers are not given. The
+# servers' certificate is ECDSA, so both are ECDHE-ECDSA suites. The configured one is an
+# AES_128_GCM_SHA256 suite because etcd 3.4 needs one in the list (Go's HTTP/2 server refuses a
+# list without: etcd 3.4 then dies with a nil-pointer panic in its error path).
+ONLY_SUITE_GO = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+ONLY_SUITE_OPENSSL = "ECDHE-ECDSA-AES128-GCM-SHA256"
+OTHER_SUITE_OPENSSL = "ECDHE-ECDSA-AES256-GCM-SHA384"
+
+
+def tls_handshake(server, ca, cert, max_version=None, ciphers=None):
+    """One TLS handshake with the server's client port as python's ssl module does it
+    (verifying the server, presenting `cert`), capped at `max_version` and offering only
+    `ciphers` (OpenSSL names, TLS 1.2 and below) if given. Returns (version, cipher), or the
+    error text if the handshake failed."""
+    context = ssl.create_default_context(cafile=ca)
+    context.load_cert_chain(cert[0], cert[1])
+    if max_version is not None:
+        context.maximum_version = max_version
+    if ciphers is not None:
+        context.set_ciphers(ciphers)
+    try:
+        with socket.create_connection((harness.LOOPBACK, server.client_port), timeout=10) as s:
+            with context.wrap_socket(s, server_hostname=harness.LOOPBACK) as tls:
+                return tls.version(), tls.cipher()[0]
+    except (OSError, ssl.SSLError) as e:
+        return str(e) or repr(e)
 
 
 def tls_client_flags(ca, cert=None):
@@ -187,6 +216,68 @@ class TlsTest(harness.IntegrationTestCase):
                 self.assertEqual(meta.key, b"py")
             finally:
                 client.close()
+
+    def test_versions_and_cipher_suites_enforced(self):
+        """--cipher-suites on real connections (etcd 3.4 has the flag): a TLS 1.2 client
+        offering every suite gets the configured one; a client offering only another suite is
+        refused. Dolmen only (etcd 3.5's flags, which etcd 3.4 lacks): with --tls-max-version
+        TLS1.2 a client able to speak TLS 1.3 gets TLS 1.2, and with --tls-min-version TLS1.3
+        a client capped at TLS 1.2 is refused."""
+        flags = self.server_flags(["--cipher-suites", ONLY_SUITE_GO])
+        makers = [harness.etcd_server, harness.dolmen_server]
+        dolmen_only = harness.CONFIG.dolmen_kind == "dolmen"
+        servers = []
+        for make in makers:
+            server = make(extra_flags=flags + (["--tls-max-version", "TLS1.2"]
+                                               if make is harness.dolmen_server and dolmen_only
+                                               else []))
+            server.client_scheme = "https"
+            server.etcdctl_flags = tls_client_flags(self.ca.cert, self.client_cert)
+            servers.append(server)
+        if dolmen_only:
+            tls13 = harness.dolmen_server(extra_flags=self.server_flags(
+                ["--tls-min-version", "TLS1.3"]))
+            tls13.client_scheme = "https"
+            tls13.etcdctl_flags = tls_client_flags(self.ca.cert, self.client_cert)
+            servers.append(tls13)
+        self.start_servers(*servers)
+        handshake = functools.partial(tls_handshake, ca=self.ca.cert, cert=self.client_cert)
+
+        # Every suite offered, TLS 1.2 at most: the configured suite is the one chosen.
+        etcd, dolmen = self.on_each(servers[:2], lambda s: handshake(
+            s, max_version=ssl.TLSVersion.TLSv1_2))
+        self.assertEqual(etcd, ("TLSv1.2", ONLY_SUITE_OPENSSL))
+        self.assertEqual(dolmen, etcd)
+        # Only another suite offered: refused in the handshake, by both.
+        etcd, dolmen = self.on_each(servers[:2], lambda s: handshake(
+            s, max_version=ssl.TLSVersion.TLSv1_2, ciphers=OTHER_SUITE_OPENSSL))
+        self.assertIn("HANDSHAKE_FAILURE", str(etcd), "etcd accepted a suite it was not given")
+        self.assertIn("HANDSHAKE_FAILURE", str(dolmen), "dolmen accepted a suite it was not given")
+        # Nothing refused the suite above but the suite itself: the same client with the
+        # configured suite gets through.
+        self.assertEqual(handshake(servers[1], max_version=ssl.TLSVersion.TLSv1_2,
+                                   ciphers=ONLY_SUITE_OPENSSL)[1], ONLY_SUITE_OPENSSL)
+        if not dolmen_only:
+            return
+        self.assertIn("no shared cipher", servers[1].log_text())
+        # --tls-max-version TLS1.2: a client that prefers TLS 1.3 gets TLS 1.2 from dolmen;
+        # etcd 3.4, which has no such flag, answers with TLS 1.3.
+        etcd, dolmen = self.on_each(servers[:2], handshake)
+        self.assertEqual(etcd[0], "TLSv1.3")
+        self.assertEqual(dolmen, ("TLSv1.2", ONLY_SUITE_OPENSSL))
+        # --tls-min-version TLS1.3: TLS 1.3 served, a client capped at TLS 1.2 refused (and
+        # the refusal logged with the client's address and why).
+        self.assertEqual(handshake(tls13)[0], "TLSv1.3")
+        refused = handshake(tls13, max_version=ssl.TLSVersion.TLSv1_2)
+        self.assertIn("PROTOCOL_VERSION", str(refused), "a TLS 1.2 client was served")
+        harness.wait_for(lambda: re.search(r"refused a client on https://\S+ from 127\.0\.0\.1:"
+                                           r"\d+: TLS handshake failed: .*unsupported protocol",
+                                           harness.readable_log(tls13.log_text())),
+                         "the TLS 1.2 client's refusal logged", RELOAD_WAIT_S)
+        # etcdctl (Go, TLS 1.3) still works against both dolmen servers.
+        for server in (servers[1], tls13):
+            rc, out, err = server.etcdctl("put", "v", "1")
+            self.assertEqual((rc, out), (0, "OK\n"), err)
 
     def test_certificate_and_ca_replaced_without_restart(self):
         """The server's certificate and the CA file change on disk while a client writes over
