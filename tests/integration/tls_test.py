@@ -425,32 +425,51 @@ class AutoTlsTest(harness.IntegrationTestCase):
 
 class LabCommandTest(harness.IntegrationTestCase):
     EXIT_WAIT_S = 40  # etcd resolves names for up to 30 s; IP addresses it does not
+    # The lab's INTERNAL_IP for this member and the two other members of its
+    # --initial-cluster (which never start: the member refuses before it dials them).
+    HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 
     def test_initial_cluster_https_but_advertised_http_is_refused(self):
-        """The lab's literal command: --initial-cluster names this member with https while
-        --initial-advertise-peer-urls says http. etcd refuses to bootstrap with its message;
-        dolmen refuses with the same message and one line saying which flag to change."""
+        """The lab's literal command (seeds/000_ce8181b196f91668.txt), its whole flag set:
+        --initial-cluster names the three members with https while this member's
+        --initial-advertise-peer-urls and --listen-peer-urls say http; https and http client
+        URLs; --auto-tls --peer-auto-tls. etcd refuses to bootstrap with its message; dolmen
+        refuses with the same message and one line saying which flag to change."""
         for make in (harness.etcd_server, harness.dolmen_server):
-            server = self.new_server(make())
-            server.peer_flags = False  # the test gives the peer flags itself
-            server.client_port = harness.pick_free_port()
-            server.peer_port = harness.pick_free_port()
-            peer = "%s:%d" % (harness.LOOPBACK, server.peer_port)
-            server.extra_flags = ["--listen-peer-urls", "http://" + peer,
-                                  "--initial-advertise-peer-urls", "http://" + peer,
-                                  "--initial-cluster", "m1=https://" + peer]
-            server.spawn()
+            server = self.new_server(make(name="i-1"))
+            ip = self.HOSTS[0]
+            peer_port = harness.pick_free_port(ip)  # 2380 in the lab, on every instance
+            https_port = harness.pick_free_port(ip)  # 2379 in the lab
+            http_port = harness.pick_free_port()  # 2379 on 127.0.0.1 in the lab
+            server.client_port = https_port
+            peer = "%s:%d" % (ip, peer_port)
+            client_urls = "https://%s:%d,http://127.0.0.1:%d" % (ip, https_port, http_port)
+            initial = ",".join("i-%d=https://%s:%d" % (i + 1, host, peer_port)
+                               for i, host in enumerate(self.HOSTS))
+            # As the lab's ExecStart writes it, in its order, with etcd's binary swapped.
+            server.spawn_command([
+                server.binary, "--data-dir=" + server.data_dir, "--name", "i-1",
+                "--initial-advertise-peer-urls", "http://" + peer,
+                "--listen-peer-urls", "http://" + peer,
+                "--advertise-client-urls", client_urls,
+                "--listen-client-urls", client_urls,
+                "--initial-cluster", initial,
+                "--initial-cluster-state", "new", "--initial-cluster-token", "lab-asg",
+                "--auto-tls",
+                "--peer-auto-tls"])
             rc = server.proc.wait(self.EXIT_WAIT_S)
             self.assertNotEqual(rc, 0, "%s bootstrapped an inconsistent member" % server.label)
-            want = ("--initial-cluster has m1=https://{p} but missing from "
+            want = ("--initial-cluster has i-1=https://{p} but missing from "
                     "--initial-advertise-peer-urls=http://{p} (resolved urls: "
                     "\"http://{p}\" != \"https://{p}\")").format(p=peer)
             log = harness.readable_log(server.log_text())
             self.assertIn(want, log, server.label)
             if server.kind == "dolmen":
-                self.assertIn("the two differ only in the scheme: make "
-                              "--initial-advertise-peer-urls (and --listen-peer-urls) say "
-                              "https://" + peer, log)
+                hint = [line for line in log.splitlines() if "differ only in the scheme" in line]
+                self.assertEqual(hint, [
+                    "the two differ only in the scheme: make --initial-advertise-peer-urls "
+                    "(and --listen-peer-urls) say https://%s, or --initial-cluster say "
+                    "i-1=http://%s; both must name the same URLs" % (peer, peer)], log)
 
 
 class ReadmeTlsClusterTest(harness.IntegrationTestCase):
