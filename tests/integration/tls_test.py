@@ -79,6 +79,13 @@ def read_bytes(path):
         return f.read()
 
 
+def days_left(cert_path):
+    """Days from now to the certificate's notAfter (openssl's reading of it)."""
+    out = subprocess.run([tls_certs.OPENSSL, "x509", "-noout", "-enddate", "-in", cert_path],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    return (ssl.cert_time_to_seconds(out.strip().split("=", 1)[1]) - time.time()) / 86400
+
+
 def last_error_line(text):
     lines = [line for line in text.splitlines() if line.startswith("Error:")]
     return lines[-1] if lines else text
@@ -388,6 +395,11 @@ class AutoTlsTest(harness.IntegrationTestCase):
                              server.label)
             return {k: read_bytes(v) for k, v in paths.items()}
         first = [fixtures(s) for s in servers]
+        # Valid one year (etcd 3.4's only choice: it has no --self-signed-cert-validity).
+        for server in servers:
+            for side in ("client", "peer"):
+                path = os.path.join(server.data_dir, "fixtures", side, "cert.pem")
+                self.assertAlmostEqual(days_left(path), 365, delta=1, msg=server.label)
         if servers[1].kind == "dolmen":
             # Beyond etcd: the start-up log says what auto-TLS does not do.
             self.assertIn("auto-TLS: client traffic is encrypted with a self-signed certificate, "
@@ -414,7 +426,11 @@ class AutoTlsTest(harness.IntegrationTestCase):
         shutil.copy(old[0], os.path.join(client_dir, "cert.pem"))
         shutil.copy(old[1], os.path.join(client_dir, "key.pem"))
         old_pem = read_bytes(old[0])
+        # ... for as many years as --self-signed-cert-validity says (etcd 3.5's flag).
+        dolmen.extra_flags = dolmen.extra_flags + ["--self-signed-cert-validity", "3"]
         dolmen.start()
+        self.assertAlmostEqual(days_left(os.path.join(client_dir, "cert.pem")), 3 * 365,
+                               delta=1)
         renewed = read_bytes(os.path.join(client_dir, "cert.pem"))
         self.assertNotEqual(renewed, old_pem, "a certificate about to expire was kept")
         self.assertNotEqual(renewed, first[1]["client/cert.pem"])
