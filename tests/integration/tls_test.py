@@ -287,26 +287,31 @@ class TlsTest(harness.IntegrationTestCase):
             self.assertEqual((rc, out), (0, "OK\n"), err)
 
     def test_certificate_and_ca_replaced_without_restart(self):
-        """The server's certificate and the CA file change on disk while a client writes over
-        a connection made before. New connections see the new certificate (etcd and dolmen);
-        dolmen also trusts the new CA for client certificates, where etcd keeps the CA it
-        started with (etcd-io/etcd#11555). The existing connection and the writes go on."""
+        """The server's certificate, the CA file and the CRL change on disk while a client
+        writes over a connection made before. New connections see the new certificate (etcd
+        and dolmen); dolmen also trusts the new CA for client certificates, where etcd keeps
+        the CA it started with (etcd-io/etcd#11555). Then a certificate revoked in a new CRL
+        file is refused on its next connection (both: etcd reads the CRL per connection). The
+        existing connection and the writes go on, and the server is the same process."""
         live = os.path.join(self.tmp, "live-%d" % os.getpid())
         os.makedirs(live, exist_ok=True)
         files = {name: os.path.join(live, name) for name in ("server.pem", "server.key",
-                                                             "ca.pem")}
+                                                             "ca.pem", "crl.pem")}
         shutil.copy(self.server_cert[0], files["server.pem"])
         shutil.copy(self.server_cert[1], files["server.key"])
         shutil.copy(self.ca.cert, files["ca.pem"])
+        shutil.copy(self.crl, files["crl.pem"])
         new_ca = tls_certs.TestCa(os.path.join(self.tmp, "rotated-%d" % os.getpid()), "new-ca")
         new_server = new_ca.issue("server", "server", ips=[harness.LOOPBACK])
         new_client = new_ca.issue("client", "root")
         server = harness.dolmen_server(extra_flags=[
             "--cert-file", files["server.pem"], "--key-file", files["server.key"],
-            "--trusted-ca-file", files["ca.pem"], "--client-cert-auth"])
+            "--trusted-ca-file", files["ca.pem"], "--client-cert-auth",
+            "--client-crl-file", files["crl.pem"]])
         server.client_scheme = "https"
         server.etcdctl_flags = tls_client_flags(self.ca.cert, self.client_cert)
         self.start_servers(server)
+        pid = server.proc.pid
 
         client = etcd3.client(harness.LOOPBACK, server.client_port, ca_cert=self.ca.cert,
                               cert_key=self.client_cert[1], cert_cert=self.client_cert[0],
@@ -330,11 +335,15 @@ class TlsTest(harness.IntegrationTestCase):
         thread.start()
         try:
             # Replace each file by rename, as certificate tools do, key first.
+            etcd_like = server.kind == "etcd"
+            # The CRL of the CA the server trusts from now on (dolmen checks the CRL of every
+            # certificate of a chain, so it must be the new CA's; etcd matches serials only).
+            trusted_ca = self.ca if etcd_like else new_ca
             for name, source in (("server.key", new_server[1]), ("server.pem", new_server[0]),
+                                 ("crl.pem", trusted_ca.write_crl(files["crl.pem"] + ".1")),
                                  ("ca.pem", new_ca.cert)):
                 shutil.copy(source, files[name] + ".new")
                 os.rename(files[name] + ".new", files[name])
-            etcd_like = server.kind == "etcd"
             # etcd keeps trusting the CA it started with; dolmen trusts the new one.
             accepted = new_client if not etcd_like else self.client_cert
             refused = self.client_cert if not etcd_like else new_client
@@ -357,6 +366,7 @@ class TlsTest(harness.IntegrationTestCase):
                 server.endpoint, tls_client_flags(new_ca.cert, refused) +
                 [REFUSED_TIMEOUT, "get", "n"], timeout=30)
             self.assertNotEqual(rc, 0, "client certificate that the server should not trust")
+            self.check_crl_replaced(server, files["crl.pem"], trusted_ca, new_ca.cert, accepted)
             before = len(written)
             deadline = time.monotonic() + RELOAD_WAIT_S
             while len(written) < before + 10 and not failures and thread.is_alive() and \
@@ -369,6 +379,28 @@ class TlsTest(harness.IntegrationTestCase):
         self.assertGreaterEqual(len(written), before + 10,
                                 "the existing connection stopped writing after the change")
         self.assertEqual(client.get("writer-%d" % written[-1])[0], str(written[-1]).encode())
+        self.assertEqual((server.proc.pid, server.proc.poll()), (pid, None),
+                         "the server restarted or exited")
+
+    def check_crl_replaced(self, server, crl_path, ca, server_ca, accepted):
+        """A client certificate of `ca`, accepted, then revoked in a new CRL file renamed
+        over `crl_path`: its next connection is refused, while `accepted` still gets in."""
+        doomed = ca.issue("doomed-%d" % os.getpid(), "root")
+
+        def put(cert, command_timeout=REFUSED_TIMEOUT):
+            return harness.run_etcdctl(server.endpoint, tls_client_flags(server_ca, cert) +
+                                       [command_timeout, "put", "crl", "1"], timeout=30)
+        rc, out, err = put(doomed)
+        self.assertEqual((rc, out), (0, "OK\n"), "before its revocation: " + err)
+        ca.revoke(doomed[0])
+        os.rename(ca.write_crl(crl_path + ".2"), crl_path)
+        # (A refused etcdctl gives up at its command timeout: a short one while polling.)
+        harness.wait_for(lambda: put(doomed, "--command-timeout=1s")[0] != 0,
+                         "the revoked certificate refused", RELOAD_WAIT_S)
+        rc, out, err = put(accepted)
+        self.assertEqual((rc, out), (0, "OK\n"), "a certificate the new CRL does not list: " + err)
+        if server.kind == "dolmen":
+            self.assertIn("certificate revoked", server.log_text())
 
 
 class AutoTlsTest(harness.IntegrationTestCase):
