@@ -4,11 +4,14 @@
 3.4 (the reference) and dolmen with the same flags.
 
   - mutual TLS (--peer-cert-file/--peer-key-file/--peer-trusted-ca-file/--peer-client-cert-auth,
-    --peer-cert-allowed-cn): the cluster forms and replicates; kill -9 of the leader, writes
-    resume on the survivors; a process with a certificate from another CA cannot get the
-    membership (refused at the handshake, logged with the remote address and the reason); a
-    member restarted with a certificate whose CN is not the allowed one is cut off (each side
-    logs why) while the other two go on writing; then, while a client writes, a member's peer
+    --peer-crl-file; --peer-cert-allowed-cn on m1 and m2, --peer-cert-allowed-hostname on m3):
+    the cluster forms and replicates; kill -9 of the leader, writes resume on the survivors; a
+    process with a certificate from another CA cannot get the membership (refused at the
+    handshake, logged with the remote address and the reason); a new member added with
+    `member add`, with neither the allowed CN nor the allowed hostname, cannot join and its
+    log says why (m1 and m2 log the CN refusal, m3 the hostname one); m3 restarted with a
+    certificate revoked in a CRL swapped on disk is refused (each side logs why) while the
+    other two go on writing; then, while a client writes, a member's peer
     certificate and key are renewed on disk (it presents the new ones on new connections; the
     cut-off member comes back with its own files) and the peer CA is rotated: old+new bundle,
     every certificate reissued by the new CA, then the new CA alone; a member restarted under
