@@ -3,7 +3,6 @@
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
-#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -60,14 +59,7 @@ std::string ProbeTlsRefusal(const SslCtxPtr& ctx, const std::string& host, const
     ::close(fd);
     return "";
   }
-  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-  X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
-  if (IsIpAddress(host)) {
-    X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
-  } else {
-    X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
-    SSL_set_tlsext_host_name(ssl, host.c_str());
-  }
+  ExpectServerHost(ssl, host);
   SSL_set_fd(ssl, fd);
   std::string why;
   ERR_clear_error();

@@ -323,12 +323,7 @@ class PeerTlsTest(ClusterTestCase):
         intruder = TlsMember("intruder", CONFIG.binary, root, "127.0.0.2",
                              self.peer_flags("127.0.0.2", cert=self.foreign_cert))
         self.shown.members.append(intruder)
-        intruder.configure(",".join("%s=%s" % (m.name, m.peer_url) for m in members) +
-                           ",intruder=" + intruder.peer_url, "existing", "peer-tls", 10000)
-        intruder.spawn()
-        rc = intruder.wait_exit(WAIT_S)
-        self.assertIsNotNone(rc, "the intruder is still running")
-        self.assertNotEqual(rc, 0)
+        self.join_refused(intruder, members)
 
         why = ("unable to get local issuer certificate" if CONFIG.server == "dolmen"
                else "certificate signed by unknown authority")
@@ -342,6 +337,15 @@ class PeerTlsTest(ClusterTestCase):
         m3.stop()
         m3.extra_args = own_files[m3.name]
         self.check_peer_certificate_reload(members)
+
+    def join_refused(self, newcomer, members):
+        """Starts `newcomer` as a member joining `members`' cluster; it must exit, failing."""
+        newcomer.configure(",".join("%s=%s" % (m.name, m.peer_url)
+                                    for m in members + [newcomer]), "existing", "peer-tls", 10000)
+        newcomer.spawn()
+        rc = newcomer.wait_exit(WAIT_S)
+        self.assertIsNotNone(rc, "%s is still running" % newcomer.name)
+        self.assertNotEqual(rc, 0)
 
     def check_wrong_identity_cannot_join(self, members, allowed, crl):
         """A new member, added with `member add`, whose certificate (right CA) has neither the
@@ -359,12 +363,7 @@ class PeerTlsTest(ClusterTestCase):
                 "member", "add", "m4", "--peer-urls=" + joiner.peer_url)[1]),
             WAIT_S, "m4 added")
         joiner_id = added.group(1)
-        joiner.configure(",".join("%s=%s" % (m.name, m.peer_url) for m in members + [joiner]),
-                         "existing", "peer-tls", 10000)
-        joiner.spawn()
-        rc = joiner.wait_exit(WAIT_S)
-        self.assertIsNotNone(rc, "the wrong-CN member is still running")
-        self.assertNotEqual(rc, 0)
+        self.join_refused(joiner, members)
         # Its own log says the peers refused its certificate.
         own_why = ("the peer refused this member's certificate" if CONFIG.server == "dolmen"
                    else "tls: bad certificate")
