@@ -117,16 +117,7 @@ Result<std::unique_ptr<ClientConnection>> ClientConnection::Connect(const SslCtx
   SSL* ssl = SSL_new(ctx.get());
   if (ssl == nullptr) return Internal("SSL_new: " + LastSslError());
   std::unique_ptr<ClientConnection> c(new ClientConnection(ctx, ssl, fd));
-  if (!host.empty()) {
-    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
-    if (IsIpAddress(host)) {
-      X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
-    } else {
-      X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
-      SSL_set_tlsext_host_name(ssl, host.c_str());
-    }
-  }
+  if (!host.empty()) ExpectServerHost(ssl, host);
   RETURN_IF_ERROR(c->Handshake(false, timeout_ms, wake_fd));
   return c;
 }

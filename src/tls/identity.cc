@@ -113,6 +113,17 @@ bool NamesHost(X509* cert, const std::string& host) {
                          nullptr) == 1;
 }
 
+void ExpectServerHost(SSL* ssl, const std::string& host) {
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+  if (IsIpAddress(host)) {
+    X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+  } else {
+    X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+    SSL_set_tlsext_host_name(ssl, host.c_str());
+  }
+}
+
 Status CheckAllowedIdentity(X509* cert, const std::string& allowed_cn,
                             const std::string& allowed_hostname) {
   if (!allowed_cn.empty() && CommonName(cert) != allowed_cn) {

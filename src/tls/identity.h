@@ -3,6 +3,7 @@
 // connecting peer's certificate against the address it connects from.
 #pragma once
 
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <string>
@@ -17,6 +18,10 @@ bool IsIpAddress(const std::string& host);
 // Whether `cert` names `host` in its SANs: an IP SAN for an address, a DNS SAN (wildcards
 // allowed) for a name; the subject CN is never used (as Go's VerifyHostname).
 bool NamesHost(X509* cert, const std::string& host);
+
+// Before a dialing handshake on `ssl`: the server's certificate must name `host` (an IP SAN for
+// an address; a DNS SAN, also sent as SNI, for a name), never its subject CN.
+void ExpectServerHost(SSL* ssl, const std::string& host);
 
 // --peer-cert-allowed-cn: the CN must equal `allowed_cn`; --peer-cert-allowed-hostname: the
 // SANs must name `allowed_hostname`. At most one is set (tls::Validate); neither: OK. The error

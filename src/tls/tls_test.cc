@@ -1,5 +1,7 @@
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -19,6 +21,7 @@
 #include "tls/connection.h"
 #include "tls/context.h"
 #include "tls/identity.h"
+#include "tls/refusal_probe.h"
 #include "tls/self_cert.h"
 
 namespace dolmen::tls {
@@ -358,6 +361,83 @@ TEST(PeerIdentityTest, SanCheckOfTheRemoteAddress) {
   EXPECT_TRUE(CheckAllowedIdentity(cert, "", "127.0.0.2").ok());
   EXPECT_FALSE(CheckAllowedIdentity(cert, "", "127.0.0.7").ok());
   X509_free(cert);
+}
+
+}  // namespace
+}  // namespace dolmen::tls
+
+namespace dolmen::tls {
+namespace {
+
+// A TLS server on 127.0.0.1 (a port the kernel picks) that accepts one connection, handshakes
+// with `ctx`, and on success holds the connection until the client closes it.
+class OneShotServer {
+ public:
+  explicit OneShotServer(SslCtxPtr ctx) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(addr);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), length) != 0 || ::listen(fd_, 1) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
+      return;
+    }
+    port_ = std::to_string(ntohs(addr.sin_port));
+    thread_ = std::thread([this, ctx = std::move(ctx)] {
+      const int conn = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn < 0) return;
+      auto accepted = ServerConnection::Accept(ctx, conn, 5000);
+      if (accepted.ok()) {
+        char byte;
+        (*accepted)->ReadFull(&byte, 1, 5000).IgnoreError();  // until the client closes
+      }
+      ::close(conn);
+    });
+  }
+  ~OneShotServer() {
+    if (thread_.joinable()) thread_.join();
+    ::close(fd_);
+  }
+  const std::string& port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  std::string port_;
+  std::thread thread_;
+};
+
+TEST(ProbeTlsRefusalTest, SaysWhichSideRefusedWhichCertificate) {
+  TempDir dir;
+  Result<SelfCertFiles> files = EnsureSelfCert(dir.path() + "/p", {"127.0.0.1"}, 1, nullptr);
+  Result<SelfCertFiles> other = EnsureSelfCert(dir.path() + "/o", {"127.0.0.1"}, 1, nullptr);
+  ASSERT_TRUE(files.ok() && other.ok());
+  Options o = ServerOptions(*files);
+  o.trusted_ca_file = files->cert_file;
+  o.client_cert_auth = true;
+  Result<SslCtxPtr> client_ctx = NewClientContext(o, false);
+  Result<SslCtxPtr> server_ctx = NewServerContext(o);
+  o.allowed_cn = "member";  // the certificate has no CN: the server refuses the client's
+  Result<SslCtxPtr> strict_ctx = NewServerContext(o);
+  Options stranger = ServerOptions(*other);
+  stranger.trusted_ca_file = other->cert_file;  // does not trust the server's certificate
+  Result<SslCtxPtr> stranger_ctx = NewClientContext(stranger, false);
+  ASSERT_TRUE(client_ctx.ok() && server_ctx.ok() && strict_ctx.ok() && stranger_ctx.ok());
+
+  {
+    OneShotServer server(*strict_ctx);
+    const std::string why = ProbeTlsRefusal(*client_ctx, "127.0.0.1", server.port(), 2000);
+    EXPECT_TRUE(why.starts_with("the peer refused this member's certificate (TLS alert: ")) << why;
+  }
+  {
+    OneShotServer server(*server_ctx);
+    const std::string why = ProbeTlsRefusal(*stranger_ctx, "127.0.0.1", server.port(), 2000);
+    EXPECT_TRUE(why.starts_with("this member refused the peer's certificate: ")) << why;
+  }
+  {
+    OneShotServer server(*server_ctx);  // accepts, then waits for bytes that never come
+    EXPECT_EQ(ProbeTlsRefusal(*client_ctx, "127.0.0.1", server.port(), 200), "");
+  }
 }
 
 }  // namespace

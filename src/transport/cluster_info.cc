@@ -2,7 +2,10 @@
 // remote peers"): ask the given peers, in turn, for the cluster id and its members.
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+
 #include "dolmen/peer.grpc.pb.h"
+#include "tls/refusal_probe.h"
 #include "transport/channel.h"
 #include "transport/codec.h"
 #include "transport/peer_tls.h"
@@ -10,6 +13,26 @@
 #include "transport/url.h"
 
 namespace dolmen::transport {
+
+namespace {
+
+// A peer that accepts the probe is silent until this (it waits for our HTTP/2 preface).
+constexpr std::chrono::milliseconds kMaxProbe{2000};
+
+// Why a TLS peer refused the connection, as " (REASON)", or "": gRPC says only "Endpoint read
+// failed" when the peer refused our certificate, and a member that cannot join must say why.
+std::string TlsRefusal(const DialTarget& target, const PeerTls& peer_tls,
+                       std::chrono::milliseconds timeout) {
+  if (!target.tls || target.host.empty()) return "";
+  const size_t colon = target.address.rfind(':');
+  if (colon == std::string::npos) return "";
+  const std::string why =
+      tls::ProbeTlsRefusal(peer_tls.ClientContext(), target.host, target.address.substr(colon + 1),
+                           static_cast<int>(std::min(timeout, kMaxProbe).count()));
+  return why.empty() ? "" : " (" + why + ")";
+}
+
+}  // namespace
 
 Result<ClusterInfo> FetchClusterInfo(const std::vector<std::string>& peer_urls,
                                      std::chrono::milliseconds timeout, const TlsOptions& tls) {
@@ -29,7 +52,8 @@ Result<ClusterInfo> FetchClusterInfo(const std::vector<std::string>& peer_urls,
     peer::GetMembersResponse response;
     grpc::Status status = stub->GetMembers(&context, peer::GetMembersRequest(), &response);
     if (!status.ok()) {
-      errors += (errors.empty() ? "" : "; ") + url + ": " + status.error_message();
+      errors += (errors.empty() ? "" : "; ") + url + ": " + status.error_message() +
+                TlsRefusal(*target, *peer_tls, timeout);
       continue;
     }
     if (response.cluster_id() == 0) {

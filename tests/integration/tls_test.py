@@ -8,6 +8,7 @@ Auto-TLS: etcdctl with --insecure-skip-tls-verify, the fixtures files, reuse on 
 auto-TLS does not protect against. The README's "Run a TLS cluster" commands, run as they
 stand (on ports of the test's own). Certificates come from a throwaway CA made with the
 openssl CLI (tls_certs.py)."""
+import functools
 import os
 import re
 import shutil
@@ -38,6 +39,34 @@ README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "R
 README_CLUSTER_WAIT_S = 40.0
 
 
+# --cipher-suites in Go's name and OpenSSL's, and another suite the servers are not given. The
+# servers' certificate is ECDSA, so both are ECDHE-ECDSA suites. The configured one is an
+# AES_128_GCM_SHA256 suite because etcd 3.4 needs one in the list (Go's HTTP/2 server refuses a
+# list without: etcd 3.4 then dies with a nil-pointer panic in its error path).
+ONLY_SUITE_GO = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+ONLY_SUITE_OPENSSL = "ECDHE-ECDSA-AES128-GCM-SHA256"
+OTHER_SUITE_OPENSSL = "ECDHE-ECDSA-AES256-GCM-SHA384"
+
+
+def tls_handshake(server, ca, cert, max_version=None, ciphers=None):
+    """One TLS handshake with the server's client port as python's ssl module does it
+    (verifying the server, presenting `cert`), capped at `max_version` and offering only
+    `ciphers` (OpenSSL names, TLS 1.2 and below) if given. Returns (version, cipher), or the
+    error text if the handshake failed."""
+    context = ssl.create_default_context(cafile=ca)
+    context.load_cert_chain(cert[0], cert[1])
+    if max_version is not None:
+        context.maximum_version = max_version
+    if ciphers is not None:
+        context.set_ciphers(ciphers)
+    try:
+        with socket.create_connection((harness.LOOPBACK, server.client_port), timeout=10) as s:
+            with context.wrap_socket(s, server_hostname=harness.LOOPBACK) as tls:
+                return tls.version(), tls.cipher()[0]
+    except (OSError, ssl.SSLError) as e:
+        return str(e) or repr(e)
+
+
 def tls_client_flags(ca, cert=None):
     flags = ["--cacert", ca]
     if cert is not None:
@@ -48,6 +77,13 @@ def tls_client_flags(ca, cert=None):
 def read_bytes(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def days_left(cert_path):
+    """Days from now to the certificate's notAfter (openssl's reading of it)."""
+    out = subprocess.run([tls_certs.OPENSSL, "x509", "-noout", "-enddate", "-in", cert_path],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    return (ssl.cert_time_to_seconds(out.strip().split("=", 1)[1]) - time.time()) / 86400
 
 
 def last_error_line(text):
@@ -188,27 +224,94 @@ class TlsTest(harness.IntegrationTestCase):
             finally:
                 client.close()
 
+    def test_versions_and_cipher_suites_enforced(self):
+        """--cipher-suites on real connections (etcd 3.4 has the flag): a TLS 1.2 client
+        offering every suite gets the configured one; a client offering only another suite is
+        refused. Dolmen only (etcd 3.5's flags, which etcd 3.4 lacks): with --tls-max-version
+        TLS1.2 a client able to speak TLS 1.3 gets TLS 1.2, and with --tls-min-version TLS1.3
+        a client capped at TLS 1.2 is refused."""
+        flags = self.server_flags(["--cipher-suites", ONLY_SUITE_GO])
+        makers = [harness.etcd_server, harness.dolmen_server]
+        dolmen_only = harness.CONFIG.dolmen_kind == "dolmen"
+        servers = []
+        for make in makers:
+            server = make(extra_flags=flags + (["--tls-max-version", "TLS1.2"]
+                                               if make is harness.dolmen_server and dolmen_only
+                                               else []))
+            server.client_scheme = "https"
+            server.etcdctl_flags = tls_client_flags(self.ca.cert, self.client_cert)
+            servers.append(server)
+        if dolmen_only:
+            tls13 = harness.dolmen_server(extra_flags=self.server_flags(
+                ["--tls-min-version", "TLS1.3"]))
+            tls13.client_scheme = "https"
+            tls13.etcdctl_flags = tls_client_flags(self.ca.cert, self.client_cert)
+            servers.append(tls13)
+        self.start_servers(*servers)
+        handshake = functools.partial(tls_handshake, ca=self.ca.cert, cert=self.client_cert)
+
+        # Every suite offered, TLS 1.2 at most: the configured suite is the one chosen.
+        etcd, dolmen = self.on_each(servers[:2], lambda s: handshake(
+            s, max_version=ssl.TLSVersion.TLSv1_2))
+        self.assertEqual(etcd, ("TLSv1.2", ONLY_SUITE_OPENSSL))
+        self.assertEqual(dolmen, etcd)
+        # Only another suite offered: refused in the handshake, by both.
+        etcd, dolmen = self.on_each(servers[:2], lambda s: handshake(
+            s, max_version=ssl.TLSVersion.TLSv1_2, ciphers=OTHER_SUITE_OPENSSL))
+        self.assertIn("HANDSHAKE_FAILURE", str(etcd), "etcd accepted a suite it was not given")
+        self.assertIn("HANDSHAKE_FAILURE", str(dolmen), "dolmen accepted a suite it was not given")
+        # Nothing refused the suite above but the suite itself: the same client with the
+        # configured suite gets through.
+        self.assertEqual(handshake(servers[1], max_version=ssl.TLSVersion.TLSv1_2,
+                                   ciphers=ONLY_SUITE_OPENSSL)[1], ONLY_SUITE_OPENSSL)
+        if not dolmen_only:
+            return
+        self.assertIn("no shared cipher", servers[1].log_text())
+        # --tls-max-version TLS1.2: a client that prefers TLS 1.3 gets TLS 1.2 from dolmen;
+        # etcd 3.4, which has no such flag, answers with TLS 1.3.
+        etcd, dolmen = self.on_each(servers[:2], handshake)
+        self.assertEqual(etcd[0], "TLSv1.3")
+        self.assertEqual(dolmen, ("TLSv1.2", ONLY_SUITE_OPENSSL))
+        # --tls-min-version TLS1.3: TLS 1.3 served, a client capped at TLS 1.2 refused (and
+        # the refusal logged with the client's address and why).
+        self.assertEqual(handshake(tls13)[0], "TLSv1.3")
+        refused = handshake(tls13, max_version=ssl.TLSVersion.TLSv1_2)
+        self.assertIn("PROTOCOL_VERSION", str(refused), "a TLS 1.2 client was served")
+        harness.wait_for(lambda: re.search(r"refused a client on https://\S+ from 127\.0\.0\.1:"
+                                           r"\d+: TLS handshake failed: .*unsupported protocol",
+                                           harness.readable_log(tls13.log_text())),
+                         "the TLS 1.2 client's refusal logged", RELOAD_WAIT_S)
+        # etcdctl (Go, TLS 1.3) still works against both dolmen servers.
+        for server in (servers[1], tls13):
+            rc, out, err = server.etcdctl("put", "v", "1")
+            self.assertEqual((rc, out), (0, "OK\n"), err)
+
     def test_certificate_and_ca_replaced_without_restart(self):
-        """The server's certificate and the CA file change on disk while a client writes over
-        a connection made before. New connections see the new certificate (etcd and dolmen);
-        dolmen also trusts the new CA for client certificates, where etcd keeps the CA it
-        started with (etcd-io/etcd#11555). The existing connection and the writes go on."""
+        """The server's certificate, the CA file and the CRL change on disk while a client
+        writes over a connection made before. New connections see the new certificate (etcd
+        and dolmen); dolmen also trusts the new CA for client certificates, where etcd keeps
+        the CA it started with (etcd-io/etcd#11555). Then a certificate revoked in a new CRL
+        file is refused on its next connection (both: etcd reads the CRL per connection). The
+        existing connection and the writes go on, and the server is the same process."""
         live = os.path.join(self.tmp, "live-%d" % os.getpid())
         os.makedirs(live, exist_ok=True)
         files = {name: os.path.join(live, name) for name in ("server.pem", "server.key",
-                                                             "ca.pem")}
+                                                             "ca.pem", "crl.pem")}
         shutil.copy(self.server_cert[0], files["server.pem"])
         shutil.copy(self.server_cert[1], files["server.key"])
         shutil.copy(self.ca.cert, files["ca.pem"])
+        shutil.copy(self.crl, files["crl.pem"])
         new_ca = tls_certs.TestCa(os.path.join(self.tmp, "rotated-%d" % os.getpid()), "new-ca")
         new_server = new_ca.issue("server", "server", ips=[harness.LOOPBACK])
         new_client = new_ca.issue("client", "root")
         server = harness.dolmen_server(extra_flags=[
             "--cert-file", files["server.pem"], "--key-file", files["server.key"],
-            "--trusted-ca-file", files["ca.pem"], "--client-cert-auth"])
+            "--trusted-ca-file", files["ca.pem"], "--client-cert-auth",
+            "--client-crl-file", files["crl.pem"]])
         server.client_scheme = "https"
         server.etcdctl_flags = tls_client_flags(self.ca.cert, self.client_cert)
         self.start_servers(server)
+        pid = server.proc.pid
 
         client = etcd3.client(harness.LOOPBACK, server.client_port, ca_cert=self.ca.cert,
                               cert_key=self.client_cert[1], cert_cert=self.client_cert[0],
@@ -232,11 +335,15 @@ class TlsTest(harness.IntegrationTestCase):
         thread.start()
         try:
             # Replace each file by rename, as certificate tools do, key first.
+            etcd_like = server.kind == "etcd"
+            # The CRL of the CA the server trusts from now on (dolmen checks the CRL of every
+            # certificate of a chain, so it must be the new CA's; etcd matches serials only).
+            trusted_ca = self.ca if etcd_like else new_ca
             for name, source in (("server.key", new_server[1]), ("server.pem", new_server[0]),
+                                 ("crl.pem", trusted_ca.write_crl(files["crl.pem"] + ".1")),
                                  ("ca.pem", new_ca.cert)):
                 shutil.copy(source, files[name] + ".new")
                 os.rename(files[name] + ".new", files[name])
-            etcd_like = server.kind == "etcd"
             # etcd keeps trusting the CA it started with; dolmen trusts the new one.
             accepted = new_client if not etcd_like else self.client_cert
             refused = self.client_cert if not etcd_like else new_client
@@ -259,6 +366,7 @@ class TlsTest(harness.IntegrationTestCase):
                 server.endpoint, tls_client_flags(new_ca.cert, refused) +
                 [REFUSED_TIMEOUT, "get", "n"], timeout=30)
             self.assertNotEqual(rc, 0, "client certificate that the server should not trust")
+            self.check_crl_replaced(server, files["crl.pem"], trusted_ca, new_ca.cert, accepted)
             before = len(written)
             deadline = time.monotonic() + RELOAD_WAIT_S
             while len(written) < before + 10 and not failures and thread.is_alive() and \
@@ -271,6 +379,28 @@ class TlsTest(harness.IntegrationTestCase):
         self.assertGreaterEqual(len(written), before + 10,
                                 "the existing connection stopped writing after the change")
         self.assertEqual(client.get("writer-%d" % written[-1])[0], str(written[-1]).encode())
+        self.assertEqual((server.proc.pid, server.proc.poll()), (pid, None),
+                         "the server restarted or exited")
+
+    def check_crl_replaced(self, server, crl_path, ca, server_ca, accepted):
+        """A client certificate of `ca`, accepted, then revoked in a new CRL file renamed
+        over `crl_path`: its next connection is refused, while `accepted` still gets in."""
+        doomed = ca.issue("doomed-%d" % os.getpid(), "root")
+
+        def put(cert, command_timeout=REFUSED_TIMEOUT):
+            return harness.run_etcdctl(server.endpoint, tls_client_flags(server_ca, cert) +
+                                       [command_timeout, "put", "crl", "1"], timeout=30)
+        rc, out, err = put(doomed)
+        self.assertEqual((rc, out), (0, "OK\n"), "before its revocation: " + err)
+        ca.revoke(doomed[0])
+        os.rename(ca.write_crl(crl_path + ".2"), crl_path)
+        # (A refused etcdctl gives up at its command timeout: a short one while polling.)
+        harness.wait_for(lambda: put(doomed, "--command-timeout=1s")[0] != 0,
+                         "the revoked certificate refused", RELOAD_WAIT_S)
+        rc, out, err = put(accepted)
+        self.assertEqual((rc, out), (0, "OK\n"), "a certificate the new CRL does not list: " + err)
+        if server.kind == "dolmen":
+            self.assertIn("certificate revoked", server.log_text())
 
 
 class AutoTlsTest(harness.IntegrationTestCase):
@@ -297,6 +427,11 @@ class AutoTlsTest(harness.IntegrationTestCase):
                              server.label)
             return {k: read_bytes(v) for k, v in paths.items()}
         first = [fixtures(s) for s in servers]
+        # Valid one year (etcd 3.4's only choice: it has no --self-signed-cert-validity).
+        for server in servers:
+            for side in ("client", "peer"):
+                path = os.path.join(server.data_dir, "fixtures", side, "cert.pem")
+                self.assertAlmostEqual(days_left(path), 365, delta=1, msg=server.label)
         if servers[1].kind == "dolmen":
             # Beyond etcd: the start-up log says what auto-TLS does not do.
             self.assertIn("auto-TLS: client traffic is encrypted with a self-signed certificate, "
@@ -323,7 +458,11 @@ class AutoTlsTest(harness.IntegrationTestCase):
         shutil.copy(old[0], os.path.join(client_dir, "cert.pem"))
         shutil.copy(old[1], os.path.join(client_dir, "key.pem"))
         old_pem = read_bytes(old[0])
+        # ... for as many years as --self-signed-cert-validity says (etcd 3.5's flag).
+        dolmen.extra_flags = dolmen.extra_flags + ["--self-signed-cert-validity", "3"]
         dolmen.start()
+        self.assertAlmostEqual(days_left(os.path.join(client_dir, "cert.pem")), 3 * 365,
+                               delta=1)
         renewed = read_bytes(os.path.join(client_dir, "cert.pem"))
         self.assertNotEqual(renewed, old_pem, "a certificate about to expire was kept")
         self.assertNotEqual(renewed, first[1]["client/cert.pem"])
@@ -334,32 +473,51 @@ class AutoTlsTest(harness.IntegrationTestCase):
 
 class LabCommandTest(harness.IntegrationTestCase):
     EXIT_WAIT_S = 40  # etcd resolves names for up to 30 s; IP addresses it does not
+    # The lab's INTERNAL_IP for this member and the two other members of its
+    # --initial-cluster (which never start: the member refuses before it dials them).
+    HOSTS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 
     def test_initial_cluster_https_but_advertised_http_is_refused(self):
-        """The lab's literal command: --initial-cluster names this member with https while
-        --initial-advertise-peer-urls says http. etcd refuses to bootstrap with its message;
-        dolmen refuses with the same message and one line saying which flag to change."""
+        """The lab's literal command (seeds/000_ce8181b196f91668.txt), its whole flag set:
+        --initial-cluster names the three members with https while this member's
+        --initial-advertise-peer-urls and --listen-peer-urls say http; https and http client
+        URLs; --auto-tls --peer-auto-tls. etcd refuses to bootstrap with its message; dolmen
+        refuses with the same message and one line saying which flag to change."""
         for make in (harness.etcd_server, harness.dolmen_server):
-            server = self.new_server(make())
-            server.peer_flags = False  # the test gives the peer flags itself
-            server.client_port = harness.pick_free_port()
-            server.peer_port = harness.pick_free_port()
-            peer = "%s:%d" % (harness.LOOPBACK, server.peer_port)
-            server.extra_flags = ["--listen-peer-urls", "http://" + peer,
-                                  "--initial-advertise-peer-urls", "http://" + peer,
-                                  "--initial-cluster", "m1=https://" + peer]
-            server.spawn()
+            server = self.new_server(make(name="i-1"))
+            ip = self.HOSTS[0]
+            peer_port = harness.pick_free_port(ip)  # 2380 in the lab, on every instance
+            https_port = harness.pick_free_port(ip)  # 2379 in the lab
+            http_port = harness.pick_free_port()  # 2379 on 127.0.0.1 in the lab
+            server.client_port = https_port
+            peer = "%s:%d" % (ip, peer_port)
+            client_urls = "https://%s:%d,http://127.0.0.1:%d" % (ip, https_port, http_port)
+            initial = ",".join("i-%d=https://%s:%d" % (i + 1, host, peer_port)
+                               for i, host in enumerate(self.HOSTS))
+            # As the lab's ExecStart writes it, in its order, with etcd's binary swapped.
+            server.spawn_command([
+                server.binary, "--data-dir=" + server.data_dir, "--name", "i-1",
+                "--initial-advertise-peer-urls", "http://" + peer,
+                "--listen-peer-urls", "http://" + peer,
+                "--advertise-client-urls", client_urls,
+                "--listen-client-urls", client_urls,
+                "--initial-cluster", initial,
+                "--initial-cluster-state", "new", "--initial-cluster-token", "lab-asg",
+                "--auto-tls",
+                "--peer-auto-tls"])
             rc = server.proc.wait(self.EXIT_WAIT_S)
             self.assertNotEqual(rc, 0, "%s bootstrapped an inconsistent member" % server.label)
-            want = ("--initial-cluster has m1=https://{p} but missing from "
+            want = ("--initial-cluster has i-1=https://{p} but missing from "
                     "--initial-advertise-peer-urls=http://{p} (resolved urls: "
                     "\"http://{p}\" != \"https://{p}\")").format(p=peer)
             log = harness.readable_log(server.log_text())
             self.assertIn(want, log, server.label)
             if server.kind == "dolmen":
-                self.assertIn("the two differ only in the scheme: make "
-                              "--initial-advertise-peer-urls (and --listen-peer-urls) say "
-                              "https://" + peer, log)
+                hint = [line for line in log.splitlines() if "differ only in the scheme" in line]
+                self.assertEqual(hint, [
+                    "the two differ only in the scheme: make --initial-advertise-peer-urls "
+                    "(and --listen-peer-urls) say https://%s, or --initial-cluster say "
+                    "i-1=http://%s; both must name the same URLs" % (peer, peer)], log)
 
 
 class ReadmeTlsClusterTest(harness.IntegrationTestCase):
