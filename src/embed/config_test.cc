@@ -131,6 +131,15 @@ TEST(ConfigTest, TlsFlagsAreCheckedWithEtcdsMessages) {
                        &k)
           .ok());
   EXPECT_TRUE(k.peer_skip_client_san_verification);
+  // Auto-TLS certificate validity: etcd's message for 0, and a typo-sized value refused before
+  // any certificate is written.
+  Config l;
+  EXPECT_EQ(ParseAndValidate({"--auto-tls", "--self-signed-cert-validity", "0"}, &l).message(),
+            "selfSignedCertValidity is invalid,it should be greater than 0");
+  Config m;
+  EXPECT_EQ(ParseAndValidate({"--peer-auto-tls", "--self-signed-cert-validity", "10000000000"}, &m)
+                .message(),
+            "selfSignedCertValidity 10000000000 is too large: at most 100 (years)");
 }
 
 TEST(ConfigTest, WalSegmentBytesSetsTheSegmentAndTheDiskReserve) {

@@ -96,6 +96,10 @@ Status ValidateTls(const FlagSet&, const Config& c) {
   if ((c.auto_tls || c.peer_auto_tls) && c.self_signed_cert_validity_years == 0) {
     return InvalidArgument("selfSignedCertValidity is invalid,it should be greater than 0");
   }
+  if ((c.auto_tls || c.peer_auto_tls) &&
+      c.self_signed_cert_validity_years > tls::kMaxSelfCertValidityYears) {
+    return InvalidArgument(tls::SelfCertValidityTooLarge(c.self_signed_cert_validity_years));
+  }
   const tls::Options peer = PeerTlsOptions(c);
   for (const Url& u : c.listen_peer) {
     if (u.secure() && peer.empty() && !c.peer_auto_tls) {

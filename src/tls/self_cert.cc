@@ -129,11 +129,19 @@ Status Generate(const SelfCertFiles& files, const std::vector<std::string>& host
 
 }  // namespace
 
+std::string SelfCertValidityTooLarge(uint64_t years) {
+  return "selfSignedCertValidity " + std::to_string(years) + " is too large: at most " +
+         std::to_string(kMaxSelfCertValidityYears) + " (years)";
+}
+
 Result<SelfCertFiles> EnsureSelfCert(const std::string& dir, const std::vector<std::string>& hosts,
                                      int validity_years,
                                      const std::function<void(const std::string&)>& log) {
   if (validity_years <= 0) {
     return InvalidArgument("selfSignedCertValidity is invalid,it should be greater than 0");
+  }
+  if (static_cast<uint64_t>(validity_years) > kMaxSelfCertValidityYears) {
+    return InvalidArgument(SelfCertValidityTooLarge(static_cast<uint64_t>(validity_years)));
   }
   std::error_code error;
   std::filesystem::create_directories(dir, error);

@@ -63,6 +63,9 @@ TEST(SelfCertTest, MadeOnceThenReused) {
   EXPECT_TRUE(NewServerContext(ServerOptions(*again)).ok());
   EXPECT_EQ(EnsureSelfCert(dir.path() + "/x", {}, 0, log).status().message(),
             "selfSignedCertValidity is invalid,it should be greater than 0");
+  EXPECT_EQ(EnsureSelfCert(dir.path() + "/x", {}, 101, log).status().message(),
+            "selfSignedCertValidity 101 is too large: at most 100 (years)");
+  EXPECT_TRUE(EnsureSelfCert(dir.path() + "/y", {"127.0.0.1"}, 100, log).ok());
 }
 
 TEST(SelfCertTest, UnparsableFilesAreReplaced) {
