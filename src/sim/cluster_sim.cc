@@ -67,6 +67,7 @@ class ClusterSim {
  private:
   struct Node {
     std::unique_ptr<SimMember> member;
+    bool removed = false;  // removed from the cluster: never restarted, never checked again
     server::InboxBatch inbox;
     std::optional<uint64_t> restart_at;
     uint64_t hashed_applied = UINT64_MAX;  // the applied index whose hash was last checked
@@ -86,6 +87,7 @@ class ClusterSim {
   enum class Phase { kChaos, kDrain, kFinalReads, kConverge, kDone };
 
   void Start();
+  void NewNode(MemberId id, std::vector<internal::Member> members, bool join);
   void Step();
   uint64_t NextEventTime() const;
   void Deliver();
@@ -103,6 +105,7 @@ class ClusterSim {
   // False if no member is up to ask.
   bool Issue(int client, Kind kind, const std::string& key);
   std::optional<size_t> RandomUpNode();
+  std::optional<size_t> RandomServingNode();
   size_t NewOp(int client, Kind kind, const std::string& key);
   void Complete(size_t op, const server::ApplyResult& result);
   void CompleteRead(size_t op, size_t node, const Status& barrier);
@@ -115,6 +118,9 @@ class ClusterSim {
   void PartitionRandomly();
   void MoveLeader();
   void Compact();
+  void ChangeMembership();
+  void FailDisk();
+  void ProposeConfChange(size_t leader, raft::ConfChange cc, std::function<void()> applied);
   void ShakeNetwork();
   std::optional<size_t> Leader() const;
 
@@ -123,6 +129,7 @@ class ClusterSim {
   void CheckCommitted(Node& n);
   void CheckHash(Node& n);
   void FinalChecks();
+  std::vector<Node*> CurrentMembers(size_t leader);
   void Fail(const std::string& what);
   void Trace(const std::string& what) const;
 
@@ -138,6 +145,7 @@ class ClusterSim {
   std::set<std::string> final_reads_pending_;    // keys without a successful final read
   std::map<std::string, size_t> final_read_op_;  // key -> its final read in flight
   uint64_t next_request_id_ = 1;
+  size_t final_leader_ = 0;
   uint64_t next_fault_at_ = 0;
   std::optional<uint64_t> heal_partition_at_;
   ClusterSimResult result_;
@@ -179,21 +187,23 @@ ClusterSimResult ClusterSim::Run() {
   return result_;
 }
 
+void ClusterSim::NewNode(MemberId id, std::vector<internal::Member> members, bool join) {
+  Node n;
+  n.member = std::make_unique<SimMember>(
+      id, std::move(members), join, MemberOptions(o_),
+      [this](raft::Message m) { network_.Send(m, now_); },
+      [this](raft::Message m, std::shared_ptr<backend::Backend> image) {
+        images_[{m.to.value(), m.snapshot ? m.snapshot->metadata.index.value() : 0}] =
+            std::move(image);
+        network_.Send(m, now_);
+      });
+  nodes_.push_back(std::move(n));
+}
+
 void ClusterSim::Start() {
   std::vector<internal::Member> initial;
   for (int i = 0; i < o_.members; ++i) initial.push_back(SimMemberRecord(MemberId(i + 1)));
-  const SimMemberOptions options = MemberOptions(o_);
-  for (int i = 0; i < o_.members; ++i) {
-    Node n;
-    n.member = std::make_unique<SimMember>(
-        MemberId(i + 1), initial, options, [this](raft::Message m) { network_.Send(m, now_); },
-        [this](raft::Message m, std::shared_ptr<backend::Backend> image) {
-          images_[{m.to.value(), m.snapshot ? m.snapshot->metadata.index.value() : 0}] =
-              std::move(image);
-          network_.Send(m, now_);
-        });
-    nodes_.push_back(std::move(n));
-  }
+  for (int i = 0; i < o_.members; ++i) NewNode(MemberId(i + 1), initial, /*join=*/false);
   for (Node& n : nodes_) {
     if (Status s = n.member->Start(At(now_), random_.Next()); !s.ok()) {
       return Fail("member " + std::to_string(n.member->id().value()) +
@@ -328,7 +338,11 @@ void ClusterSim::Faults() {
   if (dice < 25) {
     if (!o_.crashes) return;
     size_t down = 0;
-    for (const Node& n : nodes_) down += n.member->up() ? 0 : 1;
+    for (const Node& n : nodes_) {
+      // A learner whose addition never applied never started: it is not a member that is down.
+      const bool member = !n.removed && n.member->incarnation() > 0;
+      down += member && !n.member->up() ? 1 : 0;
+    }
     // At most a minority down at once, so the cluster keeps going between power losses.
     if (down >= static_cast<size_t>((o_.members - 1) / 2)) return;
     if (auto node = RandomUpNode()) Crash(*node, 20 + random_.Uniform(400));
@@ -338,8 +352,12 @@ void ClusterSim::Faults() {
     if (o_.partitions && !network_.partitioned()) PartitionRandomly();
   } else if (dice < 70) {
     if (o_.leader_transfers) MoveLeader();
-  } else if (dice < 80) {
+  } else if (dice < 78) {
     if (o_.compactions) Compact();
+  } else if (dice < 86) {
+    if (o_.membership_changes) ChangeMembership();
+  } else if (dice < 90) {
+    if (o_.disk_faults) FailDisk();
   } else {
     ShakeNetwork();
   }
@@ -424,6 +442,95 @@ void ClusterSim::Compact() {
   });
 }
 
+void ClusterSim::ProposeConfChange(size_t leader, raft::ConfChange cc,
+                                   std::function<void()> applied) {
+  nodes_[leader].inbox.conf_changes.push_back(
+      server::ConfProposal{std::move(cc),
+                           [applied = std::move(applied)](Status s) {
+                             if (s.ok()) applied();
+                           },
+                           At(now_ + kRequestTimeoutMs)});
+}
+
+// One step of a cycle, as an operator would: add a learner, promote it once it caught up,
+// remove a voter once there are more than the run started with.
+void ClusterSim::ChangeMembership() {
+  const std::optional<size_t> leader = Leader();
+  if (!leader) return;
+  const std::vector<internal::Member> members = nodes_[*leader].member->membership().List();
+  std::vector<MemberId> voters;
+  std::optional<MemberId> learner;
+  for (const internal::Member& m : members) {
+    if (m.is_learner()) {
+      learner = MemberId(m.id());
+    } else {
+      voters.push_back(MemberId(m.id()));
+    }
+  }
+  if (learner) {
+    // Promote: etcd's rule first (the learner matched 90% of the leader's log), on the loop.
+    const MemberId id = *learner;
+    Trace("promote member " + std::to_string(id.value()));
+    nodes_[*leader].inbox.tasks.push_back([this, node = *leader, id, members](Status s) {
+      if (!s.ok() || !nodes_[node].member->up()) return;
+      if (!nodes_[node].member->core().CheckLearnerReady(id).ok()) return;
+      internal::Member promoted;
+      for (const internal::Member& m : members) {
+        if (MemberId(m.id()) == id) promoted = m;
+      }
+      promoted.set_is_learner(false);
+      raft::ConfChange cc;
+      cc.type = raft::ConfChangeType::kAddNode;
+      cc.node_id = id;
+      cc.context = promoted.SerializeAsString();
+      ProposeConfChange(node, std::move(cc), [this] { ++result_.members_promoted; });
+    });
+    return;
+  }
+  if (voters.size() > static_cast<size_t>(o_.members)) {
+    const MemberId id = voters[random_.Uniform(voters.size())];
+    Trace("remove member " + std::to_string(id.value()));
+    raft::ConfChange cc;
+    cc.type = raft::ConfChangeType::kRemoveNode;
+    cc.node_id = id;
+    ProposeConfChange(*leader, std::move(cc), [this] { ++result_.members_removed; });
+    return;
+  }
+  if (nodes_.size() >= static_cast<size_t>(o_.members) + 2) return;
+  // Add a learner; the new member starts once its addition is applied, from an empty disk
+  // that knows the members (Server::Join).
+  const MemberId id(nodes_.size() + 1);
+  internal::Member added = SimMemberRecord(id);
+  added.set_is_learner(true);
+  std::vector<internal::Member> known = members;
+  known.push_back(added);
+  NewNode(id, known, /*join=*/true);
+  Trace("add learner " + std::to_string(id.value()));
+  raft::ConfChange cc;
+  cc.type = raft::ConfChangeType::kAddLearner;
+  cc.node_id = id;
+  cc.context = added.SerializeAsString();
+  ProposeConfChange(*leader, std::move(cc), [this, node = nodes_.size() - 1] {
+    ++result_.members_added;
+    if (!nodes_[node].member->up()) nodes_[node].restart_at = now_;
+  });
+}
+
+// The WAL's disk fails the member's next sync or tears its next append: the member stops at
+// that turn (a failed fsync is never retried over lost pages) and is restarted like a crash.
+void ClusterSim::FailDisk() {
+  const std::optional<size_t> node = RandomUpNode();
+  if (!node) return;
+  io::FaultInjectionFileSystem& faults = nodes_[*node].member->wal_faults();
+  if (random_.Uniform(2) == 0) {
+    Trace("disk of member " + std::to_string(*node + 1) + " fails its next sync");
+    faults.FailNth(io::FaultInjectionFileSystem::Op::kSync, 1);
+  } else {
+    Trace("disk of member " + std::to_string(*node + 1) + " tears its next append");
+    faults.TearNthAppend(1, random_.Uniform(64));
+  }
+}
+
 void ClusterSim::ShakeNetwork() {
   NetworkFaults f;
   f.drop_per_mille = static_cast<uint32_t>(random_.Uniform(100));
@@ -435,6 +542,20 @@ void ClusterSim::ShakeNetwork() {
   Trace("network: drop " + std::to_string(f.drop_per_mille) + "/1000, duplicate " +
         std::to_string(f.duplicate_per_mille) + "/1000, delay 1.." + std::to_string(f.max_delay) +
         " ms");
+}
+
+std::optional<size_t> ClusterSim::RandomServingNode() {
+  std::vector<size_t> serving;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    SimMember& m = *nodes_[i].member;
+    if (!m.up()) continue;
+    // Server::RefuseIfLearner: a learner (or a member that does not know itself yet) serves
+    // no writes and no linearizable reads.
+    std::optional<internal::Member> self = m.membership().Get(m.id());
+    if (self && !self->is_learner()) serving.push_back(i);
+  }
+  if (serving.empty()) return std::nullopt;
+  return serving[random_.Uniform(serving.size())];
 }
 
 std::optional<size_t> ClusterSim::RandomUpNode() {
@@ -487,7 +608,7 @@ void ClusterSim::Propose(size_t node, internal::InternalRequest request,
 // answered once applied on the member asked; a linearizable read passes the read barrier and
 // then reads that member's store.
 bool ClusterSim::Issue(int client, Kind kind, const std::string& key) {
-  const std::optional<size_t> node = RandomUpNode();
+  const std::optional<size_t> node = RandomServingNode();
   if (!node) return false;
   if (client >= 0) clients_[static_cast<size_t>(client)].busy = true;
   const size_t op = NewOp(client, kind, key);
@@ -625,13 +746,30 @@ void ClusterSim::Turns() {
     server::MemberCore& core = n.member->core();
     if (n.inbox.empty() && Ms(core.NextWake()) > now_) continue;
     Status s = core.Turn(std::exchange(n.inbox, {}), At(now_));
+    if (s.code() == Code::kRemoved) {
+      // Its removal applied here: the member stops for good, as etcd's does.
+      Trace("member " + std::to_string(i + 1) + " removed");
+      n.removed = true;
+      n.member->Stop(s);
+      continue;
+    }
+    if (!s.ok() && s.message().find("injected fault") != std::string::npos) {
+      // The disk fault FailDisk asked for: the member exits; its disk keeps what was durable.
+      Trace("member " + std::to_string(i + 1) + " stopped on its disk fault: " + s.ToString());
+      ++result_.disk_failures;
+      Crash(i, 20 + random_.Uniform(300));
+      continue;
+    }
     if (!s.ok()) {
       n.member->Stop(s);
       return Fail("member " + std::to_string(i + 1) + " stopped: " + s.ToString());
     }
     if (std::optional<uint64_t> sync = core.TakeSyncRequest()) {
-      syncs_.push_back(
-          PendingSync{now_ + 1 + random_.Uniform(30), i, n.member->incarnation(), *sync});
+      // Usually quick; one in ten stalls for up to a second (a slow disk), while the loop
+      // goes on without it.
+      const uint64_t delay =
+          random_.Uniform(10) == 0 ? 100 + random_.Uniform(900) : 1 + random_.Uniform(30);
+      syncs_.push_back(PendingSync{now_ + delay, i, n.member->incarnation(), *sync});
     }
   }
 }
@@ -717,7 +855,7 @@ void ClusterSim::Advance() {
       heal_partition_at_.reset();
       network_.SetFaults(NetworkFaults{0, 0, 1, 5, /*duplicate_proposals=*/false});
       for (Node& n : nodes_) {
-        if (!n.member->up()) n.restart_at = now_;
+        if (!n.member->up() && !n.removed) n.restart_at = now_;
       }
       phase_ = Phase::kDrain;
       return;
@@ -743,10 +881,11 @@ void ClusterSim::Advance() {
       const std::optional<size_t> leader = Leader();
       if (!leader) return;
       const uint64_t commit = nodes_[*leader].member->core().commit_index().value();
-      for (const Node& n : nodes_) {
-        if (!n.member->up() || n.member->core().applied_index().value() != commit) return;
+      for (const Node* n : CurrentMembers(*leader)) {
+        if (!n->member->up() || n->member->core().applied_index().value() != commit) return;
       }
       result_.final_index = commit;
+      final_leader_ = *leader;
       FinalChecks();
       phase_ = Phase::kDone;
       return;
@@ -756,18 +895,30 @@ void ClusterSim::Advance() {
   }
 }
 
+// The nodes the leader's membership lists (removed members that never learned it, and
+// learners whose addition never applied, are left out).
+std::vector<ClusterSim::Node*> ClusterSim::CurrentMembers(size_t leader) {
+  std::vector<Node*> out;
+  for (const internal::Member& m : nodes_[leader].member->membership().List()) {
+    if (m.id() >= 1 && m.id() <= nodes_.size()) out.push_back(&nodes_[m.id() - 1]);
+  }
+  return out;
+}
+
 void ClusterSim::FinalChecks() {
   // Every member at the same index: the same store.
-  for (Node& n : nodes_) {
-    n.hashed_applied = UINT64_MAX;
-    CheckHash(n);
+  const std::vector<Node*> members = CurrentMembers(final_leader_);
+  for (Node* n : members) {
+    n->hashed_applied = UINT64_MAX;
+    CheckHash(*n);
     if (!result_.ok) return;
   }
   // No acknowledged write lost: each is in every member's store at its revision, unless a
   // compaction removed that revision since.
   for (const ClientOp& op : ops_) {
     if (op.outcome != Outcome::kOk || !op.wrote || op.kind == Kind::kDelete) continue;
-    for (Node& n : nodes_) {
+    for (Node* member : members) {
+      Node& n = *member;
       mvcc::RangeOptions range;
       range.key = op.key;
       range.revision = Revision(op.revision);

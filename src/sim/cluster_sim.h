@@ -4,8 +4,9 @@
 // member's NextWake, a checkpoint sync's completion, a client's next request, a fault, a
 // restart), hands each member the events due for it and runs its turn. The network
 // (sim_network.h) drops, delays, duplicates, reorders and partitions messages; members crash
-// (their disks lose what was not durable) and restart, the whole cluster loses power, leaders
-// are moved. Clients put, compare-and-set, delete and read linearizably, as the server's
+// (their disks lose what was not durable) and restart, the whole cluster loses power, WAL disks
+// fail a sync or tear an append, checkpoint syncs stall, leaders are moved, learners are added
+// and promoted and voters removed, the log is compacted and members far behind get snapshots. Clients put, compare-and-set, delete and read linearizably, as the server's
 // front-end does (proposals and read barriers), and every operation is recorded.
 //
 // Checked after every step: one leader per term, committed entries never change, members at
@@ -35,6 +36,11 @@ struct ClusterSimOptions {
   bool partitions = true;
   bool leader_transfers = true;
   bool compactions = true;
+  // Members added as learners (at most two per run), promoted, and voters removed (never below
+  // `members`), through conf changes on the leader, as etcd's MemberAdd/Promote/Remove.
+  bool membership_changes = true;
+  // A member's WAL disk fails a sync or tears an append (the member stops and is restarted).
+  bool disk_faults = true;
   // The broken rule (sim_member.h): the WAL acknowledges syncs it never did.
   bool wal_sync_lies = false;
   // The checks after every step (one leader per term, committed entries never change, equal
@@ -56,11 +62,15 @@ struct ClusterSimResult {
   uint64_t partitions = 0;
   uint64_t leader_moves = 0;  // MoveLeader calls that succeeded
   uint64_t compactions = 0;
-  uint64_t leader_terms = 0;  // distinct terms that had a leader
-  uint64_t checkpoints = 0;   // backend syncs completed
-  uint64_t snapshots = 0;     // snapshot images a member received from a leader
-  uint64_t hash_checks = 0;   // pairs of members compared at one applied index
-  uint64_t final_index = 0;   // the applied index every member reached
+  uint64_t members_added = 0;  // learners whose addition was applied
+  uint64_t members_promoted = 0;
+  uint64_t members_removed = 0;
+  uint64_t disk_failures = 0;  // members stopped by an injected WAL disk fault
+  uint64_t leader_terms = 0;   // distinct terms that had a leader
+  uint64_t checkpoints = 0;    // backend syncs completed
+  uint64_t snapshots = 0;      // snapshot images a member received from a leader
+  uint64_t hash_checks = 0;    // pairs of members compared at one applied index
+  uint64_t final_index = 0;    // the applied index every member reached
 };
 
 ClusterSimResult RunClusterSimulation(const ClusterSimOptions& options);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "dolmen/internal.pb.h"
+#include "io/fault_injection_file_system.h"
 #include "io/memory_file_system.h"
 #include "mvcc/store.h"
 #include "raft/memory_storage.h"
@@ -47,8 +48,10 @@ class SimMember {
       std::function<void(raft::Message, std::shared_ptr<backend::Backend> image)>;
 
   // `initial`: the cluster's first members, bootstrapped into the log at the first Start (as
-  // etcd's --initial-cluster does: one committed conf change per member at term 1).
-  SimMember(MemberId id, std::vector<internal::Member> initial, SimMemberOptions options,
+  // etcd's --initial-cluster does: one committed conf change per member at term 1); or, with
+  // `join`, the running cluster's members (itself included, added as a learner), recorded in
+  // the backend at the first Start with an empty log, as Server::Join does.
+  SimMember(MemberId id, std::vector<internal::Member> initial, bool join, SimMemberOptions options,
             SendFn send, SendSnapshotFn send_snapshot);
   ~SimMember();
   SimMember(const SimMember&) = delete;
@@ -76,6 +79,9 @@ class SimMember {
   raft::MemoryStorage& raft_storage() { return *raft_storage_; }
   const server::Membership& membership() const { return *membership_; }
   CrashableBackend& backend() { return *backend_; }
+  // The WAL's disk fails on demand (the next sync, an append torn part way): the member's turn
+  // then reports the error and the member must stop, as a real one does on a failed fsync.
+  io::FaultInjectionFileSystem& wal_faults() { return *wal_faults_; }
 
  private:
   class Peers;
@@ -90,6 +96,7 @@ class SimMember {
 
   const MemberId id_;
   const std::vector<internal::Member> initial_;
+  const bool join_;
   const SimMemberOptions options_;
   const SendFn send_;
   const SendSnapshotFn send_snapshot_;
@@ -97,7 +104,8 @@ class SimMember {
 
   // The disk: survives crashes.
   std::unique_ptr<io::MemoryFileSystem> fs_;
-  std::unique_ptr<io::FileSystem> wal_fs_;  // fs_, or a wrapper around it (wal_sync_lies)
+  std::unique_ptr<io::FileSystem> lying_fs_;                  // around fs_ when wal_sync_lies
+  std::unique_ptr<io::FaultInjectionFileSystem> wal_faults_;  // the WAL's file system
   std::unique_ptr<CrashableBackend> backend_;
   // Snapshot images received, by index (the snap dir; written whole and synced on receipt).
   std::map<uint64_t, std::shared_ptr<backend::Backend>> images_;
