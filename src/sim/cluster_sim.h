@@ -6,8 +6,9 @@
 // (sim_network.h) drops, delays, duplicates, reorders and partitions messages; members crash
 // (their disks lose what was not durable) and restart, the whole cluster loses power, WAL disks
 // fail a sync or tear an append, checkpoint syncs stall, leaders are moved, learners are added
-// and promoted and voters removed, the log is compacted and members far behind get snapshots. Clients put, compare-and-set, delete and read linearizably, as the server's
-// front-end does (proposals and read barriers), and every operation is recorded.
+// and promoted and voters removed, the log is compacted and members far behind get snapshots.
+// Clients put, compare-and-set, delete and read linearizably, as the server's front-end does
+// (proposals and read barriers), and every operation is recorded.
 //
 // Checked after every step: one leader per term, committed entries never change, members at
 // the same applied index have the same store hash (HashKV). At the end, once healed: every

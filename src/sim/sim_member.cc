@@ -5,8 +5,8 @@
 
 #include "base/check.h"
 #include "io/no_sync_file_system.h"
-#include "raft/conf_change.h"
 #include "raft/raw_node.h"
+#include "server/raft_log_start.h"
 
 namespace dolmen::sim {
 namespace {
@@ -91,9 +91,9 @@ Status SimMember::Start(server::TimePoint now, uint64_t seed) {
 }
 
 // Server::OpenStorage's order, without the parts the simulator has no use for (leases, auth,
-// snapshot images, joining, --force-new-cluster): backend and store, membership, then the WAL
-// (recovered, or created with the bootstrap entries synced). Server's own function cannot be
-// reused: it belongs to a Server, which starts threads, a read pool and the lessor's timers.
+// alarms, --force-new-cluster): backend and store, membership, then the WAL (recovered, or
+// created with the bootstrap entries synced). Server's own method cannot be reused: it belongs
+// to a Server, whose opening also starts threads, a read pool and the lessor's timers.
 Status SimMember::OpenStorage(std::vector<raft::Entry>* bootstrap, raft::HardState* bootstrap_hs,
                               std::optional<wal::Recovered>* recovered) {
   io::FileSystem* wal_fs = wal_faults_.get();
@@ -143,7 +143,7 @@ Status SimMember::OpenStorage(std::vector<raft::Entry>* bootstrap, raft::HardSta
     for (const internal::Member& m : initial_) RETURN_IF_ERROR(membership_->Add(m, txn));
     RETURN_IF_ERROR(store_->Commit(Index(0)));
   } else {
-    Bootstrap(bootstrap, bootstrap_hs);
+    server::BootstrapEntries(initial_, bootstrap, bootstrap_hs);
   }
   RETURN_IF_ERROR(backend_->Sync());
   ASSIGN_OR_RETURN(
@@ -154,49 +154,13 @@ Status SimMember::OpenStorage(std::vector<raft::Entry>* bootstrap, raft::HardSta
   return wal_->Sync();
 }
 
-void SimMember::Bootstrap(std::vector<raft::Entry>* entries, raft::HardState* hs) const {
-  std::vector<internal::Member> members = initial_;
-  std::sort(members.begin(), members.end(),
-            [](const auto& a, const auto& b) { return a.id() < b.id(); });
-  uint64_t index = 0;
-  for (const internal::Member& m : members) {
-    raft::ConfChange cc;
-    cc.type = raft::ConfChangeType::kAddNode;
-    cc.node_id = MemberId(m.id());
-    cc.context = m.SerializeAsString();
-    raft::Entry e;
-    e.term = Term(1);
-    e.index = Index(++index);
-    e.type = raft::EntryType::kConfChange;
-    e.data = raft::EncodeConfChange(cc);
-    entries->push_back(std::move(e));
-  }
-  hs->term = Term(1);
-  hs->commit = Index(index);
-}
-
 // Server::StartRaft's order: Raft's storage from the log, then the node and the core.
 Status SimMember::StartCore(const wal::Recovered* recovered, std::vector<raft::Entry> bootstrap,
                             raft::HardState bootstrap_hs, server::TimePoint now, uint64_t seed) {
   raft_storage_ = std::make_unique<raft::MemoryStorage>();
   Index snapshot_index;
-  if (recovered != nullptr) {
-    if (recovered->snapshot) {
-      raft::Snapshot snap;
-      snap.metadata = *recovered->snapshot;
-      RETURN_IF_ERROR(raft_storage_->ApplySnapshot(std::move(snap)));
-      snapshot_index = recovered->snapshot->index;
-    }
-    std::vector<raft::Entry> tail;
-    for (const auto& e : recovered->entries) {
-      if (e.index > snapshot_index) tail.push_back(e);
-    }
-    if (!tail.empty()) RETURN_IF_ERROR(raft_storage_->Append(tail));
-    raft_storage_->SetHardState(recovered->hard_state);
-  } else if (!bootstrap.empty()) {
-    RETURN_IF_ERROR(raft_storage_->Append(bootstrap));
-    raft_storage_->SetHardState(bootstrap_hs);
-  }
+  RETURN_IF_ERROR(server::LoadRaftStorage(recovered, bootstrap, bootstrap_hs, raft_storage_.get(),
+                                          &snapshot_index));
   raft::Config rc;
   rc.id = id_;
   rc.election_ticks = options_.driver.election_ticks;

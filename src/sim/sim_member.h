@@ -89,7 +89,6 @@ class SimMember {
                      std::optional<wal::Recovered>* recovered);
   Status StartCore(const wal::Recovered* recovered, std::vector<raft::Entry> bootstrap,
                    raft::HardState bootstrap_hs, server::TimePoint now, uint64_t seed);
-  void Bootstrap(std::vector<raft::Entry>* entries, raft::HardState* hs) const;
   // Server::RestoreFromImage and InstallSnapshot: the kept image at `index` replaces the store.
   Status InstallImage(Index index);
   void DropMemory();
