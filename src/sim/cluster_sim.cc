@@ -160,7 +160,16 @@ ClusterSimResult ClusterSim::Run() {
   Start();
   // Bounded: a run that stops making steps without finishing is a liveness failure below.
   const uint64_t end = o_.chaos_ms + o_.heal_ms;
-  while (result_.ok && phase_ != Phase::kDone && now_ <= end) Step();
+  // Runs take a few thousand steps; a run that stops advancing its clock (a member whose
+  // NextWake stays in the past) must fail, not hang.
+  constexpr uint64_t kMaxSteps = 1000000;
+  while (result_.ok && phase_ != Phase::kDone && now_ <= end) {
+    if (result_.steps >= kMaxSteps) {
+      Fail("the run made " + std::to_string(kMaxSteps) + " steps without finishing: time stopped");
+      break;
+    }
+    Step();
+  }
   if (result_.ok && phase_ != Phase::kDone) {
     std::ostringstream os;
     os << "liveness: not converged " << o_.heal_ms << " ms after the faults stopped (phase "
