@@ -14,8 +14,17 @@ namespace dolmen::io {
 
 class NoSyncFileSystem final : public FileSystem {
  public:
+  // What still syncs. Both on: only file contents written after a file's first sync are at
+  // risk, the simulator's "the WAL acknowledges entries before they are durable" fault (the
+  // log's files and segment headers survive a crash, the entries acknowledged since may not).
+  struct Options {
+    bool keep_dir_syncs = false;
+    bool keep_first_file_sync = false;
+  };
+
   // `base` is not owned and must outlive this object and every file opened through it.
-  explicit NoSyncFileSystem(FileSystem* base) : base_(base) {}
+  explicit NoSyncFileSystem(FileSystem* base) : NoSyncFileSystem(base, Options{}) {}
+  NoSyncFileSystem(FileSystem* base, Options options) : base_(base), options_(options) {}
 
   Result<std::unique_ptr<WritableFile>> OpenForAppend(const std::string& path) override;
   Result<std::string> ReadFile(const std::string& path) override { return base_->ReadFile(path); }
@@ -34,7 +43,9 @@ class NoSyncFileSystem final : public FileSystem {
   Status Truncate(const std::string& path, uint64_t size) override {
     return base_->Truncate(path, size);
   }
-  Status SyncDir(const std::string&) override { return OkStatus(); }
+  Status SyncDir(const std::string& dir) override {
+    return options_.keep_dir_syncs ? base_->SyncDir(dir) : OkStatus();
+  }
   bool Exists(const std::string& path) override { return base_->Exists(path); }
   Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {
     return base_->LockFile(path);
@@ -45,6 +56,7 @@ class NoSyncFileSystem final : public FileSystem {
 
  private:
   FileSystem* base_;
+  const Options options_;
 };
 
 }  // namespace dolmen::io

@@ -49,5 +49,25 @@ TEST(NoSyncFileSystemTest, NeverCallsTheBaseSync) {
   EXPECT_EQ(*fs.ReadFile("/f"), "x");
 }
 
+// The simulator's lying WAL: the file's name and its first synced bytes (a segment header)
+// survive a crash, what was "synced" after them does not.
+TEST(NoSyncFileSystemTest, KeepsDirSyncsAndEachFilesFirstSyncWhenAsked) {
+  auto memory = NewMemoryFileSystem();
+  NoSyncFileSystem fs(memory.get(), NoSyncFileSystem::Options{.keep_dir_syncs = true,
+                                                              .keep_first_file_sync = true});
+  ASSERT_TRUE(fs.CreateDirs("/d").ok());
+  auto file = fs.OpenForAppend("/d/f");
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE((*file)->Append("header").ok());
+  ASSERT_TRUE((*file)->Sync().ok());
+  ASSERT_TRUE(fs.SyncDir("/d").ok());
+  ASSERT_TRUE((*file)->Append("+entry").ok());
+  ASSERT_TRUE((*file)->Sync().ok());
+  memory->Crash();
+  auto contents = memory->ReadFile("/d/f");
+  ASSERT_TRUE(contents.ok()) << contents.status().ToString();
+  EXPECT_EQ(*contents, "header");
+}
+
 }  // namespace
 }  // namespace dolmen::io

@@ -12,6 +12,7 @@
 #include "raft/conf_change.h"
 #include "server/auth_checks.h"
 #include "server/member_id.h"
+#include "server/raft_log_start.h"
 #include "server/range_wire.h"
 #include "server/request_checks.h"
 
@@ -50,23 +51,8 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
                          raft::HardState bootstrap_hs) {
   raft_storage_ = std::make_unique<raft::MemoryStorage>();
   Index snapshot_index;
-  if (recovered != nullptr) {
-    if (recovered->snapshot) {
-      raft::Snapshot snap;
-      snap.metadata = *recovered->snapshot;
-      RETURN_IF_ERROR(raft_storage_->ApplySnapshot(std::move(snap)));
-      snapshot_index = recovered->snapshot->index;
-    }
-    std::vector<raft::Entry> tail;
-    for (const auto& e : recovered->entries) {
-      if (e.index > snapshot_index) tail.push_back(e);
-    }
-    if (!tail.empty()) RETURN_IF_ERROR(raft_storage_->Append(tail));
-    raft_storage_->SetHardState(recovered->hard_state);
-  } else if (!bootstrap.empty()) {
-    RETURN_IF_ERROR(raft_storage_->Append(bootstrap));
-    raft_storage_->SetHardState(bootstrap_hs);
-  }
+  RETURN_IF_ERROR(
+      LoadRaftStorage(recovered, bootstrap, bootstrap_hs, raft_storage_.get(), &snapshot_index));
 
   raft::Config rc;
   rc.id = member_id_;

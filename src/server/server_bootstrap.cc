@@ -12,6 +12,7 @@
 #include "raft/conf_change.h"
 #include "server/auth_checks.h"
 #include "server/member_id.h"
+#include "server/raft_log_start.h"
 #include "server/request_checks.h"
 #include "server/server.h"
 
@@ -144,27 +145,7 @@ Status Server::Bootstrap(std::vector<raft::Entry>* entries, raft::HardState* hs)
   }
   member_id_ = ComputeMemberId(self->peer_urls, config_.cluster_token);
   cluster_id_ = ComputeClusterId(ids);
-  // etcd's bootstrap: every initial member is added by a committed conf-change entry at
-  // term 1, so the first elected leader is in term 2.
-  std::sort(members.begin(), members.end(),
-            [](const auto& a, const auto& b) { return a.id() < b.id(); });
-  uint64_t index = 0;
-  for (const auto& m : members) {
-    raft::ConfChange cc;
-    cc.type = raft::ConfChangeType::kAddNode;
-    cc.node_id = MemberId(m.id());
-    internal::Member ctx = m;
-    ctx.clear_name();  // the name arrives with the member's own published attributes
-    cc.context = ctx.SerializeAsString();
-    raft::Entry e;
-    e.term = Term(1);
-    e.index = Index(++index);
-    e.type = raft::EntryType::kConfChange;
-    e.data = raft::EncodeConfChange(cc);
-    entries->push_back(std::move(e));
-  }
-  hs->term = Term(1);
-  hs->commit = Index(index);
+  BootstrapEntries(std::move(members), entries, hs);
   return OkStatus();
 }
 

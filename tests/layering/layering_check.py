@@ -10,7 +10,12 @@
    src/backend/lmdb; libcurl and libxml2 only in src/aws; OpenSSL only in src/tls (digests
    also where ids and checksums are computed); GoogleTest only in test files.
 
-Prints every offending include and exits non-zero if there is one.
+4. the simulator (src/sim) never links gRPC, io/posix or LMDB: the link closure of every target
+   src/sim/CMakeLists.txt defines, read from the dolmen_library/dolmen_test/target_link_libraries
+   calls of all of src/, holds none of them (an include check alone would miss a library linked
+   for a dependency's sake).
+
+Prints every offending include or link and exits non-zero if there is one.
     layering_check.py [SRC_DIR]
 """
 import pathlib
@@ -164,9 +169,72 @@ def check_tree(src: pathlib.Path, known: dict):
     return problems, excused
 
 
+# Libraries the simulator may never link, directly or through another target.
+SIM_FORBIDDEN_LINKS = re.compile(r"grpc|posix|lmdb", re.I)
+CMAKE_CALL = re.compile(r"\b(dolmen_library|dolmen_test|target_link_libraries)\s*\(([^)]*)\)", re.S)
+CMAKE_KEYWORDS = {"SOURCES", "DEPS", "LABELS", "PUBLIC", "PRIVATE", "INTERFACE"}
+
+
+def cmake_targets(path: pathlib.Path) -> dict:
+    """Target -> the libraries it links, from one CMakeLists.txt."""
+    links = {}
+    text = re.sub(r"#[^\n]*", "", path.read_text(errors="replace"))
+    for call, body in CMAKE_CALL.findall(text):
+        words = body.split()
+        if not words:
+            continue
+        name, rest = words[0], words[1:]
+        deps = links.setdefault(name, set())
+        if call == "target_link_libraries":
+            deps.update(w for w in rest if w not in CMAKE_KEYWORDS)
+            continue
+        section = None
+        for w in rest:
+            if w in CMAKE_KEYWORDS:
+                section = w
+            elif section == "DEPS":
+                deps.add(w)
+    return links
+
+
+def check_sim_links(src: pathlib.Path) -> list:
+    """Problems: each forbidden library in the link closure of a target src/sim defines."""
+    sim_cmake = src / "sim" / "CMakeLists.txt"
+    if not sim_cmake.exists():
+        return []
+    graph = {}
+    # The generated protocol libraries are defined beside src/ (proto/); which of them carries
+    # the gRPC stubs matters here.
+    proto = src.parent / "proto" / "CMakeLists.txt"
+    for path in sorted(src.rglob("CMakeLists.txt")) + ([proto] if proto.exists() else []):
+        for name, deps in cmake_targets(path).items():
+            graph.setdefault(name, set()).update(deps)
+    problems = []
+    for target in sorted(cmake_targets(sim_cmake)):
+        seen, stack, via = set(), [target], {target: None}
+        while stack:
+            t = stack.pop()
+            for d in sorted(graph.get(t, ())):
+                if d in seen:
+                    continue
+                seen.add(d)
+                via[d] = t
+                stack.append(d)
+        for d in sorted(seen):
+            if SIM_FORBIDDEN_LINKS.search(d):
+                chain, t = [d], via[d]
+                while t is not None:
+                    chain.append(t)
+                    t = via[t]
+                problems.append(f"{sim_cmake}: the simulator may not link '{d}' "
+                                f"({' -> '.join(reversed(chain))})")
+    return problems
+
+
 def main() -> int:
     src = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "src")
     problems, excused = check_tree(src, KNOWN)
+    problems += check_sim_links(src)
     for p in excused:
         print("excused:", p)
     for p in problems:

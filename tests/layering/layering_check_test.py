@@ -70,6 +70,24 @@ class LayeringCheckTest(unittest.TestCase):
         self.assertFalse(any("server/bad_tls.cc" in p for p in problems))
         self.assertTrue(any("mvcc/gone.cc" in p and "no longer" in p for p in problems))
 
+    def test_sim_may_not_link_grpc_posix_or_lmdb_even_through_another_target(self):
+        (self.src / "io" / "CMakeLists.txt").write_text(
+            "dolmen_library(dolmen_io SOURCES a.cc DEPS dolmen_base)\n"
+            "dolmen_library(dolmen_io_posix SOURCES posix/p.cc DEPS dolmen_io)\n")
+        (self.src / "server" / "CMakeLists.txt").write_text(
+            "dolmen_library(dolmen_server SOURCES s.cc DEPS dolmen_io)  # not dolmen_io_posix\n")
+        sim = self.src / "sim" / "CMakeLists.txt"
+        sim.write_text("dolmen_library(dolmen_sim SOURCES c.cc DEPS dolmen_server)\n"
+                       "dolmen_test(dolmen_sim_test SOURCES t.cc DEPS dolmen_sim LABELS sim)\n")
+        self.assertEqual(layering_check.check_sim_links(self.src), [])
+        (self.src / "server" / "CMakeLists.txt").write_text(
+            "dolmen_library(dolmen_server SOURCES s.cc DEPS dolmen_io)\n"
+            "target_link_libraries(dolmen_server PRIVATE dolmen_io_posix PkgConfig::GRPCPP)\n")
+        problems = layering_check.check_sim_links(self.src)
+        self.assertTrue(any("'dolmen_io_posix'" in p and "dolmen_sim -> dolmen_server" in p
+                            for p in problems), problems)
+        self.assertTrue(any("PkgConfig::GRPCPP" in p for p in problems), problems)
+
     def test_command_fails_on_the_seeded_tree(self):
         run = subprocess.run([sys.executable, str(HERE / "layering_check.py"), str(self.src)],
                              capture_output=True, text=True, timeout=60)

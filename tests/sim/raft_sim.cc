@@ -12,11 +12,14 @@
 #include "raft/index_math.h"
 #include "raft/memory_storage.h"
 #include "raft/raw_node.h"
+#include "sim/sim_network.h"
 #include "tests/sim/invariant_checker.h"
-#include "tests/sim/sim_network.h"
 
 namespace dolmen::raft::sim {
 namespace {
+
+using dolmen::sim::NetworkFaults;
+using dolmen::sim::SimNetwork;
 
 constexpr uint64_t kUnitsPerTick = 10;
 constexpr int kElectionTicks = 10;

@@ -1,8 +1,8 @@
-#include "tests/sim/sim_network.h"
+#include "sim/sim_network.h"
 
 #include <utility>
 
-namespace dolmen::raft::sim {
+namespace dolmen::sim {
 
 bool SimNetwork::Connected(MemberId a, MemberId b) const {
   int ga = -1;
@@ -29,7 +29,10 @@ void SimNetwork::Send(raft::Message m, uint64_t now) {
     if (m.type == raft::MessageType::kSnap) dropped_snapshots_.push_back(std::move(m));
     return;
   }
-  if (random_->Uniform(1000) < faults_.duplicate_per_mille) Enqueue(m, now);
+  const bool duplicate = random_->Uniform(1000) < faults_.duplicate_per_mille;
+  if (duplicate && (faults_.duplicate_proposals || m.type != raft::MessageType::kProp)) {
+    Enqueue(m, now);
+  }
   Enqueue(std::move(m), now);
 }
 
@@ -54,4 +57,4 @@ std::vector<raft::Message> SimNetwork::TakeDroppedSnapshots() {
   return out;
 }
 
-}  // namespace dolmen::raft::sim
+}  // namespace dolmen::sim

@@ -1,4 +1,5 @@
-// SimNetwork: a deterministic network for the Raft simulator. Every message gets a fate when
+// SimNetwork: a deterministic network for the simulators (the Raft-only one in tests/sim and
+// the whole-cluster one here). Every message gets a fate when
 // sent: dropped, delivered once or twice, after a random delay (so messages reorder). A
 // partition splits nodes into groups; messages crossing groups are dropped at delivery time, so
 // a partition also cuts what was already in flight.
@@ -6,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <queue>
 #include <set>
 #include <vector>
@@ -13,13 +15,17 @@
 #include "base/clock.h"
 #include "raft/message.h"
 
-namespace dolmen::raft::sim {
+namespace dolmen::sim {
 
 struct NetworkFaults {
   uint32_t drop_per_mille = 0;
   uint32_t duplicate_per_mille = 0;
   uint64_t min_delay = 1;  // in simulator time units
   uint64_t max_delay = 1;
+  // A duplicated proposal forwarded to the leader is appended and applied twice (Raft does not
+  // deduplicate proposals; etcd's TCP streams never duplicate a message). The whole-cluster
+  // simulator turns this off: its clients count on each write applying once.
+  bool duplicate_proposals = true;
 };
 
 class SimNetwork {
@@ -42,6 +48,11 @@ class SimNetwork {
   bool Connected(MemberId a, MemberId b) const;
   bool partitioned() const { return !groups_.empty(); }
   size_t in_flight() const { return queue_.size(); }
+  // When the earliest message in flight is due; nullopt when none is.
+  std::optional<uint64_t> NextDue() const {
+    if (queue_.empty()) return std::nullopt;
+    return queue_.top().at;
+  }
   // Messages dropped at send time that the sender's transport would notice (snapshots).
   std::vector<raft::Message> TakeDroppedSnapshots();
 
@@ -62,4 +73,4 @@ class SimNetwork {
   std::vector<raft::Message> dropped_snapshots_;
 };
 
-}  // namespace dolmen::raft::sim
+}  // namespace dolmen::sim

@@ -1,0 +1,146 @@
+// The whole-cluster simulator's run (cluster_sim.h): the class every cluster_sim*.cc file
+// defines a part of. Internal to src/sim: cluster_sim.cc (the loop, delivery, syncs,
+// restarts, turns, phases), cluster_sim_faults.cc, cluster_sim_clients.cc (the load and its
+// history), cluster_sim_checks.cc (the checks after every step and at the end).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/clock.h"
+#include "dolmen/internal.pb.h"
+#include "sim/cluster_sim.h"
+#include "sim/history.h"
+#include "sim/sim_member.h"
+#include "sim/sim_network.h"
+
+namespace dolmen::sim {
+
+using Kind = ClientOp::Kind;
+using Outcome = ClientOp::Outcome;
+
+// Virtual time 0 as the members' clock shows it (any fixed point will do).
+inline const server::TimePoint kEpoch{std::chrono::hours(1)};
+inline server::TimePoint At(uint64_t ms) { return kEpoch + std::chrono::milliseconds(ms); }
+// Rounded up: a wake-up due inside a millisecond is served at its end, never before.
+inline uint64_t Ms(server::TimePoint t) {
+  const auto since = t - kEpoch;
+  if (since <= std::chrono::nanoseconds(0)) return 0;
+  return static_cast<uint64_t>(
+      (since + std::chrono::milliseconds(1) - std::chrono::nanoseconds(1)) /
+      std::chrono::milliseconds(1));
+}
+
+// Deadline of every request, conf change and leader move.
+inline constexpr uint64_t kRequestTimeoutMs = 1000;
+
+class ClusterSim {
+ public:
+  explicit ClusterSim(const ClusterSimOptions& options)
+      : o_(options),
+        random_(options.seed),
+        network_(&random_, NetworkFaults{0, 0, 1, 5, /*duplicate_proposals=*/false}) {}
+
+  ClusterSimResult Run();
+
+ private:
+  struct Node {
+    std::unique_ptr<SimMember> member;
+    bool removed = false;  // removed from the cluster: never restarted, never checked again
+    server::InboxBatch inbox;
+    std::optional<uint64_t> restart_at;
+    uint64_t hashed_applied = UINT64_MAX;  // the applied index whose hash was last checked
+    uint64_t checked_commit = 0;           // committed entries up to here were recorded
+  };
+  struct PendingSync {
+    uint64_t at;
+    size_t node;
+    uint64_t incarnation;
+    uint64_t applied;
+  };
+  struct Client {
+    bool busy = false;
+    uint64_t next_at = 0;
+    std::map<std::string, std::string> known;  // key -> the last value it saw (for CAS)
+  };
+  enum class Phase { kChaos, kDrain, kFinalReads, kConverge, kDone };
+
+  void Start();
+  void NewNode(MemberId id, std::vector<internal::Member> members, bool join);
+  void Step();
+  uint64_t NextEventTime() const;
+  void Deliver();
+  bool ReceiveSnapshot(Node& n, const raft::Message& m);
+  void ReportSnapshot(const raft::Message& m, bool done);
+  void CompleteSyncs();
+  void Restarts();
+  void Faults();
+  void Clients();
+  void Turns();
+  void Check();
+  void Advance();
+
+  // Clients.
+  // False if no member is up to ask.
+  bool Issue(int client, Kind kind, const std::string& key);
+  std::optional<size_t> RandomUpNode();
+  std::optional<size_t> RandomServingNode();
+  size_t NewOp(int client, Kind kind, const std::string& key);
+  void Complete(size_t op, const server::ApplyResult& result);
+  void CompleteRead(size_t op, size_t node, const Status& barrier);
+  void Finish(size_t op);
+  void Propose(size_t node, internal::InternalRequest request, server::ProposalDone done);
+
+  // Faults.
+  void Crash(size_t node, uint64_t down_ms);
+  void PowerLoss();
+  void PartitionRandomly();
+  void MoveLeader();
+  void Compact();
+  void ChangeMembership();
+  void FailDisk();
+  void ProposeConfChange(size_t leader, raft::ConfChange cc, std::function<void()> applied);
+  void ShakeNetwork();
+  std::optional<size_t> Leader() const;
+
+  // Checks.
+  void CheckLeaders();
+  void CheckCommitted(Node& n);
+  void CheckHash(Node& n);
+  void FinalChecks();
+  std::vector<Node*> CurrentMembers(size_t leader);
+  void Fail(const std::string& what);
+  void Trace(const std::string& what) const;
+
+  const ClusterSimOptions o_;
+  SeededRandom random_;
+  SimNetwork network_;
+  uint64_t now_ = 0;
+  Phase phase_ = Phase::kChaos;
+  std::vector<Node> nodes_;
+  std::vector<PendingSync> syncs_;
+  std::vector<Client> clients_;
+  std::vector<ClientOp> ops_;
+  std::set<std::string> final_reads_pending_;    // keys without a successful final read
+  std::map<std::string, size_t> final_read_op_;  // key -> its final read in flight
+  uint64_t next_request_id_ = 1;
+  size_t final_leader_ = 0;
+  uint64_t next_fault_at_ = 0;
+  std::optional<uint64_t> heal_partition_at_;
+  ClusterSimResult result_;
+  // Snapshot images in flight, by (receiver, snapshot index): the peer stream's file.
+  std::map<std::pair<uint64_t, uint64_t>, std::shared_ptr<backend::Backend>> images_;
+  std::map<uint64_t, MemberId> leaders_;          // term -> its leader
+  std::map<uint64_t, uint64_t> committed_terms_;  // index -> term of the committed entry
+  std::map<uint64_t, std::pair<uint32_t, MemberId>> hash_at_;  // applied index -> hash, by whom
+};
+
+}  // namespace dolmen::sim
