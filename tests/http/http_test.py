@@ -345,6 +345,15 @@ class HttpEndpointsTest(IntegrationTestCase):
             self.assertGreaterEqual(after[name] - before[name], 5, name)
         self.assertGreater(after["etcd_network_client_grpc_received_bytes_total"],
                            before["etcd_network_client_grpc_received_bytes_total"])
+        # Dolmen's own group-commit size (docs/http.md): every Raft Ready that applied entries
+        # is one observation of how many; the 5 puts are 5 applied entries, in 1 to 5 Readys.
+        batch = "dolmen_server_apply_batch_entries"
+        self.assertEqual(buckets(after, batch), [2.0 ** i for i in range(14)] + [float("inf")])
+        self.assertGreaterEqual(after[batch + "_sum"] - before[batch + "_sum"], 5)
+        self.assertGreaterEqual(after[batch + "_count"] - before[batch + "_count"], 1)
+        self.assertLessEqual(after[batch + "_count"] - before[batch + "_count"],
+                             after[batch + "_sum"] - before[batch + "_sum"])
+        self.assertEqual(after[batch + '_bucket{le="+Inf"}'], after[batch + "_count"])
         # The backend commits applied entries in batches (every 100 ms): poll for the next one.
         deadline = time.monotonic() + POLL_DEADLINE_S
         name = "etcd_disk_backend_commit_duration_seconds_count"
