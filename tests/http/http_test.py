@@ -211,6 +211,26 @@ class HttpEndpointsTest(IntegrationTestCase):
                     pass
             self.assertFalse(answer.startswith(b"HTTP/"), answer)
 
+    def test_https_metrics_url_with_auto_tls_as_etcd(self):
+        """--auto-tls also covers an https metrics URL when every client URL is http: etcd
+        makes its self-signed client certificate all the same (embed/config.go
+        ClientSelfCert), and serves the metrics URL with it."""
+        ports = [harness.pick_free_port(), harness.pick_free_port()]
+        servers = self.start_servers(*[
+            make(extra_flags=["--auto-tls", "--listen-metrics-urls",
+                              "https://%s:%d" % (harness.LOOPBACK, port)])
+            for make, port in ((harness.etcd_server, ports[0]),
+                               (harness.dolmen_server, ports[1]))])
+        unverified = ssl.create_default_context()
+        unverified.check_hostname = False
+        unverified.verify_mode = ssl.CERT_NONE  # nobody signed a self-signed certificate
+        for server, port in zip(servers, ports):
+            status, _, body = request(port, "GET", "/metrics", tls=unverified)
+            self.assertEqual(status, 200, server.label)
+            self.assertIn("\netcd_server_has_leader 1\n", body, server.label)
+            self.assertTrue(os.path.exists(os.path.join(server.data_dir, "fixtures", "client",
+                                                        "cert.pem")), server.label)
+
     def test_cors_and_host_whitelist_as_etcd(self):
         ui = "http://ui.example:8080"
         etcd, dolmen = self.start_servers(
