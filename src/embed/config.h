@@ -145,8 +145,9 @@ struct Config {
   std::string cipher_suites;                       // comma-separated Go names
   std::string tls_min_version = "TLS1.2", tls_max_version;
   uint64_t self_signed_cert_validity_years = 1;
-  // --listen-metrics-urls: extra listeners for /metrics and the health endpoints (http only
-  // until TLS); --metrics: "basic", or "extensive" to add grpc_server_handling_seconds.
+  // --listen-metrics-urls: extra listeners for /metrics and the health endpoints (http, or
+  // https with the client TLS flags, as etcd); --metrics: "basic", or "extensive" to add
+  // grpc_server_handling_seconds.
   std::string listen_metrics_urls;
   std::string metrics = "basic";
   // --config-file / ETCD_CONFIG_FILE: when given, every other flag and ETCD_* is ignored.

@@ -142,6 +142,30 @@ TEST(ConfigTest, TlsFlagsAreCheckedWithEtcdsMessages) {
             "selfSignedCertValidity 10000000000 is too large: at most 100 (years)");
 }
 
+// etcd serves an https --listen-metrics-urls URL with the client TLS flags (embed/etcd.go
+// serveMetrics): without a certificate its listener refuses, and --auto-tls provides one.
+TEST(ConfigTest, HttpsMetricsUrlsNeedTheClientCertificate) {
+  Config a;
+  EXPECT_EQ(ParseAndValidate({"--listen-metrics-urls", "https://127.0.0.1:2381"}, &a).message(),
+            "cannot listen on TLS for 127.0.0.1:2381: KeyFile and CertFile are not presented "
+            "(give --cert-file and --key-file, or --auto-tls)");
+  Config b;
+  ASSERT_TRUE(ParseAndValidate({"--listen-metrics-urls", "https://127.0.0.1:2381,http://[::1]:2382",
+                                "--cert-file", "/s.pem", "--key-file", "/s.key"},
+                               &b)
+                  .ok());
+  ASSERT_EQ(b.listen_metrics.size(), 2u);
+  EXPECT_TRUE(b.listen_metrics[0].secure());
+  EXPECT_FALSE(b.listen_metrics[1].secure());
+  Config c;
+  EXPECT_TRUE(
+      ParseAndValidate({"--listen-metrics-urls", "https://127.0.0.1:2381", "--auto-tls"}, &c).ok());
+  Config d;
+  EXPECT_EQ(ParseAndValidate({"--listen-metrics-urls", "unix:///tmp/m.sock"}, &d).message(),
+            "--listen-metrics-urls: unix:///tmp/m.sock: only http and https URLs are served for "
+            "metrics");
+}
+
 TEST(ConfigTest, WalSegmentBytesSetsTheSegmentAndTheDiskReserve) {
   Config c;
   ASSERT_TRUE(ParseAndValidate({}, &c).ok());

@@ -221,19 +221,19 @@ void ApplyGrpcTuning(
 void LogWarning(const std::string& line) { log::Warn(line); }
 void LogStep(const std::string& line) { log::Info(line); }
 
-// https client URLs: the server context, reloaded as its files change (docs/tls.md).
-Status SetUpClientTls(const Config& config, transport::ClientListener* listener) {
+// https client and metrics URLs: the server context, reloaded as its files change
+// (docs/tls.md); null when no such URL is https.
+Result<std::shared_ptr<tls::ReloadingContext>> NewLoggedClientTls(const Config& config) {
   ASSIGN_OR_RETURN(std::shared_ptr<tls::ReloadingContext> context,
                    NewClientTlsContext(config, LogWarning));
-  if (context == nullptr) return OkStatus();
+  if (context == nullptr) return context;
   const tls::Options& o = context->options();
   log::Info("client TLS",
             {{"cert-file", o.cert_file},
              {"client-cert-auth", o.RequiresClientCert()},
              {"trusted-ca-file",
               o.trusted_ca_file.empty() ? std::string("system roots") : o.trusted_ca_file}});
-  listener->SetTls(std::move(context), LogWarning);
-  return OkStatus();
+  return context;
 }
 
 void LogRemoved(const Status& why) {
@@ -372,17 +372,25 @@ int ServeMember(const Config& flags_config, std::optional<Config>* rejoin) {
     return 1;
   }
   member->Start();
+  Result<std::shared_ptr<tls::ReloadingContext>> client_tls = NewLoggedClientTls(config);
+  if (!client_tls.ok()) {
+    log::Error("cannot serve clients over TLS, refusing to start",
+               {{"error", client_tls.status().message()}});
+    member->Stop();
+    peers.Stop();
+    return 1;
+  }
   // The HTTP side (docs/http.md): health and metrics on --listen-metrics-urls from now on, so a
   // probe sees a member that is not serving yet; on the client URLs once they serve.
   MemberHttp http(member.get(), config);
-  if (Status s = http.ListenMetrics(); !s.ok()) {
+  if (Status s = http.ListenMetrics(*client_tls); !s.ok()) {
     log::Error("cannot serve metrics, refusing to start", {{"error", s.message()}});
     member->Stop();
     peers.Stop();
     return 1;
   }
   for (const auto& u : config.listen_metrics) {
-    log::Info("serving metrics and health", {{"listen-metrics-url", u.text}});
+    log::Info("serving metrics and health", {{"listen-metrics-url", u.text}, {"tls", u.secure()}});
   }
   // From the start of the driver loop: joining a cluster may take long, and the loop must be
   // healthy meanwhile too.
@@ -464,14 +472,7 @@ int ServeMember(const Config& flags_config, std::optional<Config>* rejoin) {
   // A second member on the same port is refused (etcd: "bind: address already in use") unless
   // the operator asks for sharing with etcd's --socket-reuse-port.
   client_listener.SetReusePort(config.socket_reuse_port);
-  if (Status s = SetUpClientTls(config, &client_listener); !s.ok()) {
-    log::Error("cannot serve clients over TLS, refusing to start", {{"error", s.message()}});
-    if (grpc_server) grpc_server->Shutdown();
-    watchdog.reset();
-    member->Stop();
-    peers.Stop();
-    return 1;
-  }
+  client_listener.SetTls(*client_tls, LogWarning);
   Status listening = grpc_server != nullptr ? client_listener.Bind()
                                             : Internal("the client gRPC server did not start");
   if (listening.ok()) listening = client_listener.Start(grpc_server.get());

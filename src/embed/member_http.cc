@@ -6,6 +6,7 @@
 #include "api/grpc_metrics.h"
 #include "api/maintenance_service.h"
 #include "http/client_port.h"
+#include "log/log.h"
 #include "metrics/process.h"
 #include "server/server_metrics.h"
 #include "wal/wal.h"
@@ -36,6 +37,18 @@ http::Options ServerOptions(const Config& config) {
   return o;
 }
 
+// Hands a connection the client listener accepted (and, for TLS, decrypted) to `server`.
+void Adopt(http::HttpServer& server, int fd) {
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) {
+    close(fd);
+    return;
+  }
+  // Refused (too many connections, or stopping): libmicrohttpd closed the socket.
+  (void)server.AdoptConnection(fd, reinterpret_cast<sockaddr*>(&peer), len);
+}
+
 }  // namespace
 
 MemberHttp::MemberHttp(server::Server* server, const Config& config)
@@ -60,26 +73,37 @@ http::Handler MemberHttp::ClientPortHandler(bool tls) {
       config_.enable_grpc_gateway ? &gateway_ : nullptr, std::move(policy), tls);
 }
 
-Status MemberHttp::ListenMetrics() {
+Status MemberHttp::ListenMetrics(std::shared_ptr<tls::ReloadingContext> client_tls) {
+  std::vector<transport::ClientUrl> secure;
   for (const Url& u : config_.listen_metrics) {
+    if (u.secure()) {
+      transport::ClientUrl url{u.text, u.ListenAddress(), true,
+                               transport::ClientTraffic::kHttpOnly};
+      url.check_client_san = true;
+      secure.push_back(std::move(url));
+      continue;
+    }
     if (Status s = metrics_.Listen(u.host, u.port); !s.ok()) {
       return Status(s.code(), "cannot listen on " + u.text + " for metrics: " + s.message());
     }
   }
-  return OkStatus();
+  if (secure.empty()) return OkStatus();
+  if (client_tls == nullptr) {
+    return Internal("https --listen-metrics-urls without a client TLS context");
+  }
+  // The client port's listener, for its TLS handshake and proxy; these URLs carry HTTP/1.1
+  // only (etcd's would also answer HTTP/2: its Go server offers only h2 in ALPN there).
+  metrics_tls_ = std::make_unique<transport::ClientListener>(std::move(secure));
+  metrics_tls_->SetTls(std::move(client_tls), [](const std::string& line) { log::Warn(line); });
+  metrics_tls_->SetHttpHandler(
+      [this](int fd, const transport::ConnectionInfo&) { Adopt(metrics_, fd); });
+  RETURN_IF_ERROR(metrics_tls_->Bind());
+  return metrics_tls_->Start(nullptr);  // HTTP-only URLs: nothing goes to a gRPC server
 }
 
 transport::HttpHandler MemberHttp::ClientHandler() {
   return [this](int fd, const transport::ConnectionInfo& info) {
-    sockaddr_storage peer{};
-    socklen_t len = sizeof peer;
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) {
-      close(fd);
-      return;
-    }
-    // Refused (too many connections, or stopping): libmicrohttpd closed the socket.
-    (void)(info.tls ? client_tls_ : client_)
-        .AdoptConnection(fd, reinterpret_cast<sockaddr*>(&peer), len);
+    Adopt(info.tls ? client_tls_ : client_, fd);
   };
 }
 
@@ -99,10 +123,12 @@ std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MemberHtt
 }
 
 void MemberHttp::Stop() {
+  if (metrics_tls_ != nullptr) metrics_tls_->StopAccepting();
   gateway_.Shutdown();  // ends its streams, so the connection threads can be joined
   client_.Stop();
   client_tls_.Stop();
-  metrics_.Stop();
+  metrics_.Stop();  // closes its ends of the TLS proxies' socketpairs
+  if (metrics_tls_ != nullptr) metrics_tls_->Stop();
 }
 
 }  // namespace dolmen::embed

@@ -17,6 +17,7 @@
 #include "http/http_server.h"
 #include "http/member_metrics.h"
 #include "server/server.h"
+#include "tls/context.h"
 #include "transport/client_listener.h"
 
 namespace dolmen::embed {
@@ -26,8 +27,11 @@ class MemberHttp {
   MemberHttp(server::Server* server, const Config& config);
   ~MemberHttp() { Stop(); }
 
-  // Listens on every --listen-metrics-urls entry; the first failure is returned.
-  Status ListenMetrics();
+  // Listens on every --listen-metrics-urls entry; the first failure is returned. https URLs
+  // are served with `client_tls` (the client URLs' context, as etcd serves them: its
+  // certificate, its client certificate requirement and CRL), plus etcd's SAN check of a client
+  // certificate against the address it connects from; null is an error if one is https.
+  Status ListenMetrics(std::shared_ptr<tls::ReloadingContext> client_tls);
   // The client listener's handler for HTTP/1 connections.
   transport::HttpHandler ClientHandler();
   // The JSON gateway (/v3/...) calls the client port's gRPC services through `channel` (an
@@ -52,6 +56,9 @@ class MemberHttp {
   http::HttpServer client_;
   http::HttpServer client_tls_;
   http::HttpServer metrics_;
+  // The https --listen-metrics-urls: TLS handshakes there, then the decrypted connections are
+  // handed to metrics_. Null without any.
+  std::unique_ptr<transport::ClientListener> metrics_tls_;
 };
 
 }  // namespace dolmen::embed

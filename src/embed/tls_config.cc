@@ -29,6 +29,15 @@ std::vector<std::string> SplitCommas(const std::string& text) {
   return out;
 }
 
+// An https (or unixs) listener without a certificate, in etcd's words from its TLS listener
+// (pkg/transport/listener_tls.go), which names the listener's address (host:port, or a unix
+// socket's name); `give` says which flags would provide one.
+Status NoCertificate(const Url& u, const std::string& give) {
+  const std::string address = u.scheme == "unixs" ? u.host : u.ListenAddress();
+  return InvalidArgument("cannot listen on TLS for " + address +
+                         ": KeyFile and CertFile are not presented (give " + give + ")");
+}
+
 }  // namespace
 
 void RegisterTlsFlags(FlagSet* f, Config* c) {
@@ -100,15 +109,17 @@ Status ValidateTls(const FlagSet&, const Config& c) {
       c.self_signed_cert_validity_years > tls::kMaxSelfCertValidityYears) {
     return InvalidArgument(tls::SelfCertValidityTooLarge(c.self_signed_cert_validity_years));
   }
+  // etcd serves an https metrics URL with the client side's certificate (embed/etcd.go
+  // serveMetrics), which --auto-tls provides even when no client URL is https.
+  for (const Url& u : c.listen_metrics) {
+    if (u.secure() && client.empty() && !c.auto_tls) {
+      return NoCertificate(u, "--cert-file and --key-file, or --auto-tls");
+    }
+  }
   const tls::Options peer = PeerTlsOptions(c);
   for (const Url& u : c.listen_peer) {
     if (u.secure() && peer.empty() && !c.peer_auto_tls) {
-      // etcd's words, from its TLS listener (pkg/transport/listener_tls.go).
-      // etcd names the listener's address: host:port, or a unix socket's name.
-      const std::string address = u.scheme == "unixs" ? u.host : u.ListenAddress();
-      return InvalidArgument("cannot listen on TLS for " + address +
-                             ": KeyFile and CertFile are not presented (give --peer-cert-file "
-                             "and --peer-key-file, or --peer-auto-tls)");
+      return NoCertificate(u, "--peer-cert-file and --peer-key-file, or --peer-auto-tls");
     }
   }
   RETURN_IF_ERROR(tls::Validate(peer));
@@ -170,6 +181,7 @@ constexpr auto kAutoTlsCheckEvery = std::chrono::hours(1);
 Result<std::shared_ptr<tls::ReloadingContext>> NewClientTlsContext(const Config& c, LogFn log) {
   bool secure = false;
   for (const Url& u : ClientListenUrls(c)) secure = secure || u.secure();
+  for (const Url& u : c.listen_metrics) secure = secure || u.secure();
   if (!secure) return std::shared_ptr<tls::ReloadingContext>();
   tls::Options options = ClientTlsOptions(c);
   std::function<void()> renew;

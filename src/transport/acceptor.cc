@@ -35,6 +35,12 @@ std::string RemoteAddress(const sockaddr_storage& addr) {
 
 }  // namespace
 
+std::string AcceptedConnection::remote_ip() const {
+  if (remote_.starts_with("[")) return remote_.substr(1, remote_.find(']') - 1);
+  const size_t colon = remote_.rfind(':');
+  return colon == std::string::npos ? "" : remote_.substr(0, colon);
+}
+
 void SetReceiveTimeout(int fd, int seconds) {
   timeval tv{};
   tv.tv_sec = seconds;

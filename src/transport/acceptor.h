@@ -35,6 +35,9 @@ class AcceptedConnection {
   size_t source() const { return source_; }
   // The remote address, "ip:port" (or "unix" for a unix-domain socket), for logs.
   const std::string& remote() const { return remote_; }
+  // The IP address of remote() without port or brackets, or "" for a unix-domain socket: what
+  // etcd's SAN check compares a client certificate with (tls/identity.h).
+  std::string remote_ip() const;
 
   // Waits at most `timeout_s` for the first byte and returns it without consuming it; false on
   // timeout, close or error. Only one byte: on a unix-domain socket MSG_PEEK returns what has

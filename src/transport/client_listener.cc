@@ -12,6 +12,7 @@
 
 #include "base/check.h"
 #include "tls/connection.h"
+#include "tls/identity.h"
 #include "transport/grpc_handoff.h"
 #include "transport/socket.h"
 #include "transport/stream_frame.h"
@@ -137,6 +138,15 @@ void ClientListener::ServeTls(AcceptedConnection& connection, const ClientUrl& u
     return;
   }
   std::unique_ptr<tls::ServerConnection> tls_connection = std::move(accepted).value();
+  if (X509* cert = tls_connection->PeerCertificate(); url.check_client_san && cert != nullptr) {
+    if (Status s = tls::CheckSanCoversAddress(cert, connection.remote_ip()); !s.ok()) {
+      connection.Decided();
+      if (log_)
+        log_("refused a client on " + url.text + " from " + connection.remote() +
+             ": TLS handshake failed: " + s.message());
+      return;
+    }
+  }
   char prefix[kHttp2PrefixBytes];
   size_t n = 0;
   if (tls_connection->alpn() == "h2") {

@@ -43,6 +43,10 @@ struct ClientUrl {
   std::string target;  // what socket.h listens on: "host:port" or "unix:path"
   bool tls = false;    // https / unixs
   ClientTraffic traffic = ClientTraffic::kGrpcAndHttp;
+  // TLS only: a client certificate with SANs must name the address it connects from (etcd's
+  // SAN check, tls::CheckSanCoversAddress). etcd makes it on its https --listen-metrics-urls
+  // (pkg/transport/listener.go wrapTLS) but not on its client URLs, whose TLS listener has none.
+  bool check_client_san = false;
 
   bool serves_grpc() const { return traffic != ClientTraffic::kHttpOnly; }
   bool serves_http() const { return traffic != ClientTraffic::kGrpcOnly; }

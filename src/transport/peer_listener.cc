@@ -110,18 +110,6 @@ void PeerListener::Serve(AcceptedConnection& connection) {
   }
 }
 
-namespace {
-
-// The IP address of "ip:port" / "[ip6]:port" (AcceptedConnection::remote), or "" for a unix
-// socket.
-std::string RemoteIp(const std::string& remote) {
-  if (remote.starts_with("[")) return remote.substr(1, remote.find(']') - 1);
-  size_t colon = remote.rfind(':');
-  return colon == std::string::npos ? "" : remote.substr(0, colon);
-}
-
-}  // namespace
-
 void PeerListener::ServeTls(AcceptedConnection& connection) {
   const int fd = connection.fd();
   const std::string& url = options_.listen_urls[connection.source()];
@@ -138,7 +126,7 @@ void PeerListener::ServeTls(AcceptedConnection& connection) {
   }
   std::unique_ptr<tls::ServerConnection> tls = std::move(accepted).value();
   // etcd's check of the certificate's SANs against where the peer connects from.
-  const std::string ip = RemoteIp(connection.remote());
+  const std::string ip = connection.remote_ip();
   if (X509* cert = tls->PeerCertificate();
       cert != nullptr && !ip.empty() && tls_->options().check_client_san) {
     if (Status s = tls::CheckSanCoversAddress(cert, ip); !s.ok()) {

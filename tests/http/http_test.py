@@ -19,13 +19,18 @@ import http.client
 import json
 import os
 import re
+import shutil
+import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import harness  # noqa: E402
 from harness import IntegrationTestCase  # noqa: E402
+import tls_certs  # noqa: E402
 
 PROMTOOL = "/usr/bin/promtool"
 HTTP_TIMEOUT_S = 10.0
@@ -50,9 +55,14 @@ MIXIN_METRICS = [
 ]
 
 
-def request(port, method, path, body=None, headers=None):
-    """One HTTP/1.1 request on 127.0.0.1:port -> (status, headers dict (lower-case), body)."""
-    conn = http.client.HTTPConnection(harness.LOOPBACK, port, timeout=HTTP_TIMEOUT_S)
+def request(port, method, path, body=None, headers=None, tls=None):
+    """One HTTP/1.1 request on 127.0.0.1:port -> (status, headers dict (lower-case), body);
+    over https with the ssl.SSLContext `tls`."""
+    if tls is None:
+        conn = http.client.HTTPConnection(harness.LOOPBACK, port, timeout=HTTP_TIMEOUT_S)
+    else:
+        conn = http.client.HTTPSConnection(harness.LOOPBACK, port, timeout=HTTP_TIMEOUT_S,
+                                           context=tls)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         r = conn.getresponse()
@@ -120,6 +130,106 @@ class HttpEndpointsTest(IntegrationTestCase):
             status, headers, body = request(port, "GET", "/metrics")
             self.assertEqual(status, 200)
             self.assertIn("etcd_server_has_leader 1", body)
+
+    def test_https_metrics_url_as_etcd(self):
+        """An https --listen-metrics-urls URL is served with the client TLS flags, as etcd 3.4's
+        embed/etcd.go serveMetrics does: the --cert-file certificate, client certificates
+        required (--client-cert-auth, --trusted-ca-file), and etcd's SAN check of a client
+        certificate against the address it connects from (pkg/transport/listener.go wrapTLS)."""
+        tmp = tempfile.mkdtemp(prefix="dolmen-it-metrics-tls-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        ca = tls_certs.TestCa(os.path.join(tmp, "ca"), "metrics-test-ca")
+        server_cert = ca.issue("server", "server", ips=[harness.LOOPBACK], dns=["localhost"])
+        clients = {"here": ca.issue("here", "prometheus", ips=[harness.LOOPBACK]),
+                   "no SANs": ca.issue("nosans", "prometheus"),
+                   "elsewhere": ca.issue("elsewhere", "prometheus", ips=["192.0.2.7"])}
+
+        def context(cert):
+            c = ssl.create_default_context(cafile=ca.cert)
+            if cert is not None:
+                c.load_cert_chain(cert[0], cert[1])
+            return c
+        tls_flags = ["--cert-file", server_cert[0], "--key-file", server_cert[1],
+                     "--trusted-ca-file", ca.cert, "--client-cert-auth"]
+        ports = [harness.pick_free_port(), harness.pick_free_port()]
+        etcd, dolmen = self.start_servers(*[
+            make(extra_flags=tls_flags + ["--listen-metrics-urls",
+                                          "https://%s:%d" % (harness.LOOPBACK, port)])
+            for make, port in ((harness.etcd_server, ports[0]),
+                               (harness.dolmen_server, ports[1]))])
+        good = context(clients["here"])
+        for method, path in (("GET", "/metrics"), ("GET", "/health"), ("POST", "/health"),
+                             ("GET", "/version"), ("GET", "/livez")):
+            want, got = (request(port, method, path, tls=good) for port in ports)
+            what = "%s %s over https" % (method, path)
+            if path == "/livez":  # etcd 3.4.23 has none (404); dolmen answers as etcd 3.5
+                self.assertEqual((want[0], got[0], got[2]), (404, 200, "ok\n"))
+                continue
+            self.assertEqual(got[0], want[0], what)
+            for h in ("content-type", "allow", "x-content-type-options"):
+                self.assertEqual(got[1].get(h), want[1].get(h), what + ": header " + h)
+            if path == "/metrics":
+                for body in (want[2], got[2]):
+                    self.assertIn("\netcd_server_has_leader 1\n", body)
+            elif (method, path) == ("GET", "/health"):
+                self.assertEqual(json.loads(want[2]), {"health": "true"})
+                self.assertEqual(json.loads(got[2]), {"health": "true", "reason": ""})
+            else:
+                self.assertEqual(got[2], want[2], what)
+        # A client certificate without SANs is not checked against the address.
+        for port in ports:
+            self.assertEqual(request(port, "GET", "/health", tls=context(clients["no SANs"]))[0],
+                             200)
+
+        def refused(port, tls):
+            try:
+                status = request(port, "GET", "/metrics", tls=tls)[0]
+            except (ssl.SSLError, ConnectionError, http.client.HTTPException) as e:
+                return type(e).__name__
+            return "answered %d" % status
+        # Refused by both: no client certificate, and one whose IP SANs do not name 127.0.0.1.
+        for why, tls in (("no certificate", context(None)),
+                         ("SANs elsewhere", context(clients["elsewhere"]))):
+            outcome = [refused(port, tls) for port in ports]
+            self.assertFalse(outcome[0].startswith("answered"), "etcd: %s: %s" % (why, outcome))
+            self.assertFalse(outcome[1].startswith("answered"), "dolmen: %s: %s" % (why, outcome))
+        if dolmen.kind == "dolmen":
+            harness.wait_for(lambda: "certificate is valid for 192.0.2.7, not 127.0.0.1"
+                             in dolmen.log_text(), "dolmen to log the SAN refusal", timeout=5)
+        # Plaintext HTTP on the https URL gets no HTTP answer from either.
+        for port in ports:
+            with socket.create_connection((harness.LOOPBACK, port), timeout=HTTP_TIMEOUT_S) as s:
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = b""
+                try:
+                    while len(answer) < 4096:
+                        chunk = s.recv(4096)
+                        if not chunk:
+                            break
+                        answer += chunk
+                except OSError:
+                    pass
+            self.assertFalse(answer.startswith(b"HTTP/"), answer)
+
+    def test_https_metrics_url_with_auto_tls_as_etcd(self):
+        """--auto-tls also covers an https metrics URL when every client URL is http: etcd
+        makes its self-signed client certificate all the same (embed/config.go
+        ClientSelfCert), and serves the metrics URL with it."""
+        ports = [harness.pick_free_port(), harness.pick_free_port()]
+        servers = self.start_servers(*[
+            make(extra_flags=["--auto-tls", "--listen-metrics-urls",
+                              "https://%s:%d" % (harness.LOOPBACK, port)])
+            for make, port in ((harness.etcd_server, ports[0]),
+                               (harness.dolmen_server, ports[1]))])
+        unverified = ssl.create_default_context()
+        unverified.check_hostname = False
+        unverified.verify_mode = ssl.CERT_NONE  # nobody signed a self-signed certificate
+        for server, port in zip(servers, ports):
+            status, _, body = request(port, "GET", "/metrics", tls=unverified)
+            self.assertEqual(status, 200, server.label)
+            self.assertIn("\netcd_server_has_leader 1\n", body, server.label)
+            self.assertTrue(os.path.exists(os.path.join(server.data_dir, "fixtures", "client",
+                                                        "cert.pem")), server.label)
 
     def test_cors_and_host_whitelist_as_etcd(self):
         ui = "http://ui.example:8080"
@@ -255,6 +365,15 @@ class HttpEndpointsTest(IntegrationTestCase):
             self.assertGreaterEqual(after[name] - before[name], 5, name)
         self.assertGreater(after["etcd_network_client_grpc_received_bytes_total"],
                            before["etcd_network_client_grpc_received_bytes_total"])
+        # Dolmen's own group-commit size (docs/http.md): every Raft Ready that applied entries
+        # is one observation of how many; the 5 puts are 5 applied entries, in 1 to 5 Readys.
+        batch = "dolmen_server_apply_batch_entries"
+        self.assertEqual(buckets(after, batch), [2.0 ** i for i in range(14)] + [float("inf")])
+        self.assertGreaterEqual(after[batch + "_sum"] - before[batch + "_sum"], 5)
+        self.assertGreaterEqual(after[batch + "_count"] - before[batch + "_count"], 1)
+        self.assertLessEqual(after[batch + "_count"] - before[batch + "_count"],
+                             after[batch + "_sum"] - before[batch + "_sum"])
+        self.assertEqual(after[batch + '_bucket{le="+Inf"}'], after[batch + "_count"])
         # The backend commits applied entries in batches (every 100 ms): poll for the next one.
         deadline = time.monotonic() + POLL_DEADLINE_S
         name = "etcd_disk_backend_commit_duration_seconds_count"
