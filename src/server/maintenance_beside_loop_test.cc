@@ -229,6 +229,54 @@ TEST_F(BesideLoopTest, PutsCompleteWhileADefragmentIsHeldAndNoneIsLost) {
   EXPECT_EQ(Get(s.get(), "del/", "del0")->kvs_size(), 0);
 }
 
+// The swap itself runs beside the loop: held after the switch to the copy and before the copy is
+// renamed over the data file, puts are still acknowledged (applied into the copy), a checkpoint
+// whose backend sync waits for the rename does not hold them up, and none is lost, before or
+// after a restart.
+TEST_F(BesideLoopTest, PutsAreAcknowledgedWhileADefragmentSwapIsHeld) {
+  std::atomic<bool> armed{false};
+  auto s = Open([&](ServerConfig* c) {
+    c->driver.checkpoint_entries = 20;  // checkpoints (and their syncs) during the hold
+    c->open_backend = [this, &armed](const std::string& path, backend::Options options) {
+      options.after_defragment_switch_for_test = [this, &armed] {
+        if (armed.exchange(false)) blocker_.Block();
+      };
+      return backend::OpenLmdb(path, options);
+    };
+  });
+  ASSERT_TRUE(s);
+  ReleaseAtEnd release(&blocker_);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(PutWithin(s.get(), "before/" + std::to_string(i), std::string(1000, 'b')).ok());
+  }
+  armed = true;
+  std::promise<Status> defragmented;
+  auto done = defragmented.get_future();
+  s->Defragment([&defragmented](Status st) { defragmented.set_value(st); });
+  ASSERT_TRUE(blocker_.WaitHeld()) << "the defragmentation never switched to its copy";
+  for (int i = 0; i < 50; ++i) {
+    auto put = PutWithin(s.get(), "during/" + std::to_string(i), "d" + std::to_string(i));
+    ASSERT_TRUE(put.ok()) << "a put waited for the swap: " << put.status().ToString();
+  }
+  auto during = Get(s.get(), "during/", "during0");
+  ASSERT_TRUE(during.ok()) << during.status().ToString();
+  EXPECT_EQ(during->kvs_size(), 50);
+  EXPECT_EQ(done.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  blocker_.Release();
+  ASSERT_EQ(done.wait_for(kDeadline), std::future_status::ready);
+  Status st = done.get();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_TRUE(PutWithin(s.get(), "after", "a").ok());
+  s.reset();
+  s = Open();
+  ASSERT_TRUE(s);
+  during = Get(s.get(), "during/", "during0");
+  ASSERT_TRUE(during.ok()) << during.status().ToString();
+  EXPECT_EQ(during->kvs_size(), 50);
+  EXPECT_EQ(Get(s.get(), "before/", "before0")->kvs_size(), 20);
+  EXPECT_EQ(Get(s.get(), "after", "")->kvs_size(), 1);
+}
+
 TEST_F(BesideLoopTest, APutCompletesWhileASnapshotCopyIsHeld) {
   auto s = OpenHolding("snapshot");
   ASSERT_TRUE(s);
