@@ -67,6 +67,9 @@ struct Options {
   // etcd's --unsafe-no-fsync: commits and Sync() skip fsync (a power cut can lose or tear
   // committed transactions). Only for tests and throwaway members.
   bool no_sync = false;
+  // Tests only: runs in a defragmentation's Finish once new txns use the compacted copy, before
+  // the copy is synced and renamed over the data file (writes go on meanwhile).
+  std::function<void()> after_defragment_switch_for_test;
 };
 
 // A defragmentation whose long part is done (PrepareDefragment): Finish swaps the compacted
@@ -75,10 +78,12 @@ class PreparedDefragment {
  public:
   virtual ~PreparedDefragment() = default;
   // Catches the copy up with the writes committed since it was prepared and puts it in place of
-  // the data file; the contents are unchanged. The caller must hold no ReadTxn, have no
-  // WriteTxn open and begin none until it returns (kFailedPrecondition if one is open); it
-  // waits for open ReadTxns (and any CopyTo) to finish and holds back new ones meanwhile, as
-  // Defragment does, but only for the catch-up of what was written since the preparation.
+  // the data file; the contents are unchanged. Any thread, beside readers and the writer: it
+  // waits for the write txn open at the call (if any) to end, then holds back BeginWrite only
+  // while it replays the last writes onto the copy (no fsync meanwhile); readers are never held
+  // back (those that began before read the old file to their end). The caller must not have a
+  // write txn open itself (it would wait for it: kTimeout). Sync waits until the copy is durably
+  // in place.
   virtual Status Finish() = 0;
 };
 
@@ -109,18 +114,17 @@ class Backend {
   // `path` exists.
   virtual Status CopyTo(const std::string& path) = 0;
   // etcd's defragmentation: rewrites the data file without its free pages, so the file shrinks
-  // to about SizeInUseBytes() and SizeBytes() drops to it; the contents are unchanged. Waits until
-  // every open ReadTxn (and any CopyTo) has finished and holds back new
-  // BeginRead/BeginWrite/CopyTo/Sync until done, so the caller must hold no ReadTxn itself (it
-  // would wait forever). kFailedPrecondition if a WriteTxn is open. A crash at any point leaves
-  // either the old file or the new one, whole. If the rewritten file cannot be reopened the backend
-  // fails every later call.
+  // to about SizeInUseBytes() and SizeBytes() drops to it; the contents are unchanged. Readers
+  // and CopyTo go on meanwhile; the calling thread must have no WriteTxn open
+  // (kFailedPrecondition), others may: see PreparedDefragment::Finish. A crash at any point
+  // leaves either the old file or the new one, whole, holding at least what the last Sync()
+  // covered.
   virtual Status Defragment() = 0;
   // Defragment in two steps, so that writes go on during the long one. Prepare: any thread,
   // concurrently with readers and the writer; it may wait for a write txn open at the call to
-  // finish. Then PreparedDefragment::Finish, with the writer idle. One at a time
-  // (kFailedPrecondition while another is prepared). This default does all the work in Finish
-  // (Defragment), for backends that rewrite in memory.
+  // finish. Then PreparedDefragment::Finish. One at a time (kFailedPrecondition while another
+  // is prepared). This default does all the work in Finish (Defragment): a backend whose
+  // Defragment needs the writer idle must override it.
   virtual Result<std::unique_ptr<PreparedDefragment>> PrepareDefragment();
 };
 

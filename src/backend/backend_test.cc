@@ -450,7 +450,16 @@ TEST_P(BackendTest, PreparedDefragmentKeepsEveryWriteCommittedMeanwhile) {
   ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
   model = std::move(writer_model);
   for (int i = 0; i < 50; ++i) random_txn(rng, model);  // between the copy and the swap
-  Status s = (*prepared)->Finish();
+  // And while Finish runs on another thread: the switch to the copy falls between two of these
+  // txns (made by the next one as it begins, or by Finish while none is open).
+  std::atomic<bool> finishing{true};
+  Status s;
+  std::thread finisher([&] {
+    s = (*prepared)->Finish();
+    finishing = false;
+  });
+  for (int i = 0; i < 2000 && (i < 20 || finishing.load()); ++i) random_txn(rng, model);
+  finisher.join();
   ASSERT_TRUE(s.ok()) << s.ToString();
   Contents got = AllContents(*backend_);
   EXPECT_EQ(got.size(), model.size());
@@ -766,7 +775,10 @@ TEST_F(BackendLmdbTest, DefragmentShrinksTheFileToWhatIsInUse) {
   EXPECT_LE(size_after, in_use_before + 4 * 4096) << "before " << size_before;
   EXPECT_LT(size_after * 4, size_before);
   EXPECT_EQ(AllContents(backend), before);
-  EXPECT_FALSE(std::filesystem::exists(path + "/data.mdb.defrag"));
+  for (const auto& entry : std::filesystem::directory_iterator(path)) {
+    EXPECT_EQ(entry.path().filename().string().find("data.mdb.defrag"), std::string::npos)
+        << entry.path();
+  }
   // Durable and reopenable as it is.
   ASSERT_TRUE(backend.Sync().ok());
   b->reset();
@@ -786,17 +798,22 @@ TEST_F(BackendLmdbTest, StrayDefragmentCopyIsIgnoredAtOpen) {
     ASSERT_TRUE((*w)->Commit().ok());
     ASSERT_TRUE((*b)->Sync().ok());
   }
-  // What a crash between writing the copy and renaming it leaves: a partial copy.
-  { std::ofstream(path + "/data.mdb.defrag", std::ios::binary) << std::string(5000, 'z'); }
+  // What a crash between writing a copy and renaming it leaves: a partial copy and its lock
+  // file (older versions named the copy without a number).
+  for (const char* name : {"/data.mdb.defrag", "/data.mdb.defrag-3", "/data.mdb.defrag-3-lock"}) {
+    std::ofstream(path + name, std::ios::binary) << std::string(5000, 'z');
+  }
   auto b = OpenLmdb(path, Options());
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_FALSE(std::filesystem::exists(path + "/data.mdb.defrag"));
+  EXPECT_FALSE(std::filesystem::exists(path + "/data.mdb.defrag-3"));
+  EXPECT_FALSE(std::filesystem::exists(path + "/data.mdb.defrag-3-lock"));
   auto r = (*b)->BeginRead();
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(*(*r)->Get("b", "k"), "v");
 }
 
-TEST_F(BackendLmdbTest, DefragmentWaitsForOpenReadersAndConcurrentReadersSeeTheData) {
+TEST_F(BackendLmdbTest, DefragmentDoesNotWaitForReadersAndConcurrentReadersSeeTheData) {
   auto b = OpenLmdb(dir_.path() + "/db", Options());
   ASSERT_TRUE(b.ok());
   Backend& backend = **b;
@@ -808,22 +825,28 @@ TEST_F(BackendLmdbTest, DefragmentWaitsForOpenReadersAndConcurrentReadersSeeTheD
     }
     ASSERT_TRUE((*w)->Commit().ok());
   }
-  // A reader open when Defragment starts holds it back until the reader is done.
+  // A reader open across a whole defragmentation keeps reading its snapshot (of the old file,
+  // kept open for it) and does not hold the defragmentation back.
   auto held = backend.BeginRead();
   ASSERT_TRUE(held.ok());
-  std::atomic<bool> defrag_done{false};
-  Status first;
-  std::thread defrag([&] {
-    first = backend.Defragment();
-    defrag_done = true;
-  });
+  Status first = backend.Defragment();
+  EXPECT_TRUE(first.ok()) << first.ToString();
+  {
+    auto w = backend.BeginWrite();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Put("other", "after", "defrag").ok());
+    ASSERT_TRUE((*w)->Commit().ok());
+  }
+  EXPECT_FALSE(*(*held)->Get("other", "after"));
   for (int i = 0; i < 500; ++i) {
     EXPECT_EQ(*(*held)->Get("key", "k" + std::to_string(i)), "v" + std::to_string(i));
   }
-  EXPECT_FALSE(defrag_done.load());
   held->reset();
-  defrag.join();
-  EXPECT_TRUE(first.ok()) << first.ToString();
+  {
+    auto r = backend.BeginRead();
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*(*r)->Get("other", "after"), "defrag");
+  }
 
   // Readers on other threads keep reading (and CopyTo keeps copying) while the backend is
   // defragmented again and again; every read is right.
@@ -856,6 +879,71 @@ TEST_F(BackendLmdbTest, DefragmentWaitsForOpenReadersAndConcurrentReadersSeeTheD
   auto copy = OpenLmdbImage(image);
   ASSERT_TRUE(copy.ok());
   EXPECT_EQ(AllContents(**copy), AllContents(backend));
+}
+
+// The swap holds the writer back only while it replays the last writes: between the switch to
+// the copy and its rename over the data file, write txns commit (into the copy) and Sync waits
+// for the rename. A crash at that point finds the old data file, whole, without those writes
+// (the write-ahead log holds them: no Sync covered them); after Finish the new file has them.
+TEST_F(BackendLmdbTest, WritesCommitWhileTheCopyIsPutInPlaceAndACrashBeforeFindsTheOldFile) {
+  const std::string path = dir_.path() + "/db";
+  const std::string crash = dir_.path() + "/crash";
+  std::atomic<bool> sync_returned{false};
+  std::thread syncer;
+  Backend* live = nullptr;
+  Options options;
+  options.after_defragment_switch_for_test = [&] {
+    // A write txn on this thread: the writer is not held any more.
+    auto w = live->BeginWrite();
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    ASSERT_TRUE((*w)->Put("key", "during", "switch").ok());
+    ASSERT_TRUE((*w)->Commit().ok());
+    auto r = live->BeginRead();
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*(*r)->Get("key", "during"), "switch");
+    // What a crash here leaves: the data file not yet replaced (copied as it is on disk).
+    std::filesystem::create_directories(crash);
+    std::filesystem::copy_file(path + "/data.mdb", crash + "/data.mdb");
+    syncer = std::thread([&] {
+      EXPECT_TRUE(live->Sync().ok());
+      sync_returned = true;
+    });
+    EXPECT_FALSE(sync_returned.load());
+  };
+  auto b = OpenLmdb(path, options);
+  ASSERT_TRUE(b.ok());
+  live = b->get();
+  {
+    auto w = (*b)->BeginWrite();
+    ASSERT_TRUE(w.ok());
+    for (int i = 0; i < 300; ++i) {
+      ASSERT_TRUE((*w)->Put("key", "k" + std::to_string(i), std::string(1000, 'x')).ok());
+    }
+    ASSERT_TRUE((*w)->Commit().ok());
+  }
+  ASSERT_TRUE((*b)->Sync().ok());
+  Status s = (*b)->Defragment();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_TRUE(syncer.joinable());
+  syncer.join();
+  EXPECT_TRUE(sync_returned.load());
+  const Contents after = AllContents(**b);
+  ASSERT_EQ(after.at("key").size(), 301u);
+  b->reset();
+  // No copy is left behind, and the data file is the new one.
+  for (const auto& entry : std::filesystem::directory_iterator(path)) {
+    EXPECT_EQ(entry.path().filename().string().find("data.mdb.defrag"), std::string::npos)
+        << entry.path();
+  }
+  auto again = OpenLmdb(path, Options());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(AllContents(**again), after);
+  again->reset();
+  auto old = OpenLmdb(crash, Options());
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  const Contents before_switch = AllContents(**old);
+  ASSERT_EQ(before_switch.at("key").size(), 300u);
+  EXPECT_EQ(before_switch.at("key").front().second, std::string(1000, 'x'));
 }
 
 TEST_F(BackendLmdbTest, ReadOnlyImageIsNotDefragmented) {

@@ -150,6 +150,13 @@ class MemoryBackend final : public Backend {
     if (writer_open_) return Status(Code::kFailedPrecondition, "defragment with a write txn open");
     return OkStatus();
   }
+  // Nothing to swap either: Finish is done at once, beside the writer as LMDB's.
+  Result<std::unique_ptr<PreparedDefragment>> PrepareDefragment() override {
+    class NothingToSwap final : public PreparedDefragment {
+      Status Finish() override { return OkStatus(); }
+    };
+    return std::unique_ptr<PreparedDefragment>(std::make_unique<NothingToSwap>());
+  }
 
   std::shared_ptr<const Root> Snapshot() {
     std::lock_guard lock(mu_);

@@ -55,7 +55,7 @@ dolmen::Status MemberCore::Turn(InboxBatch events, TimePoint now) {
   waiters_.LeaderIs(leader());
   reads_.Release(applied_.load());
   std::vector<Task> tasks = std::exchange(tasks_, {});
-  // Tasks (hashes, defragmentation, snapshots) see a backend that holds every applied entry.
+  // Tasks (hash and client snapshots) see a backend that holds every applied entry.
   dolmen::Status committed =
       tasks.empty() ? checkpointer_.MaybeCommitBatch(now) : checkpointer_.CommitBatch();
   if (!committed.ok()) {

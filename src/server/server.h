@@ -334,9 +334,10 @@ class Server {
   // state. The backend snapshot is taken on the driver thread between applied batches, so that
   // it matches a revision; the hashing runs on the maintenance thread, beside the Raft loop.
   void Hash(Callback<BackendHash> done);
-  // etcd's Defragment. The compacting copy, and the replay of the writes committed meanwhile,
-  // run on the maintenance thread while writes go on; only the swap runs on the driver thread,
-  // between applied batches (backend::Backend::PrepareDefragment).
+  // etcd's Defragment. The compacting copy, the replay of the writes committed meanwhile and the
+  // swap run on the maintenance thread while the driver applies and replies; the driver only
+  // replays the last writes onto the copy as its next batch begins
+  // (backend::PreparedDefragment::Finish).
   void Defragment(std::function<void(Status)> done);
   // Tests: called on the maintenance thread as a Hash starts its scan ("hash") and between a
   // Defragment's copy and its swap ("defragment"), and on the caller's thread as OpenSnapshot
@@ -456,8 +457,8 @@ class Server {
   // Linearizable reads past their barrier; stopped after driver_, so no barrier completes into a
   // stopped pool, and before the store goes.
   std::unique_ptr<ReadPool> read_pool_;
-  // One thread for Hash and Defragment, in the order they were asked, beside the driver (a
-  // defragmentation's swap never waits for a hash's read txn). Stopped after driver_.
+  // One thread for Hash and Defragment, in the order they were asked, beside the driver.
+  // Stopped after driver_.
   std::unique_ptr<ReadPool> maintenance_;
   std::function<void(const char*)> maintenance_hook_;
   SystemClock system_clock_;

@@ -7,9 +7,12 @@ to start. (README.md in this folder; the model is in tools/powerloss/README.md.)
    is synced, WAL segments are cut and released, and LMDB reuses freed pages during the run.
    WRITERS threads (python3-etcd3) put new keys, overwrite and delete their own keys, and one
    compacts now and then; each acknowledged write is noted with its value, revision and the
-   CLOCK_MONOTONIC time of the answer. Then the member gets SIGKILL.
+   CLOCK_MONOTONIC time of the answer. One more thread defragments the backend every
+   DEFRAG_EVERY_S (the swap to the compacted copy while the writers go on: docs/maintenance.md,
+   "The swap"). Then the member gets SIGKILL.
 2. For each of CUTS cut points drawn from the trace after the first start completed (seeded;
-   half of them shortly after an LMDB sync or a WAL segment release, where the danger is;
+   half of them shortly after an LMDB sync, a WAL segment release or a defragmentation's rename,
+   where the danger is;
    --first-start: every record of the first start instead), tools/powerloss/reconstruct.py
    builds the disk as it could be after a power cut right after that record, a member starts on
    it (no preload), and:
@@ -56,6 +59,7 @@ RECORD_SECONDS = 6.0
 SNAPSHOT_COUNT = 200           # a checkpoint (LMDB sync + WAL release) every 200 entries
 WAL_SEGMENT_BYTES = 65536      # the smallest allowed: segments are cut and released often
 CUTS = 40
+DEFRAG_EVERY_S = 0.7           # a few defragmentations per recording, writers going on
 START_TIMEOUT_S = 10.0   # a start takes well under a second (a few seconds under ASan)
 CLIENT_TIMEOUT_S = 5
 PREFIX = b"pl/"
@@ -163,6 +167,30 @@ class Writer(threading.Thread):
             client.close()
 
 
+class Defragmenter(threading.Thread):
+    """Defragments the member's backend every DEFRAG_EVERY_S until the deadline; counts the
+    defragmentations that succeeded (the test needs one, or it would check nothing new)."""
+
+    def __init__(self, port, deadline):
+        super().__init__(name="defragmenter", daemon=True)
+        self.port = port
+        self.deadline = deadline
+        self.done = 0
+        self.error = None
+
+    def run(self):
+        client = etcd3.client(host=harness.LOOPBACK, port=self.port, timeout=CLIENT_TIMEOUT_S)
+        try:
+            while time.monotonic() + DEFRAG_EVERY_S < self.deadline:
+                time.sleep(DEFRAG_EVERY_S)  # pacing the load, not waiting for a state
+                client.defragment()
+                self.done += 1
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            self.error = "%s: %s" % (type(e).__name__, e)
+        finally:
+            client.close()
+
+
 def member_flags():
     return ["--snapshot-count", str(SNAPSHOT_COUNT),
             "--experimental-wal-segment-bytes", str(WAL_SEGMENT_BYTES)]
@@ -179,13 +207,16 @@ def record(args, work_dir):
         ports = [server.client_port, server.peer_port]
         deadline = time.monotonic() + args.record_seconds
         writers = [Writer(server.client_port, w, args.seed, deadline) for w in range(WRITERS)]
+        defragmenter = Defragmenter(server.client_port, deadline)
         for w in writers:
             w.start()
-        for w in writers:
+        if not args.first_start:
+            defragmenter.start()
+        for w in writers + ([defragmenter] if not args.first_start else []):
             w.join(args.record_seconds + 60)
             if w.is_alive():
                 raise AssertionError("%s did not finish" % w.name)
-        errors = [w.error for w in writers if w.error]
+        errors = [w.error for w in writers + [defragmenter] if w.error]
         if errors:
             raise AssertionError("writers failed against the live member: %r\n%s"
                                  % (errors, server.log_text()[-5000:]))
@@ -197,8 +228,11 @@ def record(args, work_dir):
     history = {}
     for w in writers:
         history.update(w.history)
-    print("recorded: %d writes acknowledged by %d writers; trace %d bytes"
-          % (sum(w.acked for w in writers), WRITERS, os.path.getsize(trace)), flush=True)
+    if not args.first_start and defragmenter.done == 0:
+        raise AssertionError("no defragmentation finished during the recording")
+    print("recorded: %d writes acknowledged by %d writers, %d defragmentations; trace %d bytes"
+          % (sum(w.acked for w in writers), WRITERS, defragmenter.done,
+             os.path.getsize(trace)), flush=True)
     return trace, history, ready_ns, ports
 
 
@@ -224,12 +258,14 @@ def load_history(work_dir):
 
 def choose_cuts(records, seed, count, ready_ns):
     """`count` sequence numbers after the member's first start completed: half uniformly, half
-    within a few hundred records after an LMDB sync or a WAL segment release."""
+    within a few hundred records after an LMDB sync (of the data file or a defragmentation's
+    copy), a WAL segment release or a defragmentation's rename."""
     rng = random.Random(seed)
     first = next((r.seq for r in records if r.ts_ns >= ready_ns), records[-1].seq)
     last = records[-1].seq
     dangerous = [r.seq for r in records if r.seq >= first and (
-        (r.op == reconstruct.SYNC and r.path.endswith("data.mdb"))
+        (r.op == reconstruct.SYNC and ("data.mdb" in r.path))
+        or (r.op == reconstruct.RENAME and "data.mdb.defrag" in r.path)
         or (r.op == reconstruct.UNLINK and r.path.endswith(".wal")))]
     cuts = set()
     while len(cuts) < min(count, last - first + 1):

@@ -16,8 +16,7 @@
 namespace dolmen::backend::lmdb_internal {
 
 Status LmdbBackend::CopyTo(const std::string& path) {
-  GateUse use(&gate_);
-  if (env_ == nullptr) return broken_;
+  std::shared_ptr<LiveEnv> env = CurrentEnv();
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     Code code = errno == EEXIST ? Code::kAlreadyExists : Code::kIoError;
@@ -25,7 +24,7 @@ Status LmdbBackend::CopyTo(const std::string& path) {
   }
   // A compacting copy runs in its own read txn: consistent, concurrent with the writer, and
   // without the free pages, so the image is as small as the live data.
-  int rc = mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT);
+  int rc = mdb_env_copyfd2(env->env, fd, MDB_CP_COMPACT);
   Status status = rc == 0 ? OkStatus() : FromMdb(rc, "copy to " + path, file_);
   if (status.ok() && ::fsync(fd) != 0) {
     status = IoError("fsync " + path + ": " + std::strerror(errno));
@@ -36,34 +35,29 @@ Status LmdbBackend::CopyTo(const std::string& path) {
 }
 
 Status LmdbBackend::Sync() {
-  GateUse use(&gate_);
-  if (env_ == nullptr) return broken_;
+  // Waits for a defragmentation's swap in progress to put its copy in place durably: until
+  // then the data file is the old one, which lacks what was committed since the switch.
+  std::lock_guard durable(durable_mu_);
+  RETURN_IF_ERROR(sync_error_);
   if (spec_.options.no_sync) return OkStatus();  // --unsafe-no-fsync
-  int rc = mdb_env_sync(env_, 1);
+  std::shared_ptr<LiveEnv> env = CurrentEnv();
+  int rc = mdb_env_sync(env->env, 1);
   if (rc != 0) return FromMdb(rc, "sync", file_);
-  ReleaseMappedPages();
+  ReleaseMappedPages(env->env);
   return OkStatus();
 }
 
 Result<std::unique_ptr<ReadTxn>> LmdbBackend::BeginRead() {
-  gate_.Enter();
-  if (env_ == nullptr) {
-    gate_.Leave();
-    return broken_;
-  }
   // Taking the handle map and starting the snapshot under one lock guarantees every bucket in
-  // the snapshot has a handle in the map (see Publish).
-  std::lock_guard lock(dbi_mu_);
+  // the snapshot has a handle in the map (see CommitAndPublish).
+  std::lock_guard lock(env_mu_);
   MDB_txn* txn = nullptr;
-  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
-  if (rc != 0) {
-    gate_.Leave();
-    return FromMdb(rc, "begin read txn", file_);
-  }
-  return std::unique_ptr<ReadTxn>(std::make_unique<LmdbReadTxn>(txn, dbis_, &file_, &gate_));
+  int rc = mdb_txn_begin(live_->env, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return FromMdb(rc, "begin read txn", file_);
+  return std::unique_ptr<ReadTxn>(std::make_unique<LmdbReadTxn>(txn, dbis_, &file_, live_));
 }
 
-void LmdbBackend::ReleaseMappedPages() {
+void LmdbBackend::ReleaseMappedPages(MDB_env* env) {
   // LMDB does not say where it mapped the file (me_mapaddr is set only for MDB_FIXEDMAP); the
   // kernel does. Looked up each time, never cached: an address kept across a reopen of the
   // environment could by then belong to other memory.
@@ -71,7 +65,7 @@ void LmdbBackend::ReleaseMappedPages() {
   void* map = FindMapping(file_, &map_bytes);
   MDB_envinfo info;
   MDB_stat stat;
-  if (map == nullptr || mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &stat) != 0) {
+  if (map == nullptr || mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &stat) != 0) {
     return;
   }
   const size_t used = static_cast<size_t>(info.me_last_pgno + 1) * stat.ms_psize;
@@ -98,29 +92,39 @@ void* LmdbBackend::FindMapping(const std::string& file, size_t* bytes) {
 }
 
 Result<std::unique_ptr<WriteTxn>> LmdbBackend::BeginWrite() {
-  bool expected = false;
-  if (!writer_open_.compare_exchange_strong(expected, true)) {
-    return Status(Code::kFailedPrecondition, "another write txn is open");
+  PendingSwitch* to_switch = nullptr;
+  {
+    std::unique_lock lock(journal_mu_);
+    // A defragmentation's swap switching to its copy on its own thread: that is a replay of the
+    // last few writes, without fsync, so this is short.
+    journal_cv_.wait(lock, [this] { return !writer_held_; });
+    if (writer_open_) return Status(Code::kFailedPrecondition, "another write txn is open");
+    writer_open_ = true;
+    ++writes_begun_;
+    to_switch = TakePendingSwitch();
   }
-  std::shared_ptr<Journal> journal = WriterBegins();
-  gate_.Enter();
-  if (env_ == nullptr) {
-    WriterDone();
-    return broken_;
+  // A defragmentation waits to switch to its copy between two write txns: here, on this thread.
+  if (to_switch != nullptr) SwitchForDefragment(*to_switch);
+  std::shared_ptr<Journal> journal;
+  {
+    std::lock_guard lock(journal_mu_);
+    journal = journal_;  // the journal of a defragmentation in progress, if any
   }
+  // No swap can happen while writer_open_ is set, so this is the environment until the end.
+  std::shared_ptr<LiveEnv> env = CurrentEnv();
   MDB_txn* txn = nullptr;
-  int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+  int rc = mdb_txn_begin(env->env, nullptr, 0, &txn);
   if (rc != 0) {
     WriterDone();
     return FromMdb(rc, "begin write txn", file_);
   }
-  return std::unique_ptr<WriteTxn>(std::make_unique<LmdbWriteTxn>(this, txn, std::move(journal)));
+  return std::unique_ptr<WriteTxn>(
+      std::make_unique<LmdbWriteTxn>(this, std::move(env), txn, std::move(journal)));
 }
 
-std::optional<uint64_t> LmdbBackend::InUseBytes() {
-  if (env_ == nullptr) return std::nullopt;
+std::optional<uint64_t> LmdbBackend::InUseBytes(MDB_env* env) {
   MDB_txn* txn = nullptr;
-  if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) != 0) return std::nullopt;
+  if (mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) != 0) return std::nullopt;
   uint64_t pages = /*meta pages=*/2;
   uint64_t page_bytes = 0;
   auto add = [&](MDB_dbi dbi) {
@@ -155,6 +159,7 @@ namespace dolmen::backend {
 
 using lmdb_internal::EnvSpec;
 using lmdb_internal::OpenEnv;
+using lmdb_internal::RemoveDefragmentLeftovers;
 using lmdb_internal::RemoveIfNeverCommitted;
 
 Result<std::unique_ptr<Backend>> OpenLmdbImage(const std::string& file) {
@@ -173,8 +178,7 @@ Result<std::unique_ptr<Backend>> OpenLmdb(const std::string& dir, const Options&
   }
   // A defragmentation that crashed before its rename leaves its copy behind; the data file is
   // the old one, whole.
-  ::unlink((dir + "/data.mdb.defrag").c_str());
-  ::unlink((dir + "/data.mdb.defrag-lock").c_str());
+  RETURN_IF_ERROR(RemoveDefragmentLeftovers(dir));
   RETURN_IF_ERROR(RemoveIfNeverCommitted(dir + "/data.mdb"));
   // MDB_NOMETASYNC, not MDB_NOSYNC: each commit fdatasyncs its data pages before it writes the
   // meta page that points at them, so whatever meta page a power cut leaves on disk points at

@@ -13,7 +13,6 @@
 #include <string>
 
 #include "backend/backend.h"
-#include "backend/lmdb/gate.h"
 #include "backend/lmdb/journal.h"
 #include "backend/lmdb/lmdb_env.h"
 #include "backend/lmdb/lmdb_txn.h"
@@ -24,16 +23,15 @@ namespace dolmen::backend::lmdb_internal {
 class LmdbBackend final : public Backend {
  public:
   LmdbBackend(MDB_env* env, EnvSpec spec, DbiMap dbis)
-      : env_(env),
-        spec_(std::move(spec)),
+      : spec_(std::move(spec)),
         file_(spec_.file),
+        live_(std::make_shared<LiveEnv>(env, "")),
         dbis_(std::make_shared<const DbiMap>(std::move(dbis))) {
     RefreshSizes(/*rewritten=*/true);
   }
   ~LmdbBackend() override {
     CHECK(!writer_open_) << "a WriteTxn outlived its Backend";
-    CHECK_EQ(gate_.users(), 0) << "ReadTxns outlived their Backend";
-    if (env_ != nullptr) mdb_env_close(env_);
+    CHECK_EQ(live_.use_count(), 1) << "ReadTxns outlived their Backend";
   }
 
   Result<std::unique_ptr<ReadTxn>> BeginRead() override;
@@ -54,13 +52,13 @@ class LmdbBackend final : public Backend {
   // --- For LmdbWriteTxn.
   const std::string& file() const { return file_; }
   std::shared_ptr<const DbiMap> dbis() {
-    std::lock_guard lock(dbi_mu_);
+    std::lock_guard lock(env_mu_);
     return dbis_;
   }
   // Commits a txn that created buckets and publishes their handles atomically with respect to
   // BeginRead: a reader either sees neither the new buckets nor their handles, or both.
   int CommitAndPublish(MDB_txn* txn, const DbiMap& created) {
-    std::lock_guard lock(dbi_mu_);
+    std::lock_guard lock(env_mu_);
     int rc = mdb_txn_commit(txn);
     if (rc == 0) {
       auto merged = std::make_shared<DbiMap>(*dbis_);
@@ -73,16 +71,9 @@ class LmdbBackend final : public Backend {
     {
       std::lock_guard lock(journal_mu_);
       ++writes_done_;
+      writer_open_ = false;
     }
     journal_cv_.notify_all();
-    writer_open_ = false;
-    gate_.Leave();
-  }
-  // The journal a write txn beginning now records into (null: none), counted as begun.
-  std::shared_ptr<Journal> WriterBegins() {
-    std::lock_guard lock(journal_mu_);
-    ++writes_begun_;
-    return journal_;
   }
   // A write txn that recorded into `journal` committed: its ops join it, in commit order (the
   // writer is alone, and this runs before WriterDone).
@@ -104,17 +95,17 @@ class LmdbBackend final : public Backend {
   struct DefragCopy {
     std::string tmp;  // the compacted copy, next to the data file
     MDB_env* env = nullptr;
-    DbiMap dbis;  // its bucket handles, opened by the replays
+    DbiMap dbis;  // its bucket handles
     std::shared_ptr<Journal> journal;
   };
   Status FinishDefragment(DefragCopy& copy);
   void AbandonDefragment(DefragCopy& copy);
   // Recomputes the sizes from the state the last commit left; `rewritten` when that state was
   // just opened or defragmented, which starts the peak (SizeBytes) again from what is in use.
-  // Called by the writer inside the gate, or with the gate closed: one caller at a time, so
-  // the plain load-and-store of the peak races with nobody.
+  // Called by the writer, or by a defragmentation's swap while it holds the writer back: one
+  // caller at a time, so the plain load-and-store of the peak races with nobody.
   void RefreshSizes(bool rewritten) {
-    std::optional<uint64_t> in_use = InUseBytes();
+    std::optional<uint64_t> in_use = InUseBytes(CurrentEnv()->env);
     if (!in_use) return;  // keep the last values; the next commit tries again
     const uint64_t peak = size_bytes_.load(std::memory_order_relaxed);
     in_use_bytes_.store(*in_use, std::memory_order_relaxed);
@@ -127,7 +118,7 @@ class LmdbBackend final : public Backend {
   // it is only page cache. At each checkpoint the mapping's page table entries are dropped
   // (MADV_DONTNEED on a read-only file mapping discards nothing: the pages stay cached and the
   // next access maps them again with a minor fault, concurrent readers included).
-  void ReleaseMappedPages();
+  void ReleaseMappedPages(MDB_env* env);
 
   // The start of the mapping of `file` in this process (from /proc/self/maps), or null.
   static void* FindMapping(const std::string& file, size_t* bytes);
@@ -136,8 +127,25 @@ class LmdbBackend final : public Backend {
   Status CopyCompactly(const std::string& tmp);
   // Replays the journal's ops taken so far onto the copy, in one txn; `replayed` counts them.
   Status ReplayJournal(DefragCopy& copy, size_t* replayed);
-  // With the gate closed and drained: puts `tmp` in place of the data file and reopens it.
-  Status SwapIn(const std::string& tmp);
+  // Replays rounds beside the writer until one replays few ops (or kMaxCatchUpRounds).
+  Status CatchUp(DefragCopy& copy);
+  // With no write txn open and none beginning (run by the next writer itself, or with BeginWrite
+  // held back): the last replay, and the copy becomes the environment every later txn uses.
+  // Returns the environment it replaced.
+  Result<std::shared_ptr<LiveEnv>> SwitchTo(DefragCopy& copy);
+  // After SwitchTo, beside the writer: the copy synced and renamed over the data file.
+  Status PutInPlace(const std::string& tmp, MDB_env* env);
+  // A switch waiting for the writer: made by the next BeginWrite, or by its Finish.
+  struct PendingSwitch {
+    DefragCopy* copy;
+    bool done = false;  // guarded by journal_mu_, as old
+    Result<std::shared_ptr<LiveEnv>> old = Status(Code::kInternal, "switch not made");
+  };
+  // Finish's: SwitchTo between two write txns; the environment it replaced.
+  Result<std::shared_ptr<LiveEnv>> SwitchAtWriterBoundary(DefragCopy& copy);
+  // BeginWrite's, before its txn begins, when a switch waits (it took switch_).
+  void SwitchForDefragment(PendingSwitch& pending);
+  PendingSwitch* TakePendingSwitch() { return std::exchange(switch_, nullptr); }
   // Ends recording into `journal` (its defragmentation finished or gave up).
   void StopJournal(const std::shared_ptr<Journal>& journal) {
     std::lock_guard lock(journal_mu_);
@@ -149,25 +157,36 @@ class LmdbBackend final : public Backend {
   // the main DB and every bucket; pages on the free list are not counted. Read from each DB's
   // record in one read txn, so it costs a lookup per bucket, whatever the size of the data or
   // of the free list. nullopt if LMDB refuses the read txn.
-  std::optional<uint64_t> InUseBytes();
+  std::optional<uint64_t> InUseBytes(MDB_env* env);
 
-  // Replaced only by Defragment while the gate is closed (no user inside); null once a
-  // defragmentation could not reopen the file (broken_ says why). Users read it after
-  // Gate::Enter, whose mutex orders them after the replacement.
-  MDB_env* env_;
+  std::shared_ptr<LiveEnv> CurrentEnv() {
+    std::lock_guard lock(env_mu_);
+    return live_;
+  }
+
   const EnvSpec spec_;
   const std::string file_;
-  Status broken_;
-  Gate gate_;
-  std::mutex dbi_mu_;
-  std::shared_ptr<const DbiMap> dbis_;  // guarded by dbi_mu_
-  std::atomic<bool> writer_open_ = false;
+  // The environment new txns use, and its bucket handles. Replaced only by a defragmentation's
+  // swap, while no write txn is open; each txn holds the environment it began in, which is
+  // closed when the last of them ends (docs/maintenance.md, "The swap").
+  std::mutex env_mu_;
+  std::shared_ptr<LiveEnv> live_;       // guarded by env_mu_
+  std::shared_ptr<const DbiMap> dbis_;  // guarded by env_mu_
+  // Held by a defragmentation from before its swap until the copy is durably in place, and by
+  // Sync: a Sync never reports durable what only the copy holds while the old file is still in
+  // place.
+  std::mutex durable_mu_;
+  Status sync_error_;  // guarded by durable_mu_; sticky: the copy could not be put in place
+  std::atomic<bool> writer_open_ = false;  // written under journal_mu_
   // While a defragmentation is prepared: the journal every committed write txn adds to.
   std::mutex journal_mu_;
-  std::condition_variable journal_cv_;  // signalled as each write txn ends
+  std::condition_variable journal_cv_;  // signalled as each write txn ends, and by switches
   std::shared_ptr<Journal> journal_;    // guarded by journal_mu_
   uint64_t writes_begun_ = 0;           // guarded by journal_mu_
   uint64_t writes_done_ = 0;            // guarded by journal_mu_
+  bool writer_held_ = false;            // guarded by journal_mu_: BeginWrite waits meanwhile
+  PendingSwitch* switch_ = nullptr;     // guarded by journal_mu_
+  uint64_t copies_made_ = 0;            // guarded by journal_mu_: names each copy's file
   // Written by RefreshSizes only; see SizeBytes and SizeInUseBytes in backend.h.
   std::atomic<uint64_t> size_bytes_ = 0;
   std::atomic<uint64_t> in_use_bytes_ = 0;

@@ -1,6 +1,7 @@
 // Defragmentation of the LMDB backend in two steps (docs/maintenance.md, "Beside the loop"):
-// a compacted copy made and caught up beside the writer (PrepareDefragment), then the last
-// replay and the swap with the environment closed to its users (Finish).
+// a compacted copy made and caught up beside the writer (PrepareDefragment), then the swap
+// (Finish): the writer held back only while the last writes are replayed onto the copy and
+// every later txn is pointed at it; readers are never held back.
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -46,13 +47,16 @@ Result<std::unique_ptr<PreparedDefragment>> LmdbBackend::PrepareDefragment() {
     return Status(Code::kFailedPrecondition, "cannot defragment read-only image " + file_);
   }
   DefragCopy copy;
-  copy.tmp = file_ + ".defrag";
   copy.journal = std::make_shared<Journal>();
   {
     std::unique_lock lock(journal_mu_);
     if (journal_ != nullptr) {
       return Status(Code::kFailedPrecondition, "another defragmentation is in progress");
     }
+    // Each copy is named apart: the environment in use may be an earlier copy, whose lock file
+    // ("<copy>-lock") must not be opened by a second environment.
+    // The data file is "<dir>/data.mdb": the copy's name starts with kDefragmentCopyPrefix.
+    copy.tmp = file_ + ".defrag-" + std::to_string(++copies_made_);
     journal_ = copy.journal;
     // A write txn begun before the journal existed records nothing: wait until it ended, so
     // that every txn committing from here on is in the journal. The copy's snapshot is taken
@@ -71,17 +75,23 @@ Result<std::unique_ptr<PreparedDefragment>> LmdbBackend::PrepareDefragment() {
   ASSIGN_OR_RETURN(owned.env,
                    OpenRawEnv(EnvSpec{owned.tmp, owned.tmp, MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOTLS,
                                       spec_.options}));
+  ASSIGN_OR_RETURN(owned.dbis, OpenExistingBuckets(owned.env, owned.tmp));
   // Catch up beside the writer while there is much to replay; Finish replays the rest.
-  for (int round = 0; round < kMaxCatchUpRounds; ++round) {
-    size_t replayed = 0;
-    RETURN_IF_ERROR(ReplayJournal(owned, &replayed));
-    if (replayed < kSmallCatchUpOps) break;
-  }
-  // Most of the copy reaches the disk here, so the sync in Finish has little left to write.
+  RETURN_IF_ERROR(CatchUp(owned));
+  // Most of the copy reaches the disk here, so the syncs in Finish have little left to write.
   if (!spec_.options.no_sync) {
     if (int rc = mdb_env_sync(owned.env, 1); rc != 0) return FromMdb(rc, "sync", owned.tmp);
   }
   return std::unique_ptr<PreparedDefragment>(std::move(prepared));
+}
+
+Status LmdbBackend::CatchUp(DefragCopy& copy) {
+  for (int round = 0; round < kMaxCatchUpRounds; ++round) {
+    size_t replayed = 0;
+    RETURN_IF_ERROR(ReplayJournal(copy, &replayed));
+    if (replayed < kSmallCatchUpOps) break;
+  }
+  return OkStatus();
 }
 
 Status LmdbBackend::ReplayJournal(DefragCopy& copy, size_t* replayed) {
@@ -145,30 +155,113 @@ Status LmdbBackend::ReplayJournal(DefragCopy& copy, size_t* replayed) {
   return OkStatus();
 }
 
+// The swap (docs/maintenance.md, "The swap"), beside the writer but for one short hold. Crash
+// safety: until the rename the data file is the old one, whole, holding every commit up to the
+// switch; commits after the switch are only in the copy, but Sync waits (durable_mu_) until the
+// copy is durably in place, so no checkpoint lets the write-ahead log go of them before then. A
+// crash before the rename reopens the old file and replays the log from its applied index.
 Status LmdbBackend::FinishDefragment(DefragCopy& copy) {
-  if (writer_open_) {
-    AbandonDefragment(copy);
-    return Status(Code::kFailedPrecondition, "defragment with a write txn open");
-  }
-  // No writer now, and the caller begins none: only readers (and copies) to wait for.
-  gate_.CloseAndDrain();
-  size_t replayed = 0;
-  Status status = env_ == nullptr ? broken_ : ReplayJournal(copy, &replayed);
+  // Beside the writer: catch up once more and sync, so that the hold below replays only what was
+  // committed during this sync and the batch open at the hold, and waits for no fsync.
+  Status status = CatchUp(copy);
   if (status.ok() && !spec_.options.no_sync) {
     if (int rc = mdb_env_sync(copy.env, 1); rc != 0) status = FromMdb(rc, "sync", copy.tmp);
   }
   if (!status.ok()) {
-    gate_.Reopen();
     AbandonDefragment(copy);
     return status;
   }
+  std::lock_guard durable(durable_mu_);
+  if (!sync_error_.ok()) {
+    AbandonDefragment(copy);
+    return sync_error_;
+  }
+  Result<std::shared_ptr<LiveEnv>> old = SwitchAtWriterBoundary(copy);
+  if (!old.ok()) {
+    AbandonDefragment(copy);
+    return old.status();
+  }
+  old->reset();  // closed now, or when the last reader that began in it ends
+  std::shared_ptr<LiveEnv> live = CurrentEnv();
+  if (spec_.options.after_defragment_switch_for_test) {
+    spec_.options.after_defragment_switch_for_test();
+  }
+  // Beside the writer again, which commits into the copy now.
+  status = PutInPlace(copy.tmp, live->env);
+  if (!status.ok()) {
+    // The copy holds commits the data file lacks, and cannot replace it: no later Sync may
+    // claim them durable, so the member stops at its next checkpoint and replays its log at
+    // the next start.
+    sync_error_ = Status(status.code(),
+                         "defragment: the compacted copy could not be put in place "
+                         "of the data file: " +
+                             status.message());
+    return sync_error_;
+  }
+  return OkStatus();
+}
+
+// The switch must fall between two write txns. The next BeginWrite makes it itself, on the
+// writer's thread, before its txn begins: the writer waits for the replay of the last writes
+// only, never for this thread to be scheduled (the maintenance thread runs at a lower priority).
+// If no write txn begins, this thread makes it once the open one (if any) ended, holding
+// BeginWrite back meanwhile.
+Result<std::shared_ptr<LiveEnv>> LmdbBackend::SwitchAtWriterBoundary(DefragCopy& copy) {
+  PendingSwitch pending{&copy};
+  std::unique_lock lock(journal_mu_);
+  switch_ = &pending;
+  const bool idle_or_done =
+      journal_cv_.wait_for(lock, kWriterEndWait, [&] { return pending.done || !writer_open_; });
+  if (pending.done) return std::move(pending.old);
+  if (switch_ != &pending) {
+    // A write txn took it just now: wait for its switch to end (it does not wait for anything).
+    journal_cv_.wait(lock, [&] { return pending.done; });
+    return std::move(pending.old);
+  }
+  switch_ = nullptr;
+  if (!idle_or_done) return Status(Code::kTimeout, "defragment: the open write txn did not end");
+  writer_held_ = true;
+  lock.unlock();
+  Result<std::shared_ptr<LiveEnv>> old = SwitchTo(copy);
+  lock.lock();
+  writer_held_ = false;
+  lock.unlock();
+  journal_cv_.notify_all();
+  return old;
+}
+
+void LmdbBackend::SwitchForDefragment(PendingSwitch& pending) {
+  Result<std::shared_ptr<LiveEnv>> old = SwitchTo(*pending.copy);
+  {
+    std::lock_guard lock(journal_mu_);
+    pending.old = std::move(old);
+    pending.done = true;
+  }
+  journal_cv_.notify_all();
+}
+
+Result<std::shared_ptr<LiveEnv>> LmdbBackend::SwitchTo(DefragCopy& copy) {
+  // The writer is held and none is open: the journal is complete once this replay is done.
+  size_t replayed = 0;
+  RETURN_IF_ERROR(ReplayJournal(copy, &replayed));
+  // From now on the copy takes live commits: each orders its pages on disk before its meta page,
+  // as the data file's do (OpenLmdb), where the copy's own commits did not sync at all.
+  if (!spec_.options.no_sync) {
+    int rc = mdb_env_set_flags(copy.env, MDB_NOSYNC, 0);
+    if (rc == 0) rc = mdb_env_set_flags(copy.env, MDB_NOMETASYNC, 1);
+    if (rc != 0) return FromMdb(rc, "set the sync mode", copy.tmp);
+  }
   StopJournal(copy.journal);
-  mdb_env_close(copy.env);
+  auto next = std::make_shared<LiveEnv>(copy.env, copy.tmp + "-lock");
   copy.env = nullptr;
-  ::unlink((copy.tmp + "-lock").c_str());
-  status = SwapIn(copy.tmp);
-  gate_.Reopen();
-  return status;
+  std::shared_ptr<LiveEnv> old;
+  {
+    std::lock_guard lock(env_mu_);
+    old = std::exchange(live_, std::move(next));
+    dbis_ = std::make_shared<const DbiMap>(std::move(copy.dbis));
+  }
+  RefreshSizes(/*rewritten=*/true);
+  return old;
 }
 
 void LmdbBackend::AbandonDefragment(DefragCopy& copy) {
@@ -179,48 +272,30 @@ void LmdbBackend::AbandonDefragment(DefragCopy& copy) {
   ::unlink((copy.tmp + "-lock").c_str());
 }
 
-// The compact copy is renamed over the data file: until the rename the old file is whole (a crash
-// leaves at most a stray .defrag file, removed by the next start); after it the new one is, since
-// it was synced first.
-Status LmdbBackend::SwapIn(const std::string& tmp) {
-  // No user is inside the gate, so nothing refers to the environment or its handles.
-  mdb_env_close(env_);
-  env_ = nullptr;
-  Status status;
+// The copy is renamed over the data file, after a sync: until the rename the old file is whole (a
+// crash leaves at most a stray copy, removed by the next start); after it the new one is.
+Status LmdbBackend::PutInPlace(const std::string& tmp, MDB_env* env) {
+  if (!spec_.options.no_sync) {
+    if (int rc = mdb_env_sync(env, 1); rc != 0) return FromMdb(rc, "sync", tmp);
+  }
   if (::rename(tmp.c_str(), file_.c_str()) != 0) {
-    status = IoError("rename " + tmp + " to " + file_ + ": " + std::strerror(errno));
-    ::unlink(tmp.c_str());
-  } else {
-    status = SyncParentDir(file_);
+    return IoError("rename " + tmp + " to " + file_ + ": " + std::strerror(errno));
   }
-  // Reopen whichever file is in place now (the old one if the rename failed).
-  Result<MDB_env*> env = OpenRawEnv(spec_);
-  Result<DbiMap> dbis = env.ok() ? OpenExistingBuckets(*env, file_) : Result<DbiMap>(env.status());
-  if (!dbis.ok()) {
-    if (env.ok()) mdb_env_close(*env);
-    broken_ =
-        Status(dbis.status().code(), "reopening after defragmentation: " + dbis.status().message());
-    return broken_;
-  }
-  env_ = *env;
-  {
-    std::lock_guard lock(dbi_mu_);
-    dbis_ = std::make_shared<const DbiMap>(std::move(dbis).value());
-  }
-  RefreshSizes(/*rewritten=*/true);
-  return status;
+  // The copy's lock file names a file that no longer exists, so no other environment can open
+  // it again: the one in use keeps its descriptor, and the directory shows only data.mdb.
+  ::unlink((tmp + "-lock").c_str());
+  return SyncParentDir(file_);
 }
 
 Status LmdbBackend::CopyCompactly(const std::string& tmp) {
-  GateUse use(&gate_);
-  if (env_ == nullptr) return broken_;
+  std::shared_ptr<LiveEnv> env = CurrentEnv();
   if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
     return IoError("remove " + tmp + ": " + std::strerror(errno));
   }
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return IoError("create " + tmp + ": " + std::strerror(errno));
   // Its own read txn: a consistent snapshot, concurrent with the writer.
-  int rc = mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT);
+  int rc = mdb_env_copyfd2(env->env, fd, MDB_CP_COMPACT);
   Status status = rc == 0 ? OkStatus() : FromMdb(rc, "compact copy to " + tmp, file_);
   if (status.ok() && !spec_.options.no_sync && ::fsync(fd) != 0) {
     status = IoError("fsync " + tmp + ": " + std::strerror(errno));

@@ -1,5 +1,6 @@
 #include "backend/lmdb/lmdb_env.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -95,6 +96,11 @@ Result<MDB_env*> OpenRawEnv(const EnvSpec& spec) {
   return env;
 }
 
+LiveEnv::~LiveEnv() {
+  mdb_env_close(env);
+  if (!own_lock_file.empty()) ::unlink(own_lock_file.c_str());
+}
+
 Status SyncParentDir(const std::string& file) {
   std::string dir = file.substr(0, file.rfind('/') == std::string::npos ? 0 : file.rfind('/'));
   if (dir.empty()) dir = ".";
@@ -104,6 +110,25 @@ Status SyncParentDir(const std::string& file) {
   int err = errno;
   ::close(fd);
   if (rc != 0) return IoError("fsync directory " + dir + ": " + std::strerror(err));
+  return OkStatus();
+}
+
+Status RemoveDefragmentLeftovers(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return IoError("open directory " + dir + ": " + std::strerror(errno));
+  std::vector<std::string> leftovers;
+  while (const struct dirent* entry = ::readdir(d)) {
+    if (std::string_view(entry->d_name).starts_with(kDefragmentCopyPrefix)) {
+      leftovers.emplace_back(entry->d_name);
+    }
+  }
+  ::closedir(d);
+  for (const std::string& name : leftovers) {
+    const std::string path = dir + "/" + name;
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return IoError("remove " + path + ": " + std::strerror(errno));
+    }
+  }
   return OkStatus();
 }
 

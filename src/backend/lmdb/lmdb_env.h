@@ -42,10 +42,28 @@ struct EnvSpec {
 };
 
 Result<MDB_env*> OpenRawEnv(const EnvSpec& spec);
+
+// An open environment, shared by the backend and every txn begun in it, and closed when the
+// last of them lets go: a defragmentation replaces the backend's environment while readers
+// that began in the old one still read it (docs/maintenance.md, "The swap"). An environment
+// that was a defragmentation's copy has a lock file of its own, removed with it.
+struct LiveEnv {
+  LiveEnv(MDB_env* e, std::string lock_file) : env(e), own_lock_file(std::move(lock_file)) {}
+  ~LiveEnv();
+  LiveEnv(const LiveEnv&) = delete;
+  LiveEnv& operator=(const LiveEnv&) = delete;
+
+  MDB_env* const env;
+  const std::string own_lock_file;  // empty: the data directory's lock.mdb, left in place
+};
 // Opens a handle for every bucket that already exists, so readers never call mdb_dbi_open.
 Result<DbiMap> OpenExistingBuckets(MDB_env* env, const std::string& file);
 // fsyncs the directory holding `file` (after a rename into it).
 Status SyncParentDir(const std::string& file);
+// Every defragmentation copy (and its lock file) in `dir`: what a crash before a copy was
+// renamed into place leaves; the data file is then the old one, whole.
+Status RemoveDefragmentLeftovers(const std::string& dir);
+inline constexpr std::string_view kDefragmentCopyPrefix = "data.mdb.defrag";
 // A data file of zero bytes only is removed (see the definition for why).
 Status RemoveIfNeverCommitted(const std::string& file);
 

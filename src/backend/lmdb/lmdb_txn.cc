@@ -4,9 +4,11 @@
 
 namespace dolmen::backend::lmdb_internal {
 
-LmdbWriteTxn::LmdbWriteTxn(LmdbBackend* backend, MDB_txn* txn, std::shared_ptr<Journal> journal)
+LmdbWriteTxn::LmdbWriteTxn(LmdbBackend* backend, std::shared_ptr<LiveEnv> env, MDB_txn* txn,
+                           std::shared_ptr<Journal> journal)
     : LmdbTxnBase(txn, &backend->file()),
       backend_(backend),
+      env_(std::move(env)),
       dbis_(backend->dbis()),
       journal_(std::move(journal)) {}
 LmdbWriteTxn::~LmdbWriteTxn() {

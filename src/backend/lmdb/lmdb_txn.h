@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "backend/backend.h"
-#include "backend/lmdb/gate.h"
 #include "backend/lmdb/journal.h"
 #include "backend/lmdb/lmdb_env.h"
 
@@ -72,13 +71,11 @@ class LmdbTxnBase {
 
 class LmdbReadTxn final : public ReadTxn, private LmdbTxnBase {
  public:
-  // Entered `gate` for this txn; leaves it when destroyed.
-  LmdbReadTxn(MDB_txn* txn, std::shared_ptr<const DbiMap> dbis, const std::string* file, Gate* gate)
-      : LmdbTxnBase(txn, file), dbis_(std::move(dbis)), gate_(gate) {}
-  ~LmdbReadTxn() override {
-    mdb_txn_abort(txn_);
-    gate_->Leave();
-  }
+  // `txn` began in `env`, which this txn keeps open until it ends.
+  LmdbReadTxn(MDB_txn* txn, std::shared_ptr<const DbiMap> dbis, const std::string* file,
+              std::shared_ptr<LiveEnv> env)
+      : LmdbTxnBase(txn, file), dbis_(std::move(dbis)), env_(std::move(env)) {}
+  ~LmdbReadTxn() override { mdb_txn_abort(txn_); }
 
   Result<std::optional<std::string>> Get(std::string_view bucket, std::string_view key) override {
     return GetIn(Lookup(*dbis_, bucket), key);
@@ -96,12 +93,13 @@ class LmdbReadTxn final : public ReadTxn, private LmdbTxnBase {
 
  private:
   std::shared_ptr<const DbiMap> dbis_;
-  Gate* gate_;
+  std::shared_ptr<LiveEnv> env_;
 };
 
 class LmdbWriteTxn final : public WriteTxn, private LmdbTxnBase {
  public:
-  LmdbWriteTxn(LmdbBackend* backend, MDB_txn* txn, std::shared_ptr<Journal> journal);
+  LmdbWriteTxn(LmdbBackend* backend, std::shared_ptr<LiveEnv> env, MDB_txn* txn,
+               std::shared_ptr<Journal> journal);
   ~LmdbWriteTxn() override;
 
   Result<std::optional<std::string>> Get(std::string_view bucket, std::string_view key) override {
@@ -188,6 +186,7 @@ class LmdbWriteTxn final : public WriteTxn, private LmdbTxnBase {
   }
 
   LmdbBackend* backend_;
+  std::shared_ptr<LiveEnv> env_;  // the environment `txn_` began in (never replaced meanwhile)
   std::shared_ptr<const DbiMap> dbis_;
   DbiMap created_;  // buckets created by this txn, published on commit
   bool done_ = false;
