@@ -256,6 +256,33 @@ TEST_F(ServerTest, CleanStopLeavesNothingToReplay) {
   for (const raft::Entry& e : recovered.entries) EXPECT_GT(e.index, applied);
 }
 
+// A write transaction that forwards everything to another; the backends below override what
+// they watch or break.
+class ForwardingWriteTxn : public backend::WriteTxn {
+ public:
+  explicit ForwardingWriteTxn(std::unique_ptr<backend::WriteTxn> base) : base_(std::move(base)) {}
+  Result<std::optional<std::string>> Get(std::string_view b, std::string_view k) override {
+    return base_->Get(b, k);
+  }
+  Result<std::optional<std::string_view>> GetView(std::string_view b, std::string_view k) override {
+    return base_->GetView(b, k);
+  }
+  Status Scan(std::string_view b, std::string_view start, std::string_view end,
+              const std::function<bool(std::string_view, std::string_view)>& fn) override {
+    return base_->Scan(b, start, end, fn);
+  }
+  Result<std::vector<std::string>> Buckets() override { return base_->Buckets(); }
+  Status Put(std::string_view b, std::string_view k, std::string_view v) override {
+    return base_->Put(b, k, v);
+  }
+  Status Delete(std::string_view b, std::string_view k) override { return base_->Delete(b, k); }
+  Status ClearBucket(std::string_view b) override { return base_->ClearBucket(b); }
+  Status Commit() override { return base_->Commit(); }
+
+ protected:
+  std::unique_ptr<backend::WriteTxn> base_;
+};
+
 // A write transaction belongs to the thread that began it (LMDB's writer lock is a robust
 // mutex only its owner may unlock). Counts the commits and aborts made on another thread.
 class ThreadBoundBackend final : public SharedBackend {
@@ -270,28 +297,11 @@ class ThreadBoundBackend final : public SharedBackend {
   }
 
  private:
-  class Txn final : public backend::WriteTxn {
+  class Txn final : public ForwardingWriteTxn {
    public:
     Txn(std::unique_ptr<backend::WriteTxn> base, ThreadBoundBackend* owner)
-        : base_(std::move(base)), owner_(owner) {}
+        : ForwardingWriteTxn(std::move(base)), owner_(owner) {}
     ~Txn() override { CheckThread(); }
-    Result<std::optional<std::string>> Get(std::string_view b, std::string_view k) override {
-      return base_->Get(b, k);
-    }
-    Result<std::optional<std::string_view>> GetView(std::string_view b,
-                                                    std::string_view k) override {
-      return base_->GetView(b, k);
-    }
-    Status Scan(std::string_view b, std::string_view start, std::string_view end,
-                const std::function<bool(std::string_view, std::string_view)>& fn) override {
-      return base_->Scan(b, start, end, fn);
-    }
-    Result<std::vector<std::string>> Buckets() override { return base_->Buckets(); }
-    Status Put(std::string_view b, std::string_view k, std::string_view v) override {
-      return base_->Put(b, k, v);
-    }
-    Status Delete(std::string_view b, std::string_view k) override { return base_->Delete(b, k); }
-    Status ClearBucket(std::string_view b) override { return base_->ClearBucket(b); }
     Status Commit() override {
       CheckThread();
       owner_->commits.fetch_add(1);
@@ -302,7 +312,6 @@ class ThreadBoundBackend final : public SharedBackend {
     void CheckThread() {
       if (std::this_thread::get_id() != began_on_) owner_->foreign_ends.fetch_add(1);
     }
-    std::unique_ptr<backend::WriteTxn> base_;
     ThreadBoundBackend* owner_;
     const std::thread::id began_on_ = std::this_thread::get_id();
   };
@@ -350,27 +359,10 @@ class FaultyBackend final : public backend::Backend {
   Status Defragment() override { return base_->Defragment(); }
 
  private:
-  class Txn final : public backend::WriteTxn {
+  class Txn final : public ForwardingWriteTxn {
    public:
     Txn(std::unique_ptr<backend::WriteTxn> base, FaultyBackend* owner)
-        : base_(std::move(base)), owner_(owner) {}
-    Result<std::optional<std::string>> Get(std::string_view b, std::string_view k) override {
-      return base_->Get(b, k);
-    }
-    Result<std::optional<std::string_view>> GetView(std::string_view b,
-                                                    std::string_view k) override {
-      return base_->GetView(b, k);
-    }
-    Status Scan(std::string_view b, std::string_view s, std::string_view e,
-                const std::function<bool(std::string_view, std::string_view)>& fn) override {
-      return base_->Scan(b, s, e, fn);
-    }
-    Result<std::vector<std::string>> Buckets() override { return base_->Buckets(); }
-    Status Put(std::string_view b, std::string_view k, std::string_view v) override {
-      return base_->Put(b, k, v);
-    }
-    Status Delete(std::string_view b, std::string_view k) override { return base_->Delete(b, k); }
-    Status ClearBucket(std::string_view b) override { return base_->ClearBucket(b); }
+        : ForwardingWriteTxn(std::move(base)), owner_(owner) {}
     Status Commit() override {
       if (!owner_->fail_commits.load()) return base_->Commit();
       base_.reset();  // aborted: nothing published
@@ -378,7 +370,6 @@ class FaultyBackend final : public backend::Backend {
     }
 
    private:
-    std::unique_ptr<backend::WriteTxn> base_;
     FaultyBackend* owner_;
   };
   backend::Backend* base_;
