@@ -2,10 +2,15 @@
 // docs/testing.md, "Thread-safety analysis"). libstdc++'s std::mutex carries no capability
 // annotations, so members guarded by one cannot be marked ABSL_GUARDED_BY; this wrapper can.
 //
-// Why not absl::Mutex everywhere: Debian's Abseil is not built with ThreadSanitizer, so TSan
-// does not see its locking and reports every access it guards as a race. A std::mutex is a
-// pthread mutex, which TSan intercepts. absl::Mutex stays where its spinning was measured to
-// matter (the driver's inbox, server/driver.h).
+// Why not absl::Mutex: Debian's Abseil is not built with ThreadSanitizer, so TSan does not see
+// its locking and reports every access it guards as a race. A std::mutex is a pthread mutex,
+// which TSan intercepts.
+//
+// A Mutex made with Mutex(kSpinBeforeSleep) tries the lock briefly before it sleeps, as
+// absl::Mutex does: for a lock held only for a few hundred nanoseconds by a thread that runs
+// all the time (the driver's inbox, swapped once per turn), a caller arriving in that moment
+// would otherwise sleep in the kernel and be woken again (~1.6 such wake-ups per put on a
+// leader with a plain std::mutex, docs/benchmarks.md, "Third session").
 //
 // Usage:
 //   base::Mutex mu_;
@@ -22,20 +27,46 @@
 
 namespace dolmen::base {
 
+// Mutex's constructor tag: spin briefly before sleeping (above).
+struct SpinBeforeSleep {};
+inline constexpr SpinBeforeSleep kSpinBeforeSleep{};
+
 class ABSL_LOCKABLE Mutex {
  public:
   Mutex() = default;
+  explicit Mutex(SpinBeforeSleep) : spin_tries_(kSpinTries) {}
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
 
-  void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
+  void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
+    for (int i = 0; i < spin_tries_; ++i) {
+      if (mu_.try_lock()) return;
+      CpuRelax();
+    }
+    mu_.lock();
+  }
   void Unlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
   // Tells the analysis the caller holds it (where the code proves it otherwise).
   void AssertHeld() const ABSL_ASSERT_EXCLUSIVE_LOCK() {}
 
  private:
   friend class CondVar;
+  // About a microsecond or two of trying: longer than the inbox's swap, far shorter than a
+  // sleep and wake-up (tens of microseconds on a busy machine).
+  static constexpr int kSpinTries = 100;
+
+  // Tells the core it is spinning (x86 PAUSE, Arm YIELD): lets its sibling hyperthread run and
+  // avoids the memory-order flush on leaving the loop.
+  static void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
+
   std::mutex mu_;
+  const int spin_tries_ = 0;
 };
 
 // Holds `mu` for its scope.

@@ -36,10 +36,15 @@ void Driver::Start() {
 void Driver::Stop() {
   if (stopped_.exchange(true)) return;
   inbox_.Close();
-  const bool ran = thread_.joinable();
-  if (ran) thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();  // the owner thread ran FinishStop before it exited
+  } else {
+    FinishStop(/*ran=*/false);
+  }
+}
+
+void Driver::FinishStop(bool ran) {
   syncer_->Stop();  // a sync in flight ends; its SyncDone is dropped (the checkpoint redoes it)
-  // The owner thread has exited (or never ran): the core is ours now.
   core_->FailAll(Stopped(), inbox_.TakeAll());
   // A clean stop ends with a checkpoint, so the next start replays no log (a member restarted
   // after a stop is back in tens of milliseconds instead of re-reading the log since the last
@@ -112,10 +117,19 @@ void Driver::Loop() {
   InboxBatch events;
   while (inbox_.TakeOrWait(core_->NextWake(), *clock_, &events)) {
     dolmen::Status s = core_->Turn(std::exchange(events, {}), Now());
-    if (!s.ok()) return Fail(s);
+    if (!s.ok()) {
+      Fail(s);
+      break;
+    }
     inbox_.PublishBacklog(core_->held());
     if (std::optional<uint64_t> sync = core_->TakeSyncRequest()) StartSync(*sync);
   }
+  // Closed (Stop) or failed: the stop's last steps run here, on the thread that opened the
+  // store's batch write transaction. A write transaction belongs to its thread: LMDB's writer
+  // lock is a robust mutex that only its owner may unlock (from Stop's thread the commit's
+  // unlock failed with EPERM, seen by ThreadSanitizer, and the lock stayed with the exited
+  // owner until the next writer recovered it as "owner died").
+  FinishStop(/*ran=*/true);
 }
 
 void Driver::StartSync(uint64_t applied) {

@@ -71,7 +71,8 @@ class Driver {
     observers_.leader = std::move(observer);
   }
   void Start();
-  // Finishes the turn in flight, fails everything still queued with kStopped, joins.
+  // Finishes the turn in flight, fails everything still queued with kStopped (on the owner
+  // thread), checkpoints after a clean run, joins.
   void Stop();
 
   // Thread-safe. `data` is a serialized InternalRequest whose id is `id`. `done` runs on the
@@ -115,6 +116,10 @@ class Driver {
 
  private:
   void Loop();
+  // The end of a stop, once the loop is over (on the owner thread) or never ran (on Stop's
+  // caller): stops the syncer, answers everything still queued with kStopped and, after a
+  // clean run, checkpoints.
+  void FinishStop(bool ran);
   // After a turn: the checkpoint sync the core asked for, run on syncer_.
   void StartSync(uint64_t applied);
   void Fail(const dolmen::Status& s);
@@ -127,7 +132,7 @@ class Driver {
   FatalHandler on_fatal_;
   MemberCore::Observers observers_;
   DriverInbox inbox_;
-  // Owned by the owner thread while it runs; by Stop's caller after it joined.
+  // Owned by the owner thread while it runs, its stop included; by Stop's caller if it never ran.
   std::unique_ptr<MemberCore> core_;
   std::atomic<bool> failed_{false};
   std::atomic<uint64_t> dropped_messages_{0};  // peer messages the full inbox dropped

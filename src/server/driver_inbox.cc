@@ -1,5 +1,7 @@
 #include "server/driver_inbox.h"
 
+#include <algorithm>
+#include <chrono>
 #include <utility>
 
 namespace dolmen::server {
@@ -12,7 +14,7 @@ dolmen::Status DriverInbox::Admit(size_t queued, size_t held, size_t bound) cons
 
 dolmen::Status DriverInbox::Add(Proposal&& p) {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     RETURN_IF_ERROR(Admit(batch_.proposals.size(), held_proposals_.load(), options_.max_pending));
     batch_.proposals.push_back(std::move(p));
   }
@@ -22,7 +24,7 @@ dolmen::Status DriverInbox::Add(Proposal&& p) {
 
 dolmen::Status DriverInbox::Add(ConfProposal&& c) {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     RETURN_IF_ERROR(Admit(batch_.conf_changes.size(), held_conf_changes_.load(),
                           options_.max_pending_conf_changes));
     batch_.conf_changes.push_back(std::move(c));
@@ -33,7 +35,7 @@ dolmen::Status DriverInbox::Add(ConfProposal&& c) {
 
 dolmen::Status DriverInbox::AddRead(Waiter&& r) {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     RETURN_IF_ERROR(Admit(batch_.reads.size(), held_reads_.load(), options_.max_pending_reads));
     batch_.reads.push_back(std::move(r));
   }
@@ -43,7 +45,7 @@ dolmen::Status DriverInbox::AddRead(Waiter&& r) {
 
 dolmen::Status DriverInbox::Add(Task&& t) {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     // Tasks leave the inbox only to run in the same turn, so the inbox is their whole queue.
     RETURN_IF_ERROR(Admit(batch_.tasks.size(), 0, options_.max_pending_tasks));
     batch_.tasks.push_back(std::move(t));
@@ -55,7 +57,7 @@ dolmen::Status DriverInbox::Add(Task&& t) {
 size_t DriverInbox::AddMessages(std::vector<raft::Message> messages) {
   size_t dropped = 0;
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     if (closed_) return messages.size();
     for (raft::Message& m : messages) {
       if (batch_.messages.size() >= options_.max_pending_messages &&
@@ -73,7 +75,7 @@ size_t DriverInbox::AddMessages(std::vector<raft::Message> messages) {
 template <typename T>
 bool DriverInbox::AddDroppable(std::vector<T> InboxBatch::*list, T item) {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     if ((batch_.*list).size() >= options_.max_pending_reports) return false;
     (batch_.*list).push_back(std::move(item));
   }
@@ -91,7 +93,7 @@ bool DriverInbox::AddTransfer(MemberId transferee) {
 
 void DriverInbox::AddSynced(SyncDone done) {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     batch_.synced.push_back(std::move(done));
   }
   cv_.Signal();
@@ -100,11 +102,14 @@ void DriverInbox::AddSynced(SyncDone done) {
 bool DriverInbox::HasWork() const { return closed_ || !batch_.empty(); }
 
 bool DriverInbox::TakeOrWait(TimePoint wake, const Clock& clock, InboxBatch* out) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   while (!HasWork()) {
     const auto left = wake - clock.Now();
     if (left <= TimePoint::duration::zero()) break;
-    cv_.WaitWithTimeout(&mu_, absl::FromChrono(left));
+    // At most an hour at a time (the loop waits again): keeps now + left far from overflow
+    // whatever the injected clock says.
+    cv_.WaitUntil(&mu_, std::chrono::steady_clock::now() +
+                            std::min<TimePoint::duration>(left, std::chrono::hours(1)));
   }
   if (closed_) return false;
   std::swap(*out, batch_);
@@ -118,28 +123,28 @@ bool DriverInbox::TakeOrWait(TimePoint wake, const Clock& clock, InboxBatch* out
 
 InboxBatch DriverInbox::TakeAll() {
   InboxBatch out;
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   std::swap(out, batch_);
   return out;
 }
 
 void DriverInbox::Close() {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     closed_ = true;
   }
   cv_.SignalAll();
 }
 
 bool DriverInbox::closed() const {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   return closed_;
 }
 
 void DriverInbox::Wake() {
   // Under mu_: the owner computes its sleep and starts it under mu_ too, so this signal cannot
   // fall between the two and be lost.
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   cv_.Signal();
 }
 

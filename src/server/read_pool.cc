@@ -17,19 +17,23 @@ ReadPool::ReadPool(int threads, size_t max_queued, int nice)
 ReadPool::~ReadPool() { Stop(); }
 
 Status ReadPool::Post(std::function<void()> read) {
-  absl::MutexLock lock(&mu_);
-  if (stopping_) return Status(Code::kStopped, "server stopped");
-  if (queue_.size() >= max_queued_) return Status(Code::kTooManyRequests, "too many requests");
-  queue_.push_back(std::move(read));
+  {
+    base::MutexLock lock(&mu_);
+    if (stopping_) return Status(Code::kStopped, "server stopped");
+    if (queue_.size() >= max_queued_) return Status(Code::kTooManyRequests, "too many requests");
+    queue_.push_back(std::move(read));
+  }
+  cv_.Signal();
   return OkStatus();
 }
 
 void ReadPool::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
   }
+  cv_.SignalAll();
   for (auto& t : threads_) t.join();
 }
 
@@ -42,12 +46,11 @@ void ReadPool::Loop() {
     const int inherited = getpriority(PRIO_PROCESS, self);
     if (errno == 0) (void)setpriority(PRIO_PROCESS, self, std::min(19, inherited + nice_));
   }
-  auto has_work = [this]()
-                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); };
   while (true) {
     std::function<void()> read;
     {
-      absl::MutexLock lock(&mu_, absl::Condition(&has_work));
+      base::MutexLock lock(&mu_);
+      while (!stopping_ && queue_.empty()) cv_.Wait(&mu_);
       // Stopping drains the queue first: every posted read gets its answer.
       if (queue_.empty()) return;
       read = std::move(queue_.front());

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "base/status.h"
 
 namespace dolmen::server {
@@ -38,7 +38,10 @@ class ReadPool {
 
   const size_t max_queued_;
   const int nice_;
-  absl::Mutex mu_;
+  // Spins briefly before it sleeps, as the driver's inbox (driver_inbox.h): the driver thread
+  // posts here after every read barrier and must not sleep while a pool thread pops.
+  base::Mutex mu_{base::kSpinBeforeSleep};
+  base::CondVar cv_;  // signalled when queue_ gains a read or stopping_ is set
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;

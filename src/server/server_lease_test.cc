@@ -29,18 +29,11 @@ class TestClock final : public Clock {
   std::atomic<int64_t> ns_{0};
 };
 
+using fakes::AppliedSignal;
+using fakes::AwaitWithinTurns;
 using fakes::Get;
 using fakes::SharedBackend;
 using fakes::Wait;
-
-// Polls `done` for up to 10 s of real time (the expiry checker runs on its own thread).
-bool Eventually(const std::function<bool()>& done) {
-  for (int i = 0; i < 1000; ++i) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return done();
-}
 
 class ServerLeaseTest : public ::testing::Test {
  protected:
@@ -66,12 +59,15 @@ class ServerLeaseTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     if (!s.ok()) return nullptr;
     auto server = std::move(s).value();
+    applied_.Attach(server.get());
     server->Start();
     // Until the member has elected itself and promoted its lessor, leases do not expire and
-    // keep-alives are refused; tests start from a promoted leader.
-    EXPECT_TRUE(Eventually([&] {
-      return server->LeaseRenewHere(LeaseId(-1)).status().code() == Code::kLeaseNotFound;
-    }));
+    // keep-alives are refused; tests start from a promoted leader. A lone member elects itself
+    // in its first turns, and the promotion follows the new leader on the owner thread.
+    EXPECT_TRUE(AwaitWithinTurns(
+        server.get(),
+        [&] { return server->LeaseRenewHere(LeaseId(-1)).status().code() == Code::kLeaseNotFound; },
+        /*turns=*/20));
     return server;
   }
 
@@ -107,6 +103,7 @@ class ServerLeaseTest : public ::testing::Test {
   }
 
   TestClock clock_;
+  AppliedSignal applied_;  // every member the test opens; they all end before the fixture
   std::unique_ptr<io::MemoryFileSystem> fs_;
   std::unique_ptr<backend::Backend> backend_;
 };
@@ -208,7 +205,9 @@ TEST_F(ServerLeaseTest, ExpiryRevokesThroughTheLog) {
     clock_.Advance(seconds(4));
     EXPECT_EQ(Get(s.get(), "leased")->kvs_size(), 1);  // renewed: 1 s left
     clock_.Advance(seconds(2));
-    ASSERT_TRUE(Eventually([&] { return Get(s.get(), "leased")->kvs_size() == 0; }));
+    // The expiry checker (its own thread) proposes the revoke; its delete wakes the wait.
+    ASSERT_TRUE(
+        applied_.Await([&] { return Get(s.get(), "leased")->kvs_size() == 0; }, seconds(10)));
     EXPECT_GT(s->applied_index(), applied);  // the revoke is a log entry
     EXPECT_EQ(TimeToLive(s.get(), 3).status().code(), Code::kLeaseNotFound);
   }

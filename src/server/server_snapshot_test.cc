@@ -17,19 +17,10 @@
 namespace dolmen::server {
 namespace {
 
+using fakes::AppliedSignal;
+using fakes::AwaitWithinTurns;
 using fakes::SharedBackend;
 using fakes::Wait;
-using Clock = std::chrono::steady_clock;
-
-// Waits for `done` with a deadline; the tests' only way to wait on another thread.
-bool Eventually(const std::function<bool()>& done, std::chrono::seconds limit) {
-  auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return done();
-}
 
 // Carries messages between two in-process members; a snapshot goes as an image file, as over
 // the real transport. Keeps copies of what a test needs to stage a crash.
@@ -157,6 +148,7 @@ class ServerSnapshotTest : public ::testing::Test {
     ASSERT_TRUE(b.ok()) << b.status().ToString();
     b_ = std::move(b).value();
     b_->SetPeerSender(&to_a_);
+    b_applied_.Attach(b_.get());
     to_a_.Connect(b_.get(), a_.get());
     b_->Start();
     to_b_.Connect(a_.get(), b_.get());
@@ -169,22 +161,26 @@ class ServerSnapshotTest : public ::testing::Test {
   Link to_a_{&dir_};
   std::unique_ptr<Server> a_;
   std::unique_ptr<Server> b_;
+  // b's applied batches and installed snapshots: what the tests await b's state on.
+  AppliedSignal b_applied_;
 };
 
 TEST_F(ServerSnapshotTest, JoinerBehindTheCompactedLogCatchesUpBySnapshot) {
   StartLeaderAndJoiner(300);
-  ASSERT_TRUE(Eventually([&] { return CountKeys(b_.get()) == 300; }, std::chrono::seconds(20)))
+  ASSERT_TRUE(
+      b_applied_.Await([&] { return CountKeys(b_.get()) == 300; }, std::chrono::seconds(20)))
       << "b has " << CountKeys(b_.get()) << " keys";
   EXPECT_GT(to_b_.snapshot_index().value(), 1u) << "caught up by log entries, not a snapshot";
   // Writes after the snapshot reach it through the log.
   ASSERT_TRUE(Put(a_.get(), "after", "snapshot").ok());
-  ASSERT_TRUE(Eventually([&] { return CountKeys(b_.get()) == 301; }, std::chrono::seconds(10)));
+  ASSERT_TRUE(
+      b_applied_.Await([&] { return CountKeys(b_.get()) == 301; }, std::chrono::seconds(10)));
   // The installed image is gone from the snap dir; b knows both members.
   EXPECT_FALSE(b_->snapshot_images().Has(to_b_.snapshot_index()));
   EXPECT_EQ(b_->membership().List().size(), 2u);
   auto hash_a = a_->HashKv(Revision(0));
-  ASSERT_TRUE(Eventually([&] { return b_->current_revision() == a_->current_revision(); },
-                         std::chrono::seconds(10)));
+  ASSERT_TRUE(b_applied_.Await([&] { return b_->current_revision() == a_->current_revision(); },
+                               std::chrono::seconds(10)));
   auto hash_b = b_->HashKv(Revision(0));
   ASSERT_TRUE(hash_a.ok() && hash_b.ok());
   EXPECT_EQ(hash_a->hash, hash_b->hash);
@@ -196,7 +192,8 @@ TEST_F(ServerSnapshotTest, JoinerBehindTheCompactedLogCatchesUpBySnapshot) {
 TEST_F(ServerSnapshotTest, StartInstallsAnImageTheLogRecordedButTheBackendLacks) {
   // What b's backend held before the snapshot: the membership Join wrote.
   StartLeaderAndJoiner(200);
-  ASSERT_TRUE(Eventually([&] { return CountKeys(b_.get()) == 200; }, std::chrono::seconds(20)));
+  ASSERT_TRUE(
+      b_applied_.Await([&] { return CountKeys(b_.get()) == 200; }, std::chrono::seconds(20)));
   const Index snapshot_index = to_b_.snapshot_index();
   ASSERT_GT(snapshot_index.value(), 1u);
   to_b_.Connect(a_.get(), nullptr);
@@ -223,11 +220,13 @@ TEST_F(ServerSnapshotTest, StartInstallsAnImageTheLogRecordedButTheBackendLacks)
   // The image holds the leader's backend as of its last commit (at least the snapshot's
   // index); the entries the log holds after the snapshot are applied on top once it runs.
   (*reopened)->Start();
-  EXPECT_TRUE(Eventually(
+  // Nothing reaches it from outside (no peer sender): what is left to apply is in its own log.
+  EXPECT_TRUE(AwaitWithinTurns(
+      reopened->get(),
       [&] {
         return CountKeys(reopened->get()) == 200 && (*reopened)->membership().List().size() == 2u;
       },
-      std::chrono::seconds(10)))
+      /*turns=*/10))
       << CountKeys(reopened->get()) << " keys, " << (*reopened)->membership().List().size()
       << " members";
   reopened->reset();

@@ -256,6 +256,85 @@ TEST_F(ServerTest, CleanStopLeavesNothingToReplay) {
   for (const raft::Entry& e : recovered.entries) EXPECT_GT(e.index, applied);
 }
 
+// A write transaction that forwards everything to another; the backends below override what
+// they watch or break.
+class ForwardingWriteTxn : public backend::WriteTxn {
+ public:
+  explicit ForwardingWriteTxn(std::unique_ptr<backend::WriteTxn> base) : base_(std::move(base)) {}
+  Result<std::optional<std::string>> Get(std::string_view b, std::string_view k) override {
+    return base_->Get(b, k);
+  }
+  Result<std::optional<std::string_view>> GetView(std::string_view b, std::string_view k) override {
+    return base_->GetView(b, k);
+  }
+  Status Scan(std::string_view b, std::string_view start, std::string_view end,
+              const std::function<bool(std::string_view, std::string_view)>& fn) override {
+    return base_->Scan(b, start, end, fn);
+  }
+  Result<std::vector<std::string>> Buckets() override { return base_->Buckets(); }
+  Status Put(std::string_view b, std::string_view k, std::string_view v) override {
+    return base_->Put(b, k, v);
+  }
+  Status Delete(std::string_view b, std::string_view k) override { return base_->Delete(b, k); }
+  Status ClearBucket(std::string_view b) override { return base_->ClearBucket(b); }
+  Status Commit() override { return base_->Commit(); }
+
+ protected:
+  std::unique_ptr<backend::WriteTxn> base_;
+};
+
+// A write transaction belongs to the thread that began it (LMDB's writer lock is a robust
+// mutex only its owner may unlock). Counts the commits and aborts made on another thread.
+class ThreadBoundBackend final : public SharedBackend {
+ public:
+  using SharedBackend::SharedBackend;
+  std::atomic<int> foreign_ends{0};
+  std::atomic<int> commits{0};
+
+  Result<std::unique_ptr<backend::WriteTxn>> BeginWrite() override {
+    ASSIGN_OR_RETURN(std::unique_ptr<backend::WriteTxn> txn, SharedBackend::BeginWrite());
+    return std::unique_ptr<backend::WriteTxn>(std::make_unique<Txn>(std::move(txn), this));
+  }
+
+ private:
+  class Txn final : public ForwardingWriteTxn {
+   public:
+    Txn(std::unique_ptr<backend::WriteTxn> base, ThreadBoundBackend* owner)
+        : ForwardingWriteTxn(std::move(base)), owner_(owner) {}
+    ~Txn() override { CheckThread(); }
+    Status Commit() override {
+      CheckThread();
+      owner_->commits.fetch_add(1);
+      return base_->Commit();
+    }
+
+   private:
+    void CheckThread() {
+      if (std::this_thread::get_id() != began_on_) owner_->foreign_ends.fetch_add(1);
+    }
+    ThreadBoundBackend* owner_;
+    const std::thread::id began_on_ = std::this_thread::get_id();
+  };
+};
+
+// The stop's checkpoint commits the batch the owner thread opened: on the owner thread (from
+// Stop's thread, LMDB's unlock of its writer lock failed; ThreadSanitizer reported it).
+TEST_F(ServerTest, StopCommitsTheBatchOnTheThreadThatOpenedIt) {
+  ThreadBoundBackend bound(backend_.get());
+  ServerConfig c = Config(fs_.get());
+  c.driver.backend_commit_interval = std::chrono::hours(1);  // the batch stays open until Stop
+  c.open_backend = [&bound](const std::string&, const backend::Options&) {
+    return Result<std::unique_ptr<backend::Backend>>(std::make_unique<SharedBackend>(&bound));
+  };
+  auto s = fakes::OpenAndStart(std::move(c));
+  ASSERT_NE(s, nullptr);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Put(s.get(), "k", std::to_string(i)).ok());
+  const int before = bound.commits.load();
+  s->Stop();
+  EXPECT_GT(bound.commits.load(), before) << "the stop committed nothing";
+  EXPECT_EQ(bound.foreign_ends.load(), 0);
+}
+
 // A backend whose write transactions fail to commit once `fail_commits` is set, as LMDB's do
 // when the disk is full (nothing of the failed transaction is published), and whose syncs fail
 // once `fail_syncs` is set, as an fdatasync does on a failing disk.
@@ -280,27 +359,10 @@ class FaultyBackend final : public backend::Backend {
   Status Defragment() override { return base_->Defragment(); }
 
  private:
-  class Txn final : public backend::WriteTxn {
+  class Txn final : public ForwardingWriteTxn {
    public:
     Txn(std::unique_ptr<backend::WriteTxn> base, FaultyBackend* owner)
-        : base_(std::move(base)), owner_(owner) {}
-    Result<std::optional<std::string>> Get(std::string_view b, std::string_view k) override {
-      return base_->Get(b, k);
-    }
-    Result<std::optional<std::string_view>> GetView(std::string_view b,
-                                                    std::string_view k) override {
-      return base_->GetView(b, k);
-    }
-    Status Scan(std::string_view b, std::string_view s, std::string_view e,
-                const std::function<bool(std::string_view, std::string_view)>& fn) override {
-      return base_->Scan(b, s, e, fn);
-    }
-    Result<std::vector<std::string>> Buckets() override { return base_->Buckets(); }
-    Status Put(std::string_view b, std::string_view k, std::string_view v) override {
-      return base_->Put(b, k, v);
-    }
-    Status Delete(std::string_view b, std::string_view k) override { return base_->Delete(b, k); }
-    Status ClearBucket(std::string_view b) override { return base_->ClearBucket(b); }
+        : ForwardingWriteTxn(std::move(base)), owner_(owner) {}
     Status Commit() override {
       if (!owner_->fail_commits.load()) return base_->Commit();
       base_.reset();  // aborted: nothing published
@@ -308,7 +370,6 @@ class FaultyBackend final : public backend::Backend {
     }
 
    private:
-    std::unique_ptr<backend::WriteTxn> base_;
     FaultyBackend* owner_;
   };
   backend::Backend* base_;
