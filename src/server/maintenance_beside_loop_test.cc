@@ -358,7 +358,9 @@ TEST_F(BesideLoopTest, ReadOnlyTxnSeesOneRevisionWhileWritesGoOn) {
   read.add_success()->mutable_request_range()->set_key("y");
   int mismatches = 0, reads = 0;
   const auto end = Clock::now() + kDeadline;
-  for (; reads < 400 && Clock::now() < end; ++reads) {
+  // 400 reads, and on until a write landed among them (on a loaded machine the reads can all
+  // finish before the writer thread first runs), within the deadline.
+  for (; (reads < 400 || writes.load() == 0) && Clock::now() < end; ++reads) {
     auto r = fakes::Wait<etcdserverpb::TxnResponse>([&](auto cb) { s->Txn(read, cb); });
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     ASSERT_TRUE(r->succeeded());
