@@ -29,6 +29,9 @@ void BootstrapEntries(std::vector<internal::Member> members, std::vector<raft::E
   hs->commit = Index(index);
 }
 
+namespace {
+
+// StartRaftNode's first half; `snapshot_index` receives the marker's index (0 without one).
 Status LoadRaftStorage(const wal::Recovered* recovered, const std::vector<raft::Entry>& bootstrap,
                        const raft::HardState& bootstrap_hs, raft::MemoryStorage* storage,
                        Index* snapshot_index) {
@@ -52,6 +55,26 @@ Status LoadRaftStorage(const wal::Recovered* recovered, const std::vector<raft::
   if (!tail.empty()) RETURN_IF_ERROR(storage->Append(tail));
   storage->SetHardState(recovered->hard_state);
   return OkStatus();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<raft::RawNode>> StartRaftNode(const wal::Recovered* recovered,
+                                                     const std::vector<raft::Entry>& bootstrap,
+                                                     const raft::HardState& bootstrap_hs,
+                                                     const RaftNodeSettings& settings,
+                                                     raft::MemoryStorage* storage) {
+  Index snapshot_index;
+  RETURN_IF_ERROR(LoadRaftStorage(recovered, bootstrap, bootstrap_hs, storage, &snapshot_index));
+  raft::Config rc;
+  rc.id = settings.id;
+  rc.election_ticks = settings.election_ticks;
+  rc.heartbeat_ticks = 1;
+  rc.pre_vote = settings.pre_vote;
+  rc.storage = storage;
+  rc.applied = snapshot_index;
+  rc.random_seed = settings.random_seed;
+  return raft::RawNode::Create(rc);
 }
 
 }  // namespace dolmen::server

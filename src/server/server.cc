@@ -49,28 +49,17 @@ Result<std::unique_ptr<Server>> Server::Open(ServerConfig config) {
 
 Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entry> bootstrap,
                          raft::HardState bootstrap_hs) {
-  raft_storage_ = std::make_unique<raft::MemoryStorage>();
-  Index snapshot_index;
-  RETURN_IF_ERROR(
-      LoadRaftStorage(recovered, bootstrap, bootstrap_hs, raft_storage_.get(), &snapshot_index));
-
-  raft::Config rc;
-  rc.id = member_id_;
-  rc.election_ticks = config_.driver.election_ticks;
-  rc.heartbeat_ticks = 1;
-  rc.pre_vote = config_.pre_vote;
-  rc.storage = raft_storage_.get();
-  // Raft re-emits committed entries after the snapshot; the apply path skips those the backend
-  // already holds but replays conf changes, which rebuilds Raft's configuration.
-  rc.applied = snapshot_index;
   // Elections' randomized timeouts and the request ids' start: from config_.random when a
   // test or the simulator gives one (a seeded run then repeats itself), else from the time.
   const uint64_t entropy =
       config_.random != nullptr
           ? config_.random->Next()
           : static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  rc.random_seed = member_id_.value() ^ entropy;
-  ASSIGN_OR_RETURN(auto node, raft::RawNode::Create(rc));
+  raft_storage_ = std::make_unique<raft::MemoryStorage>();
+  ASSIGN_OR_RETURN(auto node, StartRaftNode(recovered, bootstrap, bootstrap_hs,
+                                            {member_id_, config_.driver.election_ticks,
+                                             config_.pre_vote, member_id_.value() ^ entropy},
+                                            raft_storage_.get()));
 
   uint64_t prefix = (member_id_.value() & 0xFFFF) << 48;
   // As etcd's idutil: the member id's low bits, then the start time in ms, so ids stay unique

@@ -158,18 +158,10 @@ Status SimMember::OpenStorage(std::vector<raft::Entry>* bootstrap, raft::HardSta
 Status SimMember::StartCore(const wal::Recovered* recovered, std::vector<raft::Entry> bootstrap,
                             raft::HardState bootstrap_hs, server::TimePoint now, uint64_t seed) {
   raft_storage_ = std::make_unique<raft::MemoryStorage>();
-  Index snapshot_index;
-  RETURN_IF_ERROR(server::LoadRaftStorage(recovered, bootstrap, bootstrap_hs, raft_storage_.get(),
-                                          &snapshot_index));
-  raft::Config rc;
-  rc.id = id_;
-  rc.election_ticks = options_.driver.election_ticks;
-  rc.heartbeat_ticks = 1;
-  rc.pre_vote = options_.pre_vote;
-  rc.storage = raft_storage_.get();
-  rc.applied = snapshot_index;
-  rc.random_seed = seed;
-  ASSIGN_OR_RETURN(auto node, raft::RawNode::Create(rc));
+  ASSIGN_OR_RETURN(auto node, server::StartRaftNode(
+                                  recovered, bootstrap, bootstrap_hs,
+                                  {id_, options_.driver.election_ticks, options_.pre_vote, seed},
+                                  raft_storage_.get()));
 
   applier_ = std::make_unique<server::Applier>(store_.get());
   peers_ = std::make_unique<Peers>(this);
