@@ -14,8 +14,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -23,23 +21,17 @@
 #include <vector>
 
 #include "base/check.h"
+#include "sim/seed_env.h"
 
 namespace dolmen::sim {
 namespace {
 
-uint64_t EnvOr(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v == nullptr || *v == '\0' ? fallback : std::strtoull(v, nullptr, 10);
-}
-
 std::string ReplayCommand(const ClusterSimOptions& o) {
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   std::ostringstream os;
   os << "DOLMEN_CLUSTER_SIM_SEED=" << o.seed << " DOLMEN_CLUSTER_SIM_MEMBERS=" << o.members
      << (o.wal_sync_lies ? " DOLMEN_CLUSTER_SIM_LYING_WAL=1" : "")
      << (o.step_checks ? "" : " DOLMEN_CLUSTER_SIM_NO_STEP_CHECKS=1")
-     << " DOLMEN_CLUSTER_SIM_TRACE=1 " << (ec ? "dolmen_sim_test" : exe.string())
+     << " DOLMEN_CLUSTER_SIM_TRACE=1 " << SelfExecutable("dolmen_sim_test")
      << " --gtest_filter=ClusterSim.Replay";
   return os.str();
 }

@@ -11,29 +11,24 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <filesystem>
 #include <sstream>
 #include <string>
+
+#include "sim/seed_env.h"
 
 namespace dolmen::raft::sim {
 namespace {
 
-uint64_t EnvOr(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v == nullptr || *v == '\0' ? fallback : std::strtoull(v, nullptr, 10);
-}
+using dolmen::sim::EnvOr;
 
 uint64_t SeedScale() { return EnvOr("DOLMEN_RAFT_SIM_SEEDS", DOLMEN_RAFT_SIM_DEFAULT_SEEDS); }
 
 std::string ReplayCommand(const SimOptions& o) {
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   std::ostringstream os;
   os << "DOLMEN_RAFT_SIM_SEED=" << o.seed << " DOLMEN_RAFT_SIM_NODES=" << o.nodes
      << (o.unsafe_commit_previous_term ? " DOLMEN_RAFT_SIM_UNSAFE=1" : "")
      << (o.hostile ? " DOLMEN_RAFT_SIM_HOSTILE=1" : "") << " DOLMEN_RAFT_SIM_TRACE=1 "
-     << (ec ? "raft_sim_test" : exe.string()) << " --gtest_filter=RaftSim.Replay";
+     << dolmen::sim::SelfExecutable("raft_sim_test") << " --gtest_filter=RaftSim.Replay";
   return os.str();
 }
 
