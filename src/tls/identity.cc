@@ -152,7 +152,7 @@ Status CheckSanCoversAddress(X509* cert, const std::string& ip) {
       for (const std::string& s : sans.ips) list += (list.empty() ? "" : ", ") + s;
       return Status(Code::kFailedPrecondition,
                     "certificate is valid for " + list + ", not " + ip +
-                        " (the address the peer connects from; etcd's SAN check)");
+                        " (the address the connection comes from; etcd's SAN check)");
     }
   }
   const std::string reverse = ReverseLookup(ip);
@@ -168,7 +168,7 @@ Status CheckSanCoversAddress(X509* cert, const std::string& ip) {
   }
   return Status(Code::kFailedPrecondition,
                 "\"" + ip + "\" does not match any of DNSNames " + Quoted(sans.dns) +
-                    " (the address the peer connects from; etcd's SAN check)");
+                    " (the address the connection comes from; etcd's SAN check)");
 }
 
 }  // namespace dolmen::tls

@@ -357,8 +357,8 @@ TEST(PeerIdentityTest, SanCheckOfTheRemoteAddress) {
   ASSERT_NE(cert, nullptr);
   EXPECT_TRUE(CheckSanCoversAddress(cert, "127.0.0.2").ok());
   EXPECT_EQ(CheckSanCoversAddress(cert, "127.0.0.3").message(),
-            "certificate is valid for 127.0.0.1, 127.0.0.2, not 127.0.0.3 (the address the peer "
-            "connects from; etcd's SAN check)");
+            "certificate is valid for 127.0.0.1, 127.0.0.2, not 127.0.0.3 (the address the "
+            "connection comes from; etcd's SAN check)");
   EXPECT_TRUE(NamesHost(cert, "127.0.0.1"));
   EXPECT_FALSE(NamesHost(cert, "localhost"));
   EXPECT_TRUE(CheckAllowedIdentity(cert, "", "127.0.0.2").ok());
