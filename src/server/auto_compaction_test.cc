@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <vector>
 
 #include "server/auto_compactor.h"
@@ -201,6 +204,63 @@ TEST(AutoCompactorTest, StopEndsTheThread) {
   const auto before = std::chrono::steady_clock::now();
   compactor.Stop();  // the round waits 6 minutes: Stop must cut it short
   EXPECT_LT(std::chrono::steady_clock::now() - before, seconds(10));
+}
+
+// On its own thread the compactor waits on the injected clock, not the real one: each round
+// is due once the test has advanced a ManualClock by the interval and woken it, and every
+// outcome reaches on_finished (no sleeping, no polling).
+TEST(AutoCompactorTest, ThreadFollowsTheInjectedClock) {
+  ManualClock clock;
+  const auto start = clock.Now();
+  std::atomic<int64_t> revision{50};
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Compaction> asked;     // guarded by mu: when and where compact was called
+  std::vector<Compaction> finished;  // guarded by mu: what on_finished was told
+  AutoCompactor::Deps deps;
+  deps.clock = &clock;
+  deps.is_leader = [] { return true; };
+  deps.current_revision = [&] { return Revision(revision.load()); };
+  deps.compact = [&](Revision r, std::function<void(Status)> done) {
+    {
+      std::lock_guard lock(mu);
+      asked.push_back({clock.Now() - start, r.value()});
+    }
+    done(OkStatus());
+  };
+  deps.log = [](const std::string&) {};
+  deps.on_finished = [&](Revision r, const Status& outcome) {
+    EXPECT_TRUE(outcome.ok()) << outcome.ToString();
+    {
+      std::lock_guard lock(mu);
+      finished.push_back({clock.Now() - start, r.value()});
+    }
+    cv.notify_all();
+  };
+  AutoCompactor compactor(NewCompactionPolicy(ByRevision(10), clock.Now()), deps);
+  compactor.Start();
+  auto await_finished = [&](size_t n) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, seconds(20), [&] { return finished.size() >= n; });
+  };
+
+  // A second short of the 5 minutes, a Wake finds nothing due: the compaction waits for the
+  // last second (asked at 5 minutes, not before).
+  clock.Advance(minutes(5) - seconds(1));
+  compactor.Wake();
+  clock.Advance(seconds(1));
+  compactor.Wake();
+  ASSERT_TRUE(await_finished(1));
+  revision = 70;
+  clock.Advance(minutes(5));
+  compactor.Wake();
+  ASSERT_TRUE(await_finished(2));
+  compactor.Stop();
+
+  std::lock_guard lock(mu);
+  std::vector<Compaction> want = {{minutes(5), 40}, {minutes(10), 60}};
+  EXPECT_EQ(asked, want);
+  EXPECT_EQ(finished, want);
 }
 
 TEST(GoDurationStringTest, FormatsAsGo) {

@@ -7,7 +7,9 @@
 namespace dolmen::server {
 
 AutoCompactor::AutoCompactor(std::unique_ptr<CompactionPolicy> policy, Deps deps)
-    : policy_(std::move(policy)), deps_(std::move(deps)) {
+    : policy_(std::move(policy)),
+      deps_(std::move(deps)),
+      created_(deps_.clock != nullptr ? deps_.clock->Now() : TimePoint()) {
   CHECK(policy_ != nullptr && deps_.clock != nullptr && deps_.is_leader && deps_.current_revision &&
         deps_.compact && deps_.log)
       << "AutoCompactor needs a policy and every dependency";
@@ -30,27 +32,47 @@ void AutoCompactor::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool AutoCompactor::WaitOrStop(std::chrono::nanoseconds d) {
+void AutoCompactor::Wake() {
+  // Taken so a Wake cannot fall between the waiter's clock read and its wait.
+  { std::lock_guard lock(mu_); }
+  cv_.notify_all();
+}
+
+bool AutoCompactor::WaitOrStop(TimePoint round_start, std::chrono::nanoseconds d) {
   if (deps_.wait) {
     if (!deps_.wait(d)) return false;
     std::lock_guard lock(mu_);
     return !stopping_;
   }
+  const TimePoint due = round_start + d;
   std::unique_lock lock(mu_);
-  return !cv_.wait_for(lock, d, [this] { return stopping_; });
+  for (;;) {
+    if (stopping_) return false;
+    const TimePoint now = deps_.clock->Now();
+    if (now >= due) return true;
+    // On the system clock this sleeps until the round is due; on another clock it re-reads
+    // the clock after that long of real time, or at once on Wake or Stop.
+    cv_.wait_for(lock, due - now);
+  }
 }
 
 void AutoCompactor::Run() {
+  // The next round starts (samples and waits) once this one is over: after its wait, or
+  // after the compaction it asked for. Taken before on_finished, so a test that advances the
+  // clock once told cannot move the next round's start.
+  TimePoint round_start = created_;
   for (;;) {
     policy_->Sample(deps_.current_revision());
-    if (!WaitOrStop(policy_->round_interval())) return;
+    if (!WaitOrStop(round_start, policy_->round_interval())) return;
+    round_start = deps_.clock->Now();
     if (!deps_.is_leader()) continue;
-    std::optional<Revision> due = policy_->Due(deps_.clock->Now(), deps_.current_revision());
+    std::optional<Revision> due = policy_->Due(round_start, deps_.current_revision());
     if (!due) continue;
-    const auto started = deps_.clock->Now();
+    const auto started = round_start;
     std::optional<Status> outcome = CompactAndWait(*due);
     if (!outcome) return;
     const auto now = deps_.clock->Now();
+    round_start = now;
     policy_->Finished(now, *due, *outcome);
     const std::string what =
         "auto compaction (" + policy_->Describe() + ") at revision " + std::to_string(due->value());
@@ -61,6 +83,7 @@ void AutoCompactor::Run() {
       deps_.log(what + " failed, retrying in " + GoDurationString(policy_->round_interval()) +
                 ": " + outcome->message());
     }
+    if (deps_.on_finished) deps_.on_finished(*due, *outcome);
   }
 }
 

@@ -3,6 +3,10 @@
 // this member leads (etcd pauses its compactor on followers), proposes the compaction the
 // policy asks for as an ordinary Compaction request through the log, then logs one line with
 // the outcome.
+//
+// The wait follows the injected Clock, not the real one: a round is due once deps.clock reads
+// its start plus the interval. On the system clock that is the same wait as ever; a test on a
+// ManualClock advances it, calls Wake and awaits deps.on_finished instead of sleeping.
 #pragma once
 
 #include <condition_variable>
@@ -30,8 +34,12 @@ class AutoCompactor {
     // on any thread.
     std::function<void(Revision revision, std::function<void(Status)> done)> compact;
     std::function<void(const std::string&)> log;
-    // Waits `d`; false once the compactor is stopping. Null: wait on the real clock (tests
-    // pass one that advances a ManualClock instead).
+    // Optional: told on the compactor's thread after every compaction it asked for (after its
+    // log line), with the outcome; tests await it.
+    std::function<void(Revision revision, const Status& outcome)> on_finished;
+    // Waits `d`; false once the compactor is stopping. Null: wait until `clock` reads the
+    // round's start plus `d` (Wake re-reads it). Tests that call Run themselves pass one that
+    // advances a ManualClock instead.
     std::function<bool(std::chrono::nanoseconds d)> wait;
   };
 
@@ -46,14 +54,21 @@ class AutoCompactor {
   // The rounds themselves, on the calling thread, until deps.wait returns false or Stop.
   // What Start's thread runs; tests call it directly with a wait that advances their clock.
   void Run();
+  // Any thread: re-read the clock now rather than when the round's wait would end (a test
+  // advanced its ManualClock). Without deps.wait only.
+  void Wake();
 
  private:
   // Proposes and waits for the outcome; nullopt when stopping first.
   std::optional<Status> CompactAndWait(Revision revision);
-  bool WaitOrStop(std::chrono::nanoseconds d);
+  // Waits until the round that started at `round_start` is `d` old; false on Stop.
+  bool WaitOrStop(TimePoint round_start, std::chrono::nanoseconds d);
 
   std::unique_ptr<CompactionPolicy> policy_;
   Deps deps_;
+  // The first round starts when the compactor is made, as the policy does (not when its
+  // thread gets to run), so a test that advances the clock right after Start cannot miss it.
+  const TimePoint created_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;  // guarded by mu_

@@ -2,10 +2,14 @@
 
 #include <utility>
 
+#include "server/server_metrics.h"
+
 namespace dolmen::server {
 namespace {
 
-void ExpireReads(std::vector<Waiter>& reads, TimePoint now, const dolmen::Status& why) {
+// Answers the reads past their deadline with `why`; true if there were any.
+bool ExpireReads(std::vector<Waiter>& reads, TimePoint now, const dolmen::Status& why) {
+  bool expired = false;
   for (auto it = reads.begin(); it != reads.end();) {
     if (it->deadline > now) {
       ++it;
@@ -14,7 +18,9 @@ void ExpireReads(std::vector<Waiter>& reads, TimePoint now, const dolmen::Status
     StatusDone done = std::move(it->done);
     it = reads.erase(it);
     done(why);
+    expired = true;
   }
+  return expired;
 }
 
 }  // namespace
@@ -52,6 +58,7 @@ void ReadBarrier::LeaderChanged(MemberId leader) {
     }
     std::vector<Waiter> reads = std::move(it->second.reads);
     it = issued_.erase(it);
+    metric::ReadIndexesFailed().Inc();
     for (Waiter& r : reads) r.done(dolmen::Status(Code::kLeaderChanged, "leader changed"));
   }
 }
@@ -59,7 +66,12 @@ void ReadBarrier::LeaderChanged(MemberId leader) {
 void ReadBarrier::Confirmed(const std::vector<raft::ReadState>& states) {
   for (const raft::ReadState& rs : states) {
     auto it = issued_.find(rs.context);
-    if (it == issued_.end()) continue;
+    if (it == issued_.end()) {
+      // A round that timed out or failed already: etcd's "ignored out-of-date read index
+      // response".
+      metric::SlowReadIndexes().Inc();
+      continue;
+    }
     for (Waiter& r : it->second.reads) ready_.emplace(rs.index.value(), std::move(r));
     issued_.erase(it);
   }
@@ -74,10 +86,16 @@ void ReadBarrier::Release(uint64_t applied) {
 }
 
 void ReadBarrier::Expire(TimePoint now, const dolmen::Status& why) {
-  ExpireReads(unissued_, now, why);
+  // Reads that never got a round (no leader took it) are one timed-out batch to etcd.
+  if (ExpireReads(unissued_, now, why)) metric::SlowReadIndexes().Inc();
   for (auto it = issued_.begin(); it != issued_.end();) {
-    ExpireReads(it->second.reads, now, why);
-    it = it->second.reads.empty() ? issued_.erase(it) : std::next(it);
+    Round& round = it->second;
+    if (ExpireReads(round.reads, now, why) && !round.timed_out) {
+      round.timed_out = true;
+      metric::SlowReadIndexes().Inc();
+    }
+    // Emptied, it is forgotten: its answer, if one comes, is out of date.
+    it = round.reads.empty() ? issued_.erase(it) : std::next(it);
   }
   for (auto it = ready_.begin(); it != ready_.end();) {
     if (it->second.deadline > now) {

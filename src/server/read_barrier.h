@@ -7,6 +7,12 @@
 //
 // Bounded by max_pending_reads: beyond it a read is refused with "too many requests".
 // Owner thread only; no clock: deadlines are compared with the time passed in.
+//
+// Counts etcd 3.4's two read index metrics (etcdserver/v3_server.go, linearizableReadLoop),
+// per round as etcd counts per loop iteration: etcd_server_read_indexes_failed_total when a
+// round fails because the leader changed; etcd_server_slow_read_indexes_total when a round
+// (or a batch Raft never took, for want of a leader) timed out before its read index came, and
+// for every answer to a round that is no longer waiting (it timed out or failed: out of date).
 #pragma once
 
 #include <cstdint>
@@ -44,6 +50,7 @@ class ReadBarrier {
   struct Round {
     MemberId leader;  // whom the read index was asked of
     std::vector<Waiter> reads;
+    bool timed_out = false;  // some of its reads expired: counted slow once
   };
 
   const DriverOptions options_;

@@ -138,6 +138,7 @@ void Server::StartAutoCompaction() {
     });
   };
   deps.log = [](const std::string& line) { log::Info(line); };
+  deps.on_finished = auto_compaction_observer_;
   auto_compactor_ = std::make_unique<AutoCompactor>(
       NewCompactionPolicy(config_.auto_compaction, clock_->Now()), std::move(deps));
   auto_compactor_->Start();

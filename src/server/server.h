@@ -167,6 +167,14 @@ class Server {
   void SetRestoreObserver(std::function<void(Revision)> observer) {
     driver_->SetRestoreObserver(std::move(observer));
   }
+  // Before Start: told on the auto-compactor's thread after each compaction it proposed, with
+  // the outcome (tests await it). Unused while auto-compaction is off.
+  void SetAutoCompactionObserver(std::function<void(Revision, const Status&)> observer) {
+    auto_compaction_observer_ = std::move(observer);
+  }
+  // From Start, while auto-compaction is on (else null): a test on a ManualClock Wakes it after
+  // advancing the clock, as it wakes the driver.
+  AutoCompactor* auto_compactor() { return auto_compactor_.get(); }
 
   // Snapshots between members (docs/membership.md). Leader side, any thread but the driver's:
   // writes a consistent image of the backend for `to` and returns its path (the caller deletes
@@ -475,9 +483,10 @@ class Server {
   std::atomic<bool> raising_no_space_{false};
   PeerHasher* peer_hasher_ = nullptr;
   bool restarted_ = false;  // the data dir held a log: the initial corruption check applies
-  std::unique_ptr<CompactionHashes> compaction_hashes_;     // recorded by the applier
-  std::unique_ptr<CorruptionMonitor> corruption_monitor_;   // leader checks; stopped first
-  std::unique_ptr<AutoCompactor> auto_compactor_;           // proposes; stopped first
+  std::unique_ptr<CompactionHashes> compaction_hashes_;    // recorded by the applier
+  std::unique_ptr<CorruptionMonitor> corruption_monitor_;  // leader checks; stopped first
+  std::unique_ptr<AutoCompactor> auto_compactor_;          // proposes; stopped first
+  std::function<void(Revision, const Status&)> auto_compaction_observer_;
   std::unique_ptr<LearnerPromoter> learner_promoter_;       // proposes; stopped first
   std::unique_ptr<DeadMemberRemover> dead_member_remover_;  // proposes; stopped first
   std::atomic<uint64_t> next_snapshot_file_{1};

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <thread>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 #include "backend/memory_backend.h"
 #include "io/memory_file_system.h"
@@ -122,24 +124,53 @@ TEST_F(StandaloneTest, ForceNewClusterOnANewDataDirBootstraps) {
   EXPECT_EQ(s->membership().List().size(), 1u);
 }
 
-// Revision mode with a short check interval: the leader compacts to current - retention
-// through the log on its own.
+// Revision mode on a hand-driven clock: once the check interval has passed, the leader
+// compacts to current - retention through the log on its own.
 TEST_F(StandaloneTest, AutoCompactionCompactsThroughTheLog) {
+  ManualClock clock;
+  // The compactor's outcomes, which wake the test (declared before the member, which tells
+  // them until it stops).
+  fakes::AppliedSignal compacted;
+  std::vector<std::pair<int64_t, Status>> outcomes;
+  std::mutex outcomes_mu;
   ServerConfig c = Config();
   c.initial_cluster = {{"t", {"http://127.0.0.1:2380"}}};
+  c.clock = &clock;
   c.auto_compaction.mode = AutoCompactionMode::kRevision;
   c.auto_compaction.retention_revisions = 2;
-  c.auto_compaction.revision_check_interval = std::chrono::milliseconds(10);
-  auto s = Start(c);
-  ASSERT_NE(s, nullptr);
+  c.auto_compaction.revision_check_interval = std::chrono::minutes(5);
+  auto opened = Server::Open(std::move(c));
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<Server> s = std::move(opened).value();
+  s->SetAutoCompactionObserver([&](Revision revision, const Status& outcome) {
+    {
+      std::lock_guard lock(outcomes_mu);
+      outcomes.emplace_back(revision.value(), outcome);
+    }
+    compacted.Notify();
+  });
+  s->Start();
+  ASSERT_NE(s->auto_compactor(), nullptr);
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(Put(s.get(), "k", std::to_string(i)).ok());  // 2..6
-  // Polled with a deadline: the compactor runs on its own thread.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (s->store()->CompactRevision() != Revision(4)) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-        << "compact revision " << s->store()->CompactRevision().value();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+
+  EXPECT_EQ(s->store()->CompactRevision(), Revision(0));
+  // The check interval passes on the member's clock alone.
+  clock.Advance(std::chrono::minutes(5));
+  s->auto_compactor()->Wake();
+  // The compactor tells its outcome once the compaction was applied.
+  ASSERT_TRUE(compacted.Await(
+      [&] {
+        std::lock_guard lock(outcomes_mu);
+        return !outcomes.empty();
+      },
+      std::chrono::seconds(20)));
+  {
+    std::lock_guard lock(outcomes_mu);
+    ASSERT_EQ(outcomes.size(), 1u);
+    EXPECT_EQ(outcomes[0].first, 4);
+    EXPECT_TRUE(outcomes[0].second.ok()) << outcomes[0].second.ToString();
   }
+  EXPECT_EQ(s->store()->CompactRevision(), Revision(4));
   auto old = Get(s.get(), "k", "", 3);
   EXPECT_EQ(old.status().code(), Code::kCompacted);
   auto kept = Get(s.get(), "k", "", 4);

@@ -45,6 +45,9 @@ POLL_INTERVAL_S = processes.POLL_INTERVAL_S
 STOP_KILL_WAIT_S = processes.STOP_KILL_WAIT_S
 START_ATTEMPTS = processes.START_ATTEMPTS
 ETCDCTL_TIMEOUT_S = processes.ETCDCTL_TIMEOUT_S
+# The bounded polls (use these, not a loop around time.sleep).
+poll_until = processes.poll_until
+retry_while = processes.retry_while
 RECONFIG_TIMEOUT_S = 20.0  # etcd refuses reconfiguration until peers are connected for 5 s
 PROBE_TIMEOUT_S = 5.0  # the multi-member probe: how long a lone member may take to listen
 
@@ -432,15 +435,13 @@ class Cluster:
 
     def wait_leader(self, members=None, timeout=START_TIMEOUT_S, not_this=None):
         """Polls until the members agree on a leader (other than `not_this`); returns it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            leader = self.leader(members)
-            if leader is not None and leader is not not_this:
-                return leader
-            if time.monotonic() >= deadline:
-                raise ClusterError("no agreed leader after %.1fs: %r"
-                                   % (timeout, self.statuses(members)))
-            time.sleep(POLL_INTERVAL_S)
+        leader = processes.retry_while(lambda: self.leader(members),
+                                       lambda leader: leader is None or leader is not_this,
+                                       timeout)
+        if leader is None or leader is not_this:
+            raise ClusterError("no agreed leader after %.1fs: %r"
+                               % (timeout, self.statuses(members)))
+        return leader
 
     def member_id(self, member):
         """The id the cluster knows `member` by, from `member list -w json` (by peer URL, since
@@ -467,14 +468,11 @@ class Cluster:
         """Runs a member add/remove/promote command, retrying while etcd answers that the
         cluster is not ready for it yet (peers connected for less than 5 s). Returns the last
         (rc, out, err)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            rc, out, err = via.etcdctl(*args)
-            retry = rc != 0 and ("unhealthy cluster" in err or "not enough started members"
-                                 in err)
-            if not retry or time.monotonic() >= deadline:
-                return rc, out, err
-            time.sleep(0.2)
+        return processes.retry_while(
+            lambda: via.etcdctl(*args),
+            lambda r: r[0] != 0 and ("unhealthy cluster" in r[2] or
+                                     "not enough started members" in r[2]),
+            timeout, 0.2)
 
     def add_member(self, name, learner=False, via=None, reuse=None):
         """`member add` (with --learner if asked) for a new Member on fresh ports, or for the
@@ -544,14 +542,10 @@ class ClusterTestCase(unittest.TestCase):
     def assertEventually(self, predicate, timeout, what, interval=0.1):
         """Polls predicate() (bounded by `timeout`) until it returns a truthy value; fails with
         `what` and the last value otherwise. Returns the truthy value."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                self.fail("%s: not within %.1fs (last: %r)" % (what, timeout, value))
-            time.sleep(interval)
+        value = processes.poll_until(predicate, timeout, interval)
+        if not value:
+            self.fail("%s: not within %.1fs (last: %r)" % (what, timeout, value))
+        return value
 
 
 # -- clients and workloads ---------------------------------------------------------------------

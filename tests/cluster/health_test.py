@@ -37,16 +37,14 @@ class QuorumHealthTest(ClusterTestCase):
     def wait_status(self, member, path, want, within_s, since):
         """Polls GET path until it answers `want`; fails if that takes longer than `within_s`
         counted from `since` (monotonic). Returns (seconds taken, body)."""
-        while True:
-            status, body = get(member, path)
-            took = time.monotonic() - since
-            if status == want:
-                self.assertLessEqual(took, within_s, "%s %s: %d only after %.2f s (%s)"
-                                     % (member.name, path, want, took, body))
-                return took, body
-            self.assertLess(took, within_s, "%s %s still %d after %.2f s: %s"
-                            % (member.name, path, status, took, body))
-            time.sleep(0.02)
+        status, body = cluster.retry_while(lambda: get(member, path), lambda r: r[0] != want,
+                                           max(0.0, since + within_s - time.monotonic()), 0.02)
+        took = time.monotonic() - since
+        self.assertEqual(status, want, "%s %s still %d after %.2f s: %s"
+                         % (member.name, path, status, took, body))
+        self.assertLessEqual(took, within_s, "%s %s: %d only after %.2f s (%s)"
+                             % (member.name, path, want, took, body))
+        return took, body
 
     def test_health_follows_the_quorum(self):
         c = self.new_cluster(3)

@@ -3,7 +3,6 @@ added, refused promotion while behind, promoted once in sync, and a member with 
 --initial-cluster-token that cannot join."""
 
 import re
-import time
 
 import cluster
 from cluster import ClusterTestCase
@@ -195,12 +194,9 @@ class MembershipTest(ClusterTestCase):
                          self.expected_member_list(c, learners=[learner]))
 
         # In sync now; the leader may still need a heartbeat round to know it, so poll.
-        deadline = time.monotonic() + 15
-        while True:
-            rc, out, err = leader.etcdctl("member", "promote", "%x" % learner_id)
-            if rc == 0 or time.monotonic() > deadline or PROMOTE_NOT_IN_SYNC not in err:
-                break
-            time.sleep(0.2)
+        rc, out, err = cluster.retry_while(
+            lambda: leader.etcdctl("member", "promote", "%x" % learner_id),
+            lambda r: r[0] != 0 and PROMOTE_NOT_IN_SYNC in r[2], 15, 0.2)
         self.assertEqual((rc, out, err),
                          (0, "Member %16x promoted in cluster %16x\n" % (learner_id, cluster_id), ""))
         self.assertEqual(leader.etcdctl("member", "list")[1], self.expected_member_list(c))

@@ -325,12 +325,9 @@ class WatchLeaseTest(ClusterTestCase):
             lambda: learner.running and
             cluster.read_prefix(learner, "promote/", serializable=True) == written,
             20, "learner has every key")
-        deadline = time.monotonic() + PROMOTE_TIMEOUT_S
-        while True:
-            rc, out, err = follower.etcdctl("member", "promote", "%x" % learner_id)
-            if rc == 0 or "in sync with leader" not in err or time.monotonic() >= deadline:
-                break
-            time.sleep(0.2)
+        rc, out, err = cluster.retry_while(
+            lambda: follower.etcdctl("member", "promote", "%x" % learner_id),
+            lambda r: r[0] != 0 and "in sync with leader" in r[2], PROMOTE_TIMEOUT_S, 0.2)
         self.assertEqual((rc, out, err),
                          (0, "Member %16x promoted in cluster %16x\n" % (learner_id, cluster_id),
                           ""))

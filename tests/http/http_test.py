@@ -25,7 +25,6 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import harness  # noqa: E402
@@ -375,11 +374,9 @@ class HttpEndpointsTest(IntegrationTestCase):
                              after[batch + "_sum"] - before[batch + "_sum"])
         self.assertEqual(after[batch + '_bucket{le="+Inf"}'], after[batch + "_count"])
         # The backend commits applied entries in batches (every 100 ms): poll for the next one.
-        deadline = time.monotonic() + POLL_DEADLINE_S
         name = "etcd_disk_backend_commit_duration_seconds_count"
-        while scrape().get(name, 0) <= before.get(name, 0):
-            self.assertLess(time.monotonic(), deadline, name + " did not move")
-            time.sleep(0.05)
+        harness.wait_for(lambda: scrape().get(name, 0) > before.get(name, 0),
+                         name + " moving", POLL_DEADLINE_S)
         health_ok = scrape()["etcd_server_health_success"] if "etcd_server_health_success" in \
             after else 0
         self.assertEqual(request(server.client_port, "GET", "/health")[0], 200)

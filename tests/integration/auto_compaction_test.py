@@ -37,27 +37,22 @@ LOGGED = {"dolmen": "auto compaction (", "etcd": "Finished auto-compaction at re
 def wait_compacted(server, revision, key="k"):
     """Polls `get KEY --rev=REVISION` until it fails as compacted; returns the seconds it took,
     or raises after COMPACTION_WAIT_S."""
+    def not_compacted(answer):
+        return answer[0] == 0 or COMPACTED not in answer[2]
+
     start = time.monotonic()
-    last = None
-    while True:
-        last = server.etcdctl("get", key, "--rev=%d" % revision)
-        if last[0] != 0 and COMPACTED in last[2]:
-            return time.monotonic() - start
-        if time.monotonic() - start >= COMPACTION_WAIT_S:
-            raise harness.ServerError("%s: revision %d not compacted within %.0fs (last: %r)"
-                                      % (server.label, revision, COMPACTION_WAIT_S, last))
-        time.sleep(POLL_S)
+    last = harness.retry_while(lambda: server.etcdctl("get", key, "--rev=%d" % revision),
+                               not_compacted, COMPACTION_WAIT_S, POLL_S)
+    if not_compacted(last):
+        raise harness.ServerError("%s: revision %d not compacted within %.0fs (last: %r)"
+                                  % (server.label, revision, COMPACTION_WAIT_S, last))
+    return time.monotonic() - start
 
 
 def wait_logged(server, text):
     """Polls the server's log for `text` (the line follows the compaction's apply by a moment);
     True once it is there, False after LOG_WAIT_S."""
-    deadline = time.monotonic() + LOG_WAIT_S
-    while text not in server.log_text():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(POLL_S)
-    return True
+    return harness.poll_until(lambda: text in server.log_text(), LOG_WAIT_S, POLL_S)
 
 
 class AutoCompactionTest(IntegrationTestCase):

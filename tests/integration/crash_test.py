@@ -55,7 +55,7 @@ class Writer(threading.Thread):
     deleted, for the last acknowledged write of that key; `in_flight` is (key, state) for the
     write that failed, whose outcome is unknown; `attempted` maps key -> value put."""
 
-    def __init__(self, server, round_no, writer_no, token):
+    def __init__(self, server, round_no, writer_no, token, first_ack):
         super().__init__(name="writer-%d-%d" % (round_no, writer_no), daemon=True)
         self.server = server
         self.round_no = round_no
@@ -66,7 +66,7 @@ class Writer(threading.Thread):
         self.attempted = {}
         self.in_flight = None
         self.error = None
-        self.first_ack = threading.Event()
+        self.first_ack = first_ack  # shared by the round's writers: set at the first ack
         self.stop = threading.Event()
 
     def operations(self, client):
@@ -148,16 +148,14 @@ class CrashTest(IntegrationTestCase):
         max_acked_revision = 0
         for round_no in range(ROUNDS):
             token = b"%08x" % rng.getrandbits(32)
-            writers = [Writer(server, round_no, w, token) for w in range(WRITERS)]
+            first_ack = threading.Event()
+            writers = [Writer(server, round_no, w, token, first_ack) for w in range(WRITERS)]
             for writer in writers:
                 writer.start()
-            deadline = time.monotonic() + FIRST_ACK_TIMEOUT_S
-            while not any(w.first_ack.is_set() for w in writers) and time.monotonic() < deadline:
-                time.sleep(0.01)
-            self.assertTrue(any(w.first_ack.is_set() for w in writers),
+            self.assertTrue(first_ack.wait(FIRST_ACK_TIMEOUT_S),
                             "round %d: no put acknowledged within %.0fs; errors: %r"
                             % (round_no, FIRST_ACK_TIMEOUT_S, [w.error for w in writers]))
-            time.sleep(rng.uniform(*KILL_DELAY_S))
+            time.sleep(rng.uniform(*KILL_DELAY_S))  # the seeded kill moment: the subject
             running = sum(w.is_alive() for w in writers)
             server.kill9()
             for writer in writers:

@@ -23,7 +23,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import harness
 from harness import IntegrationTestCase
@@ -143,15 +142,17 @@ class DiskFullTest(IntegrationTestCase):
         first = "fill/%04d" % acknowledged[0]
         rc, out, err = server.etcdctl("del", first)
         self.assertEqual((rc, out), (0, "1\n"), err)
-        deadline = time.monotonic() + WATCH_WAIT_S
-        text = ""
-        while "DELETE\n%s\n" % first not in text:
-            self.assertLess(time.monotonic(), deadline,
-                            "the watch reported no delete within %.0fs: %r" % (WATCH_WAIT_S, text))
-            self.assertIsNone(watch.poll(), "etcdctl watch exited: %r" % text)
-            time.sleep(0.05)  # polling the watch's output file, bounded by the deadline
+        watched = {"text": ""}
+
+        def delete_reported():  # the watch's output file so far
+            self.assertIsNone(watch.poll(), "etcdctl watch exited: %r" % watched["text"])
             with open(log_path, "rb") as f:
-                text = f.read().decode("utf-8", "replace")
+                watched["text"] = f.read().decode("utf-8", "replace")
+            return "DELETE\n%s\n" % first in watched["text"]
+
+        self.assertTrue(harness.poll_until(delete_reported, WATCH_WAIT_S),
+                        "the watch reported no delete within %.0fs: %r"
+                        % (WATCH_WAIT_S, watched["text"]))
         self.assert_running(server)
 
         # 5. Space is freed; writes resume once the alarm is disarmed.

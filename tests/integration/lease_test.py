@@ -43,12 +43,7 @@ def sort_attached_keys(text):
 
 def poll(condition, limit_s=POLL_LIMIT_S):
     """Polls until condition() is true or the limit passes; returns the last value."""
-    deadline = time.monotonic() + limit_s
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
+    return harness.poll_until(condition, limit_s, 0.1)
 
 
 class Step:

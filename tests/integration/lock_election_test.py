@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import unittest
 
 import grpc
@@ -47,12 +46,8 @@ def setUpModule():
 
 
 def poll(condition, limit_s=POLL_LIMIT_S):
-    deadline = time.monotonic() + limit_s
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
+    """Polls until condition() is true or the limit passes; returns the last value."""
+    return harness.poll_until(condition, limit_s, 0.05)
 
 
 class Client:

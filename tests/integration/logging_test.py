@@ -25,7 +25,6 @@ import socket
 import sys
 import tempfile
 import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -200,10 +199,9 @@ class LoggingTest(harness.IntegrationTestCase):
         s = self.server("--log-outputs", "systemd/journal", cls=JournalServer,
                         journal_dir=journal_dir)
         s.start()
-        deadline = time.monotonic() + WAIT_S
-        while not became_leader([json.loads(r["MESSAGE"]) for r in list(records)], s.kind):
-            self.assertLess(time.monotonic(), deadline, "no 'became leader' entry: %r" % records)
-            time.sleep(0.05)
+        harness.wait_for(
+            lambda: became_leader([json.loads(r["MESSAGE"]) for r in list(records)], s.kind),
+            "a 'became leader' journal entry", WAIT_S)
         self.assertIsNotNone(s.stop())
         stop.set()
         reader.join()

@@ -98,17 +98,41 @@ def kill_process(proc):
     return proc.wait(STOP_KILL_WAIT_S)
 
 
-def wait_for(condition, what, timeout=15.0, interval=POLL_INTERVAL_S):
-    """Polls condition() every `interval` until it returns a truthy value (returned); raises
-    AssertionError naming `what` after `timeout` seconds."""
+def poll_until(condition, timeout, interval=POLL_INTERVAL_S):
+    """Polls condition() every `interval` until it returns a truthy value or `timeout` seconds
+    have passed; returns its last value (falsy on timeout), for callers that assert on it with
+    their own message or use the last answer. condition() may raise to fail at once (a process
+    that exited). The one bounded poll of the Python harnesses: use it (or wait_for) rather
+    than a loop of your own around time.sleep."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
-        if value:
+        if value or time.monotonic() >= deadline:
             return value
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def retry_while(call, retry, timeout, interval=POLL_INTERVAL_S):
+    """Calls call() until retry(its result) is false or `timeout` seconds have passed (a
+    bounded poll_until); returns the last result, for the caller to assert on. For a command
+    answered "not yet" for a while (a member promote before the learner is in sync)."""
+    last = []
+
+    def settled():
+        last[:] = [call()]
+        return not retry(last[0])
+
+    poll_until(settled, timeout, interval)
+    return last[0]
+
+
+def wait_for(condition, what, timeout=15.0, interval=POLL_INTERVAL_S):
+    """Polls condition() every `interval` until it returns a truthy value (returned); raises
+    AssertionError naming `what` after `timeout` seconds."""
+    value = poll_until(condition, timeout, interval)
+    if not value:
+        raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
+    return value
 
 
 class ProcessExited(Exception):

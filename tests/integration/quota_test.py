@@ -19,7 +19,6 @@ Run: /usr/bin/python3 quota_test.py --dolmen PATH [unittest args]
 """
 
 import sys
-import time
 
 import harness
 from harness import IntegrationTestCase
@@ -87,12 +86,8 @@ class QuotaTest(IntegrationTestCase):
                 raise harness.ServerError("%s: compact failed" % server.label)
             # etcd's sizes follow its bbolt batch commits (every 100 ms), and its compaction
             # deletes in the background: the freed pages show within a bounded wait.
-            deadline = time.monotonic() + FREED_WAIT_S
-            st = self.status(server)
-            while st["dbSizeInUse"] >= st["dbSize"] and time.monotonic() < deadline:
-                time.sleep(0.05)
-                st = self.status(server)
-            return st
+            return harness.retry_while(lambda: self.status(server),
+                                       lambda st: st["dbSizeInUse"] >= st["dbSize"], FREED_WAIT_S)
         for server, st in zip(servers, self.on_each(servers, delete_and_compact)):
             self.assertLess(st["dbSizeInUse"], st["dbSize"], server.label)
         # Not enough without a defragmentation: a put of the same size is refused again.

@@ -347,15 +347,12 @@ class TlsTest(harness.IntegrationTestCase):
             # etcd keeps trusting the CA it started with; dolmen trusts the new one.
             accepted = new_client if not etcd_like else self.client_cert
             refused = self.client_cert if not etcd_like else new_client
-            deadline = time.monotonic() + RELOAD_WAIT_S
-            while True:
-                rc, out, err = harness.run_etcdctl(
+            rc, out, err = harness.retry_while(
+                lambda: harness.run_etcdctl(
                     server.endpoint,
                     tls_client_flags(new_ca.cert, accepted) + [REFUSED_TIMEOUT, "put", "n", "1"],
-                    timeout=30)
-                if rc == 0 or time.monotonic() > deadline:
-                    break
-                time.sleep(0.1)
+                    timeout=30),
+                lambda r: r[0] != 0, RELOAD_WAIT_S, 0.1)
             self.assertEqual((rc, out), (0, "OK\n"), "new connection after the change: " + err)
             # A client still trusting only the old CA refuses the new server certificate.
             rc, _, _ = harness.run_etcdctl(
@@ -368,10 +365,8 @@ class TlsTest(harness.IntegrationTestCase):
             self.assertNotEqual(rc, 0, "client certificate that the server should not trust")
             self.check_crl_replaced(server, files["crl.pem"], trusted_ca, new_ca.cert, accepted)
             before = len(written)
-            deadline = time.monotonic() + RELOAD_WAIT_S
-            while len(written) < before + 10 and not failures and thread.is_alive() and \
-                    time.monotonic() < deadline:
-                time.sleep(0.05)
+            harness.poll_until(lambda: len(written) >= before + 10 or failures or
+                               not thread.is_alive(), RELOAD_WAIT_S)
         finally:
             stop.set()
             thread.join(WRITER_MAX_S + 10)
@@ -553,21 +548,23 @@ class ReadmeTlsClusterTest(harness.IntegrationTestCase):
         try:
             members = harness.wait_for(lambda: len(children(shell.pid)) == 3 and
                                        children(shell.pid), "three members started", 10)
-            deadline = time.monotonic() + README_CLUSTER_WAIT_S
-            while True:
-                listed = subprocess.run(["/bin/bash", "-c", adapt(blocks[2])], cwd=work,
-                                        capture_output=True, text=True, timeout=30,
-                                        env=harness._clean_env())
-                rows = table_rows(listed.stdout)
-                # etcd knows the names from --initial-cluster at once; the client URLs only
-                # once each member has published them: wait for both.
-                if len(rows) == 3 and all(r[1] == "started" and r[2] and r[4] for r in rows):
-                    break
+            last = {}
+
+            def all_listed():
                 for pid in members:
                     self.assertTrue(os.path.exists("/proc/%d" % pid), "a member exited")
-                self.assertLess(time.monotonic(), deadline, "member list over https: %s%s"
-                                % (listed.stdout, listed.stderr))
-                time.sleep(0.2)
+                listed = last["listed"] = subprocess.run(
+                    ["/bin/bash", "-c", adapt(blocks[2])], cwd=work, capture_output=True,
+                    text=True, timeout=30, env=harness._clean_env())
+                rows = last["rows"] = table_rows(listed.stdout)
+                # etcd knows the names from --initial-cluster at once; the client URLs only
+                # once each member has published them: wait for both.
+                return len(rows) == 3 and all(r[1] == "started" and r[2] and r[4] for r in rows)
+
+            self.assertTrue(harness.poll_until(all_listed, README_CLUSTER_WAIT_S, 0.2),
+                            "member list over https: %s%s"
+                            % (last["listed"].stdout, last["listed"].stderr))
+            rows = last["rows"]
             self.assertEqual(sorted(r[2:5] for r in rows), [
                 ["m%d" % (i + 1), "https://%s:%d" % (h, peer_port),
                  "https://%s:%d" % (h, client_port)] for i, h in enumerate(self.HOSTS)])
@@ -633,9 +630,7 @@ def stop_shell_and_children(shell):
             os.kill(pid, sig)
         except ProcessLookupError:
             continue
-        deadline = time.monotonic() + wait_s
-        while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        harness.poll_until(lambda: not os.path.exists("/proc/%d" % pid), wait_s)
     harness.stop_process(shell)
 
 

@@ -37,7 +37,7 @@ RULES_MAIN = os.path.join(HERE, "etcd_mixin_alerts.yml")
 RULES_34 = os.path.join(HERE, "etcd34_mixin_alerts.yml")
 DASHBOARD = os.path.join(HERE, "etcd_dashboard_queries.yml")
 
-SCRAPE_PERIOD_S = 0.25
+SCRAPE_PERIOD_S = 0.25    # real time between two scrapes (pacing the series, not a wait)
 SCRAPE_STEP_S = 30
 HEALTHY_SCRAPES = 12     # > the 5m rate windows (10 steps)
 ONE_DOWN_SCRAPES = 26    # > etcdMembersDown's for: 10m (20 steps) + its 120s window (4)
@@ -272,16 +272,18 @@ class MixinTest(ClusterTestCase):
         members_wanted = wanted - NOT_A_MEMBERS - V2_ONLY
         self.assertEqual(members_wanted - set(ETCD_DEFINITIONS), set(),
                          "a referenced metric without etcd's definition in this test")
+        def families_and_missing(m):
+            got = scrape(m)
+            self.assertIsNotNone(got, m.name + " /metrics")
+            fams = families(got[0])
+            return got[0], fams, members_wanted - {"etcd_network_peer_sent_failures_total"} - \
+                set(fams)
+
         deadline = time.monotonic() + FAMILIES_WITHIN_S
         for m in c.members:
-            while True:
-                got = scrape(m)
-                self.assertIsNotNone(got, m.name + " /metrics")
-                fams = families(got[0])
-                missing = members_wanted - {"etcd_network_peer_sent_failures_total"} - set(fams)
-                if not missing or time.monotonic() > deadline:
-                    break
-                time.sleep(0.1)
+            text, fams, missing = cluster.retry_while(
+                lambda: families_and_missing(m), lambda r: r[2],
+                max(0.0, deadline - time.monotonic()), 0.1)
             self.assertEqual(missing, set(), m.name)
             for name in members_wanted & set(fams):
                 want_type, want_labels, want_buckets = ETCD_DEFINITIONS[name]
@@ -293,7 +295,7 @@ class MixinTest(ClusterTestCase):
                         self.assertAlmostEqual(g, w, delta=w * 1e-9, msg=name)
             self.assertEqual(V2_ONLY & set(fams), set(), m.name)
             # promtool's linter: dolmen's findings are etcd's own; etcd has all of them.
-            p = subprocess.run([PROMTOOL, "check", "metrics"], input=got[0],
+            p = subprocess.run([PROMTOOL, "check", "metrics"], input=text,
                                capture_output=True, text=True, timeout=30)
             findings = set((p.stdout + p.stderr).splitlines())
             self.assertFalse([f for f in findings if "error" in f.lower()], findings)
