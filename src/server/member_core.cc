@@ -44,6 +44,13 @@ dolmen::Status MemberCore::Turn(InboxBatch events, TimePoint now) {
   Tick(now);
   TakeEvents(events, now);
   for (const SyncDone& d : events.synced) {
+    if (d.status.ok() && persist_.snapshot) {
+      // A snapshot from the leader is being written (its marker may be in the log already)
+      // and is past anything applied here: it supersedes this checkpoint, whose older marker
+      // would go back in the log.
+      checkpointer_.SyncNotStarted();
+      continue;
+    }
     RETURN_IF_ERROR(checkpointer_.Finish(d.applied, d.status));
   }
   if (events.persisted) RETURN_IF_ERROR(Persisted(events.persisted->status, now));

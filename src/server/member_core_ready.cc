@@ -23,11 +23,6 @@ dolmen::Status MemberCore::HandleReadies(TimePoint now) {
 
 dolmen::Status MemberCore::StartReady(TimePoint now) {
   raft::Ready rd = node_->GetReady();
-  if (rd.soft_state) NoteSoftState(*rd.soft_state);
-  if (rd.hard_state) {
-    term_.store(rd.hard_state->term.value());
-    commit_.store(rd.hard_state->commit.value());
-  }
   const bool has_snapshot = rd.snapshot && !rd.snapshot->IsEmpty();
   if (has_snapshot && !deps_.install_snapshot) {
     return Unimplemented("this member cannot install a snapshot from the leader (index " +
@@ -69,6 +64,14 @@ dolmen::Status MemberCore::FinishReady(raft::Ready rd, TimePoint now) {
   const bool has_snapshot = rd.snapshot && !rd.snapshot->IsEmpty();
   if (has_snapshot) RETURN_IF_ERROR(deps_.storage->ApplySnapshot(*rd.snapshot));
   RETURN_IF_ERROR(MirrorPersisted(rd));
+  // Published once durable, with Raft's storage: a reader of commit_index() finds the entries
+  // up to it there, never the older ones a pending write is about to replace, and a new
+  // leader's term() is the one it was elected in.
+  if (rd.soft_state) NoteSoftState(*rd.soft_state);
+  if (rd.hard_state) {
+    term_.store(rd.hard_state->term.value());
+    commit_.store(rd.hard_state->commit.value());
+  }
   SendMessages(std::move(rd.messages));  // empty if they left before the write
   if (has_snapshot) RETURN_IF_ERROR(ApplySnapshot(*rd.snapshot, now));
   reads_.Confirmed(rd.read_states);
