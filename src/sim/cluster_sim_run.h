@@ -143,7 +143,7 @@ class ClusterSim {
   Phase phase_ = Phase::kChaos;
   std::vector<Node> nodes_;
   std::vector<PendingSync> syncs_;
-  std::vector<PendingPersist> persists_;  // at most one per member
+  std::vector<PendingPersist> persists_;  // one per member (more only with wal_persisted_early)
   std::vector<Client> clients_;
   std::vector<ClientOp> ops_;
   std::set<std::string> final_reads_pending_;    // keys without a successful final read
