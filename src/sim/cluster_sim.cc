@@ -152,6 +152,10 @@ void ClusterSim::Deliver() {
       if (m.type == raft::MessageType::kSnap) ReportSnapshot(m, false);
       continue;
     }
+    if (n.member->membership().IsRemoved(m.from)) {
+      RefuseRemoved(m.from);
+      continue;
+    }
     if (m.type == raft::MessageType::kSnap && !ReceiveSnapshot(n, m)) continue;
     n.inbox.messages.push_back(std::move(m));
   }
@@ -160,6 +164,23 @@ void ClusterSim::Deliver() {
     if (m.type == raft::MessageType::kSnap) ReportSnapshot(m, false);
   }
   for (const raft::Message& m : network_.TakeDroppedSnapshots()) ReportSnapshot(m, false);
+}
+
+// The peer transport's admission (src/transport/admission.cc, as etcd's rafthttp): a member
+// that knows the sender was removed refuses its messages, and the sender stops ("the member
+// has been permanently removed from the cluster", src/embed/member.cc). Without it a removed
+// member that never applied its own removal campaigns forever and traps the clients that ask
+// it.
+void ClusterSim::RefuseRemoved(MemberId from) {
+  if (from.value() == 0 || from.value() > nodes_.size()) return;
+  Node& n = nodes_[from.value() - 1];
+  if (n.removed || !n.member->up()) return;
+  Trace("member " + std::to_string(from.value()) + " stops: a peer says it was removed");
+  n.removed = true;
+  const Status why(Code::kRemoved, "the member has been permanently removed from the cluster");
+  n.member->core().FailAll(Status(Code::kStopped, "server stopped: " + why.ToString()),
+                           std::exchange(n.inbox, {}));
+  n.member->Stop(why);
 }
 
 // Server::ReceiveSnapshot: the image arrives with the message and is kept before Raft sees

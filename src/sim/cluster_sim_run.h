@@ -93,6 +93,7 @@ class ClusterSim {
   void Deliver();
   bool ReceiveSnapshot(Node& n, const raft::Message& m);
   void ReportSnapshot(const raft::Message& m, bool done);
+  void RefuseRemoved(MemberId from);
   void CompleteSyncs();
   void StartPersist(size_t node, const server::PersistRequest& write);
   void CompletePersists();
