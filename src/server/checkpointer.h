@@ -60,7 +60,8 @@ class Checkpointer {
   // The same, due or not (at a clean stop).
   Result<std::optional<uint64_t>> Begin(TimePoint now, uint64_t applied,
                                         const raft::ConfState& conf_state);
-  // The sync could not be started (the syncer stopped): the next checkpoint tries again.
+  // The sync could not be started (the syncer stopped), or a snapshot from the leader being
+  // written supersedes it: the next checkpoint tries again.
   void SyncNotStarted() { sync_in_flight_ = false; }
   // The second half, once the sync of `applied` completed with `synced`. An error only when the
   // member must stop: a failed backend sync (after a failed fsync the kernel may have dropped

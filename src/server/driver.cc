@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "log/log.h"
+#include "server/persist_request.h"
 
 namespace dolmen::server {
 namespace {
@@ -15,6 +16,7 @@ Driver::Driver(Deps deps, std::unique_ptr<raft::RawNode> node, MemberId self, Dr
                FatalHandler on_fatal)
     : clock_(deps.clock != nullptr ? deps.clock : &system_clock_),
       store_(deps.store),
+      wal_(deps.wal),
       options_(options),
       on_fatal_(std::move(on_fatal)),
       inbox_(options),
@@ -117,6 +119,7 @@ void Driver::Loop() {
   InboxBatch events;
   while (inbox_.TakeOrWait(core_->NextWake(), *clock_, &events)) {
     dolmen::Status s = core_->Turn(std::exchange(events, {}), Now());
+    if (s.ok()) s = PersistNow();
     if (!s.ok()) {
       Fail(s);
       break;
@@ -130,6 +133,18 @@ void Driver::Loop() {
   // unlock failed with EPERM, seen by ThreadSanitizer, and the lock stayed with the exited
   // owner until the next writer recovered it as "owner died").
   FinishStop(/*ran=*/true);
+}
+
+dolmen::Status Driver::PersistNow() {
+  // Each write here and now, on this thread, its completion fed back at once: no thread hop and
+  // no wake-up in between, so a proposal costs what it did when the core wrote itself. A turn
+  // that finishes one Ready may start the next (say, the commit its Advance revealed).
+  while (const PersistRequest* write = core_->TakePersistRequest()) {
+    InboxBatch done;
+    done.persisted = WalPersisted{Persist(*wal_, *write)};
+    RETURN_IF_ERROR(core_->Turn(std::move(done), Now()));
+  }
+  return OkStatus();
 }
 
 void Driver::StartSync(uint64_t applied) {

@@ -3,8 +3,9 @@
 // real clock (or the injected one) and the syncer thread that runs checkpoints' backend fsyncs
 // beside the loop. Each turn it takes everything queued, reads the time once, and hands both to
 // the core, which ticks Raft, proposes, handles Ready in the contract's order (persist, send,
-// apply, answer, Advance) and says when its next turn is due; then it sleeps until that time or
-// the next event.
+// apply, answer, Advance) and says when its next turn is due. The Ready's WAL write is an
+// effect the driver performs right after the turn, on the owner thread, and reports back at
+// once (WalPersisted) before it sleeps until the next wake-up or event.
 //
 // One member and many run through this same path; a single voter elects itself at once.
 // Callers on other threads only queue work (bounded: beyond a bound etcd's "too many
@@ -120,6 +121,9 @@ class Driver {
   // caller): stops the syncer, answers everything still queued with kStopped and, after a
   // clean run, checkpoints.
   void FinishStop(bool ran);
+  // After a turn: the WAL writes the core asked for (PersistRequest), each performed on the
+  // owner thread and reported to the core in a turn of its own; an error stops the member.
+  dolmen::Status PersistNow();
   // After a turn: the checkpoint sync the core asked for, run on syncer_.
   void StartSync(uint64_t applied);
   void Fail(const dolmen::Status& s);
@@ -128,6 +132,7 @@ class Driver {
   SystemClock system_clock_;
   const Clock* clock_;  // deps.clock or system_clock_
   mvcc::Store* const store_;
+  wal::Wal* const wal_;  // the core's: the driver performs its Ready writes
   const DriverOptions options_;
   FatalHandler on_fatal_;
   MemberCore::Observers observers_;

@@ -2,17 +2,19 @@
 // RawNode). Events go in, one turn at a time, each with the current time (Turn): peer messages
 // and reports, proposals, conf-change proposals, read barriers, tasks to run in order, a
 // checkpoint's completed backend sync, and the time itself (Raft ticks when it is due). Effects
-// come out, in the order the Ready contract requires (docs/raft.md): entries and hard state
-// persisted to the WAL, messages sent (the leader's before its own fdatasync, everyone else's
-// after), committed entries applied to the store, callers answered, Advance; plus, after the
-// turn, a checkpoint sync to run beside the loop (TakeSyncRequest) and the time of the next
-// turn that is due without any event (NextWake).
+// come out, in the order the Ready contract requires (docs/raft.md): the WAL write the Ready
+// needs, as a request the shell performs (TakePersistRequest; the leader's messages leave
+// before it, everyone else's wait), and once the shell reports it durable (a WalPersisted
+// event): messages sent, a snapshot installed, committed entries applied to the store,
+// callers answered, Advance. Besides, after the turn: a checkpoint sync to run beside the loop
+// (TakeSyncRequest) and the time of the next turn that is due without any event (NextWake).
 //
 // The core never reads a clock, never waits and never starts a thread: the driver (driver.h)
 // is its thin thread shell with the real clock, and a test or a simulator can drive it
 // directly with a fake WAL file system, a memory backend and a PeerSender of its own. Disk and
 // network are reached through those injected interfaces (wal::Wal on an io::FileSystem,
-// mvcc::Store on a backend::Backend, PeerSender), as LevelDB's Env.
+// mvcc::Store on a backend::Backend, PeerSender), as LevelDB's Env; the Ready's WAL appends
+// and fdatasyncs are the shell's, so a slow disk can overlap other work.
 //
 // Owner thread only, except the atomics read through term()/leader()/applied_index()/
 // commit_index() and peer_contact(), which any thread may read.
@@ -36,6 +38,7 @@
 #include "server/member_events.h"
 #include "server/membership.h"
 #include "server/peer_contact.h"
+#include "server/persist_request.h"
 #include "server/proposal_waiters.h"
 #include "server/read_barrier.h"
 #include "wal/wal.h"
@@ -49,6 +52,8 @@ class MemberCore {
   using ApplyObserver = std::function<void(std::vector<mvcc::Event> events, Revision revision)>;
 
   struct Deps {
+    // The checkpoints' snapshot markers, segment cuts and releases. The Ready's appends and
+    // syncs are not the core's: the shell performs them on this same Wal (PersistRequest).
     wal::Wal* wal = nullptr;
     mvcc::Store* store = nullptr;
     Applier* applier = nullptr;
@@ -83,11 +88,19 @@ class MemberCore {
   // Once, before the first turn: a lone voter campaigns at once; a member of a larger cluster
   // advances its election ticks (etcd's --initial-election-tick-advance).
   void Start(TimePoint now);
-  // One turn: takes `events`, ticks Raft if a tick is due at `now`, proposes, handles every
-  // Ready, answers callers, runs the tasks, expires deadlines. An error when the member must
-  // stop (a WAL or backend write failed, the member was removed, a corrupt entry): then call
-  // FailAll.
+  // One turn: takes `events`, ticks Raft if a tick is due at `now`, finishes the Ready whose
+  // write `events.persisted` reports, proposes, handles every Ready up to the next one that
+  // needs a WAL write, answers callers, runs the tasks, expires deadlines. An error when the
+  // member must stop (a WAL or backend write failed, the member was removed, a corrupt entry):
+  // then call FailAll.
   dolmen::Status Turn(InboxBatch events, TimePoint now);
+  // After a turn: the WAL write its last Ready waits for, handed out once (null: nothing new).
+  // The core owns it; it stays valid until the WalPersisted event reporting it reaches Turn.
+  // Until then the core goes on taking events (between GetReady and Advance Raft may step
+  // messages, tick and take proposals) but starts no other Ready, so exactly one write is
+  // outstanding and writes complete in order.
+  const PersistRequest* TakePersistRequest();
+  bool persist_outstanding() const { return unpersisted_.has_value(); }
   // When the next turn is due even if no event arrives: the next tick or batch commit.
   TimePoint NextWake() const;
   // After a turn: the applied index a backend sync should cover now (a checkpoint's first half
@@ -122,13 +135,18 @@ class MemberCore {
   void TakeEvents(InboxBatch& events, TimePoint now);
   void ProposeAndIssue();
 
-  // The ready loop (member_core_ready.cc): one Ready handled in the contract's order.
-  dolmen::Status HandleReady(TimePoint now);
+  // The ready loop (member_core_ready.cc): one Ready handled in the contract's order, split at
+  // its WAL write. Readies until one needs a write (which then waits for WalPersisted).
+  dolmen::Status HandleReadies(TimePoint now);
+  dolmen::Status StartReady(TimePoint now);
+  // The write of the Ready in unpersisted_ completed with `status`.
+  dolmen::Status Persisted(const dolmen::Status& status, TimePoint now);
+  // What follows the write: the Raft storage mirror, messages, snapshot install, apply, Advance.
+  dolmen::Status FinishReady(raft::Ready rd, TimePoint now);
   void NoteSoftState(const raft::SoftState& soft);
   // Logs each change of leader or role once (info; role changes short of leader at debug).
   void LogSoftState(const raft::SoftState& now);
-  dolmen::Status Persist(const raft::Ready& rd);
-  dolmen::Status PersistSnapshot(const raft::Snapshot& snapshot);
+  dolmen::Status MirrorPersisted(const raft::Ready& rd);
   dolmen::Status ApplySnapshot(const raft::Snapshot& snapshot, TimePoint now);
   void SendMessages(std::vector<raft::Message> messages);
 
@@ -157,6 +175,10 @@ class MemberCore {
   Checkpointer checkpointer_;
   std::vector<Task> tasks_;
   std::optional<uint64_t> sync_request_;
+  // The Ready whose WAL write is outstanding; its entries wait in persist_ meanwhile.
+  std::optional<raft::Ready> unpersisted_;
+  PersistRequest persist_;
+  bool persist_taken_ = false;  // TakePersistRequest handed persist_ out
 
   raft::ConfState conf_state_;
   raft::SoftState logged_soft_state_;  // the last leadership LogSoftState reported

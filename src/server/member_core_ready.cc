@@ -1,31 +1,78 @@
 // The ready loop: one raft::Ready handled in the order the Ready contract requires (docs/raft.md,
-// raw_node.h): a snapshot and the new entries and hard state persisted (one fdatasync) before
-// messages that depend on them leave; the leader's own appends sent before its fdatasync, so
-// followers write in parallel (Raft counts the leader's copy only once Advance says it is
-// persisted; thesis section 10.2.1); then the snapshot installed, confirmed read indexes handed
-// to the read barrier, committed entries applied in log order, and Advance.
+// raw_node.h), split at its WAL write, which the shell performs (PersistRequest) and reports
+// as a WalPersisted event: the leader's own appends sent before the write, so followers write
+// in parallel (Raft counts the leader's copy only once Advance says it is persisted; thesis
+// section 10.2.1); everything else after it: messages that promise durable state (votes,
+// acknowledgements), the snapshot installed, confirmed read indexes handed to the read barrier,
+// committed entries applied in log order, and Advance.
 #include <string>
 #include <utility>
 
+#include "base/check.h"
 #include "log/log.h"
 #include "server/member_core.h"
 #include "server/server_metrics.h"
 
 namespace dolmen::server {
 
-dolmen::Status MemberCore::HandleReady(TimePoint now) {
+dolmen::Status MemberCore::HandleReadies(TimePoint now) {
+  // RawNode offers no Ready between GetReady and Advance, so the loop also stops there.
+  while (!unpersisted_ && node_->HasReady()) RETURN_IF_ERROR(StartReady(now));
+  return OkStatus();
+}
+
+dolmen::Status MemberCore::StartReady(TimePoint now) {
   raft::Ready rd = node_->GetReady();
+  const bool has_snapshot = rd.snapshot && !rd.snapshot->IsEmpty();
+  if (has_snapshot && !deps_.install_snapshot) {
+    return Unimplemented("this member cannot install a snapshot from the leader (index " +
+                         std::to_string(rd.snapshot->metadata.index.value()) + ")");
+  }
+  if (rd.send_before_persist) SendMessages(std::exchange(rd.messages, {}));
+  if (!has_snapshot && rd.entries.empty() && !rd.hard_state) {
+    return FinishReady(std::move(rd), now);  // nothing to write
+  }
+  persist_ = PersistRequest{};
+  if (has_snapshot) persist_.snapshot = rd.snapshot->metadata;
+  persist_.entries = std::move(rd.entries);  // back into the Ready once written (Persisted)
+  persist_.hard_state = rd.hard_state;
+  persist_.sync = rd.must_sync;
+  persist_taken_ = false;
+  unpersisted_ = std::move(rd);
+  return OkStatus();
+}
+
+const PersistRequest* MemberCore::TakePersistRequest() {
+  if (!unpersisted_ || persist_taken_) return nullptr;
+  persist_taken_ = true;
+  return &persist_;
+}
+
+dolmen::Status MemberCore::Persisted(const dolmen::Status& status, TimePoint now) {
+  CHECK(unpersisted_) << "a WalPersisted event with no WAL write outstanding";
+  // A failed write or fdatasync leaves the durable state unknown: the member stops (the Wal
+  // refuses every later call too) and nothing that depended on the write happens.
+  if (!status.ok()) return status;
+  raft::Ready rd = std::move(*unpersisted_);
+  unpersisted_.reset();
+  rd.entries = std::move(persist_.entries);
+  persist_ = PersistRequest{};
+  return FinishReady(std::move(rd), now);
+}
+
+dolmen::Status MemberCore::FinishReady(raft::Ready rd, TimePoint now) {
+  const bool has_snapshot = rd.snapshot && !rd.snapshot->IsEmpty();
+  if (has_snapshot) RETURN_IF_ERROR(deps_.storage->ApplySnapshot(*rd.snapshot));
+  RETURN_IF_ERROR(MirrorPersisted(rd));
+  // Published once durable, with Raft's storage: a reader of commit_index() finds the entries
+  // up to it there, never the older ones a pending write is about to replace, and a new
+  // leader's term() is the one it was elected in.
   if (rd.soft_state) NoteSoftState(*rd.soft_state);
   if (rd.hard_state) {
     term_.store(rd.hard_state->term.value());
     commit_.store(rd.hard_state->commit.value());
   }
-  const bool has_snapshot = rd.snapshot && !rd.snapshot->IsEmpty();
-  const bool send_first = rd.send_before_persist;
-  if (send_first) SendMessages(std::move(rd.messages));
-  if (has_snapshot) RETURN_IF_ERROR(PersistSnapshot(*rd.snapshot));
-  RETURN_IF_ERROR(Persist(rd));
-  if (!send_first) SendMessages(std::move(rd.messages));
+  SendMessages(std::move(rd.messages));  // empty if they left before the write
   if (has_snapshot) RETURN_IF_ERROR(ApplySnapshot(*rd.snapshot, now));
   reads_.Confirmed(rd.read_states);
   RETURN_IF_ERROR(ApplyCommitted(rd.committed_entries, now));
@@ -35,6 +82,17 @@ dolmen::Status MemberCore::HandleReady(TimePoint now) {
   if (conf_state_.voters.size() == 1 && conf_state_.voters[0] == self_ && leader_.load() == 0) {
     (void)node_->Campaign();
   }
+  return OkStatus();
+}
+
+// Raft's storage mirrors the WAL, and only what the WAL holds durably: it is updated once the
+// write completed and before Advance, which drops the entries from Raft's unstable log, after
+// which Raft reads them from here (to send them to followers, to apply them). Updated before
+// the write, a checkpoint's compaction or a snapshot for a follower could rest on entries a
+// crash then loses.
+dolmen::Status MemberCore::MirrorPersisted(const raft::Ready& rd) {
+  if (!rd.entries.empty()) RETURN_IF_ERROR(deps_.storage->Append(rd.entries));
+  if (rd.hard_state) deps_.storage->SetHardState(*rd.hard_state);
   return OkStatus();
 }
 
@@ -85,26 +143,6 @@ void MemberCore::LogSoftState(const raft::SoftState& now) {
                                  {"to", log::Hex(now.lead.value())},
                                  {"term", term}});
   }
-}
-
-dolmen::Status MemberCore::Persist(const raft::Ready& rd) {
-  if (rd.entries.empty() && !rd.hard_state) return OkStatus();
-  RETURN_IF_ERROR(deps_.wal->Append(rd.entries, rd.hard_state.value_or(raft::HardState{})));
-  if (rd.must_sync) RETURN_IF_ERROR(deps_.wal->Sync());
-  if (!rd.entries.empty()) RETURN_IF_ERROR(deps_.storage->Append(rd.entries));
-  if (rd.hard_state) deps_.storage->SetHardState(*rd.hard_state);
-  return OkStatus();
-}
-
-dolmen::Status MemberCore::PersistSnapshot(const raft::Snapshot& snapshot) {
-  if (!deps_.install_snapshot) {
-    return Unimplemented("this member cannot install a snapshot from the leader (index " +
-                         std::to_string(snapshot.metadata.index.value()) + ")");
-  }
-  // The marker goes into the log (synced) before the image reaches the backend; the image
-  // stays on disk until then, so a crash in between installs it at the next start.
-  RETURN_IF_ERROR(deps_.wal->SaveSnapshot(snapshot.metadata));
-  return deps_.storage->ApplySnapshot(snapshot);
 }
 
 dolmen::Status MemberCore::ApplySnapshot(const raft::Snapshot& snapshot, TimePoint now) {

@@ -24,6 +24,7 @@
 #include "raft/raw_node.h"
 #include "server/applier.h"
 #include "server/membership.h"
+#include "server/persist_request.h"
 #include "wal/wal.h"
 
 namespace dolmen::server {
@@ -185,10 +186,32 @@ class CoreMember {
   TimePoint now() const { return now_; }
   const raft::ConfState& conf() const { return conf_; }
 
-  // One turn at now() + `advance`; the test fails if the core says the member must stop.
+  // One turn at now() + `advance`; the test fails if the core says the member must stop. Then,
+  // as the driver does, each WAL write the core asks for is performed at once and reported in
+  // a turn of its own, unless the test holds the writes (hold_writes) to complete them itself.
   void Turn(InboxBatch events = {}, milliseconds advance = milliseconds(0)) {
     now_ += advance;
     dolmen::Status s = core_->Turn(std::move(events), now_);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    if (hold_writes_) return;
+    for (int i = 0; i < 100; ++i) {
+      const PersistRequest* write = core_->TakePersistRequest();
+      if (write == nullptr) return;
+      InboxBatch done;
+      done.persisted = WalPersisted{Persist(*wal_, *write)};
+      s = core_->Turn(std::move(done), now_);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+    }
+    FAIL() << "100 WAL writes in a row after one turn";
+  }
+  void hold_writes(bool hold) { hold_writes_ = hold; }
+  wal::Wal& wal() { return *wal_; }
+  // The write the core asks for, performed and reported (with `status` if it is not OK).
+  void CompleteWrite(const PersistRequest& write, dolmen::Status status = OkStatus()) {
+    if (status.ok()) status = Persist(*wal_, write);
+    InboxBatch done;
+    done.persisted = WalPersisted{status};
+    dolmen::Status s = core_->Turn(std::move(done), now_);
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
   // A turn one tick later.
@@ -218,6 +241,7 @@ class CoreMember {
   std::unique_ptr<raft::MemoryStorage> storage_;
   std::unique_ptr<RecordingPeers> peers_;
   std::unique_ptr<MemberCore> core_;
+  bool hold_writes_ = false;
 };
 
 // Delivers what the core sent to the peers (recording it in `log` when given); the events of
@@ -566,6 +590,187 @@ TEST(MemberCoreTest, NextWakeIsTheNextTickOrBatchCommit) {
       << "an uncommitted batch is due before the tick";
   m.Turn({}, o.backend_commit_interval);
   EXPECT_EQ(m.store().ConsistentIndex(), m.core().applied_index()) << "committed when due";
+}
+
+// The Ready's WAL write is an effect (persist_request.h): until the shell reports it durable,
+// nothing that depends on it happens, and what arrives meanwhile is kept.
+TEST(MemberCoreTest, NothingIsAppliedOrAnsweredBeforeWalPersistedAndEventsMeanwhileAreKept) {
+  CoreMember m(kSelf, {kSelf}, Options(), 7);
+  m.Turn();  // elected
+  m.hold_writes(true);
+  const Index applied = m.core().applied_index();
+  const Index stored = m.storage().LastIndex();
+  std::vector<ApplyResult> answers;
+  std::vector<dolmen::Status> reads;
+  std::vector<dolmen::Status> tasks;
+  InboxBatch first;
+  first.proposals.push_back(m.Put(1, "a", &answers));
+  m.Turn(std::move(first));
+  const PersistRequest* write = m.core().TakePersistRequest();
+  ASSERT_NE(write, nullptr) << "the proposal's entry must be written";
+  EXPECT_EQ(m.core().TakePersistRequest(), nullptr) << "handed out once";
+  ASSERT_EQ(write->entries.size(), 1u);
+  EXPECT_TRUE(write->sync) << "an entry is durable before it counts";
+  EXPECT_EQ(m.storage().LastIndex(), stored) << "Raft's storage mirrors only what is durable";
+
+  // More events while the write is outstanding: a proposal, a read, a task, a tick.
+  InboxBatch meanwhile;
+  meanwhile.proposals.push_back(m.Put(2, "b", &answers));
+  meanwhile.reads.push_back(m.Read(&reads));
+  meanwhile.tasks.push_back([&tasks](dolmen::Status s) { tasks.push_back(s); });
+  m.Tick(std::move(meanwhile));
+  EXPECT_EQ(m.core().TakePersistRequest(), nullptr) << "one write outstanding at a time";
+  EXPECT_TRUE(m.core().persist_outstanding());
+  EXPECT_TRUE(answers.empty());
+  EXPECT_TRUE(reads.empty());
+  EXPECT_TRUE(tasks.empty()) << "a task waits for the write before it";
+  EXPECT_EQ(m.core().applied_index(), applied);
+
+  // Durable: the first entry is applied and answered; the rest follow, each after its write.
+  m.CompleteWrite(*write);
+  EXPECT_EQ(m.storage().LastIndex().value(), stored.value() + 1);
+  for (int i = 0; i < 10; ++i) {
+    const PersistRequest* next = m.core().TakePersistRequest();
+    if (next == nullptr) break;
+    m.CompleteWrite(*next);
+  }
+  EXPECT_FALSE(m.core().persist_outstanding());
+  ASSERT_EQ(answers.size(), 2u) << "neither proposal was lost";
+  EXPECT_TRUE(answers[0].status.ok() && answers[1].status.ok());
+  ASSERT_EQ(reads.size(), 1u);
+  EXPECT_TRUE(reads[0].ok()) << reads[0].ToString();
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(m.store().CurrentRevision().value(), 3);
+}
+
+TEST(MemberCoreTest, LeaderSendsItsAppendsBeforeItsWriteButAppliesOnlyAfterIt) {
+  CoreMember m(kSelf, {kSelf, MemberId(2), MemberId(3)}, Options(), 7);
+  PeerNodes peers(m.conf(), {MemberId(2), MemberId(3)});
+  ASSERT_TRUE(RunUntil(m, peers, [&] { return m.core().leader() == kSelf; }));
+  ASSERT_TRUE(
+      RunUntil(m, peers, [&] { return m.core().applied_index() >= m.core().commit_index(); }));
+  m.hold_writes(true);
+  const Index applied = m.core().applied_index();
+  std::vector<ApplyResult> answers;
+  InboxBatch events;
+  events.proposals.push_back(m.Put(1, "k", &answers));
+  m.Turn(std::move(events));
+  const PersistRequest* write = m.core().TakePersistRequest();
+  ASSERT_NE(write, nullptr);
+  ASSERT_FALSE(write->entries.empty());
+  const Index entry = write->entries.back().index;
+  // The appends left before the leader's own write (thesis section 10.2.1) ...
+  std::vector<raft::Message> appends;
+  for (auto& sent : m.peers().TakeSent()) {
+    if (sent.message.type == raft::MessageType::kApp && !sent.message.entries.empty()) {
+      appends.push_back(sent.message);
+    }
+  }
+  ASSERT_EQ(appends.size(), 2u);
+  // ... and both followers hold the entry, a quorum without the leader's copy: still nothing is
+  // applied or answered here until the leader's own write is reported.
+  InboxBatch acks;
+  acks.messages = peers.Exchange(appends, kSelf);
+  ASSERT_FALSE(acks.messages.empty());
+  m.Turn(std::move(acks));
+  EXPECT_TRUE(answers.empty());
+  EXPECT_EQ(m.core().applied_index(), applied);
+  m.CompleteWrite(*write);
+  for (int i = 0; i < 10; ++i) {
+    const PersistRequest* next = m.core().TakePersistRequest();
+    if (next == nullptr) break;
+    m.CompleteWrite(*next);
+  }
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_TRUE(answers[0].status.ok()) << answers[0].status.ToString();
+  EXPECT_GE(m.core().applied_index(), entry);
+}
+
+TEST(MemberCoreTest, FollowerAcknowledgesNothingBeforeWalPersisted) {
+  CoreMember m(kSelf, {kSelf, MemberId(2), MemberId(3)}, Options(), 7);
+  PeerNodes peers(m.conf(), {MemberId(2), MemberId(3)});
+  ASSERT_TRUE(peers.node(MemberId(2)).Campaign().ok());
+  for (int round = 0; round < 50 && m.core().leader() != MemberId(2); ++round) {
+    m.Turn(Deliver(m, peers));
+  }
+  ASSERT_EQ(m.core().leader(), MemberId(2));
+  for (int round = 0; round < 50; ++round) {
+    InboxBatch events = Deliver(m, peers);
+    if (events.messages.empty()) break;
+    m.Turn(std::move(events));
+  }
+  m.hold_writes(true);
+  ASSERT_TRUE(peers.node(MemberId(2)).Propose(PutRequest(1, "k", "v")).ok());
+  InboxBatch append = Deliver(m, peers);
+  ASSERT_FALSE(append.messages.empty());
+  m.Turn(std::move(append));
+  const PersistRequest* write = m.core().TakePersistRequest();
+  ASSERT_NE(write, nullptr);
+  ASSERT_FALSE(write->entries.empty());
+  const Index entry = write->entries.back().index;
+  auto acknowledged = [&m](Index at_least) {
+    bool acked = false;
+    for (const auto& sent : m.peers().TakeSent()) {
+      acked |= sent.message.type == raft::MessageType::kAppResp && !sent.message.reject &&
+               sent.message.index >= at_least;
+    }
+    return acked;
+  };
+  EXPECT_FALSE(acknowledged(entry)) << "acknowledged before the write was durable";
+  // The leader's heartbeats and ticks while the write is outstanding do not release it either.
+  for (int i = 0; i < 3; ++i) {
+    m.Tick(Deliver(m, peers));
+    EXPECT_FALSE(acknowledged(entry)) << "tick " << i;
+  }
+  m.CompleteWrite(*write);
+  EXPECT_TRUE(acknowledged(entry)) << "the acknowledgement leaves once the write is durable";
+}
+
+TEST(MemberCoreTest, FailedWalWriteStopsTheMemberBeforeAnythingDependsOnIt) {
+  CoreMember m(kSelf, {kSelf}, Options(), 7);
+  m.Turn();
+  m.hold_writes(true);
+  const Index applied = m.core().applied_index();
+  std::vector<ApplyResult> answers;
+  InboxBatch events;
+  events.proposals.push_back(m.Put(1, "k", &answers));
+  m.Turn(std::move(events));
+  ASSERT_NE(m.core().TakePersistRequest(), nullptr);
+  InboxBatch failed;
+  failed.persisted = WalPersisted{dolmen::Status(Code::kIoError, "fdatasync: injected")};
+  dolmen::Status s = m.core().Turn(std::move(failed), m.now());
+  EXPECT_EQ(s.code(), Code::kIoError) << "a failed write stops the member";
+  EXPECT_TRUE(answers.empty());
+  EXPECT_EQ(m.core().applied_index(), applied);
+  m.core().FailAll(dolmen::Status(Code::kStopped, "server stopped"), {});
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status.code(), Code::kStopped);
+}
+
+// The shell's two halves: the write starts (buffered), the fdatasync makes it durable.
+TEST(PersistRequestTest, OnlyTheSyncedWriteSurvivesACrash) {
+  auto fs = io::NewMemoryFileSystem();
+  auto wal = wal::Wal::Create(fs.get(), "/wal", "meta", wal::Options{});
+  ASSERT_TRUE(wal.ok()) << wal.status().ToString();
+  raft::HardState hs;
+  hs.term = Term(1);
+  PersistRequest write;
+  write.entries.push_back(raft::Entry{Term(1), Index(1), raft::EntryType::kNormal, "a"});
+  write.hard_state = hs;
+  write.sync = true;
+  ASSERT_TRUE(Persist(**wal, write).ok());
+  PersistRequest started;
+  started.entries.push_back(raft::Entry{Term(1), Index(2), raft::EntryType::kNormal, "b"});
+  started.sync = true;
+  ASSERT_TRUE(StartPersist(**wal, started).ok());
+  wal->reset();
+  fs->Crash(io::CrashOptions{});
+  auto opened = wal::Wal::Open(fs.get(), "/wal", wal::Options{});
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  const wal::Recovered& r = opened->second;
+  ASSERT_EQ(r.entries.size(), 1u) << "the started write was never synced";
+  EXPECT_EQ(r.entries[0].index, Index(1));
+  EXPECT_EQ(r.hard_state.term, Term(1));
 }
 
 }  // namespace

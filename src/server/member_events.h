@@ -1,11 +1,13 @@
 // What goes into the member core (member_core.h) and how it answers: the events other threads
-// queue in the inbox (driver_inbox.h), each carrying its own deadline, and the callbacks the
-// core runs when it is done with them. Plain data: no thread, no clock.
+// queue in the inbox (driver_inbox.h), each carrying its own deadline, the I/O completions the
+// shell reports (SyncDone, WalPersisted), and the callbacks the core runs when it is done with
+// them. Plain data: no thread, no clock.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -72,6 +74,13 @@ struct SyncDone {
   dolmen::Status status;
 };
 
+// The WAL write a turn asked for (TakePersistRequest, persist_request.h) finished: durable
+// when `status` is OK; an error stops the member (after a failed fdatasync the durable state
+// is unknown). I/O completed, as SyncDone.
+struct WalPersisted {
+  dolmen::Status status;
+};
+
 // Everything other threads handed to the owner thread since its last turn: the events of one
 // turn, in the order the core takes them (messages first, then requests).
 struct InboxBatch {
@@ -83,10 +92,12 @@ struct InboxBatch {
   std::vector<Waiter> reads;
   std::vector<Task> tasks;
   std::vector<SyncDone> synced;
+  // From the shell itself, not other threads: at most one persist is outstanding.
+  std::optional<WalPersisted> persisted;
 
   bool empty() const {
     return messages.empty() && reports.empty() && transfers.empty() && proposals.empty() &&
-           conf_changes.empty() && reads.empty() && tasks.empty() && synced.empty();
+           conf_changes.empty() && reads.empty() && tasks.empty() && synced.empty() && !persisted;
   }
 };
 

@@ -106,9 +106,14 @@ uint64_t ClusterSim::NextEventTime() const {
   auto consider = [&next](uint64_t t) { next = std::min(next, t); };
   if (auto due = network_.NextDue()) consider(*due);
   for (const PendingSync& s : syncs_) consider(s.at);
+  for (const PendingPersist& p : persists_) consider(p.at);
   for (const Node& n : nodes_) {
     if (n.restart_at) consider(*n.restart_at);
     if (!n.member->up()) continue;
+    if (n.busy_until > now_) {
+      consider(n.busy_until);
+      continue;
+    }
     if (!n.inbox.empty()) consider(now_);
     consider(Ms(n.member->core().NextWake()));
   }
@@ -128,6 +133,7 @@ void ClusterSim::Step() {
   now_ = NextEventTime();
   Deliver();
   CompleteSyncs();
+  CompletePersists();
   Restarts();
   Faults();
   Clients();
@@ -146,6 +152,10 @@ void ClusterSim::Deliver() {
       if (m.type == raft::MessageType::kSnap) ReportSnapshot(m, false);
       continue;
     }
+    if (n.member->membership().IsRemoved(m.from)) {
+      RefuseRemoved(m.from);
+      continue;
+    }
     if (m.type == raft::MessageType::kSnap && !ReceiveSnapshot(n, m)) continue;
     n.inbox.messages.push_back(std::move(m));
   }
@@ -154,6 +164,23 @@ void ClusterSim::Deliver() {
     if (m.type == raft::MessageType::kSnap) ReportSnapshot(m, false);
   }
   for (const raft::Message& m : network_.TakeDroppedSnapshots()) ReportSnapshot(m, false);
+}
+
+// The peer transport's admission (src/transport/admission.cc, as etcd's rafthttp): a member
+// that knows the sender was removed refuses its messages, and the sender stops ("the member
+// has been permanently removed from the cluster", src/embed/member.cc). Without it a removed
+// member that never applied its own removal campaigns forever and traps the clients that ask
+// it.
+void ClusterSim::RefuseRemoved(MemberId from) {
+  if (from.value() == 0 || from.value() > nodes_.size()) return;
+  Node& n = nodes_[from.value() - 1];
+  if (n.removed || !n.member->up()) return;
+  Trace("member " + std::to_string(from.value()) + " stops: a peer says it was removed");
+  n.removed = true;
+  const Status why(Code::kRemoved, "the member has been permanently removed from the cluster");
+  n.member->core().FailAll(Status(Code::kStopped, "server stopped: " + why.ToString()),
+                           std::exchange(n.inbox, {}));
+  n.member->Stop(why);
 }
 
 // Server::ReceiveSnapshot: the image arrives with the message and is kept before Raft sees
@@ -202,6 +229,7 @@ void ClusterSim::Restarts() {
   for (Node& n : nodes_) {
     if (!n.restart_at || *n.restart_at > now_) continue;
     n.restart_at.reset();
+    n.busy_until = 0;
     n.hashed_applied = UINT64_MAX;
     n.checked_commit = 0;
     Trace("restart member " + std::to_string(n.member->id().value()));
@@ -215,9 +243,10 @@ void ClusterSim::Restarts() {
 void ClusterSim::Turns() {
   for (size_t i = 0; i < nodes_.size() && result_.ok; ++i) {
     Node& n = nodes_[i];
-    if (!n.member->up()) continue;
+    if (!n.member->up() || n.busy_until > now_) continue;
     server::MemberCore& core = n.member->core();
     if (n.inbox.empty() && Ms(core.NextWake()) > now_) continue;
+    const uint64_t commits_before = n.member->backend().commits();
     Status s = core.Turn(std::exchange(n.inbox, {}), At(now_));
     if (s.code() == Code::kRemoved) {
       // Its removal applied here: the member stops for good, as etcd's does.
@@ -237,6 +266,8 @@ void ClusterSim::Turns() {
       n.member->Stop(s);
       return Fail("member " + std::to_string(i + 1) + " stopped: " + s.ToString());
     }
+    if (const server::PersistRequest* write = core.TakePersistRequest()) StartPersist(i, *write);
+    MaybeStallCommit(i, commits_before);
     if (std::optional<uint64_t> sync = core.TakeSyncRequest()) {
       // Usually quick; one in ten stalls for up to a second (a slow disk), while the loop
       // goes on without it.

@@ -5,7 +5,8 @@
 // restart), hands each member the events due for it and runs its turn. The network
 // (sim_network.h) drops, delays, duplicates, reorders and partitions messages; members crash
 // (their disks lose what was not durable) and restart, the whole cluster loses power, WAL disks
-// fail a sync or tear an append, checkpoint syncs stall, leaders are moved, learners are added
+// fail a sync or tear an append, WAL writes and checkpoint syncs stall while the other members
+// go on, backends fail a commit or a sync or stall on one, leaders are moved, learners are added
 // and promoted and voters removed, the log is compacted and members far behind get snapshots.
 // Clients put, compare-and-set, delete and read linearizably, as the server's front-end does
 // (proposals and read barriers), and every operation is recorded.
@@ -40,10 +41,17 @@ struct ClusterSimOptions {
   // Members added as learners (at most two per run), promoted, and voters removed (never below
   // `members`), through conf changes on the leader, as etcd's MemberAdd/Promote/Remove.
   bool membership_changes = true;
-  // A member's WAL disk fails a sync or tears an append (the member stops and is restarted).
+  // A member's WAL disk fails a sync or tears an append, or its backend fails a commit or a
+  // sync (the member stops and is restarted).
   bool disk_faults = true;
   // The broken rule (sim_member.h): the WAL acknowledges syncs it never did.
   bool wal_sync_lies = false;
+  // The other broken rule, at the core's seam: the simulator reports a WAL write persisted
+  // (WalPersisted) as soon as it starts, its fdatasync still to come, so the member
+  // acknowledges and applies what a crash may then lose.
+  bool wal_persisted_early = false;
+  // How many WAL writes in a thousand stall for 50-500 ms (the others take 0-3 ms).
+  uint32_t wal_stall_per_mille = 10;
   // The checks after every step (one leader per term, committed entries never change, equal
   // hashes at equal indexes). Off, a broken rule must be caught by what clients see at the
   // end: lost writes, a history that is not linearizable.
@@ -66,7 +74,10 @@ struct ClusterSimResult {
   uint64_t members_added = 0;  // learners whose addition was applied
   uint64_t members_promoted = 0;
   uint64_t members_removed = 0;
-  uint64_t disk_failures = 0;  // members stopped by an injected WAL disk fault
+  uint64_t disk_failures = 0;  // members stopped by an injected WAL or backend disk fault
+  uint64_t wal_writes = 0;     // WAL writes (persist requests) completed
+  uint64_t wal_stalls = 0;     // of which stalled 50-500 ms
+  uint64_t commit_stalls = 0;  // turns whose backend commit stalled the member
   uint64_t leader_terms = 0;   // distinct terms that had a leader
   uint64_t checkpoints = 0;    // backend syncs completed
   uint64_t snapshots = 0;      // snapshot images a member received from a leader

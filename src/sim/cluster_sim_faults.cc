@@ -56,6 +56,11 @@ void ClusterSim::Crash(size_t node, uint64_t down_ms) {
   Trace("crash member " + std::to_string(node + 1) + " (tail " +
         std::to_string(static_cast<int>(crash.tail)) + ", backend to last sync " +
         (lose_commits ? "yes" : "no") + ")");
+  // What was queued for it and never taken (a member stalled in a backend commit queues for
+  // a while): its callers hear the crash as well.
+  if (n.member->up()) {
+    n.member->core().FailAll(Status(Code::kStopped, "crashed"), std::exchange(n.inbox, {}));
+  }
   n.member->Crash(crash, lose_commits);
   n.inbox = {};
   n.restart_at = now_ + down_ms;
@@ -206,12 +211,25 @@ void ClusterSim::FailDisk() {
   const std::optional<size_t> node = RandomUpNode();
   if (!node) return;
   io::FaultInjectionFileSystem& faults = nodes_[*node].member->wal_faults();
-  if (random_.Uniform(2) == 0) {
-    Trace("disk of member " + std::to_string(*node + 1) + " fails its next sync");
-    faults.FailNth(io::FaultInjectionFileSystem::Op::kSync, 1);
-  } else {
-    Trace("disk of member " + std::to_string(*node + 1) + " tears its next append");
-    faults.TearNthAppend(1, random_.Uniform(64));
+  CrashableBackend& backend = nodes_[*node].member->backend();
+  const std::string member = "member " + std::to_string(*node + 1);
+  switch (random_.Uniform(4)) {
+    case 0:
+      Trace("disk of " + member + " fails its next sync");
+      faults.FailNth(io::FaultInjectionFileSystem::Op::kSync, 1);
+      break;
+    case 1:
+      Trace("disk of " + member + " tears its next append");
+      faults.TearNthAppend(1, random_.Uniform(64));
+      break;
+    case 2:
+      Trace("backend of " + member + " fails its next commit");
+      backend.FailNextCommit();
+      break;
+    default:
+      Trace("backend of " + member + " fails its next sync");
+      backend.FailNextSync();
+      break;
   }
 }
 

@@ -1,6 +1,7 @@
 // The whole-cluster simulator's run (cluster_sim.h): the class every cluster_sim*.cc file
 // defines a part of. Internal to src/sim: cluster_sim.cc (the loop, delivery, syncs,
-// restarts, turns, phases), cluster_sim_faults.cc, cluster_sim_clients.cc (the load and its
+// restarts, turns, phases), cluster_sim_disk.cc (WAL writes as I/O completions, backend
+// commit stalls), cluster_sim_faults.cc, cluster_sim_clients.cc (the load and its
 // history), cluster_sim_checks.cc (the checks after every step and at the end).
 #pragma once
 
@@ -59,6 +60,18 @@ class ClusterSim {
     std::optional<uint64_t> restart_at;
     uint64_t hashed_applied = UINT64_MAX;  // the applied index whose hash was last checked
     uint64_t checked_commit = 0;           // committed entries up to here were recorded
+    // Its owner thread is blocked in a stalled backend commit until then: no turn before.
+    uint64_t busy_until = 0;
+  };
+  // A WAL write the member's core asked for (server::PersistRequest): written when it was
+  // asked for, its fdatasync done and WalPersisted reported at `at`, unless the member died.
+  struct PendingPersist {
+    uint64_t at;
+    size_t node;
+    uint64_t incarnation;
+    bool sync;
+    Status started;  // how the write went; an error is reported without a sync
+    bool reported;   // wal_persisted_early: already reported when it started
   };
   struct PendingSync {
     uint64_t at;
@@ -80,7 +93,11 @@ class ClusterSim {
   void Deliver();
   bool ReceiveSnapshot(Node& n, const raft::Message& m);
   void ReportSnapshot(const raft::Message& m, bool done);
+  void RefuseRemoved(MemberId from);
   void CompleteSyncs();
+  void StartPersist(size_t node, const server::PersistRequest& write);
+  void CompletePersists();
+  void MaybeStallCommit(size_t node, uint64_t commits_before);
   void Restarts();
   void Faults();
   void Clients();
@@ -127,6 +144,7 @@ class ClusterSim {
   Phase phase_ = Phase::kChaos;
   std::vector<Node> nodes_;
   std::vector<PendingSync> syncs_;
+  std::vector<PendingPersist> persists_;  // one per member (more only with wal_persisted_early)
   std::vector<Client> clients_;
   std::vector<ClientOp> ops_;
   std::set<std::string> final_reads_pending_;    // keys without a successful final read

@@ -24,9 +24,16 @@ class CrashableBackend final : public backend::Backend {
   // survives.
   void Crash(bool lose_unsynced_commits);
   uint64_t syncs() const { return syncs_; }
+  uint64_t commits() const { return commits_; }
+
+  // Disk faults on demand: the next write txn's Commit, or the next Sync, fails with an
+  // "injected fault" IoError and changes nothing (the member's turn reports it and the member
+  // stops, as a real one does when LMDB's commit or fsync fails). A crash clears them.
+  void FailNextCommit() { fail_commit_ = true; }
+  void FailNextSync() { fail_sync_ = true; }
 
   Result<std::unique_ptr<backend::ReadTxn>> BeginRead() override { return live_->BeginRead(); }
-  Result<std::unique_ptr<backend::WriteTxn>> BeginWrite() override { return live_->BeginWrite(); }
+  Result<std::unique_ptr<backend::WriteTxn>> BeginWrite() override;
   Status Sync() override;
   uint64_t SizeBytes() override { return live_->SizeBytes(); }
   uint64_t SizeInUseBytes() override { return live_->SizeInUseBytes(); }
@@ -37,6 +44,10 @@ class CrashableBackend final : public backend::Backend {
   std::unique_ptr<backend::Backend> live_;
   std::unique_ptr<backend::Backend> durable_;  // a copy of live_ as of the last Sync
   uint64_t syncs_ = 0;
+  uint64_t commits_ = 0;  // write txns committed
+  bool fail_commit_ = false;
+  bool fail_sync_ = false;
+  class Txn;
 };
 
 // A new memory backend holding a copy of `source`'s committed state.

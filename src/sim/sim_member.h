@@ -1,7 +1,8 @@
 // One dolmen member inside the simulator: the real MemberCore with the real WAL on a memory file
 // system, the real mvcc::Store and Applier on a crashable memory backend, the real Membership.
 // No thread and no clock: the cluster simulator (cluster_sim.h) feeds it turns at virtual times,
-// carries what it sends, and runs its checkpoint syncs as simulated I/O completions.
+// carries what it sends, and runs its WAL writes and checkpoint syncs as simulated I/O
+// completions.
 //
 // Its disk (file system and backend) outlives the member: Crash drops the core, the store and
 // everything in memory, then crashes the disk (unsynced WAL bytes lost or torn, backend commits
@@ -79,6 +80,9 @@ class SimMember {
   raft::MemoryStorage& raft_storage() { return *raft_storage_; }
   const server::Membership& membership() const { return *membership_; }
   CrashableBackend& backend() { return *backend_; }
+  // The WAL the core's persist requests are written to (the simulator is the shell: it starts
+  // each write at once and completes its fdatasync later); up() only.
+  wal::Wal& wal() { return *wal_; }
   // The WAL's disk fails on demand (the next sync, an append torn part way): the member's turn
   // then reports the error and the member must stop, as a real one does on a failed fsync.
   io::FaultInjectionFileSystem& wal_faults() { return *wal_faults_; }
