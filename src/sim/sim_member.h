@@ -25,6 +25,7 @@
 #include "server/member_core.h"
 #include "server/membership.h"
 #include "sim/crashable_backend.h"
+#include "sim/sim_member_services.h"
 #include "wal/wal.h"
 
 namespace dolmen::sim {
@@ -36,6 +37,8 @@ struct SimMemberOptions {
   // The broken rule the simulator must catch: the WAL's file system acknowledges Sync without
   // syncing (io::NoSyncFileSystem), so a member acknowledges entries a crash then loses.
   bool wal_sync_lies = false;
+  // The lessor, its expiry checker and the watch hub around the core (sim_member_services.h).
+  MemberServicesOptions services;
 };
 
 class SimMember {
@@ -78,6 +81,8 @@ class SimMember {
   mvcc::Store& store() { return *store_; }
   raft::MemoryStorage& raft_storage() { return *raft_storage_; }
   const server::Membership& membership() const { return *membership_; }
+  // The lessor and the watch hub of the running process (up() only).
+  MemberServices& services() { return *services_; }
   CrashableBackend& backend() { return *backend_; }
   // The WAL's disk fails on demand (the next sync, an append torn part way): the member's turn
   // then reports the error and the member must stop, as a real one does on a failed fsync.
@@ -116,6 +121,7 @@ class SimMember {
   std::unique_ptr<wal::Wal> wal_;
   std::unique_ptr<raft::MemoryStorage> raft_storage_;
   std::unique_ptr<Peers> peers_;
+  std::unique_ptr<MemberServices> services_;
   std::unique_ptr<server::MemberCore> core_;
 };
 
