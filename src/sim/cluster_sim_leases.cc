@@ -55,6 +55,15 @@ bool ClusterSim::IssueLeaseOp(int client) {
 
 int64_t ClusterSim::LeaseForPut(int client) {
   if (!o_.leases || client < 0 || random_.Uniform(3) != 0) return 0;
+  if (random_.Uniform(8) == 0) {
+    // Now and then a lease the client saw revoked: the put must fail with "requested lease
+    // not found" (LeaseBook::CheckLeasedPut).
+    std::vector<int64_t> revoked;
+    for (const auto& [id, r] : leases_.all()) {
+      if (r.client == client && r.revoked_ms) revoked.push_back(id);
+    }
+    if (!revoked.empty()) return revoked[random_.Uniform(revoked.size())];
+  }
   const std::vector<int64_t> usable = UsableLeases(leases_, client);
   return usable.empty() ? 0 : usable[random_.Uniform(usable.size())];
 }
