@@ -30,6 +30,7 @@ SimMemberOptions MemberOptions(const ClusterSimOptions& o) {
   m.wal_sync_lies = o.wal_sync_lies;
   if (o.lease_expires_early) m.services.lease_clock_ahead = milliseconds(700);
   if (o.watch_drops_events) m.services.drop_watch_batch_every = 16;
+  m.services.lease_expiry.check_interval = kLeaseCheckInterval;
   return m;
 }
 
@@ -67,6 +68,7 @@ ClusterSimResult ClusterSim::Run() {
     Fail(os.str());
   }
   result_.leader_terms = leaders_.size();
+  result_.end_ms = now_;
   for (const ClientOp& op : ops_) {
     if (op.outcome == Outcome::kFailed) ++result_.failed_ops;
     if (op.outcome != Outcome::kOk) continue;
@@ -108,8 +110,8 @@ void ClusterSim::Start() {
   clients_.resize(static_cast<size_t>(o_.clients));
   for (Client& c : clients_) c.next_at = random_.Uniform(20);
   next_fault_at_ = 100 + random_.Uniform(200);
-  next_expiry_check_at_ = server::LeaseExpiryOptions{}.check_interval.count();
-  next_watch_at_ = random_.Uniform(200);
+  next_expiry_check_at_ = kLeaseCheckInterval.count();
+  if (o_.watches) next_watch_at_ = random_.Uniform(200);
 }
 
 uint64_t ClusterSim::NextEventTime() const {

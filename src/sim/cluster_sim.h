@@ -87,6 +87,7 @@ struct ClusterSimResult {
   uint64_t snapshots = 0;            // snapshot images a member received from a leader
   uint64_t hash_checks = 0;          // pairs of members compared at one applied index
   uint64_t final_index = 0;          // the applied index every member reached
+  uint64_t end_ms = 0;               // the virtual time the run ended
   uint64_t lease_grants = 0;         // acknowledged
   uint64_t lease_keepalives = 0;     // acknowledged
   uint64_t lease_revokes = 0;        // clients' revokes acknowledged

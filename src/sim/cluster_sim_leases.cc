@@ -1,4 +1,4 @@
-// Leases in the run (cluster_sim_run.h): clients grant leases with TTLs of 1-2 virtual seconds,
+// Leases in the run (cluster_sim_run.h): clients grant leases with TTLs of 1 or 2 virtual seconds,
 // attach puts to them, keep about half alive (a keep-alive every third of the TTL, as etcd's
 // client does) and revoke some; the leader's expiry checker proposes revokes for the rest; the
 // rules of sim_leases.h are checked as they happen and at the end.
@@ -38,7 +38,8 @@ bool ClusterSim::IssueLeaseOp(int client) {
   if (grant) {
     const int64_t id = next_lease_id_++;
     ops_[op].lease = id;
-    ops_[op].ttl_seconds = 1 + static_cast<int64_t>(random_.Uniform(2));
+    // Mostly the minimum, 1 s: every lease must be revoked before a run ends.
+    ops_[op].ttl_seconds = random_.Uniform(5) == 0 ? 2 : 1;
     LeaseRecord& r = leases_.New(id, client, ops_[op].ttl_seconds, now_);
     r.keep_alive = random_.Uniform(2) == 0;
     request.mutable_lease_grant()->set_id(id);
@@ -146,7 +147,7 @@ void ClusterSim::KeepAlives() {
 // hands out expired leases), each revoke proposed as Server's expiry callback does.
 void ClusterSim::ExpireLeases() {
   if (!o_.leases || now_ < next_expiry_check_at_) return;
-  const uint64_t interval = server::LeaseExpiryOptions{}.check_interval.count();
+  const uint64_t interval = kLeaseCheckInterval.count();
   while (next_expiry_check_at_ <= now_) next_expiry_check_at_ += interval;
   for (size_t i = 0; i < nodes_.size() && result_.ok; ++i) {
     SimMember& m = *nodes_[i].member;

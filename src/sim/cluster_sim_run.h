@@ -45,6 +45,10 @@ inline uint64_t Ms(server::TimePoint t) {
 
 // Deadline of every request, conf change and leader move.
 inline constexpr uint64_t kRequestTimeoutMs = 1000;
+// How often every member runs its lease expiry checker (LeaseExpiryOptions::check_interval;
+// the server's default is 500 ms): short, so expired leases go soon after the TTL and runs
+// that wait for every lease to be revoked stay short.
+inline constexpr std::chrono::milliseconds kLeaseCheckInterval{100};
 // The client of the final reads, and of the revokes the leader proposes on expiry.
 inline constexpr int kFinalReadClient = -1;
 inline constexpr int kLeaderClient = -2;
