@@ -1,6 +1,9 @@
 #include "server/lease_apply.h"
 
+#include <cmath>
 #include <string>
+
+#include "log/log.h"
 
 namespace dolmen::server {
 namespace {
@@ -56,6 +59,35 @@ Result<etcdserverpb::LeaseRevokeResponse> ApplyLeaseRevoke(
   etcdserverpb::LeaseRevokeResponse out;
   out.mutable_header()->set_revision(ctx.store->CurrentRevision().value());
   return out;
+}
+
+int64_t MinLeaseTtlSeconds(const DriverOptions& d) {
+  auto ms = static_cast<double>((3 * d.election_ticks) / 2) *
+            static_cast<double>(d.tick_interval.count());
+  return static_cast<int64_t>(std::ceil(ms / 1000.0));
+}
+
+Status LoadLeases(lease::Lessor* lessor, backend::Backend* backend, const mvcc::Store* store) {
+  {
+    ASSIGN_OR_RETURN(auto txn, backend->BeginRead());
+    RETURN_IF_ERROR(lessor->Load(txn.get()));
+  }
+  mvcc::RangeOptions all;
+  all.key = std::string(1, '\0');
+  all.range_end = std::string(1, '\0');
+  all.keys_only = true;
+  ASSIGN_OR_RETURN(mvcc::RangeResult live, store->Range(all));
+  for (const mvcc::KeyValue& kv : live.kvs) {
+    if (kv.lease.value() == 0) continue;
+    // A key whose lease is gone cannot come from our apply path (revoke deletes the keys in
+    // the same backend txn); like etcd, keep the key rather than refuse to start.
+    if (!lessor->Attach(kv.lease, kv.key).ok()) {
+      // etcd: "failed to attach a lease".
+      log::Warn("a key names a lease that does not exist; keeping the key",
+                {{"key", kv.key}, {"lease-id", log::Hex(static_cast<uint64_t>(kv.lease.value()))}});
+    }
+  }
+  return OkStatus();
 }
 
 }  // namespace dolmen::server

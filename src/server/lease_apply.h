@@ -10,6 +10,7 @@
 #include "etcdserverpb/rpc.pb.h"
 #include "lease/lessor.h"
 #include "mvcc/store.h"
+#include "server/driver_options.h"
 
 namespace dolmen::server {
 
@@ -32,5 +33,15 @@ Result<etcdserverpb::LeaseGrantResponse> ApplyLeaseGrant(const LeaseApplyContext
 // either both or neither. "requested lease not found" if absent.
 Result<etcdserverpb::LeaseRevokeResponse> ApplyLeaseRevoke(
     const LeaseApplyContext& ctx, const etcdserverpb::LeaseRevokeRequest& r);
+
+// etcd's minimum TTL: ceil(1.5 election timeouts) in whole seconds, with the election timeout
+// as etcd computes it ((3 x election ticks) / 2 heartbeats). The lessor's min_ttl_seconds.
+int64_t MinLeaseTtlSeconds(const DriverOptions& d);
+
+// At open and after a snapshot install: the lessor's leases from the backend's bucket, then
+// their keys from the store (attachments are not stored with the lease: each live key names
+// its lease, as etcd rebuilds them when it restores the store). The log replayed after this
+// keeps them in step through the apply path. Server::ReloadLeases and the simulator's member.
+Status LoadLeases(lease::Lessor* lessor, backend::Backend* backend, const mvcc::Store* store);
 
 }  // namespace dolmen::server

@@ -1,22 +1,13 @@
 // Server's lease entry points and lease start-up (docs/lease.md). Kept apart from server.cc:
 // the lease glue is one concern, the member's storage and driver another.
-#include <cmath>
 #include <memory>
 #include <utility>
 
-#include "log/log.h"
+#include "server/lease_apply.h"
 #include "server/server.h"
 
 namespace dolmen::server {
 namespace {
-
-// etcd's minimum TTL: ceil(1.5 election timeouts) in whole seconds, with the election timeout
-// as etcd computes it ((3 x election ticks) / 2 heartbeats).
-int64_t MinLeaseTtlSeconds(const DriverOptions& d) {
-  auto ms = static_cast<double>((3 * d.election_ticks) / 2) *
-            static_cast<double>(d.tick_interval.count());
-  return static_cast<int64_t>(std::ceil(ms / 1000.0));
-}
 
 // The answer of a logged lease request, with the header the server fills.
 template <typename Response>
@@ -49,31 +40,7 @@ Status Server::OpenLeases() {
   return OkStatus();
 }
 
-Status Server::ReloadLeases() {
-  {
-    ASSIGN_OR_RETURN(auto txn, backend_->BeginRead());
-    RETURN_IF_ERROR(lessor_->Load(txn.get()));
-  }
-  // Attachments are not stored with the lease: each live key names its lease, so they are
-  // rebuilt from the keys (etcd does the same when it restores the store). The log replayed
-  // after this keeps them in step through the apply path.
-  mvcc::RangeOptions all;
-  all.key = std::string(1, '\0');
-  all.range_end = std::string(1, '\0');
-  all.keys_only = true;
-  ASSIGN_OR_RETURN(mvcc::RangeResult live, store_->Range(all));
-  for (const mvcc::KeyValue& kv : live.kvs) {
-    if (kv.lease.value() == 0) continue;
-    // A key whose lease is gone cannot come from our apply path (revoke deletes the keys in
-    // the same backend txn); like etcd, keep the key rather than refuse to start.
-    if (!lessor_->Attach(kv.lease, kv.key).ok()) {
-      // etcd: "failed to attach a lease".
-      log::Warn("a key names a lease that does not exist; keeping the key",
-                {{"key", kv.key}, {"lease-id", log::Hex(static_cast<uint64_t>(kv.lease.value()))}});
-    }
-  }
-  return OkStatus();
-}
+Status Server::ReloadLeases() { return LoadLeases(lessor_.get(), backend_.get(), store_.get()); }
 
 void Server::StartLeases() { lease_expiry_->Start(); }
 

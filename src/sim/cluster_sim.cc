@@ -28,6 +28,9 @@ SimMemberOptions MemberOptions(const ClusterSimOptions& o) {
   m.driver.checkpoint_at_stop = false;
   m.wal.segment_bytes = 16 << 10;
   m.wal_sync_lies = o.wal_sync_lies;
+  if (o.lease_expires_early) m.services.lease_clock_ahead = milliseconds(700);
+  if (o.watch_drops_events) m.services.drop_watch_batch_every = 16;
+  m.services.lease_expiry.check_interval = kLeaseCheckInterval;
   return m;
 }
 
@@ -58,12 +61,14 @@ ClusterSimResult ClusterSim::Run() {
          << (n.member->up()
                  ? "applied " + std::to_string(n.member->core().applied_index().value()) +
                        " commit " + std::to_string(n.member->core().commit_index().value()) +
-                       " leader " + std::to_string(n.member->core().leader().value())
+                       " leader " + std::to_string(n.member->core().leader().value()) + " leases " +
+                       std::to_string(n.member->services().lessor().size())
                  : std::string("down"));
     }
     Fail(os.str());
   }
   result_.leader_terms = leaders_.size();
+  result_.end_ms = now_;
   for (const ClientOp& op : ops_) {
     if (op.outcome == Outcome::kFailed) ++result_.failed_ops;
     if (op.outcome != Outcome::kOk) continue;
@@ -75,8 +80,14 @@ ClusterSimResult ClusterSim::Run() {
 
 void ClusterSim::NewNode(MemberId id, std::vector<internal::Member> members, bool join) {
   Node n;
+  SimMemberOptions options = MemberOptions(o_);
+  options.services.clock = &clock_;
+  options.services.applied_tap = [this](MemberId m, const std::vector<mvcc::Event>& events,
+                                        Revision) {
+    if (o_.step_checks && !applied_violation_) applied_violation_ = revisions_.Applied(m, events);
+  };
   n.member = std::make_unique<SimMember>(
-      id, std::move(members), join, MemberOptions(o_),
+      id, std::move(members), join, std::move(options),
       [this](raft::Message m) { network_.Send(m, now_); },
       [this](raft::Message m, std::shared_ptr<backend::Backend> image) {
         images_[{m.to.value(), m.snapshot ? m.snapshot->metadata.index.value() : 0}] =
@@ -99,6 +110,8 @@ void ClusterSim::Start() {
   clients_.resize(static_cast<size_t>(o_.clients));
   for (Client& c : clients_) c.next_at = random_.Uniform(20);
   next_fault_at_ = 100 + random_.Uniform(200);
+  next_expiry_check_at_ = kLeaseCheckInterval.count();
+  if (o_.watches) next_watch_at_ = random_.Uniform(200);
 }
 
 uint64_t ClusterSim::NextEventTime() const {
@@ -123,7 +136,9 @@ uint64_t ClusterSim::NextEventTime() const {
     for (const Client& c : clients_) {
       if (!c.busy) consider(c.next_at);
     }
+    if (o_.watches && o_.step_checks) consider(next_watch_at_);
   }
+  if (std::optional<uint64_t> lease = NextLeaseEvent()) consider(*lease);
   if (heal_partition_at_) consider(*heal_partition_at_);
   return std::max(next, now_);
 }
@@ -137,6 +152,9 @@ void ClusterSim::Step() {
   Restarts();
   Faults();
   Clients();
+  KeepAlives();
+  ExpireLeases();
+  Watches();
   Turns();
   Check();
   Advance();
@@ -316,6 +334,8 @@ void ClusterSim::Advance() {
       const std::optional<size_t> leader = Leader();
       if (!leader) return;
       const uint64_t commit = nodes_[*leader].member->core().commit_index().value();
+      // Every lease expires once nobody keeps it alive: the leader revokes them all.
+      if (nodes_[*leader].member->services().lessor().size() != 0) return;
       for (const Node* n : CurrentMembers(*leader)) {
         if (!n->member->up() || n->member->core().applied_index().value() != commit) return;
       }

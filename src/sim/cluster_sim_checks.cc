@@ -17,7 +17,10 @@ void ClusterSim::Check() {
     if (!n.member->up()) continue;
     CheckCommitted(n);
     CheckHash(n);
+    if (o_.leases) CheckLeases(n);
   }
+  if (applied_violation_) return Fail(*applied_violation_);
+  PumpWatches(/*force=*/false);
 }
 
 // Election safety (Raft Figure 3): at most one leader per term.
@@ -121,8 +124,10 @@ void ClusterSim::FinalChecks() {
   }
   HistoryChecker checker(ops_);
   if (std::optional<std::string> violation = checker.Check()) {
-    Fail("not linearizable: " + *violation);
+    return Fail("not linearizable: " + *violation);
   }
+  if (o_.leases) FinalLeaseChecks(members);
+  if (o_.watches && o_.step_checks && result_.ok) FinalWatchChecks(members);
 }
 
 }  // namespace dolmen::sim

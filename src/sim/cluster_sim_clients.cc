@@ -37,6 +37,7 @@ void ClusterSim::Clients() {
   for (size_t c = 0; c < clients_.size(); ++c) {
     Client& client = clients_[c];
     if (client.busy || client.next_at > now_) continue;
+    if (o_.leases && random_.Uniform(100) < 8 && IssueLeaseOp(static_cast<int>(c))) continue;
     const uint64_t dice = random_.Uniform(100);
     const Kind kind = dice < 35   ? Kind::kPut
                       : dice < 55 ? Kind::kCas
@@ -83,6 +84,8 @@ bool ClusterSim::Issue(int client, Kind kind, const std::string& key) {
     case Kind::kPut: {
       request.mutable_put()->set_key(key);
       request.mutable_put()->set_value(ops_[op].value);
+      ops_[op].lease = LeaseForPut(client);
+      request.mutable_put()->set_lease(ops_[op].lease);
       Propose(*node, std::move(request), std::move(done));
       return true;
     }
@@ -113,6 +116,9 @@ bool ClusterSim::Issue(int client, Kind kind, const std::string& key) {
       Propose(*node, std::move(request), std::move(done));
       return true;
     }
+    case Kind::kGrant:
+    case Kind::kRevoke:
+      break;  // IssueLeaseOp
     case Kind::kRead: {
       nodes_[*node].inbox.reads.push_back(server::Waiter{
           [this, op, node = *node](Status barrier) { CompleteRead(op, node, barrier); },
@@ -125,6 +131,19 @@ bool ClusterSim::Issue(int client, Kind kind, const std::string& key) {
 
 void ClusterSim::Complete(size_t index, const server::ApplyResult& r) {
   ClientOp& op = ops_[index];
+  if (op.kind == Kind::kGrant || op.kind == Kind::kRevoke) {
+    CompleteLeaseOp(op, r);
+    return Finish(index);
+  }
+  if (op.lease != 0) {
+    if (r.status.ok()) {
+      ++result_.leased_puts;
+      if (auto violation = leases_.CheckLeasedPut(op.lease, op.invoked_ms)) Fail(*violation);
+    } else if (r.status.code() == Code::kLeaseNotFound) {
+      ++result_.leased_puts_refused;
+      leases_.Revoked(op.lease, now_);  // gone: the client stops using it
+    }
+  }
   if (!r.status.ok()) {
     op.outcome = Outcome::kFailed;
     op.error = r.status.ToString();
@@ -187,6 +206,7 @@ void ClusterSim::Finish(size_t index) {
   ClientOp& op = ops_[index];
   op.completed_ms = now_;
   if (op.outcome == Outcome::kFailed) Trace("failed: " + op.Describe());
+  if (op.client == kLeaderClient) return;
   if (op.client < 0) {
     // A final read: done once one succeeds per key.
     final_read_op_.erase(op.key);

@@ -2,7 +2,9 @@
 // defines a part of. Internal to src/sim: cluster_sim.cc (the loop, delivery, syncs,
 // restarts, turns, phases), cluster_sim_disk.cc (WAL writes as I/O completions, backend
 // commit stalls), cluster_sim_faults.cc, cluster_sim_clients.cc (the load and its
-// history), cluster_sim_checks.cc (the checks after every step and at the end).
+// history), cluster_sim_leases.cc (the clients' leases, the leader's expiry, the lease rules),
+// cluster_sim_watches.cc (watchers and their check), cluster_sim_checks.cc (the checks after
+// every step and at the end).
 #pragma once
 
 #include <chrono>
@@ -20,8 +22,10 @@
 #include "dolmen/internal.pb.h"
 #include "sim/cluster_sim.h"
 #include "sim/history.h"
+#include "sim/sim_leases.h"
 #include "sim/sim_member.h"
 #include "sim/sim_network.h"
+#include "sim/sim_watchers.h"
 
 namespace dolmen::sim {
 
@@ -42,6 +46,23 @@ inline uint64_t Ms(server::TimePoint t) {
 
 // Deadline of every request, conf change and leader move.
 inline constexpr uint64_t kRequestTimeoutMs = 1000;
+// How often every member runs its lease expiry checker (LeaseExpiryOptions::check_interval;
+// the server's default is 500 ms): short, so expired leases go soon after the TTL and runs
+// that wait for every lease to be revoked stay short.
+inline constexpr std::chrono::milliseconds kLeaseCheckInterval{100};
+// The client of the final reads, and of the revokes the leader proposes on expiry.
+inline constexpr int kFinalReadClient = -1;
+inline constexpr int kLeaderClient = -2;
+
+// The members' clock: the run's virtual time.
+class VirtualClock final : public Clock {
+ public:
+  explicit VirtualClock(const uint64_t* now_ms) : now_ms_(now_ms) {}
+  std::chrono::steady_clock::time_point Now() const override { return At(*now_ms_); }
+
+ private:
+  const uint64_t* const now_ms_;
+};
 
 class ClusterSim {
  public:
@@ -60,6 +81,8 @@ class ClusterSim {
     std::optional<uint64_t> restart_at;
     uint64_t hashed_applied = UINT64_MAX;  // the applied index whose hash was last checked
     uint64_t checked_commit = 0;           // committed entries up to here were recorded
+    uint64_t leases_checked = UINT64_MAX;  // the applied index whose leases were last checked
+    uint64_t watch_pumped = UINT64_MAX;    // the applied index its hub last delivered
     // Its owner thread is blocked in a stalled backend commit until then: no turn before.
     uint64_t busy_until = 0;
   };
@@ -115,6 +138,25 @@ class ClusterSim {
   void CompleteRead(size_t op, size_t node, const Status& barrier);
   void Finish(size_t op);
   void Propose(size_t node, internal::InternalRequest request, server::ProposalDone done);
+  // A client's next request is a lease operation (a grant or a revoke).
+  bool IssueLeaseOp(int client);
+  // The lease a put of `client` attaches, if any (0: none).
+  int64_t LeaseForPut(int client);
+  void CompleteLeaseOp(ClientOp& op, const server::ApplyResult& r);
+
+  // Leases (cluster_sim_leases.cc).
+  void KeepAlives();
+  void ExpireLeases();
+  std::optional<uint64_t> NextLeaseEvent() const;
+  void CheckLeases(Node& n);
+  void FinalLeaseChecks(const std::vector<Node*>& members);
+
+  // Watches (cluster_sim_watches.cc).
+  void Watches();
+  void OpenWatch(SimWatch& w, size_t node);
+  void PumpWatches(bool force);
+  void PumpWatchesOn(size_t node);
+  void FinalWatchChecks(const std::vector<Node*>& members);
 
   // Faults.
   void Crash(size_t node, uint64_t down_ms);
@@ -139,6 +181,7 @@ class ClusterSim {
 
   const ClusterSimOptions o_;
   SeededRandom random_;
+  VirtualClock clock_{&now_};
   SimNetwork network_;
   uint64_t now_ = 0;
   Phase phase_ = Phase::kChaos;
@@ -159,6 +202,16 @@ class ClusterSim {
   std::map<uint64_t, MemberId> leaders_;          // term -> its leader
   std::map<uint64_t, uint64_t> committed_terms_;  // index -> term of the committed entry
   std::map<uint64_t, std::pair<uint32_t, MemberId>> hash_at_;  // applied index -> hash, by whom
+  // Leases.
+  LeaseBook leases_;
+  int64_t next_lease_id_ = 0x10000;
+  uint64_t next_expiry_check_at_ = 0;
+  std::map<uint64_t, std::pair<uint64_t, MemberId>> lease_digest_at_;  // applied index -> digest
+  // Watches.
+  RevisionLog revisions_;
+  std::optional<std::string> applied_violation_;  // from a member's applied observer
+  std::vector<SimWatch> watches_;
+  uint64_t next_watch_at_ = 0;
 };
 
 }  // namespace dolmen::sim

@@ -7,7 +7,9 @@
 //                              DOLMEN_CLUSTER_SIM_DEFAULT_SEEDS, fewer under sanitizers)
 //   DOLMEN_CLUSTER_SIM_SEED, DOLMEN_CLUSTER_SIM_MEMBERS, DOLMEN_CLUSTER_SIM_TRACE=1,
 //   DOLMEN_CLUSTER_SIM_LYING_WAL=1, DOLMEN_CLUSTER_SIM_EARLY_PERSISTED=1,
-//   DOLMEN_CLUSTER_SIM_WAL_STALLS=<per mille>   for ClusterSim.Replay
+//   DOLMEN_CLUSTER_SIM_WAL_STALLS=<per mille>, DOLMEN_CLUSTER_SIM_EARLY_LEASE_EXPIRY=1,
+//   DOLMEN_CLUSTER_SIM_WATCH_DROPS=1, DOLMEN_CLUSTER_SIM_NO_LEASES=1,
+//   DOLMEN_CLUSTER_SIM_NO_WATCHES=1   for ClusterSim.Replay
 #include "sim/cluster_sim.h"
 
 #include <gtest/gtest.h>
@@ -35,6 +37,10 @@ std::string ReplayCommand(const ClusterSimOptions& o) {
      << (o.wal_stall_per_mille != ClusterSimOptions{}.wal_stall_per_mille
              ? " DOLMEN_CLUSTER_SIM_WAL_STALLS=" + std::to_string(o.wal_stall_per_mille)
              : "")
+     << (o.lease_expires_early ? " DOLMEN_CLUSTER_SIM_EARLY_LEASE_EXPIRY=1" : "")
+     << (o.watch_drops_events ? " DOLMEN_CLUSTER_SIM_WATCH_DROPS=1" : "")
+     << (o.leases ? "" : " DOLMEN_CLUSTER_SIM_NO_LEASES=1")
+     << (o.watches ? "" : " DOLMEN_CLUSTER_SIM_NO_WATCHES=1")
      << (o.step_checks ? "" : " DOLMEN_CLUSTER_SIM_NO_STEP_CHECKS=1")
      << " DOLMEN_CLUSTER_SIM_TRACE=1 " << SelfExecutable("dolmen_sim_test")
      << " --gtest_filter=ClusterSim.Replay";
@@ -100,7 +106,12 @@ std::string Summary(const ClusterSimResult& r) {
      << " checkpoints=" << r.checkpoints << " snapshots=" << r.snapshots
      << " hash_checks=" << r.hash_checks << " final_index=" << r.final_index
      << " wal_writes=" << r.wal_writes << " wal_stalls=" << r.wal_stalls
-     << " commit_stalls=" << r.commit_stalls;
+     << " commit_stalls=" << r.commit_stalls << " lease_grants=" << r.lease_grants
+     << " keepalives=" << r.lease_keepalives << " lease_revokes=" << r.lease_revokes
+     << " lease_expiries=" << r.lease_expiries << " leased_puts=" << r.leased_puts
+     << " leased_puts_refused=" << r.leased_puts_refused << " lease_checks=" << r.lease_checks
+     << " watches=" << r.watches << " watch_events=" << r.watch_events
+     << " watch_compacted=" << r.watch_compacted << " watch_restarts=" << r.watch_restarts;
   return os.str();
 }
 
@@ -113,6 +124,7 @@ void RunSeeds(int members, uint64_t first, uint64_t count) {
     o.seed = seed;
     o.members = members;
     ClusterSimResult r = RunOne(o);
+    total.steps += r.steps;
     total.acked_writes += r.acked_writes;
     total.acked_reads += r.acked_reads;
     total.failed_ops += r.failed_ops;
@@ -132,6 +144,17 @@ void RunSeeds(int members, uint64_t first, uint64_t count) {
     total.wal_writes += r.wal_writes;
     total.wal_stalls += r.wal_stalls;
     total.commit_stalls += r.commit_stalls;
+    total.lease_grants += r.lease_grants;
+    total.lease_keepalives += r.lease_keepalives;
+    total.lease_revokes += r.lease_revokes;
+    total.lease_expiries += r.lease_expiries;
+    total.leased_puts += r.leased_puts;
+    total.leased_puts_refused += r.leased_puts_refused;
+    total.lease_checks += r.lease_checks;
+    total.watches += r.watches;
+    total.watch_events += r.watch_events;
+    total.watch_compacted += r.watch_compacted;
+    total.watch_restarts += r.watch_restarts;
     if (!r.ok) {
       ++failures;
       ADD_FAILURE() << "seed " << seed << ", " << members << " members: " << r.failure
@@ -145,7 +168,16 @@ void RunSeeds(int members, uint64_t first, uint64_t count) {
   EXPECT_GT(total.crashes, count);
   EXPECT_GT(total.checkpoints, count);
   EXPECT_GT(total.hash_checks, count * 100);
+  EXPECT_GT(total.lease_grants, count);
+  EXPECT_GT(total.lease_expiries, count);
+  EXPECT_GT(total.lease_checks, count * 10);
+  EXPECT_GT(total.watch_events, count * 20);
   if (count >= 10) {
+    EXPECT_GT(total.lease_keepalives, 0u);
+    EXPECT_GT(total.lease_revokes, 0u);
+    EXPECT_GT(total.leased_puts, 0u);
+    EXPECT_GT(total.watch_compacted, 0u);
+    EXPECT_GT(total.watch_restarts, 0u);
     EXPECT_GT(total.power_losses, 0u);
     EXPECT_GT(total.leader_moves, 0u);
     EXPECT_GT(total.compactions, 0u);
@@ -175,6 +207,10 @@ TEST(ClusterSim, Replay) {
   o.wal_persisted_early = EnvOr("DOLMEN_CLUSTER_SIM_EARLY_PERSISTED", 0) != 0;
   o.wal_stall_per_mille =
       static_cast<uint32_t>(EnvOr("DOLMEN_CLUSTER_SIM_WAL_STALLS", o.wal_stall_per_mille));
+  o.lease_expires_early = EnvOr("DOLMEN_CLUSTER_SIM_EARLY_LEASE_EXPIRY", 0) != 0;
+  o.watch_drops_events = EnvOr("DOLMEN_CLUSTER_SIM_WATCH_DROPS", 0) != 0;
+  o.leases = EnvOr("DOLMEN_CLUSTER_SIM_NO_LEASES", 0) == 0;
+  o.watches = EnvOr("DOLMEN_CLUSTER_SIM_NO_WATCHES", 0) == 0;
   o.step_checks = EnvOr("DOLMEN_CLUSTER_SIM_NO_STEP_CHECKS", 0) == 0;
   ClusterSimResult r = RunOne(o);
   EXPECT_TRUE(r.ok) << r.failure;
@@ -203,6 +239,10 @@ std::pair<uint64_t, std::string> FirstCaught(bool step_checks, std::vector<std::
     // A slow disk: a crash finds more acknowledged writes not yet synced.
     if (o.wal_persisted_early) o.wal_stall_per_mille = 250;
     o.step_checks = step_checks;
+    // The WAL's broken rule is caught by the KV checks; leases and watchers would only make
+    // each seed cost more.
+    o.leases = false;
+    o.watches = false;
     ClusterSimResult r = RunInChild(o);
     for (const std::string& w : wanted) {
       if (!r.ok && r.failure.find(w) != std::string::npos) {
@@ -241,6 +281,40 @@ TEST(ClusterSim, StepChecksCatchAWalWriteReportedBeforeItsSync) {
   auto [seed, failure] = FirstCaught(true, {"two leaders", "committed entry", "members disagree"},
                                      /*max_seeds=*/60, Broken::kWalPersistedEarly);
   EXPECT_NE(seed, 0u) << "no seed caught the WAL write reported persisted before its sync";
+}
+
+// The first seed in [1, max_seeds] whose run with `broken` fails with `wanted` in its message.
+uint64_t FirstSeedCatching(void (*broken)(ClusterSimOptions*), const std::string& wanted,
+                           uint64_t max_seeds) {
+  for (uint64_t seed = 1; seed <= max_seeds; ++seed) {
+    ClusterSimOptions o;
+    o.seed = seed;
+    broken(&o);
+    ClusterSimResult r = RunOne(o);
+    if (!r.ok && r.failure.find(wanted) != std::string::npos) {
+      std::cerr << "broken rule caught at seed " << seed << ": " << r.failure
+                << "\n  replay: " << ReplayCommand(o) << "\n";
+      return seed;
+    }
+    if (!r.ok) std::cerr << "seed " << seed << " failed otherwise: " << r.failure << "\n";
+  }
+  return 0;
+}
+
+// A leader whose lease expiry runs 700 ms early is caught by the lease rule: a lease revoked
+// before its TTL ran out since its grant or last keep-alive.
+TEST(ClusterSim, LeaseChecksCatchAnEarlyExpiry) {
+  const uint64_t seed = FirstSeedCatching(
+      [](ClusterSimOptions* o) { o->lease_expires_early = true; }, "before its TTL ran out", 20);
+  EXPECT_NE(seed, 0u) << "no seed caught leases expiring early";
+}
+
+// A member whose applied observer loses one batch in 16 on the way to its watch hub is caught
+// by the watch check: a watcher missed a revision the member claims to have sent.
+TEST(ClusterSim, WatchChecksCatchDroppedEvents) {
+  const uint64_t seed = FirstSeedCatching(
+      [](ClusterSimOptions* o) { o->watch_drops_events = true; }, "missed revision", 20);
+  EXPECT_NE(seed, 0u) << "no seed caught the dropped watch events";
 }
 
 }  // namespace

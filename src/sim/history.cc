@@ -16,6 +16,10 @@ const char* KindName(ClientOp::Kind k) {
       return "delete";
     case ClientOp::Kind::kRead:
       return "read";
+    case ClientOp::Kind::kGrant:
+      return "grant";
+    case ClientOp::Kind::kRevoke:
+      return "revoke";
   }
   return "?";
 }
@@ -27,6 +31,8 @@ std::string ClientOp::Describe() const {
   os << "op " << id << " (client " << client << ", " << KindName(kind) << " " << key;
   if (!value.empty()) os << "=" << value;
   if (kind == Kind::kCas) os << " if " << (expected.empty() ? "<absent>" : expected);
+  if (lease != 0) os << (kind == Kind::kPut ? " with lease " : " lease ") << lease;
+  if (kind == Kind::kGrant) os << " ttl " << ttl_seconds << " s";
   os << ", [" << invoked_ms << " ms, " << completed_ms << " ms]";
   if (outcome == Outcome::kOk) {
     os << ", revision " << revision << (wrote ? ", wrote" : "");
@@ -41,6 +47,11 @@ std::string ClientOp::Describe() const {
 }
 
 std::optional<std::string> HistoryChecker::Check() {
+  for (const ClientOp& op : ops_) {
+    if (op.kind == ClientOp::Kind::kRevoke && op.outcome == ClientOp::Outcome::kOk) {
+      revoked_at_[op.lease].push_back(op.revision);
+    }
+  }
   for (auto step : {&HistoryChecker::CheckUniqueRevisions, &HistoryChecker::LearnFailedWrites,
                     &HistoryChecker::CheckRealTime, &HistoryChecker::CheckRegisters}) {
     if (auto failure = (this->*step)()) return failure;
@@ -151,10 +162,36 @@ std::optional<std::string> HistoryChecker::CheckRealTime() {
   return std::nullopt;
 }
 
+bool HistoryChecker::RevokedBetween(int64_t lease, int64_t after, int64_t upto) const {
+  auto it = revoked_at_.find(lease);
+  if (it == revoked_at_.end()) return false;
+  for (int64_t rev : it->second) {
+    if (rev > after && rev <= upto) return true;
+  }
+  return false;
+}
+
+bool HistoryChecker::MaybeRevokedBefore(int64_t lease, const ClientOp& read) const {
+  for (const ClientOp& op : ops_) {
+    if (op.kind == ClientOp::Kind::kRevoke && op.lease == lease &&
+        op.outcome != ClientOp::Outcome::kOk && op.invoked_ms <= read.completed_ms) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool HistoryChecker::MaybeDeletedBefore(const ClientOp& read) const {
   for (const ClientOp& op : ops_) {
-    if (op.kind == ClientOp::Kind::kDelete && op.key == read.key &&
-        op.outcome != ClientOp::Outcome::kOk && op.invoked_ms <= read.completed_ms) {
+    if (op.key != read.key || op.outcome == ClientOp::Outcome::kOk ||
+        op.invoked_ms > read.completed_ms) {
+      continue;
+    }
+    if (op.kind == ClientOp::Kind::kDelete) return true;
+    // A put with a lease that failed may have taken effect, and the lease's revoke then
+    // deleted the key.
+    if (op.kind == ClientOp::Kind::kPut && op.lease != 0 &&
+        (RevokedBetween(op.lease, 0, read.revision) || MaybeRevokedBefore(op.lease, read))) {
       return true;
     }
   }
@@ -172,12 +209,21 @@ std::optional<std::string> HistoryChecker::CheckRegisters() {
     const bool any = after != history.begin();
     const ClientOp* latest = any ? &ops_[std::prev(after)->second] : nullptr;
     const bool latest_present = latest != nullptr && latest->kind != ClientOp::Kind::kDelete;
+    // The latest write's lease was revoked since: the key went with it.
+    const bool revoked = latest_present && latest->lease != 0 &&
+                         RevokedBetween(latest->lease, std::prev(after)->first, op.revision);
     if (!op.found) {
-      // A delete that failed may still have taken effect, at a revision no read can reveal.
-      if (latest_present && !MaybeDeletedBefore(op)) {
+      // A delete or revoke that failed may still have taken effect, at a revision no read can
+      // reveal.
+      if (latest_present && !revoked && !MaybeDeletedBefore(op) &&
+          !(latest->lease != 0 && MaybeRevokedBefore(latest->lease, op))) {
         return "a read found nothing where " + latest->Describe() + " wrote: " + op.Describe();
       }
       continue;
+    }
+    if (revoked) {
+      return "a read found a key its lease's revoke had deleted: " + latest->Describe() + ": " +
+             op.Describe();
     }
     if (!latest_present || latest->value != op.read_value) {
       return "stale or phantom read: the latest write below its revision is " +

@@ -46,6 +46,25 @@ ClientOp Read(uint64_t id, uint64_t from, uint64_t to, int64_t revision, const s
   return op;
 }
 
+ClientOp WithLease(ClientOp op, int64_t lease) {
+  op.lease = lease;
+  return op;
+}
+
+// A revoke of `lease`: succeeded at `revision` (the revision its deletes made), or failed
+// (revision 0: it may or may not have taken effect).
+ClientOp Revoke(uint64_t id, int64_t lease, uint64_t from, uint64_t to, int64_t revision) {
+  ClientOp op;
+  op.id = id;
+  op.kind = Kind::kRevoke;
+  op.lease = lease;
+  op.invoked_ms = from;
+  op.completed_ms = to;
+  op.outcome = revision > 0 ? Outcome::kOk : Outcome::kFailed;
+  op.revision = revision;
+  return op;
+}
+
 std::optional<std::string> CheckOf(const std::vector<ClientOp>& ops) {
   return HistoryChecker(ops).Check();
 }
@@ -104,6 +123,36 @@ TEST(HistoryChecker, RefusesALostWriteSeenAsAbsent) {
   auto failure = CheckOf({Write(1, "a", 0, 10, 2), Read(2, 11, 12, 2, "", 0)});
   ASSERT_TRUE(failure.has_value());
   EXPECT_NE(failure->find("found nothing"), std::string::npos) << *failure;
+}
+
+// A revoke deletes the keys whose latest put carried its lease, at the revoke's revision.
+TEST(HistoryChecker, AcceptsAKeyGoneWithItsLease) {
+  EXPECT_EQ(CheckOf({WithLease(Write(1, "a", 0, 10, 2), 7), Revoke(2, 7, 11, 20, 3),
+                     Read(3, 21, 22, 3, "", 0)}),
+            std::nullopt);
+}
+
+TEST(HistoryChecker, RefusesAKeyReadAfterItsLeaseWasRevoked) {
+  auto failure = CheckOf(
+      {WithLease(Write(1, "a", 0, 10, 2), 7), Revoke(2, 7, 11, 20, 3), Read(3, 21, 22, 3, "a", 2)});
+  ASSERT_TRUE(failure.has_value());
+  EXPECT_NE(failure->find("lease's revoke had deleted"), std::string::npos) << *failure;
+}
+
+// Without a revoke of its lease (or of the lease of a later put that failed), a leased key
+// cannot vanish.
+TEST(HistoryChecker, RefusesALeasedKeyGoneWithoutItsRevoke) {
+  auto failure = CheckOf(
+      {WithLease(Write(1, "a", 0, 10, 2), 7), Revoke(2, 8, 11, 20, 3), Read(3, 21, 22, 3, "", 0)});
+  ASSERT_TRUE(failure.has_value());
+  EXPECT_NE(failure->find("found nothing"), std::string::npos) << *failure;
+}
+
+// A revoke that failed may have taken effect: the key may be gone after it began.
+TEST(HistoryChecker, AcceptsAKeyGoneAfterARevokeThatFailed) {
+  EXPECT_EQ(CheckOf({WithLease(Write(1, "a", 0, 10, 2), 7), Revoke(2, 7, 11, 1000, 0),
+                     Read(3, 21, 22, 3, "", 0)}),
+            std::nullopt);
 }
 
 }  // namespace

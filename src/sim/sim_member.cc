@@ -66,6 +66,7 @@ SimMember::~SimMember() { DropMemory(); }
 void SimMember::DropMemory() {
   // Users of the store go before it, the store before the backend it reads.
   core_.reset();
+  services_.reset();
   peers_.reset();
   raft_storage_.reset();
   wal_.reset();
@@ -90,10 +91,11 @@ Status SimMember::Start(server::TimePoint now, uint64_t seed) {
   return s;
 }
 
-// Server::OpenStorage's order, without the parts the simulator has no use for (leases, auth,
-// alarms, --force-new-cluster): backend and store, membership, then the WAL (recovered, or
-// created with the bootstrap entries synced). Server's own method cannot be reused: it belongs
-// to a Server, whose opening also starts threads, a read pool and the lessor's timers.
+// Server::OpenStorage's order, without the parts the simulator has no use for (auth, alarms,
+// --force-new-cluster; the leases open with the core, in StartCore): backend and store, membership,
+// then the WAL (recovered, or created with the bootstrap entries synced). Server's own method
+// cannot be reused: it belongs to a Server, whose opening also starts threads, a read pool and the
+// lessor's timers.
 Status SimMember::OpenStorage(std::vector<raft::Entry>* bootstrap, raft::HardState* bootstrap_hs,
                               std::optional<wal::Recovered>* recovered) {
   io::FileSystem* wal_fs = wal_faults_.get();
@@ -164,6 +166,8 @@ Status SimMember::StartCore(const wal::Recovered* recovered, std::vector<raft::E
                                   raft_storage_.get()));
 
   applier_ = std::make_unique<server::Applier>(store_.get());
+  ASSIGN_OR_RETURN(services_, MemberServices::Open(id_, options_.driver, options_.services,
+                                                   backend_.get(), store_.get(), applier_.get()));
   peers_ = std::make_unique<Peers>(this);
   server::MemberCore::Deps deps;
   deps.wal = wal_.get();
@@ -177,6 +181,8 @@ Status SimMember::StartCore(const wal::Recovered* recovered, std::vector<raft::E
   };
   core_ =
       std::make_unique<server::MemberCore>(std::move(deps), std::move(node), id_, options_.driver);
+  core_->set_observers(
+      services_->Observers([this] { return core_ != nullptr && core_->leader() == id_; }));
   core_->Start(now);
   return OkStatus();
 }
@@ -204,6 +210,8 @@ Status SimMember::InstallImage(Index index) {
   }
   RETURN_IF_ERROR(store_->Sync());
   RETURN_IF_ERROR(membership_->Load(backend_.get()));
+  // Server::InstallSnapshot reloads the leases from the image (at open they load after this).
+  if (services_) RETURN_IF_ERROR(services_->ReloadLeases());
   // Server::InstallSnapshot keeps later images (a newer snapshot may be on its way).
   images_.erase(images_.begin(), std::next(it));
   return OkStatus();

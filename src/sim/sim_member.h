@@ -26,6 +26,7 @@
 #include "server/member_core.h"
 #include "server/membership.h"
 #include "sim/crashable_backend.h"
+#include "sim/sim_member_services.h"
 #include "wal/wal.h"
 
 namespace dolmen::sim {
@@ -37,6 +38,8 @@ struct SimMemberOptions {
   // The broken rule the simulator must catch: the WAL's file system acknowledges Sync without
   // syncing (io::NoSyncFileSystem), so a member acknowledges entries a crash then loses.
   bool wal_sync_lies = false;
+  // The lessor, its expiry checker and the watch hub around the core (sim_member_services.h).
+  MemberServicesOptions services;
 };
 
 class SimMember {
@@ -79,6 +82,8 @@ class SimMember {
   mvcc::Store& store() { return *store_; }
   raft::MemoryStorage& raft_storage() { return *raft_storage_; }
   const server::Membership& membership() const { return *membership_; }
+  // The lessor and the watch hub of the running process (up() only).
+  MemberServices& services() { return *services_; }
   CrashableBackend& backend() { return *backend_; }
   // The WAL the core's persist requests are written to (the simulator is the shell: it starts
   // each write at once and completes its fdatasync later); up() only.
@@ -120,6 +125,7 @@ class SimMember {
   std::unique_ptr<wal::Wal> wal_;
   std::unique_ptr<raft::MemoryStorage> raft_storage_;
   std::unique_ptr<Peers> peers_;
+  std::unique_ptr<MemberServices> services_;
   std::unique_ptr<server::MemberCore> core_;
 };
 

@@ -45,6 +45,9 @@ class CatchUp {
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
   // There may be work: a new unsynced watcher, a victim, a drained stream, the clock moved.
   void Kick() ABSL_LOCKS_EXCLUDED(mu_);
+  // One round on the calling thread, for a hub whose threads never started (Hub::RunPending);
+  // true if more is ready right away.
+  bool RunRound() ABSL_LOCKS_EXCLUDED(groups_->mu) { return Round(); }
 
  private:
   struct Plan {

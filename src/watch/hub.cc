@@ -78,6 +78,24 @@ void Hub::RunWorker() {
   }
 }
 
+void Hub::RunPending() {
+  CHECK(!started_) << "Hub::RunPending on a hub whose threads run";
+  // Each pass does bounded work (an inbox's worth, catch-up rounds of bounded size); a hub with
+  // work left after this many passes has a consumer that never drains its stream.
+  constexpr int kMaxPasses = 1000;
+  for (int pass = 0; pass < kMaxPasses; ++pass) {
+    Inbox::Work work = inbox_.Take(std::chrono::nanoseconds(0));
+    const bool had_work = !work.batches.empty() || work.dropped_through > 0;
+    Delivery::Outcome out = delivery_.Process(std::move(work));
+    FlushWakes(std::move(out.wakes));
+    bool caught_up = false;
+    for (int round = 0; round < kMaxPasses && catch_up_.RunRound(); ++round) caught_up = true;
+    if (!had_work && !out.demoted && !caught_up) break;
+  }
+  // Watchers the last catch-up round synced: progress requests waiting for them.
+  FlushWakes(delivery_.Process(inbox_.Take(std::chrono::nanoseconds(0))).wakes);
+}
+
 // --- Stream users
 
 std::shared_ptr<Stream> Hub::OpenStream(std::function<void()> wake) {

@@ -75,6 +75,11 @@ class Hub {
   // The clock moved (a test's ManualClock): both threads read the time again at once instead
   // of sleeping until the wake-up they computed from the old time.
   void Wake();
+  // For a hub that is never Start()ed (the whole-cluster simulator, which runs a member in one
+  // thread): does on the calling thread what the worker and the catch-up thread would do, until
+  // neither has work left (bounded). Applied batches reach synced watchers, unsynced ones catch
+  // up from the store, progress requests of fully synced streams are answered.
+  void RunPending();
 
   // Apply thread: the changes of one applied batch in revision order, and the store revision
   // after it. Never blocks on consumers.

@@ -956,3 +956,50 @@ TEST_F(WatchHubTest, WatchersBeyondTheBoundAreRefused) {
 
 }  // namespace
 }  // namespace dolmen::watch
+
+namespace dolmen::watch {
+namespace {
+
+// A hub whose threads never start (the whole-cluster simulator's): RunPending does their work
+// on the calling thread, so a synced watcher gets the notified batch, a watcher with a past
+// start catches up from the store, and a progress request is answered, all before it returns.
+TEST(WatchHubRunPending, DeliversCatchesUpAndAnswersProgressOnTheCallersThread) {
+  ManualClock clock;
+  auto backend = backend::NewMemoryBackend();
+  auto store = std::move(mvcc::Store::Open(backend.get())).value();
+  Hub hub(store.get(), &clock);
+  auto put = [&](const std::string& key) {
+    auto txn = store->BeginWrite();
+    CHECK(txn->Put(key, "v", LeaseId(0)).ok());
+    const int64_t rev = txn->End().value();
+    hub.Notify(txn->Events(), Revision(rev));
+    return rev;
+  };
+  const int64_t first = put("a");  // before any watcher: read back by catch-up
+  auto stream = hub.OpenStream([] {});
+  WatchOptions from_start;
+  from_start.key = "a";
+  from_start.start_revision = Revision(first);
+  hub.Watch(stream.get(), from_start);
+  const int64_t second = put("a");  // after: delivered once the watcher is synced
+  hub.RequestProgress(stream.get());
+  hub.RunPending();
+
+  std::vector<Response> got;
+  while (auto r = stream->Pop()) got.push_back(std::move(*r));
+  std::vector<int64_t> revisions;
+  for (const Response& r : got) {
+    for (const auto& e : r.events) revisions.push_back(e->kv.mod_revision.value());
+  }
+  EXPECT_EQ(revisions, (std::vector<int64_t>{first, second}));
+  ASSERT_FALSE(got.empty());
+  EXPECT_TRUE(got.front().created);
+  EXPECT_EQ(got.back().watch_id, kNoWatchId) << "the progress response comes last";
+  EXPECT_EQ(got.back().revision.value(), second);
+  EXPECT_EQ(hub.synced_count(), 1u);
+  EXPECT_EQ(hub.unsynced_count(), 0u);
+  hub.CloseStream(stream);
+}
+
+}  // namespace
+}  // namespace dolmen::watch

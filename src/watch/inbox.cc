@@ -81,7 +81,9 @@ Inbox::Work Inbox::Take(std::chrono::nanoseconds wait) {
   // test's manual one, the test kicks after moving it (Hub::Wake).
   const auto deadline = std::chrono::steady_clock::now() + wait;
   base::MutexLock l(&mu_);
-  while (!stop_ && !kick_ && dropped_through_ == 0 && batches_.empty()) {
+  // No wait (a due tick, Hub::RunPending): not even a timed wait, which still parks the thread.
+  while (wait > std::chrono::nanoseconds(0) && !stop_ && !kick_ && dropped_through_ == 0 &&
+         batches_.empty()) {
     if (!cv_.WaitUntil(&mu_, deadline)) break;
   }
   Work work;
