@@ -574,7 +574,8 @@ DISK_SAMPLE_S = 0.05
 
 
 def wal_fsync_histogram(endpoint):
-    """{'le bound': cumulative count, ..., 'sum': s, 'count': n} of one member, or None."""
+    """{'le bound': cumulative count, ..., 'sum': s, 'count': n} of one member, or None (also
+    with --client-tls: the probe speaks plain HTTP only, and its figures are then left out)."""
     try:
         with urllib.request.urlopen("http://%s/metrics" % endpoint, timeout=5) as r:
             text = r.read().decode()
