@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 LOOPBACK = "127.0.0.1"
 SETPRIV = "/usr/bin/setpriv"
@@ -562,6 +563,134 @@ def etcdctl(endpoint, args, timeout_s):
                           capture_output=True, text=True, timeout=timeout_s, env=env)
 
 
+# -- disk probe of the defragmentation phase -------------------------------------------------
+# What the one shared disk does while puts run with and without defragmentations: the WAL
+# fdatasync latency of every member (etcd_disk_wal_fsync_duration_seconds, scraped before and
+# after the window), the page cache's dirty and writeback pages and the disk's written bytes
+# (/proc/meminfo, /proc/diskstats, sampled every 50 ms), and how long each defragmentation took.
+
+WAL_FSYNC = "etcd_disk_wal_fsync_duration_seconds"
+DISK_SAMPLE_S = 0.05
+
+
+def wal_fsync_histogram(endpoint):
+    """{'le bound': cumulative count, ..., 'sum': s, 'count': n} of one member, or None (also
+    with --client-tls: the probe speaks plain HTTP only, and its figures are then left out)."""
+    try:
+        with urllib.request.urlopen("http://%s/metrics" % endpoint, timeout=5) as r:
+            text = r.read().decode()
+    except (OSError, ValueError):
+        return None
+    out = {}
+    for line in text.splitlines():
+        if not line.startswith(WAL_FSYNC):
+            continue
+        name, value = line.rsplit(" ", 1)
+        if name.startswith(WAL_FSYNC + "_bucket"):
+            out[float(name.split('le="')[1].split('"')[0])] = float(value)
+        elif name == WAL_FSYNC + "_sum":
+            out["sum"] = float(value)
+        elif name == WAL_FSYNC + "_count":
+            out["count"] = float(value)
+    return out if "count" in out else None
+
+
+def fsync_figures(before, after):
+    """(mean ms, p99 ms as the upper bound of the bucket that holds it, count) of the syncs
+    between two scrapes of one member."""
+    if not before or not after:
+        return None
+    n = after["count"] - before["count"]
+    if n <= 0:
+        return None
+    mean_ms = 1000 * (after["sum"] - before["sum"]) / n
+    bounds = sorted(k for k in after if isinstance(k, float))
+    p99 = None
+    for b in bounds:
+        if after[b] - before.get(b, 0) >= 0.99 * n:
+            p99 = 1000 * b if b != float("inf") else float("inf")
+            break
+    return mean_ms, p99, n
+
+
+def disk_device():
+    """The block device under the working directory, as named in /proc/diskstats."""
+    try:
+        dev = os.stat(tempfile.gettempdir()).st_dev
+        with open("/sys/dev/block/%d:%d/uevent" % (os.major(dev), os.minor(dev))) as f:
+            for line in f:
+                if line.startswith("DEVNAME="):
+                    return line.strip().split("=", 1)[1]
+    except OSError:
+        pass
+    return None
+
+
+class DiskSampler:
+    """Samples dirty + writeback page cache (MiB) and the device's written sectors."""
+
+    def __init__(self):
+        self.device = disk_device()
+        self.max_dirty_mib = 0.0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def written_sectors(self):
+        try:
+            with open("/proc/diskstats") as f:
+                for line in f:
+                    parts = line.split()
+                    if parts[2] == self.device:
+                        return int(parts[9])
+        except (OSError, IndexError, ValueError):
+            pass
+        return 0
+
+    def run(self):
+        for _ in range(100000):  # bounded: 100000 samples of 50 ms
+            if self.stop.wait(DISK_SAMPLE_S):
+                return
+            kib = 0
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    if line.startswith(("Dirty:", "Writeback:")):
+                        kib += int(line.split()[1])
+            self.max_dirty_mib = max(self.max_dirty_mib, kib / 1024.0)
+
+    def __enter__(self):
+        self.start_sectors, self.start_s = self.written_sectors(), time.monotonic()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+        seconds = max(time.monotonic() - self.start_s, 1e-6)
+        self.write_mib_s = (self.written_sectors() - self.start_sectors) * 512 / 2**20 / seconds
+
+
+def probe_figures(name, what, leader, endpoints, before, after, sampler):
+    """The figures of one window: the leader's and the followers' WAL fsyncs, the disk's."""
+    out = {"%s disk write MiB/s %s" % (name, what): sampler.write_mib_s,
+           "%s dirty+writeback max MiB %s" % (name, what): sampler.max_dirty_mib}
+    followers = []
+    for ep in endpoints:
+        f = fsync_figures(before.get(ep), after.get(ep))
+        if f is None:
+            continue
+        if ep == leader:
+            out["%s leader wal fsync mean ms %s" % (name, what)] = f[0]
+            out["%s leader wal fsync p99 ms (bucket) %s" % (name, what)] = f[1]
+        else:
+            followers.append(f)
+    if followers:
+        out["%s followers wal fsync mean ms %s" % (name, what)] = statistics.mean(
+            f[0] for f in followers)
+        out["%s followers wal fsync p99 ms (bucket, worst) %s" % (name, what)] = max(
+            f[1] for f in followers)
+    return out
+
+
 def run_defrag_phase(a, bench, clusters, results, errors, commands):
     """Put latency during a defragmentation vs without (issue 18: at most 10% higher). Loads
     --defrag-keys keys twice and compacts, so the file has free pages; then per turn one client
@@ -591,21 +720,36 @@ def run_defrag_phase(a, bench, clusters, results, errors, commands):
             term_before = c.max_term()
             put_args = ["--clients", 1, "--total", 10**9, "--key-space", 1000, "--key-size", 8,
                         "--val-size", a.mixed_val_size]
-            without = bench.run([leader], "put", put_args, a.defrag_seconds + 15)
-            stop, done = threading.Event(), []
+            scrape = lambda: {ep: wal_fsync_histogram(ep) for ep in c.endpoints}
+            hist = {"without": [scrape()]}
+            with DiskSampler() as disk_without:
+                without = bench.run([leader], "put", put_args, a.defrag_seconds + 15)
+            hist["without"].append(scrape())
+            stop, done, took = threading.Event(), [], []
 
             def defrag_loop():
                 deadline = time.monotonic() + a.defrag_seconds + 10
                 for _ in range(1000):
                     if stop.is_set() or time.monotonic() > deadline:
                         return
+                    started = time.monotonic()
                     r = etcdctl(leader, ["--command-timeout=60s", "defrag"], 90)
                     done.append(r.returncode == 0)
+                    took.append(time.monotonic() - started)
             looper = threading.Thread(target=defrag_loop)
-            looper.start()
-            during = bench.run([leader], "put", put_args, a.defrag_seconds + 15)
-            stop.set()
-            looper.join(120)
+            hist["during"] = [scrape()]
+            with DiskSampler() as disk_during:
+                looper.start()
+                during = bench.run([leader], "put", put_args, a.defrag_seconds + 15)
+                stop.set()
+                looper.join(120)
+            hist["during"].append(scrape())
+            for what, sampler in (("without", disk_without), ("during", disk_during)):
+                record(results, system, probe_figures(name, what, leader, c.endpoints,
+                                                      hist[what][0], hist[what][1], sampler))
+            if took:
+                record(results, system, {"%s etcdctl defrag s (median)" % name:
+                                         statistics.median(took)})
             commands.setdefault(name + " put", during["command"])
             for what, report in (("without", without), ("during", during)):
                 check(report, "%s %s put %s turn %d" % (system, name, what, turn + 1), errors)

@@ -1,7 +1,9 @@
 #include "backend/backend.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <cctype>
@@ -785,6 +787,57 @@ TEST_F(BackendLmdbTest, DefragmentShrinksTheFileToWhatIsInUse) {
   auto again = OpenLmdb(path, Options());
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(AllContents(**again), before);
+}
+
+// The copy is written at a pace through a pipe (docs/maintenance.md, "The paced copy"). A disk
+// error midway (here the file size limit: writes past 1 MiB fail with EFBIG) fails the
+// defragmentation with that error, leaves the data file byte for byte as it was and no copy
+// behind, and a later defragmentation succeeds.
+TEST_F(BackendLmdbTest, ACopyFailingMidwayLeavesTheDataFileAsItWasAndReportsTheError) {
+  std::string path = dir_.path() + "/db";
+  auto b = OpenLmdb(path, Options());
+  ASSERT_TRUE(b.ok());
+  Backend& backend = **b;
+  for (int batch = 0; batch < 4; ++batch) {  // ~4 MiB: a copy of several paced steps
+    auto w = backend.BeginWrite();
+    ASSERT_TRUE(w.ok());
+    for (int i = 0; i < 256; ++i) {
+      std::string key = "k" + std::to_string(batch * 1000 + i);
+      ASSERT_TRUE((*w)->Put("key", key, std::string(4000, static_cast<char>('a' + i % 26))).ok());
+    }
+    ASSERT_TRUE((*w)->Commit().ok());
+  }
+  ASSERT_TRUE(backend.Sync().ok());
+  const Contents before = AllContents(backend);
+  auto file_bytes = [&] {
+    std::ifstream in(path + "/data.mdb", std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string bytes_before = file_bytes();
+  ASSERT_GT(bytes_before.size(), 2u << 20);
+
+  struct rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  auto old_handler = ::signal(SIGXFSZ, SIG_IGN);  // EFBIG, not the signal
+  struct rlimit limited = saved;
+  limited.rlim_cur = 1u << 20;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limited), 0);
+  Status s = backend.Defragment();
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
+  ::signal(SIGXFSZ, old_handler);
+
+  EXPECT_EQ(s.code(), Code::kIoError) << s.ToString();
+  EXPECT_NE(s.message().find("data.mdb.defrag"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("File too large"), std::string::npos) << s.message();
+  EXPECT_EQ(file_bytes(), bytes_before);
+  EXPECT_EQ(AllContents(backend), before);
+  for (const auto& entry : std::filesystem::directory_iterator(path)) {
+    EXPECT_EQ(entry.path().filename().string().find("data.mdb.defrag"), std::string::npos)
+        << entry.path();
+  }
+  Status again = backend.Defragment();
+  ASSERT_TRUE(again.ok()) << again.ToString();
+  EXPECT_EQ(AllContents(backend), before);
 }
 
 TEST_F(BackendLmdbTest, StrayDefragmentCopyIsIgnoredAtOpen) {
