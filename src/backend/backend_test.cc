@@ -523,6 +523,20 @@ INSTANTIATE_TEST_SUITE_P(All, BackendTest, ::testing::Values(Kind::kMemory, Kind
                            return info.param == Kind::kMemory ? "Memory" : "Lmdb";
                          });
 
+// `batches` commits of 256 keys ("k<batch*1000+i>" in bucket "key") with 4000-byte values: about
+// 1 MiB each, enough for a defragmentation to copy in several steps.
+void FillBatchesOf4000ByteValues(Backend& backend, int batches) {
+  for (int batch = 0; batch < batches; ++batch) {
+    auto w = backend.BeginWrite();
+    ASSERT_TRUE(w.ok());
+    for (int i = 0; i < 256; ++i) {
+      std::string key = "k" + std::to_string(batch * 1000 + i);
+      ASSERT_TRUE((*w)->Put("key", key, std::string(4000, static_cast<char>('a' + i % 26))).ok());
+    }
+    ASSERT_TRUE((*w)->Commit().ok());
+  }
+}
+
 class BackendLmdbTest : public ::testing::Test {
  protected:
   TempDir dir_;
@@ -746,15 +760,7 @@ TEST_F(BackendLmdbTest, DefragmentShrinksTheFileToWhatIsInUse) {
   ASSERT_TRUE(b.ok());
   Backend& backend = **b;
   // ~8 MiB of values, then all but every 50th deleted: the file keeps its size as free pages.
-  for (int batch = 0; batch < 8; ++batch) {
-    auto w = backend.BeginWrite();
-    ASSERT_TRUE(w.ok());
-    for (int i = 0; i < 256; ++i) {
-      std::string key = "k" + std::to_string(batch * 1000 + i);
-      ASSERT_TRUE((*w)->Put("key", key, std::string(4000, static_cast<char>('a' + i % 26))).ok());
-    }
-    ASSERT_TRUE((*w)->Commit().ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(FillBatchesOf4000ByteValues(backend, 8));
   {
     auto w = backend.BeginWrite();
     ASSERT_TRUE(w.ok());
@@ -798,15 +804,8 @@ TEST_F(BackendLmdbTest, ACopyFailingMidwayLeavesTheDataFileAsItWasAndReportsTheE
   auto b = OpenLmdb(path, Options());
   ASSERT_TRUE(b.ok());
   Backend& backend = **b;
-  for (int batch = 0; batch < 4; ++batch) {  // ~4 MiB: a copy of several paced steps
-    auto w = backend.BeginWrite();
-    ASSERT_TRUE(w.ok());
-    for (int i = 0; i < 256; ++i) {
-      std::string key = "k" + std::to_string(batch * 1000 + i);
-      ASSERT_TRUE((*w)->Put("key", key, std::string(4000, static_cast<char>('a' + i % 26))).ok());
-    }
-    ASSERT_TRUE((*w)->Commit().ok());
-  }
+  // ~4 MiB: a copy of several paced steps.
+  ASSERT_NO_FATAL_FAILURE(FillBatchesOf4000ByteValues(backend, 4));
   ASSERT_TRUE(backend.Sync().ok());
   const Contents before = AllContents(backend);
   auto file_bytes = [&] {
