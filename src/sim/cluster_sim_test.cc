@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -223,26 +224,16 @@ TEST(ClusterSim, Replay) {
   EXPECT_EQ(Summary(again), Summary(r));
 }
 
-// Which rule a run breaks on purpose.
-enum class Broken { kWalSyncLies, kWalPersistedEarly };
-
-// The first seed in [1, max_seeds] whose run with the broken rule (members acknowledge entries
-// a crash then loses) fails with one of `wanted` in its message, and that message.
-std::pair<uint64_t, std::string> FirstCaught(bool step_checks, std::vector<std::string> wanted,
-                                             uint64_t max_seeds,
-                                             Broken broken = Broken::kWalSyncLies) {
+// The first seed in [1, max_seeds] whose run, with a rule broken on purpose by `broken`, fails
+// with one of `wanted` in its message, and that message. Each run is in a child process: with a
+// lying disk a member's own CHECKs may stop it, and the search must go on past that.
+std::pair<uint64_t, std::string> FirstCaught(const std::function<void(ClusterSimOptions*)>& broken,
+                                             const std::vector<std::string>& wanted,
+                                             uint64_t max_seeds) {
   for (uint64_t seed = 1; seed <= max_seeds; ++seed) {
     ClusterSimOptions o;
     o.seed = seed;
-    o.wal_sync_lies = broken == Broken::kWalSyncLies;
-    o.wal_persisted_early = broken == Broken::kWalPersistedEarly;
-    // A slow disk: a crash finds more acknowledged writes not yet synced.
-    if (o.wal_persisted_early) o.wal_stall_per_mille = 250;
-    o.step_checks = step_checks;
-    // The WAL's broken rule is caught by the KV checks; leases and watchers would only make
-    // each seed cost more.
-    o.leases = false;
-    o.watches = false;
+    broken(&o);
     ClusterSimResult r = RunInChild(o);
     for (const std::string& w : wanted) {
       if (!r.ok && r.failure.find(w) != std::string::npos) {
@@ -251,8 +242,23 @@ std::pair<uint64_t, std::string> FirstCaught(bool step_checks, std::vector<std::
         return {seed, r.failure};
       }
     }
+    if (!r.ok) std::cerr << "seed " << seed << " failed otherwise: " << r.failure << "\n";
   }
   return {0, ""};
+}
+
+// The WAL's broken rules (members acknowledge entries a crash then loses) are caught by the KV
+// checks; leases and watchers would only make each seed cost more.
+std::function<void(ClusterSimOptions*)> WalBroken(bool step_checks, bool persisted_early) {
+  return [=](ClusterSimOptions* o) {
+    o->wal_sync_lies = !persisted_early;
+    o->wal_persisted_early = persisted_early;
+    // A slow disk: a crash finds more acknowledged writes not yet synced.
+    if (persisted_early) o->wal_stall_per_mille = 250;
+    o->step_checks = step_checks;
+    o->leases = false;
+    o->watches = false;
+  };
 }
 
 // The checkers must catch a broken rule: with the lying WAL, some seed within the budget ends
@@ -260,7 +266,8 @@ std::pair<uint64_t, std::string> FirstCaught(bool step_checks, std::vector<std::
 // a log the restart refuses to read).
 TEST(ClusterSim, StepChecksCatchAWalSyncThatLies) {
   auto [seed, failure] =
-      FirstCaught(true, {"two leaders", "committed entry", "members disagree"}, /*max_seeds=*/60);
+      FirstCaught(WalBroken(true, false), {"two leaders", "committed entry", "members disagree"},
+                  /*max_seeds=*/60);
   EXPECT_NE(seed, 0u) << "no seed caught the lying WAL sync";
 }
 
@@ -269,8 +276,9 @@ TEST(ClusterSim, StepChecksCatchAWalSyncThatLies) {
 TEST(ClusterSim, ClientChecksCatchAWalSyncThatLies) {
   // Since WAL writes take simulated time (0-3 ms, some stalls), runs ack fewer writes and the
   // first catch came later: seed 286 today.
-  auto [seed, failure] = FirstCaught(false, {"acknowledged write lost", "not linearizable"},
-                                     /*max_seeds=*/600);
+  auto [seed, failure] =
+      FirstCaught(WalBroken(false, false), {"acknowledged write lost", "not linearizable"},
+                  /*max_seeds=*/600);
   EXPECT_NE(seed, 0u) << "no seed caught the lying WAL sync";
 }
 
@@ -278,42 +286,25 @@ TEST(ClusterSim, ClientChecksCatchAWalSyncThatLies) {
 // merely started, its fdatasync still to come, lets the member acknowledge and apply what a
 // crash in between loses. The checks must catch that too.
 TEST(ClusterSim, StepChecksCatchAWalWriteReportedBeforeItsSync) {
-  auto [seed, failure] = FirstCaught(true, {"two leaders", "committed entry", "members disagree"},
-                                     /*max_seeds=*/60, Broken::kWalPersistedEarly);
+  auto [seed, failure] =
+      FirstCaught(WalBroken(true, true), {"two leaders", "committed entry", "members disagree"},
+                  /*max_seeds=*/60);
   EXPECT_NE(seed, 0u) << "no seed caught the WAL write reported persisted before its sync";
-}
-
-// The first seed in [1, max_seeds] whose run with `broken` fails with `wanted` in its message.
-uint64_t FirstSeedCatching(void (*broken)(ClusterSimOptions*), const std::string& wanted,
-                           uint64_t max_seeds) {
-  for (uint64_t seed = 1; seed <= max_seeds; ++seed) {
-    ClusterSimOptions o;
-    o.seed = seed;
-    broken(&o);
-    ClusterSimResult r = RunOne(o);
-    if (!r.ok && r.failure.find(wanted) != std::string::npos) {
-      std::cerr << "broken rule caught at seed " << seed << ": " << r.failure
-                << "\n  replay: " << ReplayCommand(o) << "\n";
-      return seed;
-    }
-    if (!r.ok) std::cerr << "seed " << seed << " failed otherwise: " << r.failure << "\n";
-  }
-  return 0;
 }
 
 // A leader whose lease expiry runs 700 ms early is caught by the lease rule: a lease revoked
 // before its TTL ran out since its grant or last keep-alive.
 TEST(ClusterSim, LeaseChecksCatchAnEarlyExpiry) {
-  const uint64_t seed = FirstSeedCatching(
-      [](ClusterSimOptions* o) { o->lease_expires_early = true; }, "before its TTL ran out", 20);
+  auto [seed, failure] = FirstCaught([](ClusterSimOptions* o) { o->lease_expires_early = true; },
+                                     {"before its TTL ran out"}, /*max_seeds=*/20);
   EXPECT_NE(seed, 0u) << "no seed caught leases expiring early";
 }
 
 // A member whose applied observer loses one batch in 16 on the way to its watch hub is caught
 // by the watch check: a watcher missed a revision the member claims to have sent.
 TEST(ClusterSim, WatchChecksCatchDroppedEvents) {
-  const uint64_t seed = FirstSeedCatching(
-      [](ClusterSimOptions* o) { o->watch_drops_events = true; }, "missed revision", 20);
+  auto [seed, failure] = FirstCaught([](ClusterSimOptions* o) { o->watch_drops_events = true; },
+                                     {"missed revision"}, /*max_seeds=*/20);
   EXPECT_NE(seed, 0u) << "no seed caught the dropped watch events";
 }
 
