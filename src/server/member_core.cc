@@ -16,7 +16,7 @@ MemberCore::MemberCore(Deps deps, std::unique_ptr<raft::RawNode> node, MemberId 
       self_(self),
       options_(options),
       waiters_(options),
-      reads_(options),
+      reads_(options, deps_.read_context_start),
       checkpointer_(Checkpointer::Deps{deps_.wal, deps_.store, deps_.storage, deps_.stopwatch},
                     options) {
   applied_.store(deps_.store->ConsistentIndex().value());

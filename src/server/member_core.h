@@ -66,6 +66,9 @@ class MemberCore {
     // Measures how long applies and backend commits take, for metrics and the slow-apply
     // warning only; never decides anything (null: not measured).
     const Clock* stopwatch = nullptr;
+    // Where the read barrier's ReadIndex contexts start: different at each start of the member
+    // (read_barrier.h says why). The server takes its request ids' start.
+    uint64_t read_context_start = 1;
   };
   struct Observers {
     ApplyObserver applied;

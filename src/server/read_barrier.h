@@ -28,7 +28,12 @@ namespace dolmen::server {
 
 class ReadBarrier {
  public:
-  explicit ReadBarrier(const DriverOptions& options) : options_(options) {}
+  // `first_context`: this member's first ReadIndex context. It must differ per start of the
+  // member, as etcd's request ids do: a leader's answer to a round an earlier life of this
+  // member asked (still in flight when it restarted) must not release a round of this life,
+  // whose reads may need a later index.
+  explicit ReadBarrier(const DriverOptions& options, uint64_t first_context = 1)
+      : options_(options), next_context_(first_context) {}
 
   void Add(Waiter read);
   // Starts a round for every unissued read. False when Raft refused (no leader yet): they wait
@@ -57,7 +62,7 @@ class ReadBarrier {
   std::vector<Waiter> unissued_;
   std::map<std::string, Round> issued_;    // by ReadIndex context
   std::multimap<uint64_t, Waiter> ready_;  // by read index
-  uint64_t next_context_ = 1;
+  uint64_t next_context_;
 };
 
 }  // namespace dolmen::server

@@ -111,5 +111,30 @@ TEST_F(ReadBarrierTest, LeaderChangeFailsTheRoundsOfTheOldLeader) {
   EXPECT_EQ(delta.slow(), 0);
 }
 
+// A member that restarted starts its contexts elsewhere: the leader's answer to the round its
+// earlier life asked (in flight across the restart) is out of date here and releases nothing;
+// the round of this life is released by its own answer only.
+TEST_F(ReadBarrierTest, AnAnswerForAnEarlierLifeReleasesNoRoundOfThisOne) {
+  MetricDelta delta;
+  std::optional<Status> before_restart, after_restart;
+  barrier_.Add(Read(t0_ + seconds(5), &before_restart));
+  ASSERT_TRUE(barrier_.Issue(cluster_.node(1)));
+  std::vector<raft::ReadState> earlier_life = TakeReadStates();
+  ASSERT_EQ(earlier_life.size(), 1u);
+
+  ReadBarrier this_life(DriverOptions{}, (uint64_t{2} << 40) | 1);
+  this_life.Add(Read(t0_ + seconds(5), &after_restart));
+  ASSERT_TRUE(this_life.Issue(cluster_.node(1)));
+  this_life.Confirmed(earlier_life);
+  this_life.Release(cluster_.raft(1).log().committed().value());
+  EXPECT_FALSE(after_restart.has_value()) << "released by an answer meant for the earlier life";
+  EXPECT_EQ(delta.slow(), 1) << "the earlier life's answer is out of date here";
+
+  this_life.Confirmed(TakeReadStates());
+  this_life.Release(cluster_.raft(1).log().committed().value());
+  ASSERT_TRUE(after_restart.has_value());
+  EXPECT_TRUE(after_restart->ok()) << after_restart->ToString();
+}
+
 }  // namespace
 }  // namespace dolmen::server

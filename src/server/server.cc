@@ -83,6 +83,7 @@ Status Server::StartRaft(const wal::Recovered* recovered, std::vector<raft::Entr
   deps.applier = applier_.get();
   deps.membership = membership_.get();
   deps.storage = raft_storage_.get();
+  deps.read_context_start = next_request_id_.load();
   deps.install_snapshot = [this](const raft::SnapshotMetadata& meta) {
     return InstallSnapshot(meta);
   };

@@ -176,6 +176,8 @@ Status SimMember::StartCore(const wal::Recovered* recovered, std::vector<raft::E
   deps.membership = membership_.get();
   deps.storage = raft_storage_.get();
   deps.peers = peers_.get();
+  // Each life's read contexts apart from the earlier lives' (read_barrier.h).
+  deps.read_context_start = (incarnation_ << 40) | 1;
   deps.install_snapshot = [this](const raft::SnapshotMetadata& meta) {
     return InstallImage(meta.index);
   };
