@@ -155,8 +155,8 @@ std::vector<transport::Handler::MemberInfo> PeerLink::Members() {
 
 bool PeerLink::IsRemoved(MemberId from) { return server_->membership().IsRemoved(from); }
 
-Result<int64_t> PeerLink::ServeLeaseRenew(int64_t lease_id, Deadline) {
-  return server_->LeaseRenewHere(LeaseId(lease_id));
+Result<int64_t> PeerLink::ServeLeaseRenew(int64_t lease_id, Deadline deadline) {
+  return server_->LeaseRenewAsLeaderBy(LeaseId(lease_id), deadline);
 }
 
 Result<transport::Handler::LeaseTtl> PeerLink::ServeLeaseTimeToLive(int64_t lease_id, bool keys,

@@ -278,9 +278,18 @@ class Server {
   // kLeaseNotFound if the lease does not exist. `done` as for LeaseRenew.
   void LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& r,
                        Callback<etcdserverpb::LeaseTimeToLiveResponse> done);
-  // The same, answered by this member only: kNotLeader / kNoLeader unless it leads. What the
-  // leader runs for a forwarded request.
+  // The same, answered by this member only: kNotLeader / kNoLeader unless it leads. Renews at
+  // once, without confirming the leadership (tests; LeaseRenewAsLeader confirms it first).
   Result<int64_t> LeaseRenewHere(LeaseId id);
+  // A keep-alive on this member as the leader, after a ReadIndex round has confirmed that a
+  // quorum still follows it (as etcd 3.5's ensureLeadership): a leader cut off from the others
+  // (a partition, a stalled disk) would otherwise renew leases its successor, whose lessor only
+  // extends them by an election timeout, revokes before the TTL the client was told has run
+  // out. `done` runs on a read-pool thread, or at once with kNotLeader/kNoLeader.
+  void LeaseRenewAsLeader(LeaseId id, Callback<int64_t> done);
+  // The same, waited for until `deadline` (kTimeout after it): what the leader runs for a
+  // keep-alive a follower forwarded.
+  Result<int64_t> LeaseRenewAsLeaderBy(LeaseId id, Deadline deadline);
   Result<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLiveHere(
       const etcdserverpb::LeaseTimeToLiveRequest& r);
   // Every member's lessor knows every lease: answered locally, as etcd does.

@@ -1,5 +1,6 @@
 // Server's lease entry points and lease start-up (docs/lease.md). Kept apart from server.cc:
 // the lease glue is one concern, the member's storage and driver another.
+#include <future>
 #include <memory>
 #include <utility>
 
@@ -107,13 +108,33 @@ Result<int64_t> Server::LeaseRenewHere(LeaseId id) {
   return lessor_->Renew(id, clock_->Now());
 }
 
+void Server::LeaseRenewAsLeader(LeaseId id, Callback<int64_t> done) {
+  if (Status s = LeaderOnly(); !s.ok()) return done(s);
+  ReadBarrier(/*serializable=*/false, [this, id, done = std::move(done)](Status confirmed) {
+    // A barrier that failed (the leader changed, no quorum in time) renews nothing: the client
+    // tries again, through whichever member leads by then.
+    if (!confirmed.ok()) return done(confirmed);
+    done(LeaseRenewHere(id));
+  });
+}
+
+Result<int64_t> Server::LeaseRenewAsLeaderBy(LeaseId id, Deadline deadline) {
+  auto answer = std::make_shared<std::promise<Result<int64_t>>>();
+  std::future<Result<int64_t>> got = answer->get_future();
+  LeaseRenewAsLeader(id, [answer](Result<int64_t> r) { answer->set_value(std::move(r)); });
+  if (got.wait_until(deadline) != std::future_status::ready) {
+    return Status(Code::kTimeout, "request timed out");
+  }
+  return got.get();
+}
+
 void Server::LeaseRenew(LeaseId id, Callback<int64_t> done) {
-  if (IsLeader()) return done(LeaseRenewHere(id));
+  if (IsLeader()) return LeaseRenewAsLeader(id, std::move(done));
   // etcd's EtcdServer.LeaseRenew: renewals do not go through Raft; a follower asks the leader.
   auto ttl = std::make_shared<int64_t>(0);
   ForwardToLeader(
       [this, id, ttl](MemberId leader, Deadline deadline) -> Status {
-        Result<int64_t> r = leader == member_id_ ? LeaseRenewHere(id)
+        Result<int64_t> r = leader == member_id_ ? LeaseRenewAsLeaderBy(id, deadline)
                                                  : leader_client_->LeaseRenew(leader, id, deadline);
         if (r.ok()) *ttl = *r;
         return r.status();

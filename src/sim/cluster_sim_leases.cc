@@ -108,38 +108,53 @@ std::optional<uint64_t> ClusterSim::NextLeaseEvent() const {
   return next;
 }
 
-// etcd's LeaseKeepAlive: not through the log. The member asked renews if it leads; otherwise
-// it forwards to the leader it knows (Server::LeaseRenew), here at once.
+// etcd's LeaseKeepAlive: not through the log. The member asked forwards to the leader it knows
+// (Server::LeaseRenew), here at once; the leader renews once a ReadIndex round confirmed its
+// leadership (Server::LeaseRenewAsLeader), so it is a read barrier in the leader's inbox. A
+// keep-alive in flight is not sent again.
 void ClusterSim::KeepAlives() {
   if (!o_.leases || phase_ != Phase::kChaos) return;
   for (const auto& [id, rec] : leases_.all()) {
     if (!rec.keep_alive || !rec.granted || rec.dead || rec.next_keep_alive_ms > now_) continue;
     LeaseRecord& r = *leases_.Find(id);
     const std::optional<size_t> asked = RandomUpNode();
-    Result<int64_t> renewed = Status(Code::kNoLeader, "no member up");
+    std::optional<size_t> leader_node;
     if (asked) {
-      SimMember& m = *nodes_[*asked].member;
-      const MemberId leader = m.core().leader();
-      if (leader == m.id()) {
-        renewed = m.services().RenewHere(LeaseId(id), leader);
-      } else if (leader.value() != 0 && leader.value() <= nodes_.size() &&
-                 nodes_[leader.value() - 1].member->up()) {
-        SimMember& l = *nodes_[leader.value() - 1].member;
-        renewed = l.services().RenewHere(LeaseId(id), l.core().leader());
-      } else {
-        renewed = Status(Code::kNoLeader, "no leader");
+      const MemberId leader = nodes_[*asked].member->core().leader();
+      if (leader.value() != 0 && leader.value() <= nodes_.size() &&
+          nodes_[leader.value() - 1].member->up()) {
+        leader_node = leader.value() - 1;
       }
     }
-    if (renewed.ok()) {
-      leases_.KeptAlive(id, *renewed, now_);
-      r.next_keep_alive_ms = now_ + static_cast<uint64_t>(*renewed) * 1000 / 3;
-      ++result_.lease_keepalives;
-    } else if (renewed.status().code() == Code::kLeaseNotFound) {
-      Trace("keep-alive of lease " + std::to_string(id) + " refused: expired");
-      r.dead = true;  // expired: etcd's client gives up on it
-    } else {
-      r.next_keep_alive_ms = now_ + 50;  // no leader yet: retry soon
+    if (!leader_node) {
+      r.next_keep_alive_ms = now_ + 50;  // no leader known: retry soon
+      continue;
     }
+    r.next_keep_alive_ms = UINT64_MAX;  // in flight
+    const uint64_t sent = now_;
+    nodes_[*leader_node].inbox.reads.push_back(
+        server::Waiter{[this, id = id, sent, node = *leader_node](Status confirmed) {
+                         KeepAliveAnswered(id, sent, node, confirmed);
+                       },
+                       At(now_ + kRequestTimeoutMs)});
+  }
+}
+
+void ClusterSim::KeepAliveAnswered(int64_t id, uint64_t sent, size_t node, Status confirmed) {
+  LeaseRecord& r = *leases_.Find(id);
+  SimMember& l = *nodes_[node].member;
+  Result<int64_t> renewed =
+      confirmed.ok() ? l.services().RenewHere(LeaseId(id), l.core().leader()) : confirmed;
+  if (renewed.ok()) {
+    // The client knows the lease lives until the keep-alive's start plus the TTL it returned.
+    leases_.KeptAlive(id, *renewed, sent);
+    r.next_keep_alive_ms = now_ + static_cast<uint64_t>(*renewed) * 1000 / 3;
+    ++result_.lease_keepalives;
+  } else if (renewed.status().code() == Code::kLeaseNotFound) {
+    Trace("keep-alive of lease " + std::to_string(id) + " refused: expired");
+    r.dead = true;  // expired: etcd's client gives up on it
+  } else {
+    r.next_keep_alive_ms = now_ + 50;  // not the leader any more, stopped: retry soon
   }
 }
 

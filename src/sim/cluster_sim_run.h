@@ -146,6 +146,8 @@ class ClusterSim {
 
   // Leases (cluster_sim_leases.cc).
   void KeepAlives();
+  // The leader's answer to a keep-alive sent at `sent` (its read barrier passed, or why not).
+  void KeepAliveAnswered(int64_t id, uint64_t sent, size_t node, Status confirmed);
   void ExpireLeases();
   std::optional<uint64_t> NextLeaseEvent() const;
   void CheckLeases(Node& n);
