@@ -210,6 +210,9 @@ class Scenario:
         replica = next(n for n in self.nodes if n is not leader)
         self.wait_roles(leader, replica, BOOTSTRAP_TIMEOUT_S)
         self.wait_leader_key(leader)
+        # The leader writes its status key (optime) in a later HA loop than the one that took
+        # the leader key: the keys are compared once it is there, on either server.
+        self.wait("%s's status key" % leader.name, lambda: "status" in self.dcs(), ROLE_TIMEOUT_S)
         keys = self.check_leader_key(leader, "bootstrap")
         self.wait("%s streaming to %s" % (leader.name, replica.name),
                   lambda: self.streaming_to(leader, replica), REPLICATION_TIMEOUT_S)
@@ -266,6 +269,9 @@ class Scenario:
                               "--force", SCOPE)
         self.wait_roles(new, old, ROLE_TIMEOUT_S)
         self.wait_leader_key(new)
+        # The new leader records the timeline switch in the history key in a later HA loop than
+        # the one that took the leader key: the keys are compared once it is there.
+        self.wait("%s's history key" % new.name, lambda: "history" in self.dcs(), ROLE_TIMEOUT_S)
         keys = self.check_leader_key(new, "switchover")
         self.wait_writable(new)
         self.write_row(new, "switchover")
