@@ -222,6 +222,15 @@ class CoreMember {
     return Proposal{id, PutRequest(id, key, "v" + std::to_string(id)),
                     [answers](ApplyResult r) { answers->push_back(std::move(r)); }, now_ + timeout};
   }
+  // With writes held: a put of `key` proposed in a turn of its own, which ends with its WAL
+  // write asked for and not done.
+  void ProposeWithWritesHeld(uint64_t id, const std::string& key,
+                             std::vector<ApplyResult>* answers) {
+    hold_writes(true);
+    InboxBatch events;
+    events.proposals.push_back(Put(id, key, answers));
+    Turn(std::move(events));
+  }
   Waiter Read(std::vector<dolmen::Status>* answers, milliseconds timeout = milliseconds(7000)) {
     return Waiter{[answers](dolmen::Status s) { answers->push_back(std::move(s)); },
                   now_ + timeout};
@@ -649,12 +658,9 @@ TEST(MemberCoreTest, LeaderSendsItsAppendsBeforeItsWriteButAppliesOnlyAfterIt) {
   ASSERT_TRUE(RunUntil(m, peers, [&] { return m.core().leader() == kSelf; }));
   ASSERT_TRUE(
       RunUntil(m, peers, [&] { return m.core().applied_index() >= m.core().commit_index(); }));
-  m.hold_writes(true);
   const Index applied = m.core().applied_index();
   std::vector<ApplyResult> answers;
-  InboxBatch events;
-  events.proposals.push_back(m.Put(1, "k", &answers));
-  m.Turn(std::move(events));
+  m.ProposeWithWritesHeld(1, "k", &answers);
   const PersistRequest* write = m.core().TakePersistRequest();
   ASSERT_NE(write, nullptr);
   ASSERT_FALSE(write->entries.empty());
@@ -729,12 +735,9 @@ TEST(MemberCoreTest, FollowerAcknowledgesNothingBeforeWalPersisted) {
 TEST(MemberCoreTest, FailedWalWriteStopsTheMemberBeforeAnythingDependsOnIt) {
   CoreMember m(kSelf, {kSelf}, Options(), 7);
   m.Turn();
-  m.hold_writes(true);
   const Index applied = m.core().applied_index();
   std::vector<ApplyResult> answers;
-  InboxBatch events;
-  events.proposals.push_back(m.Put(1, "k", &answers));
-  m.Turn(std::move(events));
+  m.ProposeWithWritesHeld(1, "k", &answers);
   ASSERT_NE(m.core().TakePersistRequest(), nullptr);
   InboxBatch failed;
   failed.persisted = WalPersisted{dolmen::Status(Code::kIoError, "fdatasync: injected")};
