@@ -67,6 +67,10 @@ int64_t MinLeaseTtlSeconds(const DriverOptions& d) {
   return static_cast<int64_t>(std::ceil(ms / 1000.0));
 }
 
+std::chrono::milliseconds PromoteExtension(const DriverOptions& d) {
+  return d.tick_interval * d.election_ticks;
+}
+
 Status LoadLeases(lease::Lessor* lessor, backend::Backend* backend, const mvcc::Store* store) {
   {
     ASSIGN_OR_RETURN(auto txn, backend->BeginRead());

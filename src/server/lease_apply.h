@@ -3,6 +3,7 @@
 // granted, which keys a revoke deletes) must depend on nothing but the log and the store.
 #pragma once
 
+#include <chrono>
 #include <vector>
 
 #include "base/clock.h"
@@ -37,6 +38,10 @@ Result<etcdserverpb::LeaseRevokeResponse> ApplyLeaseRevoke(
 // etcd's minimum TTL: ceil(1.5 election timeouts) in whole seconds, with the election timeout
 // as etcd computes it ((3 x election ticks) / 2 heartbeats). The lessor's min_ttl_seconds.
 int64_t MinLeaseTtlSeconds(const DriverOptions& d);
+
+// How long a newly promoted lessor extends every lease: one election timeout (etcd's
+// Promote(electionTimeout)), the LeaseExpiryChecker's promote_extension.
+std::chrono::milliseconds PromoteExtension(const DriverOptions& d);
 
 // At open and after a snapshot install: the lessor's leases from the backend's bucket, then
 // their keys from the store (attachments are not stored with the lease: each live key names

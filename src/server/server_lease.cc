@@ -29,7 +29,7 @@ Status Server::OpenLeases() {
   lessor_ = std::make_unique<lease::Lessor>(options);
   RETURN_IF_ERROR(ReloadLeases());
   LeaseExpiryOptions expiry = config_.lease_expiry;
-  expiry.promote_extension = config_.driver.tick_interval * config_.driver.election_ticks;
+  expiry.promote_extension = PromoteExtension(config_.driver);
   lease_expiry_ = std::make_unique<LeaseExpiryChecker>(
       lessor_.get(), clock_, expiry, [this] { return IsLeader(); },
       [this](LeaseId id) {

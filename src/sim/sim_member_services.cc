@@ -40,7 +40,7 @@ Result<std::unique_ptr<MemberServices>> MemberServices::Open(
   RETURN_IF_ERROR(s->ReloadLeases());
   applier->set_leases(s->lessor_.get(), s->options_.clock);
   server::LeaseExpiryOptions expiry = s->options_.lease_expiry;
-  expiry.promote_extension = driver.tick_interval * driver.election_ticks;
+  expiry.promote_extension = server::PromoteExtension(driver);
   s->expiry_clock_ = std::make_unique<AheadClock>(s->options_.clock, s->options_.lease_clock_ahead);
   MemberServices* raw = s.get();
   s->expiry_ = std::make_unique<server::LeaseExpiryChecker>(
