@@ -180,7 +180,7 @@ def lab_flags(name, client_port, peer_port):
     for word in unit_command(UNIT):
         for _ in range(2):  # ETCD_INITIAL_CLUSTER names ${INTERNAL_IP} itself
             word = re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], word)
-        word = word.replace(":2379", f":{client_port}").replace(":2380", f":{peer_port}")
+        word = harness.with_ports(word, {2379: client_port, 2380: peer_port})
         out.append(word)
     assert "--auto-tls" in out and f"https://{INTERNAL_IP}:{client_port}" in ",".join(out), out
     return out

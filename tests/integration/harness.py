@@ -32,7 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import processes  # noqa: E402
 from processes import (  # noqa: E402,F401  (re-exported: the test files use harness.NAME)
     LOOPBACK, READY_TIMEOUT_S, STOP_TERM_WAIT_S, STOP_KILL_WAIT_S, START_ATTEMPTS,
-    ETCDCTL_TIMEOUT_S, pick_free_port, poll_until, retry_while, stop_process, wait_for)
+    ETCDCTL_TIMEOUT_S, pick_free_port, poll_until, retry_while, stop_process, wait_for,
+    with_ports)
 
 READY_POLL_INTERVAL_S = processes.POLL_INTERVAL_S  # the old name
 

@@ -20,6 +20,7 @@ Contract, for every process started through `ManagedProcess.spawn`:
 import atexit
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -62,6 +63,14 @@ def pick_free_port(host=LOOPBACK):
         _PICKED_PORTS.add(port)
         return port
     raise RuntimeError("no free port below 32768 on " + host + " after 200 tries")
+
+
+def with_ports(text, ports):
+    """`text` with each `:PORT` of `ports` (a dict, e.g. {2379: 23801, 2380: 26773}) turned into
+    its replacement, in one pass: replacing one port after the other would rewrite a first
+    replacement that happens to begin with the second port (:23808 -> :267738)."""
+    pattern = re.compile(r":(%s)(?!\d)" % "|".join(str(p) for p in ports))
+    return pattern.sub(lambda m: ":%d" % ports[int(m.group(1))], text)
 
 
 def die_with_parent_prefix():

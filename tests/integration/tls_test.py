@@ -529,8 +529,7 @@ class ReadmeTlsClusterTest(harness.IntegrationTestCase):
         peer_port = port_free_on_all(self.HOSTS)
 
         def adapt(block):
-            block = block.replace(":2379", ":%d" % client_port).replace(":2380",
-                                                                        ":%d" % peer_port)
+            block = harness.with_ports(block, {2379: client_port, 2380: peer_port})
             block = block.replace("build/cmd/dolmen/dolmen",
                                   " ".join(harness._die_with_parent_prefix() +
                                            [harness.CONFIG.dolmen]))
