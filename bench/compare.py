@@ -22,10 +22,8 @@ stopped by its PID (SIGTERM, then SIGKILL), also on failure, and dies with this 
 import argparse
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +31,13 @@ import tempfile
 import threading
 import time
 import urllib.request
+
+# The tests' process helpers: ports below the ephemeral range (processes.pick_free_port, which
+# never hands out the same port twice in one process) and a CA made with the openssl CLI.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tests", "integration"))
+import processes  # noqa: E402
+import tls_certs  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 SETPRIV = "/usr/bin/setpriv"
@@ -49,23 +54,6 @@ WRK = "/usr/bin/wrk"  # Debian's wrk: the JSON gateway's HTTP/1.1 load (scripts/
 _LIVE = set()  # Members whose process may be running; stopped by stop_all()
 
 
-def pick_free_port(taken):
-    # Below the kernel's ephemeral range (from 32768), so no outgoing connection can hold it.
-    rng = random.Random()
-    for _ in range(200):  # bounded; a free port turns up within a few tries
-        port = rng.randint(20000, 32767)
-        if port in taken:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind((LOOPBACK, port))
-            except OSError:
-                continue
-        taken.add(port)
-        return port
-    raise RuntimeError("no free loopback port below 32768")
-
-
 # --client-tls: (cert, key, ca) of a throwaway CA's server certificate; both systems then serve
 # clients over https with it, and every client (dolmen-bench, etcdctl) verifies it.
 CLIENT_TLS = None
@@ -75,9 +63,6 @@ PEER_TLS = None
 
 
 def make_tls_files(directory):
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                    "tests", "integration"))
-    import tls_certs  # noqa: E402 - test helper: a CA made with the openssl CLI
     ca = tls_certs.TestCa(os.path.join(directory, "tls-ca"), "compare-ca")
     cert, key = ca.issue("server", "server", ips=[LOOPBACK])
     return cert, key, ca.cert
@@ -96,14 +81,14 @@ def clean_env():
 class Member:
     """One server process; ports are kept across restarts."""
 
-    def __init__(self, binary, name, root, taken):
+    def __init__(self, binary, name, root):
         self.binary, self.name = binary, name
         self.dir = os.path.join(root, name)
         os.makedirs(self.dir, exist_ok=True)
         self.data_dir = os.path.join(self.dir, "data")
         self.log_path = os.path.join(self.dir, "server.log")
-        self.client_port = pick_free_port(taken)
-        self.peer_port = pick_free_port(taken)
+        self.client_port = processes.pick_free_port(LOOPBACK)
+        self.peer_port = processes.pick_free_port(LOOPBACK)
         self.proc = None
         self.initial_cluster = None
 
@@ -251,9 +236,9 @@ def wait_read(bench, member, timeout_s):
 
 
 class Cluster:
-    def __init__(self, system, binary, size, root, taken):
+    def __init__(self, system, binary, size, root):
         self.system = system
-        self.members = [Member(binary, "%s%d" % (system, i + 1), os.path.join(root, system), taken)
+        self.members = [Member(binary, "%s%d" % (system, i + 1), os.path.join(root, system))
                         for i in range(size)]
         initial = ",".join("%s=%s" % (m.name, m.peer_url) for m in self.members)
         for m in self.members:
@@ -1075,9 +1060,8 @@ def parse_args(argv):
 
 
 def start_clusters(a, tmp, bench):
-    taken = set()
-    clusters = {"dolmen": Cluster("dolmen", a.dolmen, a.size, tmp, taken),
-                "etcd": Cluster("etcd", a.etcd, a.size, tmp, taken)}
+    clusters = {"dolmen": Cluster("dolmen", a.dolmen, a.size, tmp),
+                "etcd": Cluster("etcd", a.etcd, a.size, tmp)}
     for system in SYSTEMS:
         clusters[system].start(bench)
         print("%s cluster ready: %s" % (system, ",".join(clusters[system].endpoints)),

@@ -17,7 +17,7 @@ def dolmen_member(dolmen, bench_binary, prefix):
     tmp = tempfile.mkdtemp(prefix=prefix)
     try:
         bench = compare.Bench(bench_binary, tmp)
-        cluster = compare.Cluster("dolmen", dolmen, 1, tmp, set())
+        cluster = compare.Cluster("dolmen", dolmen, 1, tmp)
         cluster.start(bench)
         yield bench, cluster
     finally:
