@@ -206,6 +206,43 @@ TEST(AutoCompactorTest, StopEndsTheThread) {
   EXPECT_LT(std::chrono::steady_clock::now() - before, seconds(10));
 }
 
+// A compaction the driver never answers (it is stopping) does not hold Stop up, and its
+// answer arriving after Stop, with the compactor gone, is harmless.
+TEST(AutoCompactorTest, StopCutsShortACompactionInFlight) {
+  ManualClock clock;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::function<void(Status)> answer;  // guarded by mu: the compaction's callback, kept
+  AutoCompactor::Deps deps;
+  deps.clock = &clock;
+  deps.is_leader = [] { return true; };
+  deps.current_revision = [] { return Revision(50); };
+  deps.compact = [&](Revision, std::function<void(Status)> done) {
+    {
+      std::lock_guard lock(mu);
+      answer = std::move(done);
+    }
+    cv.notify_all();
+  };
+  deps.log = [](const std::string&) {};
+  deps.on_finished = [](Revision, const Status&) { ADD_FAILURE() << "nothing finished"; };
+  {
+    AutoCompactor compactor(NewCompactionPolicy(ByRevision(10), clock.Now()), deps);
+    compactor.Start();
+    clock.Advance(minutes(5));
+    compactor.Wake();
+    {
+      std::unique_lock lock(mu);
+      ASSERT_TRUE(cv.wait_for(lock, seconds(20), [&] { return answer != nullptr; }));
+    }
+    const auto before = std::chrono::steady_clock::now();
+    compactor.Stop();
+    EXPECT_LT(std::chrono::steady_clock::now() - before, seconds(10));
+  }
+  std::lock_guard lock(mu);
+  answer(OkStatus());
+}
+
 // On its own thread the compactor waits on the injected clock, not the real one: each round
 // is due once the test has advanced a ManualClock by the interval and woken it, and every
 // outcome reaches on_finished (no sleeping, no polling).

@@ -24,11 +24,20 @@ void AutoCompactor::Start() {
 }
 
 void AutoCompactor::Stop() {
+  std::shared_ptr<InFlight> in_flight;
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
+    in_flight = in_flight_;
   }
   cv_.notify_all();
+  if (in_flight) {
+    {
+      std::lock_guard lock(in_flight->mu);
+      in_flight->stopped = true;
+    }
+    in_flight->cv.notify_all();
+  }
   if (thread_.joinable()) thread_.join();
 }
 
@@ -88,33 +97,28 @@ void AutoCompactor::Run() {
 }
 
 std::optional<Status> AutoCompactor::CompactAndWait(Revision revision) {
-  // Shared with the callback, which may run after Stop (the driver fails what is in flight
-  // when it stops, later than this thread gives up).
-  struct Outcome {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::optional<Status> status;
-  };
-  auto outcome = std::make_shared<Outcome>();
-  deps_.compact(revision, [outcome](Status s) {
-    {
-      std::lock_guard lock(outcome->mu);
-      outcome->status = std::move(s);
-    }
-    outcome->cv.notify_all();
-  });
-  // Poll both conditions: the outcome and Stop have separate locks.
-  for (;;) {
-    {
-      std::unique_lock lock(outcome->mu);
-      if (outcome->cv.wait_for(lock, std::chrono::milliseconds(50),
-                               [&] { return outcome->status.has_value(); })) {
-        return outcome->status;
-      }
-    }
+  auto in_flight = std::make_shared<InFlight>();
+  {
     std::lock_guard lock(mu_);
     if (stopping_) return std::nullopt;
+    in_flight_ = in_flight;
   }
+  deps_.compact(revision, [in_flight](Status s) {
+    {
+      std::lock_guard lock(in_flight->mu);
+      in_flight->status = std::move(s);
+    }
+    in_flight->cv.notify_all();
+  });
+  std::optional<Status> outcome;
+  {
+    std::unique_lock lock(in_flight->mu);
+    in_flight->cv.wait(lock, [&] { return in_flight->status.has_value() || in_flight->stopped; });
+    if (!in_flight->stopped) outcome = in_flight->status;
+  }
+  std::lock_guard lock(mu_);
+  in_flight_.reset();
+  return outcome;
 }
 
 }  // namespace dolmen::server

@@ -50,6 +50,7 @@ class AutoCompactor {
 
   void Start();
   // Ends the thread; a compaction in flight is not waited for (its outcome is dropped).
+  // Not from deps.compact's callback.
   void Stop();
   // The rounds themselves, on the calling thread, until deps.wait returns false or Stop.
   // What Start's thread runs; tests call it directly with a wait that advances their clock.
@@ -64,6 +65,16 @@ class AutoCompactor {
   // Waits until the round that started at `round_start` is `d` old; false on Stop.
   bool WaitOrStop(TimePoint round_start, std::chrono::nanoseconds d);
 
+  // A compaction asked for and not answered yet. Shared with the callback, which may run
+  // after Stop (the driver fails what is in flight when it stops, later than this thread
+  // gives up); Stop marks it stopped, so the wait for it needs no second lock and no polling.
+  struct InFlight {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Status> status;  // guarded by mu
+    bool stopped = false;          // guarded by mu
+  };
+
   std::unique_ptr<CompactionPolicy> policy_;
   Deps deps_;
   // The first round starts when the compactor is made, as the policy does (not when its
@@ -71,7 +82,8 @@ class AutoCompactor {
   const TimePoint created_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
+  bool stopping_ = false;                // guarded by mu_
+  std::shared_ptr<InFlight> in_flight_;  // guarded by mu_
   std::thread thread_;
 };
 
