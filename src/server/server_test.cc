@@ -10,6 +10,7 @@
 #include <optional>
 #include <thread>
 
+#include "backend/forwarding_write_txn.h"
 #include "backend/memory_backend.h"
 #include "io/fault_injection_file_system.h"
 #include "io/memory_file_system.h"
@@ -256,32 +257,7 @@ TEST_F(ServerTest, CleanStopLeavesNothingToReplay) {
   for (const raft::Entry& e : recovered.entries) EXPECT_GT(e.index, applied);
 }
 
-// A write transaction that forwards everything to another; the backends below override what
-// they watch or break.
-class ForwardingWriteTxn : public backend::WriteTxn {
- public:
-  explicit ForwardingWriteTxn(std::unique_ptr<backend::WriteTxn> base) : base_(std::move(base)) {}
-  Result<std::optional<std::string>> Get(std::string_view b, std::string_view k) override {
-    return base_->Get(b, k);
-  }
-  Result<std::optional<std::string_view>> GetView(std::string_view b, std::string_view k) override {
-    return base_->GetView(b, k);
-  }
-  Status Scan(std::string_view b, std::string_view start, std::string_view end,
-              const std::function<bool(std::string_view, std::string_view)>& fn) override {
-    return base_->Scan(b, start, end, fn);
-  }
-  Result<std::vector<std::string>> Buckets() override { return base_->Buckets(); }
-  Status Put(std::string_view b, std::string_view k, std::string_view v) override {
-    return base_->Put(b, k, v);
-  }
-  Status Delete(std::string_view b, std::string_view k) override { return base_->Delete(b, k); }
-  Status ClearBucket(std::string_view b) override { return base_->ClearBucket(b); }
-  Status Commit() override { return base_->Commit(); }
-
- protected:
-  std::unique_ptr<backend::WriteTxn> base_;
-};
+using backend::ForwardingWriteTxn;
 
 // A write transaction belongs to the thread that began it (LMDB's writer lock is a robust
 // mutex only its owner may unlock). Counts the commits and aborts made on another thread.

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "backend/forwarding_write_txn.h"
 #include "backend/memory_backend.h"
 #include "base/check.h"
 
@@ -22,42 +23,22 @@ Result<std::unique_ptr<backend::Backend>> CopyBackend(backend::Backend& source) 
 }
 
 // The live backend's txn, counted and failed on demand at Commit.
-class CrashableBackend::Txn final : public backend::WriteTxn {
+class CrashableBackend::Txn final : public backend::ForwardingWriteTxn {
  public:
   Txn(CrashableBackend* owner, std::unique_ptr<backend::WriteTxn> live)
-      : owner_(owner), live_(std::move(live)) {}
-  Result<std::optional<std::string>> Get(std::string_view bucket, std::string_view key) override {
-    return live_->Get(bucket, key);
-  }
-  Result<std::optional<std::string_view>> GetView(std::string_view bucket,
-                                                  std::string_view key) override {
-    return live_->GetView(bucket, key);
-  }
-  Status Scan(std::string_view bucket, std::string_view start, std::string_view end,
-              const std::function<bool(std::string_view, std::string_view)>& fn) override {
-    return live_->Scan(bucket, start, end, fn);
-  }
-  Result<std::vector<std::string>> Buckets() override { return live_->Buckets(); }
-  Status Put(std::string_view bucket, std::string_view key, std::string_view value) override {
-    return live_->Put(bucket, key, value);
-  }
-  Status Delete(std::string_view bucket, std::string_view key) override {
-    return live_->Delete(bucket, key);
-  }
-  Status ClearBucket(std::string_view bucket) override { return live_->ClearBucket(bucket); }
+      : ForwardingWriteTxn(std::move(live)), owner_(owner) {}
   Status Commit() override {
     if (std::exchange(owner_->fail_commit_, false)) {
-      live_.reset();  // aborted: nothing published
+      base_.reset();  // aborted: nothing published
       return IoError("injected fault: backend commit failed");
     }
-    RETURN_IF_ERROR(live_->Commit());
+    RETURN_IF_ERROR(base_->Commit());
     ++owner_->commits_;
     return OkStatus();
   }
 
  private:
   CrashableBackend* owner_;
-  std::unique_ptr<backend::WriteTxn> live_;
 };
 
 Result<std::unique_ptr<backend::WriteTxn>> CrashableBackend::BeginWrite() {
