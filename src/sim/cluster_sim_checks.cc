@@ -59,11 +59,7 @@ void ClusterSim::CheckCommitted(Node& n) {
 // check compares it).
 void ClusterSim::CheckHash(Node& n) {
   SimMember& m = *n.member;
-  // The index the store's state stands for: the applied one, or past it right after a snapshot
-  // install (the leader's image covers more than the snapshot's index; Raft then re-applies
-  // entries the store already holds and skips them).
-  const uint64_t applied =
-      std::max(m.core().applied_index().value(), m.store().ConsistentIndex().value());
+  const uint64_t applied = m.StateIndex();
   if (applied == n.hashed_applied) return;
   n.hashed_applied = applied;
   Result<mvcc::Store::HashKvResult> h = m.store().HashKv(Revision(0));

@@ -187,8 +187,7 @@ void ClusterSim::ExpireLeases() {
 // the same leases.
 void ClusterSim::CheckLeases(Node& n) {
   SimMember& m = *n.member;
-  const uint64_t applied =
-      std::max(m.core().applied_index().value(), m.store().ConsistentIndex().value());
+  const uint64_t applied = m.StateIndex();
   if (applied == n.leases_checked) return;
   n.leases_checked = applied;
   Result<uint64_t> digest = LeaseDigest(m.services().lessor(), m.store());

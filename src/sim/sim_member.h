@@ -10,6 +10,7 @@
 // order Server::OpenStorage does (src/server/server_storage.cc).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -80,6 +81,12 @@ class SimMember {
   server::MemberCore& core() { return *core_; }
   const server::MemberCore& core() const { return *core_; }
   mvcc::Store& store() { return *store_; }
+  // The index the store's state stands for (up() only): the applied one, or past it right after
+  // a snapshot install (the leader's image covers more than the snapshot's index; Raft then
+  // re-applies entries the store already holds and skips them).
+  uint64_t StateIndex() {
+    return std::max(core_->applied_index().value(), store_->ConsistentIndex().value());
+  }
   raft::MemoryStorage& raft_storage() { return *raft_storage_; }
   const server::Membership& membership() const { return *membership_; }
   // The lessor and the watch hub of the running process (up() only).
