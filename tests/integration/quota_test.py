@@ -64,8 +64,13 @@ class QuotaTest(IntegrationTestCase):
         servers, ids = self.start_pair(["--quota-backend-bytes", str(quota_bytes)])
         value = "v" * value_bytes
         self.same(servers, ids, "alarm", "list")
-        for server in servers:  # a fresh member leaves most of the quota free
-            self.assertLess(self.status(server)["dbSize"], quota_bytes // 2, server.label)
+        etcd, subject = servers
+        # A fresh dolmen leaves most of the quota free (issue 19: it once took a single put).
+        # etcd's fresh size is the reference's timing, not a property: bbolt cannot reuse pages
+        # an open read transaction may still see, so it was 20480 or 24576 bytes on a quiet
+        # machine and 32768 (over half of 53248) once in CI. It only has to leave room.
+        self.assertLess(self.status(subject)["dbSize"], quota_bytes // 2, subject.label)
+        self.assertLess(self.status(etcd)["dbSize"], quota_bytes, etcd.label)
 
         self.fill(servers, ids, "a", value)
         self.same(servers, ids, "alarm", "list", out_has=NOSPACE_ALARM)
@@ -95,13 +100,17 @@ class QuotaTest(IntegrationTestCase):
         self.same(servers, ids, "put", "a0000", value, rc=1, out_has=SPACE_EXCEEDED)
         self.same(servers, ids, "alarm", "list", out_has=NOSPACE_ALARM)
 
+        before_defrag = self.on_each(servers, self.status)
         self.same(servers, ids, "defrag", out_has="Finished defragmenting")
-        # Most of the quota is free again. Not "below half": dolmen's defragmentation copies
-        # while writes go on and replays onto the copy what was committed meanwhile (the
-        # member's own bookkeeping included), which can leave a page or two beyond a minimal
-        # copy; at 53248 bytes that is 28672 against etcd's 20480.
-        for server, st in zip(servers, self.on_each(servers, self.status)):
-            self.assertLess(st["dbSize"], quota_bytes * 3 // 5, server.label)
+        # The file shrank on both. For dolmen, most of the quota is free again. Not "below
+        # half": dolmen's defragmentation copies while writes go on and replays onto the copy
+        # what was committed meanwhile (the member's own bookkeeping included), which can
+        # leave a page or two beyond a minimal copy; at 53248 bytes that is 28672 against
+        # etcd's usual 20480 (etcd's own size after it follows the timing noted above).
+        after_defrag = self.on_each(servers, self.status)
+        for server, before, after in zip(servers, before_defrag, after_defrag):
+            self.assertLess(after["dbSize"], before["dbSize"], server.label)
+        self.assertLess(after_defrag[1]["dbSize"], quota_bytes * 3 // 5, subject.label)
         self.same(servers, ids, "put", "capped", "1", rc=1, out_has=SPACE_EXCEEDED)
         self.same(servers, ids, "alarm", "disarm", out_has=NOSPACE_ALARM)
         self.same(servers, ids, "alarm", "list")
