@@ -3,10 +3,13 @@
 #include "server/server.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -81,14 +84,22 @@ TEST_F(ServerTest, PutGetHeaderAndRevisions) {
   EXPECT_EQ(g->header().revision(), 3);
 }
 
+// The calling thread's nice value (Linux: each thread has its own).
+int NiceOfThisThread() { return getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())); }
+
 // A Put completes on the driver thread; a linearizable Range must not run there (a long scan
-// would delay Raft's next turn), while a serializable one runs on the caller's thread.
+// would delay Raft's next turn), while a serializable one runs on the caller's thread. The read
+// pool runs below the driver's priority, so a list yields the CPU to Raft and writes.
 TEST_F(ServerTest, LinearizableRangeIsServedOffTheDriverThread) {
   auto s = Open();
   ASSERT_TRUE(Put(s.get(), "a", "1").ok());
-  auto thread_of = [](const std::function<void(std::function<void()>)>& call) {
+  std::map<std::thread::id, int> nice_of;  // written before each promise is set
+  auto thread_of = [&nice_of](const std::function<void(std::function<void()>)>& call) {
     std::promise<std::thread::id> where;
-    call([&where] { where.set_value(std::this_thread::get_id()); });
+    call([&where, &nice_of] {
+      nice_of[std::this_thread::get_id()] = NiceOfThisThread();
+      where.set_value(std::this_thread::get_id());
+    });
     return where.get_future().get();
   };
   etcdserverpb::PutRequest put;
@@ -110,6 +121,9 @@ TEST_F(ServerTest, LinearizableRangeIsServedOffTheDriverThread) {
   });
   EXPECT_NE(linearizable, driver);
   EXPECT_NE(linearizable, std::this_thread::get_id());
+  EXPECT_EQ(nice_of[driver], NiceOfThisThread());
+  EXPECT_TRUE(nice_of[linearizable] > nice_of[driver] || nice_of[driver] == 19)
+      << "read pool at nice " << nice_of[linearizable] << ", driver at " << nice_of[driver];
   range.set_serializable(true);
   std::thread::id serializable = thread_of([&](std::function<void()> mark) {
     s->Range(range, [mark](Result<etcdserverpb::RangeResponse> r) {
