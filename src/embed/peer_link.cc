@@ -159,6 +159,14 @@ Result<int64_t> PeerLink::ServeLeaseRenew(int64_t lease_id, Deadline deadline) {
   return server_->LeaseRenewAsLeaderBy(LeaseId(lease_id), deadline);
 }
 
+Result<std::vector<Result<int64_t>>> PeerLink::ServeLeaseRenewBatch(
+    const std::vector<int64_t>& lease_ids, Deadline deadline) {
+  std::vector<LeaseId> ids;
+  ids.reserve(lease_ids.size());
+  for (int64_t id : lease_ids) ids.emplace_back(id);
+  return server_->LeaseRenewBatchAsLeaderBy(ids, deadline);
+}
+
 Result<transport::Handler::LeaseTtl> PeerLink::ServeLeaseTimeToLive(int64_t lease_id, bool keys,
                                                                     Deadline) {
   etcdserverpb::LeaseTimeToLiveRequest r;
@@ -192,6 +200,18 @@ Result<std::vector<transport::Handler::MemberInfo>> PeerLink::ServePromoteMember
 
 Result<int64_t> PeerLink::LeaseRenew(MemberId leader, LeaseId id, server::Deadline deadline) {
   return transport_->ForwardLeaseRenew(leader, id.value(), deadline);
+}
+
+Result<std::vector<Result<int64_t>>> PeerLink::LeaseRenewBatch(MemberId leader,
+                                                               const std::vector<LeaseId>& ids,
+                                                               server::Deadline deadline) {
+  std::vector<int64_t> lease_ids;
+  lease_ids.reserve(ids.size());
+  for (LeaseId id : ids) lease_ids.push_back(id.value());
+  Result<std::vector<Result<int64_t>>> batch =
+      transport_->ForwardLeaseRenewBatch(leader, lease_ids, deadline);
+  if (batch.ok() || batch.status().code() != Code::kUnimplemented) return batch;
+  return server::LeaderClient::LeaseRenewBatch(leader, ids, deadline);  // one at a time
 }
 
 Result<etcdserverpb::LeaseTimeToLiveResponse> PeerLink::LeaseTimeToLive(

@@ -44,6 +44,8 @@ class PeerLink final : public server::PeerSender,
   bool IsRemoved(MemberId from) override;
   // Forwarded requests this member answers as the leader.
   Result<int64_t> ServeLeaseRenew(int64_t lease_id, Deadline deadline) override;
+  Result<std::vector<Result<int64_t>>> ServeLeaseRenewBatch(const std::vector<int64_t>& lease_ids,
+                                                            Deadline deadline) override;
   Result<LeaseTtl> ServeLeaseTimeToLive(int64_t lease_id, bool keys, Deadline deadline) override;
   Result<std::vector<MemberInfo>> ServePromoteMember(MemberId learner, Deadline deadline) override;
   // A peer's corruption check asks for our hash.
@@ -55,6 +57,10 @@ class PeerLink final : public server::PeerSender,
 
   // server::LeaderClient (the server's forwarding threads): requests sent to the leader.
   Result<int64_t> LeaseRenew(MemberId leader, LeaseId id, server::Deadline deadline) override;
+  // One peer request; a leader of an earlier version that lacks it is asked lease by lease.
+  Result<std::vector<Result<int64_t>>> LeaseRenewBatch(MemberId leader,
+                                                       const std::vector<LeaseId>& ids,
+                                                       server::Deadline deadline) override;
   Result<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLive(
       MemberId leader, const etcdserverpb::LeaseTimeToLiveRequest& r,
       server::Deadline deadline) override;

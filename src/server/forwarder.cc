@@ -4,6 +4,19 @@
 
 namespace dolmen::server {
 
+Result<std::vector<Result<int64_t>>> LeaderClient::LeaseRenewBatch(MemberId leader,
+                                                                   const std::vector<LeaseId>& ids,
+                                                                   Deadline deadline) {
+  std::vector<Result<int64_t>> out;
+  out.reserve(ids.size());
+  for (LeaseId id : ids) {
+    Result<int64_t> one = LeaseRenew(leader, id, deadline);
+    if (!one.ok() && one.status().code() != Code::kLeaseNotFound) return one.status();
+    out.push_back(std::move(one));
+  }
+  return out;
+}
+
 Forwarder::Forwarder(ForwarderOptions options, std::function<MemberId()> leader)
     : options_(options), leader_(std::move(leader)) {
   CHECK(options_.threads > 0);

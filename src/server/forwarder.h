@@ -35,6 +35,12 @@ class LeaderClient {
   // kFailedPrecondition, kNotLeader when it no longer leads, ...), kUnavailable when it could
   // not be reached, kDeadlineExceeded when `deadline` passed.
   virtual Result<int64_t> LeaseRenew(MemberId leader, LeaseId id, Deadline deadline) = 0;
+  // Many renewals in one request (LeaseRenewBatcher): fails as a whole, or has each lease's TTL
+  // or kLeaseNotFound, in order. This default asks one lease at a time; the peer transport
+  // sends one request.
+  virtual Result<std::vector<Result<int64_t>>> LeaseRenewBatch(MemberId leader,
+                                                               const std::vector<LeaseId>& ids,
+                                                               Deadline deadline);
   // The response without its header (the caller fills it).
   virtual Result<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLive(
       MemberId leader, const etcdserverpb::LeaseTimeToLiveRequest& r, Deadline deadline) = 0;

@@ -36,6 +36,7 @@
 #include "server/forwarder.h"
 #include "server/learner_promoter.h"
 #include "server/lease_expiry.h"
+#include "server/lease_renew_batcher.h"
 #include "server/maintenance.h"
 #include "server/membership.h"
 #include "server/quota.h"
@@ -290,6 +291,11 @@ class Server {
   // The same, waited for until `deadline` (kTimeout after it): what the leader runs for a
   // keep-alive a follower forwarded.
   Result<int64_t> LeaseRenewAsLeaderBy(LeaseId id, Deadline deadline);
+  // A batch of keep-alives a follower forwarded (LeaseRenewBatcher), waited for until
+  // `deadline`: one ReadIndex round confirms the leadership for all, then each lease is renewed
+  // (its TTL or kLeaseNotFound, in order). Fails as a whole when the round does.
+  Result<std::vector<Result<int64_t>>> LeaseRenewBatchAsLeaderBy(const std::vector<LeaseId>& ids,
+                                                                 Deadline deadline);
   Result<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLiveHere(
       const etcdserverpb::LeaseTimeToLiveRequest& r);
   // Every member's lessor knows every lease: answered locally, as etcd does.
@@ -441,6 +447,9 @@ class Server {
   void StartLeases();
   void StopLeases();
   Status LeaderOnly();
+  // How renew_batcher_ sends a batch: to the leader through leader_client_, or to this member
+  // when it has become the leader.
+  LeaseRenewBatcher::Send RenewBatchAtLeader();
   // Runs `attempt` against the leader through forwarder_ (see Forwarder::Run).
   void ForwardToLeader(Forwarder::Attempt attempt, Forwarder::IsFinal is_final,
                        std::function<void(Status)> finish);
@@ -483,6 +492,9 @@ class Server {
   std::unique_ptr<lease::Lessor> lessor_;
   std::unique_ptr<LeaseExpiryChecker> lease_expiry_;  // after driver_: destroyed first
   LeaderClient* leader_client_ = nullptr;
+  // A follower's keep-alives, forwarded in batches through forwarder_ (declared before it, so
+  // destroyed after the forwarder has answered every batch it held).
+  std::unique_ptr<LeaseRenewBatcher> renew_batcher_;
   std::unique_ptr<Forwarder> forwarder_;  // after driver_: destroyed first
   std::unique_ptr<AlarmStore> alarms_;
   std::unique_ptr<auth::AuthStore> auth_;       // replicated users, roles, enabled flag

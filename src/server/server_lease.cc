@@ -128,22 +128,47 @@ Result<int64_t> Server::LeaseRenewAsLeaderBy(LeaseId id, Deadline deadline) {
   return got.get();
 }
 
+Result<std::vector<Result<int64_t>>> Server::LeaseRenewBatchAsLeaderBy(
+    const std::vector<LeaseId>& ids, Deadline deadline) {
+  using Renewals = std::vector<Result<int64_t>>;
+  if (Status s = LeaderOnly(); !s.ok()) return s;
+  auto answer = std::make_shared<std::promise<Result<Renewals>>>();
+  std::future<Result<Renewals>> got = answer->get_future();
+  ReadBarrier(/*serializable=*/false, [this, ids, answer](Status confirmed) {
+    if (!confirmed.ok()) return answer->set_value(confirmed);
+    Renewals renewals;
+    renewals.reserve(ids.size());
+    for (LeaseId id : ids) renewals.push_back(LeaseRenewHere(id));
+    answer->set_value(std::move(renewals));
+  });
+  if (got.wait_until(deadline) != std::future_status::ready) {
+    return Status(Code::kTimeout, "request timed out");
+  }
+  return got.get();
+}
+
+LeaseRenewBatcher::Send Server::RenewBatchAtLeader() {
+  return [this](MemberId leader, const std::vector<LeaseId>& ids,
+                Deadline deadline) -> Result<std::vector<Result<int64_t>>> {
+    Result<std::vector<Result<int64_t>>> r =
+        leader == member_id_ ? LeaseRenewBatchAsLeaderBy(ids, deadline)
+                             : leader_client_->LeaseRenewBatch(leader, ids, deadline);
+    if (!r.ok()) return r;
+    // A lease's own failure other than "not found" (the leader stepped down between the round
+    // and the renewal) sends the whole batch again, perhaps to the next leader: renewing a
+    // lease twice is harmless.
+    for (const Result<int64_t>& one : *r) {
+      if (!one.ok() && one.status().code() != Code::kLeaseNotFound) return one.status();
+    }
+    return r;
+  };
+}
+
 void Server::LeaseRenew(LeaseId id, Callback<int64_t> done) {
   if (IsLeader()) return LeaseRenewAsLeader(id, std::move(done));
-  // etcd's EtcdServer.LeaseRenew: renewals do not go through Raft; a follower asks the leader.
-  auto ttl = std::make_shared<int64_t>(0);
-  ForwardToLeader(
-      [this, id, ttl](MemberId leader, Deadline deadline) -> Status {
-        Result<int64_t> r = leader == member_id_ ? LeaseRenewAsLeaderBy(id, deadline)
-                                                 : leader_client_->LeaseRenew(leader, id, deadline);
-        if (r.ok()) *ttl = *r;
-        return r.status();
-      },
-      [](const Status& s) { return s.code() == Code::kLeaseNotFound; },
-      [ttl, done = std::move(done)](Status s) {
-        if (!s.ok()) return done(s);
-        done(*ttl);
-      });
+  // etcd's EtcdServer.LeaseRenew: renewals do not go through Raft; a follower asks the leader,
+  // here in batches (lease_renew_batcher.h).
+  renew_batcher_->Renew(id, std::move(done));
 }
 
 Result<etcdserverpb::LeaseTimeToLiveResponse> Server::LeaseTimeToLiveHere(

@@ -1,6 +1,9 @@
 #include "transport/forward.h"
 
 #include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "dolmen/peer.grpc.pb.h"
 #include "transport/codec.h"
@@ -35,6 +38,10 @@ Status CallEach(const ForwardChannels& channels, const Request& request, Respons
     if (status.ok()) return DecodeForwardStatus(response->status());
     if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       return Status(Code::kDeadlineExceeded, "deadline passed");
+    }
+    // A member of an earlier version that lacks this call: the caller falls back.
+    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      return Status(Code::kUnimplemented, status.error_message());
     }
     errors += (errors.empty() ? "" : "; ") + status.error_message();
   }
@@ -117,6 +124,38 @@ Result<int64_t> CallLeaseRenew(const ForwardChannels& channels, const peer::Head
                            [](peer::Peer::Stub* stub, grpc::ClientContext* c, const auto& req,
                               auto* resp) { return stub->LeaseRenew(c, req, resp); }));
   return response.ttl_seconds();
+}
+
+Result<std::vector<Result<int64_t>>> CallLeaseRenewBatch(const ForwardChannels& channels,
+                                                         const peer::Header& header,
+                                                         const std::vector<int64_t>& lease_ids,
+                                                         Handler::Deadline deadline) {
+  if (lease_ids.size() > kMaxLeaseRenewBatch) {
+    return Status(Code::kInvalidArgument, "too many leases in one renewal batch");
+  }
+  peer::LeaseRenewBatchRequest request;
+  *request.mutable_header() = header;
+  request.mutable_lease_ids()->Add(lease_ids.begin(), lease_ids.end());
+  peer::LeaseRenewBatchResponse response;
+  RETURN_IF_ERROR(CallEach(channels, request, &response, deadline,
+                           [](peer::Peer::Stub* stub, grpc::ClientContext* c, const auto& req,
+                              auto* resp) { return stub->LeaseRenewBatch(c, req, resp); }));
+  if (static_cast<size_t>(response.renewals_size()) != lease_ids.size()) {
+    return Status(Code::kInternal, "the leader answered a renewal batch with " +
+                                       std::to_string(response.renewals_size()) + " of " +
+                                       std::to_string(lease_ids.size()) + " leases");
+  }
+  std::vector<Result<int64_t>> out;
+  out.reserve(lease_ids.size());
+  for (const auto& renewal : response.renewals()) {
+    Status s = DecodeForwardStatus(renewal.status());
+    if (s.ok()) {
+      out.emplace_back(renewal.ttl_seconds());
+    } else {
+      out.emplace_back(std::move(s));
+    }
+  }
+  return out;
 }
 
 Result<Handler::LeaseTtl> CallLeaseTimeToLive(const ForwardChannels& channels,

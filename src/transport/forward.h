@@ -26,6 +26,11 @@ using ForwardChannels = std::vector<std::shared_ptr<grpc::Channel>>;
 
 Result<int64_t> CallLeaseRenew(const ForwardChannels& channels, const peer::Header& header,
                                int64_t lease_id, Handler::Deadline deadline);
+// Fails with kUnimplemented when the peer does not know the call (an earlier version).
+Result<std::vector<Result<int64_t>>> CallLeaseRenewBatch(const ForwardChannels& channels,
+                                                         const peer::Header& header,
+                                                         const std::vector<int64_t>& lease_ids,
+                                                         Handler::Deadline deadline);
 Result<Handler::LeaseTtl> CallLeaseTimeToLive(const ForwardChannels& channels,
                                               const peer::Header& header, int64_t lease_id,
                                               bool keys, Handler::Deadline deadline);

@@ -68,6 +68,9 @@ class GrpcTransport final : public Transport {
   void SendSnapshot(raft::Message message, std::string db_path) override;
   Result<int64_t> ForwardLeaseRenew(MemberId to, int64_t lease_id,
                                     Handler::Deadline deadline) override;
+  Result<std::vector<Result<int64_t>>> ForwardLeaseRenewBatch(MemberId to,
+                                                              const std::vector<int64_t>& lease_ids,
+                                                              Handler::Deadline deadline) override;
   Result<Handler::LeaseTtl> ForwardLeaseTimeToLive(MemberId to, int64_t lease_id, bool keys,
                                                    Handler::Deadline deadline) override;
   Result<std::vector<Handler::MemberInfo>> ForwardPromoteMember(
@@ -221,6 +224,12 @@ Result<int64_t> GrpcTransport::ForwardLeaseRenew(MemberId to, int64_t lease_id,
                                                  Handler::Deadline deadline) {
   ASSIGN_OR_RETURN(auto target, ForwardTo(to));
   return CallLeaseRenew(target.first, target.second, lease_id, deadline);
+}
+
+Result<std::vector<Result<int64_t>>> GrpcTransport::ForwardLeaseRenewBatch(
+    MemberId to, const std::vector<int64_t>& lease_ids, Handler::Deadline deadline) {
+  ASSIGN_OR_RETURN(auto target, ForwardTo(to));
+  return CallLeaseRenewBatch(target.first, target.second, lease_ids, deadline);
 }
 
 Result<Handler::LeaseTtl> GrpcTransport::ForwardLeaseTimeToLive(MemberId to, int64_t lease_id,

@@ -10,6 +10,10 @@ namespace dolmen::transport {
 Result<int64_t> Handler::ServeLeaseRenew(int64_t, Deadline) {
   return Status(Code::kUnimplemented, "forwarded requests are not served by this member");
 }
+Result<std::vector<Result<int64_t>>> Handler::ServeLeaseRenewBatch(const std::vector<int64_t>&,
+                                                                   Deadline) {
+  return Status(Code::kUnimplemented, "forwarded requests are not served by this member");
+}
 Result<Handler::LeaseTtl> Handler::ServeLeaseTimeToLive(int64_t, bool, Deadline) {
   return Status(Code::kUnimplemented, "forwarded requests are not served by this member");
 }
@@ -19,6 +23,11 @@ Result<std::vector<Handler::MemberInfo>> Handler::ServePromoteMember(MemberId, D
 
 Result<Handler::HashKv> Handler::ServeHashKv(int64_t) {
   return Status(Code::kUnimplemented, "hash requests are not served by this member");
+}
+Result<std::vector<Result<int64_t>>> Transport::ForwardLeaseRenewBatch(MemberId,
+                                                                       const std::vector<int64_t>&,
+                                                                       Handler::Deadline) {
+  return Status(Code::kUnimplemented, "this transport does not forward renewal batches");
 }
 Result<Handler::HashKv> Transport::PeerHashKv(MemberId, int64_t, Handler::Deadline) {
   return Status(Code::kUnimplemented, "this transport does not ask peers for hashes");

@@ -196,6 +196,44 @@ grpc::Status PeerService::LeaseRenew(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status PeerService::LeaseRenewBatch(grpc::ServerContext* context,
+                                          const peer::LeaseRenewBatchRequest* request,
+                                          peer::LeaseRenewBatchResponse* response) {
+  grpc::Status admitted = Admit(context, request->header());
+  if (!admitted.ok()) return admitted;
+  if (static_cast<size_t>(request->lease_ids_size()) > kMaxLeaseRenewBatch) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "a renewal batch of " + std::to_string(request->lease_ids_size()) +
+                            " leases; at most " + std::to_string(kMaxLeaseRenewBatch));
+  }
+  std::vector<int64_t> ids(request->lease_ids().begin(), request->lease_ids().end());
+  Result<std::vector<Result<int64_t>>> renewed =
+      handler_->ServeLeaseRenewBatch(ids, ForwardDeadline(context));
+  if (renewed.status().code() == Code::kUnimplemented) {
+    // A handler that serves no batches answers as a member without this call would: the
+    // follower then renews lease by lease.
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, renewed.status().message());
+  }
+  if (!renewed.ok()) {
+    EncodeForwardStatus(renewed.status(), response->mutable_status());
+    return grpc::Status::OK;
+  }
+  if (renewed->size() != ids.size()) {
+    EncodeForwardStatus(Status(Code::kInternal, "renewal batch answered partly"),
+                        response->mutable_status());
+    return grpc::Status::OK;
+  }
+  for (const Result<int64_t>& one : *renewed) {
+    peer::LeaseRenewResponse* out = response->add_renewals();
+    if (one.ok()) {
+      out->set_ttl_seconds(*one);
+    } else {
+      EncodeForwardStatus(one.status(), out->mutable_status());
+    }
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status PeerService::LeaseTimeToLive(grpc::ServerContext* context,
                                           const peer::LeaseTimeToLiveRequest* request,
                                           peer::LeaseTimeToLiveResponse* response) {

@@ -30,6 +30,9 @@ class PeerService final : public peer::Peer::Service {
   // Forwarded requests: admitted like an envelope, then answered by the Handler.
   grpc::Status LeaseRenew(grpc::ServerContext* context, const peer::LeaseRenewRequest* request,
                           peer::LeaseRenewResponse* response) override;
+  grpc::Status LeaseRenewBatch(grpc::ServerContext* context,
+                               const peer::LeaseRenewBatchRequest* request,
+                               peer::LeaseRenewBatchResponse* response) override;
   grpc::Status LeaseTimeToLive(grpc::ServerContext* context,
                                const peer::LeaseTimeToLiveRequest* request,
                                peer::LeaseTimeToLiveResponse* response) override;

@@ -77,11 +77,18 @@ class RecordingHandler : public Handler {
   // Forwarded requests go to these when set (set them before the first request arrives);
   // otherwise the Handler defaults answer.
   std::function<Result<int64_t>(int64_t lease_id)> on_lease_renew;
+  std::function<Result<std::vector<Result<int64_t>>>(const std::vector<int64_t>& lease_ids)>
+      on_lease_renew_batch;
   std::function<Result<LeaseTtl>(int64_t lease_id, bool keys)> on_lease_ttl;
   std::function<Result<std::vector<MemberInfo>>(MemberId learner)> on_promote;
   std::function<Result<HashKv>(int64_t revision)> on_hash_kv;
   Result<int64_t> ServeLeaseRenew(int64_t lease_id, Deadline deadline) override {
     return on_lease_renew ? on_lease_renew(lease_id) : Handler::ServeLeaseRenew(lease_id, deadline);
+  }
+  Result<std::vector<Result<int64_t>>> ServeLeaseRenewBatch(const std::vector<int64_t>& lease_ids,
+                                                            Deadline deadline) override {
+    return on_lease_renew_batch ? on_lease_renew_batch(lease_ids)
+                                : Handler::ServeLeaseRenewBatch(lease_ids, deadline);
   }
   Result<LeaseTtl> ServeLeaseTimeToLive(int64_t lease_id, bool keys, Deadline deadline) override {
     return on_lease_ttl ? on_lease_ttl(lease_id, keys)

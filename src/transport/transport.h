@@ -19,6 +19,9 @@
 
 namespace dolmen::transport {
 
+// The most leases one forwarded renewal batch may carry (peer.proto, LeaseRenewBatchRequest).
+inline constexpr size_t kMaxLeaseRenewBatch = 4096;
+
 struct Peer {
   MemberId id;
   std::vector<std::string> urls;  // peer URLs, e.g. "http://127.0.0.1:2380"; the first is tried
@@ -74,6 +77,11 @@ class Handler {
   using Deadline = std::chrono::steady_clock::time_point;
   // Renews a lease; returns its TTL.
   virtual Result<int64_t> ServeLeaseRenew(int64_t lease_id, Deadline deadline);
+  // Renews each lease of a batch (at most kMaxLeaseRenewBatch): the batch fails as a whole
+  // (e.g. kNotLeader: none renewed), or each lease has its TTL or its own failure
+  // (kLeaseNotFound), in order.
+  virtual Result<std::vector<Result<int64_t>>> ServeLeaseRenewBatch(
+      const std::vector<int64_t>& lease_ids, Deadline deadline);
   virtual Result<LeaseTtl> ServeLeaseTimeToLive(int64_t lease_id, bool keys, Deadline deadline);
   // Promotes a learner; returns the membership after it.
   virtual Result<std::vector<MemberInfo>> ServePromoteMember(MemberId learner, Deadline deadline);
@@ -169,6 +177,11 @@ class Transport {
   // Handler::ServeLeaseRenew).
   virtual Result<int64_t> ForwardLeaseRenew(MemberId to, int64_t lease_id,
                                             Handler::Deadline deadline) = 0;
+  // Many renewals in one request (Handler::ServeLeaseRenewBatch), at most kMaxLeaseRenewBatch.
+  // kUnimplemented from transports without it, and from a peer that does not serve it (a
+  // member of an earlier version): the caller then renews one lease at a time.
+  virtual Result<std::vector<Result<int64_t>>> ForwardLeaseRenewBatch(
+      MemberId to, const std::vector<int64_t>& lease_ids, Handler::Deadline deadline);
   virtual Result<Handler::LeaseTtl> ForwardLeaseTimeToLive(MemberId to, int64_t lease_id, bool keys,
                                                            Handler::Deadline deadline) = 0;
   virtual Result<std::vector<Handler::MemberInfo>> ForwardPromoteMember(

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <thread>
@@ -532,6 +533,66 @@ TEST_F(TransportTest, FetchClusterInfoAsksPeersInTurn) {
 
 // Forwarded requests reach the peer's handler, and its answer (value or error code and text)
 // comes back; a peer that cannot be reached, is unknown or refuses us is kUnavailable.
+TEST_F(TransportTest, ForwardedRenewalBatchCarriesEachLeasesAnswer) {
+  auto a = MakeNode(kA);
+  auto b = MakeNode(kB);
+  auto older = MakeNode(kC);  // serves single renewals only, as a member of an earlier version
+  std::mutex mu;              // the handler runs on a transport thread
+  std::vector<std::vector<int64_t>> served;
+  auto served_copy = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return served;
+  };
+  b->handler.on_lease_renew_batch =
+      [&](const std::vector<int64_t>& ids) -> Result<std::vector<Result<int64_t>>> {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      served.push_back(ids);
+    }
+    if (ids.front() == 43) return Status(Code::kNotLeader, "not leader");
+    std::vector<Result<int64_t>> out;
+    for (int64_t id : ids) {
+      if (id == 42) {
+        out.emplace_back(int64_t{7});
+      } else {
+        out.emplace_back(Status(Code::kLeaseNotFound, "requested lease not found"));
+      }
+    }
+    return out;
+  };
+  older->handler.on_lease_renew = [](int64_t) -> Result<int64_t> { return int64_t{5}; };
+  a->transport().AddPeer(b->AsPeer());
+  a->transport().AddPeer(older->AsPeer());
+  auto deadline = [] { return std::chrono::steady_clock::now() + 5s; };
+
+  Result<std::vector<Result<int64_t>>> renewed =
+      a->transport().ForwardLeaseRenewBatch(kB, {42, 1, 42}, deadline());
+  ASSERT_TRUE(renewed.ok()) << renewed.status().ToString();
+  ASSERT_EQ(renewed->size(), 3u);
+  ASSERT_TRUE((*renewed)[0].ok());
+  EXPECT_EQ(*(*renewed)[0], 7);
+  EXPECT_EQ((*renewed)[1].status().code(), Code::kLeaseNotFound);
+  EXPECT_EQ((*renewed)[1].status().message(), "requested lease not found");
+  ASSERT_TRUE((*renewed)[2].ok());
+  EXPECT_EQ(*(*renewed)[2], 7);
+  // The whole batch refused.
+  EXPECT_EQ(a->transport().ForwardLeaseRenewBatch(kB, {43, 42}, deadline()).status().code(),
+            Code::kNotLeader);
+  ASSERT_EQ(served_copy().size(), 2u);
+  EXPECT_EQ(served_copy()[0], (std::vector<int64_t>{42, 1, 42}));
+  // Beyond the bound: refused before it is sent.
+  std::vector<int64_t> too_many(kMaxLeaseRenewBatch + 1, 42);
+  EXPECT_EQ(a->transport().ForwardLeaseRenewBatch(kB, too_many, deadline()).status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(served_copy().size(), 2u);
+  // A peer without the call: kUnimplemented, so the caller falls back to single renewals.
+  EXPECT_EQ(a->transport().ForwardLeaseRenewBatch(kC, {42}, deadline()).status().code(),
+            Code::kUnimplemented);
+  Result<int64_t> single = a->transport().ForwardLeaseRenew(kC, 42, deadline());
+  ASSERT_TRUE(single.ok()) << single.status().ToString();
+  EXPECT_EQ(*single, 5);
+}
+
 TEST_F(TransportTest, ForwardedRequestsCarryAnswersAndErrors) {
   auto a = MakeNode(kA);
   auto b = MakeNode(kB);
