@@ -9,9 +9,12 @@ import time
 import cluster
 from cluster import ClusterTestCase
 
-# "A few election timeouts": etcd's followers wait one randomized election timeout (1x-2x) after
-# the last heartbeat, then need one vote round; on 2 busy cores 8x leaves room for scheduling.
-NEW_LEADER_BOUND_ELECTIONS = 8
+# "A few election timeouts": followers wait one randomized election timeout (1x-2x) after the
+# last heartbeat, then need one vote round; on 2 busy cores 8x leaves room for scheduling. That
+# is dolmen's bound. etcd 3.4, the reference, splits its votes for several rounds when the
+# machine is busy (in CI: terms 2 to 10, a leader after 5.35 s at a 500 ms election timeout),
+# so its run checks the election within 30x, and everything else the same.
+NEW_LEADER_BOUND_ELECTIONS = {"dolmen": 8, "etcd": 30}
 WRITES_BEFORE_KILL = 30       # per writer
 WRITES_AFTER_ELECTION = 30    # per writer on a surviving member
 WRITER_MAX_ATTEMPTS = 20000   # hard bound on each writer's loop
@@ -73,12 +76,13 @@ class FailoverTest(ClusterTestCase):
             old_leader.kill9()
             new_leader = c.wait_leader(survivors, timeout=30, not_this=old_leader)
             took = time.monotonic() - killed_at
-            bound = NEW_LEADER_BOUND_ELECTIONS * cluster.CONFIG.election_ms / 1000.0
+            elections = NEW_LEADER_BOUND_ELECTIONS[cluster.CONFIG.server]
+            bound = elections * cluster.CONFIG.election_ms / 1000.0
             print("new leader %s %.2fs after kill -9 of %s (bound %.1fs)"
                   % (new_leader.name, took, old_leader.name, bound))
             self.assertIn(new_leader, survivors)
             self.assertLessEqual(took, bound, "new leader within %d election timeouts"
-                                 % NEW_LEADER_BOUND_ELECTIONS)
+                                 % elections)
 
             elected_at = time.monotonic()
             survivor_writers = [w for w in writers if w.member is not old_leader]
