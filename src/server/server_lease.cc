@@ -119,13 +119,8 @@ void Server::LeaseRenewAsLeader(LeaseId id, Callback<int64_t> done) {
 }
 
 Result<int64_t> Server::LeaseRenewAsLeaderBy(LeaseId id, Deadline deadline) {
-  auto answer = std::make_shared<std::promise<Result<int64_t>>>();
-  std::future<Result<int64_t>> got = answer->get_future();
-  LeaseRenewAsLeader(id, [answer](Result<int64_t> r) { answer->set_value(std::move(r)); });
-  if (got.wait_until(deadline) != std::future_status::ready) {
-    return Status(Code::kTimeout, "request timed out");
-  }
-  return got.get();
+  ASSIGN_OR_RETURN(std::vector<Result<int64_t>> renewed, LeaseRenewBatchAsLeaderBy({id}, deadline));
+  return std::move(renewed.front());
 }
 
 Result<std::vector<Result<int64_t>>> Server::LeaseRenewBatchAsLeaderBy(

@@ -134,6 +134,32 @@ TEST_F(ServerTest, LinearizableRangeIsServedOffTheDriverThread) {
   EXPECT_EQ(serializable, std::this_thread::get_id());
 }
 
+// What the leader runs for keep-alives a follower forwarded: a batch after one leadership
+// round, each lease its own answer; a single forwarded renewal is a batch of one.
+TEST_F(ServerTest, ForwardedRenewalsAreAnsweredPerLeaseByTheLeader) {
+  auto s = Open();
+  etcdserverpb::LeaseGrantRequest grant;
+  grant.set_ttl(30);
+  auto granted = Wait<etcdserverpb::LeaseGrantResponse>([&](auto cb) { s->LeaseGrant(grant, cb); });
+  ASSERT_TRUE(granted.ok()) << granted.status().ToString();
+  const LeaseId lease(granted->id()), missing(granted->id() + 1);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+
+  auto batch = s->LeaseRenewBatchAsLeaderBy({lease, missing, lease}, deadline);
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  ASSERT_EQ(batch->size(), 3u);
+  ASSERT_TRUE((*batch)[0].ok()) << (*batch)[0].status().ToString();
+  EXPECT_EQ(*(*batch)[0], 30);
+  EXPECT_EQ((*batch)[1].status().code(), Code::kLeaseNotFound);
+  ASSERT_TRUE((*batch)[2].ok());
+  EXPECT_EQ(*(*batch)[2], 30);
+
+  Result<int64_t> one = s->LeaseRenewAsLeaderBy(lease, deadline);
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(*one, 30);
+  EXPECT_EQ(s->LeaseRenewAsLeaderBy(missing, deadline).status().code(), Code::kLeaseNotFound);
+}
+
 TEST_F(ServerTest, TxnBranchesAndNestedHeaders) {
   auto s = Open();
   ASSERT_TRUE(Put(s.get(), "k", "v").ok());

@@ -218,11 +218,6 @@ grpc::Status PeerService::LeaseRenewBatch(grpc::ServerContext* context,
     EncodeForwardStatus(renewed.status(), response->mutable_status());
     return grpc::Status::OK;
   }
-  if (renewed->size() != ids.size()) {
-    EncodeForwardStatus(Status(Code::kInternal, "renewal batch answered partly"),
-                        response->mutable_status());
-    return grpc::Status::OK;
-  }
   for (const Result<int64_t>& one : *renewed) {
     peer::LeaseRenewResponse* out = response->add_renewals();
     if (one.ok()) {
