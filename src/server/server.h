@@ -289,7 +289,7 @@ class Server {
   // out. `done` runs on a read-pool thread, or at once with kNotLeader/kNoLeader.
   void LeaseRenewAsLeader(LeaseId id, Callback<int64_t> done);
   // The same, waited for until `deadline` (kTimeout after it): what the leader runs for a
-  // keep-alive a follower forwarded alone (a follower of an earlier version); a batch of one.
+  // keep-alive a follower forwarded.
   Result<int64_t> LeaseRenewAsLeaderBy(LeaseId id, Deadline deadline);
   // A batch of keep-alives a follower forwarded (LeaseRenewBatcher), waited for until
   // `deadline`: one ReadIndex round confirms the leadership for all, then each lease is renewed

@@ -118,6 +118,7 @@ void Server::LeaseRenewAsLeader(LeaseId id, Callback<int64_t> done) {
   });
 }
 
+// A keep-alive forwarded alone (by a follower of an earlier version): a batch of one.
 Result<int64_t> Server::LeaseRenewAsLeaderBy(LeaseId id, Deadline deadline) {
   ASSIGN_OR_RETURN(std::vector<Result<int64_t>> renewed, LeaseRenewBatchAsLeaderBy({id}, deadline));
   return std::move(renewed.front());
