@@ -402,8 +402,8 @@ int ServeMember(const Config& flags_config, std::optional<Config>* rejoin) {
     int early = sigtimedwait(&signals, nullptr, &no_wait);
     if (early <= 0) continue;
     log::Info("stopping before serving clients");
+    watchdog.reset();  // first, so no WATCHDOG=1 can follow STOPPING=1
     sd_notify(0, "STOPPING=1");
-    watchdog.reset();
     http.Stop();
     member->Stop();
     peers.Stop();
@@ -515,8 +515,10 @@ int ServeMember(const Config& flags_config, std::optional<Config>* rejoin) {
     test_stall.MaybeStart(member->driver());
     sigwait(&signals, &sig);
   }
+  // The watchdog stops first: a ping sent after STOPPING=1 would be out of order (systemd stops
+  // watching at STOPPING=1; a stop has TimeoutStopSec=).
+  watchdog.reset();
   sd_notify(0, "STOPPING=1");
-  watchdog.reset();  // systemd stops watching at STOPPING=1; a stop has TimeoutStopSec=
   test_stall.Release();
   switch (self_stop.reason()) {
     case SelfStop::kFatal:

@@ -9,7 +9,9 @@ its free-space reserve is 18 MiB (docs/maintenance.md). Then:
     database space exceeded", and `alarm list` must show this member's NOSPACE alarm;
   - another file, written by the test, takes most of what is left (the disk keeps filling from
     outside): a small put is refused too, the member keeps running;
-  - every acknowledged key reads back with its value; a watch sees a delete; deletes work;
+  - every acknowledged key reads back with its value, and no other key but the refused one
+    (applied but answered "space exceeded" when the check at apply refused it, as etcd does);
+    a watch sees a delete; deletes work;
   - then space is freed (the file removed, the keys deleted, compact, defrag), the alarm
     disarmed, and a put succeeds; no fatal error was logged.
 Before the disk guard the member exited with "No space left on device" (or EIO from LMDB) part
@@ -124,9 +126,17 @@ class DiskFullTest(IntegrationTestCase):
         kvs = json.loads(out).get("kvs", [])
         got = {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]).decode()
                for kv in kvs}
-        self.assertEqual(sorted(got), ["fill/%04d" % i for i in acknowledged])
-        for i in acknowledged:
-            self.assertEqual(got["fill/%04d" % i], value_of(i), "fill/%04d" % i)
+        # The refused put may be there too: when the guard's sample turned low between the
+        # check before proposing and the apply, the put was applied but answered "space
+        # exceeded" (etcd's quotaApplierV3; docs/maintenance.md). Nothing else may be.
+        refused = len(acknowledged)
+        want = ["fill/%04d" % i for i in acknowledged]
+        if "fill/%04d" % refused in got:
+            want.append("fill/%04d" % refused)
+            sys.stderr.write("  the refused put fill/%04d was applied when refused\n" % refused)
+        self.assertEqual(sorted(got), want)
+        for key in want:
+            self.assertEqual(got[key], value_of(int(key[len("fill/"):])), key)
 
         # 4. A watch sees a delete; deletes work. The watch starts at the next revision, so
         # it reports the delete however long it takes to be established.
