@@ -555,35 +555,40 @@ def etcdctl(endpoint, args, timeout_s):
 # (/proc/meminfo, /proc/diskstats, sampled every 50 ms), and how long each defragmentation took.
 
 WAL_FSYNC = "etcd_disk_wal_fsync_duration_seconds"
+# A backend commit runs in the member's apply path (dolmen: the driver's turn; etcd: its batch
+# commit under the backend lock), so its tail is a put's tail.
+BACKEND_COMMIT = "etcd_disk_backend_commit_duration_seconds"
 DISK_SAMPLE_S = 0.05
 
 
-def wal_fsync_histogram(endpoint):
-    """{'le bound': cumulative count, ..., 'sum': s, 'count': n} of one member, or None (also
-    with --client-tls: the probe speaks plain HTTP only, and its figures are then left out)."""
+def disk_histograms(endpoint):
+    """{metric: {'le bound': cumulative count, ..., 'sum': s, 'count': n}} of one member for
+    WAL_FSYNC and BACKEND_COMMIT, or None (also with --client-tls: the probe speaks plain HTTP
+    only, and its figures are then left out)."""
     try:
         with urllib.request.urlopen("http://%s/metrics" % endpoint, timeout=5) as r:
             text = r.read().decode()
     except (OSError, ValueError):
         return None
-    out = {}
+    out = {WAL_FSYNC: {}, BACKEND_COMMIT: {}}
     for line in text.splitlines():
-        if not line.startswith(WAL_FSYNC):
+        metric = next((m for m in out if line.startswith(m)), None)
+        if metric is None:
             continue
         name, value = line.rsplit(" ", 1)
-        if name.startswith(WAL_FSYNC + "_bucket"):
-            out[float(name.split('le="')[1].split('"')[0])] = float(value)
-        elif name == WAL_FSYNC + "_sum":
-            out["sum"] = float(value)
-        elif name == WAL_FSYNC + "_count":
-            out["count"] = float(value)
-    return out if "count" in out else None
+        if name.startswith(metric + "_bucket"):
+            out[metric][float(name.split('le="')[1].split('"')[0])] = float(value)
+        elif name == metric + "_sum":
+            out[metric]["sum"] = float(value)
+        elif name == metric + "_count":
+            out[metric]["count"] = float(value)
+    return out if "count" in out[WAL_FSYNC] else None
 
 
 def fsync_figures(before, after):
     """(mean ms, p99 ms as the upper bound of the bucket that holds it, count) of the syncs
     between two scrapes of one member."""
-    if not before or not after:
+    if "count" not in (before or {}) or "count" not in (after or {}):
         return None
     n = after["count"] - before["count"]
     if n <= 0:
@@ -655,17 +660,24 @@ class DiskSampler:
 
 
 def probe_figures(name, what, leader, endpoints, before, after, sampler):
-    """The figures of one window: the leader's and the followers' WAL fsyncs, the disk's."""
+    """The figures of one window: the leader's and the followers' WAL fsyncs, the leader's
+    backend commits, the disk's."""
     out = {"%s disk write MiB/s %s" % (name, what): sampler.write_mib_s,
            "%s dirty+writeback max MiB %s" % (name, what): sampler.max_dirty_mib}
     followers = []
     for ep in endpoints:
-        f = fsync_figures(before.get(ep), after.get(ep))
+        if not before.get(ep) or not after.get(ep):
+            continue
+        f = fsync_figures(before[ep][WAL_FSYNC], after[ep][WAL_FSYNC])
         if f is None:
             continue
         if ep == leader:
             out["%s leader wal fsync mean ms %s" % (name, what)] = f[0]
             out["%s leader wal fsync p99 ms (bucket) %s" % (name, what)] = f[1]
+            commits = fsync_figures(before[ep][BACKEND_COMMIT], after[ep][BACKEND_COMMIT])
+            if commits is not None:
+                out["%s leader backend commit mean ms %s" % (name, what)] = commits[0]
+                out["%s leader backend commit p99 ms (bucket) %s" % (name, what)] = commits[1]
         else:
             followers.append(f)
     if followers:
@@ -705,47 +717,62 @@ def run_defrag_phase(a, bench, clusters, results, errors, commands):
             term_before = c.max_term()
             put_args = ["--clients", 1, "--total", 10**9, "--key-space", 1000, "--key-size", 8,
                         "--val-size", a.mixed_val_size]
-            scrape = lambda: {ep: wal_fsync_histogram(ep) for ep in c.endpoints}
-            hist = {"without": [scrape()]}
-            with DiskSampler() as disk_without:
-                without = bench.run([leader], "put", put_args, a.defrag_seconds + 15)
-            hist["without"].append(scrape())
-            stop, done, took = threading.Event(), [], []
 
-            def defrag_loop():
-                deadline = time.monotonic() + a.defrag_seconds + 10
-                for _ in range(1000):
-                    if stop.is_set() or time.monotonic() > deadline:
-                        return
-                    started = time.monotonic()
-                    r = etcdctl(leader, ["--command-timeout=60s", "defrag"], 90)
-                    done.append(r.returncode == 0)
-                    took.append(time.monotonic() - started)
-            looper = threading.Thread(target=defrag_loop)
-            hist["during"] = [scrape()]
-            with DiskSampler() as disk_during:
-                looper.start()
-                during = bench.run([leader], "put", put_args, a.defrag_seconds + 15)
-                stop.set()
-                looper.join(120)
-            hist["during"].append(scrape())
-            for what, sampler in (("without", disk_without), ("during", disk_during)):
-                record(results, system, probe_figures(name, what, leader, c.endpoints,
-                                                      hist[what][0], hist[what][1], sampler))
-            if took:
-                record(results, system, {"%s etcdctl defrag s (median)" % name:
-                                         statistics.median(took)})
-            commands.setdefault(name + " put", during["command"])
-            for what, report in (("without", without), ("during", during)):
+            def window(what, beside=None):
+                """One client's puts for --defrag-seconds, with `beside` called in a loop on
+                another thread meanwhile (bounded in count and time); records the window's
+                figures and returns [(ok, seconds)] of those calls."""
+                stop, calls = threading.Event(), []
+
+                def loop():
+                    deadline = time.monotonic() + a.defrag_seconds + 10
+                    for _ in range(1000):
+                        if stop.is_set() or time.monotonic() > deadline:
+                            return
+                        started = time.monotonic()
+                        ok = beside(stop)
+                        calls.append((ok, time.monotonic() - started))
+                looper = threading.Thread(target=loop)
+                before = {ep: disk_histograms(ep) for ep in c.endpoints}
+                with DiskSampler() as sampler:
+                    if beside:
+                        looper.start()
+                    report = bench.run([leader], "put", put_args, a.defrag_seconds + 15)
+                    stop.set()
+                    if beside:
+                        looper.join(120)
+                after = {ep: disk_histograms(ep) for ep in c.endpoints}
+                record(results, system, probe_figures(name, what, leader, c.endpoints, before,
+                                                      after, sampler))
                 check(report, "%s %s put %s turn %d" % (system, name, what, turn + 1), errors)
                 lat = report["requests"]["latency_ms"]
                 record(results, system, {
                     "%s put qps %s" % (name, what): report["requests"]["per_second"],
                     "%s put p99 ms %s" % (name, what): lat["p99"],
                     "%s put max ms %s" % (name, what): lat["max"]})
-            record(results, system, {"%s defrags done" % name: sum(done),
+                if what == "during":
+                    commands.setdefault(name + " put", report["command"])
+                return calls
+
+            window("without")
+            defrags = window("during", lambda stop: etcdctl(
+                leader, ["--command-timeout=60s", "defrag"], 90).returncode == 0)
+            if defrags:
+                record(results, system, {"%s etcdctl defrag s (median)" % name:
+                                         statistics.median(t for _, t in defrags)})
+            if a.defrag_control and defrags:
+                # The control: etcdctl processes at the same pace, without a defragmentation.
+                # What they cost the puts is the harness's, not the member's.
+                gap = statistics.median(t for _, t in defrags)
+
+                def status_then_wait(stop):
+                    ok = etcdctl(leader, ["endpoint", "status"], 90).returncode == 0
+                    stop.wait(gap)
+                    return ok
+                window("control", status_then_wait)
+            record(results, system, {"%s defrags done" % name: sum(ok for ok, _ in defrags),
                                      "%s elections" % name: c.max_term() - term_before})
-            if not any(done):
+            if not any(ok for ok, _ in defrags):
                 errors.append("%s: no defrag succeeded in turn %d" % (system, turn + 1))
         print("turn %d: %s done" % (turn + 1, name), flush=True)
 
@@ -993,6 +1020,9 @@ def parse_args(argv):
                    help="keys (--mixed-val-size each, written twice and compacted) for the "
                         "put-latency-during-defragmentation phase (issue 18); 0 skips it")
     p.add_argument("--defrag-seconds", type=float, default=15.0)
+    p.add_argument("--defrag-control", action="store_true",
+                   help="also a control window per turn: etcdctl endpoint status at the "
+                        "defragmentations' pace, without one (the harness's own cost)")
     p.add_argument("--mixed-seconds", type=float, default=20.0)
     p.add_argument("--load-clients", type=int, default=64)
     p.add_argument("--settle-s", type=float, default=2.0)

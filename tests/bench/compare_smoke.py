@@ -22,6 +22,7 @@ KEYS = 300
 RANGE_KEYS = 100  # the loaded read is also measured part way through the load
 MIXED_KEYS = 50  # listed by two readers while one client puts
 DEFRAG_KEYS = 50  # written twice and compacted, then defragmented in a loop while one client puts
+# (and the control window: etcdctl at the same pace, no defragmentation)
 
 
 def main():
@@ -35,7 +36,7 @@ def main():
                "--watch-puts", "10", "--watch-clients", "2", "--keys", str(KEYS),
                "--range-keys", str(RANGE_KEYS), "--mixed-keys", str(MIXED_KEYS),
                "--mixed-seconds", "2", "--gateway-seconds", "1", "--gateway-conns", "4",
-               "--defrag-keys", str(DEFRAG_KEYS), "--defrag-seconds", "1",
+               "--defrag-keys", str(DEFRAG_KEYS), "--defrag-seconds", "1", "--defrag-control",
                "--load-clients", "8", "--settle-s", "0", "--run-timeout", "40",
                "--md-out", md, "--json-out", js]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
@@ -59,6 +60,8 @@ def main():
         for key in ["watch events/s", "RSS member 1 MiB", "data dir member 1 MiB",
                     "restart to first read s", "defrag %d keys put qps without" % DEFRAG_KEYS,
                     "defrag %d keys put qps during" % DEFRAG_KEYS,
+                    "defrag %d keys put qps control" % DEFRAG_KEYS,
+                    "defrag %d keys leader backend commit mean ms during" % DEFRAG_KEYS,
                     "defrag %d keys defrags done" % DEFRAG_KEYS]:
             if (figures.get(key) or {}).get("ratio") is None:
                 failures.append("no ratio for " + key)
